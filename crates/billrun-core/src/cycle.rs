@@ -15,6 +15,22 @@ use crate::FieldError;
 
 pub use crate::period::Period;
 
+/// One pricing cycle of an account's plan association, as billed.
+///
+/// `full` is the whole calendar cycle; `billed` is the part of it during which the
+/// plan applied (shorter than `full` in the first cycle after a mid-cycle attach, or
+/// the last before a detach). Proration factors are `billed` days over `full` days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CycleWindow {
+    /// 0 for the association's first cycle, then 1, 2, ... (drives recurrence
+    /// `{interval, offset}` of fixed fees and credit grants).
+    pub index: u32,
+    /// The whole cycle.
+    pub full: Period,
+    /// The days of `full` during which the plan applied.
+    pub billed: Period,
+}
+
 /// How long one pricing cycle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Interval {

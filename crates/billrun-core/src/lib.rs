@@ -8,13 +8,24 @@
 //! Modules:
 //! - [`money`]: currencies, their minor units, amounts and rounding.
 //! - [`cycle`]: pricing cycles (intervals, start offsets, anniversaries, timezones).
+//! - [`period`]: half-open spans of local dates, proration by days.
+//! - [`numbering`]: invoice number formats and their sequences.
+//! - [`plan`]: Togai-shaped price plans (Price Plan V2 JSON), validated into types.
+//! - [`rating`]: rate plans and slabs (TIERED/VOLUME, PER_UNIT/FLAT/PACKAGE, min/max).
+//! - [`charges`]: what each rate card charges for one cycle.
+//! - [`invoice`]: the invoice line-item tree and its totals.
 //! - [`error`]: validation errors that name the offending field.
 #![warn(missing_docs)]
 
+pub mod charges;
 pub mod cycle;
 pub mod error;
+pub mod invoice;
 pub mod money;
+pub mod numbering;
 pub mod period;
+pub mod plan;
+pub mod rating;
 
 pub use error::FieldError;
 pub use money::{Currency, Money, RoundingMode};
