@@ -223,20 +223,21 @@ impl PricingCycleConfig {
         )?;
 
         let max_day = if interval == Interval::Weekly { 7 } else { 31 };
-        let day =
-            match day_raw.as_deref() {
-                None => DayOffset::Day(1),
-                Some("LAST") => DayOffset::Last,
-                Some(s) => match s.parse::<u32>() {
-                    Ok(n) if (1..=max_day).contains(&n) => DayOffset::Day(n),
-                    _ => return Err(FieldError::new(
+        let day = match day_raw.as_deref() {
+            None => DayOffset::Day(1),
+            Some("LAST") => DayOffset::Last,
+            Some(s) => match s.parse::<u32>() {
+                Ok(n) if (1..=max_day).contains(&n) => DayOffset::Day(n),
+                _ => {
+                    return Err(FieldError::new(
                         "startOffset.dayOffset",
                         format!(
                             "{s:?} is not a day offset: expected \"1\"..\"{max_day}\" or \"LAST\""
                         ),
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
         let month = match (interval.months(), month_raw.as_deref()) {
             (None | Some(1), None) => None,
             // An anniversary cycle takes its offsets from the attach date.
@@ -495,6 +496,9 @@ impl Iterator for Windows {
         window
     }
 }
+
+// Once the association has ended (or chrono's range has), `next` stays `None`.
+impl std::iter::FusedIterator for Windows {}
 
 impl PricingCycleConfig {
     /// The whole calendar cycle containing `date`, for a plan attached on
