@@ -1,1 +1,14 @@
-//! billrun
+//! billrun: a self-hosted, usage-based billing worker on Postgres.
+//!
+//! The pure billing core is the crate `billrun-core` (re-exported as [`core`]);
+//! this crate is the shell around it: configuration, storage, the job queue and its
+//! workers, the jobs, and the `billrun` command.
+
+pub use billrun_core as core;
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod jobs;
+pub mod queue;
+pub mod store;

@@ -1,1 +1,5 @@
-fn main(){}
+//! The `billrun` command.
+
+fn main() -> std::process::ExitCode {
+    billrun::cli::main()
+}

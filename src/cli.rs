@@ -1,0 +1,626 @@
+//! The `billrun` command line: parsing, and one function per command.
+//!
+//! Only this layer (and the scheduler) reads the wall clock: every job is enqueued
+//! with its `as_of` instant, `--now` / `--at` or the current time.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::jobs::{JobKind, JobRequest};
+use crate::queue::admin::{self, JobView, ListFilter};
+use crate::queue::{self, schedule, worker, EnqueueOptions, Enqueued};
+use crate::store;
+
+/// billrun: usage-based billing on Postgres.
+#[derive(Parser, Debug)]
+#[command(name = "billrun", version, about)]
+pub struct Cli {
+    /// Configuration file (default: $BILLRUN_CONFIG, else ./billrun.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply the application's and the job queue's migrations.
+    Migrate,
+    /// Run jobs of every kind (and the cron scheduler) until Ctrl-C / SIGTERM.
+    Worker {
+        /// Only these kinds (comma-separated); default all.
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Do not run the cron scheduler in this process.
+        #[arg(long)]
+        no_scheduler: bool,
+    },
+    /// Enqueue a job and print its id.
+    Enqueue {
+        /// Job kind (see `billrun jobs kinds`).
+        kind: String,
+        /// Payload: JSON text, or @FILE.
+        payload: Option<String>,
+        /// Run at (and act as of) this time instead of now: RFC 3339 or YYYY-MM-DD.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Idempotency key: a second enqueue with the same key returns the first job.
+        #[arg(long)]
+        key: Option<String>,
+        /// Organisation the job is for (for logs).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Run a job in this process, through the worker's code path, and wait for it.
+    Run {
+        /// Job kind (see `billrun jobs kinds`).
+        kind: String,
+        /// Payload: JSON text, or @FILE.
+        payload: Option<String>,
+        /// The instant the job acts for: RFC 3339 or YYYY-MM-DD (default now).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+        /// Organisation the job is for (for logs).
+        #[arg(long)]
+        org: Option<String>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Print the job as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and manage jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// The cron schedule.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
+    /// Migrate a database (a private one if none is configured) and run one tick of
+    /// the schedule.
+    Demo,
+    /// The database billrun uses.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this state: scheduled, pending, running, done, retrying, dead, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job: state, attempts, last error, timings, request.
+    Show {
+        /// Job id.
+        id: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a dead or cancelled job new attempts, now.
+    Retry {
+        /// Job id.
+        id: String,
+    },
+    /// Cancel a job that has not started or waits for a retry.
+    Cancel {
+        /// Job id.
+        id: String,
+    },
+    /// The job kinds and their payloads.
+    Kinds {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScheduleCommand {
+    /// Each schedule with its next fire times.
+    List {
+        /// How many fire times per schedule.
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Print the database URL billrun resolves to (starting the private server if needed).
+    Url,
+    /// Stop the private PostgreSQL server, if it runs.
+    Stop,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,apalis=warn,apalis_core=warn,apalis_postgres=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The configuration and a migrated pool.
+struct Env {
+    config: Arc<Config>,
+    pool: PgPool,
+}
+
+async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Result<Env> {
+    let config = Config::load(cli_config)?;
+    let url = store::resolve_database_url(&config).await?;
+    let pool = store::connect(&url, max_connections).await?;
+    store::migrate(&pool).await?;
+    Ok(Env {
+        config: Arc::new(config),
+        pool,
+    })
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let cfg_path = cli.config.as_deref();
+    match cli.command {
+        Command::Migrate => {
+            let env = open(cfg_path, 2).await?;
+            drop(env);
+            println!("migrations applied");
+        }
+        Command::Worker {
+            kinds,
+            no_scheduler,
+        } => {
+            let env = open(cfg_path, 16).await?;
+            let kinds = parse_kinds(&kinds)?;
+            run_worker(env, kinds, !no_scheduler).await?;
+        }
+        Command::Enqueue {
+            kind,
+            payload,
+            at,
+            key,
+            org,
+        } => {
+            let kind = JobKind::parse(&kind).map_err(anyhow::Error::msg)?;
+            let payload = parse_payload(payload.as_deref())?;
+            let at = at.as_deref().map(parse_time).transpose()?;
+            let req = queue::request(kind, payload, at.unwrap_or_else(Utc::now), org)
+                .map_err(anyhow::Error::msg)?;
+            let env = open(cfg_path, 2).await?;
+            let opts = EnqueueOptions {
+                run_at: at,
+                idempotency_key: key,
+                max_attempts: env.config.retry.max_attempts,
+            };
+            match queue::enqueue(&env.pool, &req, &opts).await? {
+                Enqueued::New(id) => println!("{id}"),
+                Enqueued::Existing(id) => {
+                    eprintln!("a job with this idempotency key exists already");
+                    println!("{id}");
+                }
+            }
+        }
+        Command::Run {
+            kind,
+            payload,
+            now,
+            org,
+            timeout,
+            json,
+        } => {
+            let kind = JobKind::parse(&kind).map_err(anyhow::Error::msg)?;
+            let payload = parse_payload(payload.as_deref())?;
+            let as_of = now
+                .as_deref()
+                .map(parse_time)
+                .transpose()?
+                .unwrap_or_else(Utc::now);
+            let req = queue::request(kind, payload, as_of, org).map_err(anyhow::Error::msg)?;
+            let env = open(cfg_path, 8).await?;
+            let job = run_in_process(&env, req, Duration::from_secs(timeout)).await?;
+            print_job(&job, json);
+            if job.state != "done" {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Jobs { command } => return jobs_command(cfg_path, command).await,
+        Command::Schedule {
+            command: ScheduleCommand::List { count, json },
+        } => {
+            let config = Config::load(cfg_path)?;
+            schedule_list(&config, count, json)?;
+        }
+        Command::Bench { command } => {
+            let env = open(cfg_path, 16).await?;
+            crate::bench::run(&env.pool, env.config.clone(), command).await?;
+        }
+        Command::Demo => {
+            let env = open(cfg_path, 8).await?;
+            demo(&env).await?;
+        }
+        Command::Db { command } => {
+            let config = Config::load(cfg_path)?;
+            match command {
+                DbCommand::Url => println!(
+                    "{}",
+                    store::redact(&store::resolve_database_url(&config).await?)
+                ),
+                DbCommand::Stop => {
+                    if store::private_pg::stop(&config.data_dir.join("pg"))? {
+                        println!("private PostgreSQL stopped");
+                    } else {
+                        println!("no private PostgreSQL running");
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_kinds(names: &[String]) -> Result<Vec<JobKind>> {
+    if names.is_empty() {
+        return Ok(JobKind::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| JobKind::parse(n.trim()).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+/// Parses a payload argument: JSON text, or `@FILE` holding JSON.
+fn parse_payload(arg: Option<&str>) -> Result<Value> {
+    let Some(arg) = arg else {
+        return Ok(Value::Null);
+    };
+    let (text, origin) = match arg.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading payload file {path}"))?,
+            format!("payload file {path}"),
+        ),
+        None => (arg.to_string(), "payload".to_string()),
+    };
+    serde_json::from_str(&text)
+        .with_context(|| format!("{origin} is not JSON: expected e.g. '{{\"key\": \"value\"}}'"))
+}
+
+/// Parses `--now` / `--at`: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD`
+/// (midnight UTC).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    bail!("bad time {s:?}: expected RFC 3339 such as 2026-02-01T00:00:00Z, or a date such as 2026-02-01")
+}
+
+async fn run_worker(env: Env, kinds: Vec<JobKind>, scheduler: bool) -> Result<()> {
+    let process = worker::process_name();
+    tracing::info!(process, kinds = ?kinds.iter().map(|k| k.name()).collect::<Vec<_>>(), "worker starting");
+    if scheduler && env.config.worker.scheduler {
+        let entries = match schedule::load(&env.config.schedule_file) {
+            Ok(e) => e,
+            Err(e) if !env.config.schedule_file.exists() => {
+                tracing::warn!("no schedule: {e:#}");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        tokio::spawn(schedule::run(
+            env.pool.clone(),
+            entries,
+            env.config.retry.max_attempts,
+        ));
+    }
+    worker::run(env.pool, env.config, kinds, process, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing running jobs");
+}
+
+/// Enqueues `req` and runs workers in this process until the job is finished
+/// (done, dead or cancelled). The job goes through the queue like any other, so a
+/// worker elsewhere may run it too; either way this waits for it.
+async fn run_in_process(env: &Env, req: JobRequest, timeout: Duration) -> Result<JobView> {
+    let opts = EnqueueOptions {
+        run_at: None,
+        idempotency_key: None,
+        max_attempts: env.config.retry.max_attempts,
+    };
+    let id = queue::enqueue(&env.pool, &req, &opts)
+        .await?
+        .id()
+        .to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(worker::run(
+        env.pool.clone(),
+        env.config.clone(),
+        JobKind::ALL.to_vec(),
+        worker::process_name(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let job = loop {
+        if let Some(job) = admin::show(&env.pool, &id).await? {
+            if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
+                break job;
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = stop_tx.send(());
+            bail!("job {id} did not finish within {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = stop_tx.send(());
+    workers.await??;
+    Ok(job)
+}
+
+async fn jobs_command(
+    cfg_path: Option<&std::path::Path>,
+    command: JobsCommand,
+) -> Result<ExitCode> {
+    if let JobsCommand::Kinds { json } = command {
+        if json {
+            let kinds: Vec<_> = JobKind::ALL
+                .iter()
+                .map(|k| serde_json::json!({"kind": k.name(), "queue": k.queue(), "description": k.describe()}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&kinds)?);
+        } else {
+            for k in JobKind::ALL {
+                println!("{:<18} {}", k.name(), k.describe());
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let env = open(cfg_path, 2).await?;
+    match command {
+        JobsCommand::List {
+            kind,
+            state,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &state {
+                if !admin::STATES.contains(&s.as_str()) {
+                    bail!(
+                        "unknown state {s:?}: expected one of {}",
+                        admin::STATES.join(", ")
+                    );
+                }
+            }
+            let filter = ListFilter {
+                kind: kind
+                    .as_deref()
+                    .map(JobKind::parse)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                state,
+                limit,
+            };
+            let jobs = admin::list(&env.pool, &filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                println!(
+                    "{:<26} {:<16} {:<9} {:>8} {:<20} LAST ERROR",
+                    "ID", "KIND", "STATE", "ATTEMPTS", "RUN AT"
+                );
+                for j in jobs {
+                    println!(
+                        "{:<26} {:<16} {:<9} {:>8} {:<20} {}",
+                        j.id,
+                        j.kind,
+                        j.state,
+                        format!("{}/{}", j.attempts, j.max_attempts),
+                        j.run_at.format("%Y-%m-%d %H:%M:%S"),
+                        j.last_error
+                            .as_deref()
+                            .unwrap_or("")
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                    );
+                }
+            }
+        }
+        JobsCommand::Show { id, json } => match admin::show(&env.pool, &id).await? {
+            Some(job) => print_job(&job, json),
+            None => bail!("no job with id {id}"),
+        },
+        JobsCommand::Retry { id } => {
+            let job = admin::retry(&env.pool, &id).await?;
+            println!(
+                "job {} will run again ({} attempts allowed)",
+                job.id, job.max_attempts
+            );
+        }
+        JobsCommand::Cancel { id } => {
+            let job = admin::cancel(&env.pool, &id).await?;
+            println!("job {} cancelled", job.id);
+        }
+        JobsCommand::Kinds { .. } => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_job(job: &JobView, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(job).expect("a job view serialises")
+        );
+        return;
+    }
+    let t = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+    println!("id:           {}", job.id);
+    println!("kind:         {}", job.kind);
+    println!("state:        {} (apalis status {})", job.state, job.status);
+    println!("attempts:     {}/{}", job.attempts, job.max_attempts);
+    println!("run at:       {}", job.run_at.to_rfc3339());
+    println!(
+        "claimed at:   {} by {}",
+        t(job.locked_at),
+        job.locked_by.as_deref().unwrap_or("-")
+    );
+    println!("finished at:  {}", t(job.done_at));
+    if let Some(k) = &job.idempotency_key {
+        println!("key:          {k}");
+    }
+    if let Some(r) = &job.request {
+        println!("request:      {r}");
+    }
+    if let Some(r) = &job.result {
+        println!("result:       {r}");
+    }
+    if let Some(e) = &job.last_error {
+        println!("last error:   {e}");
+    }
+}
+
+fn schedule_list(config: &Config, count: usize, json: bool) -> Result<()> {
+    let entries = schedule::load(&config.schedule_file)?;
+    let now = Utc::now();
+    if json {
+        let out: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": e.name, "cron": e.cron_text, "timezone": e.timezone.name(),
+                    "job": e.kind.name(), "payload": e.payload,
+                    "next": e.next_fire_times(now, count),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for e in &entries {
+        println!(
+            "{} ({} {}, job {})",
+            e.name,
+            e.cron_text,
+            e.timezone.name(),
+            e.kind
+        );
+        for t in e.next_fire_times(now, count) {
+            println!(
+                "  {}  ({})",
+                t.to_rfc3339(),
+                t.with_timezone(&e.timezone).format("%Y-%m-%d %H:%M:%S %Z")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The demo: one tick of every schedule, run in this process.
+async fn demo(env: &Env) -> Result<()> {
+    let entries = schedule::load(&env.config.schedule_file)?;
+    let now = Utc::now();
+    println!(
+        "billrun demo: running one tick of each of {} schedules as of {now}",
+        entries.len()
+    );
+    for entry in &entries {
+        let job = run_in_process(env, entry.tick_request(now), Duration::from_secs(120)).await?;
+        println!(
+            "  {:<20} {:<16} {} {}",
+            entry.name,
+            entry.kind,
+            job.state,
+            job.result.unwrap_or(Value::Null)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Configuration: `billrun.toml` (optional) overlaid by environment variables.
+//!
+//! Every setting has a default that works on a developer's machine, so that
+//! `billrun demo` needs nothing prepared. Precedence: built-in default, then the
+//! file (`--config FILE`, `$BILLRUN_CONFIG`, or `./billrun.toml` if present), then
+//! `DATABASE_URL`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Postgres URL. `None`: try localhost:5432, else start a private server.
+    pub database_url: Option<String>,
+    /// Where billrun keeps local state (the private Postgres cluster).
+    pub data_dir: PathBuf,
+    /// The cron schedule file.
+    pub schedule_file: PathBuf,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Retry policy of failed jobs.
+    pub retry: RetryConfig,
+    /// How long finished jobs are kept.
+    pub retention: RetentionConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            data_dir: PathBuf::from(".billrun"),
+            schedule_file: PathBuf::from("jobs/schedule.toml"),
+            worker: WorkerConfig::default(),
+            retry: RetryConfig::default(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+/// How a worker process claims and runs jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs run at once per kind unless `concurrency` says otherwise.
+    pub default_concurrency: usize,
+    /// Per job kind (e.g. `"close-chunk" = 4`); 0 disables the kind in this process.
+    pub concurrency: BTreeMap<String, usize>,
+    /// How often an idle worker looks for new jobs, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How often a worker proves it is alive, in seconds.
+    pub heartbeat_secs: u64,
+    /// Heartbeats a worker may miss before its running jobs are given to others.
+    pub missed_heartbeats: usize,
+    /// Whether `billrun worker` also runs the cron scheduler.
+    pub scheduler: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            default_concurrency: 2,
+            concurrency: BTreeMap::new(),
+            poll_interval_ms: 250,
+            heartbeat_secs: 10,
+            missed_heartbeats: 3,
+            scheduler: true,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Concurrency of `kind` in this process.
+    pub fn concurrency_of(&self, kind: &str) -> usize {
+        self.concurrency
+            .get(kind)
+            .copied()
+            .unwrap_or(self.default_concurrency)
+    }
+}
+
+/// Exponential backoff: attempt n waits `base * 2^(n-1)`, at most `max`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts before a job is dead (including the first).
+    pub max_attempts: u32,
+    /// Delay after the first failure, in milliseconds.
+    pub backoff_base_ms: u64,
+    /// Longest delay, in seconds.
+    pub backoff_max_secs: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            backoff_base_ms: 2_000,
+            backoff_max_secs: 3_600,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The delay before the attempt that follows failed attempt `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(30);
+        let ms = self.backoff_base_ms.saturating_mul(1u64 << exp);
+        Duration::from_millis(ms).min(Duration::from_secs(self.backoff_max_secs))
+    }
+}
+
+/// Retention of finished jobs (pruned by the `queue-retention` job).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Completed jobs are deleted this many days after they finished.
+    pub done_days: u32,
+    /// Dead and cancelled jobs are kept longer, for inspection.
+    pub dead_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            done_days: 7,
+            dead_days: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `path` if given, else `$BILLRUN_CONFIG`, else
+    /// `./billrun.toml` if it exists, else defaults; then `DATABASE_URL` on top.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let from_env = std::env::var_os("BILLRUN_CONFIG").map(PathBuf::from);
+        let candidate = path.map(Path::to_path_buf).or(from_env);
+        let mut config = match candidate {
+            Some(p) => Self::from_file(&p)?,
+            None if Path::new("billrun.toml").exists() => {
+                Self::from_file(Path::new("billrun.toml"))?
+            }
+            None => Self::default(),
+        };
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            if !url.is_empty() {
+                config.database_url = Some(url);
+            }
+        }
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in configuration file {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let r = RetryConfig {
+            max_attempts: 10,
+            backoff_base_ms: 500,
+            backoff_max_secs: 3,
+        };
+        assert_eq!(r.backoff(1), Duration::from_millis(500));
+        assert_eq!(r.backoff(2), Duration::from_millis(1000));
+        assert_eq!(r.backoff(3), Duration::from_millis(2000));
+        assert_eq!(r.backoff(4), Duration::from_secs(3));
+        assert_eq!(r.backoff(60), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused_by_name() {
+        let e = toml::from_str::<Config>("[worker]\npoll_interval = 5\n").unwrap_err();
+        assert!(e.to_string().contains("poll_interval"), "{e}");
+        let c: Config = toml::from_str("[worker.concurrency]\n\"cycle-close\" = 0\n").unwrap();
+        assert_eq!(c.worker.concurrency_of("cycle-close"), 0);
+        assert_eq!(c.worker.concurrency_of("probe"), 2);
+    }
+}

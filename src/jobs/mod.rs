@@ -1,0 +1,221 @@
+//! The job kinds billrun runs, their payloads, and their handlers.
+//!
+//! A handler is thin: it parses its payload, loads through `store`, decides through
+//! the billing core, writes through `store`, and enqueues the next step. It never
+//! reads the wall clock: [`JobContext::as_of`] is the instant it acts for, fixed
+//! when the job was enqueued, so a job replayed later decides the same way.
+
+mod probe;
+mod retention;
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+/// Every kind of job. The queue of a kind is `billrun:<name>` (explicit, so that
+/// renaming a Rust type never orphans pending jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    /// Writes one row per (key, as_of): checks that workers run; the test suite's
+    /// witness of exactly-once effects.
+    Probe,
+    /// Does nothing: measures the queue itself (`billrun bench queue`).
+    Noop,
+    /// Deletes finished and dead jobs older than the retention.
+    QueueRetention,
+}
+
+impl JobKind {
+    /// All kinds, in the order `billrun jobs kinds` lists them.
+    pub const ALL: &'static [JobKind] = &[JobKind::Probe, JobKind::Noop, JobKind::QueueRetention];
+
+    /// The kind's name on the command line and in schedules.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Probe => "probe",
+            JobKind::Noop => "noop",
+            JobKind::QueueRetention => "queue-retention",
+        }
+    }
+
+    /// One line on what the kind does and what its payload is.
+    pub fn describe(self) -> &'static str {
+        match self {
+            JobKind::Probe => {
+                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleep_ms\"?: int, \"fail\"?: bool}"
+            }
+            JobKind::Noop => "does nothing (queue benchmark); payload {}",
+            JobKind::QueueRetention => {
+                "prunes finished jobs; payload {\"done_days\"?: int, \"dead_days\"?: int} (defaults from [retention])"
+            }
+        }
+    }
+
+    /// The apalis queue (`job_type`) this kind's jobs live in.
+    pub fn queue(self) -> String {
+        format!("billrun:{}", self.name())
+    }
+
+    /// Parses a kind's name, listing the known ones when it is not one.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        JobKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = JobKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown job kind {name:?}: expected one of {}",
+                    known.join(", ")
+                )
+            })
+    }
+
+    /// The kind of a queue name, if it is one of ours.
+    pub fn from_queue(queue: &str) -> Option<Self> {
+        queue
+            .strip_prefix("billrun:")
+            .and_then(|n| Self::parse(n).ok())
+    }
+
+    /// Checks a payload before it is enqueued, so that a bad one is refused at the
+    /// command line instead of failing in a worker.
+    pub fn validate_payload(self, payload: &Value) -> Result<(), String> {
+        let r = match self {
+            JobKind::Probe => parse_payload::<probe::ProbeArgs>(payload).map(drop),
+            JobKind::Noop => parse_payload::<NoArgs>(payload).map(drop),
+            JobKind::QueueRetention => parse_payload::<retention::RetentionArgs>(payload).map(drop),
+        };
+        r.map_err(|e| {
+            format!(
+                "bad payload for {}: {e}; expected {}",
+                self.name(),
+                self.describe()
+            )
+        })
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An empty payload (`{}` or none).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+fn parse_payload<T: serde::de::DeserializeOwned>(payload: &Value) -> Result<T, serde_json::Error> {
+    match payload {
+        Value::Null => serde_json::from_value(Value::Object(Default::default())),
+        v => serde_json::from_value(v.clone()),
+    }
+}
+
+/// What a job is: its kind, the instant it acts for, and its payload. Stored as the
+/// job's JSON in the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// The kind (also implied by the queue; kept for listings).
+    pub kind: JobKind,
+    /// The instant the job acts for ("now" for the job).
+    pub as_of: DateTime<Utc>,
+    /// The organisation the job is for, if it is for one (shown in logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// Kind-specific arguments.
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// Why a job failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A transient failure (database, network): retried with backoff.
+    #[error("{0:#}")]
+    Retryable(anyhow::Error),
+    /// The job can never succeed as it is (bad payload): dead at once.
+    #[error("{0:#}")]
+    Fatal(anyhow::Error),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Retryable(e.into())
+    }
+}
+
+/// What a handler gets besides its payload.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The database.
+    pub pool: PgPool,
+    /// The configuration of this process.
+    pub config: Arc<Config>,
+    /// The job's id in the queue.
+    pub job_id: String,
+    /// 1 for the first execution, then 2, 3, ...
+    pub attempt: u32,
+    /// The worker executing it.
+    pub worker: String,
+    /// The instant the job acts for.
+    pub as_of: DateTime<Utc>,
+}
+
+/// Runs one job: the single entry point of both `billrun worker` and `billrun run`.
+pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobError> {
+    let bad = |e: serde_json::Error| JobError::Fatal(anyhow::anyhow!("bad payload: {e}"));
+    match req.kind {
+        JobKind::Probe => probe::run(ctx, parse_payload(&req.payload).map_err(bad)?).await,
+        JobKind::Noop => Ok(Value::Null),
+        JobKind::QueueRetention => {
+            retention::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds_round_trip_and_unknown_kinds_list_the_known_ones() {
+        for k in JobKind::ALL {
+            assert_eq!(JobKind::parse(k.name()).unwrap(), *k);
+            assert_eq!(JobKind::from_queue(&k.queue()), Some(*k));
+            assert_eq!(serde_json::to_value(k).unwrap(), json!(k.name()));
+        }
+        let e = JobKind::parse("cycle-closer").unwrap_err();
+        assert!(e.contains("probe") && e.contains("queue-retention"), "{e}");
+    }
+
+    #[test]
+    fn payloads_are_checked_against_the_kind() {
+        assert!(JobKind::Probe
+            .validate_payload(&json!({"key": "a"}))
+            .is_ok());
+        let e = JobKind::Probe
+            .validate_payload(&json!({"kee": "a"}))
+            .unwrap_err();
+        assert!(e.contains("kee") && e.contains("expected"), "{e}");
+        assert!(JobKind::Noop.validate_payload(&Value::Null).is_ok());
+        assert!(JobKind::Noop.validate_payload(&json!({"x": 1})).is_err());
+        let e = JobKind::QueueRetention
+            .validate_payload(&json!({"done_days": -1}))
+            .unwrap_err();
+        assert!(
+            e.contains("done_days") || e.contains("invalid value"),
+            "{e}"
+        );
+    }
+}

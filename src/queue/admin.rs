@@ -1,0 +1,245 @@
+//! What operators see and do with jobs: list, show, retry, cancel.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{FromRow, PgPool};
+
+use crate::jobs::JobKind;
+
+/// One job as `billrun jobs list/show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// Job id (a ULID).
+    pub id: String,
+    /// Job kind (or the raw queue name of a foreign queue).
+    pub kind: String,
+    /// Derived state (see the module doc of [`crate::queue`]).
+    pub state: String,
+    /// apalis's raw status.
+    pub status: String,
+    /// Executions started so far.
+    pub attempts: i32,
+    /// Executions allowed.
+    pub max_attempts: i32,
+    /// Not before (the next attempt, when retrying).
+    pub run_at: DateTime<Utc>,
+    /// When a worker claimed it last.
+    pub locked_at: Option<DateTime<Utc>>,
+    /// The worker that claimed it last.
+    pub locked_by: Option<String>,
+    /// When it finished (done, failed attempt, or cancelled).
+    pub done_at: Option<DateTime<Utc>>,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// The result of the last successful attempt.
+    pub result: Option<Value>,
+    /// Idempotency key, if it was enqueued with one.
+    pub idempotency_key: Option<String>,
+    /// The request: `as_of`, organisation, payload.
+    pub request: Option<Value>,
+}
+
+#[derive(FromRow)]
+struct JobRow {
+    id: String,
+    job_type: String,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    lock_at: Option<DateTime<Utc>>,
+    lock_by: Option<String>,
+    done_at: Option<DateTime<Utc>>,
+    last_result: Option<Value>,
+    idempotency_key: Option<String>,
+    job: Vec<u8>,
+    now: DateTime<Utc>,
+}
+
+const SELECT: &str =
+    "SELECT id, job_type, status, attempts, max_attempts, run_at, lock_at, lock_by,
+        done_at, last_result, idempotency_key, job, now() AS now FROM apalis.jobs";
+
+/// The derived state of a job.
+pub fn state_of(
+    status: &str,
+    attempts: i32,
+    max_attempts: i32,
+    run_at_future: bool,
+) -> &'static str {
+    match status {
+        "Pending" if run_at_future => "scheduled",
+        "Pending" => "pending",
+        "Queued" | "Running" => "running",
+        "Done" => "done",
+        "Failed" if attempts < max_attempts => "retrying",
+        "Failed" => "dead",
+        "Killed" => "cancelled",
+        _ => "unknown",
+    }
+}
+
+impl From<JobRow> for JobView {
+    fn from(r: JobRow) -> Self {
+        let (last_error, result) = match r.last_result {
+            Some(Value::Object(m)) if m.contains_key("Err") => {
+                let e = match &m["Err"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (Some(e), None)
+            }
+            Some(Value::Object(m)) if m.contains_key("Ok") => (None, Some(m["Ok"].clone())),
+            other => (None, other),
+        };
+        JobView {
+            kind: JobKind::from_queue(&r.job_type)
+                .map(|k| k.name().to_string())
+                .unwrap_or(r.job_type),
+            state: state_of(&r.status, r.attempts, r.max_attempts, r.run_at > r.now).to_string(),
+            id: r.id,
+            status: r.status,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            run_at: r.run_at,
+            locked_at: r.lock_at,
+            locked_by: r.lock_by,
+            done_at: r.done_at,
+            last_error,
+            result,
+            idempotency_key: r.idempotency_key,
+            request: serde_json::from_slice(&r.job).ok(),
+        }
+    }
+}
+
+/// Filters of `billrun jobs list`.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// Only this kind.
+    pub kind: Option<JobKind>,
+    /// Only this derived state.
+    pub state: Option<String>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// The derived states, for validating `--state`.
+pub const STATES: &[&str] = &[
+    "scheduled",
+    "pending",
+    "running",
+    "done",
+    "retrying",
+    "dead",
+    "cancelled",
+];
+
+/// Jobs, newest first.
+pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<JobView>, sqlx::Error> {
+    let status_clause = match filter.state.as_deref() {
+        None => "TRUE",
+        Some("scheduled") => "status = 'Pending' AND run_at > now()",
+        Some("pending") => "status = 'Pending' AND run_at <= now()",
+        Some("running") => "status IN ('Queued', 'Running')",
+        Some("done") => "status = 'Done'",
+        Some("retrying") => "status = 'Failed' AND attempts < max_attempts",
+        Some("dead") => "status = 'Failed' AND attempts >= max_attempts",
+        Some("cancelled") => "status = 'Killed'",
+        Some(_) => "FALSE",
+    };
+    let sql = format!(
+        "{SELECT} WHERE ($1::text IS NULL OR job_type = $1) AND {status_clause}
+         ORDER BY id DESC LIMIT $2"
+    );
+    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(filter.kind.map(|k| k.queue()))
+        .bind(filter.limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(JobView::from).collect())
+}
+
+/// One job by id.
+pub async fn show(pool: &PgPool, id: &str) -> Result<Option<JobView>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE id = $1");
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(JobView::from))
+}
+
+/// Why an operator action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No job has that id.
+    #[error("no job with id {0}")]
+    NotFound(String),
+    /// The job is in a state the action does not apply to.
+    #[error("job {id} is {state}: {action} applies only to {allowed} jobs")]
+    WrongState {
+        /// The job.
+        id: String,
+        /// Its state.
+        state: String,
+        /// retry or cancel.
+        action: &'static str,
+        /// The states it applies to.
+        allowed: &'static str,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Gives a dead or cancelled job a fresh set of attempts, to run now.
+pub async fn retry(pool: &PgPool, id: &str) -> Result<JobView, AdminError> {
+    let n = sqlx::query(
+        "UPDATE apalis.jobs
+         SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL,
+             done_at = NULL
+         WHERE id = $1 AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    finish_action(pool, id, n, "retry", "dead or cancelled").await
+}
+
+/// Cancels a job that has not started (or waits for its next attempt).
+pub async fn cancel(pool: &PgPool, id: &str) -> Result<JobView, AdminError> {
+    let n = sqlx::query(
+        "UPDATE apalis.jobs
+         SET status = 'Killed', done_at = now(), last_result = '{\"Err\": \"cancelled by an operator\"}'
+         WHERE id = $1 AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    finish_action(pool, id, n, "cancel", "scheduled, pending or retrying").await
+}
+
+async fn finish_action(
+    pool: &PgPool,
+    id: &str,
+    changed: u64,
+    action: &'static str,
+    allowed: &'static str,
+) -> Result<JobView, AdminError> {
+    let job = show(pool, id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.to_string()))?;
+    if changed == 0 {
+        return Err(AdminError::WrongState {
+            id: id.to_string(),
+            state: job.state,
+            action,
+            allowed,
+        });
+    }
+    Ok(job)
+}
