@@ -1,0 +1,216 @@
+//! Test harness: a fresh database per test, the real `billrun` binary, and waits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, PgPool};
+
+/// The server tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("BILLRUN_TEST_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh database, migrated, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+    server: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        Self::on_server(&server_url()).await
+    }
+
+    pub async fn on_server(server: &str) -> TestDb {
+        let name = format!(
+            "billrun_t_{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        let mut admin = format!("{server}/postgres")
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .unwrap()
+            .connect()
+            .await
+            .expect("test server reachable (start it: pg_ctlcluster ... main start)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("{server}/{name}");
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&url)
+            .await
+            .unwrap();
+        billrun::store::migrate(&pool).await.unwrap();
+        TestDb {
+            name,
+            url,
+            pool,
+            server: server.to_string(),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Drop runs outside async context: use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = format!("{server}/postgres")
+                    .parse::<sqlx::postgres::PgConnectOptions>()
+                    .unwrap()
+                    .connect()
+                    .await
+                {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// A scratch folder for config and schedule files, removed at the end.
+pub struct Scratch(pub tempfile::TempDir);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch(tempfile::tempdir().unwrap())
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+    /// Writes a config with fast heartbeats, polls and backoff (so tests take
+    /// seconds), plus `extra` TOML, and an optional schedule.
+    pub fn config(&self, extra: &str, schedule: Option<&str>) -> PathBuf {
+        let schedule_path = self.path().join("schedule.toml");
+        std::fs::write(&schedule_path, schedule.unwrap_or("")).unwrap();
+        let config = format!(
+            "schedule_file = {schedule_path:?}\n\
+             data_dir = {data:?}\n\
+             {extra}\n",
+            data = self.path().join("data"),
+        );
+        let config = if config.contains("[worker]") {
+            config
+        } else {
+            format!("{config}\n[worker]\nheartbeat_secs = 1\nmissed_heartbeats = 3\npoll_interval_ms = 50\n")
+        };
+        let config = if config.contains("[retry]") {
+            config
+        } else {
+            format!("{config}\n[retry]\nmax_attempts = 4\nbackoff_base_ms = 400\nbackoff_max_secs = 5\n")
+        };
+        let path = self.path().join("billrun.toml");
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+}
+
+/// The `billrun` binary, pointed at `db` with `config`.
+pub fn billrun(db_url: &str, config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_billrun"));
+    c.env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env_remove("BILLRUN_CONFIG")
+        .arg("--config")
+        .arg(config);
+    c
+}
+
+/// Runs a command to completion and returns its output.
+pub fn run(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("billrun runs")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A background process killed (SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn spawn(mut cmd: Command, log: &Path) -> Proc {
+        let f = std::fs::File::create(log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .expect("spawn billrun");
+        Proc(child)
+    }
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill(); // SIGKILL on Unix
+        let _ = self.0.wait();
+    }
+    /// SIGTERM, then wait for a graceful exit.
+    pub fn terminate(&mut self) {
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The derived state of a job, read like `billrun jobs show` does.
+pub async fn job_state(pool: &PgPool, id: &str) -> Option<String> {
+    billrun::queue::admin::show(pool, id)
+        .await
+        .unwrap()
+        .map(|j| j.state)
+}

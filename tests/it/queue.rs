@@ -1,0 +1,490 @@
+//! The foundation's guarantees: jobs run, ticks are enqueued once, crashes and
+//! database restarts lose nothing, failures back off and die visibly.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+async fn probe_results(db: &TestDb, key: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM probe_results WHERE key = $1")
+        .bind(key)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+fn enqueue(db: &TestDb, config: &std::path::Path, args: &[&str]) -> String {
+    let out = run({
+        let mut c = billrun(&db.url, config);
+        c.arg("enqueue").args(args);
+        c
+    });
+    assert!(out.status.success(), "enqueue failed: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[tokio::test]
+async fn a_job_enqueued_from_the_cli_is_run_by_a_worker() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let id = enqueue(
+        &db,
+        &config,
+        &["probe", r#"{"key":"cli"}"#, "--at", "2026-02-01T00:00:00Z"],
+    );
+    assert_eq!(id.len(), 26, "a ULID: {id}");
+    assert_eq!(job_state(&db.pool, &id).await.as_deref(), Some("pending"));
+
+    let _worker = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.arg("worker");
+            c
+        },
+        &scratch.path().join("worker.log"),
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "the probe job to be done",
+        || async { (job_state(&db.pool, &id).await.as_deref() == Some("done")).then_some(()) },
+    )
+    .await;
+    let as_of: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT as_of FROM probe_results WHERE key = 'cli'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        as_of.to_rfc3339(),
+        "2026-02-01T00:00:00+00:00",
+        "the job acts as of --at"
+    );
+    let log = std::fs::read_to_string(scratch.path().join("worker.log")).unwrap();
+    assert!(
+        log.contains(&id) && log.contains("outcome=\"done\"") && log.contains("duration_ms"),
+        "one log line per job run with id, kind, duration and outcome:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_enqueue_each_tick_exactly_once() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let schedule = r#"
+        [[schedule]]
+        name = "every-second"
+        cron = "* * * * * *"
+        job = "probe"
+        payload = { key = "tick" }
+    "#;
+    let config = scratch.config("", Some(schedule));
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|i| {
+            Proc::spawn(
+                {
+                    let mut c = billrun(&db.url, &config);
+                    c.arg("worker");
+                    c
+                },
+                &scratch.path().join(format!("worker{i}.log")),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    for w in &mut workers {
+        w.terminate();
+    }
+
+    let ticks: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT idempotency_key, run_at FROM apalis.jobs WHERE job_type = 'billrun:probe' ORDER BY run_at",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        ticks.len() >= 4,
+        "a tick per second for several seconds: {ticks:?}"
+    );
+    // None lost: consecutive seconds from the first tick to the last.
+    for pair in ticks.windows(2) {
+        assert_eq!(
+            (pair[1].1 - pair[0].1).num_seconds(),
+            1,
+            "a tick was lost or doubled: {ticks:?}"
+        );
+    }
+    // Exactly once: every tick ran once (a second job for a tick would run again).
+    let executions: Vec<(chrono::DateTime<chrono::Utc>, i64)> = sqlx::query_as(
+        "SELECT r.as_of, (SELECT count(*) FROM probe_executions e WHERE e.job_id = r.job_id)
+         FROM probe_results r ORDER BY r.as_of",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let total_executions: i64 = sqlx::query_scalar("SELECT count(*) FROM probe_executions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        total_executions as usize,
+        ticks.len(),
+        "one execution per tick"
+    );
+    assert!(executions.iter().all(|(_, n)| *n == 1));
+    // Both processes ran the scheduler (each logged as a worker with its own name).
+    for i in 0..2 {
+        let log = std::fs::read_to_string(scratch.path().join(format!("worker{i}.log"))).unwrap();
+        assert!(log.contains("worker starting"), "{log}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_of_a_killed_worker_is_finished_by_another_once() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let id = enqueue(
+        &db,
+        &config,
+        &["probe", r#"{"key":"crash","sleep_ms":2500}"#],
+    );
+    let mut first = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("first.log"),
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the first worker to start the job",
+        || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = 'crash'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            (n == 1).then_some(())
+        },
+    )
+    .await;
+    first.kill9();
+    assert_eq!(
+        probe_results(&db, "crash").await,
+        0,
+        "killed before its effect"
+    );
+    assert_eq!(job_state(&db.pool, &id).await.as_deref(), Some("running"));
+
+    let _second = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("second.log"),
+    );
+    wait_for(
+        Duration::from_secs(40),
+        "the second worker to finish the job",
+        || async { (job_state(&db.pool, &id).await.as_deref() == Some("done")).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        probe_results(&db, "crash").await,
+        1,
+        "the effect happened once"
+    );
+    let workers: Vec<String> =
+        sqlx::query_scalar("SELECT worker FROM probe_executions WHERE key = 'crash' ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(workers.len(), 2);
+    assert_ne!(
+        workers[0], workers[1],
+        "each process has its own worker name"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_job_backs_off_then_is_dead_with_its_error() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    // 4 attempts, backoff 400 ms, 800 ms, 1600 ms.
+    let config = scratch.config("", None);
+    let id = enqueue(&db, &config, &["probe", r#"{"key":"doomed","fail":true}"#]);
+    let _worker = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("worker.log"),
+    );
+    wait_for(Duration::from_secs(30), "the job to be dead", || async {
+        (job_state(&db.pool, &id).await.as_deref() == Some("dead")).then_some(())
+    })
+    .await;
+    let starts: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT started_at FROM probe_executions WHERE key = 'doomed' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(starts.len(), 4, "max_attempts executions, then no more");
+    for (i, pair) in starts.windows(2).enumerate() {
+        let gap = (pair[1] - pair[0]).num_milliseconds();
+        let backoff = 400 * (1 << i);
+        assert!(
+            gap >= backoff,
+            "attempt {} came {gap} ms after the previous, backoff is {backoff} ms",
+            i + 2
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = 'doomed'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 4, "a dead job is not tried again");
+
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["jobs", "list", "--state", "dead", "--json"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jobs: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["id"], id.as_str());
+    assert_eq!(jobs[0]["state"], "dead");
+    assert_eq!(jobs[0]["attempts"], 4);
+    assert!(jobs[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("asked to fail (attempt 4)"));
+
+    // An operator retries it: it gets a fresh set of attempts.
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["jobs", "retry", &id]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(
+        Duration::from_secs(30),
+        "the retried job to run again",
+        || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = 'doomed'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            (n > 4).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn run_twice_with_the_same_now_gives_the_same_result() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let snapshot = || async {
+        sqlx::query_as::<_, (String, chrono::DateTime<chrono::Utc>)>(
+            "SELECT key, as_of FROM probe_results ORDER BY key, as_of",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    };
+    let mut states = Vec::new();
+    for _ in 0..2 {
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args([
+                "run",
+                "probe",
+                r#"{"key":"replay"}"#,
+                "--now",
+                "2026-03-01T00:00:00Z",
+                "--json",
+            ]);
+            c
+        });
+        assert!(out.status.success(), "{}", stderr(&out));
+        let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(job["state"], "done");
+        assert_eq!(job["request"]["as_of"], "2026-03-01T00:00:00Z");
+        states.push(snapshot().await);
+    }
+    assert_eq!(states[0].len(), 1);
+    assert_eq!(states[0], states[1], "a second run changes nothing");
+}
+
+#[tokio::test]
+async fn bad_kinds_payloads_and_times_are_refused_with_what_was_expected() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["enqueue", "cycle-closer"],
+            "unknown job kind \"cycle-closer\": expected one of probe",
+        ),
+        (&["enqueue", "probe", "{not json"], "payload is not JSON"),
+        (
+            &["enqueue", "probe", r#"{"kee":"x"}"#],
+            "unknown field `kee`",
+        ),
+        (
+            &["enqueue", "probe", r#"{"key":"x"}"#, "--at", "tomorrow"],
+            "bad time \"tomorrow\": expected RFC 3339",
+        ),
+        (
+            &["run", "probe", r#"{"key":"x"}"#, "--now", "2026-13-01"],
+            "bad time \"2026-13-01\"",
+        ),
+        (
+            &["jobs", "list", "--state", "zombie"],
+            "unknown state \"zombie\": expected one of",
+        ),
+        (
+            &["jobs", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
+            "no job with id",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args(*args);
+            c
+        });
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {} should contain {expected}",
+            stderr(&out)
+        );
+    }
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0, "nothing enqueued by a refused command");
+}
+
+#[tokio::test]
+async fn idempotency_keys_cancel_and_scheduled_jobs() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let a = enqueue(
+        &db,
+        &config,
+        &[
+            "probe",
+            r#"{"key":"k"}"#,
+            "--key",
+            "once",
+            "--at",
+            "2099-01-01",
+        ],
+    );
+    let b = enqueue(
+        &db,
+        &config,
+        &[
+            "probe",
+            r#"{"key":"k"}"#,
+            "--key",
+            "once",
+            "--at",
+            "2099-01-01",
+        ],
+    );
+    assert_eq!(a, b, "the same key enqueues once");
+    assert_eq!(job_state(&db.pool, &a).await.as_deref(), Some("scheduled"));
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["jobs", "cancel", &a]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(job_state(&db.pool, &a).await.as_deref(), Some("cancelled"));
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["jobs", "cancel", &a]);
+        c
+    });
+    assert!(
+        stderr(&out).contains("is cancelled: cancel applies only to"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn queue_retention_prunes_old_finished_jobs_only() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("[retention]\ndone_days = 7\ndead_days = 30\n", None);
+    for (id, status, attempts, days_ago) in [
+        ("01AAAAAAAAAAAAAAAAAAAAAAA1", "Done", 1, 8),
+        ("01AAAAAAAAAAAAAAAAAAAAAAA2", "Done", 1, 6),
+        ("01AAAAAAAAAAAAAAAAAAAAAAA3", "Failed", 4, 31),
+        ("01AAAAAAAAAAAAAAAAAAAAAAA4", "Failed", 4, 8),
+        ("01AAAAAAAAAAAAAAAAAAAAAAA5", "Failed", 1, 40),
+    ] {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, done_at)
+             VALUES ($1, 'billrun:noop', '\\x7b7d', $2, $3, 4, '2026-06-30T00:00:00Z'::timestamptz - $4 * interval '1 day')",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(attempts)
+        .bind(days_ago)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    for round in 0..2 {
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args([
+                "run",
+                "queue-retention",
+                "--now",
+                "2026-06-30T00:00:00Z",
+                "--json",
+            ]);
+            c
+        });
+        assert!(out.status.success(), "{}", stderr(&out));
+        let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let expected = if round == 0 { (1, 1) } else { (0, 0) };
+        assert_eq!(job["result"]["deleted_done"], expected.0, "{job}");
+        assert_eq!(job["result"]["deleted_dead"], expected.1, "{job}");
+    }
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM apalis.jobs WHERE job_type = 'billrun:noop' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        [
+            "01AAAAAAAAAAAAAAAAAAAAAAA2",
+            "01AAAAAAAAAAAAAAAAAAAAAAA4",
+            "01AAAAAAAAAAAAAAAAAAAAAAA5"
+        ],
+        "recent done, recent dead and retrying jobs stay"
+    );
+}
