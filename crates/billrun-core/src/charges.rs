@@ -1,1 +1,1012 @@
-//! (being written)
+//! What each rate card of a plan charges for one pricing cycle, and which charges go
+//! on the invoice at a cycle boundary.
+//!
+//! Inputs are plain data the storage layer prepares ([`CycleInput`]): the cycle's
+//! [`CycleWindow`], the aggregate of each usage meter over the window's billed days,
+//! and each license's quantity changes. Outputs are [`ChargeLine`]s with amounts
+//! already rounded to the invoice currency's minor unit (sub-lines made to add up to
+//! the line with [`round_parts`]).
+//!
+//! Rules per card kind:
+//! - **USAGE**: the meter's quantity over the billed days, rated by the card's rate
+//!   plan; billed in arrears. A meter missing from the input used 0. The card's
+//!   min/max rate is not prorated in partial cycles.
+//! - **FIXED_FEE**: ONE_TIME in cycle index 0 only; RECURRING in cycles where
+//!   `index >= offset` and `(index - offset) % interval == 0`. With
+//!   `enableProration`, a partial window charges `rate x billed days / full days`.
+//!   A ONE_TIME fee is never prorated: it is not a charge for time.
+//! - **LICENSE**: a license's quantity on a day is the largest quantity that took
+//!   effect that day, else the quantity carried from before (the last change of the
+//!   latest earlier day with changes; 0 before any change). The cycle is cut into
+//!   usage windows of `usageCycle` (the whole cycle if absent) starting at the
+//!   cycle's first day, the last one cut at the cycle's end; each window is billed and
+//!   the windows summed.
+//!   - With `enableProration`: every run of days with the same quantity inside a
+//!     window (and inside the billed days) costs `rate(quantity) x run days / window
+//!     days`, where window days are those of the *uncut* usage window, so a 3-day tail
+//!     of a WEEKLY window costs 3/7 of a week.
+//!   - Without: the window's largest daily quantity over its billed days is rated for
+//!     the whole window (a cut tail window costs a full window).
+//!   - IN_ADVANCE license cards are billed when the cycle opens, so they price the
+//!     quantity in force on the first billed day for every window; changes during
+//!     the cycle are not billed (a later stage will true them up).
+//! - **CREDIT_GRANT**: the price of the grant: the currency's `creditAmount` rated
+//!   by its slabs, scheduled like a fixed fee (never prorated). A grant without a
+//!   price in the invoice currency is not charged (and not granted). PREPAID grants
+//!   are billed like IN_ADVANCE ones.
+//! - **MINIMUM_COMMITMENT**: a TRUE_UP line of `commitment - subtotal` when the
+//!   cycle's charges of every timing (usage, fees, licenses, grant prices) add up to
+//!   less than the commitment; the commitment is prorated by billed / full days in a
+//!   partial window (rounded before the comparison). No rate in the invoice currency
+//!   means no commitment.
+//!
+//! Invoice timing ([`invoice_contents`]): the invoice at a cycle boundary holds the
+//! IN_ARREARS lines and the true-up of the cycle that closes, and the IN_ADVANCE (and
+//! PREPAID) lines of the cycle that opens.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, Months, NaiveDate};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::cycle::{CycleWindow, Interval};
+use crate::invoice::round_parts;
+use crate::money::{Currency, RoundingMode};
+use crate::period::Period;
+use crate::plan::{
+    CardInfo, CardKind, CreditGrantRateCard, FixedFeeRateCard, InvoiceTiming, LicenseRateCard,
+    MinimumCommitment, Plan, Recurrence, UsageRateCard,
+};
+use crate::rating::{rate, PriceType, Rates, Rating};
+
+/// A license quantity that takes effect on a day (the storage layer's license
+/// updates, ABSOLUTE quantities, in the order they were applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseChange {
+    /// The first local day the quantity is in force.
+    pub effective_from: NaiveDate,
+    /// The quantity from then on.
+    pub quantity: Decimal,
+}
+
+/// What the storage layer provides to bill one cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleInput {
+    /// The cycle and the part of it the plan applied.
+    pub window: CycleWindow,
+    /// Aggregate per usage meter id over `window.billed`.
+    pub usage: BTreeMap<String, Decimal>,
+    /// Quantity changes per license id, up to the end of the window, including the
+    /// last change before it (the quantity carried in).
+    pub licenses: BTreeMap<String, Vec<LicenseChange>>,
+}
+
+/// Why a cycle could not be charged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChargeError {
+    /// The invoice currency is not one of the plan's `supportedCurrencies`.
+    #[error("the plan does not support {currency}")]
+    UnsupportedCurrency {
+        /// The invoice currency.
+        currency: Currency,
+    },
+    /// A card that charges has no rate in the invoice currency (see
+    /// [`Plan::cards_without_rate`]).
+    #[error("rate card {card:?} has no rate in {currency}")]
+    NoRate {
+        /// The card's name.
+        card: String,
+        /// The invoice currency.
+        currency: Currency,
+    },
+}
+
+/// What a sub-line of a charge stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DetailKind {
+    /// One slab of a rated quantity.
+    Slab,
+    /// The min/max clamp of a rated quantity.
+    Adjustment,
+    /// One license quantity over some days of a usage window.
+    LicensePeriod,
+}
+
+/// A sub-line of a charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeDetail {
+    /// What it stands for.
+    pub kind: DetailKind,
+    /// Human-readable detail (slab bounds, days).
+    pub description: String,
+    /// Quantity, where meaningful.
+    pub quantity: Option<Decimal>,
+    /// Price per unit, where meaningful (PER_UNIT slabs).
+    pub unit_price: Option<Decimal>,
+    /// Rounded; the details of a line add up to the line's amount.
+    pub amount: Decimal,
+    /// The days it covers.
+    pub period: Period,
+}
+
+/// What one rate card charges for one cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeLine {
+    /// The card's kind.
+    pub kind: CardKind,
+    /// The card's name (unique in the plan).
+    pub card_name: String,
+    /// The card's display name.
+    pub display_name: String,
+    /// The card's tag, grouping lines on the invoice.
+    pub tag: Option<String>,
+    /// When it is invoiced.
+    pub timing: InvoiceTiming,
+    /// The cycle it belongs to (0 = the association's first).
+    pub cycle_index: u32,
+    /// The days it covers (the cycle's billed days).
+    pub period: Period,
+    /// Usage, seats (largest daily quantity), credits granted, or 1 for fees.
+    pub quantity: Decimal,
+    /// The fee per cycle, for fixed fees.
+    pub unit_price: Option<Decimal>,
+    /// Human-readable summary (proration, commitment).
+    pub description: String,
+    /// Per slab, adjustment, or license period; empty for fees and true-ups.
+    pub details: Vec<ChargeDetail>,
+    /// Rounded to the currency's minor unit; equals the sum of `details` if any.
+    pub amount: Decimal,
+}
+
+/// All the charges of one cycle, of every timing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleCharges {
+    /// The cycle.
+    pub window: CycleWindow,
+    /// One line per card that charges in this cycle, in plan order.
+    pub lines: Vec<ChargeLine>,
+    /// The minimum commitment's shortfall, if any.
+    pub true_up: Option<ChargeLine>,
+}
+
+impl CycleCharges {
+    /// Lines billed on the invoice that opens the cycle (IN_ADVANCE, PREPAID).
+    pub fn in_advance(&self) -> impl Iterator<Item = &ChargeLine> {
+        self.lines
+            .iter()
+            .filter(|l| l.timing.is_billed_in_advance())
+    }
+
+    /// Lines billed on the invoice that closes the cycle (IN_ARREARS).
+    pub fn in_arrears(&self) -> impl Iterator<Item = &ChargeLine> {
+        self.lines
+            .iter()
+            .filter(|l| !l.timing.is_billed_in_advance())
+    }
+}
+
+/// What one invoice at a cycle boundary contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceContents {
+    /// The invoice currency.
+    pub currency: Currency,
+    /// Arrears lines of the closing cycle, then advance lines of the opening one.
+    pub lines: Vec<ChargeLine>,
+    /// The closing cycle's true-up, if any.
+    pub true_up: Option<ChargeLine>,
+}
+
+/// Charges every card of `plan` for one cycle, in `currency`.
+pub fn cycle_charges(
+    plan: &Plan,
+    currency: Currency,
+    rounding: RoundingMode,
+    input: &CycleInput,
+) -> Result<CycleCharges, ChargeError> {
+    if !plan.supported_currencies.contains(&currency) {
+        return Err(ChargeError::UnsupportedCurrency { currency });
+    }
+    let ctx = Ctx {
+        currency,
+        rounding,
+        window: input.window,
+    };
+    let mut lines = Vec::new();
+    for card in &plan.usage_cards {
+        let quantity = input
+            .usage
+            .get(&card.usage_meter_id)
+            .copied()
+            .unwrap_or_default();
+        lines.push(usage_charge(&ctx, card, quantity)?);
+    }
+    for card in &plan.fixed_fee_cards {
+        lines.extend(fixed_fee_charge(&ctx, card)?);
+    }
+    for card in &plan.license_cards {
+        let changes = input
+            .licenses
+            .get(card.license_id())
+            .map_or(&[][..], Vec::as_slice);
+        lines.push(license_charge(&ctx, card, changes)?);
+    }
+    for card in &plan.credit_grant_cards {
+        lines.extend(credit_grant_charge(&ctx, card));
+    }
+    let subtotal = lines.iter().map(|l| l.amount).sum();
+    let true_up = plan
+        .minimum_commitment
+        .as_ref()
+        .and_then(|mc| true_up(&ctx, mc, subtotal));
+    Ok(CycleCharges {
+        window: input.window,
+        lines,
+        true_up,
+    })
+}
+
+/// The contents of the invoice at a cycle boundary: the arrears part (and true-up)
+/// of `closing` (none on an association's first invoice) and the advance part of
+/// `opening` (none when the association ends).
+pub fn invoice_contents(
+    plan: &Plan,
+    currency: Currency,
+    rounding: RoundingMode,
+    closing: Option<&CycleInput>,
+    opening: Option<&CycleInput>,
+) -> Result<InvoiceContents, ChargeError> {
+    let mut lines = Vec::new();
+    let mut true_up = None;
+    if let Some(input) = closing {
+        let charges = cycle_charges(plan, currency, rounding, input)?;
+        lines.extend(charges.in_arrears().cloned());
+        true_up = charges.true_up;
+    }
+    if let Some(input) = opening {
+        let charges = cycle_charges(plan, currency, rounding, input)?;
+        lines.extend(charges.in_advance().cloned());
+    }
+    Ok(InvoiceContents {
+        currency,
+        lines,
+        true_up,
+    })
+}
+
+/// The invoice currency, rounding and cycle every card of a cycle is charged with.
+struct Ctx {
+    currency: Currency,
+    rounding: RoundingMode,
+    window: CycleWindow,
+}
+
+impl Ctx {
+    fn round(&self, amount: Decimal) -> Decimal {
+        self.currency.round(amount, self.rounding)
+    }
+
+    fn no_rate(&self, card: &CardInfo) -> ChargeError {
+        ChargeError::NoRate {
+            card: card.name.clone(),
+            currency: self.currency,
+        }
+    }
+
+    /// Billed days over full days, for proration.
+    fn proration(&self) -> Decimal {
+        self.window.full.fraction_covered_by(&self.window.billed)
+    }
+
+    fn is_partial(&self) -> bool {
+        self.window.billed != self.window.full
+    }
+
+    fn line(&self, kind: CardKind, card: &CardInfo, quantity: Decimal) -> ChargeLine {
+        ChargeLine {
+            kind,
+            card_name: card.name.clone(),
+            display_name: card.display().to_string(),
+            tag: card.tag.clone(),
+            timing: card.invoice_timing,
+            cycle_index: self.window.index,
+            period: self.window.billed,
+            quantity,
+            unit_price: None,
+            description: String::new(),
+            details: Vec::new(),
+            amount: self.round(Decimal::ZERO),
+        }
+    }
+
+    /// Sets `details` and the line's amount, rounding the parts together.
+    fn settle(&self, line: &mut ChargeLine, mut details: Vec<(ChargeDetail, Decimal)>) {
+        let exact: Vec<Decimal> = details.iter().map(|(_, a)| *a).collect();
+        let rounded = round_parts(&exact, self.currency, self.rounding);
+        for ((detail, _), amount) in details.iter_mut().zip(rounded) {
+            detail.amount = amount;
+        }
+        line.details = details.into_iter().map(|(d, _)| d).collect();
+        line.amount = line
+            .details
+            .iter()
+            .fold(self.round(Decimal::ZERO), |acc, d| acc + d.amount);
+    }
+}
+
+fn usage_charge(
+    ctx: &Ctx,
+    card: &UsageRateCard,
+    quantity: Decimal,
+) -> Result<ChargeLine, ChargeError> {
+    let rates = card
+        .rate_values
+        .get(&ctx.currency)
+        .ok_or_else(|| ctx.no_rate(&card.card))?;
+    let mut line = ctx.line(CardKind::Usage, &card.card, quantity);
+    line.description = format!("{quantity} units");
+    let rating = rate(&card.rate_plan, rates, quantity);
+    let details = rating_details(&rating, rates, ctx.window.billed);
+    ctx.settle(&mut line, details);
+    Ok(line)
+}
+
+/// One detail per slab reached, and one for the min/max clamp (unrounded amounts).
+fn rating_details(rating: &Rating, rates: &Rates, period: Period) -> Vec<(ChargeDetail, Decimal)> {
+    let mut out: Vec<(ChargeDetail, Decimal)> = rating
+        .slabs
+        .iter()
+        .map(|s| {
+            let (description, unit_price) = match s.price_type {
+                PriceType::PerUnit => (
+                    format!("above {}: {} x {}", s.start_after, s.quantity, s.rate),
+                    Some(s.rate),
+                ),
+                PriceType::Flat => (format!("above {}: flat {}", s.start_after, s.rate), None),
+                PriceType::Package { package_size } => (
+                    format!(
+                        "above {}: {} packages of {} x {}",
+                        s.start_after, s.units, package_size, s.rate
+                    ),
+                    None,
+                ),
+            };
+            let detail = ChargeDetail {
+                kind: DetailKind::Slab,
+                description: format!("slab {} ({description})", s.order),
+                quantity: Some(s.quantity),
+                unit_price,
+                amount: Decimal::ZERO,
+                period,
+            };
+            (detail, s.amount)
+        })
+        .collect();
+    if !rating.adjustment.is_zero() {
+        let description = if rating.adjustment > Decimal::ZERO {
+            format!(
+                "minimum charge {}",
+                rates.minimum_rate().unwrap_or_default()
+            )
+        } else {
+            format!(
+                "maximum charge {}",
+                rates.maximum_rate().unwrap_or_default()
+            )
+        };
+        let detail = ChargeDetail {
+            kind: DetailKind::Adjustment,
+            description,
+            quantity: None,
+            unit_price: None,
+            amount: Decimal::ZERO,
+            period,
+        };
+        out.push((detail, rating.adjustment));
+    }
+    out
+}
+
+fn fixed_fee_charge(ctx: &Ctx, card: &FixedFeeRateCard) -> Result<Option<ChargeLine>, ChargeError> {
+    if !card.recurrence.applies_in(ctx.window.index) {
+        return Ok(None);
+    }
+    let fee = *card
+        .rate_values
+        .get(&ctx.currency)
+        .ok_or_else(|| ctx.no_rate(&card.card))?;
+    let mut line = ctx.line(CardKind::FixedFee, &card.card, Decimal::ONE);
+    line.unit_price = Some(fee);
+    let prorate =
+        card.enable_proration && card.recurrence != Recurrence::OneTime && ctx.is_partial();
+    if prorate {
+        line.amount = ctx.round(fee * ctx.proration());
+        line.description = format!(
+            "{fee} prorated for {} of {} days",
+            ctx.window.billed.days(),
+            ctx.window.full.days()
+        );
+    } else {
+        line.amount = ctx.round(fee);
+        line.description = format!("{fee}");
+    }
+    Ok(Some(line))
+}
+
+fn license_charge(
+    ctx: &Ctx,
+    card: &LicenseRateCard,
+    changes: &[LicenseChange],
+) -> Result<ChargeLine, ChargeError> {
+    let rates = card
+        .rate_values
+        .get(&ctx.currency)
+        .ok_or_else(|| ctx.no_rate(&card.card))?;
+    let billed = ctx.window.billed;
+    let daily: Vec<Decimal> = if card.card.invoice_timing == InvoiceTiming::InArrears {
+        daily_quantities(changes, billed)
+    } else {
+        let opening = daily_quantities(
+            changes,
+            Period::new(billed.start, billed.start.succ_opt().unwrap_or(billed.end)),
+        );
+        vec![opening.first().copied().unwrap_or_default(); billed.days() as usize]
+    };
+    let quantity_on = |day: NaiveDate| daily[(day - billed.start).num_days() as usize];
+    let mut details = Vec::new();
+    for window in usage_windows(ctx.window.full, card.usage_cycle) {
+        let Some(part) = window.intersect(&billed) else {
+            continue;
+        };
+        if card.enable_proration {
+            for (run, quantity) in runs(part, quantity_on) {
+                let factor = Decimal::from(run.days()) / Decimal::from(window.days());
+                let amount = rate(&card.rate_plan, rates, quantity).total * factor;
+                details.push((license_detail(quantity, run, &window, run.days()), amount));
+            }
+        } else {
+            let quantity = days(part).map(quantity_on).max().unwrap_or_default();
+            let amount = rate(&card.rate_plan, rates, quantity).total;
+            details.push((
+                license_detail(quantity, part, &window, window.days()),
+                amount,
+            ));
+        }
+    }
+    let peak = daily.iter().copied().max().unwrap_or_default();
+    let mut line = ctx.line(CardKind::License, &card.card, peak);
+    line.description = format!("up to {peak} licenses");
+    ctx.settle(&mut line, details);
+    Ok(line)
+}
+
+fn license_detail(
+    quantity: Decimal,
+    period: Period,
+    window: &Period,
+    days_charged: i64,
+) -> ChargeDetail {
+    ChargeDetail {
+        kind: DetailKind::LicensePeriod,
+        description: format!("{quantity} for {days_charged} of {} days", window.days()),
+        quantity: Some(quantity),
+        unit_price: None,
+        amount: Decimal::ZERO,
+        period,
+    }
+}
+
+fn credit_grant_charge(ctx: &Ctx, card: &CreditGrantRateCard) -> Option<ChargeLine> {
+    if !card.recurrence.applies_in(ctx.window.index) {
+        return None;
+    }
+    let grant = card.rate_details.get(&ctx.currency)?;
+    let mut line = ctx.line(CardKind::CreditGrant, &card.card, grant.credit_amount);
+    line.description = format!("{} credits", grant.credit_amount);
+    let rating = rate(&grant.rate_plan, &grant.rates, grant.credit_amount);
+    ctx.settle(
+        &mut line,
+        rating_details(&rating, &grant.rates, ctx.window.billed),
+    );
+    Some(line)
+}
+
+fn true_up(ctx: &Ctx, mc: &MinimumCommitment, subtotal: Decimal) -> Option<ChargeLine> {
+    let commitment = *mc.rate_values.get(&ctx.currency)?;
+    let due = ctx.round(commitment * ctx.proration());
+    if due <= subtotal {
+        return None;
+    }
+    let info = CardInfo {
+        id: None,
+        name: mc.card_name().to_string(),
+        display_name: Some(mc.display().to_string()),
+        tag: mc.tag.clone(),
+        invoice_timing: InvoiceTiming::InArrears,
+    };
+    let mut line = ctx.line(CardKind::MinimumCommitment, &info, Decimal::ONE);
+    line.unit_price = Some(commitment);
+    line.amount = due - subtotal;
+    line.description = if ctx.is_partial() {
+        format!(
+            "minimum {due} ({commitment} for {} of {} days), charges {subtotal}",
+            ctx.window.billed.days(),
+            ctx.window.full.days()
+        )
+    } else {
+        format!("minimum {due}, charges {subtotal}")
+    };
+    Some(line)
+}
+
+/// Each day of `period`.
+fn days(period: Period) -> impl Iterator<Item = NaiveDate> {
+    period
+        .start
+        .iter_days()
+        .take_while(move |d| *d < period.end)
+}
+
+/// The quantity of each day of `period` (module docs: largest change of the day,
+/// else carried; 0 before any change).
+fn daily_quantities(changes: &[LicenseChange], period: Period) -> Vec<Decimal> {
+    let mut sorted: Vec<&LicenseChange> = changes.iter().collect();
+    sorted.sort_by_key(|c| c.effective_from); // stable: same-day order is kept
+    let mut carried = Decimal::ZERO;
+    let mut next = sorted.iter().peekable();
+    while let Some(c) = next.next_if(|c| c.effective_from < period.start) {
+        carried = c.quantity;
+    }
+    days(period)
+        .map(|day| {
+            let mut largest: Option<Decimal> = None;
+            while let Some(c) = next.next_if(|c| c.effective_from == day) {
+                largest = Some(largest.map_or(c.quantity, |l| l.max(c.quantity)));
+                carried = c.quantity;
+            }
+            largest.unwrap_or(carried)
+        })
+        .collect()
+}
+
+/// Consecutive days of `period` with the same quantity.
+fn runs(period: Period, quantity_on: impl Fn(NaiveDate) -> Decimal) -> Vec<(Period, Decimal)> {
+    let mut out: Vec<(Period, Decimal)> = Vec::new();
+    for day in days(period) {
+        let q = quantity_on(day);
+        let end = day
+            .succ_opt()
+            .expect("billing dates are far from the calendar's end");
+        match out.last_mut() {
+            Some((run, last)) if *last == q => run.end = end,
+            _ => out.push((Period::new(day, end), q)),
+        }
+    }
+    out
+}
+
+/// The usage windows of a cycle: back to back from its first day, each one
+/// `usage_cycle` long (uncut: the last may reach past the cycle), or the cycle itself.
+fn usage_windows(full: Period, usage_cycle: Option<Interval>) -> Vec<Period> {
+    let Some(interval) = usage_cycle else {
+        return vec![full];
+    };
+    // Always step from the cycle's first day so that month ends do not drift.
+    let start_of = |k: u32| match interval.months() {
+        None => full.start.checked_add_days(Days::new(7 * u64::from(k))),
+        Some(m) => full.start.checked_add_months(Months::new(m * k)),
+    };
+    let mut out = Vec::new();
+    for k in 0.. {
+        let (Some(start), Some(end)) = (start_of(k), start_of(k + 1)) else {
+            break;
+        };
+        if start >= full.end {
+            break;
+        }
+        out.push(Period::new(start, end));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn p(a: &str, b: &str) -> Period {
+        Period::new(d(a), d(b))
+    }
+
+    fn window(index: u32, full: Period, billed: Period) -> CycleWindow {
+        CycleWindow {
+            index,
+            full,
+            billed,
+        }
+    }
+
+    fn jan() -> Period {
+        p("2026-01-01", "2026-02-01")
+    }
+
+    fn input(index: u32, billed: Period) -> CycleInput {
+        CycleInput {
+            window: window(index, jan(), billed),
+            usage: BTreeMap::new(),
+            licenses: BTreeMap::new(),
+        }
+    }
+
+    fn plan(cards: serde_json::Value) -> Plan {
+        let mut v = json!({
+            "name": "p",
+            "supportedCurrencies": ["USD"],
+            "pricingCycleConfig": {"interval": "MONTHLY"},
+        });
+        for (k, c) in cards.as_object().unwrap() {
+            v[k] = c.clone();
+        }
+        Plan::from_json(&v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn usd(rate: serde_json::Value) -> serde_json::Value {
+        json!([{"currency": "USD", "slabRates": [{"order": 1, "rate": rate}]}])
+    }
+
+    fn per_unit_license(extra: serde_json::Value) -> Plan {
+        let mut card = json!({
+            "name": "seats",
+            "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": usd(json!(1)),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            card[k] = v.clone();
+        }
+        plan(json!({"licenseRateCards": [card]}))
+    }
+
+    fn charge(plan: &Plan, input: &CycleInput) -> CycleCharges {
+        cycle_charges(plan, Currency::USD, RoundingMode::default(), input).unwrap()
+    }
+
+    fn amounts(c: &CycleCharges) -> Vec<(String, String)> {
+        c.lines
+            .iter()
+            .map(|l| (l.card_name.clone(), l.amount.to_string()))
+            .collect()
+    }
+
+    fn seats(changes: &[(&str, i64)]) -> BTreeMap<String, Vec<LicenseChange>> {
+        let list = changes
+            .iter()
+            .map(|(day, q)| LicenseChange {
+                effective_from: d(day),
+                quantity: Decimal::from(*q),
+            })
+            .collect();
+        BTreeMap::from([("seats".to_string(), list)])
+    }
+
+    #[test]
+    fn usage_is_rated_and_billed_in_arrears() {
+        let plan = plan(json!({"usageRateCards": [{
+            "name": "calls", "usageMeterId": "calls_meter",
+            "ratePlan": {"pricingModel": "TIERED", "slabs": [
+                {"order": 1, "startAfter": 0, "priceType": "PER_UNIT"},
+                {"order": 2, "startAfter": 1000, "priceType": "PER_UNIT"},
+                {"order": 3, "startAfter": 10000, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [
+                {"order": 1, "rate": "0.10"}, {"order": 2, "rate": "0.05"}, {"order": 3, "rate": "0.01"}],
+                "rateConfig": {"maximumRate": "500"}}]
+        }]}));
+        let mut i = input(0, jan());
+        i.usage.insert("calls_meter".into(), dec!(15000));
+        let c = charge(&plan, &i);
+        let line = &c.lines[0];
+        assert_eq!(line.amount.to_string(), "500.00");
+        let details: Vec<_> = line
+            .details
+            .iter()
+            .map(|d| (d.kind, d.amount.to_string()))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                (DetailKind::Slab, "100.00".to_string()),
+                (DetailKind::Slab, "450.00".to_string()),
+                (DetailKind::Slab, "50.00".to_string()),
+                (DetailKind::Adjustment, "-100.00".to_string()),
+            ]
+        );
+        assert_eq!(c.in_arrears().count(), 1);
+        // A meter with no events used nothing.
+        let c = charge(&plan, &input(0, jan()));
+        assert_eq!(c.lines[0].amount.to_string(), "0.00");
+    }
+
+    #[test]
+    fn fixed_fees_follow_their_recurrence() {
+        let plan = plan(json!({"fixedFeeRateCards": [
+            {"name": "setup", "type": "ONE_TIME", "rateValues": [{"currency": "USD", "rate": 50}]},
+            {"name": "quarterly", "type": "RECURRING", "recurrenceConfig": {"interval": 3, "offset": 1},
+             "rateValues": [{"currency": "USD", "rate": 30}]},
+            {"name": "monthly", "type": "RECURRING", "rateValues": [{"currency": "USD", "rate": 10}]}
+        ]}));
+        let names = |index| -> Vec<String> {
+            charge(&plan, &input(index, jan()))
+                .lines
+                .into_iter()
+                .map(|l| l.card_name)
+                .collect()
+        };
+        assert_eq!(names(0), ["setup", "monthly"]);
+        assert_eq!(names(1), ["quarterly", "monthly"]);
+        assert_eq!(names(2), ["monthly"]);
+        assert_eq!(names(4), ["quarterly", "monthly"]);
+    }
+
+    #[test]
+    fn fixed_fee_proration_in_a_partial_cycle() {
+        let plan = plan(json!({"fixedFeeRateCards": [
+            {"name": "prorated", "type": "RECURRING", "enableProration": true, "rateValues": [{"currency": "USD", "rate": 99}]},
+            {"name": "whole", "type": "RECURRING", "rateValues": [{"currency": "USD", "rate": 99}]},
+            {"name": "setup", "type": "ONE_TIME", "enableProration": true, "rateValues": [{"currency": "USD", "rate": 50}]}
+        ]}));
+        // Attached on 22 Jan: 10 of 31 days.
+        let c = charge(&plan, &input(0, p("2026-01-22", "2026-02-01")));
+        assert_eq!(
+            amounts(&c),
+            [
+                ("prorated".into(), "31.94".into()),
+                ("whole".into(), "99.00".into()),
+                ("setup".into(), "50.00".into())
+            ]
+        );
+        assert_eq!(c.lines[0].period, p("2026-01-22", "2026-02-01"));
+    }
+
+    #[test]
+    fn license_weekly_usage_cycle_over_four_weeks_is_four_windows() {
+        let plan = per_unit_license(json!({"usageCycle": "WEEKLY"}));
+        let feb = p("2027-02-01", "2027-03-01"); // 28 days
+        let mut i = input(0, feb);
+        i.window = window(0, feb, feb);
+        i.licenses = seats(&[("2027-01-15", 1)]);
+        let c = charge(&plan, &i);
+        assert_eq!(c.lines[0].amount.to_string(), "4.00");
+        assert_eq!(c.lines[0].details.len(), 4);
+        // Without a usage cycle, the month is one window.
+        let plan = per_unit_license(json!({}));
+        assert_eq!(charge(&plan, &i).lines[0].amount.to_string(), "1.00");
+    }
+
+    #[test]
+    fn license_tail_window_with_and_without_proration() {
+        // January: 4 whole weeks and a 3-day tail.
+        let mut i = input(0, jan());
+        i.licenses = seats(&[("2025-12-01", 7)]);
+        let without = per_unit_license(json!({"usageCycle": "WEEKLY"}));
+        assert_eq!(charge(&without, &i).lines[0].amount.to_string(), "35.00");
+        let with = per_unit_license(json!({"usageCycle": "WEEKLY", "enableProration": true}));
+        // 4 x 7 + 7 x 3/7 = 31
+        assert_eq!(charge(&with, &i).lines[0].amount.to_string(), "31.00");
+    }
+
+    #[test]
+    fn license_proration_charges_each_quantity_for_its_days() {
+        let plan = per_unit_license(json!({"enableProration": true, "rateValues": usd(json!(31))}));
+        let mut i = input(0, jan());
+        // 10 seats until the 11th, then 20; two updates on the 21st, 30 then 5: the
+        // 21st counts 30 (its largest), the days after carry 5 (its last). Changes
+        // may come unsorted across days.
+        i.licenses = seats(&[
+            ("2026-01-21", 30),
+            ("2025-12-01", 10),
+            ("2026-01-21", 5),
+            ("2026-01-11", 20),
+        ]);
+        let line = &charge(&plan, &i).lines[0];
+        let runs: Vec<_> = line
+            .details
+            .iter()
+            .map(|d| {
+                (
+                    d.quantity.unwrap().to_string(),
+                    d.period.days(),
+                    d.amount.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ("10".to_string(), 10, "100.00".to_string()),
+                ("20".to_string(), 10, "200.00".to_string()),
+                ("30".to_string(), 1, "30.00".to_string()),
+                ("5".to_string(), 10, "50.00".to_string()),
+            ]
+        );
+        assert_eq!(line.amount.to_string(), "380.00");
+        assert_eq!(line.quantity, dec!(30));
+    }
+
+    #[test]
+    fn license_without_proration_rates_the_peak() {
+        let plan = per_unit_license(json!({"rateValues": usd(json!(10))}));
+        let mut i = input(0, jan());
+        i.licenses = seats(&[("2025-12-01", 3), ("2026-01-10", 8), ("2026-01-12", 2)]);
+        assert_eq!(charge(&plan, &i).lines[0].amount.to_string(), "80.00");
+        // Before any change there are no seats.
+        let mut i = input(0, jan());
+        i.licenses = seats(&[("2026-03-01", 3)]);
+        assert_eq!(charge(&plan, &i).lines[0].amount.to_string(), "0.00");
+    }
+
+    #[test]
+    fn license_in_a_partial_cycle_counts_only_billed_days() {
+        let plan = per_unit_license(json!({"enableProration": true, "rateValues": usd(json!(31))}));
+        let mut i = input(0, p("2026-01-22", "2026-02-01"));
+        i.licenses = seats(&[("2025-12-01", 100), ("2026-01-22", 2)]);
+        assert_eq!(charge(&plan, &i).lines[0].amount.to_string(), "20.00");
+    }
+
+    #[test]
+    fn in_advance_license_prices_the_opening_quantity() {
+        let plan =
+            per_unit_license(json!({"invoiceTiming": "IN_ADVANCE", "rateValues": usd(json!(10))}));
+        let mut i = input(0, jan());
+        i.licenses = seats(&[("2025-12-01", 3), ("2026-01-01", 4), ("2026-01-10", 9)]);
+        let c = charge(&plan, &i);
+        assert_eq!(c.lines[0].amount.to_string(), "40.00");
+        assert_eq!(c.in_advance().count(), 1);
+    }
+
+    #[test]
+    fn true_up_tops_up_to_the_commitment() {
+        let plan = plan(json!({
+            "fixedFeeRateCards": [{"name": "fee", "type": "RECURRING", "invoiceTiming": "IN_ADVANCE", "enableProration": true,
+                                   "rateValues": [{"currency": "USD", "rate": 300}]}],
+            "usageRateCards": [{"name": "calls", "usageMeterId": "m",
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": usd(json!(1))}],
+            "minimumCommitment": {"displayName": "Monthly minimum", "rateValues": [{"currency": "USD", "rate": 1000}]}
+        }));
+        let mut i = input(0, jan());
+        i.usage.insert("m".into(), dec!(450.5));
+        let t = charge(&plan, &i).true_up.unwrap();
+        // 1000 - (300 + 450.50)
+        assert_eq!(
+            (t.amount.to_string(), t.display_name.as_str()),
+            ("249.50".to_string(), "Monthly minimum")
+        );
+        i.usage.insert("m".into(), dec!(700));
+        assert!(charge(&plan, &i).true_up.is_none());
+        i.usage.insert("m".into(), dec!(800));
+        assert!(charge(&plan, &i).true_up.is_none(), "never negative");
+        // Partial: 10 of 31 days. Commitment 322.58, fee 96.77, usage 100.
+        let mut i = input(0, p("2026-01-22", "2026-02-01"));
+        i.usage.insert("m".into(), dec!(100));
+        assert_eq!(
+            charge(&plan, &i).true_up.unwrap().amount.to_string(),
+            "125.81"
+        );
+    }
+
+    #[test]
+    fn invoice_at_a_boundary_holds_arrears_of_the_closing_and_advance_of_the_opening() {
+        let plan = plan(json!({
+            "fixedFeeRateCards": [{"name": "fee", "type": "RECURRING", "invoiceTiming": "IN_ADVANCE",
+                                   "rateValues": [{"currency": "USD", "rate": 20}]}],
+            "usageRateCards": [{"name": "calls", "usageMeterId": "m",
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": usd(json!(1))}],
+            "minimumCommitment": {"rateValues": [{"currency": "USD", "rate": 100}]}
+        }));
+        let mut closing = input(0, jan());
+        closing.usage.insert("m".into(), dec!(30));
+        let feb = p("2026-02-01", "2026-03-01");
+        let opening = CycleInput {
+            window: window(1, feb, feb),
+            usage: BTreeMap::new(),
+            licenses: BTreeMap::new(),
+        };
+        let m = RoundingMode::default();
+        let first = invoice_contents(&plan, Currency::USD, m, None, Some(&closing)).unwrap();
+        assert_eq!(
+            first
+                .lines
+                .iter()
+                .map(|l| l.card_name.as_str())
+                .collect::<Vec<_>>(),
+            ["fee"]
+        );
+        assert!(first.true_up.is_none());
+        let boundary =
+            invoice_contents(&plan, Currency::USD, m, Some(&closing), Some(&opening)).unwrap();
+        let lines: Vec<_> = boundary
+            .lines
+            .iter()
+            .map(|l| (l.card_name.as_str(), l.cycle_index))
+            .collect();
+        assert_eq!(lines, [("calls", 0), ("fee", 1)]);
+        // The true-up counts the fee billed in advance for January: 100 - 20 - 30.
+        assert_eq!(boundary.true_up.unwrap().amount.to_string(), "50.00");
+        let last = invoice_contents(&plan, Currency::USD, m, Some(&closing), None).unwrap();
+        assert_eq!(last.lines.len(), 1);
+    }
+
+    #[test]
+    fn credit_grants_are_priced_and_billed_in_advance() {
+        let plan = plan(json!({"creditGrantRateCards": [{
+            "name": "credits", "type": "ONE_TIME", "invoiceTiming": "PREPAID",
+            "grantDetails": {"priority": 1, "expiryType": "NO_EXPIRY"},
+            "rateDetails": {"pricingModel": "TIERED", "currencySlabRateDetails": [
+                {"currency": "USD", "creditAmount": 500, "slabDetails": [{"startAfter": 0, "priceType": "PER_UNIT", "rate": "0.9"}]}]}
+        }]}));
+        let c = charge(&plan, &input(0, jan()));
+        assert_eq!(
+            (c.lines[0].quantity, c.lines[0].amount.to_string()),
+            (dec!(500), "450.00".to_string())
+        );
+        assert_eq!(c.in_advance().count(), 1);
+        assert!(charge(&plan, &input(1, jan())).lines.is_empty());
+    }
+
+    #[test]
+    fn currencies_the_plan_or_a_card_lacks_are_errors() {
+        let plan = per_unit_license(json!({}));
+        let e = cycle_charges(
+            &plan,
+            Currency::EUR,
+            RoundingMode::default(),
+            &input(0, jan()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            ChargeError::UnsupportedCurrency {
+                currency: Currency::EUR
+            }
+        );
+        let mut v = plan.to_json();
+        v["supportedCurrencies"] = json!(["USD", "EUR"]);
+        v["fixedFeeRateCards"] = json!([{"name": "fee", "type": "RECURRING", "rateValues": [{"currency": "EUR", "rate": 1}]}]);
+        let plan = Plan::from_json(&v).unwrap();
+        let e = cycle_charges(
+            &plan,
+            Currency::EUR,
+            RoundingMode::default(),
+            &input(0, jan()),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "rate card \"seats\" has no rate in EUR");
+    }
+
+    #[test]
+    fn usage_windows_step_from_the_cycle_start() {
+        let q1 = p("2026-01-31", "2026-04-30");
+        let months = usage_windows(q1, Some(Interval::Monthly));
+        assert_eq!(
+            months,
+            [
+                p("2026-01-31", "2026-02-28"),
+                p("2026-02-28", "2026-03-31"),
+                p("2026-03-31", "2026-04-30")
+            ]
+        );
+        let weeks = usage_windows(jan(), Some(Interval::Weekly));
+        assert_eq!(weeks.len(), 5);
+        assert_eq!(weeks[4], p("2026-01-29", "2026-02-05"));
+        assert_eq!(usage_windows(jan(), None), [jan()]);
+    }
+}

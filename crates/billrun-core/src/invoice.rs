@@ -1,1 +1,565 @@
-//! (being written)
+//! The invoice line-item tree and its totals.
+//!
+//! [`InvoiceLines::build`] turns the charge lines of one invoice (see
+//! [`crate::charges::invoice_contents`]) into Togai's tree:
+//!
+//! ```text
+//! GRAND_TOTAL                      sum of the groups
+//! ├── GROUP "usage"                one per card tag, untagged cards under "Charges"
+//! │   └── PRICE_PLAN "API calls"   one per card
+//! │       ├── SLAB ...             one per slab reached
+//! │       └── ADJUSTMENT           the min/max clamp, if any
+//! └── ...
+//! SUB_TOTAL                        = GRAND_TOTAL
+//! TRUE_UP                          minimum commitment shortfall (if any)
+//! TOTAL_CREDITS                    credits applied (0 until credits are applied)
+//! TOTAL                            = SUB_TOTAL + TRUE_UP - TOTAL_CREDITS
+//! ```
+//!
+//! Every amount is rounded to the currency's minor unit and carries exactly its
+//! decimals (`5.00` USD, `5` JPY, `5.000` BHD). Amounts are rounded once per charge
+//! line; its sub-lines are then made to add up to it with [`round_parts`], so a parent
+//! always equals the sum of its children and no sub-cent drift accumulates.
+//!
+//! The tree serialises to JSON with camelCase field names and SCREAMING_SNAKE_CASE
+//! kinds, decimals as strings, for storage and rendering.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::charges::{ChargeDetail, ChargeLine, DetailKind, InvoiceContents};
+use crate::money::{Currency, RoundingMode};
+use crate::period::Period;
+
+/// Display name of the group of cards without a tag.
+pub const UNTAGGED_GROUP: &str = "Charges";
+
+/// Rounds each of `parts` to `currency`'s minor unit so that the rounded parts add up
+/// to the rounded sum of the parts. Parts are rounded one by one with `mode`; the
+/// minor units still missing (or in excess) go to the parts whose rounding moved them
+/// furthest from their exact value (largest remainder), earliest part first on ties.
+pub fn round_parts(parts: &[Decimal], currency: Currency, mode: RoundingMode) -> Vec<Decimal> {
+    let total = currency.round(parts.iter().copied().sum(), mode);
+    let mut rounded: Vec<Decimal> = parts.iter().map(|p| currency.round(*p, mode)).collect();
+    let unit = Decimal::new(1, currency.minor_units());
+    let missing = total - rounded.iter().copied().sum::<Decimal>();
+    let steps = (missing / unit).trunc();
+    let step = if steps.is_sign_negative() {
+        -unit
+    } else {
+        unit
+    };
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    // Under-rounded parts (exact - rounded largest) gain a unit first; over-rounded
+    // parts lose one first.
+    order.sort_by_key(|&i| {
+        let error = parts[i] - rounded[i];
+        std::cmp::Reverse(if step.is_sign_negative() {
+            -error
+        } else {
+            error
+        })
+    });
+    let count = steps.abs().to_usize().unwrap_or(0);
+    for &i in order.iter().cycle().take(count) {
+        rounded[i] = currency.round(rounded[i] + step, mode);
+    }
+    rounded
+}
+
+/// What a line of the tree stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LineKind {
+    /// The root: every charge of the invoice.
+    GrandTotal,
+    /// The cards sharing a tag.
+    Group,
+    /// One rate card's charge (Togai's name for it).
+    PricePlan,
+    /// One slab of a rated quantity.
+    Slab,
+    /// The min/max clamp of a rated quantity.
+    Adjustment,
+    /// One license quantity over some days.
+    LicensePeriod,
+    /// Sum of the charges.
+    SubTotal,
+    /// Minimum commitment shortfall.
+    TrueUp,
+    /// Credits applied to the invoice.
+    TotalCredits,
+    /// What is due.
+    Total,
+}
+
+/// One line of the invoice tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    /// What the line stands for.
+    pub kind: LineKind,
+    /// The rate card's name (card lines and their sub-lines).
+    pub card_name: Option<String>,
+    /// What the invoice shows as the line's title.
+    pub display_name: String,
+    /// Detail shown under the title (slab bounds, proration...).
+    pub description: Option<String>,
+    /// Quantity billed, where meaningful.
+    pub quantity: Option<Decimal>,
+    /// Price per unit, where meaningful.
+    pub unit_price: Option<Decimal>,
+    /// Rounded to the currency's minor unit, with exactly its decimals.
+    pub amount: Decimal,
+    /// The days the line covers, where meaningful.
+    pub period: Option<Period>,
+    /// Sub-lines; when present their amounts add up to `amount`.
+    pub children: Vec<LineItem>,
+}
+
+impl LineItem {
+    fn summary(kind: LineKind, display_name: &str, amount: Decimal) -> Self {
+        Self {
+            kind,
+            card_name: None,
+            display_name: display_name.to_string(),
+            description: None,
+            quantity: None,
+            unit_price: None,
+            amount,
+            period: None,
+            children: Vec::new(),
+        }
+    }
+
+    fn from_charge(line: &ChargeLine, kind: LineKind) -> Self {
+        Self {
+            kind,
+            card_name: Some(line.card_name.clone()),
+            display_name: line.display_name.clone(),
+            description: Some(line.description.clone()),
+            quantity: Some(line.quantity),
+            unit_price: line.unit_price,
+            amount: line.amount,
+            period: Some(line.period),
+            children: line
+                .details
+                .iter()
+                .map(|d| Self::from_detail(line, d))
+                .collect(),
+        }
+    }
+
+    fn from_detail(line: &ChargeLine, d: &ChargeDetail) -> Self {
+        let kind = match d.kind {
+            DetailKind::Slab => LineKind::Slab,
+            DetailKind::Adjustment => LineKind::Adjustment,
+            DetailKind::LicensePeriod => LineKind::LicensePeriod,
+        };
+        Self {
+            kind,
+            card_name: Some(line.card_name.clone()),
+            display_name: line.display_name.clone(),
+            description: Some(d.description.clone()),
+            quantity: d.quantity,
+            unit_price: d.unit_price,
+            amount: d.amount,
+            period: Some(d.period),
+            children: Vec::new(),
+        }
+    }
+}
+
+/// An invoice's lines: the tree of charges and the totals under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceLines {
+    /// The invoice currency; every amount is in it.
+    pub currency: Currency,
+    /// GRAND_TOTAL > groups > cards > sub-lines.
+    pub grand_total: LineItem,
+    /// SUB_TOTAL, equal to the grand total of the charges.
+    pub sub_total: LineItem,
+    /// TRUE_UP of the minimum commitment, if the charges fell short of it.
+    pub true_up: Option<LineItem>,
+    /// TOTAL_CREDITS: 0 until credits are applied (a later stage fills it in).
+    pub total_credits: LineItem,
+    /// TOTAL = SUB_TOTAL + TRUE_UP - TOTAL_CREDITS.
+    pub total: LineItem,
+}
+
+impl InvoiceLines {
+    /// Builds the tree of the lines of one invoice.
+    pub fn from_contents(contents: &InvoiceContents) -> Self {
+        Self::build(
+            contents.currency,
+            &contents.lines,
+            contents.true_up.as_ref(),
+        )
+    }
+
+    /// Builds the tree from charge lines (rounded, as [`crate::charges`] makes them)
+    /// and an optional true-up line. Groups come in the order of their first card.
+    pub fn build(currency: Currency, lines: &[ChargeLine], true_up: Option<&ChargeLine>) -> Self {
+        let zero = currency.round(Decimal::ZERO, RoundingMode::default());
+        let sum = |items: &[LineItem]| items.iter().fold(zero, |acc, l| acc + l.amount);
+
+        let mut groups: Vec<LineItem> = Vec::new();
+        for line in lines {
+            let tag = line.tag.as_deref().unwrap_or(UNTAGGED_GROUP);
+            let index = match groups.iter().position(|g| g.display_name == tag) {
+                Some(i) => i,
+                None => {
+                    groups.push(LineItem::summary(LineKind::Group, tag, zero));
+                    groups.len() - 1
+                }
+            };
+            groups[index]
+                .children
+                .push(LineItem::from_charge(line, LineKind::PricePlan));
+        }
+        for g in &mut groups {
+            g.amount = sum(&g.children);
+        }
+        let mut grand_total = LineItem::summary(LineKind::GrandTotal, "Grand total", sum(&groups));
+        grand_total.children = groups;
+
+        let sub_total = LineItem::summary(LineKind::SubTotal, "Subtotal", grand_total.amount);
+        let true_up = true_up.map(|t| LineItem::from_charge(t, LineKind::TrueUp));
+        let true_up_amount = true_up.as_ref().map_or(zero, |t| t.amount);
+        let total_credits = LineItem::summary(LineKind::TotalCredits, "Credits", zero);
+        let total = LineItem::summary(
+            LineKind::Total,
+            "Total",
+            sub_total.amount + true_up_amount - total_credits.amount,
+        );
+        Self {
+            currency,
+            grand_total,
+            sub_total,
+            true_up,
+            total_credits,
+            total,
+        }
+    }
+
+    /// What is due.
+    pub fn total_amount(&self) -> Decimal {
+        self.total.amount
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charges::{cycle_charges, CycleInput, LicenseChange};
+    use crate::cycle::CycleWindow;
+    use crate::plan::Plan;
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn round_parts_keeps_the_rounded_total() {
+        let usd = Currency::USD;
+        let m = RoundingMode::default();
+        let thirds = [dec!(10) / dec!(3); 3];
+        let r = round_parts(&thirds, usd, m);
+        assert_eq!(
+            r.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            ["3.34", "3.33", "3.33"]
+        );
+        let r = round_parts(&[dec!(0.005), dec!(0.005), dec!(0.005)], usd, m);
+        // 0.015 -> 0.02, though each part alone rounds to 0.01.
+        assert_eq!(r.iter().copied().sum::<Decimal>(), dec!(0.02));
+        let r = round_parts(&[dec!(100.004), dec!(-50.004)], usd, m);
+        assert_eq!(r, [dec!(100.00), dec!(-50.00)]);
+        let r = round_parts(&[dec!(1234.5), dec!(0.4)], Currency::JPY, m);
+        assert_eq!(
+            r.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            ["1235", "0"]
+        );
+        assert!(round_parts(&[], usd, m).is_empty());
+    }
+
+    fn plan() -> Plan {
+        Plan::from_json(&json!({
+            "name": "p",
+            "supportedCurrencies": ["USD", "JPY", "BHD"],
+            "pricingCycleConfig": {"interval": "MONTHLY"},
+            "usageRateCards": [{
+                "name": "calls", "displayName": "API calls", "tag": "usage", "usageMeterId": "m",
+                "ratePlan": {"pricingModel": "TIERED", "slabs": [
+                    {"order": 1, "startAfter": 0, "priceType": "PER_UNIT"},
+                    {"order": 2, "startAfter": 1000, "priceType": "PER_UNIT"},
+                    {"order": 3, "startAfter": 10000, "priceType": "PER_UNIT"}]},
+                "rateValues": [
+                    {"currency": "USD", "slabRates": [{"order": 1, "rate": "0.10"}, {"order": 2, "rate": "0.05"}, {"order": 3, "rate": "0.01"}],
+                     "rateConfig": {"minimumRate": "5"}},
+                    {"currency": "JPY", "slabRates": [{"order": 1, "rate": "15.5"}, {"order": 2, "rate": "7.25"}, {"order": 3, "rate": "1.333"}]},
+                    {"currency": "BHD", "slabRates": [{"order": 1, "rate": "0.0377"}, {"order": 2, "rate": "0.0188"}, {"order": 3, "rate": "0.00377"}]}
+                ]
+            }],
+            "fixedFeeRateCards": [{
+                "name": "platform", "type": "RECURRING", "enableProration": true, "invoiceTiming": "IN_ADVANCE",
+                "rateValues": [{"currency": "USD", "rate": 99}, {"currency": "JPY", "rate": 15000}, {"currency": "BHD", "rate": "37.125"}]
+            }],
+            "licenseRateCards": [{
+                "name": "seats", "tag": "usage", "enableProration": true,
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 10}]},
+                               {"currency": "JPY", "slabRates": [{"order": 1, "rate": 1500}]},
+                               {"currency": "BHD", "slabRates": [{"order": 1, "rate": "3.77"}]}]
+            }],
+            "minimumCommitment": {"rateValues": [{"currency": "USD", "rate": 1000}, {"currency": "JPY", "rate": 150000}, {"currency": "BHD", "rate": 377}]}
+        }))
+        .unwrap()
+    }
+
+    fn input(
+        calls: Decimal,
+        seat_changes: Vec<(NaiveDate, Decimal)>,
+        billed_from: NaiveDate,
+    ) -> CycleInput {
+        let full = Period::new(d("2026-01-01"), d("2026-02-01"));
+        CycleInput {
+            window: CycleWindow {
+                index: 0,
+                full,
+                billed: Period::new(billed_from, full.end),
+            },
+            usage: BTreeMap::from([("m".to_string(), calls)]),
+            licenses: BTreeMap::from([(
+                "seats".to_string(),
+                seat_changes
+                    .into_iter()
+                    .map(|(effective_from, quantity)| LicenseChange {
+                        effective_from,
+                        quantity,
+                    })
+                    .collect(),
+            )]),
+        }
+    }
+
+    fn lines_for(currency: Currency, input: &CycleInput) -> InvoiceLines {
+        let charges = cycle_charges(&plan(), currency, RoundingMode::default(), input).unwrap();
+        InvoiceLines::build(currency, &charges.lines, charges.true_up.as_ref())
+    }
+
+    /// The invariants every invoice keeps.
+    fn check(lines: &InvoiceLines) {
+        fn walk(l: &LineItem, dp: u32) {
+            assert_eq!(
+                l.amount.scale(),
+                dp,
+                "{:?} {} has {}",
+                l.kind,
+                l.display_name,
+                l.amount
+            );
+            if !l.children.is_empty() {
+                let sum: Decimal = l.children.iter().map(|c| c.amount).sum();
+                assert_eq!(l.amount, sum, "{:?} {}", l.kind, l.display_name);
+            }
+            for c in &l.children {
+                walk(c, dp);
+            }
+        }
+        let dp = lines.currency.minor_units();
+        walk(&lines.grand_total, dp);
+        for l in [&lines.sub_total, &lines.total_credits, &lines.total]
+            .into_iter()
+            .chain(&lines.true_up)
+        {
+            walk(l, dp);
+        }
+        assert_eq!(lines.sub_total.amount, lines.grand_total.amount);
+        let true_up = lines.true_up.as_ref().map_or(Decimal::ZERO, |t| t.amount);
+        assert_eq!(
+            lines.total.amount,
+            lines.sub_total.amount + true_up - lines.total_credits.amount
+        );
+        assert!(lines.total.amount >= Decimal::ZERO);
+    }
+
+    #[test]
+    fn usd_invoice_tree() {
+        let lines = lines_for(
+            Currency::USD,
+            &input(
+                dec!(15000),
+                vec![(d("2025-12-20"), dec!(3))],
+                d("2026-01-01"),
+            ),
+        );
+        check(&lines);
+        let groups: Vec<_> = lines
+            .grand_total
+            .children
+            .iter()
+            .map(|g| (g.display_name.as_str(), g.amount.to_string()))
+            .collect();
+        // usage: 600.00 calls + 30.00 seats; platform fee untagged.
+        assert_eq!(
+            groups,
+            [
+                ("usage", "630.00".to_string()),
+                ("Charges", "99.00".to_string())
+            ]
+        );
+        let calls = &lines.grand_total.children[0].children[0];
+        assert_eq!(calls.kind, LineKind::PricePlan);
+        let slabs: Vec<_> = calls
+            .children
+            .iter()
+            .map(|s| s.amount.to_string())
+            .collect();
+        assert_eq!(slabs, ["100.00", "450.00", "50.00"]);
+        assert_eq!(lines.sub_total.amount.to_string(), "729.00");
+        let true_up = lines.true_up.as_ref().unwrap();
+        assert_eq!(true_up.amount.to_string(), "271.00");
+        assert_eq!(lines.total_credits.amount.to_string(), "0.00");
+        assert_eq!(lines.total.amount.to_string(), "1000.00");
+    }
+
+    #[test]
+    fn minimum_rate_shows_as_an_adjustment_line() {
+        let lines = lines_for(Currency::USD, &input(dec!(12), vec![], d("2026-01-01")));
+        check(&lines);
+        let calls = &lines.grand_total.children[0].children[0];
+        let kinds: Vec<_> = calls
+            .children
+            .iter()
+            .map(|c| (c.kind, c.amount.to_string()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (LineKind::Slab, "1.20".to_string()),
+                (LineKind::Adjustment, "3.80".to_string())
+            ]
+        );
+        assert_eq!(calls.amount.to_string(), "5.00");
+    }
+
+    #[test]
+    fn jpy_has_no_decimals() {
+        let lines = lines_for(
+            Currency::JPY,
+            &input(
+                dec!(1001),
+                vec![(d("2026-01-11"), dec!(2))],
+                d("2026-01-01"),
+            ),
+        );
+        check(&lines);
+        let calls = &lines.grand_total.children[0].children[0];
+        // 1000 x 15.5 + 1 x 7.25 = 15507.25 -> 15507
+        assert_eq!(calls.amount.to_string(), "15507");
+        // 2 seats x 1500 for 21 of 31 days = 2032.258... -> 2032
+        let seats = &lines.grand_total.children[0].children[1];
+        assert_eq!(seats.amount.to_string(), "2032");
+        assert_eq!(lines.total.amount.to_string(), "150000");
+    }
+
+    #[test]
+    fn bhd_has_three_decimals() {
+        // Attached on 16 Jan: the platform fee is prorated 16/31.
+        let lines = lines_for(
+            Currency::BHD,
+            &input(
+                dec!(1500.5),
+                vec![(d("2026-01-16"), dec!(1))],
+                d("2026-01-16"),
+            ),
+        );
+        check(&lines);
+        let fee = &lines.grand_total.children[1].children[0];
+        // 37.125 x 16/31 = 19.16129... -> 19.161
+        assert_eq!(fee.amount.to_string(), "19.161");
+        let calls = &lines.grand_total.children[0].children[0];
+        // 1000 x 0.0377 + 500.5 x 0.0188 = 37.7 + 9.4094 = 47.1094 -> 47.109
+        assert_eq!(calls.amount.to_string(), "47.109");
+        // The commitment of 377 is prorated too: 377 x 16/31 = 194.580...
+        assert_eq!(lines.total.amount.to_string(), "194.581");
+    }
+
+    #[test]
+    fn serialises_with_stable_camel_case_names() {
+        let lines = lines_for(Currency::USD, &input(dec!(10), vec![], d("2026-01-01")));
+        let v = serde_json::to_value(&lines).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        // serde_json orders keys alphabetically.
+        assert_eq!(
+            keys,
+            [
+                "currency",
+                "grandTotal",
+                "subTotal",
+                "total",
+                "totalCredits",
+                "trueUp"
+            ]
+        );
+        let card = &v["grandTotal"]["children"][0]["children"][0];
+        assert_eq!(card["kind"], "PRICE_PLAN");
+        assert_eq!(card["cardName"], "calls");
+        assert_eq!(card["displayName"], "API calls");
+        assert_eq!(card["amount"], "5.00");
+        assert_eq!(
+            card["period"],
+            json!({"start": "2026-01-01", "end": "2026-02-01"})
+        );
+        assert_eq!(card["children"][1]["kind"], "ADJUSTMENT");
+        assert_eq!(v["totalCredits"]["kind"], "TOTAL_CREDITS");
+        let back: InvoiceLines = serde_json::from_value(v).unwrap();
+        assert_eq!(back, lines);
+    }
+
+    fn currency() -> impl Strategy<Value = Currency> {
+        prop_oneof![
+            Just(Currency::USD),
+            Just(Currency::JPY),
+            Just(Currency::BHD)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn invoices_keep_their_invariants(
+            currency in currency(),
+            calls in (0i64..50_000_000).prop_map(|q| Decimal::new(q, 3)),
+            seats in prop::collection::vec((0u32..40, 0u32..60), 0..6),
+            attach_day in 0u32..31,
+        ) {
+            let changes = seats.into_iter().map(|(day, q)| (d("2025-12-25") + chrono::Days::new(day.into()), Decimal::from(q))).collect();
+            let billed_from = d("2026-01-01") + chrono::Days::new(attach_day.into());
+            check(&lines_for(currency, &input(calls, changes, billed_from)));
+        }
+
+        #[test]
+        fn round_parts_sums_to_the_rounded_sum(
+            currency in currency(),
+            parts in prop::collection::vec(-1_000_000_000i64..1_000_000_000, 0..8),
+            mode in prop_oneof![Just(RoundingMode::HalfAwayFromZero), Just(RoundingMode::HalfEven), Just(RoundingMode::Up), Just(RoundingMode::Down)],
+        ) {
+            let parts: Vec<Decimal> = parts.into_iter().map(|p| Decimal::new(p, 5)).collect();
+            let rounded = round_parts(&parts, currency, mode);
+            let total = currency.round(parts.iter().copied().sum(), mode);
+            prop_assert_eq!(rounded.iter().copied().sum::<Decimal>(), total);
+            let unit = Decimal::new(1, currency.minor_units());
+            for (r, p) in rounded.iter().zip(&parts) {
+                prop_assert_eq!(r.scale(), currency.minor_units());
+                prop_assert!((*r - *p).abs() < unit * dec!(1.5), "{} far from {}", r, p);
+            }
+        }
+    }
+}
