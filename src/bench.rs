@@ -50,6 +50,7 @@ async fn queue_bench(
         as_of: Utc::now(),
         organisation: None,
         payload: serde_json::Value::Null,
+        root: None,
     };
     let opts = EnqueueOptions {
         max_attempts: 1,
@@ -57,9 +58,10 @@ async fn queue_bench(
     };
     // One insert per job, each its own transaction: the cost of an enqueue from a CLI
     // or a job step.
+    let mut conn = pool.acquire().await?;
     let start = Instant::now();
     for _ in 0..jobs {
-        queue::enqueue(pool, &req, &opts).await?;
+        queue::enqueue(&mut conn, &req, &opts).await?;
     }
     let enqueue_secs = start.elapsed().as_secs_f64();
 

@@ -262,7 +262,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 idempotency_key: key,
                 max_attempts: env.config.retry.max_attempts,
             };
-            match queue::enqueue(&env.pool, &req, &opts).await? {
+            match queue::enqueue(&mut *env.pool.acquire().await?, &req, &opts).await? {
                 Enqueued::New(id) => println!("{id}"),
                 Enqueued::Existing(id) => {
                     eprintln!("a job with this idempotency key exists already");
@@ -406,16 +406,16 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing running jobs");
 }
 
-/// Enqueues `req` and runs workers in this process until the job is finished
-/// (done, dead or cancelled). The job goes through the queue like any other, so a
-/// worker elsewhere may run it too; either way this waits for it.
+/// Enqueues `req` and runs workers in this process until the job and every job it
+/// fanned out to are finished (done, dead or cancelled). The jobs go through the
+/// queue like any other, so workers elsewhere may run some; either way this waits.
 async fn run_in_process(env: &Env, req: JobRequest, timeout: Duration) -> Result<JobView> {
     let opts = EnqueueOptions {
         run_at: None,
         idempotency_key: None,
         max_attempts: env.config.retry.max_attempts,
     };
-    let id = queue::enqueue(&env.pool, &req, &opts)
+    let id = queue::enqueue(&mut *env.pool.acquire().await?, &req, &opts)
         .await?
         .id()
         .to_string();
@@ -433,7 +433,16 @@ async fn run_in_process(env: &Env, req: JobRequest, timeout: Duration) -> Result
     let job = loop {
         if let Some(job) = admin::show(&env.pool, &id).await? {
             if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
-                break job;
+                // Then every job it fanned out to.
+                let (unfinished, dead) = admin::descendants(&env.pool, &id).await?;
+                if unfinished == 0 {
+                    if dead > 0 {
+                        let _ = stop_tx.send(());
+                        let _ = workers.await;
+                        bail!("job {id} finished, but {dead} of the jobs it enqueued are dead: see `billrun jobs list --state dead`");
+                    }
+                    break job;
+                }
             }
         }
         if tokio::time::Instant::now() > deadline {

@@ -135,6 +135,10 @@ pub struct JobRequest {
     /// Kind-specific arguments.
     #[serde(default)]
     pub payload: Value,
+    /// The job whose fan-out this job belongs to (none for a job enqueued by an
+    /// operator or the scheduler: it is its own root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 /// Why a job failed, and whether trying again can help.
@@ -169,6 +173,30 @@ pub struct JobContext {
     pub worker: String,
     /// The instant the job acts for.
     pub as_of: DateTime<Utc>,
+    /// The root of the fan-out this job belongs to (its own id if it is a root).
+    pub root: String,
+}
+
+impl JobContext {
+    /// A request for a follow-up job: same `as_of`, same root.
+    pub fn child(&self, kind: JobKind, organisation: Option<String>, payload: Value) -> JobRequest {
+        JobRequest {
+            kind,
+            as_of: self.as_of,
+            organisation,
+            payload,
+            root: Some(self.root.clone()),
+        }
+    }
+
+    /// Options for enqueuing a follow-up job.
+    pub fn child_options(&self, idempotency_key: Option<String>) -> crate::queue::EnqueueOptions {
+        crate::queue::EnqueueOptions {
+            run_at: None,
+            idempotency_key,
+            max_attempts: self.config.retry.max_attempts,
+        }
+    }
 }
 
 /// Runs one job: the single entry point of both `billrun worker` and `billrun run`.

@@ -243,3 +243,17 @@ async fn finish_action(
     }
     Ok(job)
 }
+
+/// Jobs of a fan-out (enqueued with `root`) that are not finished yet, and those
+/// that are dead.
+pub async fn descendants(pool: &PgPool, root: &str) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status IN ('Pending', 'Queued', 'Running')
+                                   OR (status = 'Failed' AND attempts < max_attempts)),
+                count(*) FILTER (WHERE status = 'Failed' AND attempts >= max_attempts)
+         FROM apalis.jobs WHERE metadata -> 'root' = $1",
+    )
+    .bind(root)
+    .fetch_one(pool)
+    .await
+}

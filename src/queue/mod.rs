@@ -17,7 +17,7 @@ pub mod worker;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::PgConnection;
 
 use crate::jobs::{JobKind, JobRequest};
 
@@ -63,26 +63,28 @@ pub fn request(
         as_of,
         organisation,
         payload,
+        root: None,
     })
 }
 
 /// Inserts a job. With an idempotency key that already exists for the kind, inserts
-/// nothing and returns the existing job's id. `executor` may be a transaction: the
-/// job then exists only if the transaction commits.
-pub async fn enqueue<'c, E>(
-    executor: E,
+/// nothing and returns the existing job's id. `conn` may be a transaction: the job
+/// then exists only if the transaction commits (a step enqueues its successor in the
+/// transaction that records its own effect). A request with a `root` is recorded in
+/// the job's metadata, so that `billrun run` can wait for a whole fan-out.
+pub async fn enqueue(
+    conn: &mut PgConnection,
     req: &JobRequest,
     opts: &EnqueueOptions,
-) -> Result<Enqueued, sqlx::Error>
-where
-    E: PgExecutor<'c> + Copy,
-{
+) -> Result<Enqueued, sqlx::Error> {
     let id = ulid::Ulid::generate().to_string();
     let job = serde_json::to_vec(req).expect("a job request always serialises");
     let inserted: Option<String> = sqlx::query_scalar(
         "INSERT INTO apalis.jobs
-             (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
-         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, $6)
+             (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key,
+              metadata)
+         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, $6,
+                 CASE WHEN $7::text IS NULL THEN NULL ELSE hstore('root', $7::text) END)
          ON CONFLICT (job_type, idempotency_key) DO NOTHING
          RETURNING id",
     )
@@ -92,7 +94,8 @@ where
     .bind(opts.max_attempts.max(1) as i32)
     .bind(opts.run_at)
     .bind(&opts.idempotency_key)
-    .fetch_optional(executor)
+    .bind(&req.root)
+    .fetch_optional(&mut *conn)
     .await?;
     match inserted {
         Some(id) => Ok(Enqueued::New(id)),
@@ -102,7 +105,7 @@ where
             )
             .bind(req.kind.queue())
             .bind(&opts.idempotency_key)
-            .fetch_one(executor)
+            .fetch_one(&mut *conn)
             .await?;
             Ok(Enqueued::Existing(existing))
         }

@@ -153,6 +153,7 @@ impl ScheduleEntry {
             as_of: tick,
             organisation: None,
             payload: self.payload.clone(),
+            root: None,
         }
     }
 }
@@ -169,7 +170,12 @@ pub async fn enqueue_tick(
         idempotency_key: Some(entry.tick_key(tick)),
         max_attempts,
     };
-    enqueue(pool, &entry.tick_request(tick), &opts).await
+    enqueue(
+        &mut *pool.acquire().await?,
+        &entry.tick_request(tick),
+        &opts,
+    )
+    .await
 }
 
 /// Runs forever: sleeps until each entry's next tick and enqueues it. Ticks missed

@@ -113,6 +113,7 @@ async fn handle(
         attempt,
         worker: worker.name().to_string(),
         as_of: req.as_of,
+        root: req.root.clone().unwrap_or_else(|| job_id.clone()),
     };
     let started = Instant::now();
     let result = jobs::execute(&ctx, &req).await;
