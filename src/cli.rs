@@ -92,6 +92,41 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Organisations and their billing settings.
+    Org {
+        #[command(subcommand)]
+        command: crate::catalog::commands::OrgCommand,
+    },
+    /// Customers.
+    Customer {
+        #[command(subcommand)]
+        command: crate::catalog::commands::CustomerCommand,
+    },
+    /// Accounts, their aliases and plans.
+    Account {
+        #[command(subcommand)]
+        command: crate::catalog::commands::AccountCommand,
+    },
+    /// Price plans and their versions.
+    Plan {
+        #[command(subcommand)]
+        command: crate::catalog::commands::PlanCommand,
+    },
+    /// Event schemas and usage meters.
+    Meter {
+        #[command(subcommand)]
+        command: crate::catalog::commands::MeterCommand,
+    },
+    /// Usage events.
+    Usage {
+        #[command(subcommand)]
+        command: crate::catalog::commands::UsageCommand,
+    },
+    /// License quantities.
+    License {
+        #[command(subcommand)]
+        command: crate::catalog::commands::LicenseCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -299,6 +334,27 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = Config::load(cfg_path)?;
             schedule_list(&config, count, json)?;
+        }
+        Command::Org { command } => {
+            crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Customer { command } => {
+            crate::catalog::commands::run_customer(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Account { command } => {
+            crate::catalog::commands::run_account(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Plan { command } => {
+            crate::catalog::commands::run_plan(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Meter { command } => {
+            crate::catalog::commands::run_meter(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Usage { command } => {
+            crate::catalog::commands::run_usage(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::License { command } => {
+            crate::catalog::commands::run_license(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Bench { command } => {
             let env = open(cfg_path, 16).await?;

@@ -7,6 +7,7 @@
 pub use billrun_core as core;
 
 pub mod bench;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod jobs;

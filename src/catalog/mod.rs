@@ -5,8 +5,9 @@
 //! - [`orgs`]: organisations and their settings (timezone, currencies, net term days,
 //!   invoice number format, rounding).
 //! - [`customers`]: customers (who is billed).
-//! - [`accounts`]: accounts (the billed entity), their aliases, and their plan
-//!   associations (which plan version, from which local date).
+//! - [`accounts`]: accounts (the billed entity, in one invoice currency).
+//! - [`aliases`]: strings that route usage to an account over a range of time.
+//! - [`associations`]: which plan version an account is on, over which local dates.
 //! - [`meters`]: event schemas and usage meters.
 //! - [`usage`]: usage events, validated and ingested in batches.
 //! - [`licenses`]: license quantity updates.
@@ -22,6 +23,8 @@
 //! their violations into messages by constraint name.
 
 pub mod accounts;
+pub mod aliases;
+pub mod associations;
 pub mod commands;
 pub mod customers;
 pub mod licenses;
@@ -116,6 +119,7 @@ fn constraint_meaning(name: &str) -> Option<&'static str> {
         "usage_meters_sum_attribute_check" => "a SUM meter needs the attribute it sums",
         "license_updates_pkey" => "a license update with this idempotency key exists already",
         "license_updates_absolute_check" => "an ABSOLUTE license quantity must not be negative",
+        "price_plans_pkey" => "this price plan exists already",
         "price_plan_versions_one_draft" => "the plan has a DRAFT version already",
         "price_plan_versions_immutable" => "a finalized plan version cannot change",
         "price_plan_versions_pkey" => "this plan version exists already",
@@ -282,7 +286,10 @@ mod tests {
     fn ids_and_emails() {
         assert!(check_id("id", "acme-eu_1").is_ok());
         assert!(check_id("id", "").is_err());
-        assert!(check_id("id", "a b").unwrap_err().to_string().starts_with("id:"));
+        assert!(check_id("id", "a b")
+            .unwrap_err()
+            .to_string()
+            .starts_with("id:"));
         assert!(check_email("billingEmail", "ap@acme.com").is_ok());
         for bad in ["ap", "@acme.com", "ap@acme", "a p@acme.com", "ap@acme.com."] {
             assert!(check_email("billingEmail", bad).is_err(), "{bad}");
@@ -291,7 +298,10 @@ mod tests {
 
     #[test]
     fn timezones_and_currencies_name_the_field() {
-        assert_eq!(parse_timezone("timezone", "Europe/Paris").unwrap(), Tz::Europe__Paris);
+        assert_eq!(
+            parse_timezone("timezone", "Europe/Paris").unwrap(),
+            Tz::Europe__Paris
+        );
         let e = parse_timezone("timezone", "Mars/Olympus").unwrap_err();
         assert_eq!(e.path, "timezone");
         let e = parse_currency("invoiceCurrency", "XYZ").unwrap_err();

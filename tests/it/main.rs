@@ -2,5 +2,6 @@
 //! `billrun` binary as worker processes, nothing in the billing path mocked.
 
 mod harness;
+mod catalog;
 mod queue;
 mod restart;

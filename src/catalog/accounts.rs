@@ -1,0 +1,290 @@
+//! Accounts: the billed entity. An account belongs to a customer, invoices in one of
+//! the organisation's enabled currencies, and may override the organisation's
+//! timezone and net term days. Its aliases are in [`super::aliases`], its plan
+//! periods in [`super::associations`].
+
+use billrun_core::{Currency, FieldError};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use super::customers::Address;
+use super::orgs::Organisation;
+use super::{
+    check_email, check_id, check_name, stored_currency, stored_days, stored_timezone, CatalogError,
+    Result,
+};
+
+/// Whether an account is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccountStatus {
+    /// Billed.
+    Active,
+    /// Kept for its history; no longer billed.
+    Archived,
+}
+
+impl AccountStatus {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(AccountStatus::Active),
+            "ARCHIVED" => Some(AccountStatus::Archived),
+            _ => None,
+        }
+    }
+}
+
+/// An account as stored (every field already valid).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// Its id, unique in the organisation.
+    pub id: String,
+    /// The customer it belongs to.
+    pub customer_id: String,
+    /// Its name.
+    pub name: String,
+    /// The currency its invoices are in.
+    pub invoice_currency: Currency,
+    /// Its own timezone; `None` means the organisation's.
+    pub timezone: Option<Tz>,
+    /// Its own net term days; `None` means the organisation's.
+    pub net_term_days: Option<u32>,
+    /// Its main contact address.
+    pub primary_email: Option<String>,
+    /// Who receives its invoices (Togai's `billingInformation.emailRecipients`).
+    pub billing_emails: Vec<String>,
+    /// Who receives copies (`additionalEmailRecipients`).
+    pub additional_emails: Vec<String>,
+    /// Its postal address.
+    pub address: Option<Address>,
+    /// Whether it is billed.
+    pub status: AccountStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// The timezone its billing dates are computed in: its own, else `org`'s.
+    pub fn effective_timezone(&self, org: &Organisation) -> Tz {
+        self.timezone.unwrap_or(org.timezone)
+    }
+
+    /// Days from invoice date to due date: its own, else `org`'s.
+    pub fn effective_net_term_days(&self, org: &Organisation) -> u32 {
+        self.net_term_days.unwrap_or(org.net_term_days)
+    }
+}
+
+/// An account to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    /// Its id, unique in the organisation.
+    pub id: String,
+    /// The customer it belongs to (must exist).
+    pub customer_id: String,
+    /// Its name.
+    pub name: String,
+    /// One of the organisation's enabled currencies.
+    pub invoice_currency: Currency,
+    /// Override of the organisation's timezone.
+    pub timezone: Option<Tz>,
+    /// Override of the organisation's net term days.
+    pub net_term_days: Option<u32>,
+    /// Main contact address.
+    pub primary_email: Option<String>,
+    /// Invoice recipients.
+    pub billing_emails: Vec<String>,
+    /// Copy recipients.
+    pub additional_emails: Vec<String>,
+    /// Postal address.
+    pub address: Option<Address>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    customer_id: String,
+    name: String,
+    invoice_currency: String,
+    timezone: Option<String>,
+    net_term_days: Option<i32>,
+    primary_email: Option<String>,
+    billing_emails: Vec<String>,
+    additional_emails: Vec<String>,
+    address: Option<Json<Address>>,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<Account> {
+        let what = |col: &str| format!("accounts.{col} of {:?}", self.id);
+        Ok(Account {
+            invoice_currency: stored_currency(&what("invoice_currency"), &self.invoice_currency)?,
+            timezone: self
+                .timezone
+                .as_deref()
+                .map(|tz| stored_timezone(&what("timezone"), tz))
+                .transpose()?,
+            net_term_days: self
+                .net_term_days
+                .map(|d| stored_days(&what("net_term_days"), d))
+                .transpose()?,
+            status: AccountStatus::parse(&self.status).ok_or_else(|| CatalogError::Corrupt {
+                what: what("status"),
+                message: format!("unknown status {:?}", self.status),
+            })?,
+            id: self.id,
+            customer_id: self.customer_id,
+            name: self.name,
+            primary_email: self.primary_email,
+            billing_emails: self.billing_emails,
+            additional_emails: self.additional_emails,
+            address: self.address.map(|a| a.0),
+            created_at: self.created_at,
+        })
+    }
+}
+
+const SELECT_ACCOUNT: &str = "SELECT id, customer_id, name, invoice_currency, timezone, \
+     net_term_days, primary_email, billing_emails, additional_emails, address, status, \
+     created_at FROM accounts";
+
+fn check_emails(field: &str, emails: &[String]) -> Result<(), FieldError> {
+    for (i, e) in emails.iter().enumerate() {
+        check_email(&format!("{field}[{i}]"), e)?;
+    }
+    Ok(())
+}
+
+/// Creates an account in organisation `org`.
+///
+/// Its invoice currency must be enabled for the organisation (checked under a share
+/// lock of the organisation, so a concurrent `org configure` cannot disable it).
+pub async fn create(pool: &PgPool, org: &str, new: &NewAccount) -> Result<Account> {
+    check_id("id", &new.id)?;
+    check_id("customerId", &new.customer_id)?;
+    check_name("name", &new.name)?;
+    if let Some(e) = &new.primary_email {
+        check_email("primaryEmail", e)?;
+    }
+    check_emails("billingInformation.emailRecipients", &new.billing_emails)?;
+    check_emails(
+        "billingInformation.additionalEmailRecipients",
+        &new.additional_emails,
+    )?;
+    let address = new.address.as_ref().filter(|a| !a.is_empty());
+    if let Some(a) = address {
+        a.validate("address")?;
+    }
+    let net_term_days = new
+        .net_term_days
+        .map(|d| i32::try_from(d).map_err(|_| FieldError::new("netTermDays", "is too large")))
+        .transpose()?;
+
+    let mut tx = pool.begin().await?;
+    let enabled: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT enabled_currencies FROM organisations WHERE id = $1 FOR SHARE")
+            .bind(org)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let enabled = enabled.ok_or_else(|| CatalogError::NotFound {
+        what: "organisation",
+        org: org.to_string(),
+        id: org.to_string(),
+    })?;
+    let currency = new.invoice_currency.code();
+    if !enabled.iter().any(|c| c == currency) {
+        return Err(FieldError::new(
+            "invoiceCurrency",
+            format!(
+                "{currency} is not enabled for organisation {org:?} (enabled: {}); \
+                 enable it with `billrun org configure {org} --currencies ...`",
+                enabled.join(", ")
+            ),
+        )
+        .into());
+    }
+    let customer: Option<String> =
+        sqlx::query_scalar("SELECT id FROM customers WHERE org_id = $1 AND id = $2")
+            .bind(org)
+            .bind(&new.customer_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if customer.is_none() {
+        return Err(CatalogError::NotFound {
+            what: "customer",
+            org: org.to_string(),
+            id: new.customer_id.clone(),
+        });
+    }
+    let row: AccountRow = sqlx::query_as(
+        "INSERT INTO accounts (org_id, id, customer_id, name, invoice_currency, timezone, \
+         net_term_days, primary_email, billing_emails, additional_emails, address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         RETURNING id, customer_id, name, invoice_currency, timezone, net_term_days, \
+         primary_email, billing_emails, additional_emails, address, status, created_at",
+    )
+    .bind(org)
+    .bind(&new.id)
+    .bind(&new.customer_id)
+    .bind(&new.name)
+    .bind(currency)
+    .bind(new.timezone.map(|tz| tz.name()))
+    .bind(net_term_days)
+    .bind(&new.primary_email)
+    .bind(&new.billing_emails)
+    .bind(&new.additional_emails)
+    .bind(address.map(Json))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.into_account()
+}
+
+/// One account, or [`CatalogError::NotFound`].
+pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Account> {
+    let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ACCOUNT} WHERE org_id = $1 AND id = $2"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| CatalogError::NotFound {
+        what: "account",
+        org: org.to_string(),
+        id: id.to_string(),
+    })?
+    .into_account()
+}
+
+/// The organisation's accounts (of one customer if given), by id.
+pub async fn list(pool: &PgPool, org: &str, customer: Option<&str>) -> Result<Vec<Account>> {
+    let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ACCOUNT} WHERE org_id = $1 AND ($2::text IS NULL OR customer_id = $2) \
+         ORDER BY id"
+    )))
+    .bind(org)
+    .bind(customer)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(AccountRow::into_account).collect()
+}
+
+/// The accounts among `ids` that exist, in one query (a bill run loads the accounts
+/// of a batch at once). Missing ids are simply absent from the result.
+pub async fn get_many(pool: &PgPool, org: &str, ids: &[String]) -> Result<Vec<Account>> {
+    let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ACCOUNT} WHERE org_id = $1 AND id = ANY ($2) ORDER BY id"
+    )))
+    .bind(org)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(AccountRow::into_account).collect()
+}

@@ -1,0 +1,183 @@
+//! Customers: who is billed. A customer owns one or more accounts, which are what
+//! plans are attached to and invoices are issued for.
+
+use billrun_core::FieldError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use super::{check_email, check_id, check_name, orgs, CatalogError, Result};
+
+/// A postal address in Togai's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    /// First line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line1: Option<String>,
+    /// Second line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    /// Postal code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// City.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State or region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (`FR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+impl Address {
+    /// Whether no field is set (stored as NULL then).
+    pub fn is_empty(&self) -> bool {
+        *self == Address::default()
+    }
+
+    /// Checks the country code; errors are at `field.country`.
+    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        if let Some(c) = &self.country {
+            if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+                return Err(FieldError::new(
+                    "country",
+                    format!("{c:?} is not an ISO 3166-1 alpha-2 code such as \"FR\""),
+                )
+                .within(field));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    /// Its id, unique in the organisation.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its main contact address.
+    pub primary_email: Option<String>,
+    /// Its postal address.
+    pub address: Option<Address>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A customer to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCustomer {
+    /// Its id, unique in the organisation.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its main contact address.
+    pub primary_email: Option<String>,
+    /// Its postal address.
+    pub address: Option<Address>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: String,
+    name: String,
+    primary_email: Option<String>,
+    address: Option<Json<Address>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(r: CustomerRow) -> Self {
+        Customer {
+            id: r.id,
+            name: r.name,
+            primary_email: r.primary_email,
+            address: r.address.map(|a| a.0),
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Creates a customer in organisation `org`.
+pub async fn create(pool: &PgPool, org: &str, new: &NewCustomer) -> Result<Customer> {
+    check_id("id", &new.id)?;
+    check_name("name", &new.name)?;
+    if let Some(e) = &new.primary_email {
+        check_email("primaryEmail", e)?;
+    }
+    let address = new.address.as_ref().filter(|a| !a.is_empty());
+    if let Some(a) = address {
+        a.validate("address")?;
+    }
+    let mut conn = pool.acquire().await?;
+    orgs::ensure_exists(&mut conn, org).await?;
+    let row: CustomerRow = sqlx::query_as(
+        "INSERT INTO customers (org_id, id, name, primary_email, address) \
+         VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, name, primary_email, address, created_at",
+    )
+    .bind(org)
+    .bind(&new.id)
+    .bind(&new.name)
+    .bind(&new.primary_email)
+    .bind(address.map(Json))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.into())
+}
+
+/// One customer, or [`CatalogError::NotFound`].
+pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Customer> {
+    let row: Option<CustomerRow> = sqlx::query_as(
+        "SELECT id, name, primary_email, address, created_at FROM customers \
+         WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(Customer::from)
+        .ok_or_else(|| CatalogError::NotFound {
+            what: "customer",
+            org: org.to_string(),
+            id: id.to_string(),
+        })
+}
+
+/// The organisation's customers, by id.
+pub async fn list(pool: &PgPool, org: &str) -> Result<Vec<Customer>> {
+    let rows: Vec<CustomerRow> = sqlx::query_as(
+        "SELECT id, name, primary_email, address, created_at FROM customers \
+         WHERE org_id = $1 ORDER BY id",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Customer::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_uses_togai_field_names() {
+        let a: Address =
+            serde_json::from_str(r#"{"line1":"1 rue X","postalCode":"75001","country":"FR"}"#)
+                .unwrap();
+        assert_eq!(a.postal_code.as_deref(), Some("75001"));
+        assert!(a.validate("address").is_ok());
+        let bad = Address {
+            country: Some("France".into()),
+            ..Address::default()
+        };
+        assert_eq!(bad.validate("address").unwrap_err().path, "address.country");
+        assert!(serde_json::from_str::<Address>(r#"{"zip":"1"}"#).is_err());
+    }
+}

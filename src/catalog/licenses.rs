@@ -1,0 +1,206 @@
+//! License updates: quantities that persist across cycles (seats).
+//!
+//! An update is RELATIVE (adds to the quantity, may be negative) or ABSOLUTE (sets
+//! it), effective from an instant. Its idempotency key makes a retried request
+//! harmless: the same key with the same update is accepted again without effect; the
+//! same key with a different update is refused. Turning updates into daily quantities
+//! (several updates of one day collapse to one) is the bill run's job.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use billrun_core::FieldError;
+
+use super::{check_id, CatalogError, Result};
+
+/// How an update changes the quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UpdateType {
+    /// Adds `quantity` (negative removes).
+    Relative,
+    /// Sets the quantity to `quantity`.
+    Absolute,
+}
+
+impl UpdateType {
+    /// As stored and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateType::Relative => "RELATIVE",
+            UpdateType::Absolute => "ABSOLUTE",
+        }
+    }
+
+    /// Parses `RELATIVE` or `ABSOLUTE`.
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        match s {
+            "RELATIVE" => Ok(UpdateType::Relative),
+            "ABSOLUTE" => Ok(UpdateType::Absolute),
+            _ => Err(FieldError::new(
+                field,
+                format!("unknown update type {s:?}: expected RELATIVE or ABSOLUTE"),
+            )),
+        }
+    }
+}
+
+/// A license update (Togai's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseUpdate {
+    /// Makes the request idempotent within the organisation.
+    pub idempotency_key: String,
+    /// The license (a license rate card's id).
+    pub license_id: String,
+    /// The account.
+    pub account_id: String,
+    /// RELATIVE or ABSOLUTE.
+    pub update_type: UpdateType,
+    /// The quantity added or set.
+    pub quantity: Decimal,
+    /// From when it applies.
+    pub effective_from: DateTime<Utc>,
+}
+
+/// Whether [`record`] stored the update or found it already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Recorded {
+    /// Stored now.
+    New,
+    /// The same update was stored before under this key.
+    AlreadyRecorded,
+}
+
+#[derive(sqlx::FromRow)]
+struct UpdateRow {
+    idempotency_key: String,
+    license_id: String,
+    account_id: String,
+    update_type: String,
+    quantity: Decimal,
+    effective_from: DateTime<Utc>,
+}
+
+impl UpdateRow {
+    fn into_update(self) -> Result<LicenseUpdate> {
+        Ok(LicenseUpdate {
+            update_type: UpdateType::parse("", &self.update_type).map_err(|e| {
+                CatalogError::Corrupt {
+                    what: format!("license_updates.update_type of {:?}", self.idempotency_key),
+                    message: e.to_string(),
+                }
+            })?,
+            idempotency_key: self.idempotency_key,
+            license_id: self.license_id,
+            account_id: self.account_id,
+            quantity: self.quantity,
+            effective_from: self.effective_from,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "idempotency_key, license_id, account_id, update_type, quantity, effective_from";
+
+/// Records a license update once per idempotency key.
+pub async fn record(pool: &PgPool, org: &str, u: &LicenseUpdate) -> Result<Recorded> {
+    check_id("idempotencyKey", &u.idempotency_key)?;
+    check_id("licenseId", &u.license_id)?;
+    check_id("accountId", &u.account_id)?;
+    if u.update_type == UpdateType::Absolute && u.quantity.is_sign_negative() {
+        return Err(FieldError::new(
+            "quantity",
+            format!(
+                "an ABSOLUTE quantity must not be negative, got {}",
+                u.quantity
+            ),
+        )
+        .into());
+    }
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE org_id = $1 AND id = $2")
+            .bind(org)
+            .bind(&u.account_id)
+            .fetch_optional(pool)
+            .await?;
+    if exists.is_none() {
+        return Err(CatalogError::NotFound {
+            what: "account",
+            org: org.to_string(),
+            id: u.account_id.clone(),
+        });
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO license_updates (org_id, idempotency_key, license_id, account_id, \
+         update_type, quantity, effective_from) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (org_id, idempotency_key) DO NOTHING",
+    )
+    .bind(org)
+    .bind(&u.idempotency_key)
+    .bind(&u.license_id)
+    .bind(&u.account_id)
+    .bind(u.update_type.as_str())
+    .bind(u.quantity)
+    .bind(u.effective_from)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Recorded::New);
+    }
+    let stored: UpdateRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM license_updates WHERE org_id = $1 AND idempotency_key = $2"
+    )))
+    .bind(org)
+    .bind(&u.idempotency_key)
+    .fetch_one(pool)
+    .await?;
+    let stored = stored.into_update()?;
+    // NUMERIC keeps the scale given ("5.0" vs "5"): compare values, not digits.
+    let same = LicenseUpdate {
+        quantity: u.quantity.normalize(),
+        ..u.clone()
+    } == LicenseUpdate {
+        quantity: stored.quantity.normalize(),
+        ..stored.clone()
+    };
+    if same {
+        Ok(Recorded::AlreadyRecorded)
+    } else {
+        Err(CatalogError::Conflict(format!(
+            "idempotency key {:?} was already used for a different license update \
+             ({} {} of license {} for account {} from {})",
+            u.idempotency_key,
+            stored.update_type.as_str(),
+            stored.quantity,
+            stored.license_id,
+            stored.account_id,
+            stored.effective_from.to_rfc3339()
+        )))
+    }
+}
+
+/// An account's updates of every license effective before `until`, by license, then
+/// in the order they apply (effective time, then recording order).
+pub async fn updates_for_account(
+    pool: &PgPool,
+    org: &str,
+    account: &str,
+    until: DateTime<Utc>,
+) -> Result<Vec<LicenseUpdate>> {
+    let rows: Vec<UpdateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM license_updates \
+         WHERE org_id = $1 AND account_id = $2 AND effective_from < $3 \
+         ORDER BY license_id, effective_from, created_at, idempotency_key"
+    )))
+    .bind(org)
+    .bind(account)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(UpdateRow::into_update).collect()
+}

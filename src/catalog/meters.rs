@@ -1,0 +1,277 @@
+//! Event schemas and usage meters.
+//!
+//! An event schema names the numeric attributes and the string dimensions its events
+//! carry. A usage meter turns a schema's events into a quantity: COUNT of events, or
+//! SUM of one attribute, over the events whose dimensions match its filters. Meters
+//! are what usage rate cards price (`usageMeterId`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use billrun_core::FieldError;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use super::{check_id, check_name, CatalogError, Result};
+
+/// An event schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSchema {
+    /// Its name (events carry it as `schemaName`).
+    pub name: String,
+    /// Numeric attributes.
+    pub attributes: Vec<String>,
+    /// String dimensions.
+    pub dimensions: Vec<String>,
+}
+
+impl EventSchema {
+    /// Checks names: ids, each once, no name both an attribute and a dimension.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_id("name", &self.name)?;
+        let mut seen = BTreeSet::new();
+        for (field, names) in [
+            ("attributes", &self.attributes),
+            ("dimensions", &self.dimensions),
+        ] {
+            for (i, n) in names.iter().enumerate() {
+                let at = format!("{field}[{i}]");
+                check_id(&at, n)?;
+                if !seen.insert(n.as_str()) {
+                    return Err(FieldError::new(at, format!("{n:?} is listed twice")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a meter aggregates events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Aggregation {
+    /// Number of matching events.
+    Count,
+    /// Sum of one attribute over matching events.
+    Sum,
+}
+
+impl Aggregation {
+    /// As stored and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregation::Count => "COUNT",
+            Aggregation::Sum => "SUM",
+        }
+    }
+
+    /// Parses `COUNT` or `SUM`.
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        match s {
+            "COUNT" => Ok(Aggregation::Count),
+            "SUM" => Ok(Aggregation::Sum),
+            _ => Err(FieldError::new(
+                field,
+                format!("unknown aggregation {s:?}: expected COUNT or SUM"),
+            )),
+        }
+    }
+}
+
+/// A usage meter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMeter {
+    /// Its id (what usage rate cards name as `usageMeterId`).
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// The schema of the events it aggregates.
+    pub event_schema_name: String,
+    /// COUNT or SUM.
+    pub aggregation: Aggregation,
+    /// The attribute summed (SUM only).
+    pub attribute: Option<String>,
+    /// Dimension name -> the value an event must have to count.
+    pub filters: BTreeMap<String, String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MeterRow {
+    id: String,
+    name: String,
+    event_schema: String,
+    aggregation: String,
+    attribute: Option<String>,
+    filters: Json<BTreeMap<String, String>>,
+}
+
+impl MeterRow {
+    fn into_meter(self) -> Result<UsageMeter> {
+        Ok(UsageMeter {
+            aggregation: Aggregation::parse("", &self.aggregation).map_err(|e| {
+                CatalogError::Corrupt {
+                    what: format!("usage_meters.aggregation of {:?}", self.id),
+                    message: e.to_string(),
+                }
+            })?,
+            id: self.id,
+            name: self.name,
+            event_schema_name: self.event_schema,
+            attribute: self.attribute,
+            filters: self.filters.0,
+        })
+    }
+}
+
+const METER_COLUMNS: &str = "id, name, event_schema, aggregation, attribute, filters";
+
+/// Creates an event schema.
+pub async fn create_schema(pool: &PgPool, org: &str, schema: &EventSchema) -> Result<EventSchema> {
+    schema.validate()?;
+    let mut conn = pool.acquire().await?;
+    super::orgs::ensure_exists(&mut conn, org).await?;
+    Ok(sqlx::query_as(
+        "INSERT INTO event_schemas (org_id, name, attributes, dimensions) \
+         VALUES ($1, $2, $3, $4) RETURNING name, attributes, dimensions",
+    )
+    .bind(org)
+    .bind(&schema.name)
+    .bind(&schema.attributes)
+    .bind(&schema.dimensions)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// The organisation's event schemas, by name.
+pub async fn schemas(pool: &PgPool, org: &str) -> Result<Vec<EventSchema>> {
+    Ok(sqlx::query_as(
+        "SELECT name, attributes, dimensions FROM event_schemas WHERE org_id = $1 ORDER BY name",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Creates a usage meter over an existing schema: a SUM meter sums one of the
+/// schema's attributes, and filters name the schema's dimensions.
+pub async fn create_meter(pool: &PgPool, org: &str, meter: &UsageMeter) -> Result<UsageMeter> {
+    check_id("id", &meter.id)?;
+    check_name("name", &meter.name)?;
+    let mut tx = pool.begin().await?;
+    let schema: Option<EventSchema> = sqlx::query_as(
+        "SELECT name, attributes, dimensions FROM event_schemas \
+         WHERE org_id = $1 AND name = $2 FOR SHARE",
+    )
+    .bind(org)
+    .bind(&meter.event_schema_name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let schema = schema.ok_or_else(|| {
+        FieldError::new(
+            "eventSchemaName",
+            format!(
+                "event schema {:?} does not exist in organisation {org:?}",
+                meter.event_schema_name
+            ),
+        )
+    })?;
+    match (meter.aggregation, &meter.attribute) {
+        (Aggregation::Sum, None) => {
+            return Err(
+                FieldError::new("attribute", "a SUM meter needs the attribute it sums").into(),
+            )
+        }
+        (Aggregation::Sum, Some(a)) if !schema.attributes.contains(a) => {
+            return Err(FieldError::new(
+                "attribute",
+                format!(
+                    "{a:?} is not an attribute of event schema {:?} (attributes: {})",
+                    schema.name,
+                    schema.attributes.join(", ")
+                ),
+            )
+            .into())
+        }
+        (Aggregation::Count, Some(_)) => {
+            return Err(FieldError::new("attribute", "a COUNT meter sums no attribute").into())
+        }
+        _ => {}
+    }
+    for dimension in meter.filters.keys() {
+        if !schema.dimensions.contains(dimension) {
+            return Err(FieldError::new(
+                format!("filters.{dimension}"),
+                format!(
+                    "{dimension:?} is not a dimension of event schema {:?} (dimensions: {})",
+                    schema.name,
+                    schema.dimensions.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
+    let row: MeterRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO usage_meters (org_id, id, name, event_schema, aggregation, attribute, filters) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {METER_COLUMNS}"
+    )))
+    .bind(org)
+    .bind(&meter.id)
+    .bind(&meter.name)
+    .bind(&meter.event_schema_name)
+    .bind(meter.aggregation.as_str())
+    .bind(&meter.attribute)
+    .bind(Json(&meter.filters))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.into_meter()
+}
+
+/// The organisation's usage meters, by id.
+pub async fn meters(pool: &PgPool, org: &str) -> Result<Vec<UsageMeter>> {
+    let rows: Vec<MeterRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {METER_COLUMNS} FROM usage_meters WHERE org_id = $1 ORDER BY id"
+    )))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(MeterRow::into_meter).collect()
+}
+
+/// One usage meter, or [`CatalogError::NotFound`].
+pub async fn get_meter(pool: &PgPool, org: &str, id: &str) -> Result<UsageMeter> {
+    let row: Option<MeterRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {METER_COLUMNS} FROM usage_meters WHERE org_id = $1 AND id = $2"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| CatalogError::NotFound {
+        what: "usage meter",
+        org: org.to_string(),
+        id: id.to_string(),
+    })?
+    .into_meter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_unique_across_attributes_and_dimensions() {
+        let s = EventSchema {
+            name: "api".into(),
+            attributes: vec!["tokens".into()],
+            dimensions: vec!["region".into(), "tokens".into()],
+        };
+        assert_eq!(s.validate().unwrap_err().path, "dimensions[1]");
+        assert_eq!(
+            Aggregation::parse("aggregation", "MAX").unwrap_err().path,
+            "aggregation"
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! Price plans and their versions.
+//!
+//! A plan is identified by its `name`. Its versions move DRAFT -> ACTIVE -> ARCHIVED:
+//! - [`apply`] a plan file: the first creates version 1 as a DRAFT; on a plan whose
+//!   latest version is a DRAFT it replaces that draft's definition; on a plan whose
+//!   latest version is finalized it creates the next version as a DRAFT.
+//! - [`finalize`] a draft: it becomes ACTIVE and immutable (a trigger refuses any
+//!   later change of its definition), and can then be attached to accounts.
+//!
+//! What is stored is the canonical JSON of the validated plan
+//! ([`Plan::to_json`]), so a stored definition always parses back to the same plan.
+
+use billrun_core::plan::Plan;
+use billrun_core::FieldError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::{CatalogError, Result};
+
+/// Where a plan version is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanStatus {
+    /// Editable; cannot be attached.
+    Draft,
+    /// Finalized: immutable, attachable.
+    Active,
+    /// Finalized and retired: accounts on it keep it, no new attachments.
+    Archived,
+}
+
+impl PlanStatus {
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Draft => "DRAFT",
+            PlanStatus::Active => "ACTIVE",
+            PlanStatus::Archived => "ARCHIVED",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "DRAFT" => Some(PlanStatus::Draft),
+            "ACTIVE" => Some(PlanStatus::Active),
+            "ARCHIVED" => Some(PlanStatus::Archived),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One version of a plan, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanVersion {
+    /// The plan (its name).
+    pub plan_id: String,
+    /// 1, 2, ...
+    pub version: u32,
+    /// DRAFT, ACTIVE or ARCHIVED.
+    pub status: PlanStatus,
+    /// The canonical Togai JSON of the plan.
+    pub definition: Value,
+    /// When the version was created.
+    pub created_at: DateTime<Utc>,
+    /// When its definition last changed (drafts only change).
+    pub updated_at: DateTime<Utc>,
+    /// When it was finalized; `None` for a draft.
+    pub finalized_at: Option<DateTime<Utc>>,
+}
+
+impl PlanVersion {
+    /// The typed plan. Stored definitions are canonical, so this fails only on a row
+    /// written by something else.
+    pub fn plan(&self) -> Result<Plan> {
+        Plan::from_json(&self.definition).map_err(|e| CatalogError::Corrupt {
+            what: format!("price plan {:?} version {}", self.plan_id, self.version),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApplyOutcome {
+    /// A new version was created as a DRAFT.
+    Created,
+    /// The existing draft's definition was replaced.
+    DraftUpdated,
+    /// The existing draft already had this definition.
+    Unchanged,
+}
+
+/// The result of [`apply`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// The plan (its name).
+    pub plan_id: String,
+    /// The version written.
+    pub version: u32,
+    /// Always DRAFT.
+    pub status: PlanStatus,
+    /// What happened.
+    pub outcome: ApplyOutcome,
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    plan_id: String,
+    version: i32,
+    status: String,
+    definition: Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finalized_at: Option<DateTime<Utc>>,
+}
+
+impl VersionRow {
+    fn into_version(self) -> Result<PlanVersion> {
+        let what = format!("price plan {:?} version {}", self.plan_id, self.version);
+        Ok(PlanVersion {
+            version: u32::try_from(self.version).map_err(|_| CatalogError::Corrupt {
+                what: what.clone(),
+                message: "negative version".into(),
+            })?,
+            status: PlanStatus::parse(&self.status).ok_or_else(|| CatalogError::Corrupt {
+                what,
+                message: format!("unknown status {:?}", self.status),
+            })?,
+            plan_id: self.plan_id,
+            definition: self.definition,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            finalized_at: self.finalized_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "plan_id, version, status, definition, created_at, updated_at, finalized_at";
+
+/// Validates a Togai plan JSON and writes it as a draft version of the plan it names.
+///
+/// Every problem of the file is reported at once ([`CatalogError::InvalidPlan`]),
+/// each with its field path. The plan's currencies must be enabled for the
+/// organisation.
+pub async fn apply(pool: &PgPool, org: &str, json: &Value) -> Result<Applied> {
+    let plan = Plan::from_json(json)?;
+    let definition = plan.to_json();
+
+    let mut tx = pool.begin().await?;
+    let enabled: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT enabled_currencies FROM organisations WHERE id = $1")
+            .bind(org)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let enabled = enabled.ok_or_else(|| CatalogError::NotFound {
+        what: "organisation",
+        org: org.to_string(),
+        id: org.to_string(),
+    })?;
+    for (i, c) in plan.supported_currencies.iter().enumerate() {
+        if !enabled.iter().any(|e| e == c.code()) {
+            return Err(FieldError::new(
+                format!("supportedCurrencies[{i}]"),
+                format!(
+                    "{c} is not enabled for organisation {org:?} (enabled: {})",
+                    enabled.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
+    sqlx::query("INSERT INTO price_plans (org_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(org)
+        .bind(&plan.name)
+        .execute(&mut *tx)
+        .await?;
+    // The plan row is the lock that orders concurrent applies and finalizes of one plan.
+    sqlx::query("SELECT 1 FROM price_plans WHERE org_id = $1 AND id = $2 FOR UPDATE")
+        .bind(org)
+        .bind(&plan.name)
+        .execute(&mut *tx)
+        .await?;
+    let latest: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
+         ORDER BY version DESC LIMIT 1"
+    )))
+    .bind(org)
+    .bind(&plan.name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let latest = latest.map(VersionRow::into_version).transpose()?;
+    let (version, outcome) = match latest {
+        Some(draft) if draft.status == PlanStatus::Draft => {
+            if draft.definition == definition {
+                (draft.version, ApplyOutcome::Unchanged)
+            } else {
+                sqlx::query(
+                    "UPDATE price_plan_versions SET definition = $4, updated_at = now() \
+                     WHERE org_id = $1 AND plan_id = $2 AND version = $3",
+                )
+                .bind(org)
+                .bind(&plan.name)
+                .bind(draft.version as i32)
+                .bind(&definition)
+                .execute(&mut *tx)
+                .await?;
+                (draft.version, ApplyOutcome::DraftUpdated)
+            }
+        }
+        finalized => {
+            let next = finalized.map_or(1, |v| v.version + 1);
+            sqlx::query(
+                "INSERT INTO price_plan_versions (org_id, plan_id, version, status, definition) \
+                 VALUES ($1, $2, $3, 'DRAFT', $4)",
+            )
+            .bind(org)
+            .bind(&plan.name)
+            .bind(next as i32)
+            .bind(&definition)
+            .execute(&mut *tx)
+            .await?;
+            (next, ApplyOutcome::Created)
+        }
+    };
+    tx.commit().await?;
+    Ok(Applied {
+        plan_id: plan.name,
+        version,
+        status: PlanStatus::Draft,
+        outcome,
+    })
+}
+
+/// Finalizes a draft (the plan's draft if `version` is `None`): it becomes ACTIVE.
+///
+/// Every usage meter the plan's usage cards price must exist in the organisation:
+/// once finalized, the plan can no longer be fixed.
+pub async fn finalize(
+    pool: &PgPool,
+    org: &str,
+    plan_id: &str,
+    version: Option<u32>,
+) -> Result<PlanVersion> {
+    let mut tx = pool.begin().await?;
+    let plan_row: Option<String> =
+        sqlx::query_scalar("SELECT id FROM price_plans WHERE org_id = $1 AND id = $2 FOR UPDATE")
+            .bind(org)
+            .bind(plan_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if plan_row.is_none() {
+        return Err(plan_not_found(org, plan_id));
+    }
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
+         AND ($3::int IS NULL AND status = 'DRAFT' OR version = $3)"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .bind(version.map(|v| v as i32))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let current = match row {
+        Some(r) => r.into_version()?,
+        None => {
+            return Err(match version {
+                Some(v) => version_not_found(org, plan_id, v),
+                None => CatalogError::Conflict(format!(
+                    "price plan {plan_id:?} has no DRAFT version to finalize"
+                )),
+            })
+        }
+    };
+    if current.status != PlanStatus::Draft {
+        return Err(CatalogError::Conflict(format!(
+            "price plan {plan_id:?} version {} is {} already: only a DRAFT can be finalized",
+            current.version, current.status
+        )));
+    }
+    let plan = current.plan()?;
+    let meter_ids: Vec<String> = plan.requirements().usage_meter_ids.into_iter().collect();
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM usage_meters WHERE org_id = $1 AND id = ANY ($2)")
+            .bind(org)
+            .bind(&meter_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    for (i, card) in plan.usage_cards.iter().enumerate() {
+        if !known.contains(&card.usage_meter_id) {
+            return Err(FieldError::new(
+                format!("usageRateCards[{i}].usageMeterId"),
+                format!(
+                    "usage meter {:?} does not exist in organisation {org:?}: create it \
+                     (billrun meter create) before finalizing",
+                    card.usage_meter_id
+                ),
+            )
+            .into());
+        }
+    }
+    let row: VersionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE price_plan_versions SET status = 'ACTIVE', finalized_at = now() \
+         WHERE org_id = $1 AND plan_id = $2 AND version = $3 RETURNING {COLUMNS}"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .bind(current.version as i32)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.into_version()
+}
+
+/// Archives an ACTIVE version: accounts on it keep it, it can no longer be attached.
+pub async fn archive(pool: &PgPool, org: &str, plan_id: &str, version: u32) -> Result<PlanVersion> {
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE price_plan_versions SET status = 'ARCHIVED' \
+         WHERE org_id = $1 AND plan_id = $2 AND version = $3 AND status = 'ACTIVE' \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .bind(version as i32)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(r) => r.into_version(),
+        None => {
+            let v = get_version(pool, org, plan_id, Some(version)).await?;
+            Err(CatalogError::Conflict(format!(
+                "price plan {plan_id:?} version {version} is {}: only an ACTIVE version can be \
+                 archived",
+                v.status
+            )))
+        }
+    }
+}
+
+fn plan_not_found(org: &str, plan_id: &str) -> CatalogError {
+    CatalogError::NotFound {
+        what: "price plan",
+        org: org.to_string(),
+        id: plan_id.to_string(),
+    }
+}
+
+fn version_not_found(org: &str, plan_id: &str, version: u32) -> CatalogError {
+    CatalogError::NotFound {
+        what: "price plan version",
+        org: org.to_string(),
+        id: format!("{plan_id} v{version}"),
+    }
+}
+
+/// Every version of a plan, oldest first.
+pub async fn versions(pool: &PgPool, org: &str, plan_id: &str) -> Result<Vec<PlanVersion>> {
+    let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
+         ORDER BY version"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Err(plan_not_found(org, plan_id));
+    }
+    rows.into_iter().map(VersionRow::into_version).collect()
+}
+
+/// One version of a plan; the latest (draft or not) if `version` is `None`.
+pub async fn get_version(
+    pool: &PgPool,
+    org: &str,
+    plan_id: &str,
+    version: Option<u32>,
+) -> Result<PlanVersion> {
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
+         AND ($3::int IS NULL OR version = $3) ORDER BY version DESC LIMIT 1"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .bind(version.map(|v| v as i32))
+    .fetch_optional(pool)
+    .await?;
+    match (row, version) {
+        (Some(r), _) => r.into_version(),
+        (None, Some(v)) => Err(version_not_found(org, plan_id, v)),
+        (None, None) => Err(plan_not_found(org, plan_id)),
+    }
+}
+
+/// The latest ACTIVE version of a plan, if any.
+pub async fn latest_active(pool: &PgPool, org: &str, plan_id: &str) -> Result<Option<PlanVersion>> {
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
+         AND status = 'ACTIVE' ORDER BY version DESC LIMIT 1"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(VersionRow::into_version).transpose()
+}
+
+/// Several versions at once, by `(plan_id, version)`: what a bill run loads for the
+/// associations of a batch of accounts. Versions that do not exist are absent.
+pub async fn load_versions(
+    pool: &PgPool,
+    org: &str,
+    keys: &[(String, u32)],
+) -> Result<Vec<PlanVersion>> {
+    let plan_ids: Vec<&str> = keys.iter().map(|(p, _)| p.as_str()).collect();
+    let numbers: Vec<i32> = keys.iter().map(|(_, v)| *v as i32).collect();
+    let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions \
+         WHERE org_id = $1 AND (plan_id, version) IN \
+               (SELECT * FROM UNNEST($2::text[], $3::int[])) \
+         ORDER BY plan_id, version"
+    )))
+    .bind(org)
+    .bind(&plan_ids)
+    .bind(&numbers)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(VersionRow::into_version).collect()
+}
+
+/// The latest version of every plan of the organisation, by plan id.
+pub async fn list_latest(pool: &PgPool, org: &str) -> Result<Vec<PlanVersion>> {
+    let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT DISTINCT ON (plan_id) {COLUMNS} FROM price_plan_versions \
+         WHERE org_id = $1 ORDER BY plan_id, version DESC"
+    )))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(VersionRow::into_version).collect()
+}
