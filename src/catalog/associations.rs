@@ -17,7 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::plans::{PlanStatus, PlanVersion};
+use billrun_core::plan::Plan;
+
+use super::plans::PlanStatus;
 use super::{CatalogError, Result};
 
 /// One period of an account on a plan version.
@@ -181,16 +183,10 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
             }
         )));
     }
-    let plan = PlanVersion {
-        plan_id: a.plan_id.clone(),
-        version: number as u32,
-        status: PlanStatus::Active,
-        definition,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        finalized_at: None,
-    }
-    .plan()?;
+    let plan = Plan::from_json(&definition).map_err(|e| CatalogError::Corrupt {
+        what: format!("price plan {:?} version {number}", a.plan_id),
+        message: e.to_string(),
+    })?;
     let priced = plan
         .supported_currencies
         .iter()

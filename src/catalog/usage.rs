@@ -453,7 +453,7 @@ async fn resolve_batch(
     .await?
     .into_iter()
     .collect();
-    let alias_names: Vec<String> = batch
+    let mut alias_names: Vec<String> = batch
         .iter()
         .filter_map(|(_, e)| match &e.target {
             Target::Alias(a) => Some(a.clone()),
@@ -461,6 +461,8 @@ async fn resolve_batch(
             Target::AccountId(_) => None,
         })
         .collect();
+    alias_names.sort_unstable();
+    alias_names.dedup();
     let book = if alias_names.is_empty() {
         AliasBook::default()
     } else {
