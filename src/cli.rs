@@ -92,6 +92,11 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Invoices: list, show, mark paid, void.
+    Invoice {
+        #[command(subcommand)]
+        command: crate::bill_run::commands::InvoiceCommand,
+    },
     /// Organisations and their billing settings.
     Org {
         #[command(subcommand)]
@@ -208,6 +213,13 @@ enum DbCommand {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`billrun invoice list | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_tracing(cli.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -334,6 +346,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = Config::load(cfg_path)?;
             schedule_list(&config, count, json)?;
+        }
+        Command::Invoice { command } => {
+            let env = open(cfg_path, 2).await?;
+            crate::bill_run::commands::run_invoice(&env.pool, command).await?;
         }
         Command::Org { command } => {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
@@ -671,23 +687,35 @@ fn schedule_list(config: &Config, count: usize, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The demo: one tick of every schedule, run in this process.
+/// The demo: sample data, then the bill run through the queue, then a summary.
 async fn demo(env: &Env) -> Result<()> {
-    let entries = schedule::load(&env.config.schedule_file)?;
-    let now = Utc::now();
+    let (accounts, events) = crate::demo::load_sample_data(&env.pool).await?;
+    let as_of = crate::demo::as_of();
     println!(
-        "billrun demo: running one tick of each of {} schedules as of {now}",
-        entries.len()
+        "billrun demo: organisation {:?} (Europe/Berlin, USD and EUR): {accounts} accounts on 3 plans, \
+         {events} usage events from 1 Jan to 14 Feb 2026",
+        crate::demo::ORG
     );
-    for entry in &entries {
-        let job = run_in_process(env, entry.tick_request(now), Duration::from_secs(120)).await?;
-        println!(
-            "  {:<20} {:<16} {} {}",
-            entry.name,
-            entry.kind,
+    println!("bill run as of {as_of} (15 Feb 2026, 00:00 in Berlin): cycle-close, close-chunk, finalize-chunk jobs");
+    let req = queue::request(
+        JobKind::CycleClose,
+        serde_json::json!({"organisation": crate::demo::ORG}),
+        as_of,
+        Some(crate::demo::ORG.into()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let job = run_in_process(env, req, crate::demo::RUN_TIMEOUT).await?;
+    if job.state != "done" {
+        bail!(
+            "the bill run's cycle-close job is {}: {}",
             job.state,
-            job.result.unwrap_or(Value::Null)
+            job.last_error.unwrap_or_default()
         );
     }
+    crate::demo::print_summary(&env.pool).await?;
+    println!(
+        "\nsee one: billrun invoice show --org {} INV-2026-00001",
+        crate::demo::ORG
+    );
     Ok(())
 }

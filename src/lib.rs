@@ -7,9 +7,11 @@
 pub use billrun_core as core;
 
 pub mod bench;
+pub mod bill_run;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod jobs;
 pub mod queue;
 pub mod store;

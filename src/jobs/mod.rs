@@ -30,11 +30,24 @@ pub enum JobKind {
     Noop,
     /// Deletes finished and dead jobs older than the retention.
     QueueRetention,
+    /// Finds due cycles and finalizable drafts, fans out in chunks (scheduled).
+    CycleClose,
+    /// Closes the cycles of a chunk of accounts and writes their draft invoices.
+    CloseChunk,
+    /// Numbers a chunk of drafts and makes them DUE.
+    FinalizeChunk,
 }
 
 impl JobKind {
     /// All kinds, in the order `billrun jobs kinds` lists them.
-    pub const ALL: &'static [JobKind] = &[JobKind::Probe, JobKind::Noop, JobKind::QueueRetention];
+    pub const ALL: &'static [JobKind] = &[
+        JobKind::CycleClose,
+        JobKind::CloseChunk,
+        JobKind::FinalizeChunk,
+        JobKind::QueueRetention,
+        JobKind::Probe,
+        JobKind::Noop,
+    ];
 
     /// The kind's name on the command line and in schedules.
     pub fn name(self) -> &'static str {
@@ -42,6 +55,9 @@ impl JobKind {
             JobKind::Probe => "probe",
             JobKind::Noop => "noop",
             JobKind::QueueRetention => "queue-retention",
+            JobKind::CycleClose => "cycle-close",
+            JobKind::CloseChunk => "close-chunk",
+            JobKind::FinalizeChunk => "finalize-chunk",
         }
     }
 
@@ -54,6 +70,15 @@ impl JobKind {
             JobKind::Noop => "does nothing (queue benchmark); payload {}",
             JobKind::QueueRetention => {
                 "prunes finished jobs; payload {\"done_days\"?: int, \"dead_days\"?: int} (defaults from [retention])"
+            }
+            JobKind::CycleClose => {
+                "bill run: closes every due cycle, finalizes drafts past grace; payload {\"organisation\"?: str, \"chunk_size\"?: int}"
+            }
+            JobKind::CloseChunk => {
+                "bill run step: payload {\"organisation\": str, \"accounts\": [str]}"
+            }
+            JobKind::FinalizeChunk => {
+                "bill run step: payload {\"organisation\": str, \"invoices\": [str]}"
             }
         }
     }
@@ -92,6 +117,11 @@ impl JobKind {
             JobKind::Probe => parse_payload::<probe::ProbeArgs>(payload).map(drop),
             JobKind::Noop => parse_payload::<NoArgs>(payload).map(drop),
             JobKind::QueueRetention => parse_payload::<retention::RetentionArgs>(payload).map(drop),
+            JobKind::CycleClose => {
+                parse_payload::<crate::bill_run::scan::CycleCloseArgs>(payload).map(drop)
+            }
+            JobKind::CloseChunk => parse_payload::<ChunkArgs>(payload).map(drop),
+            JobKind::FinalizeChunk => parse_payload::<InvoiceChunkArgs>(payload).map(drop),
         };
         r.map_err(|e| {
             format!(
@@ -107,6 +137,22 @@ impl fmt::Display for JobKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Payload of `close-chunk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChunkArgs {
+    organisation: String,
+    accounts: Vec<String>,
+}
+
+/// Payload of `finalize-chunk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceChunkArgs {
+    organisation: String,
+    invoices: Vec<String>,
 }
 
 /// An empty payload (`{}` or none).
@@ -207,6 +253,17 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
         JobKind::Noop => Ok(Value::Null),
         JobKind::QueueRetention => {
             retention::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
+        }
+        JobKind::CycleClose => {
+            crate::bill_run::scan::cycle_close(ctx, parse_payload(&req.payload).map_err(bad)?).await
+        }
+        JobKind::CloseChunk => {
+            let args: ChunkArgs = parse_payload(&req.payload).map_err(bad)?;
+            crate::bill_run::close::close_chunk(ctx, &args.organisation, &args.accounts).await
+        }
+        JobKind::FinalizeChunk => {
+            let args: InvoiceChunkArgs = parse_payload(&req.payload).map_err(bad)?;
+            crate::bill_run::finalize::finalize_chunk(ctx, &args.organisation, &args.invoices).await
         }
     }
 }

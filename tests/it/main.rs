@@ -1,7 +1,9 @@
 //! Integration tests: real PostgreSQL (a fresh database per test), the real
 //! `billrun` binary as worker processes, nothing in the billing path mocked.
 
-mod harness;
+mod bill_run;
 mod catalog;
+mod fixtures;
+mod harness;
 mod queue;
 mod restart;

@@ -336,7 +336,7 @@ async fn bad_kinds_payloads_and_times_are_refused_with_what_was_expected() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["enqueue", "cycle-closer"],
-            "unknown job kind \"cycle-closer\": expected one of probe",
+            "unknown job kind \"cycle-closer\": expected one of cycle-close, close-chunk",
         ),
         (&["enqueue", "probe", "{not json"], "payload is not JSON"),
         (

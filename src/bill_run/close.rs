@@ -1,0 +1,665 @@
+//! `close-chunk`: opens and closes the cycles of a chunk of accounts and writes their
+//! DRAFT invoices, in one transaction.
+//!
+//! For each plan association of each account (as of `as_of`, in the account's
+//! timezone):
+//! - not opened yet and started: cycle 0 is opened, and an invoice for the opening
+//!   boundary is written if the plan bills anything in advance;
+//! - an open cycle that has ended: it is closed, the next one opened, and the invoice
+//!   of their boundary written (in-arrears charges of the closing cycle, in-advance
+//!   charges of the opening one). Repeated while the next cycle has ended too, so a
+//!   long outage is caught up;
+//! - a stale draft (usage arrived for its cycle after it was computed): recomputed.
+//!
+//! The accounts are locked first (in id order), so overlapping chunks serialise;
+//! every write is keyed (cycles by index, invoices by boundary), so a retried chunk
+//! writes nothing twice. An association that cannot be billed (no rate in the
+//! account's currency, a plan that no longer parses) is reported in the job's result
+//! and the log, and left open: the rest of the chunk is billed.
+
+use std::collections::HashMap;
+
+use billrun_core::charges::{invoice_contents, CycleInput};
+use billrun_core::cycle::{local_start_instant, CycleWindow, PricingCycleConfig};
+use billrun_core::invoice::InvoiceLines;
+use billrun_core::plan::Plan;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+use super::load::{self, Association, UsageWindow};
+use crate::jobs::{JobContext, JobError, JobKind};
+
+/// One invoice to compute: a boundary of an association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boundary {
+    /// The cycle closing here (its in-arrears charges), if any.
+    pub closing: Option<CycleWindow>,
+    /// The cycle opening here (its in-advance charges), if any.
+    pub opening: Option<CycleWindow>,
+}
+
+impl Boundary {
+    /// The local date of the boundary.
+    pub fn date(&self) -> NaiveDate {
+        match (&self.closing, &self.opening) {
+            (Some(c), _) => c.billed.end,
+            (None, Some(o)) => o.billed.start,
+            (None, None) => unreachable!("a boundary closes or opens a cycle"),
+        }
+    }
+}
+
+/// Where an association stands: its latest recorded cycle and whether it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// No cycle recorded yet.
+    NotOpened,
+    /// Cycle `index` is open.
+    Open(u32),
+    /// The last cycle is closed and there is no next one (the association ended).
+    Finished,
+}
+
+/// What to do for one association as of `as_of`: the boundaries to invoice and the
+/// cycles to record (`true` = closed). Pure: the heart of catching up.
+pub fn plan_association(
+    config: &PricingCycleConfig,
+    from: NaiveDate,
+    until: Option<NaiveDate>,
+    progress: Progress,
+    tz: Tz,
+    as_of: DateTime<Utc>,
+) -> (Vec<Boundary>, Vec<(CycleWindow, bool)>) {
+    let started = |d: NaiveDate| local_start_instant(d, tz) <= as_of;
+    let mut boundaries = Vec::new();
+    let mut cycles: Vec<(CycleWindow, bool)> = Vec::new();
+    let mut current = match progress {
+        Progress::NotOpened => match config.window_at(from, until, 0) {
+            Some(first) if started(first.billed.start) => {
+                boundaries.push(Boundary {
+                    closing: None,
+                    opening: Some(first),
+                });
+                cycles.push((first, false));
+                Some(first)
+            }
+            _ => None,
+        },
+        Progress::Open(index) => config.window_at(from, until, index),
+        Progress::Finished => None,
+    };
+    while let Some(window) = current {
+        if !started(window.billed.end) {
+            break;
+        }
+        let next = config.window_at(from, until, window.index + 1);
+        boundaries.push(Boundary {
+            closing: Some(window),
+            opening: next,
+        });
+        cycles.retain(|(w, _)| w.index != window.index);
+        cycles.push((window, true));
+        if let Some(n) = next {
+            cycles.push((n, false));
+        }
+        current = next;
+    }
+    (boundaries, cycles)
+}
+
+/// An account that could not be billed, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The account.
+    pub account_id: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+struct Work<'a> {
+    association: &'a Association,
+    plan: &'a Plan,
+    tz: Tz,
+    currency: billrun_core::Currency,
+    boundary: Boundary,
+    /// Set when recomputing a stale draft.
+    draft_id: Option<String>,
+    usage_index: Option<usize>,
+}
+
+/// Runs `close-chunk` for `accounts` of `org`.
+pub async fn close_chunk(
+    ctx: &JobContext,
+    org: &str,
+    accounts: &[String],
+) -> Result<Value, JobError> {
+    let mut tx = ctx.pool.begin().await?;
+    let conn: &mut PgConnection = &mut tx;
+    sqlx::query(
+        "SELECT id FROM accounts WHERE org_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
+    )
+    .bind(org)
+    .bind(accounts)
+    .execute(&mut *conn)
+    .await?;
+    let settings = load::org_settings(conn, org).await?;
+    let account_rows = load::accounts(conn, &settings, accounts).await?;
+    let associations = load::associations(conn, org, accounts).await?;
+    let plans = load::plans(conn, org, &associations).await?;
+    let progress = association_progress(conn, org, accounts).await?;
+    let stale = stale_drafts(conn, org, accounts).await?;
+
+    let mut failures = Vec::new();
+    let mut work: Vec<Work> = Vec::new();
+    let mut cycle_writes: Vec<(&Association, Tz, CycleWindow, bool)> = Vec::new();
+    for a in &associations {
+        let account = match account_rows.get(&a.account_id) {
+            Some(Ok(acc)) => acc,
+            Some(Err(e)) => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: e.clone(),
+                });
+                continue;
+            }
+            None => continue,
+        };
+        let plan = match plans.get(&(a.plan_id.clone(), a.plan_version)) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: e.clone(),
+                });
+                continue;
+            }
+            None => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: format!("plan {} v{} not found", a.plan_id, a.plan_version),
+                });
+                continue;
+            }
+        };
+        let key = (a.account_id.clone(), a.from);
+        let p = progress.get(&key).copied().unwrap_or(Progress::NotOpened);
+        let (boundaries, cycles) = plan_association(
+            &plan.pricing_cycle,
+            a.from,
+            a.until,
+            p,
+            account.timezone,
+            ctx.as_of,
+        );
+        for (w, closed) in cycles {
+            cycle_writes.push((a, account.timezone, w, closed));
+        }
+        for boundary in boundaries {
+            work.push(Work {
+                association: a,
+                plan,
+                tz: account.timezone,
+                currency: account.currency,
+                boundary,
+                draft_id: None,
+                usage_index: None,
+            });
+        }
+        for draft in stale
+            .iter()
+            .filter(|d| d.account_id == a.account_id && d.association_from == a.from)
+        {
+            let window = |i: Option<i32>| {
+                i.and_then(|i| plan.pricing_cycle.window_at(a.from, a.until, i as u32))
+            };
+            work.push(Work {
+                association: a,
+                plan,
+                tz: account.timezone,
+                currency: account.currency,
+                boundary: Boundary {
+                    closing: window(draft.closing_index),
+                    opening: window(draft.opening_index),
+                },
+                draft_id: Some(draft.id.clone()),
+                usage_index: None,
+            });
+        }
+    }
+
+    // Usage of every closing cycle of the chunk, in one query.
+    let mut windows = Vec::new();
+    for w in work.iter_mut() {
+        if let Some(c) = w.boundary.closing {
+            w.usage_index = Some(windows.len());
+            windows.push(UsageWindow {
+                account_id: w.association.account_id.clone(),
+                starts_at: local_start_instant(c.billed.start, w.tz),
+                ends_at: local_start_instant(c.billed.end, w.tz),
+            });
+        }
+    }
+    let usage = load::usage(conn, org, &windows).await?;
+    let tzs: HashMap<String, Tz> = work
+        .iter()
+        .map(|w| (w.association.account_id.clone(), w.tz))
+        .collect();
+    let account_ids: Vec<String> = tzs.keys().cloned().collect();
+    let licenses = load::license_changes(conn, org, &account_ids, &tzs).await?;
+
+    let mut failed_associations: Vec<(String, NaiveDate)> = Vec::new();
+    let (mut created, mut recomputed) = (0u64, 0u64);
+    for w in &work {
+        let a = w.association;
+        let no_licenses = Default::default();
+        let account_licenses = licenses.get(&a.account_id).unwrap_or(&no_licenses);
+        let closing = w.boundary.closing.map(|window| CycleInput {
+            window,
+            usage: w.usage_index.map(|i| usage[i].clone()).unwrap_or_default(),
+            licenses: account_licenses.clone(),
+        });
+        let opening = w.boundary.opening.map(|window| CycleInput {
+            window,
+            usage: Default::default(),
+            licenses: account_licenses.clone(),
+        });
+        let contents = match invoice_contents(
+            w.plan,
+            w.currency,
+            settings.rounding,
+            closing.as_ref(),
+            opening.as_ref(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: e.to_string(),
+                });
+                failed_associations.push((a.account_id.clone(), a.from));
+                continue;
+            }
+        };
+        // An opening boundary with nothing billed in advance needs no invoice.
+        if w.boundary.closing.is_none() && contents.lines.is_empty() && w.draft_id.is_none() {
+            continue;
+        }
+        let lines = InvoiceLines::from_contents(&contents);
+        let grace_ends_at = match w.boundary.closing {
+            Some(c) => local_start_instant(w.plan.pricing_cycle.grace_ends(c.billed.end), w.tz),
+            None => local_start_instant(w.boundary.date(), w.tz),
+        };
+        match &w.draft_id {
+            Some(id) => {
+                recomputed += update_draft(conn, org, id, &lines, ctx.as_of).await?;
+            }
+            None => {
+                created += insert_invoice(conn, org, w, &lines, grace_ends_at, ctx.as_of).await?;
+            }
+        }
+    }
+
+    let (mut closed, mut opened) = (0u64, 0u64);
+    for (a, tz, window, is_closed) in &cycle_writes {
+        if failed_associations.contains(&(a.account_id.clone(), a.from)) {
+            continue;
+        }
+        write_cycle(conn, org, a, *tz, window, *is_closed, ctx.as_of).await?;
+        if *is_closed {
+            closed += 1;
+        } else {
+            opened += 1;
+        }
+    }
+
+    let finalize = enqueue_finalize(conn, ctx, org, accounts).await?;
+    tx.commit().await?;
+    for f in &failures {
+        tracing::warn!(
+            organisation = org,
+            account = f.account_id,
+            "account not billed: {}",
+            f.error
+        );
+    }
+    Ok(json!({
+        "accounts": accounts.len(),
+        "invoices_created": created,
+        "drafts_recomputed": recomputed,
+        "cycles_closed": closed,
+        "cycles_opened": opened,
+        "finalize_job": finalize,
+        "failures": failures,
+    }))
+}
+
+async fn association_progress(
+    conn: &mut PgConnection,
+    org: &str,
+    accounts: &[String],
+) -> Result<HashMap<(String, NaiveDate), Progress>, JobError> {
+    let rows: Vec<(String, NaiveDate, i32, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (account_id, association_from) account_id, association_from, cycle_index, status
+         FROM billing_cycles WHERE org_id = $1 AND account_id = ANY($2)
+         ORDER BY account_id, association_from, cycle_index DESC",
+    )
+    .bind(org)
+    .bind(accounts)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(account, from, index, status)| {
+            let p = if status == "OPEN" {
+                Progress::Open(index as u32)
+            } else {
+                Progress::Finished
+            };
+            ((account, from), p)
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct StaleDraft {
+    id: String,
+    account_id: String,
+    association_from: NaiveDate,
+    closing_index: Option<i32>,
+    opening_index: Option<i32>,
+}
+
+async fn stale_drafts(
+    conn: &mut PgConnection,
+    org: &str,
+    accounts: &[String],
+) -> Result<Vec<StaleDraft>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id, association_from, closing_index, opening_index
+         FROM invoices WHERE org_id = $1 AND account_id = ANY($2) AND status = 'DRAFT' AND stale",
+    )
+    .bind(org)
+    .bind(accounts)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+fn totals(lines: &InvoiceLines) -> (Decimal, Decimal, Decimal, Decimal) {
+    (
+        lines.sub_total.amount,
+        lines.true_up.as_ref().map_or(Decimal::ZERO, |t| t.amount),
+        lines.total_credits.amount,
+        lines.total.amount,
+    )
+}
+
+async fn insert_invoice(
+    conn: &mut PgConnection,
+    org: &str,
+    w: &Work<'_>,
+    lines: &InvoiceLines,
+    grace_ends_at: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> Result<u64, JobError> {
+    let (sub_total, true_up, credits, total) = totals(lines);
+    let c = w.boundary.closing;
+    let o = w.boundary.opening;
+    let n = sqlx::query(
+        "INSERT INTO invoices (org_id, id, account_id, association_from, boundary, plan_id, plan_version,
+             status, currency, closing_index, closing_start, closing_end, closing_starts_at, closing_ends_at,
+             opening_index, opening_start, opening_end, sub_total, true_up, credits, total, lines,
+             grace_ends_at, computed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'DRAFT', $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20, $21, $22, $23)
+         ON CONFLICT ON CONSTRAINT invoices_one_per_account_cycle DO NOTHING",
+    )
+    .bind(org)
+    .bind(ulid::Ulid::generate().to_string())
+    .bind(&w.association.account_id)
+    .bind(w.association.from)
+    .bind(w.boundary.date())
+    .bind(&w.association.plan_id)
+    .bind(w.association.plan_version)
+    .bind(w.currency.code())
+    .bind(c.map(|c| c.index as i32))
+    .bind(c.map(|c| c.billed.start))
+    .bind(c.map(|c| c.billed.end))
+    .bind(c.map(|c| local_start_instant(c.billed.start, w.tz)))
+    .bind(c.map(|c| local_start_instant(c.billed.end, w.tz)))
+    .bind(o.map(|o| o.index as i32))
+    .bind(o.map(|o| o.billed.start))
+    .bind(o.map(|o| o.billed.end))
+    .bind(sub_total)
+    .bind(true_up)
+    .bind(credits)
+    .bind(total)
+    .bind(serde_json::to_value(lines).expect("invoice lines serialise"))
+    .bind(grace_ends_at)
+    .bind(as_of)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n)
+}
+
+async fn update_draft(
+    conn: &mut PgConnection,
+    org: &str,
+    id: &str,
+    lines: &InvoiceLines,
+    as_of: DateTime<Utc>,
+) -> Result<u64, JobError> {
+    let (sub_total, true_up, credits, total) = totals(lines);
+    Ok(sqlx::query(
+        "UPDATE invoices SET sub_total = $3, true_up = $4, credits = $5, total = $6, lines = $7,
+             stale = false, computed_at = $8
+         WHERE org_id = $1 AND id = $2 AND status = 'DRAFT'",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(sub_total)
+    .bind(true_up)
+    .bind(credits)
+    .bind(total)
+    .bind(serde_json::to_value(lines).expect("invoice lines serialise"))
+    .bind(as_of)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+async fn write_cycle(
+    conn: &mut PgConnection,
+    org: &str,
+    a: &Association,
+    tz: Tz,
+    w: &CycleWindow,
+    closed: bool,
+    as_of: DateTime<Utc>,
+) -> Result<(), JobError> {
+    sqlx::query(
+        "INSERT INTO billing_cycles (org_id, account_id, association_from, cycle_index, full_start,
+             full_end, billed_start, billed_end, starts_at, ends_at, status, closed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (org_id, account_id, association_from, cycle_index)
+         DO UPDATE SET status = EXCLUDED.status, closed_at = EXCLUDED.closed_at
+         WHERE billing_cycles.status = 'OPEN'",
+    )
+    .bind(org)
+    .bind(&a.account_id)
+    .bind(a.from)
+    .bind(w.index as i32)
+    .bind(w.full.start)
+    .bind(w.full.end)
+    .bind(w.billed.start)
+    .bind(w.billed.end)
+    .bind(local_start_instant(w.billed.start, tz))
+    .bind(local_start_instant(w.billed.end, tz))
+    .bind(if closed { "CLOSED" } else { "OPEN" })
+    .bind(closed.then_some(as_of))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Enqueues (in the chunk's transaction) the finalization of the chunk's drafts whose
+/// grace period is over.
+async fn enqueue_finalize(
+    conn: &mut PgConnection,
+    ctx: &JobContext,
+    org: &str,
+    accounts: &[String],
+) -> Result<Option<String>, JobError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM invoices
+         WHERE org_id = $1 AND account_id = ANY($2) AND status = 'DRAFT' AND NOT stale
+           AND grace_ends_at <= $3
+         ORDER BY id",
+    )
+    .bind(org)
+    .bind(accounts)
+    .bind(ctx.as_of)
+    .fetch_all(&mut *conn)
+    .await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let req = ctx.child(
+        JobKind::FinalizeChunk,
+        Some(org.to_string()),
+        json!({ "organisation": org, "invoices": ids }),
+    );
+    let job = crate::queue::enqueue(conn, &req, &ctx.child_options(None)).await?;
+    Ok(Some(job.id().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn monthly() -> PricingCycleConfig {
+        PricingCycleConfig::from_json(
+            &json!({"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}}),
+        )
+        .unwrap()
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_new_association_opens_its_first_cycle_once_started() {
+        let (b, c) = plan_association(
+            &monthly(),
+            d("2026-01-15"),
+            None,
+            Progress::NotOpened,
+            Tz::UTC,
+            t("2026-01-14T23:59:59Z"),
+        );
+        assert!(b.is_empty() && c.is_empty(), "not started yet");
+        let (b, c) = plan_association(
+            &monthly(),
+            d("2026-01-15"),
+            None,
+            Progress::NotOpened,
+            Tz::UTC,
+            t("2026-01-15T00:00:00Z"),
+        );
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].closing, None);
+        assert_eq!(b[0].date(), d("2026-01-15"));
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].0.billed.start, c[0].0.billed.end, c[0].1),
+            (d("2026-01-15"), d("2026-02-01"), false)
+        );
+    }
+
+    #[test]
+    fn ended_cycles_are_closed_and_caught_up_in_order() {
+        // Open cycle 0 (Jan 15 - Feb 1); as of Apr 1 three boundaries are due.
+        let (b, c) = plan_association(
+            &monthly(),
+            d("2026-01-15"),
+            None,
+            Progress::Open(0),
+            Tz::UTC,
+            t("2026-04-01T00:00:00Z"),
+        );
+        let dates: Vec<_> = b.iter().map(Boundary::date).collect();
+        assert_eq!(dates, [d("2026-02-01"), d("2026-03-01"), d("2026-04-01")]);
+        assert!(b.iter().all(|x| x.closing.is_some() && x.opening.is_some()));
+        let closed: Vec<_> = c
+            .iter()
+            .filter(|(_, closed)| *closed)
+            .map(|(w, _)| w.index)
+            .collect();
+        let open: Vec<_> = c
+            .iter()
+            .filter(|(_, closed)| !*closed)
+            .map(|(w, _)| w.index)
+            .collect();
+        assert_eq!(closed, [0, 1, 2]);
+        assert_eq!(open, [3], "exactly one cycle left open");
+    }
+
+    #[test]
+    fn the_cycle_end_is_read_in_the_account_timezone() {
+        let tz: Tz = "Asia/Tokyo".parse().unwrap();
+        // Feb 1 00:00 in Tokyo is Jan 31 15:00 UTC.
+        let (b, _) = plan_association(
+            &monthly(),
+            d("2026-01-01"),
+            None,
+            Progress::Open(0),
+            tz,
+            t("2026-01-31T14:59:59Z"),
+        );
+        assert!(b.is_empty());
+        let (b, _) = plan_association(
+            &monthly(),
+            d("2026-01-01"),
+            None,
+            Progress::Open(0),
+            tz,
+            t("2026-01-31T15:00:00Z"),
+        );
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn an_ending_association_closes_its_last_cycle_without_opening_another() {
+        let (b, c) = plan_association(
+            &monthly(),
+            d("2026-01-01"),
+            Some(d("2026-02-10")),
+            Progress::Open(1),
+            Tz::UTC,
+            t("2026-03-01T00:00:00Z"),
+        );
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].date(), d("2026-02-10"));
+        assert_eq!(b[0].opening, None);
+        assert_eq!(c, vec![(b[0].closing.unwrap(), true)]);
+        let (b, c) = plan_association(
+            &monthly(),
+            d("2026-01-01"),
+            Some(d("2026-02-10")),
+            Progress::Finished,
+            Tz::UTC,
+            t("2026-09-01T00:00:00Z"),
+        );
+        assert!(b.is_empty() && c.is_empty());
+    }
+}

@@ -1,0 +1,205 @@
+//! `billrun invoice ...` and `billrun usage late`.
+
+use anyhow::{bail, Result};
+use chrono::Utc;
+use clap::Subcommand;
+use sqlx::PgPool;
+
+use super::invoices::{self, InvoiceFilter, InvoiceView};
+
+/// Invoice commands.
+#[derive(Subcommand, Debug)]
+pub enum InvoiceCommand {
+    /// Invoices of an organisation.
+    List {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this status: DRAFT, DUE, PAID, VOID.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One invoice (by id or number) with its lines.
+    Show {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Invoice id or number.
+        invoice: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the payment of a DUE invoice.
+    MarkPaid {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Invoice id or number.
+        invoice: String,
+    },
+    /// Void a DUE invoice (it keeps its number).
+    Void {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Invoice id or number.
+        invoice: String,
+    },
+}
+
+const STATUSES: &[&str] = &["DRAFT", "DUE", "PAID", "VOID"];
+
+/// Runs an invoice command.
+pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
+    match cmd {
+        InvoiceCommand::List {
+            org,
+            account,
+            status,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &status {
+                if !STATUSES.contains(&s.as_str()) {
+                    bail!(
+                        "unknown invoice status {s:?}: expected one of {}",
+                        STATUSES.join(", ")
+                    );
+                }
+            }
+            let list = invoices::list(
+                pool,
+                &InvoiceFilter {
+                    org,
+                    account,
+                    status,
+                    limit,
+                },
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print_table(&list);
+            }
+        }
+        InvoiceCommand::Show { org, invoice, json } => {
+            match invoices::show(pool, &org, &invoice).await? {
+                Some(inv) if json => println!("{}", serde_json::to_string_pretty(&inv)?),
+                Some(inv) => print_invoice(&inv),
+                None => bail!("organisation {org} has no invoice {invoice}"),
+            }
+        }
+        InvoiceCommand::MarkPaid { org, invoice } => {
+            let inv = invoices::mark_paid(pool, &org, &invoice, Utc::now()).await?;
+            println!(
+                "invoice {} is PAID",
+                inv.number.as_deref().unwrap_or(&inv.id)
+            );
+        }
+        InvoiceCommand::Void { org, invoice } => {
+            let inv = invoices::void(pool, &org, &invoice, Utc::now()).await?;
+            println!(
+                "invoice {} is VOID",
+                inv.number.as_deref().unwrap_or(&inv.id)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints invoices as a table.
+pub fn print_table(list: &[InvoiceView]) {
+    println!(
+        "{:<16} {:<14} {:<6} {:<10} {:<10} {:<10} {:>12} {:<4}",
+        "NUMBER", "ACCOUNT", "STATUS", "BOUNDARY", "DATE", "DUE", "TOTAL", "CUR"
+    );
+    for i in list {
+        let d =
+            |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<16} {:<14} {:<6} {:<10} {:<10} {:<10} {:>12} {:<4}",
+            i.number.as_deref().unwrap_or("(draft)"),
+            i.account_id,
+            i.status,
+            i.boundary,
+            d(i.invoice_date),
+            d(i.due_date),
+            i.total,
+            i.currency
+        );
+    }
+}
+
+fn print_invoice(i: &InvoiceView) {
+    println!(
+        "invoice {}  ({})",
+        i.number.as_deref().unwrap_or("(draft, no number yet)"),
+        i.id
+    );
+    println!("account:      {} (organisation {})", i.account_id, i.org_id);
+    println!(
+        "status:       {}{}",
+        i.status,
+        if i.stale {
+            " (stale: usage changed, recomputed on the next cycle-close)"
+        } else {
+            ""
+        }
+    );
+    println!("plan:         {} v{}", i.plan_id, i.plan_version);
+    if let (Some(s), Some(e)) = (i.closing_start, i.closing_end) {
+        println!("in arrears:   {s} - {}", e.pred_opt().unwrap_or(e));
+    }
+    if let (Some(s), Some(e)) = (i.opening_start, i.opening_end) {
+        println!("in advance:   {s} - {}", e.pred_opt().unwrap_or(e));
+    }
+    if let (Some(d), Some(due)) = (i.invoice_date, i.due_date) {
+        println!(
+            "dates:        invoice {d}, due {due} (net {} days)",
+            i.net_term_days.unwrap_or(0)
+        );
+    }
+    println!("lines:");
+    print_lines(&i.lines["grandTotal"], 1);
+    println!("sub-total:    {} {}", i.sub_total, i.currency);
+    if !i.true_up.is_zero() {
+        println!("true-up:      {} {}", i.true_up, i.currency);
+    }
+    println!("credits:      {} {}", i.credits, i.currency);
+    println!("total:        {} {}", i.total, i.currency);
+}
+
+fn print_lines(line: &serde_json::Value, depth: usize) {
+    let Some(children) = line["children"].as_array() else {
+        return;
+    };
+    for c in children {
+        let name = c["displayName"].as_str().unwrap_or("");
+        let qty = c["quantity"]
+            .as_str()
+            .map(|q| format!(" x {q}"))
+            .unwrap_or_default();
+        let unit = c["unitPrice"]
+            .as_str()
+            .map(|u| format!(" @ {u}"))
+            .unwrap_or_default();
+        let amount = c["amount"].as_str().unwrap_or("");
+        println!(
+            "{:indent$}{name}{qty}{unit}  {amount}",
+            "",
+            indent = depth * 2
+        );
+        print_lines(c, depth + 1);
+    }
+}

@@ -1,0 +1,270 @@
+//! Set-based loading of what a chunk of accounts needs: one query per kind of data
+//! for the whole chunk, never one per account.
+
+use std::collections::{BTreeMap, HashMap};
+
+use billrun_core::charges::LicenseChange;
+use billrun_core::cycle::local_date;
+use billrun_core::numbering::NumberFormat;
+use billrun_core::plan::Plan;
+use billrun_core::{Currency, RoundingMode};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use crate::jobs::JobError;
+
+fn fatal(msg: String) -> JobError {
+    JobError::Fatal(anyhow::anyhow!(msg))
+}
+
+/// The organisation's settings a bill run uses.
+#[derive(Debug, Clone)]
+pub struct OrgSettings {
+    /// Organisation id.
+    pub id: String,
+    /// Default timezone of its accounts.
+    pub timezone: Tz,
+    /// Rounding to the minor unit.
+    pub rounding: RoundingMode,
+    /// Invoice number format.
+    pub number_format: NumberFormat,
+    /// Default net term days.
+    pub net_term_days: i32,
+}
+
+/// Loads an organisation's settings.
+pub async fn org_settings(conn: &mut PgConnection, org: &str) -> Result<OrgSettings, JobError> {
+    let row: Option<(String, String, String, i32)> = sqlx::query_as(
+        "SELECT timezone, rounding_mode, invoice_number_format, net_term_days
+         FROM organisations WHERE id = $1",
+    )
+    .bind(org)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (tz, rounding, format, net_term_days) =
+        row.ok_or_else(|| fatal(format!("no organisation {org:?}")))?;
+    Ok(OrgSettings {
+        id: org.to_string(),
+        timezone: tz
+            .parse()
+            .map_err(|_| fatal(format!("organisation {org}: bad timezone {tz:?}")))?,
+        rounding: serde_json::from_value(serde_json::Value::String(rounding.clone())).map_err(
+            |_| {
+                fatal(format!(
+                    "organisation {org}: bad rounding mode {rounding:?}"
+                ))
+            },
+        )?,
+        number_format: NumberFormat::parse(&format)
+            .map_err(|e| fatal(format!("organisation {org}: {e}")))?,
+        net_term_days,
+    })
+}
+
+/// An account as billed.
+#[derive(Debug, Clone)]
+pub struct BilledAccount {
+    /// Invoice currency.
+    pub currency: Currency,
+    /// Its timezone (override, else the organisation's).
+    pub timezone: Tz,
+}
+
+/// The chunk's accounts, by id.
+pub async fn accounts(
+    conn: &mut PgConnection,
+    org: &OrgSettings,
+    ids: &[String],
+) -> Result<HashMap<String, Result<BilledAccount, String>>, JobError> {
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, invoice_currency, timezone FROM accounts WHERE org_id = $1 AND id = ANY($2)",
+    )
+    .bind(&org.id)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, currency, tz)| {
+            let account = (|| {
+                Ok(BilledAccount {
+                    currency: Currency::parse(&currency).map_err(|e| e.message)?,
+                    timezone: match tz {
+                        None => org.timezone,
+                        Some(tz) => tz.parse().map_err(|_| format!("bad timezone {tz:?}"))?,
+                    },
+                })
+            })();
+            (id, account)
+        })
+        .collect())
+}
+
+/// A period during which an account is on a plan version.
+#[derive(Debug, Clone)]
+pub struct Association {
+    /// The account.
+    pub account_id: String,
+    /// Plan id.
+    pub plan_id: String,
+    /// Plan version.
+    pub plan_version: i32,
+    /// First local day.
+    pub from: NaiveDate,
+    /// First local day after, if it ends.
+    pub until: Option<NaiveDate>,
+}
+
+/// The chunk's plan associations.
+pub async fn associations(
+    conn: &mut PgConnection,
+    org: &str,
+    ids: &[String],
+) -> Result<Vec<Association>, JobError> {
+    let rows: Vec<(String, String, i32, NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT account_id, plan_id, plan_version, effective_from, effective_until
+         FROM plan_associations WHERE org_id = $1 AND account_id = ANY($2)
+         ORDER BY account_id, effective_from",
+    )
+    .bind(org)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(account_id, plan_id, plan_version, from, until)| Association {
+                account_id,
+                plan_id,
+                plan_version,
+                from,
+                until,
+            },
+        )
+        .collect())
+}
+
+/// The plan versions the associations use, parsed once each.
+pub async fn plans(
+    conn: &mut PgConnection,
+    org: &str,
+    associations: &[Association],
+) -> Result<HashMap<(String, i32), Result<Plan, String>>, JobError> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut versions: Vec<i32> = Vec::new();
+    for a in associations {
+        ids.push(a.plan_id.clone());
+        versions.push(a.plan_version);
+    }
+    let rows: Vec<(String, i32, serde_json::Value)> = sqlx::query_as(
+        "SELECT v.plan_id, v.version, v.definition
+         FROM price_plan_versions v
+         JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::int[])) AS u(plan_id, version)
+           ON u.plan_id = v.plan_id AND u.version = v.version
+         WHERE v.org_id = $1",
+    )
+    .bind(org)
+    .bind(&ids)
+    .bind(&versions)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, version, def)| {
+            let plan = Plan::from_json(&def).map_err(|e| format!("plan {id} v{version}: {e}"));
+            ((id, version), plan)
+        })
+        .collect())
+}
+
+/// Each account's license quantities as ABSOLUTE changes on local days (RELATIVE
+/// updates accumulated in the order they take effect).
+pub async fn license_changes(
+    conn: &mut PgConnection,
+    org: &str,
+    ids: &[String],
+    timezones: &HashMap<String, Tz>,
+) -> Result<HashMap<String, BTreeMap<String, Vec<LicenseChange>>>, JobError> {
+    let rows: Vec<(String, String, String, Decimal, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT account_id, license_id, update_type, quantity, effective_from
+         FROM license_updates WHERE org_id = $1 AND account_id = ANY($2)
+         ORDER BY account_id, license_id, effective_from, created_at, idempotency_key",
+    )
+    .bind(org)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: HashMap<String, BTreeMap<String, Vec<LicenseChange>>> = HashMap::new();
+    for (account, license, kind, quantity, from) in rows {
+        let Some(tz) = timezones.get(&account) else {
+            continue;
+        };
+        let changes = out.entry(account).or_default().entry(license).or_default();
+        let previous = changes.last().map_or(Decimal::ZERO, |c| c.quantity);
+        let quantity = if kind == "RELATIVE" {
+            (previous + quantity).max(Decimal::ZERO)
+        } else {
+            quantity
+        };
+        changes.push(LicenseChange {
+            effective_from: local_date(from, *tz),
+            quantity,
+        });
+    }
+    Ok(out)
+}
+
+/// A window whose usage is needed: index into the caller's list, account, instants.
+pub struct UsageWindow {
+    /// The account.
+    pub account_id: String,
+    /// First instant.
+    pub starts_at: DateTime<Utc>,
+    /// First instant after.
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Usage per meter for every window, in one query: `result[i]` is window i's.
+pub async fn usage(
+    conn: &mut PgConnection,
+    org: &str,
+    windows: &[UsageWindow],
+) -> Result<Vec<BTreeMap<String, Decimal>>, JobError> {
+    let mut out = vec![BTreeMap::new(); windows.len()];
+    if windows.is_empty() {
+        return Ok(out);
+    }
+    let idx: Vec<i32> = (0..windows.len() as i32).collect();
+    let accounts: Vec<&str> = windows.iter().map(|w| w.account_id.as_str()).collect();
+    let starts: Vec<DateTime<Utc>> = windows.iter().map(|w| w.starts_at).collect();
+    let ends: Vec<DateTime<Utc>> = windows.iter().map(|w| w.ends_at).collect();
+    let rows: Vec<(i32, String, Decimal)> = sqlx::query_as(
+        "WITH w AS (
+             SELECT * FROM unnest($2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+                 AS w(idx, account_id, starts_at, ends_at)
+         )
+         SELECT w.idx, m.id,
+                CASE WHEN m.aggregation = 'COUNT' THEN count(*)::numeric
+                     ELSE coalesce(sum((e.attributes ->> m.attribute)::numeric), 0) END
+         FROM w
+         JOIN usage_events e
+           ON e.org_id = $1 AND e.account_id = w.account_id
+          AND e.ts >= w.starts_at AND e.ts < w.ends_at
+         JOIN usage_meters m
+           ON m.org_id = $1 AND m.event_schema = e.schema_name AND e.dimensions @> m.filters
+         GROUP BY w.idx, m.id, m.aggregation",
+    )
+    .bind(org)
+    .bind(&idx)
+    .bind(&accounts)
+    .bind(&starts)
+    .bind(&ends)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (i, meter, quantity) in rows {
+        out[i as usize].insert(meter, quantity);
+    }
+    Ok(out)
+}

@@ -1,0 +1,28 @@
+//! The bill run: close due cycles, compute their invoices, finalize them.
+//!
+//! ```text
+//! cycle-close (scheduled)   find accounts with work as of `as_of`: a plan association
+//!   |                       to open, an open cycle that has ended, a stale draft;
+//!   |                       and drafts whose grace period is over
+//!   +-> close-chunk         per chunk of accounts, in one transaction: open first
+//!   |     |                 cycles, close every ended cycle (catching up), write one
+//!   |     |                 DRAFT invoice per cycle boundary, recompute stale drafts,
+//!   |     +-> finalize-chunk  for the chunk's drafts already past their grace period
+//!   +-> finalize-chunk      number the drafts (gapless, per organisation), set the
+//!                           invoice and due dates, DRAFT -> DUE
+//! ```
+//! Every step decides from database state and `as_of`, never from "the tick that
+//! triggered it", so a missed tick is caught up by the next, and a retried or doubled
+//! step changes nothing: cycles are locked and re-checked, invoices are unique per
+//! (account, association, boundary), numbers are drawn under a row lock in the
+//! transaction that makes the invoice DUE.
+
+pub mod close;
+pub mod commands;
+pub mod finalize;
+pub mod invoices;
+mod load;
+pub mod scan;
+pub mod usage;
+
+pub use load::OrgSettings;

@@ -1,0 +1,43 @@
+//! What newly ingested usage means for invoices already computed.
+//!
+//! Usage dated in a cycle whose invoice is still a DRAFT (inside its grace period)
+//! marks that draft stale: the next `cycle-close` recomputes it. Usage dated in a
+//! cycle whose invoice is already finalized is kept, flagged `late`, and listed by
+//! `billrun usage late`; it never changes a DUE invoice.
+
+use sqlx::PgConnection;
+
+/// Flags late events and stale drafts for events of `org` ingested at or after
+/// `since` (a batch). Returns (late events, drafts made stale).
+pub async fn after_ingest(
+    conn: &mut PgConnection,
+    org: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<(u64, u64), sqlx::Error> {
+    let late = sqlx::query(
+        "UPDATE usage_events e SET late = true
+         FROM invoices i
+         WHERE e.org_id = $1 AND e.ingested_at >= $2 AND NOT e.late
+           AND i.org_id = e.org_id AND i.account_id = e.account_id AND i.status <> 'DRAFT'
+           AND e.ts >= i.closing_starts_at AND e.ts < i.closing_ends_at",
+    )
+    .bind(org)
+    .bind(since)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let stale = sqlx::query(
+        "UPDATE invoices i SET stale = true
+         WHERE i.org_id = $1 AND i.status = 'DRAFT' AND NOT i.stale
+           AND EXISTS (SELECT 1 FROM usage_events e
+                       WHERE e.org_id = i.org_id AND e.account_id = i.account_id
+                         AND e.ingested_at >= $2
+                         AND e.ts >= i.closing_starts_at AND e.ts < i.closing_ends_at)",
+    )
+    .bind(org)
+    .bind(since)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok((late, stale))
+}
