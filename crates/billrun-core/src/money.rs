@@ -183,7 +183,10 @@ impl Money {
 
     /// Zero in `currency`, with the currency's decimals.
     pub fn zero(currency: Currency) -> Self {
-        Self::new(currency.round(Decimal::ZERO, RoundingMode::default()), currency)
+        Self::new(
+            currency.round(Decimal::ZERO, RoundingMode::default()),
+            currency,
+        )
     }
 
     /// This amount rounded to the currency's minor unit.
@@ -207,7 +210,10 @@ impl Money {
     /// If the currencies differ: mixing currencies is a programming error, since
     /// every invoice is in exactly one currency.
     pub fn plus(self, other: Money) -> Money {
-        assert_eq!(self.currency, other.currency, "adding amounts of two currencies");
+        assert_eq!(
+            self.currency, other.currency,
+            "adding amounts of two currencies"
+        );
         Money::new(self.amount + other.amount, self.currency)
     }
 }
@@ -228,7 +234,11 @@ mod tests {
         let mut sorted = ISO_4217.to_vec();
         sorted.sort_unstable();
         assert_eq!(sorted, ISO_4217);
-        for c in ZERO_DECIMALS.iter().chain(THREE_DECIMALS).chain(FOUR_DECIMALS) {
+        for c in ZERO_DECIMALS
+            .iter()
+            .chain(THREE_DECIMALS)
+            .chain(FOUR_DECIMALS)
+        {
             assert!(ISO_4217.contains(c), "{c} missing from the code table");
         }
     }
@@ -267,18 +277,39 @@ mod tests {
     #[test]
     fn other_rounding_modes() {
         let usd = Currency::USD;
-        assert_eq!(usd.round(dec!(0.125), RoundingMode::HalfEven).to_string(), "0.12");
-        assert_eq!(usd.round(dec!(0.135), RoundingMode::HalfEven).to_string(), "0.14");
+        assert_eq!(
+            usd.round(dec!(0.125), RoundingMode::HalfEven).to_string(),
+            "0.12"
+        );
+        assert_eq!(
+            usd.round(dec!(0.135), RoundingMode::HalfEven).to_string(),
+            "0.14"
+        );
         assert_eq!(usd.round(dec!(0.121), RoundingMode::Up).to_string(), "0.13");
-        assert_eq!(usd.round(dec!(0.129), RoundingMode::Down).to_string(), "0.12");
+        assert_eq!(
+            usd.round(dec!(0.129), RoundingMode::Down).to_string(),
+            "0.12"
+        );
     }
 
     #[test]
     fn minor_unit_conversion() {
-        assert_eq!(Money::new(dec!(10.50), Currency::USD).to_minor_units(), Some(1050));
-        assert_eq!(Money::new(dec!(10.505), Currency::USD).to_minor_units(), None);
-        assert_eq!(Money::new(dec!(1.234), Currency::BHD).to_minor_units(), Some(1234));
-        assert_eq!(Money::new(dec!(700), Currency::JPY).to_minor_units(), Some(700));
+        assert_eq!(
+            Money::new(dec!(10.50), Currency::USD).to_minor_units(),
+            Some(1050)
+        );
+        assert_eq!(
+            Money::new(dec!(10.505), Currency::USD).to_minor_units(),
+            None
+        );
+        assert_eq!(
+            Money::new(dec!(1.234), Currency::BHD).to_minor_units(),
+            Some(1234)
+        );
+        assert_eq!(
+            Money::new(dec!(700), Currency::JPY).to_minor_units(),
+            Some(700)
+        );
     }
 
     #[test]

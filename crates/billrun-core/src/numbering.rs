@@ -137,9 +137,11 @@ impl NumberFormat {
                     }
                     parts.push(token(&name, at)?);
                 }
-                '}' => return Err(refuse(format!(
+                '}' => {
+                    return Err(refuse(format!(
                     "stray '}}' at character {at}: braces only surround tokens, {TOKENS_EXPECTED}"
-                ))),
+                )))
+                }
                 c if is_literal(c) => literal.push(c),
                 c => {
                     return Err(refuse(format!(

@@ -23,7 +23,10 @@ impl Period {
     /// # Panics
     /// If `end` is before `start`.
     pub fn new(start: NaiveDate, end: NaiveDate) -> Self {
-        assert!(start <= end, "period ends ({end}) before it starts ({start})");
+        assert!(
+            start <= end,
+            "period ends ({end}) before it starts ({start})"
+        );
         Self { start, end }
     }
 
@@ -56,7 +59,9 @@ impl Period {
 
     /// The last day covered (inclusive), as printed on invoices ("1 Jan - 31 Jan").
     pub fn last_day(&self) -> NaiveDate {
-        self.end.pred_opt().expect("a period never ends at the first representable date")
+        self.end
+            .pred_opt()
+            .expect("a period never ends at the first representable date")
     }
 }
 
