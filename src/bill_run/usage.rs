@@ -41,3 +41,35 @@ pub async fn after_ingest(
     .rows_affected();
     Ok((late, stale))
 }
+
+/// A late event, as `billrun usage late` lists it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct LateEvent {
+    /// Event id.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The event's own timestamp (inside an invoiced cycle).
+    pub ts: chrono::DateTime<chrono::Utc>,
+    /// When it arrived.
+    pub ingested_at: chrono::DateTime<chrono::Utc>,
+    /// Its attributes.
+    pub attributes: serde_json::Value,
+}
+
+/// Late events of `org`, most recently ingested first.
+pub async fn late_events(
+    pool: &sqlx::PgPool,
+    org: &str,
+    limit: i64,
+) -> Result<Vec<LateEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, account_id, ts, ingested_at, attributes FROM usage_events
+         WHERE org_id = $1 AND late ORDER BY ingested_at DESC, id LIMIT $2",
+    )
+    .bind(org)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -407,6 +407,18 @@ pub enum UsageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Usage that arrived after its cycle's invoice was finalized (kept, not billed).
+    Late {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `billrun license ...`.
@@ -1085,7 +1097,30 @@ pub async fn run_meter(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
 /// Runs `billrun usage ...`. Fails (non-zero exit) if any line was rejected, after
 /// ingesting the good ones and reporting every bad one.
 pub async fn run_usage(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
-    let UsageCommand::Ingest { org, file, json } = cmd;
+    let (org, file, json) = match cmd {
+        UsageCommand::Ingest { org, file, json } => (org, file, json),
+        UsageCommand::Late { org, limit, json } => {
+            let late = crate::bill_run::usage::late_events(pool, &org, limit).await?;
+            if json {
+                print_json(&late)?;
+            } else {
+                println!(
+                    "{:<24} {:<16} {:<25} {:<25}",
+                    "EVENT", "ACCOUNT", "TIMESTAMP", "INGESTED AT"
+                );
+                for e in &late {
+                    println!(
+                        "{:<24} {:<16} {:<25} {:<25}",
+                        e.id,
+                        e.account_id,
+                        e.ts.to_rfc3339(),
+                        e.ingested_at.to_rfc3339()
+                    );
+                }
+            }
+            return Ok(());
+        }
+    };
     let report = if file.as_os_str() == "-" {
         usage::ingest_json_lines(pool, &org, std::io::stdin().lock()).await?
     } else {
@@ -1097,8 +1132,13 @@ pub async fn run_usage(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
         print_json(&report)?;
     } else {
         println!(
-            "read {}, inserted {}, duplicates {}, rejected {}",
-            report.read, report.ingest.inserted, report.ingest.duplicates, report.rejected
+            "read {}, inserted {}, duplicates {}, rejected {}, late {}, drafts to recompute {}",
+            report.read,
+            report.ingest.inserted,
+            report.ingest.duplicates,
+            report.rejected,
+            report.ingest.late,
+            report.ingest.drafts_made_stale
         );
     }
     for r in &report.rejected_lines {

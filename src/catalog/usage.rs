@@ -77,6 +77,11 @@ pub struct IngestReport {
     pub duplicates: u64,
     /// Per account that received new usage, the span of its new events (by account).
     pub usage_spans: Vec<UsageSpan>,
+    /// Events dated in a cycle whose invoice is already finalized: kept, flagged
+    /// late, never changing that invoice (`billrun usage late` lists them).
+    pub late: u64,
+    /// Draft invoices whose cycle received usage: recomputed by the next cycle-close.
+    pub drafts_made_stale: u64,
 }
 
 impl IngestReport {
@@ -98,6 +103,8 @@ impl IngestReport {
     fn add(&mut self, other: IngestReport) {
         self.inserted += other.inserted;
         self.duplicates += other.duplicates;
+        self.late += other.late;
+        self.drafts_made_stale += other.drafts_made_stale;
         for span in other.usage_spans {
             self.merge_span(span);
         }
@@ -128,6 +135,11 @@ fn dimensions_json(dimensions: &BTreeMap<String, String>) -> Value {
 pub async fn ingest_events(pool: &PgPool, org: &str, events: &[NewEvent]) -> Result<IngestReport> {
     let mut report = IngestReport::default();
     for batch in events.chunks(BATCH_SIZE) {
+        let mut tx = pool.begin().await?;
+        // The transaction's start: the `ingested_at` of every row it inserts.
+        let since: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await?;
         let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
         let accounts: Vec<&str> = batch.iter().map(|e| e.account_id.as_str()).collect();
         let schemas: Vec<&str> = batch.iter().map(|e| e.schema_name.as_str()).collect();
@@ -159,9 +171,17 @@ pub async fn ingest_events(pool: &PgPool, org: &str, events: &[NewEvent]) -> Res
         .bind(&timestamps)
         .bind(&attributes)
         .bind(&dimensions)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
-        let mut batch_report = IngestReport::default();
+        // In the same transaction: what the new usage means for invoices already
+        // computed (a crash cannot leave usage recorded but unaccounted for).
+        let (late, stale) = crate::bill_run::usage::after_ingest(&mut tx, org, since).await?;
+        tx.commit().await?;
+        let mut batch_report = IngestReport {
+            late,
+            drafts_made_stale: stale,
+            ..Default::default()
+        };
         for (account_id, first, last, count) in spans {
             batch_report.inserted += count as u64;
             batch_report.merge_span(UsageSpan {

@@ -554,3 +554,104 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
     let gapless: Vec<String> = (1..=600).map(|n| format!("INV-{n:06}")).collect();
     assert_eq!(numbers, gapless);
 }
+
+#[tokio::test]
+async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_invoice() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    fixtures::plan(pool, "acme", &fixtures::growth_plan(3)).await;
+    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    fixtures::event(pool, "acme", "e1", "a1", "2026-01-05T10:00:00Z", dec!(5000)).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let feb1 = |db: &TestDb| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>, String, bool)>(
+                "SELECT status, number, total::text, stale FROM invoices WHERE boundary = '2026-02-01'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let ingest = |line: &str, name: &str| {
+        let path = scratch.path().join(name);
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args(["usage", "ingest", "--org", "acme"]).arg(&path);
+            c
+        });
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+
+    assert!(run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"))
+        .status
+        .success());
+    // 5,000 calls = 300.00, + February's fee 99.00; in grace until Feb 4.
+    assert_eq!(
+        feb1(&db).await,
+        ("DRAFT".into(), None, "399.00".into(), false)
+    );
+
+    let report = ingest(
+        r#"{"schemaName":"api","id":"e2","timestamp":"2026-01-20T10:00:00Z","accountId":"a1","attributes":[{"name":"calls","value":2000}],"dimensions":{"region":"eu"}}"#,
+        "grace.jsonl",
+    );
+    assert!(report.contains("drafts to recompute 1"), "{report}");
+    assert_eq!(feb1(&db).await.3, true, "the draft is stale");
+
+    assert!(run(cycle_close(&db, &config, "2026-02-02T00:00:00Z"))
+        .status
+        .success());
+    // 7,000 calls = 100.00 + 300.00; still in grace.
+    assert_eq!(
+        feb1(&db).await,
+        ("DRAFT".into(), None, "499.00".into(), false)
+    );
+
+    assert!(run(cycle_close(&db, &config, "2026-02-04T00:00:00Z"))
+        .status
+        .success());
+    assert_eq!(
+        feb1(&db).await,
+        (
+            "DUE".into(),
+            Some("INV-2026-0002".into()),
+            "499.00".into(),
+            false
+        )
+    );
+
+    let report = ingest(
+        r#"{"schemaName":"api","id":"e3","timestamp":"2026-01-25T10:00:00Z","accountId":"a1","attributes":[{"name":"calls","value":1000}],"dimensions":{"region":"eu"}}"#,
+        "late.jsonl",
+    );
+    assert!(report.contains("late 1"), "{report}");
+    assert!(run(cycle_close(&db, &config, "2026-02-05T00:00:00Z"))
+        .status
+        .success());
+    assert_eq!(
+        feb1(&db).await,
+        (
+            "DUE".into(),
+            Some("INV-2026-0002".into()),
+            "499.00".into(),
+            false
+        ),
+        "a DUE invoice never changes"
+    );
+
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["usage", "late", "--org", "acme", "--json"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let late: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0]["id"], "e3");
+}
