@@ -602,7 +602,7 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
         "grace.jsonl",
     );
     assert!(report.contains("drafts to recompute 1"), "{report}");
-    assert_eq!(feb1(&db).await.3, true, "the draft is stale");
+    assert!(feb1(&db).await.3, "the draft is stale");
 
     assert!(run(cycle_close(&db, &config, "2026-02-02T00:00:00Z"))
         .status
