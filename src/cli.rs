@@ -15,7 +15,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::jobs::{JobKind, JobRequest};
+use crate::jobs::JobKind;
 use crate::queue::admin::{self, JobView, ListFilter};
 use crate::queue::{self, schedule, worker, EnqueueOptions, Enqueued};
 use crate::store;
@@ -137,8 +137,8 @@ enum Command {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
     },
-    /// Migrate a database (a private one if none is configured) and run one tick of
-    /// the schedule.
+    /// A complete bill run on built-in sample data (a private PostgreSQL if none is
+    /// configured or reachable), then a summary of the invoices it produced.
     Demo,
     /// The database billrun uses.
     Db {
@@ -334,7 +334,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .unwrap_or_else(Utc::now);
             let req = queue::request(kind, payload, as_of, org).map_err(anyhow::Error::msg)?;
             let env = open(cfg_path, 8).await?;
-            let job = run_in_process(&env, req, Duration::from_secs(timeout)).await?;
+            let job = queue::run_to_completion(
+                &env.pool,
+                env.config.clone(),
+                req,
+                Duration::from_secs(timeout),
+            )
+            .await?;
             print_job(&job, json);
             if job.state != "done" {
                 return Ok(ExitCode::FAILURE);
@@ -476,56 +482,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down: finishing running jobs");
-}
-
-/// Enqueues `req` and runs workers in this process until the job and every job it
-/// fanned out to are finished (done, dead or cancelled). The jobs go through the
-/// queue like any other, so workers elsewhere may run some; either way this waits.
-async fn run_in_process(env: &Env, req: JobRequest, timeout: Duration) -> Result<JobView> {
-    let opts = EnqueueOptions {
-        run_at: None,
-        idempotency_key: None,
-        max_attempts: env.config.retry.max_attempts,
-    };
-    let id = queue::enqueue(&mut *env.pool.acquire().await?, &req, &opts)
-        .await?
-        .id()
-        .to_string();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(worker::run(
-        env.pool.clone(),
-        env.config.clone(),
-        JobKind::ALL.to_vec(),
-        worker::process_name(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let deadline = tokio::time::Instant::now() + timeout;
-    let job = loop {
-        if let Some(job) = admin::show(&env.pool, &id).await? {
-            if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
-                // Then every job it fanned out to.
-                let (unfinished, dead) = admin::descendants(&env.pool, &id).await?;
-                if unfinished == 0 {
-                    if dead > 0 {
-                        let _ = stop_tx.send(());
-                        let _ = workers.await;
-                        bail!("job {id} finished, but {dead} of the jobs it enqueued are dead: see `billrun jobs list --state dead`");
-                    }
-                    break job;
-                }
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            let _ = stop_tx.send(());
-            bail!("job {id} did not finish within {}s", timeout.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = stop_tx.send(());
-    workers.await??;
-    Ok(job)
 }
 
 async fn jobs_command(
@@ -704,7 +660,9 @@ async fn demo(env: &Env) -> Result<()> {
         Some(crate::demo::ORG.into()),
     )
     .map_err(anyhow::Error::msg)?;
-    let job = run_in_process(env, req, crate::demo::RUN_TIMEOUT).await?;
+    let job =
+        queue::run_to_completion(&env.pool, env.config.clone(), req, crate::demo::RUN_TIMEOUT)
+            .await?;
     if job.state != "done" {
         bail!(
             "the bill run's cycle-close job is {}: {}",

@@ -14,9 +14,11 @@
 //! Each batch commits on its own, so re-running an interrupted ingest is safe.
 //!
 //! Attribute values are stored as exact decimal strings (`{"tokens": "12.5"}`);
-//! `(attributes->>'tokens')::numeric` reads them. Units are not stored. Nothing here
-//! decides cycles or lateness: [`IngestReport::usage_spans`] says which accounts
-//! received usage over which instants, for the bill run's follow-up step.
+//! `(attributes->>'tokens')::numeric` reads them. Units are not stored. In each
+//! batch's transaction, the bill run's step (`bill_run::usage::after_ingest`) flags
+//! events dated in an already finalized cycle as late and marks drafts whose cycle
+//! received usage as stale; [`IngestReport::usage_spans`] says which accounts
+//! received usage over which instants.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;

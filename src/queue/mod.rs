@@ -15,7 +15,15 @@ pub mod admin;
 pub mod schedule;
 pub mod worker;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use self::admin::JobView;
+use crate::config::Config;
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -110,4 +118,59 @@ pub async fn enqueue(
             Ok(Enqueued::Existing(existing))
         }
     }
+}
+
+/// Enqueues `req` and runs workers in this process until the job and every job it
+/// fanned out to are finished (done, dead or cancelled). The jobs go through the
+/// queue like any other, so workers elsewhere may run some; either way this waits.
+pub async fn run_to_completion(
+    pool: &PgPool,
+    config: Arc<Config>,
+    req: JobRequest,
+    timeout: Duration,
+) -> Result<JobView> {
+    let opts = EnqueueOptions {
+        run_at: None,
+        idempotency_key: None,
+        max_attempts: config.retry.max_attempts,
+    };
+    let id = enqueue(&mut *pool.acquire().await?, &req, &opts)
+        .await?
+        .id()
+        .to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(worker::run(
+        pool.clone(),
+        config.clone(),
+        JobKind::ALL.to_vec(),
+        worker::process_name(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let job = loop {
+        if let Some(job) = admin::show(pool, &id).await? {
+            if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
+                // Then every job it fanned out to.
+                let (unfinished, dead) = admin::descendants(pool, &id).await?;
+                if unfinished == 0 {
+                    if dead > 0 {
+                        let _ = stop_tx.send(());
+                        let _ = workers.await;
+                        bail!("job {id} finished, but {dead} of the jobs it enqueued are dead: see `billrun jobs list --state dead`");
+                    }
+                    break job;
+                }
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = stop_tx.send(());
+            bail!("job {id} did not finish within {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = stop_tx.send(());
+    workers.await??;
+    Ok(job)
 }

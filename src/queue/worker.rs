@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use apalis::prelude::*;
-use apalis_core::backend::ext::poll_strategy::{PollWith, Strategy};
+use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy, PollWith};
 use apalis_postgres::PostgresStorage;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -36,6 +36,44 @@ pub fn process_name() -> String {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "host".to_string());
     format!("{host}/{}/{}", std::process::id(), ulid::Ulid::generate())
+}
+
+/// Wakes an idle worker every `period` to look for jobs.
+///
+/// apalis 1.0's own `IntervalStrategy` re-arms its timer without polling it, so no
+/// wake-up is registered: wrapped in `PollWith` (which ignores its result), an idle
+/// worker only looked again on its next heartbeat, seconds later. This one polls the
+/// re-armed timer once, which registers the task's waker for the next tick.
+struct Ticker {
+    period: Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Ticker {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            sleep: Box::pin(tokio::time::sleep(period)),
+        }
+    }
+}
+
+impl PollStrategy for Ticker {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        use std::future::Future;
+        if self.sleep.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        self.sleep
+            .as_mut()
+            .reset(tokio::time::Instant::now() + self.period);
+        let _ = self.sleep.as_mut().poll(cx);
+        std::task::Poll::Ready(Some(()))
+    }
 }
 
 /// What every handler of this process shares.
@@ -77,7 +115,7 @@ pub async fn run(
                 .heartbeat_interval(Duration::from_secs(w.heartbeat_secs.max(1)))
                 .missed_heartbeats(w.missed_heartbeats.max(1));
             let storage = PostgresStorage::<JobRequest>::new(&rt.pool).with_config(queue_config);
-            let poll = Strategy::new().interval(Duration::from_millis(w.poll_interval_ms.max(10)));
+            let poll = Ticker::new(Duration::from_millis(w.poll_interval_ms.max(10)));
             WorkerBuilder::new(format!("{base}/{restarts}"))
                 .backend(PollWith::new(storage, poll))
                 .concurrency(concurrency)

@@ -655,3 +655,89 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
     assert_eq!(late.len(), 1);
     assert_eq!(late[0]["id"], "e3");
 }
+
+#[tokio::test]
+async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    assert!(run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"))
+        .status
+        .success());
+    let cli = |args: &[&str]| {
+        run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        })
+    };
+
+    let out = cli(&[
+        "invoice",
+        "list",
+        "--org",
+        "acme",
+        "--account",
+        "a1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let numbers: Vec<&str> = list.iter().map(|i| i["number"].as_str().unwrap()).collect();
+    assert_eq!(numbers, ["INV-2026-0001", "INV-2026-0004"]);
+
+    let out = cli(&[
+        "invoice",
+        "show",
+        "--org",
+        "acme",
+        "INV-2026-0004",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inv: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(inv["total"], "699.00");
+    assert_eq!(inv["closing_start"], "2026-01-01");
+    assert_eq!(inv["opening_start"], "2026-02-01");
+    assert_eq!(inv["due_date"], "2026-02-16");
+    let text = stdout(&cli(&["invoice", "show", "--org", "acme", "INV-2026-0004"]));
+    assert!(
+        text.contains("API calls")
+            && text.contains("600.00")
+            && text.contains("total:        699.00 USD"),
+        "{text}"
+    );
+
+    let out = cli(&["invoice", "mark-paid", "--org", "acme", "INV-2026-0004"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = cli(&["invoice", "mark-paid", "--org", "acme", "INV-2026-0004"]);
+    assert!(
+        stderr(&again).contains("is PAID: mark-paid applies only to DUE invoices"),
+        "{}",
+        stderr(&again)
+    );
+    let void_paid = cli(&["invoice", "void", "--org", "acme", "INV-2026-0004"]);
+    assert!(!void_paid.status.success());
+    let out = cli(&["invoice", "void", "--org", "acme", "INV-2026-0006"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT number, status FROM invoices WHERE number IN ('INV-2026-0004', 'INV-2026-0006') ORDER BY number")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            ("INV-2026-0004".into(), "PAID".into()),
+            ("INV-2026-0006".into(), "VOID".into())
+        ]
+    );
+    // Another organisation never sees acme's invoices.
+    let other = cli(&["invoice", "show", "--org", "globex", "INV-2026-0004"]);
+    assert!(
+        stderr(&other).contains("organisation globex has no invoice INV-2026-0004"),
+        "{}",
+        stderr(&other)
+    );
+}

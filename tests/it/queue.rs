@@ -488,3 +488,35 @@ async fn queue_retention_prunes_old_finished_jobs_only() {
         "recent done, recent dead and retrying jobs stay"
     );
 }
+
+#[tokio::test]
+async fn an_idle_worker_picks_up_new_jobs_without_waiting_for_its_heartbeat() {
+    // Heartbeats 30 s apart, polls every 50 ms. apalis 1.0's interval strategy, used
+    // as is, only woke an idle worker on its heartbeat: this job would wait 30 s.
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config(
+        "[worker]\nheartbeat_secs = 30\nmissed_heartbeats = 3\npoll_interval_ms = 50\n",
+        None,
+    );
+    let _worker = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("worker.log"),
+    );
+    // Let it go idle (several empty polls) before there is anything to do.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for key in ["idle-1", "idle-2"] {
+        let id = enqueue(&db, &config, &["probe", &format!(r#"{{"key":"{key}"}}"#)]);
+        wait_for(
+            Duration::from_secs(15),
+            "an idle worker to notice the job",
+            || async { (job_state(&db.pool, &id).await.as_deref() == Some("done")).then_some(()) },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
