@@ -172,12 +172,17 @@ fn print_invoice(i: &InvoiceView) {
     }
     println!("lines:");
     print_lines(&i.lines["grandTotal"], 1);
-    println!("sub-total:    {} {}", i.sub_total, i.currency);
+    // Amounts with every minor digit of the currency (0 USD is "0.00").
+    let money = |amount: rust_decimal::Decimal| match billrun_core::Currency::parse(&i.currency) {
+        Ok(c) => format!("{} {}", c.round(amount, Default::default()), c),
+        Err(_) => format!("{amount} {}", i.currency),
+    };
+    println!("sub-total:    {}", money(i.sub_total));
     if !i.true_up.is_zero() {
-        println!("true-up:      {} {}", i.true_up, i.currency);
+        println!("true-up:      {}", money(i.true_up));
     }
-    println!("credits:      {} {}", i.credits, i.currency);
-    println!("total:        {} {}", i.total, i.currency);
+    println!("credits:      {}", money(i.credits));
+    println!("total:        {}", money(i.total));
 }
 
 fn print_lines(line: &serde_json::Value, depth: usize) {
