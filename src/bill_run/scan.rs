@@ -61,41 +61,24 @@ pub async fn cycle_close(ctx: &JobContext, args: CycleCloseArgs) -> Result<Value
     .fetch_all(&mut *tx)
     .await?;
 
-    // Keys identify this scan's fan-out: a retry of this job enqueues nothing twice,
-    // while a later scan (even for the same as_of, e.g. a replay) enqueues afresh.
-    let scan = &ctx.job_id;
-    let mut close_jobs = 0;
-    for (org, ids) in group_chunks(&accounts, chunk_size) {
-        let key = format!(
-            "{scan}:{org}:{}:{}:{}",
-            ids[0],
-            ids[ids.len() - 1],
-            ids.len()
-        );
-        let req = ctx.child(
-            JobKind::CloseChunk,
-            Some(org.clone()),
-            json!({ "organisation": org, "accounts": ids }),
-        );
-        crate::queue::enqueue(&mut tx, &req, &ctx.child_options(Some(key))).await?;
-        close_jobs += 1;
-    }
-    let mut finalize_jobs = 0;
-    for (org, ids) in group_chunks(&drafts, chunk_size) {
-        let key = format!(
-            "{scan}:{org}:{}:{}:{}",
-            ids[0],
-            ids[ids.len() - 1],
-            ids.len()
-        );
-        let req = ctx.child(
-            JobKind::FinalizeChunk,
-            Some(org.clone()),
-            json!({ "organisation": org, "invoices": ids }),
-        );
-        crate::queue::enqueue(&mut tx, &req, &ctx.child_options(Some(key))).await?;
-        finalize_jobs += 1;
-    }
+    let close_jobs = fan_out(
+        &mut tx,
+        ctx,
+        &accounts,
+        chunk_size,
+        JobKind::CloseChunk,
+        "accounts",
+    )
+    .await?;
+    let finalize_jobs = fan_out(
+        &mut tx,
+        ctx,
+        &drafts,
+        chunk_size,
+        JobKind::FinalizeChunk,
+        "invoices",
+    )
+    .await?;
     tx.commit().await?;
     Ok(json!({
         "accounts": accounts.len(),
@@ -103,6 +86,37 @@ pub async fn cycle_close(ctx: &JobContext, args: CycleCloseArgs) -> Result<Value
         "finalizable_drafts": drafts.len(),
         "finalize_chunks": finalize_jobs,
     }))
+}
+
+/// Enqueues one `kind` job per chunk of `rows`, with payload
+/// `{"organisation": org, <field>: [ids]}`. Keys identify this scan's fan-out: a retry
+/// of this job enqueues nothing twice, while a later scan (even for the same as_of,
+/// e.g. a replay) enqueues afresh.
+async fn fan_out(
+    conn: &mut sqlx::PgConnection,
+    ctx: &JobContext,
+    rows: &[(String, String)],
+    chunk_size: usize,
+    kind: JobKind,
+    field: &str,
+) -> Result<usize, JobError> {
+    let chunks = group_chunks(rows, chunk_size);
+    for (org, ids) in &chunks {
+        let key = format!(
+            "{}:{org}:{}:{}:{}",
+            ctx.job_id,
+            ids[0],
+            ids[ids.len() - 1],
+            ids.len()
+        );
+        let req = ctx.child(
+            kind,
+            Some(org.clone()),
+            json!({ "organisation": org, field: ids }),
+        );
+        crate::queue::enqueue(conn, &req, &ctx.child_options(Some(key))).await?;
+    }
+    Ok(chunks.len())
 }
 
 /// Groups `(org, id)` rows (sorted by org) into chunks of at most `size` ids of one
