@@ -1,0 +1,1 @@
+//! Invoice documents: a view model rendered to HTML and PDF. (Being written.)
