@@ -29,8 +29,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::charges::{ChargeDetail, ChargeLine, DetailKind, InvoiceContents};
+use crate::credits::{Consumption, Payable};
 use crate::money::{Currency, RoundingMode};
 use crate::period::Period;
+use crate::plan::CardKind;
 
 /// Display name of the group of cards without a tag.
 pub const UNTAGGED_GROUP: &str = "Charges";
@@ -102,6 +104,9 @@ pub struct LineItem {
     pub kind: LineKind,
     /// The rate card's name (card lines and their sub-lines).
     pub card_name: Option<String>,
+    /// The rate card's kind (card lines): what credits may pay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_kind: Option<CardKind>,
     /// What the invoice shows as the line's title.
     pub display_name: String,
     /// Detail shown under the title (slab bounds, proration...).
@@ -123,6 +128,7 @@ impl LineItem {
         Self {
             kind,
             card_name: None,
+            card_kind: None,
             display_name: display_name.to_string(),
             description: None,
             quantity: None,
@@ -137,6 +143,7 @@ impl LineItem {
         Self {
             kind,
             card_name: Some(line.card_name.clone()),
+            card_kind: Some(line.kind),
             display_name: line.display_name.clone(),
             description: Some(line.description.clone()),
             quantity: Some(line.quantity),
@@ -160,6 +167,7 @@ impl LineItem {
         Self {
             kind,
             card_name: Some(line.card_name.clone()),
+            card_kind: None,
             display_name: line.display_name.clone(),
             description: Some(d.description.clone()),
             quantity: d.quantity,
@@ -247,6 +255,60 @@ impl InvoiceLines {
     /// What is due.
     pub fn total_amount(&self) -> Decimal {
         self.total.amount
+    }
+
+    /// The lines credits may pay, in invoice order: every card line, then the
+    /// true-up (as the minimum commitment's line).
+    pub fn payables(&self) -> Vec<Payable> {
+        let mut out: Vec<Payable> = self
+            .grand_total
+            .children
+            .iter()
+            .flat_map(|g| &g.children)
+            .filter_map(|l| {
+                Some(Payable {
+                    kind: l.card_kind?,
+                    card_name: l.card_name.clone()?,
+                    amount: l.amount,
+                })
+            })
+            .collect();
+        if let Some(t) = &self.true_up {
+            out.push(Payable {
+                kind: CardKind::MinimumCommitment,
+                card_name: t.card_name.clone().unwrap_or_default(),
+                amount: t.amount,
+            });
+        }
+        out
+    }
+
+    /// Records credits applied: one TOTAL_CREDITS sub-line per grant (in the order
+    /// given, amounts summed per grant), and the total reduced by them. `grants` gives
+    /// each grant id its display name (e.g. the grant's purpose).
+    pub fn apply_credits(&mut self, consumptions: &[Consumption], grants: &dyn Fn(&str) -> String) {
+        let zero = self.currency.round(Decimal::ZERO, RoundingMode::default());
+        let mut children: Vec<LineItem> = Vec::new();
+        for c in consumptions {
+            match children
+                .iter_mut()
+                .find(|l| l.card_name.as_deref() == Some(&c.grant_id))
+            {
+                Some(l) => l.amount += c.amount,
+                None => {
+                    let mut l =
+                        LineItem::summary(LineKind::TotalCredits, &grants(&c.grant_id), c.amount);
+                    l.card_name = Some(c.grant_id.clone());
+                    l.description = Some(format!("credit grant {}", c.grant_id));
+                    children.push(l);
+                }
+            }
+        }
+        let credits = children.iter().fold(zero, |acc, l| acc + l.amount);
+        self.total_credits.amount = credits;
+        self.total_credits.children = children;
+        let true_up = self.true_up.as_ref().map_or(zero, |t| t.amount);
+        self.total.amount = self.sub_total.amount + true_up - credits;
     }
 }
 

@@ -14,10 +14,12 @@
 //! - [`rating`]: rate plans and slabs (TIERED/VOLUME, PER_UNIT/FLAT/PACKAGE, min/max).
 //! - [`charges`]: what each rate card charges for one cycle.
 //! - [`invoice`]: the invoice line-item tree and its totals.
+//! - [`credits`]: which credit grants pay which invoice lines.
 //! - [`error`]: validation errors that name the offending field.
 #![warn(missing_docs)]
 
 pub mod charges;
+pub mod credits;
 pub mod cycle;
 pub mod error;
 pub mod invoice;
