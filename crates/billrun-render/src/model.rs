@@ -1,0 +1,320 @@
+//! The invoice view model: everything a document shows, already formatted.
+//!
+//! Templates and the PDF layout read only this. Every amount comes as an
+//! [`Amount`] (`value` exact, `display` formatted per currency) and every date as a
+//! [`Day`] (`iso` and `display`), so a template never formats numbers or dates
+//! itself and the HTML and PDF cannot disagree. The field-by-field reference for
+//! template authors is the crate's README.
+
+use billrun_core::invoice::LineKind;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::logo::Logo;
+use crate::money::Amount;
+
+/// One invoice, ready to render.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvoiceDocument {
+    /// The organisation issuing the invoice.
+    pub organisation: Organisation,
+    /// The billing-details profile the template uses (seller's legal identity).
+    pub billing_details: BillingDetails,
+    /// The customer billed.
+    pub customer: Party,
+    /// The customer's account the invoice is for.
+    pub account: Party,
+    /// The invoice number, or `"DRAFT"` for an invoice not finalized yet.
+    pub number: String,
+    /// Lifecycle status.
+    pub status: InvoiceStatus,
+    /// Human label of the status ("Due", "Paid", ...).
+    pub status_label: String,
+    /// Invoice date (finalized invoices).
+    pub invoice_date: Option<Day>,
+    /// Due date (finalized invoices).
+    pub due_date: Option<Day>,
+    /// Net terms in days (`30` for "Net 30").
+    pub net_term_days: Option<u32>,
+    /// The billed periods: in arrears (the cycle that closed), in advance (the cycle
+    /// that opened); one or both.
+    pub periods: Vec<BilledPeriod>,
+    /// The invoice currency; every amount is in it.
+    pub currency: CurrencyInfo,
+    /// The charges, grouped by rate-card tag, in invoice order.
+    pub groups: Vec<LineGroup>,
+    /// Number of charge lines over all groups (sub-lines not counted).
+    pub line_count: usize,
+    /// Sum of the charges.
+    pub sub_total: Amount,
+    /// Minimum-commitment true-up: the shortfall, if the charges fell short of the
+    /// commitment. (Not `true_up`: Tera reads a name starting with `true` as the
+    /// boolean.)
+    pub commitment_true_up: Option<Amount>,
+    /// Credits applied (zero until credits are applied). `value` is positive;
+    /// `display` is written as a deduction (`"-$12.00"`, or `"$0.00"`).
+    pub credits: Amount,
+    /// Sub-total + true-up - credits.
+    pub total: Amount,
+    /// What remains to be paid: the total, less payments; zero once PAID or VOID.
+    pub amount_due: Amount,
+}
+
+/// The organisation issuing the invoice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Organisation {
+    /// Its name (trading name; the legal name is in [`BillingDetails`]).
+    pub name: String,
+    /// Its logo, if it uploaded one.
+    pub logo: Option<Logo>,
+}
+
+/// A billing-details profile: who the seller is, legally, and how to pay it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingDetails {
+    /// Legal name ("Northwind Cloud GmbH").
+    pub legal_name: String,
+    /// Postal address, one line per entry.
+    #[serde(default)]
+    pub address_lines: Vec<String>,
+    /// Tax / VAT id.
+    #[serde(default)]
+    pub tax_id: Option<String>,
+    /// Billing contact email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Billing contact phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// How to pay (bank, IBAN, reference...), one line per entry.
+    #[serde(default)]
+    pub payment_instructions: Vec<String>,
+    /// A closing note printed at the bottom ("Thank you for your business").
+    #[serde(default)]
+    pub footer_note: Option<String>,
+}
+
+/// A customer or an account: who is billed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    /// Its id in billrun.
+    pub id: String,
+    /// Its name, as written (drawn literally in the PDF, escaped in HTML).
+    pub name: String,
+    /// Postal address, one line per entry (see [`Address::lines`]).
+    #[serde(default)]
+    pub address_lines: Vec<String>,
+    /// Where invoices go (account billing emails, or the customer's primary one).
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+/// A postal address in Togai's shape, as billrun stores it (camelCase JSON), to
+/// turn into [`Party::address_lines`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    /// First line.
+    pub line1: Option<String>,
+    /// Second line.
+    pub line2: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State or region.
+    pub state: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+}
+
+impl Address {
+    /// The lines to print: line 1, line 2, "postal code city", state, country;
+    /// empty parts left out.
+    pub fn lines(&self) -> Vec<String> {
+        fn non_empty(s: &Option<String>) -> Option<&str> {
+            s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        let city = [non_empty(&self.postal_code), non_empty(&self.city)]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        [
+            non_empty(&self.line1).map(String::from),
+            non_empty(&self.line2).map(String::from),
+            (!city.is_empty()).then_some(city),
+            non_empty(&self.state).map(String::from),
+            non_empty(&self.country).map(String::from),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// Invoice status, as billrun stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvoiceStatus {
+    /// Not finalized: no number, amounts may still change.
+    Draft,
+    /// Finalized and awaiting payment.
+    Due,
+    /// Paid in full.
+    Paid,
+    /// Paid in part.
+    PartiallyPaid,
+    /// Cancelled (keeps its number).
+    Void,
+    /// Written off.
+    UnCollectible,
+}
+
+impl InvoiceStatus {
+    /// Parses the stored status (`"DUE"`).
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+
+    /// The label shown on the document.
+    pub fn label(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "Draft",
+            InvoiceStatus::Due => "Due",
+            InvoiceStatus::Paid => "Paid",
+            InvoiceStatus::PartiallyPaid => "Partially paid",
+            InvoiceStatus::Void => "Void",
+            InvoiceStatus::UnCollectible => "Uncollectible",
+        }
+    }
+}
+
+/// A calendar date: ISO for machines, a display form for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Day {
+    /// `2026-02-01`.
+    pub iso: NaiveDate,
+    /// `1 Feb 2026` (unambiguous in every locale).
+    pub display: DayDisplay,
+}
+
+/// The display form of a [`Day`], serialised as a string (`"1 Feb 2026"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayDisplay(NaiveDate);
+
+impl std::fmt::Display for DayDisplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%-d %b %Y"))
+    }
+}
+
+impl Serialize for DayDisplay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<NaiveDate> for Day {
+    fn from(d: NaiveDate) -> Self {
+        Day {
+            iso: d,
+            display: DayDisplay(d),
+        }
+    }
+}
+
+/// Days a line or the invoice covers, both ends inclusive as printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeriodView {
+    /// First day.
+    pub start: Day,
+    /// Last day (inclusive: a January cycle ends 31 Jan).
+    pub end: Day,
+    /// `"1 Jan 2026 – 31 Jan 2026"`.
+    pub display: PeriodDisplay,
+}
+
+/// The display form of a [`PeriodView`], serialised as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodDisplay(NaiveDate, NaiveDate);
+
+impl std::fmt::Display for PeriodDisplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} – {}", DayDisplay(self.0), DayDisplay(self.1))
+    }
+}
+
+impl Serialize for PeriodDisplay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<billrun_core::Period> for PeriodView {
+    fn from(p: billrun_core::Period) -> Self {
+        let last = p.last_day().max(p.start);
+        PeriodView {
+            start: p.start.into(),
+            end: last.into(),
+            display: PeriodDisplay(p.start, last),
+        }
+    }
+}
+
+/// A billed period of the invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BilledPeriod {
+    /// `"IN_ARREARS"` or `"IN_ADVANCE"`.
+    pub timing: &'static str,
+    /// `"In arrears"` or `"In advance"`.
+    pub label: &'static str,
+    /// The days.
+    pub period: PeriodView,
+}
+
+/// The invoice currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrencyInfo {
+    /// ISO 4217 code (`"EUR"`).
+    pub code: String,
+    /// Symbol (`"€"`), or the code when it has none.
+    pub symbol: String,
+    /// Decimals of the minor unit (JPY 0, EUR 2, BHD 3).
+    pub minor_units: u32,
+}
+
+/// The charges of one rate-card tag ("usage", "platform"; untagged ones under
+/// "Charges").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineGroup {
+    /// The tag.
+    pub name: String,
+    /// Sum of its lines.
+    pub amount: Amount,
+    /// One line per rate card.
+    pub lines: Vec<Line>,
+}
+
+/// A charge line (one rate card) or one of its sub-lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Line {
+    /// `PRICE_PLAN` for a charge line; `SLAB`, `ADJUSTMENT` or `LICENSE_PERIOD`
+    /// for sub-lines; `TRUE_UP` for the true-up.
+    pub kind: LineKind,
+    /// The rate card's display name.
+    pub display_name: String,
+    /// Detail: slab bounds, proration, the min/max clamp... (may be empty).
+    pub description: Option<String>,
+    /// Quantity billed, formatted (`"12,500"`), where meaningful.
+    pub quantity: Option<String>,
+    /// Price per unit, where meaningful (keeps the rate's own decimals).
+    pub unit_price: Option<Amount>,
+    /// Amount of the line.
+    pub amount: Amount,
+    /// Days covered, where meaningful.
+    pub period: Option<PeriodView>,
+    /// Sub-lines whose amounts add up to `amount` (slabs, adjustment, license
+    /// periods); empty for a line without breakdown.
+    pub sub_lines: Vec<Line>,
+}

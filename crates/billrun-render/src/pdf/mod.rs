@@ -1,0 +1,53 @@
+//! PDF output.
+//!
+//! Two routes, one per kind of template (see the crate docs for the choice):
+//!
+//! - [`render_pdf`]: the built-in layout, drawn directly with printpdf
+//!   ([`layout`]). Well under a millisecond per page; used for the built-in
+//!   template, whose HTML shows the same fields.
+//! - [`render_pdf_from_html`] (feature `html-pdf`, on by default): any HTML, laid
+//!   out by printpdf's HTML renderer (azul). Tens of milliseconds per invoice; used
+//!   for organisation templates, so their PDF shows what their HTML says.
+//!
+//! Both embed DejaVu Sans (subset to the glyphs used).
+
+pub mod canvas;
+pub mod fonts;
+#[cfg(feature = "html-pdf")]
+mod from_html;
+pub mod layout;
+
+use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
+
+use crate::model::InvoiceDocument;
+use canvas::FontIds;
+use fonts::Fonts;
+#[cfg(feature = "html-pdf")]
+pub use from_html::render_pdf_from_html;
+use layout::PlacedLogo;
+
+/// Draws `doc` with the built-in layout and returns the PDF file.
+pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
+    let fonts = Fonts::get();
+    let mut pdf = PdfDocument::new(&format!("Invoice {}", doc.number));
+    let ids = FontIds {
+        regular: pdf.add_font(&fonts.regular),
+        bold: pdf.add_font(&fonts.bold),
+    };
+    let logo = doc.organisation.logo.as_ref().map(|l| PlacedLogo {
+        id: pdf.add_image(l.decoded()),
+        px: (l.width(), l.height()),
+    });
+    let pages = layout::draw(doc, &ids, logo.as_ref())
+        .into_iter()
+        .map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops))
+        .collect();
+    pdf.with_pages(pages);
+    let opts = PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
+    // Save warnings are informational (e.g. which glyphs were subset); the layout
+    // only uses operations printpdf supports.
+    pdf.save(&opts, &mut Vec::new())
+}
