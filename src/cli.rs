@@ -132,6 +132,14 @@ enum Command {
         #[command(subcommand)]
         command: crate::catalog::commands::LicenseCommand,
     },
+    /// Import a CSV file (accounts, usage or licenses) through a `csv-import` job;
+    /// `billrun import sample <kind>` prints a sample file.
+    Import(crate::imports::commands::ImportArgs),
+    /// CSV imports: show, errors, list.
+    Imports {
+        #[command(subcommand)]
+        command: crate::imports::commands::ImportsCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -377,6 +385,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::License { command } => {
             crate::catalog::commands::run_license(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Import(args) => {
+            if !crate::imports::commands::needs_database(&args) {
+                crate::imports::commands::sample(&args.file)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let env = open(cfg_path, 4).await?;
+            return crate::imports::commands::run_import(&env.pool, env.config.clone(), args).await;
+        }
+        Command::Imports { command } => {
+            let env = open(cfg_path, 2).await?;
+            return crate::imports::commands::run_imports(&env.pool, command).await;
         }
         Command::Bench { command } => {
             let env = open(cfg_path, 16).await?;

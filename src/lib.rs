@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod imports;
 pub mod jobs;
 pub mod queue;
 pub mod store;

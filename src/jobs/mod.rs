@@ -36,6 +36,8 @@ pub enum JobKind {
     CloseChunk,
     /// Numbers a chunk of drafts and makes them DUE.
     FinalizeChunk,
+    /// Loads a stored CSV file (accounts, usage or licenses): `billrun import`.
+    CsvImport,
 }
 
 impl JobKind {
@@ -44,6 +46,7 @@ impl JobKind {
         JobKind::CycleClose,
         JobKind::CloseChunk,
         JobKind::FinalizeChunk,
+        JobKind::CsvImport,
         JobKind::QueueRetention,
         JobKind::Probe,
         JobKind::Noop,
@@ -58,6 +61,7 @@ impl JobKind {
             JobKind::CycleClose => "cycle-close",
             JobKind::CloseChunk => "close-chunk",
             JobKind::FinalizeChunk => "finalize-chunk",
+            JobKind::CsvImport => "csv-import",
         }
     }
 
@@ -79,6 +83,9 @@ impl JobKind {
             }
             JobKind::FinalizeChunk => {
                 "bill run step: payload {\"organisation\": str, \"invoices\": [str]}"
+            }
+            JobKind::CsvImport => {
+                "loads a stored CSV file (billrun import); payload {\"import_id\": str}"
             }
         }
     }
@@ -122,6 +129,9 @@ impl JobKind {
             }
             JobKind::CloseChunk => parse_payload::<ChunkArgs>(payload).map(drop),
             JobKind::FinalizeChunk => parse_payload::<InvoiceChunkArgs>(payload).map(drop),
+            JobKind::CsvImport => {
+                parse_payload::<crate::imports::job::CsvImportArgs>(payload).map(drop)
+            }
         };
         r.map_err(|e| {
             format!(
@@ -264,6 +274,9 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
         JobKind::FinalizeChunk => {
             let args: InvoiceChunkArgs = parse_payload(&req.payload).map_err(bad)?;
             crate::bill_run::finalize::finalize_chunk(ctx, &args.organisation, &args.invoices).await
+        }
+        JobKind::CsvImport => {
+            crate::imports::job::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
         }
     }
 }

@@ -5,5 +5,6 @@ mod bill_run;
 mod catalog;
 mod fixtures;
 mod harness;
+mod imports;
 mod queue;
 mod restart;

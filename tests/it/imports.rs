@@ -1,0 +1,574 @@
+//! CSV imports end to end: the real `billrun import` storing files in Postgres, the
+//! `csv-import` job in real worker processes, then a bill run over what was imported.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::fixtures;
+use crate::harness::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/imports")
+        .join(name)
+}
+
+/// The growth plan plus a seats license at 10.00 per seat and month, in arrears.
+fn plan_with_seats() -> Value {
+    let mut plan = fixtures::growth_plan(0);
+    plan["licenseRateCards"] = json!([{
+        "id": "seats", "name": "seats", "displayName": "Seats", "type": "LICENSE",
+        "invoiceTiming": "IN_ARREARS", "enableProration": true, "usageCycle": "MONTHLY",
+        "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+        "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 10}]}]
+    }]);
+    plan
+}
+
+/// An organisation `acme` (UTC, net 15) with the plan, and nothing else.
+async fn acme(db: &TestDb) {
+    fixtures::org(&db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    fixtures::plan(&db.pool, "acme", &plan_with_seats()).await;
+}
+
+/// `billrun import <kind> FILE --org acme --wait [extra]`.
+fn import(
+    db: &TestDb,
+    config: &Path,
+    kind: &str,
+    file: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut c = billrun(&db.url, config);
+    c.args(["import", kind])
+        .arg(file)
+        .args(["--org", "acme", "--wait"])
+        .args(extra);
+    run(c)
+}
+
+/// The import's id (first line of stdout) and `imports show --json`.
+fn show(db: &TestDb, config: &Path, out: &std::process::Output) -> Value {
+    let id = stdout(out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(!id.is_empty(), "no import id: {}", stderr(out));
+    let mut c = billrun(&db.url, config);
+    c.args(["imports", "show", &id, "--json"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn counts(v: &Value) -> [i64; 4] {
+    ["rowsRead", "rowsImported", "rowsSkipped", "rowsFailed"].map(|k| v[k].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn each_kind_is_imported_then_billed_to_the_cent() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+
+    for (kind, file, n) in [
+        ("accounts", "accounts.csv", 3),
+        ("usage", "usage.csv", 5),
+        ("licenses", "licenses.csv", 3),
+    ] {
+        let out = import(&db, &config, kind, &fixture(file), &[]);
+        assert!(out.status.success(), "{kind}: {}", stderr(&out));
+        let v = show(&db, &config, &out);
+        assert_eq!(v["status"], "DONE", "{kind}: {v}");
+        assert_eq!(counts(&v), [n, n, 0, 0], "{kind}: {v}");
+    }
+
+    // What the account file says, stored as the catalog stores it.
+    let (name, emails, address, terms): (String, Vec<String>, Value, Option<i32>) = sqlx::query_as(
+        "SELECT name, billing_emails, address, net_term_days FROM accounts WHERE org_id = 'acme' AND id = 'a1'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(name, "Acme, Europe");
+    assert_eq!(emails, vec!["billing@acme.example", "ap@acme.example"]);
+    assert_eq!(
+        address,
+        json!({"line1": "Hauptstrasse 1", "postalCode": "10115", "city": "Berlin", "country": "DE"})
+    );
+    assert_eq!(terms, None);
+    let aliases: Vec<(String, String)> = sqlx::query_as(
+        "SELECT alias, account_id FROM aliases WHERE org_id = 'acme' ORDER BY alias",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(aliases.len(), 3);
+    // Events routed through aliases, by their timestamp.
+    let routed: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, account_id FROM usage_events WHERE org_id = 'acme' ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let routed: Vec<(&str, &str)> = routed
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        routed,
+        vec![
+            ("e1", "a1"),
+            ("e2", "a1"),
+            ("e3", "a1"),
+            ("e4", "a1"),
+            ("e5", "a2")
+        ]
+    );
+
+    let mut c = billrun(&db.url, &config);
+    c.args([
+        "run",
+        "cycle-close",
+        "--now",
+        "2026-02-01T00:00:00Z",
+        "--json",
+    ]);
+    let out = run(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Vec<(String, String, String, String, String)> = fixtures::invoices(&db.pool, "acme")
+        .await
+        .into_iter()
+        .map(|r| (r.0, r.1, r.4, r.5, r.6))
+        .collect();
+    let row = |a: &str, b: &str, sub: &str, up: &str, total: &str| {
+        (
+            a.to_string(),
+            b.to_string(),
+            sub.to_string(),
+            up.to_string(),
+            total.to_string(),
+        )
+    };
+    let normalise = |mut v: Vec<(String, String, String, String, String)>| {
+        for r in &mut v {
+            if r.3 == "0.00" {
+                r.3 = "0".into();
+            }
+        }
+        v
+    };
+    assert_eq!(
+        normalise(got),
+        vec![
+            row("a1", "2026-01-01", "99.00", "0", "99.00"),
+            row("a3", "2026-01-01", "99.00", "0", "99.00"),
+            // a2 from Jan 16: the fee prorated 16/31.
+            row("a2", "2026-01-16", "51.10", "0", "51.10"),
+            // a1: 1000 x 0.10 + 9000 x 0.05 + 5000 x 0.01 = 600.00 of January's usage
+            // (e4 is February's), 5 seats x 10.00 = 50.00, February's fee 99.00.
+            row("a1", "2026-02-01", "749.00", "0", "749.00"),
+            // a2: 1000 x 0.10 + 1500 x 0.05 = 175.00, + 99.00; no seats.
+            row("a2", "2026-02-01", "274.00", "0", "274.00"),
+            // a3: 2 seats (20.00) + 99.00 = 119.00 in January, below the 300.00
+            // minimum: true-up 181.00.
+            row("a3", "2026-02-01", "119.00", "181.00", "300.00"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_bad_row_is_reported_by_line_and_every_good_row_is_in() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = import(&db, &config, "usage", &fixture("bad_usage.csv"), &[]);
+    // Bad rows make the command fail, after every good row is in.
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    assert_eq!(v["status"], "DONE", "{v}");
+    assert_eq!(counts(&v), [12, 4, 0, 8], "{v}");
+
+    let events: Vec<(String, String, Value, Value)> = sqlx::query_as(
+        "SELECT id, account_id, attributes, dimensions FROM usage_events WHERE org_id = 'acme' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "g1".into(),
+                "a1".into(),
+                json!({"calls": "100"}),
+                json!({"region": "eu, west"})
+            ),
+            (
+                "g2".into(),
+                "a1".into(),
+                json!({"calls": "200"}),
+                json!({"region": "multi\r\nline"})
+            ),
+            (
+                "g3".into(),
+                "a2".into(),
+                json!({"calls": "300"}),
+                json!({"region": "us"})
+            ),
+            ("g4".into(), "a3".into(), json!({"calls": "0.5"}), json!({})),
+        ]
+    );
+
+    let id = v["id"].as_str().unwrap();
+    let errors_file = scratch.path().join("bad.csv");
+    let mut c = billrun(&db.url, &config);
+    c.args(["imports", "errors", id, "--out"]).arg(&errors_file);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&errors_file).unwrap();
+    // Flexible: a row with a missing comma comes back with its own field count.
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&bytes[..]);
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "event_id",
+            "timestamp",
+            "account_id",
+            "schema",
+            "attribute.calls",
+            "dimension.region",
+            "error"
+        ]
+    );
+    let mut reported = Vec::new();
+    for r in reader.byte_records() {
+        let r = r.unwrap();
+        let error = String::from_utf8(r.get(r.len() - 1).unwrap().to_vec()).unwrap();
+        let id = String::from_utf8_lossy(&r[0]).into_owned();
+        reported.push((id, error));
+    }
+    let expect = [
+        (
+            "b1",
+            "line 3, column account_id: unknown account or alias \"nobody\"",
+        ),
+        (
+            "b2",
+            "line 4, column timestamp: \"05/01/2026 10:00\" is not a timestamp",
+        ),
+        ("b3", "line 5, column attribute.calls: -5 is negative"),
+        (
+            "b4",
+            "line 6, column attribute.calls: \"lots\" is not a number",
+        ),
+        (
+            "g1",
+            "line 9, column event_id: duplicate \"g1\": line 2 of this file has it already",
+        ),
+        ("b5", "line 10, column account_id: is empty"),
+        ("b6", "line 11: 5 fields, expected 6"),
+        ("b7", "line 12, column dimension.region: is not UTF-8 text"),
+    ];
+    assert_eq!(reported.len(), 8, "{reported:#?}");
+    for ((id, error), (want_id, want)) in reported.iter().zip(expect) {
+        assert_eq!(id, want_id);
+        assert!(
+            error.starts_with(want),
+            "{error:?} should start with {want:?}"
+        );
+    }
+    // The bad row with a Latin-1 byte comes back with that byte, to fix in place.
+    assert!(bytes.windows(6).any(|w| w == b"r\xe9gion"));
+
+    // Files that are not CSV at all are refused before anything is written.
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("empty.csv", b"", "is empty"),
+        (
+            "book.xlsx",
+            b"PK\x03\x04\x14\0\x06\0\x08\0\0\0!\0",
+            "binary",
+        ),
+        (
+            "semicolons.csv",
+            b"event_id;timestamp;account_id;schema\ne1;2026-01-05T10:00:00Z;a1;api\n",
+            "separated by ';'",
+        ),
+        (
+            "headless.csv",
+            b"e1,2026-01-05T10:00:00Z,a1,api\ne2,2026-01-05T10:00:00Z,a1,api\n",
+            "header line",
+        ),
+        (
+            "partial.csv",
+            b"event_id,timestamp,schema\ne1,2026-01-05T10:00:00Z,api\n",
+            "missing required column account_id",
+        ),
+    ];
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM imports")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    for (name, bytes, why) in cases {
+        let path = scratch.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = import(&db, &config, "usage", &path, &[]);
+        assert!(!out.status.success(), "{name} was accepted");
+        assert!(stderr(&out).contains(why), "{name}: {}", stderr(&out));
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM imports")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "a refused file writes nothing");
+    let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM import_file_chunks i JOIN imports m ON m.id = i.import_id WHERE m.file_name LIKE '%.xlsx'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(chunks, 0);
+
+    // --map: their column names onto ours.
+    let theirs = scratch.path().join("theirs.csv");
+    std::fs::write(
+        &theirs,
+        "Event,When,Customer,Type,Calls,Notes\nm1,2026-01-10T00:00:00Z,a1,api,7,free text\n",
+    )
+    .unwrap();
+    let out = import(
+        &db,
+        &config,
+        "usage",
+        &theirs,
+        &["--map", "Event=event_id,When=timestamp,Customer=account_id,Type=schema,Calls=attribute.calls,Notes=-"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls: String =
+        sqlx::query_scalar("SELECT attributes->>'calls' FROM usage_events WHERE id = 'm1'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(calls, "7");
+}
+
+#[tokio::test]
+async fn the_same_files_twice_change_nothing_the_second_time_and_say_so() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let snapshot = |db: &TestDb| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64, i64, i64, Option<String>)>(
+                "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM accounts),
+                        (SELECT count(*) FROM aliases), (SELECT count(*) FROM plan_associations),
+                        (SELECT count(*) FROM usage_events) + (SELECT count(*) FROM license_updates),
+                        (SELECT md5(string_agg(id || account_id || ts::text || attributes::text, ',' ORDER BY id)) FROM usage_events)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    for (kind, file, n) in [
+        ("accounts", "accounts.csv", 3),
+        ("usage", "usage.csv", 5),
+        ("licenses", "licenses.csv", 3),
+    ] {
+        let out = import(&db, &config, kind, &fixture(file), &[]);
+        assert!(out.status.success(), "{kind}: {}", stderr(&out));
+        let first = snapshot(&db).await;
+        let out = import(&db, &config, kind, &fixture(file), &[]);
+        assert!(out.status.success(), "{kind}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing new"),
+            "{kind}: {}",
+            stderr(&out)
+        );
+        let v = show(&db, &config, &out);
+        assert_eq!(counts(&v), [n, 0, n, 0], "{kind}: {v}");
+        assert_eq!(
+            snapshot(&db).await,
+            first,
+            "{kind}: the second import changed something"
+        );
+    }
+    // A changed account row is an update, not a duplicate.
+    let changed = scratch.path().join("changed.csv");
+    std::fs::write(
+        &changed,
+        "account_id,customer_id,account_name,invoice_currency,net_term_days\na3,globex,Globex Ltd,USD,45\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "accounts", &changed, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(counts(&show(&db, &config, &out)), [1, 1, 0, 0]);
+    let (name, terms): (String, Option<i32>) =
+        sqlx::query_as("SELECT name, net_term_days FROM accounts WHERE id = 'a3'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), terms), ("Globex Ltd", Some(45)));
+    // The same idempotency key for a different update is a bad row, not a change.
+    let reused = scratch.path().join("reused.csv");
+    std::fs::write(
+        &reused,
+        "license_id,account_id,update_type,quantity,effective_from,idempotency_key\nseats,a1,ABSOLUTE,9,2026-01-01,a1-seats-1\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "licenses", &reused, &[]);
+    assert!(!out.status.success());
+    assert_eq!(counts(&show(&db, &config, &out)), [1, 0, 0, 1]);
+}
+
+/// A usage file of `rows` events over 100 accounts, one bad row in 10,000.
+fn big_usage_file(path: &Path, rows: usize) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(
+        f,
+        "event_id,timestamp,account_id,schema,attribute.calls,dimension.region"
+    )
+    .unwrap();
+    for i in 0..rows {
+        let account = format!("acc{:03}", i % 100);
+        let calls = if i % 10_000 == 5_000 {
+            "-1".to_string()
+        } else {
+            (i % 97).to_string()
+        };
+        writeln!(
+            f,
+            "ev{i:07},2026-01-{:02}T{:02}:{:02}:00Z,{account},api,{calls},\"eu, {}\"",
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            i % 3
+        )
+        .unwrap();
+    }
+}
+
+async fn big_setup(db: &TestDb) {
+    acme(db).await;
+    sqlx::query("INSERT INTO customers (org_id, id, name) VALUES ('acme', 'c', 'C')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO accounts (org_id, id, customer_id, name, invoice_currency)
+         SELECT 'acme', 'acc' || lpad(g::text, 3, '0'), 'c', 'A', 'USD' FROM generate_series(0, 99) g",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+async fn end_state(db: &TestDb) -> (i64, String, Vec<(i64, String)>, [i64; 4]) {
+    let (n, sum): (i64, String) = sqlx::query_as(
+        "SELECT count(*), md5(string_agg(id || account_id || ts::text || attributes::text || dimensions::text, ',' ORDER BY id))
+         FROM usage_events",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let errors: Vec<(i64, String)> =
+        sqlx::query_as("SELECT line, reason FROM import_errors ORDER BY line")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let c: (i64, i64, i64, i64) =
+        sqlx::query_as("SELECT rows_read, rows_imported, rows_skipped, rows_failed FROM imports")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    (n, sum, errors, [c.0, c.1, c.2, c.3])
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_import_resumes_to_the_same_end_state() {
+    const ROWS: usize = 200_000;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let file = scratch.path().join("big.csv");
+    big_usage_file(&file, ROWS);
+
+    let reference = TestDb::new().await;
+    big_setup(&reference).await;
+    let out = import(&reference, &config, "usage", &file, &[]);
+    assert!(!out.status.success(), "20 bad rows make it exit non-zero");
+    let expected = end_state(&reference).await;
+    assert_eq!(expected.0, (ROWS - 20) as i64);
+    assert_eq!(expected.3, [ROWS as i64, (ROWS - 20) as i64, 0, 20]);
+
+    let db = TestDb::new().await;
+    big_setup(&db).await;
+    let mut c = billrun(&db.url, &config);
+    c.args(["import", "usage"])
+        .arg(&file)
+        .args(["--org", "acme"]);
+    let out = run(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spawn_worker = |log: &str| {
+        let mut c = billrun(&db.url, &config);
+        c.args(["worker", "--no-scheduler", "--kinds", "csv-import"]);
+        Proc::spawn(c, &scratch.path().join(log))
+    };
+    let mut first = spawn_worker("first.log");
+    wait_for(
+        Duration::from_secs(120),
+        "a few committed batches",
+        || async {
+            let b: i64 = sqlx::query_scalar("SELECT batches FROM imports")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+            (b >= 3).then_some(())
+        },
+    )
+    .await;
+    first.kill9();
+    let (batches, status): (i64, String) = sqlx::query_as("SELECT batches, status FROM imports")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "RUNNING",
+        "killed mid-import (after {batches} batches)"
+    );
+    let partial: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(partial < (ROWS - 20) as i64);
+
+    let _second = spawn_worker("second.log");
+    wait_for(
+        Duration::from_secs(240),
+        "the import to finish after the restart",
+        || async {
+            let s: String = sqlx::query_scalar("SELECT status FROM imports")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+            (s == "DONE").then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        end_state(&db).await,
+        expected,
+        "killed after {batches} batches ({partial} events)"
+    );
+}
