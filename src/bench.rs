@@ -40,6 +40,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
     },
+    /// A usage CSV import end to end (store + `csv-import` job) against a plain COPY
+    /// of the same rows into the same table, in a fresh database `billrun_bench_import`.
+    Import {
+        /// Usage events in the file.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
 }
 
 /// Runs a benchmark and prints its figures.
@@ -62,6 +69,9 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
                 concurrency,
             )
             .await
+        }
+        BenchCommand::Import { rows } => {
+            crate::imports::bench::run(config, rows, peak_rss_mib).await
         }
     }
 }

@@ -15,8 +15,10 @@
 //! - [`store`]: the stored file and what `billrun imports` shows.
 //! - [`merge`]: staging and merging a batch, per kind.
 //! - [`job`]: the `csv-import` job.
+//! - [`bench`]: `billrun bench import`.
 //! - [`commands`]: `billrun import ...` and `billrun imports ...`.
 
+pub mod bench;
 pub mod columns;
 pub mod commands;
 pub mod job;

@@ -369,7 +369,7 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
     let currency = parse_currency("invoice_currency", code)
         .map_err(|e| RowError::at("invoice_currency", e.message))?;
     let code = currency.code().to_string();
-    if !cx.currencies.iter().any(|c| *c == code) {
+    if !cx.currencies.contains(&code) {
         return Err(RowError::at(
             "invoice_currency",
             format!(

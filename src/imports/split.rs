@@ -64,12 +64,8 @@ impl Splitter {
         };
         // (start byte, start line) of the last record read: it may be incomplete.
         let mut last_start: Option<(usize, u64)> = None;
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(true) => {}
-                // Only I/O errors are possible on a slice in flexible mode.
-                Ok(false) | Err(_) => break,
-            }
+        // Only I/O errors are possible on a slice in flexible mode: none.
+        while let Ok(true) = reader.read_byte_record(&mut record) {
             // The reader may stop inside a CRLF; a record never starts with a line break.
             let mut start = record.position().map_or(0, |p| p.byte()) as usize;
             while matches!(self.carry.get(start), Some(b'\r' | b'\n')) {
