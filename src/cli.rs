@@ -92,6 +92,11 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Credits: grant, void, list, balance, ledger.
+    Credit {
+        #[command(subcommand)]
+        command: crate::credits::commands::CreditCommand,
+    },
     /// Invoices: list, show, mark paid, void.
     Invoice {
         #[command(subcommand)]
@@ -360,6 +365,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = Config::load(cfg_path)?;
             schedule_list(&config, count, json)?;
+        }
+        Command::Credit { command } => {
+            let env = open(cfg_path, 8).await?;
+            crate::credits::commands::run_credit(&env.pool, env.config.clone(), command).await?;
         }
         Command::Invoice { command } => {
             let env = open(cfg_path, 2).await?;

@@ -11,6 +11,7 @@ pub mod bill_run;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod credits;
 pub mod demo;
 pub mod imports;
 pub mod jobs;

@@ -80,6 +80,21 @@ pub struct InvoiceFilter {
     pub limit: i64,
 }
 
+impl InvoiceView {
+    /// Amounts with exactly the currency's decimals (sqlx writes a zero `Decimal` to
+    /// NUMERIC without its scale, so `0.00` would read back as `0`).
+    fn with_currency_scale(mut self) -> Self {
+        if let Ok(c) = billrun_core::Currency::parse(&self.currency) {
+            let r = |a: Decimal| c.round(a, Default::default());
+            self.sub_total = r(self.sub_total);
+            self.true_up = r(self.true_up);
+            self.credits = r(self.credits);
+            self.total = r(self.total);
+        }
+        self
+    }
+}
+
 /// Invoices of an organisation, by boundary then account.
 pub async fn list(pool: &PgPool, f: &InvoiceFilter) -> Result<Vec<InvoiceView>, sqlx::Error> {
     let sql = format!(
@@ -87,13 +102,17 @@ pub async fn list(pool: &PgPool, f: &InvoiceFilter) -> Result<Vec<InvoiceView>, 
            AND ($2::text IS NULL OR account_id = $2) AND ($3::text IS NULL OR status = $3)
          ORDER BY boundary, account_id LIMIT $4"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<InvoiceView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&f.org)
         .bind(&f.account)
         .bind(&f.status)
         .bind(f.limit)
         .fetch_all(pool)
-        .await
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(InvoiceView::with_currency_scale)
+        .collect())
 }
 
 /// One invoice by id or number.
@@ -104,11 +123,12 @@ pub async fn show(
 ) -> Result<Option<InvoiceView>, sqlx::Error> {
     let sql =
         format!("SELECT {COLUMNS} FROM invoices WHERE org_id = $1 AND (id = $2 OR number = $2)");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<InvoiceView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(org)
         .bind(id_or_number)
         .fetch_optional(pool)
-        .await
+        .await?;
+    Ok(row.map(InvoiceView::with_currency_scale))
 }
 
 /// Why a status change was refused.
@@ -174,23 +194,56 @@ async fn transition(
         .expect("it was just there"))
 }
 
-/// DUE -> PAID. PAID is terminal.
+/// DUE -> PAID (terminal), and, in the same transaction, an `invoice-paid` job that
+/// grants the PREPAID credits the invoice sold: a payment recorded is never without
+/// its follow-up, and paying twice is refused.
 pub async fn mark_paid(
     pool: &PgPool,
     org: &str,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<InvoiceView, StatusError> {
-    transition(
-        pool,
-        org,
-        id,
+    let invoice = show(pool, org, id)
+        .await?
+        .ok_or_else(|| StatusError::NotFound {
+            org: org.into(),
+            id: id.into(),
+        })?;
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query(
         "UPDATE invoices SET status = 'PAID', paid_at = $3 WHERE org_id = $1 AND id = $2 AND status = 'DUE'",
-        at,
-        "mark-paid",
-        "DUE",
     )
-    .await
+    .bind(org)
+    .bind(&invoice.id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(StatusError::WrongStatus {
+            id: id.into(),
+            status: invoice.status,
+            action: "mark-paid",
+            allowed: "DUE",
+        });
+    }
+    let req = crate::jobs::JobRequest {
+        kind: crate::jobs::JobKind::InvoicePaid,
+        as_of: at,
+        organisation: Some(org.into()),
+        payload: serde_json::json!({ "organisation": org, "invoice": invoice.id }),
+        root: None,
+    };
+    let opts = crate::queue::EnqueueOptions {
+        run_at: None,
+        idempotency_key: Some(format!("{org}:{}", invoice.id)),
+        max_attempts: 8,
+    };
+    crate::queue::enqueue(&mut tx, &req, &opts).await?;
+    tx.commit().await?;
+    Ok(show(pool, org, &invoice.id)
+        .await?
+        .expect("it was just there"))
 }
 
 /// DUE -> VOID (a finalized invoice keeps its number: voiding never leaves a gap).

@@ -38,6 +38,12 @@ pub enum JobKind {
     FinalizeChunk,
     /// Loads a stored CSV file (accounts, usage or licenses): `billrun import`.
     CsvImport,
+    /// Grants credits to an account (`billrun credit grant`), once per key.
+    CreditGrant,
+    /// Expires credit grants past their end (scheduled).
+    CreditExpiry,
+    /// Follows a payment: grants the PREPAID credits the invoice sold.
+    InvoicePaid,
 }
 
 impl JobKind {
@@ -47,6 +53,9 @@ impl JobKind {
         JobKind::CloseChunk,
         JobKind::FinalizeChunk,
         JobKind::CsvImport,
+        JobKind::CreditGrant,
+        JobKind::CreditExpiry,
+        JobKind::InvoicePaid,
         JobKind::QueueRetention,
         JobKind::Probe,
         JobKind::Noop,
@@ -62,6 +71,9 @@ impl JobKind {
             JobKind::CloseChunk => "close-chunk",
             JobKind::FinalizeChunk => "finalize-chunk",
             JobKind::CsvImport => "csv-import",
+            JobKind::CreditGrant => "credit-grant",
+            JobKind::CreditExpiry => "credit-expiry",
+            JobKind::InvoicePaid => "invoice-paid",
         }
     }
 
@@ -86,6 +98,15 @@ impl JobKind {
             }
             JobKind::CsvImport => {
                 "loads a stored CSV file (billrun import); payload {\"import_id\": str}"
+            }
+            JobKind::CreditGrant => {
+                "grants credits once per key; payload {\"organisation\": str, \"grant\": {\"account\", \"amount\", \"currency\", \"purpose\"?, \"priority\"?, \"effective_from\"?, \"effective_until\"?, \"applicable_entity_ids\"?, \"idempotency_key\"}}"
+            }
+            JobKind::CreditExpiry => {
+                "expires grants past their end (scheduled); payload {\"organisation\"?: str}"
+            }
+            JobKind::InvoicePaid => {
+                "grants the PREPAID credits a paid invoice sold; payload {\"organisation\": str, \"invoice\": str}"
             }
         }
     }
@@ -132,6 +153,9 @@ impl JobKind {
             JobKind::CsvImport => {
                 parse_payload::<crate::imports::job::CsvImportArgs>(payload).map(drop)
             }
+            JobKind::CreditGrant => parse_payload::<CreditGrantArgs>(payload).map(drop),
+            JobKind::CreditExpiry => parse_payload::<OrgArgs>(payload).map(drop),
+            JobKind::InvoicePaid => parse_payload::<InvoiceArgs>(payload).map(drop),
         };
         r.map_err(|e| {
             format!(
@@ -278,7 +302,54 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
         JobKind::CsvImport => {
             crate::imports::job::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
         }
+        JobKind::CreditGrant => {
+            let args: CreditGrantArgs = parse_payload(&req.payload).map_err(bad)?;
+            let mut conn = ctx.pool.acquire().await?;
+            match crate::credits::grant(&mut conn, &args.organisation, &args.grant, None, ctx.as_of)
+                .await
+            {
+                Ok(g) => Ok(serde_json::to_value(g).expect("an outcome serialises")),
+                Err(crate::credits::CreditError::Db(e)) => Err(e.into()),
+                Err(e) => Err(JobError::Fatal(e.into())),
+            }
+        }
+        JobKind::CreditExpiry => {
+            let args: OrgArgs = parse_payload(&req.payload).map_err(bad)?;
+            match crate::credits::expire(&ctx.pool, args.organisation.as_deref(), ctx.as_of).await {
+                Ok(n) => Ok(serde_json::json!({ "expired": n })),
+                Err(crate::credits::CreditError::Db(e)) => Err(e.into()),
+                Err(e) => Err(JobError::Fatal(e.into())),
+            }
+        }
+        JobKind::InvoicePaid => {
+            let args: InvoiceArgs = parse_payload(&req.payload).map_err(bad)?;
+            crate::bill_run::finalize::grant_prepaid_credits(ctx, &args.organisation, &args.invoice)
+                .await
+        }
     }
+}
+
+/// Payload of `credit-grant`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditGrantArgs {
+    organisation: String,
+    grant: crate::credits::NewGrant,
+}
+
+/// A payload naming at most an organisation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgArgs {
+    organisation: Option<String>,
+}
+
+/// Payload of `invoice-paid`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceArgs {
+    organisation: String,
+    invoice: String,
 }
 
 #[cfg(test)]

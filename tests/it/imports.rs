@@ -86,6 +86,14 @@ async fn each_kind_is_imported_then_billed_to_the_cent() {
         let v = show(&db, &config, &out);
         assert_eq!(v["status"], "DONE", "{kind}: {v}");
         assert_eq!(counts(&v), [n, n, 0, 0], "{kind}: {v}");
+        if kind == "accounts" {
+            // a1-staging moves to a2 on Jan 25: usage routes by the event's instant.
+            let mut c = billrun(&db.url, &config);
+            c.args(["account", "add-alias", "a2", "--org", "acme", "a1-staging"])
+                .args(["--from", "2026-01-25T00:00:00Z"]);
+            let o = run(c);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
     }
 
     // What the account file says, stored as the catalog stores it.
@@ -108,7 +116,7 @@ async fn each_kind_is_imported_then_billed_to_the_cent() {
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    assert_eq!(aliases.len(), 3);
+    assert_eq!(aliases.len(), 4, "{aliases:?}");
     // Events routed through aliases, by their timestamp.
     let routed: Vec<(String, String)> =
         sqlx::query_as("SELECT id, account_id FROM usage_events WHERE org_id = 'acme' ORDER BY id")
@@ -125,7 +133,7 @@ async fn each_kind_is_imported_then_billed_to_the_cent() {
             ("e1", "a1"),
             ("e2", "a1"),
             ("e3", "a1"),
-            ("e4", "a1"),
+            ("e4", "a2"),
             ("e5", "a2")
         ]
     );
@@ -179,6 +187,26 @@ async fn each_kind_is_imported_then_billed_to_the_cent() {
             row("a3", "2026-02-01", "119.00", "181.00", "300.00"),
         ]
     );
+
+    // January's invoices are DUE now: January usage imported later is kept, flagged
+    // late, and never changes them.
+    let before = fixtures::invoices(&db.pool, "acme").await;
+    let late = scratch.path().join("late.csv");
+    std::fs::write(
+        &late,
+        "event_id,timestamp,account_id,schema,attribute.calls\nlate-1,2026-01-30T12:00:00Z,a1-prod,api,4000\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "usage", &late, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(show(&db, &config, &out)["eventsLate"], 1);
+    let flagged: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM usage_events WHERE org_id = 'acme' AND late")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(flagged, vec!["late-1"]);
+    assert_eq!(fixtures::invoices(&db.pool, "acme").await, before);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod bill_run;
 mod catalog;
+mod credits;
 mod fixtures;
 mod harness;
 mod imports;

@@ -304,11 +304,16 @@ impl InvoiceLines {
                 }
             }
         }
-        let credits = children.iter().fold(zero, |acc, l| acc + l.amount);
+        // Amounts are exact already; rounding only gives each the currency's decimals.
+        let exact = |a: Decimal| self.currency.round(a, RoundingMode::default());
+        for l in &mut children {
+            l.amount = exact(l.amount);
+        }
+        let credits = exact(children.iter().fold(zero, |acc, l| acc + l.amount));
         self.total_credits.amount = credits;
         self.total_credits.children = children;
         let true_up = self.true_up.as_ref().map_or(zero, |t| t.amount);
-        self.total.amount = self.sub_total.amount + true_up - credits;
+        self.total.amount = exact(self.sub_total.amount + true_up - credits);
     }
 }
 

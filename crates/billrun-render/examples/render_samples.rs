@@ -20,7 +20,10 @@ fn main() -> std::io::Result<()> {
         ("draft", draft),
     ];
     for (name, doc) in docs {
-        std::fs::write(dir.join(format!("{name}.html")), render_html(&doc).expect("renders"))?;
+        std::fs::write(
+            dir.join(format!("{name}.html")),
+            render_html(&doc).expect("renders"),
+        )?;
         std::fs::write(dir.join(format!("{name}.pdf")), render_pdf(&doc))?;
         println!("{}", dir.join(name).display());
     }

@@ -39,7 +39,8 @@ impl Default for BenchOptions {
             html_route_iterations: 5,
             weasyprint_batch: 10,
             python: "python3".into(),
-            work_dir: std::env::temp_dir().join(format!("billrun-bench-render-{}", std::process::id())),
+            work_dir: std::env::temp_dir()
+                .join(format!("billrun-bench-render-{}", std::process::id())),
         }
     }
 }
@@ -87,10 +88,13 @@ pub struct BenchReport {
 
 /// Runs the benchmark (a release build gives meaningful figures).
 pub fn bench(opts: &BenchOptions) -> BenchReport {
-    let cases = [("typical", crate::sample::sample()), ("long", crate::sample::sample_long())]
-        .into_iter()
-        .map(|(name, doc)| case(name, &doc, opts))
-        .collect();
+    let cases = [
+        ("typical", crate::sample::sample()),
+        ("long", crate::sample::sample_long()),
+    ]
+    .into_iter()
+    .map(|(name, doc)| case(name, &doc, opts))
+    .collect();
     let _ = std::fs::remove_dir_all(&opts.work_dir);
     BenchReport { cases }
 }
@@ -128,7 +132,8 @@ fn case(name: &str, doc: &InvoiceDocument, opts: &BenchOptions) -> CaseReport {
             });
         }
     });
-    let pdf_per_sec_all_cores = (n.div_ceil(threads) * threads) as f64 / start.elapsed().as_secs_f64();
+    let pdf_per_sec_all_cores =
+        (n.div_ceil(threads) * threads) as f64 / start.elapsed().as_secs_f64();
     let (weasyprint_per_sec, weasyprint_error) = if opts.weasyprint_batch > 0 {
         match weasyprint(name, &html, opts) {
             Ok(r) => (Some(r), None),
@@ -211,7 +216,9 @@ fn weasyprint(name: &str, html: &str, opts: &BenchOptions) -> Result<f64, String
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().last().unwrap_or("").to_string();
-        return Err(format!("WeasyPrint failed ({last}); install it with `pip install weasyprint`"));
+        return Err(format!(
+            "WeasyPrint failed ({last}); install it with `pip install weasyprint`"
+        ));
     }
     String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -221,14 +228,40 @@ fn weasyprint(name: &str, html: &str, opts: &BenchOptions) -> Result<f64, String
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invoice documents per second (release build; one thread unless noted)")?;
+        writeln!(
+            f,
+            "invoice documents per second (release build; one thread unless noted)"
+        )?;
         for c in &self.cases {
-            writeln!(f, "{} invoice: {} lines, {} page(s), PDF {} KiB", c.name, c.lines, c.pages, c.pdf_bytes / 1024)?;
-            writeln!(f, "  HTML (Tera, built-in template)      {:>10.0}/s", c.html_per_sec)?;
-            writeln!(f, "  PDF  (built-in layout)              {:>10.0}/s", c.pdf_per_sec)?;
-            writeln!(f, "  PDF  (built-in layout, {} threads)   {:>10.0}/s", c.threads, c.pdf_per_sec_all_cores)?;
+            writeln!(
+                f,
+                "{} invoice: {} lines, {} page(s), PDF {} KiB",
+                c.name,
+                c.lines,
+                c.pages,
+                c.pdf_bytes / 1024
+            )?;
+            writeln!(
+                f,
+                "  HTML (Tera, built-in template)      {:>10.0}/s",
+                c.html_per_sec
+            )?;
+            writeln!(
+                f,
+                "  PDF  (built-in layout)              {:>10.0}/s",
+                c.pdf_per_sec
+            )?;
+            writeln!(
+                f,
+                "  PDF  (built-in layout, {} threads)   {:>10.0}/s",
+                c.threads, c.pdf_per_sec_all_cores
+            )?;
             match c.html_route_pdf_per_sec {
-                Some(r) => writeln!(f, "  PDF  (printpdf HTML renderer)       {r:>10.1}/s   ({:.0} ms each)", 1000.0 / r)?,
+                Some(r) => writeln!(
+                    f,
+                    "  PDF  (printpdf HTML renderer)       {r:>10.1}/s   ({:.0} ms each)",
+                    1000.0 / r
+                )?,
                 None => writeln!(f, "  PDF  (printpdf HTML renderer)       not measured")?,
             }
             match (c.weasyprint_per_sec, &c.weasyprint_error) {

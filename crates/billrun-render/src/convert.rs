@@ -201,12 +201,19 @@ mod tests {
                 }
             }
         }
-        let expected = doc.sub_total.value + doc.commitment_true_up.as_ref().map_or(Decimal::ZERO, |t| t.value)
+        let expected = doc.sub_total.value
+            + doc
+                .commitment_true_up
+                .as_ref()
+                .map_or(Decimal::ZERO, |t| t.value)
             - doc.credits.value;
         assert_eq!(doc.total.value, expected);
         assert_eq!(doc.amount_due, doc.total);
         assert_eq!(doc.periods.len(), 2);
-        assert_eq!(doc.periods[0].period.display.to_string(), "1 Jan 2026 – 31 Jan 2026");
+        assert_eq!(
+            doc.periods[0].period.display.to_string(),
+            "1 Jan 2026 – 31 Jan 2026"
+        );
     }
 
     #[test]
@@ -242,8 +249,16 @@ mod tests {
         assert!(storage.sub_lines.is_empty());
         let calls = &doc.groups[0].lines[0];
         assert_eq!(calls.sub_lines.len(), 3);
-        let webhooks = doc.groups[0].lines.iter().find(|l| l.display_name == "Webhooks delivered").unwrap();
-        assert_eq!(webhooks.sub_lines.len(), 2, "a slab and the minimum-charge adjustment");
+        let webhooks = doc.groups[0]
+            .lines
+            .iter()
+            .find(|l| l.display_name == "Webhooks delivered")
+            .unwrap();
+        assert_eq!(
+            webhooks.sub_lines.len(),
+            2,
+            "a slab and the minimum-charge adjustment"
+        );
     }
 
     #[test]
@@ -259,7 +274,10 @@ mod tests {
     #[test]
     fn statuses_parse_from_storage() {
         assert_eq!(InvoiceStatus::parse("DUE"), Some(InvoiceStatus::Due));
-        assert_eq!(InvoiceStatus::parse("PARTIALLY_PAID"), Some(InvoiceStatus::PartiallyPaid));
+        assert_eq!(
+            InvoiceStatus::parse("PARTIALLY_PAID"),
+            Some(InvoiceStatus::PartiallyPaid)
+        );
         assert_eq!(InvoiceStatus::parse("due"), None);
     }
 }

@@ -27,7 +27,9 @@ pub struct Template {
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Template").field("builtin", &self.builtin).finish()
+        f.debug_struct("Template")
+            .field("builtin", &self.builtin)
+            .finish()
     }
 }
 
@@ -159,7 +161,10 @@ mod tests {
         assert!(!html.contains("<script>"), "raw script tag in the HTML");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; Co"));
         let own = render_html_with("<p>{{ customer.name }}</p>", &doc).unwrap();
-        assert_eq!(own, "<p>&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; Co</p>");
+        assert_eq!(
+            own,
+            "<p>&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; Co</p>"
+        );
     }
 
     #[test]

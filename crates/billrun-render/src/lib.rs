@@ -43,9 +43,9 @@ pub use html::{render_html, render_html_with, Template, BUILTIN_TEMPLATE};
 pub use logo::{Logo, LogoError, LogoFormat};
 pub use model::*;
 pub use money::{format_money, format_quantity, Amount};
+pub use pdf::render_pdf;
 #[cfg(feature = "html-pdf")]
 pub use pdf::render_pdf_from_html;
-pub use pdf::render_pdf;
 pub use sample::{sample, sample_long, sample_with};
 
 /// Why a document could not be rendered.

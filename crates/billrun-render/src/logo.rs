@@ -4,15 +4,16 @@
 //! [`Logo::from_bytes`] accepts PNG and JPEG only, recognised by their magic bytes
 //! (a file name proves nothing), at most [`MAX_LOGO_BYTES`], with each side within
 //! [`MIN_LOGO_SIDE`]..=[`MAX_LOGO_SIDE`] pixels as the image header states, and only
-//! if it actually decodes. The decoded pixels are kept (shared), so drawing the logo
-//! into many PDFs decodes it once: build the `Logo` once per organisation and clone
-//! it into each [`crate::InvoiceDocument`] (cloning shares the bytes).
+//! if it actually decodes. The logo is then decoded and compressed into its PDF
+//! image once (see [`crate::pdf::image`]): build the `Logo` once per organisation
+//! and clone it into each [`crate::InvoiceDocument`] (cloning shares it), and no
+//! PDF pays for image encoding.
 
 use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use printpdf::RawImage;
+use printpdf::ExternalXObject;
 use serde::ser::SerializeStruct;
 use serde::Serialize;
 
@@ -50,7 +51,9 @@ pub enum LogoError {
     #[error("the logo file is empty")]
     Empty,
     /// Neither PNG nor JPEG magic bytes.
-    #[error("not a PNG or JPEG image (the file starts with {start}); convert the logo to PNG or JPEG")]
+    #[error(
+        "not a PNG or JPEG image (the file starts with {start}); convert the logo to PNG or JPEG"
+    )]
     NotAnImage {
         /// The first bytes, in hex, to help tell what it is.
         start: String,
@@ -98,7 +101,7 @@ pub struct Logo {
     format: LogoFormat,
     width: u32,
     height: u32,
-    decoded: Arc<RawImage>,
+    pdf_image: Arc<ExternalXObject>,
 }
 
 impl Logo {
@@ -121,18 +124,16 @@ impl Logo {
         }
         // Dimensions are checked before decoding so a forged header cannot make us
         // allocate a huge pixel buffer.
-        let decoded = RawImage::decode_from_bytes(bytes, &mut Vec::new()).map_err(|e| {
-            LogoError::Corrupt {
-                format: format_name(format),
-                reason: e,
-            }
+        let pdf_image = crate::pdf::image::encode(bytes).map_err(|e| LogoError::Corrupt {
+            format: format_name(format),
+            reason: e.to_string(),
         })?;
         Ok(Logo {
             bytes: bytes.into(),
             format,
             width,
             height,
-            decoded: Arc::new(decoded),
+            pdf_image: Arc::new(pdf_image),
         })
     }
 
@@ -158,8 +159,8 @@ impl Logo {
         let b64 = base64::engine::general_purpose::STANDARD.encode(&self.bytes);
         format!("data:{};base64,{b64}", self.format.mime())
     }
-    pub(crate) fn decoded(&self) -> &RawImage {
-        &self.decoded
+    pub(crate) fn pdf_image(&self) -> &ExternalXObject {
+        &self.pdf_image
     }
 }
 
@@ -230,7 +231,10 @@ fn corrupt(format: LogoFormat, reason: &str) -> LogoError {
 /// Width and height from the IHDR chunk, which the PNG spec requires first.
 fn png_size(b: &[u8]) -> Result<(u32, u32), LogoError> {
     if b.len() < 24 || &b[12..16] != b"IHDR" {
-        return Err(corrupt(LogoFormat::Png, "no IHDR header after the signature"));
+        return Err(corrupt(
+            LogoFormat::Png,
+            "no IHDR header after the signature",
+        ));
     }
     let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     Ok((be(16), be(20)))
@@ -279,7 +283,9 @@ mod tests {
         let png = Logo::from_bytes(crate::sample::SAMPLE_LOGO_PNG).unwrap();
         assert_eq!(png.format(), LogoFormat::Png);
         assert!(png.width() >= 16 && png.height() >= 16);
-        assert!(png.data_uri().starts_with("data:image/png;base64,iVBORw0KGgo"));
+        assert!(png
+            .data_uri()
+            .starts_with("data:image/png;base64,iVBORw0KGgo"));
         let jpeg = Logo::from_bytes(crate::sample::SAMPLE_LOGO_JPEG).unwrap();
         assert_eq!(jpeg.format(), LogoFormat::Jpeg);
         assert_eq!((jpeg.width(), jpeg.height()), (png.width(), png.height()));
@@ -320,7 +326,13 @@ mod tests {
     fn refuses_dimensions_out_of_range_from_the_header() {
         for (w, h) in [(4000, 300), (8, 100), (100, 2001), (100_000, 100_000)] {
             let e = Logo::from_bytes(&png_header(w, h)).unwrap_err();
-            assert_eq!(e, LogoError::BadDimensions { width: w, height: h });
+            assert_eq!(
+                e,
+                LogoError::BadDimensions {
+                    width: w,
+                    height: h
+                }
+            );
             assert!(e.to_string().contains("16 to 2000 px"), "{e}");
         }
     }

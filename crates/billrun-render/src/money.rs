@@ -133,8 +133,14 @@ mod tests {
         assert_eq!(Amount::unit_price(dec!(0.0015), usd).display, "$0.0015");
         assert_eq!(Amount::unit_price(dec!(99), usd).display, "$99.00");
         assert_eq!(Amount::unit_price(dec!(99.500), usd).display, "$99.50");
-        assert_eq!(Amount::unit_price(dec!(1.333), Currency::JPY).display, "¥1.333");
-        assert_eq!(Amount::unit_price(dec!(2000), Currency::JPY).display, "¥2,000");
+        assert_eq!(
+            Amount::unit_price(dec!(1.333), Currency::JPY).display,
+            "¥1.333"
+        );
+        assert_eq!(
+            Amount::unit_price(dec!(2000), Currency::JPY).display,
+            "¥2,000"
+        );
         assert_eq!(
             Amount::unit_price(dec!(0.0377), Currency::BHD).display,
             "BHD 0.0377"

@@ -95,7 +95,9 @@ pub fn sample_parts(lines: usize, currency: Currency) -> (InvoiceHeader, Invoice
         in_advance: Some(feb),
         amount_paid: Decimal::ZERO,
     };
-    let charges: Vec<ChargeLine> = (0..lines).map(|i| charge(i, lines, currency, jan, feb)).collect();
+    let charges: Vec<ChargeLine> = (0..lines)
+        .map(|i| charge(i, lines, currency, jan, feb))
+        .collect();
     let true_up = charge_line(
         CardKind::MinimumCommitment,
         "Minimum commitment",
@@ -110,7 +112,10 @@ pub fn sample_parts(lines: usize, currency: Currency) -> (InvoiceHeader, Invoice
         description: "minimum commitment shortfall".into(),
         ..true_up
     };
-    (header, InvoiceLines::build(currency, &charges, Some(&true_up)))
+    (
+        header,
+        InvoiceLines::build(currency, &charges, Some(&true_up)),
+    )
 }
 
 /// Rates are written in USD; other currencies get a plausible exchange factor so
@@ -209,19 +214,23 @@ fn charge(i: usize, n: usize, c: Currency, jan: Period, feb: Period) -> ChargeLi
                 (q1, p1, rate * q1 * Decimal::from(10) / Decimal::from(31)),
                 (q2, p2, rate * q2 * Decimal::from(21) / Decimal::from(31)),
             ];
-            settle(&mut l, c, parts.iter().map(|(q, p, a)| {
-                (
-                    ChargeDetail {
-                        kind: DetailKind::LicensePeriod,
-                        description: format!("{q} for {} of 31 days", p.days()),
-                        quantity: Some(*q),
-                        unit_price: Some(rate),
-                        amount: Decimal::ZERO,
-                        period: *p,
-                    },
-                    *a,
-                )
-            }));
+            settle(
+                &mut l,
+                c,
+                parts.iter().map(|(q, p, a)| {
+                    (
+                        ChargeDetail {
+                            kind: DetailKind::LicensePeriod,
+                            description: format!("{q} for {} of 31 days", p.days()),
+                            quantity: Some(*q),
+                            unit_price: Some(rate),
+                            amount: Decimal::ZERO,
+                            period: *p,
+                        },
+                        *a,
+                    )
+                }),
+            );
             l.description = format!("up to {q2} licenses");
             l
         }
@@ -260,7 +269,11 @@ fn charge(i: usize, n: usize, c: Currency, jan: Period, feb: Period) -> ChargeLi
             } else {
                 Decimal::from(684_500)
             } + k * Decimal::from(1_000);
-            let bounds = [Decimal::ZERO, Decimal::from(100_000), Decimal::from(1_000_000)];
+            let bounds = [
+                Decimal::ZERO,
+                Decimal::from(100_000),
+                Decimal::from(1_000_000),
+            ];
             let rates = [
                 scale(Decimal::new(2, 3), c),
                 scale(Decimal::new(15, 4), c),
@@ -271,7 +284,10 @@ fn charge(i: usize, n: usize, c: Currency, jan: Period, feb: Period) -> ChargeLi
             let details = (0..reached).map(|s| {
                 let upper = bounds.get(s + 1).copied().unwrap_or(q).min(q);
                 let qty = upper - bounds[s];
-                (slab_detail(s + 1, bounds[s], qty, rates[s], jan), qty * rates[s])
+                (
+                    slab_detail(s + 1, bounds[s], qty, rates[s], jan),
+                    qty * rates[s],
+                )
             });
             settle(&mut l, c, details);
             l
@@ -281,19 +297,36 @@ fn charge(i: usize, n: usize, c: Currency, jan: Period, feb: Period) -> ChargeLi
             let q = Decimal::new(2340_5, 1) + k;
             let rate = scale(Decimal::new(23, 3), c);
             let mut l = usage(&name, jan, q);
-            settle(&mut l, c, [(slab_detail(1, 0.into(), q, rate, jan), q * rate)].into_iter());
+            settle(
+                &mut l,
+                c,
+                [(slab_detail(1, 0.into(), q, rate, jan), q * rate)].into_iter(),
+            );
             l
         }
     }
 }
 
 fn usage(name: &str, jan: Period, q: Decimal) -> ChargeLine {
-    let mut l = charge_line(CardKind::Usage, name, Some("Usage"), InvoiceTiming::InArrears, jan, q);
+    let mut l = charge_line(
+        CardKind::Usage,
+        name,
+        Some("Usage"),
+        InvoiceTiming::InArrears,
+        jan,
+        q,
+    );
     l.description = format!("{q} units");
     l
 }
 
-fn slab_detail(order: usize, start_after: Decimal, q: Decimal, rate: Decimal, p: Period) -> ChargeDetail {
+fn slab_detail(
+    order: usize,
+    start_after: Decimal,
+    q: Decimal,
+    rate: Decimal,
+    p: Period,
+) -> ChargeDetail {
     ChargeDetail {
         kind: DetailKind::Slab,
         description: format!("slab {order} (above {start_after}: {q} x {rate})"),

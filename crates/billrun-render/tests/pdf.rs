@@ -23,9 +23,15 @@ fn write(pdf: &[u8]) -> Pdf {
 
 fn poppler(tool: &str, args: &[&str]) -> String {
     let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
-        panic!("{tool} could not run ({e}): install poppler-utils (apt-get install -y poppler-utils)")
+        panic!(
+            "{tool} could not run ({e}): install poppler-utils (apt-get install -y poppler-utils)"
+        )
     });
-    assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -53,7 +59,10 @@ fn pages(pdf: &Pdf) -> usize {
 }
 
 fn assert_has(text: &str, what: &str) {
-    assert!(text.contains(what), "{what:?} not found in the PDF text:\n{text}");
+    assert!(
+        text.contains(what),
+        "{what:?} not found in the PDF text:\n{text}"
+    );
 }
 
 /// Every charge line's name shares a text line with its amount.
@@ -65,7 +74,12 @@ fn assert_lines(doc: &InvoiceDocument, text: &str) {
                 .lines()
                 .find(|t| t.contains(&l.display_name))
                 .unwrap_or_else(|| panic!("line {:?} not in the PDF", l.display_name));
-            assert!(row.contains(&l.amount.display), "{:?} lacks its amount {}", row, l.amount.display);
+            assert!(
+                row.contains(&l.amount.display),
+                "{:?} lacks its amount {}",
+                row,
+                l.amount.display
+            );
             if let Some(q) = &l.quantity {
                 assert!(row.contains(q.as_str()), "{row:?} lacks its quantity {q}");
             }
@@ -112,10 +126,23 @@ fn typical_invoice_reads_back_completely() {
         assert_has(&t, s);
     }
     assert_lines(&doc, &t);
-    let row = |label: &str| t.lines().find(|l| l.contains(label)).unwrap_or_default().to_string();
-    assert!(row("Subtotal").contains(&doc.sub_total.display), "{}", row("Subtotal"));
+    let row = |label: &str| {
+        t.lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("Subtotal").contains(&doc.sub_total.display),
+        "{}",
+        row("Subtotal")
+    );
     assert!(row("true-up").contains(&doc.commitment_true_up.as_ref().unwrap().display));
-    assert!(row("Total").contains(&doc.total.display), "{}", row("Total"));
+    assert!(
+        row("Total").contains(&doc.total.display),
+        "{}",
+        row("Total")
+    );
     assert_eq!(doc.total.display, "$5,185.33"); // pinned: a layout change must not change numbers
     let n = pages(&pdf);
     assert!(n <= 2, "a 10-line invoice on {n} pages");
@@ -128,7 +155,11 @@ fn the_logo_is_embedded_as_an_image() {
     let pdf = write(&bytes);
     let list = poppler("pdfimages", &["-list", pdf.path.to_str().unwrap()]);
     // The logo is one image (plus its transparency as a soft mask).
-    let images: Vec<&str> = list.lines().skip(2).filter(|l| l.split_whitespace().nth(2) == Some("image")).collect();
+    let images: Vec<&str> = list
+        .lines()
+        .skip(2)
+        .filter(|l| l.split_whitespace().nth(2) == Some("image"))
+        .collect();
     assert_eq!(images.len(), 1, "{list}");
     let cols: Vec<&str> = images[0].split_whitespace().collect();
     assert_eq!((cols[3], cols[4]), ("480", "128"), "{list}");
@@ -250,14 +281,28 @@ fn builtin_html_and_pdf_show_the_same_values() {
         assert!(t.contains(&v), "PDF lacks {v:?}");
     }
     // And the labels both use.
-    for label in ["Invoice date", "Due date", "Net terms", "In arrears", "In advance", "Subtotal", "Credits", "Amount due", "PAYMENT", "BILL TO"] {
+    for label in [
+        "Invoice date",
+        "Due date",
+        "Net terms",
+        "In arrears",
+        "In advance",
+        "Subtotal",
+        "Credits",
+        "Amount due",
+        "PAYMENT",
+        "BILL TO",
+    ] {
         assert!(html.contains(label), "HTML lacks {label}");
         assert!(t.contains(label), "PDF lacks {label}");
     }
 }
 
 fn unescape(html: &str) -> String {
-    html.replace("&amp;", "&").replace("&#x2F;", "/").replace("&lt;", "<").replace("&gt;", ">")
+    html.replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
 }
 
 #[cfg(feature = "html-pdf")]
@@ -279,8 +324,15 @@ fn an_organisation_template_goes_to_pdf_through_its_html() {
     assert_has(&text, "Rechnung INV-2026-000042");
     assert_has(&text, "Kunde: <script>alert(1)</script> & Müller");
     assert_has(&text, &format!("Gesamt: {}", doc.total.display));
-    assert!(!text.contains("Analyst seats"), "the organisation template lists no lines");
+    assert!(
+        !text.contains("Analyst seats"),
+        "the organisation template lists no lines"
+    );
     let list = poppler("pdfimages", &["-list", pdf.path.to_str().unwrap()]);
-    let images = list.lines().skip(2).filter(|l| l.split_whitespace().nth(2) == Some("image")).count();
+    let images = list
+        .lines()
+        .skip(2)
+        .filter(|l| l.split_whitespace().nth(2) == Some("image"))
+        .count();
     assert_eq!(images, 1, "one logo image: {list}");
 }

@@ -5,8 +5,8 @@
 //! floats (layout only); amounts never pass through here except as display text.
 
 use printpdf::{
-    Color, FontId, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Pt, Rect, Rgb,
-    TextItem, XObjectId, XObjectTransform,
+    Color, FontId, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Pt, Rect, Rgb, TextItem,
+    XObjectId, XObjectTransform,
 };
 
 use super::fonts::{Face, Fonts};
@@ -90,9 +90,7 @@ impl<'a> Canvas<'a> {
             Op::SetFillColor {
                 col: style.color.color(),
             },
-            Op::SetTextCursor {
-                pos: point(x, y),
-            },
+            Op::SetTextCursor { pos: point(x, y) },
             Op::ShowText {
                 items: vec![TextItem::Text(text.to_string())],
             },

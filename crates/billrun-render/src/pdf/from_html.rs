@@ -49,11 +49,21 @@ pub fn render_pdf_from_html(html: &str, logo: Option<&Logo>) -> Result<Vec<u8>, 
         ..Default::default()
     };
     let mut warnings = Vec::new();
-    let doc = PdfDocument::from_html_with_cache(html, &images, &fonts, &options, &mut warnings, Some(pool()))
-        .map_err(RenderError::HtmlLayout)?;
+    let doc = PdfDocument::from_html_with_cache(
+        html,
+        &images,
+        &fonts,
+        &options,
+        &mut warnings,
+        Some(pool()),
+    )
+    .map_err(RenderError::HtmlLayout)?;
     if doc.pages.is_empty() {
         let why: Vec<String> = warnings.iter().map(|w| format!("{w:?}")).take(3).collect();
-        return Err(RenderError::HtmlLayout(format!("no page was produced: {}", why.join("; "))));
+        return Err(RenderError::HtmlLayout(format!(
+            "no page was produced: {}",
+            why.join("; ")
+        )));
     }
     let opts = PdfSaveOptions {
         subset_fonts: true,

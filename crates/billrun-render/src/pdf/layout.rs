@@ -91,16 +91,17 @@ impl<'a> Layout<'a> {
         let last = std::mem::replace(&mut self.page, Canvas::new(self.fonts));
         self.pages.push(last.into_ops());
         let count = self.pages.len();
-        let left = format!(
-            "{} · Invoice {}",
-            self.seller_name(),
-            self.doc.number
-        );
+        let left = format!("{} · Invoice {}", self.seller_name(), self.doc.number);
         for (i, ops) in self.pages.iter_mut().enumerate() {
             let mut c = Canvas::new(self.fonts);
             c.hline(X0, X1, PAGE_H - 46.0, 0.5, RULE);
             c.text(X0, PAGE_H - 34.0, &left, NOTE);
-            c.text_right(X1, PAGE_H - 34.0, &format!("Page {} of {count}", i + 1), NOTE);
+            c.text_right(
+                X1,
+                PAGE_H - 34.0,
+                &format!("Page {} of {count}", i + 1),
+                NOTE,
+            );
             ops.extend(c.into_ops());
         }
         self.pages
@@ -121,7 +122,12 @@ impl<'a> Layout<'a> {
         self.pages.push(done.into_ops());
         let seller = self.seller_name();
         let p = &mut self.page;
-        p.text(X0, TOP + 12.0, &format!("Invoice {}", self.doc.number), style(Face::Bold, 11.0, INK));
+        p.text(
+            X0,
+            TOP + 12.0,
+            &format!("Invoice {}", self.doc.number),
+            style(Face::Bold, 11.0, INK),
+        );
         p.text_right(X1, TOP + 12.0, seller, SMALL);
         p.text(X0, TOP + 26.0, &self.doc.customer.name, SMALL);
         if let Some(d) = &self.doc.invoice_date {
@@ -148,11 +154,17 @@ impl<'a> Layout<'a> {
                 let (w, h) = fit(logo.px, 180.0, 54.0);
                 p.image(&logo.id, X0, TOP, w, h, logo.px);
             }
-            None => p.text(X0, TOP + 18.0, &doc.organisation.name, style(Face::Bold, 16.0, INK)),
+            None => p.text(
+                X0,
+                TOP + 18.0,
+                &doc.organisation.name,
+                style(Face::Bold, 16.0, INK),
+            ),
         }
         p.text_right(X1, TOP + 18.0, "INVOICE", style(Face::Bold, 20.0, ACCENT));
         p.text_right(X1, TOP + 34.0, &doc.number, style(Face::Bold, 10.5, INK));
-        if doc.status != InvoiceStatus::Due {
+        // A draft's number already reads "DRAFT".
+        if doc.status != InvoiceStatus::Due && doc.status_label.to_uppercase() != doc.number {
             let color = match doc.status {
                 InvoiceStatus::Paid => Rgb8(21, 128, 61),
                 InvoiceStatus::Void | InvoiceStatus::UnCollectible => Rgb8(185, 28, 28),
@@ -200,7 +212,14 @@ impl<'a> Layout<'a> {
         self.page.text(x, top, "BILL TO", LABEL);
         let mut y = self.lines(x, top + 13.0, w, &customer.name, BODY_BOLD, BODY_LH);
         if !account.name.is_empty() && account.name != customer.name {
-            y = self.lines(x, y, w, &format!("Account: {}", account.name), SMALL, BODY_LH);
+            y = self.lines(
+                x,
+                y,
+                w,
+                &format!("Account: {}", account.name),
+                SMALL,
+                BODY_LH,
+            );
         }
         let address = if account.address_lines.is_empty() {
             &customer.address_lines
@@ -241,7 +260,8 @@ impl<'a> Layout<'a> {
         let mut y = top + 13.0;
         for (label, value) in rows {
             self.page.text(x, y, label, DETAIL_LABEL);
-            let fits = Canvas::width(label, DETAIL_LABEL) + 8.0 + Canvas::width(&value, DETAIL_VALUE) <= w;
+            let fits =
+                Canvas::width(label, DETAIL_LABEL) + 8.0 + Canvas::width(&value, DETAIL_VALUE) <= w;
             if !fits {
                 y += 10.5;
             }
@@ -256,15 +276,30 @@ impl<'a> Layout<'a> {
         let top = self.y;
         let p = &mut self.page;
         p.fill_rect(X0, top, X1 - X0, 34.0, BAND_BG);
-        p.text(X0 + 12.0, top + 21.0, "Amount due", style(Face::Regular, 9.0, MUTED));
+        p.text(
+            X0 + 12.0,
+            top + 21.0,
+            "Amount due",
+            style(Face::Regular, 9.0, MUTED),
+        );
         let label_w = Canvas::width("Amount due", style(Face::Regular, 9.0, MUTED));
-        p.text(X0 + 22.0 + label_w, top + 22.0, &doc.amount_due.display, style(Face::Bold, 14.0, INK));
+        p.text(
+            X0 + 22.0 + label_w,
+            top + 22.0,
+            &doc.amount_due.display,
+            style(Face::Bold, 14.0, INK),
+        );
         let right = match (&doc.due_date, doc.status) {
             (_, InvoiceStatus::Draft) => "Draft: amounts may still change".to_string(),
             (Some(d), _) => format!("Due by {}", d.display),
             (None, _) => String::new(),
         };
-        p.text_right(X1 - 12.0, top + 21.0, &right, style(Face::Regular, 9.0, INK));
+        p.text_right(
+            X1 - 12.0,
+            top + 21.0,
+            &right,
+            style(Face::Regular, 9.0, INK),
+        );
         self.y = top + 34.0 + 18.0;
     }
 
@@ -284,7 +319,12 @@ impl<'a> Layout<'a> {
         if self.ensure(h) {
             self.table_header();
             if let Some(g) = self.group {
-                self.page.text(DESC_X, self.y + 11.0, &format!("{g} (continued)"), style(Face::Bold, 9.0, MUTED));
+                self.page.text(
+                    DESC_X,
+                    self.y + 11.0,
+                    &format!("{g} (continued)"),
+                    style(Face::Bold, 9.0, MUTED),
+                );
                 self.y += 18.0;
             }
         }
@@ -295,12 +335,21 @@ impl<'a> Layout<'a> {
         let doc = self.doc;
         for g in &doc.groups {
             // Keep a group's heading with its first line.
-            let first = g.lines.first().map_or(0.0, |l| line_height(l) + sub_height(l.sub_lines.first()));
+            let first = g
+                .lines
+                .first()
+                .map_or(0.0, |l| line_height(l) + sub_height(l.sub_lines.first()));
             self.group = None;
             self.table_break_if_needed(22.0 + first);
             let top = self.y;
-            self.page.text(DESC_X, top + 12.0, &g.name, style(Face::Bold, 9.5, ACCENT));
-            self.page.text_right(AMOUNT_R, top + 12.0, &g.amount.display, style(Face::Bold, 9.0, ACCENT));
+            self.page
+                .text(DESC_X, top + 12.0, &g.name, style(Face::Bold, 9.5, ACCENT));
+            self.page.text_right(
+                AMOUNT_R,
+                top + 12.0,
+                &g.amount.display,
+                style(Face::Bold, 9.0, ACCENT),
+            );
             self.page.hline(X0, X1, top + 18.0, 0.6, RULE);
             self.y = top + 22.0;
             self.group = Some(&g.name);
@@ -343,7 +392,14 @@ impl<'a> Layout<'a> {
     fn sub_line(&mut self, s: &Line) {
         let base = self.y + 7.5;
         self.numbers(base, s, NOTE);
-        self.lines(DESC_X + SUB_INDENT, base, DESC_W - SUB_INDENT, sub_label(s), NOTE, NOTE_LH);
+        self.lines(
+            DESC_X + SUB_INDENT,
+            base,
+            DESC_W - SUB_INDENT,
+            sub_label(s),
+            NOTE,
+            NOTE_LH,
+        );
         self.y += sub_height(Some(s));
     }
 
@@ -364,13 +420,15 @@ impl<'a> Layout<'a> {
             .flat_map(|l| wrap(l, x - 20.0 - X0, SMALL))
             .collect();
         let totals_h = rows.len() as f32 * 15.0 + 56.0;
-        let payment_h = if payment.is_empty() { 0.0 } else { 20.0 + payment.len() as f32 * BODY_LH };
+        let payment_h = if payment.is_empty() {
+            0.0
+        } else {
+            20.0 + payment.len() as f32 * BODY_LH
+        };
         // The closing note travels with the totals, so a page never holds it alone.
-        let note_h = doc
-            .billing_details
-            .footer_note
-            .as_ref()
-            .map_or(0.0, |n| wrap(n, X1 - X0, NOTE).len() as f32 * NOTE_LH + 22.0);
+        let note_h = doc.billing_details.footer_note.as_ref().map_or(0.0, |n| {
+            wrap(n, X1 - X0, NOTE).len() as f32 * NOTE_LH + 22.0
+        });
         self.y += 6.0;
         self.ensure(totals_h.max(payment_h) + note_h);
         let top = self.y;
@@ -390,12 +448,28 @@ impl<'a> Layout<'a> {
         }
         self.page.hline(x, X1, y - 9.0, 0.8, INK);
         y += 4.0;
-        self.page.text(x + 8.0, y, "Total", style(Face::Bold, 10.0, INK));
-        self.page.text_right(AMOUNT_R, y, &doc.total.display, style(Face::Bold, 10.0, INK));
+        self.page
+            .text(x + 8.0, y, "Total", style(Face::Bold, 10.0, INK));
+        self.page.text_right(
+            AMOUNT_R,
+            y,
+            &doc.total.display,
+            style(Face::Bold, 10.0, INK),
+        );
         let band = y + 7.0;
         self.page.fill_rect(x, band, X1 - x, 24.0, BAND_BG);
-        self.page.text(x + 8.0, band + 16.0, "Amount due", style(Face::Bold, 10.0, INK));
-        self.page.text_right(AMOUNT_R, band + 16.0, &doc.amount_due.display, style(Face::Bold, 11.0, ACCENT));
+        self.page.text(
+            x + 8.0,
+            band + 16.0,
+            "Amount due",
+            style(Face::Bold, 10.0, INK),
+        );
+        self.page.text_right(
+            AMOUNT_R,
+            band + 16.0,
+            &doc.amount_due.display,
+            style(Face::Bold, 11.0, ACCENT),
+        );
         self.y = top + totals_h.max(payment_h) + 14.0;
     }
 
@@ -437,7 +511,10 @@ pub(crate) fn sub_label(s: &Line) -> &str {
 
 fn line_height(l: &Line) -> f32 {
     let name = wrap(&l.display_name, DESC_W, BODY).len() as f32;
-    let notes: usize = secondary(l).iter().map(|n| wrap(n, DESC_W, NOTE).len()).sum();
+    let notes: usize = secondary(l)
+        .iter()
+        .map(|n| wrap(n, DESC_W, NOTE).len())
+        .sum();
     4.0 + name * BODY_LH + notes as f32 * NOTE_LH
 }
 

@@ -15,6 +15,7 @@ pub mod canvas;
 pub mod fonts;
 #[cfg(feature = "html-pdf")]
 mod from_html;
+pub mod image;
 pub mod layout;
 
 use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
@@ -35,7 +36,7 @@ pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
         bold: pdf.add_font(&fonts.bold),
     };
     let logo = doc.organisation.logo.as_ref().map(|l| PlacedLogo {
-        id: pdf.add_image(l.decoded()),
+        id: pdf.add_xobject(l.pdf_image()),
         px: (l.width(), l.height()),
     });
     let pages = layout::draw(doc, &ids, logo.as_ref())
@@ -45,9 +46,40 @@ pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
     pdf.with_pages(pages);
     let opts = PdfSaveOptions {
         subset_fonts: true,
+        optimize: false,
         ..Default::default()
     };
     // Save warnings are informational (e.g. which glyphs were subset); the layout
     // only uses operations printpdf supports.
-    pdf.save(&opts, &mut Vec::new())
+    let mut lo = pdf.to_lopdf_document(&opts, &mut Vec::new());
+    compress_fast(&mut lo);
+    let mut out = Vec::with_capacity(64 * 1024);
+    lo.save_to(&mut out)
+        .expect("writing a PDF to memory cannot fail");
+    out
+}
+
+/// Flate-compresses every stream not compressed yet, at zlib's fastest level.
+/// printpdf's `optimize` uses lopdf's `Compression::best()`, which took more than
+/// half of an invoice's time; level 1 costs a fraction of that for files a few
+/// percent larger (content streams and font subsets compress easily).
+fn compress_fast(doc: &mut lopdf::Document) {
+    use flate2::{write::ZlibEncoder, Compression};
+    use std::io::Write;
+    for obj in doc.objects.values_mut() {
+        if let lopdf::Object::Stream(stream) = obj {
+            if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
+                continue;
+            }
+            let mut e = ZlibEncoder::new(Vec::new(), Compression::fast());
+            if e.write_all(&stream.content).is_ok() {
+                if let Ok(packed) = e.finish() {
+                    if packed.len() < stream.content.len() {
+                        stream.dict.set("Filter", "FlateDecode");
+                        stream.set_content(packed);
+                    }
+                }
+            }
+        }
+    }
 }
