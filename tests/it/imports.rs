@@ -600,3 +600,97 @@ async fn a_worker_killed_mid_import_resumes_to_the_same_end_state() {
         "killed after {batches} batches ({partial} events)"
     );
 }
+
+#[tokio::test]
+async fn account_rows_that_contradict_the_catalog_are_bad_rows_and_the_rest_is_applied() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let file = scratch.path().join("accounts2.csv");
+    std::fs::write(
+        &file,
+        "account_id,customer_id,account_name,invoice_currency,aliases,plan_id,plan_version,plan_from\n\
+         a4,globex,Globex Two,USD,a1-prod,,,\n\
+         a1,acme,Acme Europe,EUR,,,,\n\
+         a2,acme,Acme US,USD,a2-prod,growth,,2026-01-10\n\
+         a5,globex,Globex Five,USD,,nope,,2026-01-01\n\
+         a6,globex,Globex Six,USD,a6-x,growth,,2026-03-01\n\
+         a6,globex,Globex Six again,USD,,,,\n\
+         a3,globex,Globex,USD,,growth,1,2026-03-01\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "accounts", &file, &[]);
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    assert_eq!(counts(&v), [7, 2, 0, 5], "{v}");
+    let bad: Vec<(i64, Option<String>, String)> =
+        sqlx::query_as("SELECT line, column_name, reason FROM import_errors ORDER BY line")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let bad: Vec<(i64, &str, &str)> = bad
+        .iter()
+        .map(|(l, c, r)| (*l, c.as_deref().unwrap_or(""), r.as_str()))
+        .collect();
+    let want = [
+        (2, "aliases", "alias a1-prod already routes to account a1"),
+        (
+            3,
+            "invoice_currency",
+            "the account exists with invoice currency USD",
+        ),
+        (
+            4,
+            "plan_from",
+            "the account is already on growth v1 from 2026-01-16",
+        ),
+        (5, "plan_id", "unknown price plan \"nope\""),
+        (
+            7,
+            "account_id",
+            "duplicate \"a6\": line 6 of this file has it already",
+        ),
+    ];
+    assert_eq!(bad.len(), want.len(), "{bad:#?}");
+    for (got, want) in bad.iter().zip(want) {
+        assert_eq!((got.0, got.1), (want.0, want.1), "{got:?}");
+        assert!(
+            got.2.starts_with(want.2),
+            "{got:?} should start with {want:?}"
+        );
+    }
+    let accounts: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, invoice_currency FROM accounts WHERE org_id = 'acme' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let accounts: Vec<(&str, &str)> = accounts
+        .iter()
+        .map(|(a, c)| (a.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(
+        accounts,
+        vec![("a1", "USD"), ("a2", "USD"), ("a3", "USD"), ("a6", "USD")]
+    );
+    // a3 changed plans on Mar 1: its open period was closed there.
+    let periods: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT account_id, effective_from::text, effective_until::text FROM plan_associations
+         WHERE org_id = 'acme' AND account_id IN ('a3', 'a6') ORDER BY account_id, effective_from",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        periods,
+        vec![
+            ("a3".into(), "2026-01-01".into(), Some("2026-03-01".into())),
+            ("a3".into(), "2026-03-01".into(), None),
+            ("a6".into(), "2026-03-01".into(), None),
+        ]
+    );
+}
