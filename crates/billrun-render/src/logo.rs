@@ -344,7 +344,7 @@ mod tests {
         assert!(e.to_string().starts_with("the PNG logo is damaged"), "{e}");
         let e = Logo::from_bytes(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]).unwrap_err();
         assert!(e.to_string().contains("no frame header"), "{e}");
-        let e = Logo::from_bytes(&PNG_MAGIC[..]).unwrap_err();
+        let e = Logo::from_bytes(PNG_MAGIC).unwrap_err();
         assert!(e.to_string().contains("IHDR"), "{e}");
     }
 

@@ -294,7 +294,7 @@ fn charge(i: usize, n: usize, c: Currency, jan: Period, feb: Period) -> ChargeLi
         }
         _ => {
             // Volume: one slab at one rate.
-            let q = Decimal::new(2340_5, 1) + k;
+            let q = Decimal::new(23_405, 1) + k;
             let rate = scale(Decimal::new(23, 3), c);
             let mut l = usage(&name, jan, q);
             settle(

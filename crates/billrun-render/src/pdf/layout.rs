@@ -386,7 +386,7 @@ impl<'a> Layout<'a> {
         for note in secondary(l) {
             y = self.lines(DESC_X, y, DESC_W, &note, NOTE, NOTE_LH);
         }
-        self.y = self.y + line_height(l);
+        self.y += line_height(l);
     }
 
     fn sub_line(&mut self, s: &Line) {
