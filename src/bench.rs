@@ -24,6 +24,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// HTML and PDF invoices per second (built-in layout, printpdf's HTML renderer),
+    /// and the same HTML through WeasyPrint (`pip install weasyprint`) in the same run.
+    Render {
+        /// Documents per case for the direct routes.
+        #[arg(long, default_value_t = 400)]
+        iterations: usize,
+        /// HTML files per case given to WeasyPrint (0 to skip it).
+        #[arg(long, default_value_t = 10)]
+        weasyprint: usize,
+    },
     /// A whole bill run (cycle close and finalization through the queue) on generated
     /// data, in a fresh database `billrun_bench` on the configured server.
     BillRun {
@@ -69,6 +79,19 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
                 concurrency,
             )
             .await
+        }
+        BenchCommand::Render {
+            iterations,
+            weasyprint,
+        } => {
+            let opts = billrun_render::BenchOptions {
+                iterations,
+                weasyprint_batch: weasyprint,
+                ..Default::default()
+            };
+            let report = tokio::task::spawn_blocking(move || billrun_render::bench(&opts)).await?;
+            println!("{report}");
+            Ok(())
         }
         BenchCommand::Import { rows } => {
             crate::imports::bench::run(config, rows, peak_rss_mib).await

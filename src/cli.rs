@@ -371,8 +371,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::credits::commands::run_credit(&env.pool, env.config.clone(), command).await?;
         }
         Command::Invoice { command } => {
-            let env = open(cfg_path, 2).await?;
-            crate::bill_run::commands::run_invoice(&env.pool, command).await?;
+            let env = open(cfg_path, 4).await?;
+            match command {
+                crate::bill_run::commands::InvoiceCommand::Rerender { org, invoice } => {
+                    crate::bill_run::commands::run_rerender(
+                        &env.pool,
+                        env.config.clone(),
+                        &org,
+                        &invoice,
+                    )
+                    .await?
+                }
+                command => crate::bill_run::commands::run_invoice(&env.pool, command).await?,
+            }
         }
         Command::Org { command } => {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?

@@ -38,6 +38,20 @@ pub enum InvoiceCommand {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Write the stored PDF to this file.
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<std::path::PathBuf>,
+        /// Write the stored HTML to this file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+    },
+    /// Render a finalized invoice's documents again (same billing details), and wait.
+    Rerender {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Invoice id or number.
+        invoice: String,
     },
     /// Record the payment of a DUE invoice.
     MarkPaid {
@@ -93,12 +107,42 @@ pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
                 print_table(&list);
             }
         }
-        InvoiceCommand::Show { org, invoice, json } => {
-            match invoices::show(pool, &org, &invoice).await? {
-                Some(inv) if json => println!("{}", serde_json::to_string_pretty(&inv)?),
-                Some(inv) => print_invoice(&inv),
-                None => bail!("organisation {org} has no invoice {invoice}"),
+        InvoiceCommand::Show {
+            org,
+            invoice,
+            json,
+            pdf,
+            html,
+        } => {
+            let Some(inv) = invoices::show(pool, &org, &invoice).await? else {
+                bail!("organisation {org} has no invoice {invoice}");
+            };
+            if pdf.is_some() || html.is_some() {
+                let Some((h, p)) = super::render::document(pool, &org, &inv.id).await? else {
+                    bail!(
+                        "invoice {invoice} has no document yet: documents are rendered after \
+                         finalization by the render-chunk job (status {})",
+                        inv.status
+                    );
+                };
+                if let Some(path) = pdf {
+                    std::fs::write(&path, p)
+                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                    eprintln!("PDF written to {}", path.display());
+                }
+                if let Some(path) = html {
+                    std::fs::write(&path, h)
+                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                    eprintln!("HTML written to {}", path.display());
+                }
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&inv)?);
+            } else {
+                print_invoice(&inv);
             }
+        }
+        InvoiceCommand::Rerender { .. } => {
+            unreachable!("billrun invoice rerender goes through run_rerender")
         }
         InvoiceCommand::MarkPaid { org, invoice } => {
             let inv = invoices::mark_paid(pool, &org, &invoice, Utc::now()).await?;
@@ -207,4 +251,43 @@ fn print_lines(line: &serde_json::Value, depth: usize) {
         );
         print_lines(c, depth + 1);
     }
+}
+
+/// `billrun invoice rerender`: the render-chunk job for one invoice, run and waited for.
+pub async fn run_rerender(
+    pool: &PgPool,
+    config: std::sync::Arc<crate::config::Config>,
+    org: &str,
+    invoice: &str,
+) -> Result<()> {
+    let Some(inv) = invoices::show(pool, org, invoice).await? else {
+        bail!("organisation {org} has no invoice {invoice}");
+    };
+    if inv.status == "DRAFT" {
+        bail!("invoice {invoice} is a DRAFT: documents are rendered once it is finalized");
+    }
+    let payload =
+        serde_json::json!({ "organisation": org, "invoices": [inv.id], "rerender": true });
+    let req = crate::queue::request(
+        crate::jobs::JobKind::RenderChunk,
+        payload,
+        Utc::now(),
+        Some(org.into()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let job =
+        crate::queue::run_to_completion(pool, config, req, std::time::Duration::from_secs(120))
+            .await?;
+    if job.state != "done" {
+        bail!(
+            "{}",
+            job.last_error
+                .unwrap_or_else(|| format!("render-chunk is {}", job.state))
+        );
+    }
+    println!(
+        "invoice {} rendered again",
+        inv.number.as_deref().unwrap_or(&inv.id)
+    );
+    Ok(())
 }

@@ -258,6 +258,13 @@ pub async fn finalize_chunk(
     }
     // Credits sold by the invoices (not PREPAID: those wait for the payment).
     let granted = grant_sold_credits(&mut tx, org, &rows, &finalizing, false, ctx.as_of).await?;
+    // Their documents, rendered by the next step (enqueued only if this commits).
+    let render = ctx.child(
+        crate::jobs::JobKind::RenderChunk,
+        Some(org.to_string()),
+        json!({ "organisation": org, "invoices": ids }),
+    );
+    crate::queue::enqueue(&mut tx, &render, &ctx.child_options(None)).await?;
     tx.commit().await?;
     Ok(json!({
         "credits_applied": credited_ids.len(),

@@ -8,8 +8,9 @@
 //!   |     |                 cycles, close every ended cycle (catching up), write one
 //!   |     |                 DRAFT invoice per cycle boundary, recompute stale drafts,
 //!   |     +-> finalize-chunk  for the chunk's drafts already past their grace period
-//!   +-> finalize-chunk      number the drafts (gapless, per organisation), set the
-//!                           invoice and due dates, DRAFT -> DUE
+//!   +-> finalize-chunk      apply credits, number the drafts (gapless, per
+//!         |                 organisation), set the invoice and due dates, DRAFT -> DUE
+//!         +-> render-chunk  the HTML and PDF of each finalized invoice, stored
 //! ```
 //! Every step decides from database state and `as_of`, never from "the tick that
 //! triggered it", so a missed tick is caught up by the next, and a retried or doubled
@@ -22,6 +23,7 @@ pub mod commands;
 pub mod finalize;
 pub mod invoices;
 mod load;
+pub mod render;
 pub mod scan;
 pub mod usage;
 

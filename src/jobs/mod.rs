@@ -44,6 +44,8 @@ pub enum JobKind {
     CreditExpiry,
     /// Follows a payment: grants the PREPAID credits the invoice sold.
     InvoicePaid,
+    /// Renders and stores the HTML and PDF of finalized invoices.
+    RenderChunk,
 }
 
 impl JobKind {
@@ -52,6 +54,7 @@ impl JobKind {
         JobKind::CycleClose,
         JobKind::CloseChunk,
         JobKind::FinalizeChunk,
+        JobKind::RenderChunk,
         JobKind::CsvImport,
         JobKind::CreditGrant,
         JobKind::CreditExpiry,
@@ -74,6 +77,7 @@ impl JobKind {
             JobKind::CreditGrant => "credit-grant",
             JobKind::CreditExpiry => "credit-expiry",
             JobKind::InvoicePaid => "invoice-paid",
+            JobKind::RenderChunk => "render-chunk",
         }
     }
 
@@ -107,6 +111,9 @@ impl JobKind {
             }
             JobKind::InvoicePaid => {
                 "grants the PREPAID credits a paid invoice sold; payload {\"organisation\": str, \"invoice\": str}"
+            }
+            JobKind::RenderChunk => {
+                "renders and stores finalized invoices' HTML and PDF; payload {\"organisation\": str, \"invoices\": [str], \"rerender\"?: bool}"
             }
         }
     }
@@ -156,6 +163,7 @@ impl JobKind {
             JobKind::CreditGrant => parse_payload::<CreditGrantArgs>(payload).map(drop),
             JobKind::CreditExpiry => parse_payload::<OrgArgs>(payload).map(drop),
             JobKind::InvoicePaid => parse_payload::<InvoiceArgs>(payload).map(drop),
+            JobKind::RenderChunk => parse_payload::<RenderArgs>(payload).map(drop),
         };
         r.map_err(|e| {
             format!(
@@ -321,12 +329,32 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
                 Err(e) => Err(JobError::Fatal(e.into())),
             }
         }
+        JobKind::RenderChunk => {
+            let args: RenderArgs = parse_payload(&req.payload).map_err(bad)?;
+            crate::bill_run::render::render_chunk(
+                ctx,
+                &args.organisation,
+                &args.invoices,
+                args.rerender,
+            )
+            .await
+        }
         JobKind::InvoicePaid => {
             let args: InvoiceArgs = parse_payload(&req.payload).map_err(bad)?;
             crate::bill_run::finalize::grant_prepaid_credits(ctx, &args.organisation, &args.invoice)
                 .await
         }
     }
+}
+
+/// Payload of `render-chunk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderArgs {
+    organisation: String,
+    invoices: Vec<String>,
+    #[serde(default)]
+    rerender: bool,
 }
 
 /// Payload of `credit-grant`.
