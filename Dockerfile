@@ -7,6 +7,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 COPY src ./src
 COPY migrations ./migrations
+COPY templates ./templates
 COPY tests ./tests
 RUN cargo build --release --locked --bin billrun
 
