@@ -73,3 +73,27 @@ pub async fn late_events(
     .fetch_all(pool)
     .await
 }
+
+/// Marks stale the drafts of `org` that license updates recorded at or after `since`
+/// (this transaction's start) change: a quantity taking effect before a draft's
+/// closing cycle ends is part of what that draft bills (quantities carry forward).
+/// Drafts are then recomputed by the next `cycle-close`; DUE invoices never change.
+pub async fn after_license_updates(
+    conn: &mut PgConnection,
+    org: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE invoices i SET stale = true
+         WHERE i.org_id = $1 AND i.status = 'DRAFT' AND NOT i.stale
+           AND EXISTS (SELECT 1 FROM license_updates l
+                       WHERE l.org_id = i.org_id AND l.account_id = i.account_id
+                         AND l.created_at >= $2
+                         AND (i.closing_ends_at IS NULL OR l.effective_from < i.closing_ends_at))",
+    )
+    .bind(org)
+    .bind(since)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}

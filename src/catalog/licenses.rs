@@ -134,6 +134,11 @@ pub async fn record(pool: &PgPool, org: &str, u: &LicenseUpdate) -> Result<Recor
             id: u.account_id.clone(),
         });
     }
+    // The update and what it means for drafts already computed, together.
+    let mut tx = pool.begin().await?;
+    let since: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *tx)
+        .await?;
     let inserted = sqlx::query(
         "INSERT INTO license_updates (org_id, idempotency_key, license_id, account_id, \
          update_type, quantity, effective_from) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -146,12 +151,15 @@ pub async fn record(pool: &PgPool, org: &str, u: &LicenseUpdate) -> Result<Recor
     .bind(u.update_type.as_str())
     .bind(u.quantity)
     .bind(u.effective_from)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if inserted == 1 {
+        crate::bill_run::usage::after_license_updates(&mut tx, org, since).await?;
+        tx.commit().await?;
         return Ok(Recorded::New);
     }
+    tx.commit().await?;
     let stored: UpdateRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM license_updates WHERE org_id = $1 AND idempotency_key = $2"
     )))

@@ -332,6 +332,12 @@ impl Loader {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Drafts whose cycles these quantities change are recomputed by the next
+        // cycle-close (rows inserted in this transaction have created_at = its start).
+        let since: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await?;
+        crate::bill_run::usage::after_license_updates(tx, &self.org, since).await?;
         if inserted < staged {
             let existing: Vec<(i64, bool, bool, String)> = sqlx::query_as(
                 "SELECT s.line, l.created_at >= $2,

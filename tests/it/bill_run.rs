@@ -748,3 +748,85 @@ async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
         stderr(&other)
     );
 }
+
+#[tokio::test]
+async fn a_seat_change_during_grace_recomputes_the_draft() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 15).await;
+    // Seats at 10.00 each per month, prorated by day; 3 days of grace.
+    let plan = serde_json::json!({
+        "name": "seats", "supportedCurrencies": ["USD"],
+        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 3},
+        "licenseRateCards": [{
+            "id": "seats", "name": "seats", "displayName": "Seats", "invoiceTiming": "IN_ARREARS",
+            "enableProration": true,
+            "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 10}]}]
+        }]
+    });
+    fixtures::plan(pool, "acme", &plan).await;
+    fixtures::account(pool, "acme", "a1", "seats", "2026-01-01", None).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let cli = |args: &[&str]| {
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        });
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    let seats = |kind: &str, qty: &str, from: &str, key: &str| {
+        cli(&[
+            "license",
+            "update",
+            "--org",
+            "acme",
+            "--account",
+            "a1",
+            "--license",
+            "seats",
+            "--type",
+            kind,
+            "--quantity",
+            qty,
+            "--from",
+            from,
+            "--key",
+            key,
+        ]);
+    };
+    let draft = || async {
+        sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT status, total::text, stale FROM invoices WHERE boundary = '2026-02-01'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+    seats("ABSOLUTE", "5", "2026-01-01", "k1");
+    cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    assert_eq!(
+        draft().await,
+        ("DRAFT".into(), "50.00".into(), false),
+        "5 seats for January"
+    );
+
+    // Five more seats from Jan 20, recorded during the grace period.
+    seats("RELATIVE", "5", "2026-01-20", "k2");
+    assert!(draft().await.2, "the draft is stale");
+    cli(&["run", "cycle-close", "--now", "2026-02-02T00:00:00Z"]);
+    // 5 x 10 x 19/31 + 10 x 10 x 12/31 = 69.354... -> 69.35.
+    assert_eq!(draft().await, ("DRAFT".into(), "69.35".into(), false));
+
+    cli(&["run", "cycle-close", "--now", "2026-02-04T00:00:00Z"]);
+    assert_eq!(draft().await.0, "DUE");
+    seats("ABSOLUTE", "50", "2026-01-25", "k3");
+    cli(&["run", "cycle-close", "--now", "2026-02-05T00:00:00Z"]);
+    assert_eq!(
+        draft().await,
+        ("DUE".into(), "69.35".into(), false),
+        "a DUE invoice never changes"
+    );
+}
