@@ -102,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::bill_run::commands::InvoiceCommand,
     },
+    /// Email deliveries of invoices.
+    Deliveries {
+        #[command(subcommand)]
+        command: crate::bill_run::commands::DeliveriesCommand,
+    },
     /// Organisations and their billing settings.
     Org {
         #[command(subcommand)]
@@ -382,8 +387,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     )
                     .await?
                 }
+                crate::bill_run::commands::InvoiceCommand::Resend { org, invoice } => {
+                    crate::bill_run::commands::run_resend(
+                        &env.pool,
+                        env.config.clone(),
+                        &org,
+                        &invoice,
+                    )
+                    .await?
+                }
                 command => crate::bill_run::commands::run_invoice(&env.pool, command).await?,
             }
+        }
+        Command::Deliveries { command } => {
+            crate::bill_run::commands::run_deliveries(&open(cfg_path, 4).await?.pool, command)
+                .await?
         }
         Command::Org { command } => {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?

@@ -28,6 +28,8 @@ pub struct Config {
     pub retry: RetryConfig,
     /// How long finished jobs are kept.
     pub retention: RetentionConfig,
+    /// Email delivery of invoices.
+    pub mail: MailConfig,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             retry: RetryConfig::default(),
             retention: RetentionConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -134,7 +137,57 @@ impl Default for RetentionConfig {
     }
 }
 
+/// How invoices are sent: written to a folder (`file`, the default) or handed to an
+/// SMTP server (`smtp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// One `<uuid>.eml` per message in `outbox_dir`.
+    File,
+    /// `smtp_url`.
+    Smtp,
+}
+
+/// The `[mail]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `file` or `smtp`.
+    pub transport: MailTransport,
+    /// Where the file transport writes its messages (default `<data_dir>/outbox`,
+    /// that is `.billrun/outbox`).
+    pub outbox_dir: Option<PathBuf>,
+    /// `smtp://host:port` (STARTTLS required; `?tls=none` for plaintext, tests only),
+    /// or `smtps://user:pass@host:port` (TLS from the start). Credentials may be given
+    /// in either.
+    pub smtp_url: Option<String>,
+    /// From address overriding the organisation's `billing_email`.
+    pub from: Option<String>,
+    /// Seconds before an SMTP command times out.
+    pub timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            outbox_dir: None,
+            smtp_url: None,
+            from: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
 impl Config {
+    /// The folder of the file mail transport.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.mail
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
     /// Loads the configuration: `path` if given, else `$BILLRUN_CONFIG`, else
     /// `./billrun.toml` if it exists, else defaults; then `DATABASE_URL` on top.
     pub fn load(path: Option<&Path>) -> Result<Self> {
@@ -187,5 +240,10 @@ mod tests {
         let c: Config = toml::from_str("[worker.concurrency]\n\"cycle-close\" = 0\n").unwrap();
         assert_eq!(c.worker.concurrency_of("cycle-close"), 0);
         assert_eq!(c.worker.concurrency_of("probe"), 2);
+        let c: Config =
+            toml::from_str("[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://h:25\"\n").unwrap();
+        assert_eq!(c.mail.transport, MailTransport::Smtp);
+        assert_eq!(c.outbox_dir(), PathBuf::from(".billrun/outbox"));
+        assert!(toml::from_str::<Config>("[mail]\ntransport = \"pigeon\"\n").is_err());
     }
 }

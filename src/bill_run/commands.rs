@@ -53,6 +53,14 @@ pub enum InvoiceCommand {
         /// Invoice id or number.
         invoice: String,
     },
+    /// Email a finalized invoice again to every recipient, and wait.
+    Resend {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Invoice id or number.
+        invoice: String,
+    },
     /// Record the payment of a DUE invoice.
     MarkPaid {
         /// Organisation.
@@ -143,6 +151,9 @@ pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
         }
         InvoiceCommand::Rerender { .. } => {
             unreachable!("billrun invoice rerender goes through run_rerender")
+        }
+        InvoiceCommand::Resend { .. } => {
+            unreachable!("billrun invoice resend goes through run_resend")
         }
         InvoiceCommand::MarkPaid { org, invoice } => {
             let inv = invoices::mark_paid(pool, &org, &invoice, Utc::now()).await?;
@@ -287,6 +298,126 @@ pub async fn run_rerender(
     }
     println!(
         "invoice {} rendered again",
+        inv.number.as_deref().unwrap_or(&inv.id)
+    );
+    Ok(())
+}
+
+/// `billrun deliveries ...`.
+#[derive(Subcommand, Debug)]
+pub enum DeliveriesCommand {
+    /// Email deliveries of an organisation's invoices, latest first.
+    List {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Only this status: QUEUED, SENT, FAILED.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a deliveries command.
+pub async fn run_deliveries(pool: &PgPool, cmd: DeliveriesCommand) -> Result<()> {
+    match cmd {
+        DeliveriesCommand::List {
+            org,
+            status,
+            limit,
+            json,
+        } => {
+            let status = status.map(|s| s.to_uppercase());
+            if let Some(s) = &status {
+                if !["QUEUED", "SENT", "FAILED"].contains(&s.as_str()) {
+                    bail!("unknown delivery status {s:?}: expected one of QUEUED, SENT, FAILED");
+                }
+            }
+            let list = super::deliver::list(pool, &org, status.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<20} {:<32} {:<7} {:>8}  {:<20} ERROR",
+                    "INVOICE", "RECIPIENT", "STATUS", "ATTEMPTS", "SENT AT"
+                );
+                for d in &list {
+                    println!(
+                        "{:<20} {:<32} {:<7} {:>8}  {:<20} {}",
+                        d.number.as_deref().unwrap_or(&d.invoice_id),
+                        d.recipient,
+                        d.status,
+                        d.attempts,
+                        d.sent_at
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default(),
+                        d.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `billrun invoice resend`: every recipient's row back to QUEUED, then the
+/// deliver-chunk job for the invoice (`resend: true`), run and waited for.
+pub async fn run_resend(
+    pool: &PgPool,
+    config: std::sync::Arc<crate::config::Config>,
+    org: &str,
+    invoice: &str,
+) -> Result<()> {
+    let Some(inv) = invoices::show(pool, org, invoice).await? else {
+        bail!("organisation {org} has no invoice {invoice}");
+    };
+    if super::render::document(pool, org, &inv.id).await?.is_none() {
+        bail!(
+            "invoice {invoice} has no document yet (status {}): it is emailed once rendered",
+            inv.status
+        );
+    }
+    let mut tx = pool.begin().await?;
+    super::deliver::queue_recipients(&mut tx, org, std::slice::from_ref(&inv.id)).await?;
+    let n = sqlx::query(
+        "UPDATE invoice_deliveries SET status = 'QUEUED', attempts = 0, last_error = NULL,
+                updated_at = now()
+         WHERE org_id = $1 AND invoice_id = $2",
+    )
+    .bind(org)
+    .bind(&inv.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if n == 0 {
+        bail!("invoice {invoice} has no recipient: its account has no billing or additional emails and its customer no primary email");
+    }
+    let payload = serde_json::json!({ "organisation": org, "invoices": [inv.id], "resend": true });
+    let req = crate::queue::request(
+        crate::jobs::JobKind::DeliverChunk,
+        payload,
+        Utc::now(),
+        Some(org.into()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let job =
+        crate::queue::run_to_completion(pool, config, req, std::time::Duration::from_secs(300))
+            .await?;
+    if job.state != "done" {
+        bail!(
+            "{}",
+            job.last_error
+                .unwrap_or_else(|| format!("deliver-chunk is {}", job.state))
+        );
+    }
+    println!(
+        "invoice {} sent again to {n} recipient(s)",
         inv.number.as_deref().unwrap_or(&inv.id)
     );
     Ok(())

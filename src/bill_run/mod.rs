@@ -11,6 +11,8 @@
 //!   +-> finalize-chunk      apply credits, number the drafts (gapless, per
 //!         |                 organisation), set the invoice and due dates, DRAFT -> DUE
 //!         +-> render-chunk  the HTML and PDF of each finalized invoice, stored
+//!               +-> deliver-chunk  emails each newly rendered invoice to its
+//!                                  recipients, once per recipient
 //! ```
 //! Every step decides from database state and `as_of`, never from "the tick that
 //! triggered it", so a missed tick is caught up by the next, and a retried or doubled
@@ -20,6 +22,7 @@
 
 pub mod close;
 pub mod commands;
+pub mod deliver;
 pub mod finalize;
 pub mod invoices;
 mod load;

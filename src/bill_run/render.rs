@@ -5,6 +5,8 @@
 //! details it was rendered with) unless the job is an explicit re-render
 //! (`billrun invoice rerender`), which renders again with the billing details
 //! recorded the first time. Rendering runs on the blocking pool: it is CPU work.
+//! The invoices rendered for the first time go on to `deliver-chunk`, enqueued in the
+//! transaction that stores their documents.
 
 use billrun_render::{
     Address, BillingDetails, InvoiceDocument, InvoiceHeader, InvoiceStatus, Party,
@@ -159,13 +161,15 @@ pub async fn render_chunk(
         htmls.push(h);
         pdfs.push(p);
     }
-    let n = sqlx::query(
+    let mut tx = ctx.pool.begin().await?;
+    let written: Vec<String> = sqlx::query_scalar(
         "INSERT INTO invoice_documents (org_id, invoice_id, billing_details, html, pdf, rendered_at)
          SELECT $1, u.id, u.details, u.html, u.pdf, $6
          FROM unnest($2::text[], $3::jsonb[], $4::text[], $5::bytea[]) AS u(id, details, html, pdf)
          ON CONFLICT ON CONSTRAINT invoice_documents_pkey DO UPDATE
            SET html = EXCLUDED.html, pdf = EXCLUDED.pdf, rendered_at = EXCLUDED.rendered_at
-           WHERE $7",
+           WHERE $7
+         RETURNING invoice_id",
     )
     .bind(org)
     .bind(&ids)
@@ -174,10 +178,20 @@ pub async fn render_chunk(
     .bind(&pdfs)
     .bind(ctx.as_of)
     .bind(rerender)
-    .execute(&ctx.pool)
-    .await?
-    .rows_affected();
-    Ok(json!({ "rendered": n }))
+    .fetch_all(&mut *tx)
+    .await?;
+    // Invoices rendered for the first time are emailed (enqueued only if this
+    // commits); a re-render is not a reason to email again (`billrun invoice resend`).
+    if !rerender && !written.is_empty() {
+        let deliver = ctx.child(
+            crate::jobs::JobKind::DeliverChunk,
+            Some(org.to_string()),
+            json!({ "organisation": org, "invoices": written }),
+        );
+        crate::queue::enqueue(&mut tx, &deliver, &ctx.child_options(None)).await?;
+    }
+    tx.commit().await?;
+    Ok(json!({ "rendered": written.len() }))
 }
 
 /// A stored document: (html, pdf).

@@ -46,6 +46,8 @@ pub enum JobKind {
     InvoicePaid,
     /// Renders and stores the HTML and PDF of finalized invoices.
     RenderChunk,
+    /// Emails finalized invoices (with their PDF) to their recipients.
+    DeliverChunk,
 }
 
 impl JobKind {
@@ -55,6 +57,7 @@ impl JobKind {
         JobKind::CloseChunk,
         JobKind::FinalizeChunk,
         JobKind::RenderChunk,
+        JobKind::DeliverChunk,
         JobKind::CsvImport,
         JobKind::CreditGrant,
         JobKind::CreditExpiry,
@@ -78,6 +81,7 @@ impl JobKind {
             JobKind::CreditExpiry => "credit-expiry",
             JobKind::InvoicePaid => "invoice-paid",
             JobKind::RenderChunk => "render-chunk",
+            JobKind::DeliverChunk => "deliver-chunk",
         }
     }
 
@@ -114,6 +118,9 @@ impl JobKind {
             }
             JobKind::RenderChunk => {
                 "renders and stores finalized invoices' HTML and PDF; payload {\"organisation\": str, \"invoices\": [str], \"rerender\"?: bool}"
+            }
+            JobKind::DeliverChunk => {
+                "emails finalized invoices to their recipients, once each; payload {\"organisation\": str, \"invoices\": [str], \"resend\"?: bool}"
             }
         }
     }
@@ -164,6 +171,7 @@ impl JobKind {
             JobKind::CreditExpiry => parse_payload::<OrgArgs>(payload).map(drop),
             JobKind::InvoicePaid => parse_payload::<InvoiceArgs>(payload).map(drop),
             JobKind::RenderChunk => parse_payload::<RenderArgs>(payload).map(drop),
+            JobKind::DeliverChunk => parse_payload::<DeliverArgs>(payload).map(drop),
         };
         r.map_err(|e| {
             format!(
@@ -339,6 +347,16 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
             )
             .await
         }
+        JobKind::DeliverChunk => {
+            let args: DeliverArgs = parse_payload(&req.payload).map_err(bad)?;
+            crate::bill_run::deliver::deliver_chunk(
+                ctx,
+                &args.organisation,
+                &args.invoices,
+                args.resend,
+            )
+            .await
+        }
         JobKind::InvoicePaid => {
             let args: InvoiceArgs = parse_payload(&req.payload).map_err(bad)?;
             crate::bill_run::finalize::grant_prepaid_credits(ctx, &args.organisation, &args.invoice)
@@ -355,6 +373,16 @@ struct RenderArgs {
     invoices: Vec<String>,
     #[serde(default)]
     rerender: bool,
+}
+
+/// Payload of `deliver-chunk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliverArgs {
+    organisation: String,
+    invoices: Vec<String>,
+    #[serde(default)]
+    resend: bool,
 }
 
 /// Payload of `credit-grant`.

@@ -1,0 +1,470 @@
+//! `deliver-chunk`: email delivery of finalized invoices.
+//!
+//! Enqueued by `render-chunk` in the transaction that stores an invoice's first
+//! documents (not by re-renders), and by `billrun invoice resend`. For each invoice,
+//! one `invoice_deliveries` row per recipient (the account's `billing_emails` and
+//! `additional_emails`, else the customer's `primary_email`), inserted QUEUED once.
+//! Then each QUEUED row is sent under a row lock and marked SENT with its message id
+//! in the same transaction, right after the transport accepted it: a retried or
+//! doubled job never sends a SENT row again. The one window left is a crash between
+//! the transport's acceptance and that commit (the row stays QUEUED and is sent again
+//! by the retry): delivery is at least once, and exactly once otherwise.
+//!
+//! Failures: a permanent refusal (SMTP 5xx, an unusable address) makes the row
+//! FAILED, never retried by the job. Anything else (connection refused, timeout, SMTP
+//! 4xx, a file-system error) leaves it QUEUED with `attempts` + 1 and `last_error`,
+//! and the job fails retryably, so the queue's backoff tries again; on the job's last
+//! attempt such rows become FAILED too.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::{Config, MailTransport};
+use crate::jobs::{JobContext, JobError};
+
+/// The email templates, embedded in the binary.
+const SUBJECT_TEMPLATE: &str = include_str!("../../templates/email/invoice_subject.tera");
+const TEXT_TEMPLATE: &str = include_str!("../../templates/email/invoice.txt.tera");
+const HTML_TEMPLATE: &str = include_str!("../../templates/email/invoice.html.tera");
+
+/// Where messages go.
+pub enum Mailer {
+    /// `<uuid>.eml` files in a folder.
+    File(AsyncFileTransport<Tokio1Executor>),
+    /// An SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Why a message was not sent.
+#[derive(Debug)]
+pub struct SendError {
+    /// Trying again cannot help (SMTP 5xx, bad address).
+    pub permanent: bool,
+    /// What happened.
+    pub message: String,
+}
+
+impl Mailer {
+    /// The transport `[mail]` describes.
+    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
+        let mail = &config.mail;
+        match mail.transport {
+            MailTransport::File => {
+                let dir = config.outbox_dir();
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("creating outbox {}: {e}", dir.display()))?;
+                Ok(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(dir)))
+            }
+            MailTransport::Smtp => {
+                let raw = mail
+                    .smtp_url
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("[mail] transport = \"smtp\" needs smtp_url"))?;
+                let url = url::Url::parse(raw)
+                    .map_err(|e| anyhow::anyhow!("[mail] smtp_url {raw:?}: {e}"))?;
+                let host = url
+                    .host_str()
+                    .ok_or_else(|| anyhow::anyhow!("[mail] smtp_url {raw:?} has no host"))?;
+                let plaintext = url.query_pairs().any(|(k, v)| k == "tls" && v == "none");
+                let mut builder = match (url.scheme(), plaintext) {
+                    ("smtp", true) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                        .port(url.port().unwrap_or(25)),
+                    ("smtp", false) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
+                        .port(url.port().unwrap_or(587)),
+                    ("smtps", _) => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?
+                        .port(url.port().unwrap_or(465)),
+                    (s, _) => anyhow::bail!("[mail] smtp_url scheme {s:?}: expected smtp or smtps"),
+                };
+                if !url.username().is_empty() {
+                    let decode = |s: &str| {
+                        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                            .next()
+                            .map(|(_, v)| v.into_owned())
+                            .unwrap_or_default()
+                    };
+                    builder = builder.credentials(Credentials::new(
+                        decode(url.username()),
+                        decode(url.password().unwrap_or("")),
+                    ));
+                }
+                Ok(Mailer::Smtp(
+                    builder
+                        .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))))
+                        .build(),
+                ))
+            }
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Mailer::File(t) => t.send(message).await.map(drop).map_err(|e| SendError {
+                permanent: false,
+                message: format!("writing the message: {e}"),
+            }),
+            Mailer::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: format!("SMTP: {e}"),
+            }),
+        }
+    }
+}
+
+/// What the email templates see.
+#[derive(Serialize)]
+struct EmailView {
+    organisation: String,
+    account: String,
+    customer: String,
+    number: String,
+    invoice_date: String,
+    due_date: Option<String>,
+    total: String,
+    currency: String,
+    resend: bool,
+}
+
+/// An email's subject, text and HTML bodies.
+fn render_email(view: &EmailView) -> Result<(String, String, String), tera::Error> {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![".html.tera"]);
+    tera.add_raw_templates(vec![
+        ("invoice_subject.tera", SUBJECT_TEMPLATE),
+        ("invoice.txt.tera", TEXT_TEMPLATE),
+        ("invoice.html.tera", HTML_TEMPLATE),
+    ])?;
+    let ctx = tera::Context::from_serialize(view)?;
+    let subject = tera.render("invoice_subject.tera", &ctx)?;
+    // A header is one line.
+    let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok((
+        subject,
+        tera.render("invoice.txt.tera", &ctx)?,
+        tera.render("invoice.html.tera", &ctx)?,
+    ))
+}
+
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    id: String,
+    number: Option<String>,
+    invoice_date: Option<chrono::NaiveDate>,
+    due_date: Option<chrono::NaiveDate>,
+    total: Decimal,
+    currency: String,
+    account_name: String,
+    customer_name: String,
+    pdf: Vec<u8>,
+}
+
+/// Inserts the QUEUED rows of `invoice_ids`' recipients (once: existing rows are kept).
+pub async fn queue_recipients(
+    conn: &mut sqlx::PgConnection,
+    org: &str,
+    invoice_ids: &[String],
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO invoice_deliveries (org_id, invoice_id, recipient, status, attempts, updated_at)
+         SELECT DISTINCT i.org_id, i.id, btrim(r.email), 'QUEUED', 0, now()
+         FROM invoices i
+         JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
+         JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id
+         CROSS JOIN LATERAL unnest(
+             CASE WHEN cardinality(a.billing_emails) + cardinality(a.additional_emails) > 0
+                  THEN a.billing_emails || a.additional_emails
+                  ELSE ARRAY[c.primary_email] END) AS r(email)
+         WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status <> 'DRAFT'
+           AND r.email IS NOT NULL AND btrim(r.email) <> ''
+         ON CONFLICT ON CONSTRAINT invoice_deliveries_pkey DO NOTHING",
+    )
+    .bind(org)
+    .bind(invoice_ids)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Sends the QUEUED deliveries of `invoice_ids` (after queueing their recipients).
+pub async fn deliver_chunk(
+    ctx: &JobContext,
+    org: &str,
+    invoice_ids: &[String],
+    resend: bool,
+) -> Result<Value, JobError> {
+    let queued = queue_recipients(&mut *ctx.pool.acquire().await?, org, invoice_ids).await?;
+    let (org_name, billing_email): (String, Option<String>) =
+        sqlx::query_as("SELECT name, billing_email FROM organisations WHERE id = $1")
+            .bind(org)
+            .fetch_one(&ctx.pool)
+            .await?;
+    let invoices: Vec<InvoiceRow> = sqlx::query_as(
+        "SELECT i.id, i.number, i.invoice_date, i.due_date, i.total, i.currency,
+                a.name AS account_name, c.name AS customer_name, d.pdf
+         FROM invoices i
+         JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
+         JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id
+         JOIN invoice_documents d ON d.org_id = i.org_id AND d.invoice_id = i.id
+         WHERE i.org_id = $1 AND i.id = ANY($2)
+           AND EXISTS (SELECT 1 FROM invoice_deliveries v
+                       WHERE v.org_id = i.org_id AND v.invoice_id = i.id AND v.status = 'QUEUED')
+         ORDER BY i.id",
+    )
+    .bind(org)
+    .bind(invoice_ids)
+    .fetch_all(&ctx.pool)
+    .await?;
+
+    let from = match ctx.config.mail.from.as_deref() {
+        Some(f) => Some(f.parse::<Mailbox>().map_err(|e| {
+            JobError::Fatal(anyhow::anyhow!("[mail] from {f:?} is not an address: {e}"))
+        })?),
+        None => billing_email
+            .as_deref()
+            .and_then(|a| a.trim().parse().ok())
+            .map(|a| Mailbox::new(Some(org_name.clone()), a)),
+    };
+    let mailer = if invoices.is_empty() {
+        None
+    } else {
+        Some(Mailer::from_config(&ctx.config).map_err(JobError::Fatal)?)
+    };
+    let last_attempt = ctx.attempt >= ctx.config.retry.max_attempts.max(1);
+
+    let (mut sent, mut failed, mut deferred) = (0u64, 0u64, 0u64);
+    let mut transient: Option<String> = None;
+    'invoices: for inv in &invoices {
+        let number = inv.number.clone().unwrap_or_else(|| inv.id.clone());
+        let view = EmailView {
+            organisation: org_name.clone(),
+            account: inv.account_name.clone(),
+            customer: inv.customer_name.clone(),
+            number: number.clone(),
+            invoice_date: inv.invoice_date.map(|d| d.to_string()).unwrap_or_default(),
+            due_date: inv.due_date.map(|d| d.to_string()),
+            total: inv.total.to_string(),
+            currency: inv.currency.clone(),
+            resend,
+        };
+        let (subject, text, html) = render_email(&view).map_err(|e| {
+            JobError::Fatal(anyhow::anyhow!("email templates, invoice {number}: {e:?}"))
+        })?;
+        let recipients: Vec<String> = sqlx::query_scalar(
+            "SELECT recipient FROM invoice_deliveries
+             WHERE org_id = $1 AND invoice_id = $2 AND status = 'QUEUED' ORDER BY recipient",
+        )
+        .bind(org)
+        .bind(&inv.id)
+        .fetch_all(&ctx.pool)
+        .await?;
+        for recipient in recipients {
+            let mut tx = ctx.pool.begin().await?;
+            // The row lock: a concurrent job delivering the same row skips it.
+            let locked: Option<String> = sqlx::query_scalar(
+                "SELECT recipient FROM invoice_deliveries
+                 WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
+                 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(org)
+            .bind(&inv.id)
+            .bind(&recipient)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if locked.is_none() {
+                continue;
+            }
+            let message_id = format!(
+                "<{}.{}@{}>",
+                number.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+                ulid::Ulid::generate().to_string().to_lowercase(),
+                from.as_ref()
+                    .map(|m| m.email.domain().to_string())
+                    .unwrap_or_else(|| "billrun.invalid".into()),
+            );
+            let outcome = match build_message(
+                from.as_ref(),
+                &recipient,
+                &subject,
+                &text,
+                &html,
+                &number,
+                &inv.pdf,
+                &message_id,
+            ) {
+                Err(e) => Err(e),
+                Ok(m) => {
+                    mailer
+                        .as_ref()
+                        .expect("a mailer when there is work")
+                        .send(m)
+                        .await
+                }
+            };
+            match outcome {
+                Ok(()) => {
+                    sqlx::query(
+                        "UPDATE invoice_deliveries
+                         SET status = 'SENT', attempts = attempts + 1, message_id = $4,
+                             sent_at = now(), last_error = NULL, updated_at = now()
+                         WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3",
+                    )
+                    .bind(org)
+                    .bind(&inv.id)
+                    .bind(&recipient)
+                    .bind(&message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    let give_up = e.permanent || last_attempt;
+                    sqlx::query(
+                        "UPDATE invoice_deliveries
+                         SET status = CASE WHEN $5 THEN 'FAILED' ELSE 'QUEUED' END,
+                             attempts = attempts + 1, last_error = $4, updated_at = now()
+                         WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3",
+                    )
+                    .bind(org)
+                    .bind(&inv.id)
+                    .bind(&recipient)
+                    .bind(&e.message)
+                    .bind(give_up)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    tracing::warn!(invoice = %number, %recipient, permanent = e.permanent, error = %e.message, "invoice email not sent");
+                    if give_up {
+                        failed += 1;
+                    } else {
+                        // The server is likely unreachable for the others too: the
+                        // retry (with backoff) takes up where this one stopped.
+                        deferred += 1;
+                        transient = Some(e.message);
+                        break 'invoices;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(e) = transient {
+        return Err(JobError::Retryable(anyhow::anyhow!(
+            "delivery deferred ({sent} sent, {failed} failed before it): {e}"
+        )));
+    }
+    Ok(json!({
+        "recipients_queued": queued,
+        "sent": sent,
+        "failed": failed,
+        "deferred": deferred,
+        "resend": resend,
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_message(
+    from: Option<&Mailbox>,
+    recipient: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+    number: &str,
+    pdf: &[u8],
+    message_id: &str,
+) -> Result<Message, SendError> {
+    let permanent = |message: String| SendError {
+        permanent: true,
+        message,
+    };
+    let from = from.ok_or_else(|| {
+        permanent("no From address: set the organisation's billing_email or [mail] from".into())
+    })?;
+    let to: Mailbox = recipient
+        .parse()
+        .map_err(|e| permanent(format!("recipient {recipient:?} is not an address: {e}")))?;
+    let pdf_type = ContentType::parse("application/pdf").expect("a valid content type");
+    Message::builder()
+        .from(from.clone())
+        .reply_to(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(message_id.to_string()))
+        .multipart(
+            MultiPart::mixed()
+                .multipart(MultiPart::alternative_plain_html(
+                    text.to_string(),
+                    html.to_string(),
+                ))
+                .singlepart(Attachment::new(format!("{number}.pdf")).body(pdf.to_vec(), pdf_type)),
+        )
+        .map_err(|e| permanent(format!("building the message: {e}")))
+}
+
+/// One delivery, as `billrun deliveries list` shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct DeliveryView {
+    pub invoice_id: String,
+    pub number: Option<String>,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub message_id: Option<String>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The deliveries of an organisation, optionally of one status.
+pub async fn list(
+    pool: &sqlx::PgPool,
+    org: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<DeliveryView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.invoice_id, i.number, v.recipient, v.status, v.attempts, v.last_error,
+                v.message_id, v.sent_at, v.updated_at
+         FROM invoice_deliveries v
+         JOIN invoices i ON i.org_id = v.org_id AND i.id = v.invoice_id
+         WHERE v.org_id = $1 AND ($2::text IS NULL OR v.status = $2)
+         ORDER BY v.updated_at DESC, v.invoice_id, v.recipient
+         LIMIT $3",
+    )
+    .bind(org)
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let view = EmailView {
+            organisation: "A&B <Ltd>".into(),
+            account: "Acme".into(),
+            customer: "Acme".into(),
+            number: "INV-1".into(),
+            invoice_date: "2026-01-01".into(),
+            due_date: None,
+            total: "10.00".into(),
+            currency: "USD".into(),
+            resend: false,
+        };
+        let (subject, text, html) = render_email(&view).unwrap();
+        assert_eq!(subject, "Invoice INV-1 from A&B <Ltd>");
+        assert!(text.contains("A&B <Ltd>"), "{text}");
+        assert!(html.contains("A&amp;B &lt;Ltd&gt;"), "{html}");
+        assert!(!html.contains("Due date"), "{html}");
+    }
+}

@@ -1,0 +1,427 @@
+//! Email delivery of invoices: a real SMTP server (aiosmtpd) on a free local port,
+//! the real `billrun` binary, messages parsed back with Python's `email` module.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fixtures;
+use crate::harness::*;
+
+/// A Python that has aiosmtpd (Debian's python3-aiosmtpd lives under /usr/bin).
+fn python() -> &'static str {
+    for p in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(p)
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return p;
+        }
+    }
+    panic!("no python3 with aiosmtpd: apt-get install python3-aiosmtpd (see .ci/run)");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "SMTP server on {port} not up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// aiosmtpd storing every message in the Maildir `dir`.
+fn mailbox_server(port: u16, dir: &Path, log: &Path) -> Proc {
+    let mut c = Command::new(python());
+    c.args(["-m", "aiosmtpd", "-n", "-l"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(dir);
+    let p = Proc::spawn(c, log);
+    wait_listening(port);
+    p
+}
+
+/// aiosmtpd refusing every recipient with 550.
+fn rejecting_server(port: u16, log: &Path) -> Proc {
+    let script = r#"
+import sys, time
+from aiosmtpd.controller import Controller
+class Reject:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return '550 5.1.1 mailbox unavailable'
+c = Controller(Reject(), hostname='127.0.0.1', port=int(sys.argv[1]))
+c.start()
+while True:
+    time.sleep(3600)
+"#;
+    let mut c = Command::new(python());
+    c.args(["-c", script, &port.to_string()]);
+    let p = Proc::spawn(c, log);
+    wait_listening(port);
+    p
+}
+
+/// The messages of a Maildir, parsed: to, from, reply_to, subject, message_id, text,
+/// html, attachments [{name, type, pdf}].
+fn messages(maildir: &Path) -> Vec<Value> {
+    let script = r#"
+import email, json, os, sys
+from email import policy
+out = []
+d = os.path.join(sys.argv[1], 'new')
+for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+    with open(os.path.join(d, f), 'rb') as fh:
+        m = email.message_from_binary_file(fh, policy=policy.default)
+    r = {'to': str(m['To']), 'from': str(m['From']), 'reply_to': str(m['Reply-To']),
+         'subject': str(m['Subject']), 'message_id': str(m['Message-ID']),
+         'root': m.get_content_type(), 'text': None, 'html': None, 'attachments': []}
+    for p in m.walk():
+        ct = p.get_content_type()
+        if p.get_filename():
+            b = p.get_payload(decode=True)
+            r['attachments'].append({'name': p.get_filename(), 'type': ct, 'pdf': b[:5] == b'%PDF-'})
+        elif ct == 'text/plain':
+            r['text'] = p.get_content()
+        elif ct == 'text/html':
+            r['html'] = p.get_content()
+    out.append(r)
+print(json.dumps(out))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(maildir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+}
+
+/// Two accounts: a1 with billing and additional emails, a2 falling back to its
+/// customer's primary email. Two finalized invoices each at 2026-02-01.
+async fn setup(pool: &sqlx::PgPool) {
+    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    sqlx::query(
+        "UPDATE organisations SET billing_email = 'billing@acme.test', name = 'Acme & Sons'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
+    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    fixtures::account(pool, "acme", "a2", "growth", "2026-01-01", None).await;
+    sqlx::query(
+        "UPDATE accounts SET billing_emails = '{ap@a1.test}', additional_emails = '{cfo@a1.test}' WHERE id = 'a1'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE customers SET primary_email = 'owner@a2.test' WHERE id = 'cust-a2'")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// (invoice count, delivery rows by status).
+async fn delivery_counts(pool: &sqlx::PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT status, count(*) FROM invoice_deliveries GROUP BY status ORDER BY status",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn smtp_config(scratch: &Scratch, port: u16, retry: &str) -> PathBuf {
+    scratch.config(
+        &format!(
+            "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 5\n{retry}"
+        ),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn each_recipient_gets_the_invoice_once_with_text_html_and_the_pdf() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let port = free_port();
+    let maildir = scratch.path().join("maildir");
+    let _smtp = mailbox_server(port, &maildir, &scratch.path().join("smtp.log"));
+    let config = smtp_config(&scratch, port, "");
+    let cli = |args: &[&str]| {
+        run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        })
+    };
+    let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let invoices: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'DUE'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(invoices, 4);
+    // a1's two invoices to two recipients, a2's two to one.
+    assert_eq!(delivery_counts(pool).await, vec![("SENT".to_string(), 6)]);
+    let msgs = messages(&maildir);
+    assert_eq!(msgs.len(), 6, "{msgs:#?}");
+    let mut to: Vec<String> = msgs
+        .iter()
+        .map(|m| m["to"].as_str().unwrap().into())
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "ap@a1.test",
+            "ap@a1.test",
+            "cfo@a1.test",
+            "cfo@a1.test",
+            "owner@a2.test",
+            "owner@a2.test"
+        ]
+    );
+    let m = msgs
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("INV-2026-0002"))
+        .expect("a message for INV-2026-0002");
+    assert_eq!(m["subject"], "Invoice INV-2026-0002 from Acme & Sons");
+    assert!(
+        m["from"].as_str().unwrap().contains("billing@acme.test"),
+        "{m}"
+    );
+    assert_eq!(m["from"], m["reply_to"]);
+    assert_eq!(m["root"], "multipart/mixed");
+    let text = m["text"].as_str().expect("a text part");
+    assert!(
+        text.contains("INV-2026-0002") && text.contains("Acme & Sons"),
+        "{text}"
+    );
+    let html = m["html"].as_str().expect("an HTML part");
+    assert!(
+        html.contains("Acme &amp; Sons") && html.contains("<strong>INV-2026-0002</strong>"),
+        "{html}"
+    );
+    assert_eq!(
+        m["attachments"],
+        serde_json::json!([{"name": "INV-2026-0002.pdf", "type": "application/pdf", "pdf": true}])
+    );
+    // The stored message ids are the ones received.
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT message_id FROM invoice_deliveries ORDER BY message_id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let mut received: Vec<String> = msgs
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    received.sort();
+    assert_eq!(stored, received);
+
+    // Running the step again sends nothing: each invoice goes once per recipient.
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM invoices ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let payload = serde_json::json!({"organisation": "acme", "invoices": ids}).to_string();
+    let out = cli(&["run", "deliver-chunk", &payload, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(job["result"]["sent"], 0, "{job}");
+    assert_eq!(messages(&maildir).len(), 6);
+
+    // A resend is on purpose: every recipient of that invoice again.
+    let a1: String = sqlx::query_scalar(
+        "SELECT number FROM invoices WHERE account_id = 'a1' ORDER BY number LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let out = cli(&["invoice", "resend", "--org", "acme", &a1]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let msgs = messages(&maildir);
+    assert_eq!(msgs.len(), 8);
+    assert_eq!(
+        msgs.iter()
+            .filter(|m| m["subject"].as_str().unwrap().starts_with("[Copy] "))
+            .count(),
+        2
+    );
+    let out = cli(&["deliveries", "list", "--org", "acme", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(list.len(), 6);
+    assert!(list.iter().all(|d| d["status"] == "SENT"), "{list:#?}");
+}
+
+#[tokio::test]
+async fn smtp_down_then_up_is_retried_and_each_message_is_delivered_once() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let port = free_port(); // nothing listens there yet
+    let config = smtp_config(
+        &scratch,
+        port,
+        "\n[retry]\nmax_attempts = 20\nbackoff_base_ms = 300\nbackoff_max_secs = 1\n",
+    );
+    let _worker = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("worker.log"),
+    );
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["enqueue", "cycle-close", "--at", "2026-02-01T00:00:00Z"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Connection refused: rows stay QUEUED with their attempts and error.
+    wait_for(Duration::from_secs(60), "a deferred delivery", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM invoice_deliveries WHERE status = 'QUEUED' AND attempts >= 2 AND last_error IS NOT NULL",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+    let maildir = scratch.path().join("maildir");
+    let _smtp = mailbox_server(port, &maildir, &scratch.path().join("smtp.log"));
+    wait_for(Duration::from_secs(60), "every delivery SENT", || async {
+        (delivery_counts(pool).await == vec![("SENT".to_string(), 6)]).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let msgs = messages(&maildir);
+    assert_eq!(msgs.len(), 6, "each (invoice, recipient) once: {msgs:#?}");
+    let mut pairs: Vec<(String, String)> = msgs
+        .iter()
+        .map(|m| (m["subject"].to_string(), m["to"].to_string()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), 6);
+    let dead: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs WHERE job_type = 'billrun:deliver-chunk' AND status <> 'Done'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(dead, 0, "the deliver jobs finished after their retries");
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_is_failed_listed_and_not_retried() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let port = free_port();
+    let _smtp = rejecting_server(port, &scratch.path().join("smtp.log"));
+    let config = smtp_config(&scratch, port, "");
+    let cli = |args: &[&str]| {
+        run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        })
+    };
+    let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(delivery_counts(pool).await, vec![("FAILED".to_string(), 6)]);
+    let attempts: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT attempts FROM invoice_deliveries")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, [1], "tried once, not retried");
+    let job_attempts: Vec<i32> = sqlx::query_scalar(
+        "SELECT attempts FROM apalis.jobs WHERE job_type = 'billrun:deliver-chunk'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(job_attempts.iter().all(|a| *a <= 1), "{job_attempts:?}");
+    let out = cli(&["deliveries", "list", "--org", "acme", "--status", "FAILED"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table.contains("owner@a2.test") && table.contains("550") && table.contains("FAILED"),
+        "{table}"
+    );
+    let out = cli(&[
+        "deliveries",
+        "list",
+        "--org",
+        "acme",
+        "--status",
+        "SENT",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "[]");
+}
+
+#[tokio::test]
+async fn the_default_file_outbox_gets_one_eml_per_recipient() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(delivery_counts(pool).await, vec![("SENT".to_string(), 6)]);
+    // Default outbox: <data_dir>/outbox.
+    let outbox = scratch.path().join("data").join("outbox");
+    let emls: Vec<PathBuf> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert_eq!(emls.len(), 6, "{emls:?}");
+    let mut to: Vec<String> = emls
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            assert!(text.contains("application/pdf"), "{text}");
+            text.lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to, ["ap@a1.test", "cfo@a1.test", "owner@a2.test"]);
+}
