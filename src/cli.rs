@@ -710,7 +710,7 @@ async fn demo(env: &Env) -> Result<()> {
          {events} usage events from 1 Jan to 14 Feb 2026",
         crate::demo::ORG
     );
-    println!("bill run as of {as_of} (15 Feb 2026, 00:00 in Berlin): cycle-close, close-chunk, finalize-chunk jobs");
+    println!("bill run as of {as_of} (15 Feb 2026, 00:00 in Berlin): cycle-close, close-chunk, finalize-chunk, render-chunk, deliver-chunk jobs");
     let req = queue::request(
         JobKind::CycleClose,
         serde_json::json!({"organisation": crate::demo::ORG}),
@@ -729,8 +729,9 @@ async fn demo(env: &Env) -> Result<()> {
         );
     }
     crate::demo::print_summary(&env.pool).await?;
+    crate::demo::print_documents(&env.pool, &env.config).await?;
     println!(
-        "\nsee one: billrun invoice show --org {} INV-2026-00001",
+        "\nsee one: billrun invoice show --org {} INV-2026-00028 [--pdf invoice.pdf]",
         crate::demo::ORG
     );
     Ok(())

@@ -56,6 +56,11 @@ impl Lcg {
 pub async fn load_sample_data(pool: &PgPool) -> Result<(usize, usize)> {
     let mut tx = pool.begin().await?;
     for table in [
+        "invoice_deliveries",
+        "invoice_documents",
+        "credit_transactions",
+        "credit_grants",
+        "imports",
         "invoice_number_sequences",
         "invoices",
         "billing_cycles",
@@ -369,6 +374,35 @@ pub async fn print_summary(pool: &PgPool) -> Result<()> {
     .await?;
     println!();
     crate::bill_run::commands::print_table(&list);
+    Ok(())
+}
+
+/// Prints where the documents and emails of the run are.
+pub async fn print_documents(pool: &PgPool, config: &crate::config::Config) -> Result<()> {
+    let documents: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM invoice_documents WHERE org_id = $1")
+            .bind(ORG)
+            .fetch_one(pool)
+            .await?;
+    let sent: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM invoice_deliveries WHERE org_id = $1 GROUP BY status ORDER BY status",
+    )
+    .bind(ORG)
+    .fetch_all(pool)
+    .await?;
+    let sent: Vec<String> = sent.into_iter().map(|(s, n)| format!("{n} {s}")).collect();
+    println!();
+    println!("documents: {documents} invoices rendered to HTML and PDF (stored in Postgres; export one with --pdf FILE)");
+    println!(
+        "emails:    {} (one per invoice and recipient, PDF attached)",
+        sent.join(", ")
+    );
+    if config.mail.transport == crate::config::MailTransport::File {
+        println!(
+            "outbox:    {} (.eml files)",
+            std::path::absolute(config.outbox_dir())?.display()
+        );
+    }
     Ok(())
 }
 
