@@ -279,23 +279,16 @@ pub async fn run_rerender(
     }
     let payload =
         serde_json::json!({ "organisation": org, "invoices": [inv.id], "rerender": true });
-    let req = crate::queue::request(
+    let timeout = std::time::Duration::from_secs(120);
+    crate::queue::run_operator_job(
+        pool,
+        config,
         crate::jobs::JobKind::RenderChunk,
         payload,
-        Utc::now(),
-        Some(org.into()),
+        org,
+        timeout,
     )
-    .map_err(anyhow::Error::msg)?;
-    let job =
-        crate::queue::run_to_completion(pool, config, req, std::time::Duration::from_secs(120))
-            .await?;
-    if job.state != "done" {
-        bail!(
-            "{}",
-            job.last_error
-                .unwrap_or_else(|| format!("render-chunk is {}", job.state))
-        );
-    }
+    .await?;
     println!(
         "invoice {} rendered again",
         inv.number.as_deref().unwrap_or(&inv.id)
@@ -399,23 +392,16 @@ pub async fn run_resend(
         bail!("invoice {invoice} has no recipient: its account has no billing or additional emails and its customer no primary email");
     }
     let payload = serde_json::json!({ "organisation": org, "invoices": [inv.id], "resend": true });
-    let req = crate::queue::request(
+    let timeout = std::time::Duration::from_secs(300);
+    crate::queue::run_operator_job(
+        pool,
+        config,
         crate::jobs::JobKind::DeliverChunk,
         payload,
-        Utc::now(),
-        Some(org.into()),
+        org,
+        timeout,
     )
-    .map_err(anyhow::Error::msg)?;
-    let job =
-        crate::queue::run_to_completion(pool, config, req, std::time::Duration::from_secs(300))
-            .await?;
-    if job.state != "done" {
-        bail!(
-            "{}",
-            job.last_error
-                .unwrap_or_else(|| format!("deliver-chunk is {}", job.state))
-        );
-    }
+    .await?;
     println!(
         "invoice {} sent again to {n} recipient(s)",
         inv.number.as_deref().unwrap_or(&inv.id)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 use rust_decimal::Decimal;
@@ -131,18 +131,15 @@ pub async fn run_credit(pool: &PgPool, config: Arc<Config>, cmd: CreditCommand) 
             };
             grant.validate()?;
             let payload = serde_json::json!({ "organisation": org, "grant": grant });
-            let req =
-                crate::queue::request(JobKind::CreditGrant, payload, Utc::now(), Some(org.clone()))
-                    .map_err(anyhow::Error::msg)?;
-            let job =
-                crate::queue::run_to_completion(pool, config, req, Duration::from_secs(60)).await?;
-            if job.state != "done" {
-                bail!(
-                    "{}",
-                    job.last_error
-                        .unwrap_or_else(|| format!("the credit-grant job is {}", job.state))
-                );
-            }
+            let job = crate::queue::run_operator_job(
+                pool,
+                config,
+                JobKind::CreditGrant,
+                payload,
+                &org,
+                Duration::from_secs(60),
+            )
+            .await?;
             let result = job.result.unwrap_or_default();
             let id = result["grantId"].as_str().unwrap_or_default().to_string();
             let view = ledger::list(pool, &org, None)

@@ -174,3 +174,27 @@ pub async fn run_to_completion(
     workers.await??;
     Ok(job)
 }
+
+/// Runs one operator job (`kind` with `payload`, acting now) through the queue, waits,
+/// and fails with the job's last error unless it is done: the common path of CLI
+/// commands that do their work as a job (`credit grant`, `invoice rerender`, ...).
+pub async fn run_operator_job(
+    pool: &PgPool,
+    config: Arc<Config>,
+    kind: crate::jobs::JobKind,
+    payload: Value,
+    organisation: &str,
+    timeout: Duration,
+) -> Result<JobView> {
+    let req = request(kind, payload, Utc::now(), Some(organisation.to_string()))
+        .map_err(anyhow::Error::msg)?;
+    let job = run_to_completion(pool, config, req, timeout).await?;
+    if job.state != "done" {
+        bail!(
+            "{}",
+            job.last_error
+                .unwrap_or_else(|| format!("the {kind} job is {}", job.state))
+        );
+    }
+    Ok(job)
+}
