@@ -583,6 +583,48 @@ impl PricingCycleConfig {
         self.window_ended_by(attached_on, until, ended_by)
     }
 
+    /// This config (its interval and grace period) with the cycle alignment of
+    /// `source` for a plan attached on `source_attached_on`: what
+    /// `retainStartOffsets` gives an account moving from `source`'s plan to this one.
+    /// An anniversary `source` is resolved to the offsets its attach date gave it, so
+    /// the account's cycles keep starting on the same days.
+    ///
+    /// The intervals must be the same: cycles of different lengths cannot keep an
+    /// alignment.
+    pub fn aligned_with(
+        &self,
+        source: &PricingCycleConfig,
+        source_attached_on: NaiveDate,
+    ) -> Result<PricingCycleConfig, FieldError> {
+        if self.interval != source.interval {
+            return Err(FieldError::new(
+                "retainStartOffsets",
+                format!(
+                    "the plans' intervals differ ({} and {}): start offsets can only be \
+                     retained between plans of the same interval",
+                    source.interval.as_str(),
+                    self.interval.as_str()
+                ),
+            ));
+        }
+        let start_offset = match Anchor::new(source, source_attached_on) {
+            Anchor::Weekly { weekday } => StartOffset {
+                day: DayOffset::Day(weekday as u32 + 1),
+                month: None,
+            },
+            Anchor::Months { months, phase, day } => StartOffset {
+                day,
+                month: (months > 1).then_some(MonthOffset::Month(phase as u32 + 1)),
+            },
+        };
+        Ok(PricingCycleConfig {
+            interval: self.interval,
+            start_offset,
+            anniversary: false,
+            grace_period_days: self.grace_period_days,
+        })
+    }
+
     /// The first local date on which late usage for a cycle ending at `cycle_end`
     /// (exclusive) is refused and its invoice can be finalized: `cycle_end` plus the
     /// grace period. With no grace period that is `cycle_end` itself.
@@ -664,6 +706,88 @@ mod tests {
             let c = PricingCycleConfig::from_json(&v).unwrap();
             assert_eq!(c.to_json(), v);
         }
+    }
+
+    #[test]
+    fn aligned_with_keeps_the_source_cycles_from_any_later_date() {
+        let cfg = |v: Value| PricingCycleConfig::from_json(&v).unwrap();
+        let cases = [
+            (
+                cfg(json!({"interval": "MONTHLY", "anniversaryCycle": true})),
+                "2026-01-31",
+            ),
+            (
+                cfg(json!({"interval": "MONTHLY", "anniversaryCycle": true})),
+                "2026-01-15",
+            ),
+            (
+                cfg(json!({"interval": "MONTHLY", "startOffset": {"dayOffset": "LAST"}})),
+                "2026-01-10",
+            ),
+            (
+                cfg(json!({"interval": "QUARTERLY", "anniversaryCycle": true})),
+                "2026-02-15",
+            ),
+            (
+                cfg(
+                    json!({"interval": "QUARTERLY", "startOffset": {"dayOffset": "15", "monthOffset": "2"}}),
+                ),
+                "2026-01-01",
+            ),
+            (
+                cfg(json!({"interval": "ANNUALLY", "anniversaryCycle": true})),
+                "2024-02-29",
+            ),
+            (
+                cfg(json!({"interval": "WEEKLY", "anniversaryCycle": true})),
+                "2026-01-08",
+            ),
+            (
+                cfg(json!({"interval": "WEEKLY", "startOffset": {"dayOffset": "3"}})),
+                "2026-01-01",
+            ),
+        ];
+        for (source, attached) in cases {
+            let attached: NaiveDate = attached.parse().unwrap();
+            let target = PricingCycleConfig {
+                start_offset: StartOffset {
+                    day: DayOffset::Day(1),
+                    month: None,
+                },
+                anniversary: true,
+                grace_period_days: 7,
+                ..source
+            };
+            let aligned = target.aligned_with(&source, attached).unwrap();
+            assert!(!aligned.anniversary);
+            assert_eq!(aligned.grace_period_days, 7, "the target's grace period");
+            let mut day = attached;
+            for _ in 0..800 {
+                // Attached on any later day, the new plan's cycle is the old one's.
+                assert_eq!(
+                    aligned.cycle_containing(day, day),
+                    source.cycle_containing(attached, day),
+                    "{source:?} attached {attached}, on {day}"
+                );
+                day = day.succ_opt().unwrap();
+            }
+            // And it survives the plan JSON round trip.
+            assert_eq!(
+                PricingCycleConfig::from_json(&aligned.to_json()).unwrap(),
+                aligned
+            );
+        }
+    }
+
+    #[test]
+    fn aligned_with_refuses_different_intervals() {
+        let monthly = PricingCycleConfig::from_json(&json!({"interval": "MONTHLY"})).unwrap();
+        let quarterly = PricingCycleConfig::from_json(&json!({"interval": "QUARTERLY"})).unwrap();
+        let e = quarterly
+            .aligned_with(&monthly, "2026-01-01".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(e.path, "retainStartOffsets");
+        assert!(e.message.contains("MONTHLY and QUARTERLY"), "{e}");
     }
 
     #[test]
