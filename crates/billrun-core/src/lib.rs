@@ -29,6 +29,7 @@ pub mod numbering;
 pub mod overrides;
 pub mod period;
 pub mod plan;
+pub mod rate_card_ops;
 pub mod rating;
 
 pub use error::FieldError;

@@ -1,0 +1,1270 @@
+//! Bulk rate card operations on a plan: Togai's `{"operations": [...]}`, applied all
+//! or nothing, with the errors reported per operation.
+//!
+//! The input is a plan's JSON (a draft's canonical definition) and an operations
+//! document:
+//!
+//! ```json
+//! {"operations": [
+//!   {"actionType": "CREATE",
+//!    "rateCard": {"type": "USAGE", "rateCardDetails": {"name": "storage", "...": "..."}}},
+//!   {"actionType": "UPDATE", "rateCardName": "api_calls",
+//!    "rateCard": {"rateCardDetails": {"...": "the whole card"}}},
+//!   {"actionType": "DELETE", "rateCardName": "seats"}
+//! ]}
+//! ```
+//!
+//! - `rateCard` is Togai's `RateCardData` wrapper: `type` (USAGE, FIXED_FEE, LICENSE,
+//!   CREDIT_GRANT, MINIMUM_COMMITMENT) and `rateCardDetails`, the card exactly as it is
+//!   written in a plan file (`usageRateCards[..]`, `fixedFeeRateCards[..]`, ...,
+//!   `minimumCommitment`). The wrapper keeps the kind apart from the card's own fields
+//!   (a fixed fee's own `type` is ONE_TIME or RECURRING).
+//! - **CREATE** appends the card to its kind's list (or sets `minimumCommitment`,
+//!   which a plan has at most one of). `type` and `rateCardDetails` are required; the
+//!   card's name is `rateCardDetails.name`, else `rateCardName` (if both are given they
+//!   must agree). The name must not be taken by any card of the plan, of any kind.
+//! - **UPDATE** replaces the card named `rateCardName`, in place, with
+//!   `rateCardDetails` (a whole card, not a patch: what is not given is not kept). `type`
+//!   may be omitted; if given it must be the card's kind (changing the kind is a DELETE
+//!   and a CREATE). Without a `name` the card keeps its name; another name renames it
+//!   (if free).
+//! - **DELETE** removes the card named `rateCardName`; it carries no `rateCard`.
+//! - Operations apply in order, each to the result of the previous ones (a batch may
+//!   DELETE a card and CREATE another with its name, or UPDATE a card it created).
+//!
+//! Then the whole resulting plan is validated by [`Plan::from_json`]. Each field
+//! error is mapped back to the operation that last wrote the card it is in, with a path
+//! relative to that operation (`rateCard.rateCardDetails.ratePlan.slabs[1].startAfter`).
+//! Errors in a card no operation touched (e.g. "no rate for EUR" once the only card
+//! pricing EUR is deleted) are reported under that card's name. If any operation
+//! fails, the result is the list of [`OperationError`]s (one per failing operation or
+//! card, each with all its field errors) and no plan.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::FieldError;
+use crate::plan::Plan;
+
+/// What an operation does (Togai's `actionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActionType {
+    /// Add a card.
+    Create,
+    /// Replace a card, by name.
+    Update,
+    /// Remove a card, by name.
+    Delete,
+}
+
+impl ActionType {
+    /// As written in the operations file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Create => "CREATE",
+            ActionType::Update => "UPDATE",
+            ActionType::Delete => "DELETE",
+        }
+    }
+}
+
+/// The kind of a rate card (`rateCard.type`), ordered as in the plan JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CardType {
+    /// `usageRateCards`.
+    Usage,
+    /// `fixedFeeRateCards`.
+    FixedFee,
+    /// `licenseRateCards`.
+    License,
+    /// `minimumCommitment` (at most one).
+    MinimumCommitment,
+    /// `creditGrantRateCards`.
+    CreditGrant,
+}
+
+impl CardType {
+    /// Every kind, in the order of the plan JSON.
+    pub const ALL: [CardType; 5] = [
+        CardType::Usage,
+        CardType::FixedFee,
+        CardType::License,
+        CardType::MinimumCommitment,
+        CardType::CreditGrant,
+    ];
+
+    /// As written in the operations file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardType::Usage => "USAGE",
+            CardType::FixedFee => "FIXED_FEE",
+            CardType::License => "LICENSE",
+            CardType::MinimumCommitment => "MINIMUM_COMMITMENT",
+            CardType::CreditGrant => "CREDIT_GRANT",
+        }
+    }
+
+    /// The key of the plan JSON that holds cards of this kind.
+    pub fn plan_key(self) -> &'static str {
+        match self {
+            CardType::Usage => "usageRateCards",
+            CardType::FixedFee => "fixedFeeRateCards",
+            CardType::License => "licenseRateCards",
+            CardType::MinimumCommitment => "minimumCommitment",
+            CardType::CreditGrant => "creditGrantRateCards",
+        }
+    }
+
+    fn parse(v: &Value) -> Result<CardType, String> {
+        let Some(s) = v.as_str() else {
+            return Err("expected a string".into());
+        };
+        if let Some(t) = CardType::ALL.into_iter().find(|t| t.as_str() == s) {
+            return Ok(t);
+        }
+        if matches!(s, "BILLING_ENTITLEMENT" | "ENTITLEMENT_OVERAGE") {
+            return Err(format!("{s} rate cards are not supported by billrun yet"));
+        }
+        let names: Vec<_> = CardType::ALL.iter().map(|t| t.as_str()).collect();
+        Err(format!(
+            "unknown rate card type {s:?}: expected one of {}",
+            names.join(", ")
+        ))
+    }
+}
+
+/// Everything wrong with one operation (or with one card no operation touched, or
+/// with the documents themselves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationError {
+    /// Its index in `operations`; `None` when no single operation is to blame.
+    pub operation: Option<usize>,
+    /// The operation's `actionType`, when it could be read.
+    pub action_type: Option<ActionType>,
+    /// The card concerned, when known.
+    pub rate_card_name: Option<String>,
+    /// What is wrong. Paths are relative to the operation (`rateCard.rateCardDetails...`)
+    /// when `operation` is set, else to the plan (or the operations file).
+    pub errors: Vec<FieldError>,
+}
+
+impl Serialize for OperationError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Detail<'a> {
+            path: &'a str,
+            message: &'a str,
+        }
+        let errors: Vec<Detail> = self
+            .errors
+            .iter()
+            .map(|e| Detail {
+                path: &e.path,
+                message: &e.message,
+            })
+            .collect();
+        let mut st = s.serialize_struct("OperationError", 4)?;
+        st.serialize_field("operation", &self.operation)?;
+        st.serialize_field("actionType", &self.action_type)?;
+        st.serialize_field("rateCardName", &self.rate_card_name)?;
+        st.serialize_field("errors", &errors)?;
+        st.end()
+    }
+}
+
+impl fmt::Display for OperationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.operation, &self.rate_card_name) {
+            (Some(i), name) => {
+                write!(f, "operations[{i}]")?;
+                let action = self.action_type.map(ActionType::as_str);
+                match (action, name) {
+                    (Some(a), Some(n)) => write!(f, " ({a} {n})")?,
+                    (Some(a), None) => write!(f, " ({a})")?,
+                    (None, Some(n)) => write!(f, " ({n})")?,
+                    (None, None) => {}
+                }
+            }
+            (None, Some(n)) => write!(f, "rate card {n} (not changed by any operation)")?,
+            (None, None) => write!(f, "the operations")?,
+        }
+        f.write_str(":")?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a batch was refused: one entry per failing operation or card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OperationErrors(pub Vec<OperationError>);
+
+impl fmt::Display for OperationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OperationErrors {}
+
+/// Applies `operations` (Togai's bulk rate card operations document) to `plan` (a
+/// plan's JSON) and returns the validated result, or every problem, per operation.
+/// See the module documentation for the rules.
+pub fn apply_operations(plan: &Value, operations: &Value) -> Result<Plan, OperationErrors> {
+    let mut general: Vec<FieldError> = Vec::new();
+    let mut state = State::read(plan, &mut general);
+    let ops = read_operations(operations, &mut general);
+    if !general.is_empty() {
+        return Err(OperationErrors(vec![OperationError {
+            operation: None,
+            action_type: None,
+            rate_card_name: None,
+            errors: general,
+        }]));
+    }
+
+    // Per operation: its label and its errors.
+    let mut failures: BTreeMap<usize, Vec<FieldError>> = BTreeMap::new();
+    let mut labels: Vec<(Option<ActionType>, Option<String>)> = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        match op {
+            Ok(op) => {
+                labels.push((Some(op.action), op.label_name()));
+                if let Err(errors) = state.apply(i, op) {
+                    failures.entry(i).or_default().extend(errors);
+                }
+            }
+            Err((action, name, errors)) => {
+                labels.push((action, name));
+                failures.entry(i).or_default().extend(errors);
+            }
+        }
+    }
+
+    // The whole result, validated; its errors belong to the card they are in.
+    let (json, positions) = state.write();
+    let mut by_card: BTreeMap<usize, Vec<FieldError>> = BTreeMap::new();
+    let mut plan_level: Vec<FieldError> = Vec::new();
+    let parsed = Plan::from_json(&json);
+    if let Err(errors) = &parsed {
+        for e in &errors.0 {
+            let Some((kind, pos, rest)) = locate(&e.path) else {
+                plan_level.push(e.clone());
+                continue;
+            };
+            let Some(&card_index) = positions.get(&kind).and_then(|p| p.get(pos)) else {
+                plan_level.push(e.clone());
+                continue;
+            };
+            match state.cards[card_index].origin {
+                Some(op) => failures
+                    .entry(op)
+                    .or_default()
+                    .push(FieldError::new(within_details(rest), e.message.clone())),
+                None => by_card.entry(card_index).or_default().push(e.clone()),
+            }
+        }
+    }
+    if failures.is_empty() && by_card.is_empty() && plan_level.is_empty() {
+        return parsed.map_err(|_| unreachable!("a plan with no errors parses"));
+    }
+
+    let mut out: Vec<OperationError> = failures
+        .into_iter()
+        .map(|(i, errors)| {
+            let (action_type, rate_card_name) = labels[i].clone();
+            OperationError {
+                operation: Some(i),
+                action_type,
+                rate_card_name,
+                errors,
+            }
+        })
+        .collect();
+    out.extend(by_card.into_iter().map(|(card, errors)| OperationError {
+        operation: None,
+        action_type: None,
+        rate_card_name: Some(state.cards[card].name()),
+        errors,
+    }));
+    if !plan_level.is_empty() {
+        out.push(OperationError {
+            operation: None,
+            action_type: None,
+            rate_card_name: None,
+            errors: plan_level,
+        });
+    }
+    Err(OperationErrors(out))
+}
+
+/// `rest` of a card path (`.ratePlan.slabs[1]`, `[0]`, ``) as seen from an operation.
+fn within_details(rest: &str) -> String {
+    format!("rateCard.rateCardDetails{rest}")
+}
+
+/// Which card a plan path points into: its kind, its position in its kind's list
+/// (0 for the minimum commitment) and the rest of the path (`.rateValues`, or empty).
+fn locate(path: &str) -> Option<(CardType, usize, &str)> {
+    for kind in CardType::ALL {
+        let Some(rest) = path.strip_prefix(kind.plan_key()) else {
+            continue;
+        };
+        if kind == CardType::MinimumCommitment {
+            if rest.is_empty() || rest.starts_with('.') {
+                return Some((kind, 0, rest));
+            }
+            continue;
+        }
+        let rest = rest.strip_prefix('[')?;
+        let close = rest.find(']')?;
+        let pos = rest[..close].parse().ok()?;
+        let rest = &rest[close + 1..];
+        return Some((kind, pos, rest));
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------
+// The plan being edited.
+
+struct Card {
+    kind: CardType,
+    value: Value,
+    /// The operation that last wrote this card; `None` if it came with the plan.
+    origin: Option<usize>,
+}
+
+impl Card {
+    fn name(&self) -> String {
+        card_name(self.kind, &self.value).unwrap_or_default()
+    }
+}
+
+/// A card's name; the minimum commitment's defaults to `minimum_commitment`.
+fn card_name(kind: CardType, v: &Value) -> Option<String> {
+    match v.get("name").and_then(Value::as_str) {
+        Some(n) => Some(n.to_string()),
+        None if kind == CardType::MinimumCommitment => Some("minimum_commitment".into()),
+        None => None,
+    }
+}
+
+struct State {
+    /// The plan without its cards.
+    rest: Map<String, Value>,
+    /// Every card, in plan order (kinds interleave only through CREATE).
+    cards: Vec<Card>,
+}
+
+impl State {
+    fn read(plan: &Value, errors: &mut Vec<FieldError>) -> State {
+        let mut state = State {
+            rest: Map::new(),
+            cards: Vec::new(),
+        };
+        let Some(map) = plan.as_object() else {
+            errors.push(FieldError::new("", "the plan is not a JSON object"));
+            return state;
+        };
+        state.rest = map.clone();
+        for kind in CardType::ALL {
+            let Some(v) = state.rest.remove(kind.plan_key()) else {
+                continue;
+            };
+            match (kind, v) {
+                (_, Value::Null) => {}
+                (CardType::MinimumCommitment, v) => state.cards.push(Card {
+                    kind,
+                    value: v,
+                    origin: None,
+                }),
+                (_, Value::Array(items)) => {
+                    state.cards.extend(items.into_iter().map(|value| Card {
+                        kind,
+                        value,
+                        origin: None,
+                    }))
+                }
+                (_, _) => errors.push(FieldError::new(kind.plan_key(), "expected an array")),
+            }
+        }
+        state
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        self.cards.iter().position(|c| c.name() == name)
+    }
+
+    fn taken(&self, name: &str, except: Option<usize>) -> Result<(), String> {
+        match self.find(name) {
+            Some(i) if Some(i) != except => Err(format!(
+                "{name:?} is already the name of a {} rate card of the plan: card names \
+                 must be unique in a plan",
+                self.cards[i].kind.as_str()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn unknown(&self, name: &str) -> FieldError {
+        let names: Vec<String> = self.cards.iter().map(Card::name).collect();
+        FieldError::new(
+            "rateCardName",
+            format!(
+                "the plan has no rate card named {name:?} (its cards: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        )
+    }
+
+    /// Applies one operation, or changes nothing and says why.
+    fn apply(&mut self, index: usize, op: Op) -> Result<(), Vec<FieldError>> {
+        match op.action {
+            ActionType::Create => {
+                let (kind, mut details) = match op.card {
+                    Some(RateCard {
+                        kind: Some(kind),
+                        details,
+                    }) => (kind, details),
+                    _ => unreachable!("read_operation requires them for CREATE"),
+                };
+                let name = match (card_name(kind, &details), &op.name) {
+                    (Some(n), Some(given)) if details.get("name").is_some() && &n != given => {
+                        return Err(vec![FieldError::new(
+                            "rateCardName",
+                            format!("{given:?} differs from rateCard.rateCardDetails.name {n:?}"),
+                        )]);
+                    }
+                    (_, Some(given)) => {
+                        if let Some(m) = details.as_object_mut() {
+                            m.insert("name".into(), Value::String(given.clone()));
+                        }
+                        given.clone()
+                    }
+                    (Some(n), None) => n,
+                    (None, None) => {
+                        return Err(vec![FieldError::new(
+                            "rateCard.rateCardDetails.name",
+                            "is required (or give rateCardName)",
+                        )])
+                    }
+                };
+                if kind == CardType::MinimumCommitment {
+                    if let Some(existing) = self.cards.iter().find(|c| c.kind == kind) {
+                        return Err(vec![FieldError::new(
+                            "rateCard.type",
+                            format!(
+                                "the plan has a minimum commitment already ({}): UPDATE or \
+                                 DELETE it",
+                                existing.name()
+                            ),
+                        )]);
+                    }
+                }
+                self.taken(&name, None)
+                    .map_err(|m| vec![FieldError::new("rateCard.rateCardDetails.name", m)])?;
+                self.cards.push(Card {
+                    kind,
+                    value: details,
+                    origin: Some(index),
+                });
+                Ok(())
+            }
+            ActionType::Update => {
+                let name = op.name.expect("read_operation requires it for UPDATE");
+                let card = op.card.expect("read_operation requires it for UPDATE");
+                let Some(at) = self.find(&name) else {
+                    return Err(vec![self.unknown(&name)]);
+                };
+                let existing = &self.cards[at];
+                if let Some(kind) = card.kind {
+                    if kind != existing.kind {
+                        return Err(vec![FieldError::new(
+                            "rateCard.type",
+                            format!(
+                                "{name:?} is a {} rate card, not {}: to change its kind, DELETE \
+                                 it and CREATE the new card",
+                                existing.kind.as_str(),
+                                kind.as_str()
+                            ),
+                        )]);
+                    }
+                }
+                let mut details = card.details;
+                match details.get("name").and_then(Value::as_str) {
+                    Some(new) if new != name => self
+                        .taken(new, Some(at))
+                        .map_err(|m| vec![FieldError::new("rateCard.rateCardDetails.name", m)])?,
+                    Some(_) => {}
+                    None => {
+                        // Keep its name (the minimum commitment may have none).
+                        if let (Some(m), Some(old)) =
+                            (details.as_object_mut(), existing.value.get("name"))
+                        {
+                            m.insert("name".into(), old.clone());
+                        }
+                    }
+                }
+                let kind = existing.kind;
+                self.cards[at] = Card {
+                    kind,
+                    value: details,
+                    origin: Some(index),
+                };
+                Ok(())
+            }
+            ActionType::Delete => {
+                let name = op.name.expect("read_operation requires it for DELETE");
+                let Some(at) = self.find(&name) else {
+                    return Err(vec![self.unknown(&name)]);
+                };
+                self.cards.remove(at);
+                Ok(())
+            }
+        }
+    }
+
+    /// The plan JSON, and for each kind the index in `cards` of each of its positions.
+    fn write(&self) -> (Value, BTreeMap<CardType, Vec<usize>>) {
+        let mut m = self.rest.clone();
+        let mut positions: BTreeMap<CardType, Vec<usize>> = BTreeMap::new();
+        for kind in CardType::ALL {
+            let indices: Vec<usize> = (0..self.cards.len())
+                .filter(|&i| self.cards[i].kind == kind)
+                .collect();
+            if indices.is_empty() {
+                continue;
+            }
+            if kind == CardType::MinimumCommitment {
+                // At most one: CREATE refuses a second.
+                m.insert(kind.plan_key().into(), self.cards[indices[0]].value.clone());
+            } else {
+                let list = indices.iter().map(|&i| self.cards[i].value.clone());
+                m.insert(kind.plan_key().into(), Value::Array(list.collect()));
+            }
+            positions.insert(kind, indices);
+        }
+        (Value::Object(m), positions)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Reading the operations document.
+
+struct RateCard {
+    kind: Option<CardType>,
+    details: Value,
+}
+
+struct Op {
+    action: ActionType,
+    name: Option<String>,
+    card: Option<RateCard>,
+}
+
+impl Op {
+    /// The card's name as shown in errors: `rateCardName`, else the new card's name.
+    fn label_name(&self) -> Option<String> {
+        self.name.clone().or_else(|| {
+            let card = self.card.as_ref()?;
+            card_name(card.kind?, &card.details)
+        })
+    }
+}
+
+type BadOp = (Option<ActionType>, Option<String>, Vec<FieldError>);
+
+/// The operations, each read or refused; errors of the document itself go to
+/// `general`.
+fn read_operations(doc: &Value, general: &mut Vec<FieldError>) -> Vec<Result<Op, BadOp>> {
+    let Some(map) = doc.as_object() else {
+        general.push(FieldError::new(
+            "",
+            "expected an object {\"operations\": [...]}",
+        ));
+        return Vec::new();
+    };
+    for key in map.keys().filter(|k| *k != "operations") {
+        general.push(FieldError::new(
+            key.as_str(),
+            "unknown field; expected operations",
+        ));
+    }
+    let items = match map.get("operations") {
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            general.push(FieldError::new("operations", "expected an array"));
+            return Vec::new();
+        }
+        None => {
+            general.push(FieldError::new("operations", "is required"));
+            return Vec::new();
+        }
+    };
+    if items.is_empty() {
+        general.push(FieldError::new("operations", "list at least one operation"));
+    }
+    items.iter().map(read_operation).collect()
+}
+
+const OP_KEYS: &[&str] = &["actionType", "rateCardName", "rateCard"];
+const RATE_CARD_KEYS: &[&str] = &["type", "rateCardDetails"];
+
+fn read_operation(v: &Value) -> Result<Op, BadOp> {
+    let mut errors = Vec::new();
+    let Some(map) = v.as_object() else {
+        return Err((None, None, vec![FieldError::new("", "expected an object")]));
+    };
+    for key in map.keys().filter(|k| !OP_KEYS.contains(&k.as_str())) {
+        errors.push(FieldError::new(
+            key.as_str(),
+            format!("unknown field; expected one of: {}", OP_KEYS.join(", ")),
+        ));
+    }
+    let present = |key: &str| map.get(key).filter(|v| !v.is_null());
+    let action = match present("actionType").map(Value::as_str) {
+        None => {
+            errors.push(FieldError::new("actionType", "is required"));
+            None
+        }
+        Some(Some("CREATE")) => Some(ActionType::Create),
+        Some(Some("UPDATE")) => Some(ActionType::Update),
+        Some(Some("DELETE")) => Some(ActionType::Delete),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "actionType",
+                format!("{} is not one of CREATE, UPDATE, DELETE", map["actionType"]),
+            ));
+            None
+        }
+    };
+    let name = match present("rateCardName") {
+        None => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(Value::String(_)) => {
+            errors.push(FieldError::new("rateCardName", "must not be empty"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new("rateCardName", "expected a string"));
+            None
+        }
+    };
+    let card = match present("rateCard") {
+        None => None,
+        Some(Value::Object(rc)) => {
+            for key in rc.keys().filter(|k| !RATE_CARD_KEYS.contains(&k.as_str())) {
+                errors.push(FieldError::new(
+                    format!("rateCard.{key}"),
+                    "unknown field; expected type and rateCardDetails (the card itself, as \
+                     in a plan file, goes in rateCardDetails)",
+                ));
+            }
+            let kind = match rc.get("type").filter(|v| !v.is_null()) {
+                None => None,
+                Some(t) => match CardType::parse(t) {
+                    Ok(t) => Some(t),
+                    Err(m) => {
+                        errors.push(FieldError::new("rateCard.type", m));
+                        None
+                    }
+                },
+            };
+            match rc.get("rateCardDetails").filter(|v| !v.is_null()) {
+                Some(d @ Value::Object(_)) => Some(RateCard {
+                    kind,
+                    details: d.clone(),
+                }),
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        "rateCard.rateCardDetails",
+                        "expected an object: the rate card, as in a plan file",
+                    ));
+                    None
+                }
+                None => {
+                    if action != Some(ActionType::Delete) {
+                        errors.push(FieldError::new("rateCard.rateCardDetails", "is required"));
+                    }
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "rateCard",
+                "expected an object {\"type\": ..., \"rateCardDetails\": {...}}",
+            ));
+            None
+        }
+    };
+    match action {
+        Some(ActionType::Create) => {
+            if present("rateCard").is_none() {
+                errors.push(FieldError::new(
+                    "rateCard",
+                    "is required for CREATE: {\"type\": ..., \"rateCardDetails\": {...}}",
+                ));
+            } else if let Some(RateCard { kind: None, .. }) = &card {
+                if map["rateCard"].get("type").is_none_or(Value::is_null) {
+                    errors.push(FieldError::new(
+                        "rateCard.type",
+                        "is required for CREATE: USAGE, FIXED_FEE, LICENSE, CREDIT_GRANT or \
+                         MINIMUM_COMMITMENT",
+                    ));
+                }
+            }
+        }
+        Some(ActionType::Update) => {
+            if name.is_none() && present("rateCardName").is_none() {
+                errors.push(FieldError::new(
+                    "rateCardName",
+                    "is required for UPDATE: the card to replace",
+                ));
+            }
+            if present("rateCard").is_none() {
+                errors.push(FieldError::new(
+                    "rateCard",
+                    "is required for UPDATE: {\"rateCardDetails\": {...the whole card...}}",
+                ));
+            }
+        }
+        Some(ActionType::Delete) => {
+            if name.is_none() && present("rateCardName").is_none() {
+                errors.push(FieldError::new(
+                    "rateCardName",
+                    "is required for DELETE: the card to remove",
+                ));
+            }
+            if present("rateCard").is_some() {
+                errors.push(FieldError::new(
+                    "rateCard",
+                    "must not be given for DELETE: the card is removed by rateCardName",
+                ));
+            }
+        }
+        None => {}
+    }
+    let label = name.clone().or_else(|| {
+        let rc = card.as_ref()?;
+        card_name(rc.kind?, &rc.details)
+    });
+    match action {
+        Some(action) if errors.is_empty() => Ok(Op { action, name, card }),
+        _ => Err((action, label, errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan() -> Value {
+        let v = json!({
+            "name": "growth",
+            "supportedCurrencies": ["USD", "EUR"],
+            "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"},
+                                   "gracePeriod": 3, "anniversaryCycle": false},
+            "usageRateCards": [{
+                "name": "api_calls", "displayName": "API calls", "usageMeterId": "api_calls_meter",
+                "ratePlan": {"pricingModel": "TIERED", "slabs": [
+                    {"order": 1, "startAfter": 0, "priceType": "PER_UNIT"},
+                    {"order": 2, "startAfter": 1000, "priceType": "PER_UNIT"}]},
+                "rateValues": [
+                    {"currency": "USD", "slabRates": [{"order": 1, "rate": "0.1"}, {"order": 2, "rate": "0.05"}]},
+                    {"currency": "EUR", "slabRates": [{"order": 1, "rate": "0.09"}, {"order": 2, "rate": "0.045"}]}]
+            }],
+            "fixedFeeRateCards": [{
+                "name": "platform_fee", "displayName": "Platform fee", "invoiceTiming": "IN_ADVANCE",
+                "type": "RECURRING", "enableProration": true, "recurrenceConfig": {"interval": 1, "offset": 0},
+                "rateValues": [{"currency": "USD", "rate": 99}, {"currency": "EUR", "rate": 89}]
+            }],
+            "licenseRateCards": [{
+                "name": "seats", "displayName": "Seats", "invoiceTiming": "IN_ARREARS",
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 10}]}]
+            }],
+            "minimumCommitment": {"displayName": "Monthly minimum", "rateValues": [{"currency": "USD", "rate": 300}]}
+        });
+        Plan::from_json(&v).unwrap().to_json()
+    }
+
+    fn usage_card(name: &str, usd: &str) -> Value {
+        json!({
+            "name": name, "displayName": name, "usageMeterId": "storage_meter",
+            "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": usd}]}]
+        })
+    }
+
+    fn fee(name: &str, usd: u32) -> Value {
+        json!({
+            "name": name, "invoiceTiming": "IN_ADVANCE", "type": "RECURRING",
+            "recurrenceConfig": {"interval": 1, "offset": 0},
+            "rateValues": [{"currency": "USD", "rate": usd}]
+        })
+    }
+
+    fn ops(list: Value) -> Value {
+        json!({ "operations": list })
+    }
+
+    fn ok(list: Value) -> Value {
+        apply_operations(&plan(), &ops(list))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_json()
+    }
+
+    fn errs(list: Value) -> Vec<OperationError> {
+        match apply_operations(&plan(), &ops(list)) {
+            Ok(p) => panic!("should fail, got {}", p.to_json()),
+            Err(e) => e.0,
+        }
+    }
+
+    fn names(plan: &Value, key: &str) -> Vec<String> {
+        plan[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn paths(e: &OperationError) -> Vec<&str> {
+        e.errors.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn create_update_delete_in_one_batch() {
+        let out = ok(json!([
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE", "rateCardDetails": usage_card("storage", "0.02")}},
+            {"actionType": "UPDATE", "rateCardName": "platform_fee", "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("platform_fee", 149)}},
+            {"actionType": "DELETE", "rateCardName": "seats"}
+        ]));
+        assert_eq!(names(&out, "usageRateCards"), ["api_calls", "storage"]);
+        assert_eq!(names(&out, "fixedFeeRateCards"), ["platform_fee"]);
+        assert_eq!(out.get("licenseRateCards"), None);
+        assert_eq!(
+            out["fixedFeeRateCards"][0]["rateValues"],
+            json!([{"currency": "USD", "rate": "149"}])
+        );
+        // UPDATE replaces: what was not given (EUR, displayName, proration) is gone.
+        assert_eq!(out["fixedFeeRateCards"][0].get("displayName"), None);
+        // The rest of the plan is untouched, and the result is canonical.
+        let before = plan();
+        assert_eq!(out["usageRateCards"][0], before["usageRateCards"][0]);
+        assert_eq!(out["minimumCommitment"], before["minimumCommitment"]);
+        assert_eq!(out["pricingCycleConfig"], before["pricingCycleConfig"]);
+        assert_eq!(Plan::from_json(&out).unwrap().to_json(), out);
+    }
+
+    #[test]
+    fn the_result_is_the_canonical_plan() {
+        let out = ok(
+            json!([{"actionType": "CREATE", "rateCard": {"type": "FIXED_FEE",
+            "rateCardDetails": {"name": "setup", "type": "ONE_TIME", "invoiceTiming": "IN_ADVANCE",
+                "rateValues": [{"currency": "USD", "rate": 10.50}]}}}]),
+        );
+        assert_eq!(out["fixedFeeRateCards"][1]["rateValues"][0]["rate"], "10.5");
+        assert_eq!(out["fixedFeeRateCards"][1]["name"], "setup");
+    }
+
+    #[test]
+    fn update_without_type_or_name_keeps_kind_and_name_and_position() {
+        let mut card = usage_card("ignored", "0.2");
+        card.as_object_mut().unwrap().remove("name");
+        card["usageMeterId"] = json!("api_calls_meter");
+        let out = ok(json!([
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE", "rateCardDetails": usage_card("storage", "0.02")}},
+            {"actionType": "UPDATE", "rateCardName": "api_calls", "rateCard": {"rateCardDetails": card}}
+        ]));
+        assert_eq!(names(&out, "usageRateCards"), ["api_calls", "storage"]);
+        assert_eq!(
+            out["usageRateCards"][0]["rateValues"][0]["slabRates"][0]["rate"],
+            "0.2"
+        );
+    }
+
+    #[test]
+    fn update_may_rename_to_a_free_name_only() {
+        let out = ok(
+            json!([{"actionType": "UPDATE", "rateCardName": "platform_fee",
+            "rateCard": {"rateCardDetails": fee("base_fee", 99)}}]),
+        );
+        assert_eq!(names(&out, "fixedFeeRateCards"), ["base_fee"]);
+
+        let e = errs(
+            json!([{"actionType": "UPDATE", "rateCardName": "platform_fee",
+            "rateCard": {"rateCardDetails": fee("seats", 99)}}]),
+        );
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].operation, Some(0));
+        assert_eq!(paths(&e[0]), ["rateCard.rateCardDetails.name"]);
+        assert!(e[0].errors[0].message.contains("LICENSE"), "{}", e[0]);
+    }
+
+    #[test]
+    fn update_cannot_change_the_kind() {
+        let e = errs(
+            json!([{"actionType": "UPDATE", "rateCardName": "platform_fee",
+            "rateCard": {"type": "USAGE", "rateCardDetails": usage_card("platform_fee", "1")}}]),
+        );
+        assert_eq!(paths(&e[0]), ["rateCard.type"]);
+        assert!(e[0].errors[0].message.contains("DELETE it and CREATE"));
+    }
+
+    #[test]
+    fn operations_apply_in_order() {
+        // Delete then re-create under the same name (of another kind), and update a
+        // card created earlier in the batch.
+        let out = ok(json!([
+            {"actionType": "DELETE", "rateCardName": "seats"},
+            {"actionType": "CREATE", "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("seats", 5)}},
+            {"actionType": "UPDATE", "rateCardName": "seats", "rateCard": {"rateCardDetails": fee("seats", 7)}}
+        ]));
+        assert_eq!(names(&out, "fixedFeeRateCards"), ["platform_fee", "seats"]);
+        assert_eq!(out["fixedFeeRateCards"][1]["rateValues"][0]["rate"], "7");
+    }
+
+    #[test]
+    fn create_takes_the_name_from_rate_card_name_or_details_which_must_agree() {
+        let mut card = fee("x", 5);
+        card.as_object_mut().unwrap().remove("name");
+        let out = ok(json!([{"actionType": "CREATE", "rateCardName": "setup",
+            "rateCard": {"type": "FIXED_FEE", "rateCardDetails": card}}]));
+        assert_eq!(names(&out, "fixedFeeRateCards"), ["platform_fee", "setup"]);
+        ok(json!([{"actionType": "CREATE", "rateCardName": "setup",
+            "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("setup", 5)}}]));
+
+        let e = errs(json!([{"actionType": "CREATE", "rateCardName": "setup",
+            "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("other", 5)}}]));
+        assert_eq!(paths(&e[0]), ["rateCardName"]);
+        let e = errs(json!([{"actionType": "CREATE",
+            "rateCard": {"type": "FIXED_FEE", "rateCardDetails": card}}]));
+        assert_eq!(paths(&e[0]), ["rateCard.rateCardDetails.name"]);
+    }
+
+    #[test]
+    fn one_error_per_failing_operation_with_every_field_error() {
+        let mut bad_usage = usage_card("storage", "0.02");
+        bad_usage["ratePlan"]["slabs"] = json!([
+            {"order": 1, "startAfter": 0, "priceType": "PER_UNIT"},
+            {"order": 2, "startAfter": -5, "priceType": "PER_UNIT"}]);
+        bad_usage["invoiceTiming"] = json!("SOMETIMES");
+        let mut bad_fee = fee("platform_fee", 99);
+        bad_fee["rateValues"][0]["rate"] = json!("lots");
+        let e = errs(json!([
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE", "rateCardDetails": bad_usage}},
+            {"actionType": "CREATE", "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("fine", 1)}},
+            {"actionType": "UPDATE", "rateCardName": "platform_fee", "rateCard": {"rateCardDetails": bad_fee}},
+            {"actionType": "DELETE", "rateCardName": "nope"},
+            {"actionType": "CREATE", "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("api_calls", 1)}}
+        ]));
+        let ops: Vec<_> = e.iter().map(|e| e.operation).collect();
+        assert_eq!(ops, [Some(0), Some(2), Some(3), Some(4)], "{e:#?}");
+        assert_eq!(e[0].action_type, Some(ActionType::Create));
+        assert_eq!(e[0].rate_card_name.as_deref(), Some("storage"));
+        let p0 = paths(&e[0]);
+        assert!(
+            p0.contains(&"rateCard.rateCardDetails.invoiceTiming")
+                && p0
+                    .iter()
+                    .any(|p| p.starts_with("rateCard.rateCardDetails.ratePlan.slabs[1]")),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[1].rate_card_name.as_deref(), Some("platform_fee"));
+        assert!(paths(&e[1])
+            .iter()
+            .all(|p| p.starts_with("rateCard.rateCardDetails.rateValues[0]")));
+        assert_eq!(paths(&e[2]), ["rateCardName"]);
+        assert!(e[2].errors[0]
+            .message
+            .contains("no rate card named \"nope\""));
+        assert!(e[2].errors[0].message.contains("api_calls, platform_fee"));
+        assert_eq!(paths(&e[3]), ["rateCard.rateCardDetails.name"]);
+        assert!(e[3].errors[0].message.contains("USAGE"));
+        let text = OperationErrors(e).to_string();
+        assert!(
+            text.contains("operations[3] (DELETE nope):\n  rateCardName: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_for_update_and_delete() {
+        for action in ["UPDATE", "DELETE"] {
+            let mut op = json!({"actionType": action, "rateCardName": "ghost"});
+            if action == "UPDATE" {
+                op["rateCard"] = json!({"rateCardDetails": fee("ghost", 1)});
+            }
+            let e = errs(json!([op]));
+            assert_eq!(e.len(), 1);
+            assert_eq!(paths(&e[0]), ["rateCardName"]);
+        }
+    }
+
+    #[test]
+    fn malformed_operations_are_reported_per_operation() {
+        let e = errs(json!([
+            {"actionType": "UPSERT", "rateCardName": "a"},
+            {"rateCardName": "a"},
+            {"actionType": "CREATE", "rateCard": {"rateCardDetails": fee("a", 1)}},
+            {"actionType": "CREATE", "rateCard": {"type": "WIDGET", "rateCardDetails": fee("a", 1)}},
+            {"actionType": "CREATE", "rateCard": {"type": "BILLING_ENTITLEMENT", "rateCardDetails": {}}},
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE"}},
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE", "rateCardDetails": [1]}},
+            {"actionType": "CREATE"},
+            {"actionType": "UPDATE", "rateCard": {"rateCardDetails": fee("a", 1)}},
+            {"actionType": "UPDATE", "rateCardName": "seats"},
+            {"actionType": "DELETE"},
+            {"actionType": "DELETE", "rateCardName": "seats", "rateCard": {"rateCardDetails": {}}},
+            {"actionType": "DELETE", "rateCardName": "", "extra": 1},
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE", "displayName": "x", "rateCardDetails": usage_card("s", "1")}},
+            "DELETE seats"
+        ]));
+        let expected: Vec<(usize, Vec<&str>)> = vec![
+            (0, vec!["actionType"]),
+            (1, vec!["actionType"]),
+            (2, vec!["rateCard.type"]),
+            (3, vec!["rateCard.type"]),
+            (4, vec!["rateCard.type"]),
+            (5, vec!["rateCard.rateCardDetails"]),
+            (6, vec!["rateCard.rateCardDetails"]),
+            (7, vec!["rateCard"]),
+            (8, vec!["rateCardName"]),
+            (9, vec!["rateCard"]),
+            (10, vec!["rateCardName"]),
+            (11, vec!["rateCard"]),
+            (12, vec!["extra", "rateCardName"]),
+            (13, vec!["rateCard.displayName"]),
+            (14, vec![""]),
+        ];
+        let got: Vec<(usize, Vec<&str>)> = e
+            .iter()
+            .map(|e| {
+                let mut p = paths(e);
+                p.sort();
+                (e.operation.unwrap(), p)
+            })
+            .collect();
+        assert_eq!(got, expected, "{}", OperationErrors(e.clone()));
+        assert!(e[4].errors[0]
+            .message
+            .contains("not supported by billrun yet"));
+    }
+
+    #[test]
+    fn the_document_itself_must_be_operations() {
+        for (doc, path) in [
+            (json!([]), ""),
+            (json!({}), "operations"),
+            (json!({"operations": {}}), "operations"),
+            (json!({"operations": []}), "operations"),
+            (json!({"operations": [], "ops": []}), "ops"),
+        ] {
+            let e = apply_operations(&plan(), &doc).unwrap_err().0;
+            assert_eq!(e.len(), 1);
+            assert_eq!(e[0].operation, None);
+            assert!(paths(&e[0]).contains(&path), "{doc}: {}", e[0]);
+        }
+    }
+
+    #[test]
+    fn duplicate_names_across_kinds_are_refused_on_create() {
+        for name in ["api_calls", "platform_fee", "seats", "minimum_commitment"] {
+            let e = errs(json!([{"actionType": "CREATE",
+                "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee(name, 1)}}]));
+            assert_eq!(e.len(), 1, "{name}");
+            assert_eq!(paths(&e[0]), ["rateCard.rateCardDetails.name"]);
+        }
+        // Twice in one batch: the second fails.
+        let e = errs(json!([
+            {"actionType": "CREATE", "rateCard": {"type": "FIXED_FEE", "rateCardDetails": fee("x", 1)}},
+            {"actionType": "CREATE", "rateCard": {"type": "USAGE", "rateCardDetails": usage_card("x", "1")}}
+        ]));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].operation, Some(1));
+    }
+
+    #[test]
+    fn minimum_commitment_by_its_default_name() {
+        let out = ok(
+            json!([{"actionType": "UPDATE", "rateCardName": "minimum_commitment",
+            "rateCard": {"type": "MINIMUM_COMMITMENT",
+                         "rateCardDetails": {"rateValues": [{"currency": "USD", "rate": 500}]}}}]),
+        );
+        assert_eq!(
+            out["minimumCommitment"],
+            json!({"rateValues": [{"currency": "USD", "rate": "500"}]})
+        );
+        let out = ok(json!([{"actionType": "DELETE", "rateCardName": "minimum_commitment"}]));
+        assert_eq!(out.get("minimumCommitment"), None);
+
+        let commitment = json!({"name": "floor", "rateValues": [{"currency": "USD", "rate": 50}]});
+        let e = errs(json!([{"actionType": "CREATE",
+            "rateCard": {"type": "MINIMUM_COMMITMENT", "rateCardDetails": commitment}}]));
+        assert_eq!(paths(&e[0]), ["rateCard.type"]);
+        assert!(e[0].errors[0]
+            .message
+            .contains("minimum commitment already"));
+        let out = ok(json!([
+            {"actionType": "DELETE", "rateCardName": "minimum_commitment"},
+            {"actionType": "CREATE", "rateCard": {"type": "MINIMUM_COMMITMENT", "rateCardDetails": commitment}}
+        ]));
+        assert_eq!(out["minimumCommitment"]["name"], "floor");
+        // Its errors map back too (no list index in its path).
+        let e = errs(
+            json!([{"actionType": "UPDATE", "rateCardName": "minimum_commitment",
+            "rateCard": {"rateCardDetails": {"rateValues": [{"currency": "USD", "rate": -1}]}}}]),
+        );
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].operation, Some(0));
+        assert!(paths(&e[0])[0].starts_with("rateCard.rateCardDetails.rateValues[0]"));
+    }
+
+    #[test]
+    fn credit_grant_and_license_cards() {
+        let grant = json!({
+            "name": "credits", "invoiceTiming": "IN_ADVANCE", "type": "RECURRING",
+            "recurrenceConfig": {"interval": 1, "offset": 0},
+            "grantDetails": {"priority": 1, "expiryType": "NO_EXPIRY"},
+            "rateDetails": {"pricingModel": "TIERED", "currencySlabRateDetails": [
+                {"currency": "USD", "creditAmount": 50,
+                 "slabDetails": [{"startAfter": 0, "priceType": "FLAT", "rate": 0}]}]}
+        });
+        let out = ok(json!([
+            {"actionType": "CREATE", "rateCard": {"type": "CREDIT_GRANT", "rateCardDetails": grant}},
+            {"actionType": "UPDATE", "rateCardName": "seats", "rateCard": {"type": "LICENSE", "rateCardDetails": {
+                "name": "seats", "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 12}]}]}}}
+        ]));
+        assert_eq!(names(&out, "creditGrantRateCards"), ["credits"]);
+        assert_eq!(
+            out["licenseRateCards"][0]["rateValues"][0]["slabRates"][0]["rate"],
+            "12"
+        );
+        // A cross-card rule (usageCycle longer than the plan's cycle) maps to its card.
+        let e = errs(
+            json!([{"actionType": "CREATE", "rateCard": {"type": "LICENSE", "rateCardDetails": {
+            "name": "admins", "usageCycle": "ANNUALLY",
+            "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 1}]}]}}}]),
+        );
+        assert_eq!(e.len(), 1);
+        assert_eq!(paths(&e[0]), ["rateCard.rateCardDetails.usageCycle"]);
+    }
+
+    #[test]
+    fn a_rate_in_an_unsupported_currency_maps_to_its_card() {
+        let mut card = usage_card("storage", "1");
+        card["rateValues"] = json!([{"currency": "GBP", "slabRates": [{"order": 1, "rate": 1}]}]);
+        let e = errs(json!([{"actionType": "CREATE",
+            "rateCard": {"type": "USAGE", "rateCardDetails": card}}]));
+        assert_eq!(e.len(), 1);
+        assert_eq!(paths(&e[0]), ["rateCard.rateCardDetails.rateValues"]);
+    }
+
+    #[test]
+    fn errors_of_untouched_cards_are_reported_under_their_names() {
+        // EUR is priced by api_calls and platform_fee only: removing both leaves EUR
+        // unpriced, which the plan reports on every remaining card.
+        let e = errs(json!([
+            {"actionType": "DELETE", "rateCardName": "api_calls"},
+            {"actionType": "DELETE", "rateCardName": "platform_fee"}
+        ]));
+        let labels: Vec<_> = e
+            .iter()
+            .map(|e| (e.operation, e.rate_card_name.clone()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                (None, Some("seats".to_string())),
+                (None, Some("minimum_commitment".to_string()))
+            ],
+            "{e:#?}"
+        );
+        assert!(e[0].errors[0].message.contains("no rate for EUR"));
+        assert!(OperationErrors(e)
+            .to_string()
+            .starts_with("rate card seats (not changed by any operation):"));
+    }
+
+    #[test]
+    fn nothing_is_partially_applied() {
+        // The input is never modified; an error anywhere means no plan at all.
+        let before = plan();
+        let res = apply_operations(
+            &before,
+            &ops(json!([
+                {"actionType": "DELETE", "rateCardName": "seats"},
+                {"actionType": "DELETE", "rateCardName": "ghost"}
+            ])),
+        );
+        assert!(res.is_err());
+        assert_eq!(before, plan());
+    }
+
+    #[test]
+    fn errors_serialize_for_scripts() {
+        let e = apply_operations(
+            &plan(),
+            &ops(json!([{"actionType": "DELETE", "rateCardName": "ghost"}])),
+        )
+        .unwrap_err();
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v[0]["operation"], 0);
+        assert_eq!(v[0]["actionType"], "DELETE");
+        assert_eq!(v[0]["rateCardName"], "ghost");
+        assert_eq!(v[0]["errors"][0]["path"], "rateCardName");
+    }
+
+    #[test]
+    fn locate_paths() {
+        assert_eq!(
+            locate("usageRateCards[12].ratePlan.slabs[1]"),
+            Some((CardType::Usage, 12, ".ratePlan.slabs[1]"))
+        );
+        assert_eq!(
+            locate("creditGrantRateCards[0]"),
+            Some((CardType::CreditGrant, 0, ""))
+        );
+        assert_eq!(
+            locate("minimumCommitment.rateValues"),
+            Some((CardType::MinimumCommitment, 0, ".rateValues"))
+        );
+        assert_eq!(locate("pricingCycleConfig.interval"), None);
+        assert_eq!(locate("usageRateCards"), None);
+    }
+
+    #[test]
+    fn a_plan_that_is_not_an_object_is_refused() {
+        let e = apply_operations(&json!(3), &ops(json!([]))).unwrap_err().0;
+        assert_eq!(e[0].operation, None);
+        assert_eq!(e[0].errors[0].path, "");
+    }
+}
