@@ -294,6 +294,35 @@ pub enum PlanCommand {
         #[arg(long)]
         version: Option<u32>,
     },
+    /// Apply Togai bulk rate card operations (`{"operations": [{"actionType":
+    /// CREATE|UPDATE|DELETE, "rateCardName", "rateCard": {"type", "rateCardDetails"}}]}`)
+    /// to the plan's DRAFT, all or nothing; on a finalized plan they open the next
+    /// version as a DRAFT. Refusals list every failing operation with its errors.
+    RateCards {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// The plan (its name).
+        plan: String,
+        /// The operations file (`-` reads stdin).
+        #[arg(long)]
+        file: PathBuf,
+        /// JSON instead of text (the refusal too, on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the plan's DRAFT version (a plan with no other version is deleted too).
+    /// Finalized versions are never deleted: archive them.
+    Discard {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// The plan (its name).
+        plan: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Archive an ACTIVE version: accounts keep it, it can no longer be attached.
     Archive {
         /// Organisation.
@@ -921,6 +950,61 @@ pub async fn run_plan(pool: &PgPool, cmd: PlanCommand) -> anyhow::Result<()> {
         PlanCommand::Finalize { org, plan, version } => {
             let v = plans::finalize(pool, &org, &plan, version).await?;
             println!("plan {} version {} {}", v.plan_id, v.version, v.status);
+        }
+        PlanCommand::RateCards {
+            org,
+            plan,
+            file,
+            json,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .context("reading operations from stdin")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading operations file {}", file.display()))?
+            };
+            let ops: Value = serde_json::from_str(&text)
+                .with_context(|| format!("operations file {} is not JSON", file.display()))?;
+            match plans::apply_rate_card_operations(pool, &org, &plan, &ops).await {
+                Ok(applied) if json => print_json(&applied)?,
+                Ok(applied) => {
+                    let what = match applied.outcome {
+                        plans::ApplyOutcome::Created => "created",
+                        plans::ApplyOutcome::DraftUpdated => "draft updated",
+                        plans::ApplyOutcome::Unchanged => "unchanged",
+                    };
+                    println!(
+                        "plan {} version {} {} ({what})",
+                        applied.plan_id, applied.version, applied.status
+                    );
+                }
+                Err(plans::RateCardsError::Operations(errors)) => {
+                    if json {
+                        print_json(&json!({ "errors": errors }))?;
+                    }
+                    bail!(
+                        "the rate card operations were refused, nothing was changed \
+                         ({} failing):\n{errors}",
+                        errors.0.len()
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        PlanCommand::Discard { org, plan, json } => {
+            let d = plans::discard(pool, &org, &plan).await?;
+            if json {
+                print_json(&d)?;
+            } else if d.plan_deleted {
+                println!(
+                    "plan {} version {} DRAFT discarded; the plan had no other version and \
+                     is deleted",
+                    d.plan_id, d.version
+                );
+            } else {
+                println!("plan {} version {} DRAFT discarded", d.plan_id, d.version);
+            }
         }
         PlanCommand::Archive { org, plan, version } => {
             let v = plans::archive(pool, &org, &plan, version).await?;

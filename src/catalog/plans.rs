@@ -6,16 +6,28 @@
 //!   latest version is finalized it creates the next version as a DRAFT.
 //! - [`finalize`] a draft: it becomes ACTIVE and immutable (a trigger refuses any
 //!   later change of its definition), and can then be attached to accounts.
+//! - [`apply_rate_card_operations`]: Togai's bulk rate card operations
+//!   ([`billrun_core::rate_card_ops`]) on the plan's draft, all or nothing; on a plan
+//!   whose latest version is finalized they open the next version as a DRAFT (a copy
+//!   of that version with the operations applied).
+//! - [`discard`] the draft: it is deleted; a plan that had only that draft is deleted
+//!   with it (its name is free again).
+//! - [`archive`] an ACTIVE version: ARCHIVED for good; accounts on it keep it.
+//!
+//! Finalized versions are never deleted: a trigger
+//! (`migrations/20261121000010_plan_lifecycle.sql`) refuses it, except in a
+//! transaction that purges a whole organisation ([`allow_organisation_purge`]).
 //!
 //! What is stored is the canonical JSON of the validated plan
 //! ([`Plan::to_json`]), so a stored definition always parses back to the same plan.
 
 use billrun_core::plan::Plan;
+use billrun_core::rate_card_ops::{self, OperationErrors};
 use billrun_core::FieldError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::{CatalogError, Result};
 
@@ -448,4 +460,169 @@ pub async fn list_latest(pool: &PgPool, org: &str) -> Result<Vec<PlanVersion>> {
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(VersionRow::into_version).collect()
+}
+
+/// Why [`apply_rate_card_operations`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RateCardsError {
+    /// The plan, its versions or the database refused.
+    #[error("{0}")]
+    Catalog(#[from] CatalogError),
+    /// Some operations are wrong: one entry per failing operation (or card).
+    #[error("the rate card operations were refused, nothing was changed:\n{0}")]
+    Operations(OperationErrors),
+}
+
+impl From<sqlx::Error> for RateCardsError {
+    fn from(e: sqlx::Error) -> Self {
+        RateCardsError::Catalog(e.into())
+    }
+}
+
+/// Applies Togai's bulk rate card operations (`{"operations": [...]}`, see
+/// [`billrun_core::rate_card_ops`]) to the plan's DRAFT, all or nothing.
+///
+/// If the plan's latest version is finalized (ACTIVE or ARCHIVED), the next version
+/// is created as a DRAFT: a copy of that version with the operations applied. That
+/// finalized version does not change (nor do the invoices computed from it); accounts
+/// stay on it until they are attached to the new version. Either way it happens in
+/// one transaction under the plan's row lock, and if any operation fails nothing is
+/// written (no draft created or changed).
+pub async fn apply_rate_card_operations(
+    pool: &PgPool,
+    org: &str,
+    plan_id: &str,
+    operations: &Value,
+) -> Result<Applied, RateCardsError> {
+    let mut tx = pool.begin().await?;
+    lock_plan(&mut tx, org, plan_id).await?;
+    let latest: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
+         ORDER BY version DESC LIMIT 1"
+    )))
+    .bind(org)
+    .bind(plan_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let latest = latest
+        .ok_or_else(|| plan_not_found(org, plan_id))?
+        .into_version()?;
+    let plan = rate_card_ops::apply_operations(&latest.definition, operations)
+        .map_err(RateCardsError::Operations)?;
+    // Operations change cards only: name, currencies and cycle are the base's.
+    let definition = plan.to_json();
+    let (version, outcome) = if latest.status == PlanStatus::Draft {
+        if definition == latest.definition {
+            (latest.version, ApplyOutcome::Unchanged)
+        } else {
+            sqlx::query(
+                "UPDATE price_plan_versions SET definition = $4, updated_at = now() \
+                 WHERE org_id = $1 AND plan_id = $2 AND version = $3",
+            )
+            .bind(org)
+            .bind(plan_id)
+            .bind(latest.version as i32)
+            .bind(&definition)
+            .execute(&mut *tx)
+            .await?;
+            (latest.version, ApplyOutcome::DraftUpdated)
+        }
+    } else {
+        let next = latest.version + 1;
+        sqlx::query(
+            "INSERT INTO price_plan_versions (org_id, plan_id, version, status, definition) \
+             VALUES ($1, $2, $3, 'DRAFT', $4)",
+        )
+        .bind(org)
+        .bind(plan_id)
+        .bind(next as i32)
+        .bind(&definition)
+        .execute(&mut *tx)
+        .await?;
+        (next, ApplyOutcome::Created)
+    };
+    tx.commit().await?;
+    Ok(Applied {
+        plan_id: plan_id.to_string(),
+        version,
+        status: PlanStatus::Draft,
+        outcome,
+    })
+}
+
+/// What [`discard`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discarded {
+    /// The plan (its name).
+    pub plan_id: String,
+    /// The draft version deleted.
+    pub version: u32,
+    /// The plan had no other version, so it was deleted too.
+    pub plan_deleted: bool,
+}
+
+/// Deletes the plan's DRAFT version. Only a draft can be discarded (finalized
+/// versions are archived, never deleted). If the plan had no other version, the plan
+/// is deleted with it: it disappears from listings and its name can be applied
+/// afresh as version 1. Otherwise the draft's version number is free again: the next
+/// draft takes it.
+pub async fn discard(pool: &PgPool, org: &str, plan_id: &str) -> Result<Discarded> {
+    let mut tx = pool.begin().await?;
+    lock_plan(&mut tx, org, plan_id).await?;
+    let version: Option<i32> = sqlx::query_scalar(
+        "DELETE FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 AND status = 'DRAFT' \
+         RETURNING version",
+    )
+    .bind(org)
+    .bind(plan_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(version) = version else {
+        return Err(CatalogError::Conflict(format!(
+            "price plan {plan_id:?} has no DRAFT version to discard (finalized versions are \
+             never deleted: archive them)"
+        )));
+    };
+    let plan_deleted = sqlx::query(
+        "DELETE FROM price_plans p WHERE org_id = $1 AND id = $2 AND NOT EXISTS \
+         (SELECT 1 FROM price_plan_versions v WHERE v.org_id = p.org_id AND v.plan_id = p.id)",
+    )
+    .bind(org)
+    .bind(plan_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    tx.commit().await?;
+    Ok(Discarded {
+        plan_id: plan_id.to_string(),
+        version: version as u32,
+        plan_deleted,
+    })
+}
+
+/// Locks the plan row (what orders concurrent applies, edits, finalizes and discards
+/// of one plan); not found if the plan does not exist.
+async fn lock_plan(conn: &mut PgConnection, org: &str, plan_id: &str) -> Result<()> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT id FROM price_plans WHERE org_id = $1 AND id = $2 FOR UPDATE")
+            .bind(org)
+            .bind(plan_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| plan_not_found(org, plan_id))
+}
+
+/// Lets the current transaction delete the organisation's finalized plan versions,
+/// which the database otherwise refuses: for deleting a whole organisation's data
+/// (the demo replacing its previous run), and nothing else.
+pub async fn allow_organisation_purge(conn: &mut PgConnection, org: &str) -> Result<()> {
+    sqlx::query("SELECT set_config('billrun.purge_organisation', $1, true)")
+        .bind(org)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

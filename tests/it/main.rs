@@ -9,5 +9,6 @@ mod documents;
 mod fixtures;
 mod harness;
 mod imports;
+mod plans;
 mod queue;
 mod restart;
