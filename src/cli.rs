@@ -112,6 +112,21 @@ enum Command {
         #[command(subcommand)]
         command: crate::catalog::commands::OrgCommand,
     },
+    /// The organisation's logo on invoices: set, show, remove.
+    Logo {
+        #[command(subcommand)]
+        command: crate::documents::commands::LogoCommand,
+    },
+    /// Billing-details profiles (who invoices are from): create, update, list, show.
+    BillingDetails {
+        #[command(subcommand)]
+        command: crate::documents::commands::BillingDetailsCommand,
+    },
+    /// Invoice templates: add, update, list, show, set-default.
+    Template {
+        #[command(subcommand)]
+        command: crate::documents::commands::TemplateCommand,
+    },
     /// Customers.
     Customer {
         #[command(subcommand)]
@@ -405,6 +420,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Org { command } => {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Logo { command } => {
+            crate::documents::commands::run_logo(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::BillingDetails { command } => {
+            crate::documents::commands::run_billing_details(&open(cfg_path, 4).await?.pool, command)
+                .await?
+        }
+        Command::Template { command } => {
+            crate::documents::commands::run_template(&open(cfg_path, 4).await?.pool, command)
+                .await?
         }
         Command::Customer { command } => {
             crate::catalog::commands::run_customer(&open(cfg_path, 4).await?.pool, command).await?

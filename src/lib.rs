@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod credits;
 pub mod demo;
+pub mod documents;
 pub mod imports;
 pub mod jobs;
 pub mod queue;

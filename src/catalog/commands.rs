@@ -267,6 +267,9 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Which invoice template the account's invoices use: a template, `builtin`, or
+    /// `--default` for the organisation's default.
+    SetTemplate(crate::documents::commands::SetTemplateArgs),
 }
 
 /// `billrun plan ...`.
@@ -916,6 +919,9 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                     );
                 }
             }
+        }
+        AccountCommand::SetTemplate(args) => {
+            crate::documents::commands::run_set_template(pool, args).await?
         }
     }
     Ok(())

@@ -12,3 +12,4 @@ mod imports;
 mod plans;
 mod queue;
 mod restart;
+mod settings;

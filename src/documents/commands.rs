@@ -1,0 +1,505 @@
+//! `billrun logo ...`, `billrun billing-details ...`, `billrun template ...` and
+//! `billrun account set-template`: the settings that feed invoice documents.
+//!
+//! Like the catalog's commands, every command takes `--org`, and every listing and
+//! show has `--json` (camelCase).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use sqlx::PgPool;
+
+use super::settings::{self, AccountTemplate, Profile, ProfileChanges, TemplateChanges, BUILTIN};
+use crate::catalog::customers::Address;
+
+/// `billrun logo ...`.
+#[derive(Subcommand, Debug)]
+pub enum LogoCommand {
+    /// Upload the organisation's logo (PNG or JPEG, at most 1 MiB, 16 to 2000 px a
+    /// side), replacing the current one. Invoices already rendered keep theirs.
+    Set {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// The image file.
+        file: PathBuf,
+    },
+    /// The current logo: format, size, when uploaded.
+    Show {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Also write the image to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invoices rendered from now on have no logo (rendered ones keep theirs).
+    Remove {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+    },
+}
+
+/// `billrun billing-details ...`.
+#[derive(Subcommand, Debug)]
+pub enum BillingDetailsCommand {
+    /// Create a billing-details profile (who invoices say they are from).
+    Create {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Its id.
+        id: String,
+        #[command(flatten)]
+        fields: ProfileFlags,
+    },
+    /// Change a profile (only the flags given; `--clear` empties fields). Invoices
+    /// already rendered keep the details they were rendered with.
+    Update {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Its id.
+        id: String,
+        #[command(flatten)]
+        fields: ProfileFlags,
+        /// Fields to empty, comma-separated: address, tax-id, email, phone,
+        /// payment-instructions, footer-note.
+        #[arg(long, value_delimiter = ',')]
+        clear: Vec<String>,
+    },
+    /// The organisation's profiles.
+    List {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One profile.
+    Show {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Its id.
+        id: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A profile's fields on the command line.
+#[derive(Args, Debug)]
+pub struct ProfileFlags {
+    /// Legal name (required to create).
+    #[arg(long)]
+    legal_name: Option<String>,
+    /// Address line 1.
+    #[arg(long)]
+    line1: Option<String>,
+    /// Address line 2.
+    #[arg(long)]
+    line2: Option<String>,
+    /// Postal code.
+    #[arg(long)]
+    postal_code: Option<String>,
+    /// City.
+    #[arg(long)]
+    city: Option<String>,
+    /// State or region.
+    #[arg(long)]
+    state: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    #[arg(long)]
+    country: Option<String>,
+    /// Tax / VAT id.
+    #[arg(long)]
+    tax_id: Option<String>,
+    /// Billing contact email.
+    #[arg(long)]
+    email: Option<String>,
+    /// Billing contact phone.
+    #[arg(long)]
+    phone: Option<String>,
+    /// How to pay: one line per flag (`--payment-instructions "IBAN DE89 ..."
+    /// --payment-instructions "BIC ..."`); replaces the stored lines.
+    #[arg(long, value_name = "LINE")]
+    payment_instructions: Vec<String>,
+    /// A closing note printed at the bottom of the invoice.
+    #[arg(long)]
+    footer_note: Option<String>,
+}
+
+impl ProfileFlags {
+    fn into_changes(self, clear: Vec<String>) -> ProfileChanges {
+        ProfileChanges {
+            legal_name: self.legal_name,
+            address: Address {
+                line1: self.line1,
+                line2: self.line2,
+                postal_code: self.postal_code,
+                city: self.city,
+                state: self.state,
+                country: self.country,
+            },
+            tax_id: self.tax_id,
+            email: self.email,
+            phone: self.phone,
+            payment_instructions: (!self.payment_instructions.is_empty())
+                .then_some(self.payment_instructions),
+            footer_note: self.footer_note,
+            clear,
+        }
+    }
+}
+
+/// `billrun template ...`.
+#[derive(Subcommand, Debug)]
+pub enum TemplateCommand {
+    /// Add an organisation template from a Tera file (checked: it must compile and
+    /// render the sample invoice). It uses one billing-details profile.
+    Add {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Its id.
+        id: String,
+        /// The template file (Tera HTML; see crates/billrun-render/README.md).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The billing-details profile it uses.
+        #[arg(long, value_name = "PROFILE")]
+        billing_details: String,
+    },
+    /// Change a template: `--file` adds a new version (invoices already rendered keep
+    /// the version they used), `--billing-details` changes its profile. For
+    /// `builtin`, only the profile can be set.
+    Update {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Its id (`builtin` for the built-in template).
+        id: String,
+        /// A new version's file.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The billing-details profile it uses.
+        #[arg(long, value_name = "PROFILE")]
+        billing_details: Option<String>,
+        /// `builtin` only: use the organisation's name and billing email again.
+        #[arg(long, conflicts_with = "billing_details")]
+        no_billing_details: bool,
+    },
+    /// The built-in template and the organisation's, with their profiles, versions,
+    /// the default, and the accounts that name each.
+    List {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A template's text (the current version, or `--version`).
+    Show {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// Its id (`builtin` for the built-in template).
+        id: String,
+        /// This version instead of the current one.
+        #[arg(long)]
+        version: Option<i32>,
+        /// JSON (with the text) instead of the text alone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a template the organisation's default (`builtin` for the built-in one).
+    SetDefault {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// The template.
+        id: String,
+    },
+}
+
+/// `billrun account set-template`: which template an account's invoices use.
+#[derive(Args, Debug)]
+pub struct SetTemplateArgs {
+    /// Organisation.
+    #[arg(long)]
+    org: String,
+    /// The account.
+    account: String,
+    /// The template (`builtin` for the built-in one).
+    #[arg(required_unless_present = "default", conflicts_with = "default")]
+    template: Option<String>,
+    /// Use the organisation's default template again.
+    #[arg(long)]
+    default: bool,
+}
+
+fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok((path.display().to_string(), bytes))
+}
+
+/// Runs a logo command.
+pub async fn run_logo(pool: &PgPool, cmd: LogoCommand) -> Result<()> {
+    match cmd {
+        LogoCommand::Set { org, file } => {
+            let (name, bytes) = read_file(&file)?;
+            let info = settings::set_logo(pool, &org, &name, &bytes).await?;
+            println!(
+                "logo of {org} set: {} {}x{} px, {} bytes (version {})",
+                info.format.to_uppercase(),
+                info.width,
+                info.height,
+                info.size,
+                info.version
+            );
+        }
+        LogoCommand::Show { org, out, json } => {
+            let Some((info, bytes)) = settings::current_logo(pool, &org).await? else {
+                if json {
+                    println!("null");
+                    return Ok(());
+                }
+                bail!("organisation {org} has no logo (set one with `billrun logo set --org {org} FILE`)");
+            };
+            if let Some(path) = &out {
+                std::fs::write(path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("logo written to {}", path.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("logo:        {} (version {})", info.file_name, info.version);
+                println!(
+                    "image:       {} {}x{} px, {} bytes",
+                    info.format.to_uppercase(),
+                    info.width,
+                    info.height,
+                    info.size
+                );
+                println!("uploaded at: {}", info.uploaded_at.to_rfc3339());
+            }
+        }
+        LogoCommand::Remove { org } => {
+            if settings::remove_logo(pool, &org).await? {
+                println!("logo of {org} removed (invoices already rendered keep theirs)");
+            } else {
+                println!("organisation {org} has no logo");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_profile(p: &Profile) {
+    println!("billing details {}", p.id);
+    println!("legal name:   {}", p.legal_name);
+    let d = p.billing_details();
+    if !d.address_lines.is_empty() {
+        println!("address:      {}", d.address_lines.join(", "));
+    }
+    let opt = |label: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            println!("{label:<14}{v}");
+        }
+    };
+    opt("tax id:", &p.tax_id);
+    opt("email:", &p.email);
+    opt("phone:", &p.phone);
+    for (i, line) in p.payment_instructions.iter().enumerate() {
+        println!("{:<14}{line}", if i == 0 { "payment:" } else { "" });
+    }
+    opt("footer note:", &p.footer_note);
+}
+
+/// Runs a billing-details command.
+pub async fn run_billing_details(pool: &PgPool, cmd: BillingDetailsCommand) -> Result<()> {
+    match cmd {
+        BillingDetailsCommand::Create { org, id, fields } => {
+            let p = settings::create_profile(pool, &org, &id, fields.into_changes(vec![])).await?;
+            println!("billing details {} created", p.id);
+        }
+        BillingDetailsCommand::Update {
+            org,
+            id,
+            fields,
+            clear,
+        } => {
+            let p = settings::update_profile(pool, &org, &id, fields.into_changes(clear)).await?;
+            println!("billing details {} updated", p.id);
+        }
+        BillingDetailsCommand::List { org, json } => {
+            let list = settings::profiles(pool, &org).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<20} {:<32} {:<20} EMAIL", "ID", "LEGAL NAME", "TAX ID");
+                for p in &list {
+                    println!(
+                        "{:<20} {:<32} {:<20} {}",
+                        p.id,
+                        p.legal_name,
+                        p.tax_id.as_deref().unwrap_or("-"),
+                        p.email.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        BillingDetailsCommand::Show { org, id, json } => {
+            let p = settings::profile(pool, &org, &id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                print_profile(&p);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_template(path: &Path) -> Result<(String, String)> {
+    let (name, bytes) = read_file(path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("template file {name} refused: it is not UTF-8 text"))?;
+    Ok((name, text))
+}
+
+/// Runs a template command.
+pub async fn run_template(pool: &PgPool, cmd: TemplateCommand) -> Result<()> {
+    match cmd {
+        TemplateCommand::Add {
+            org,
+            id,
+            file,
+            billing_details,
+        } => {
+            let (name, text) = read_template(&file)?;
+            let t = settings::add_template(pool, &org, &id, &name, &text, &billing_details).await?;
+            println!(
+                "template {} added (version 1, billing details {})",
+                t.id,
+                t.billing_details.as_deref().unwrap_or("-")
+            );
+        }
+        TemplateCommand::Update {
+            org,
+            id,
+            file,
+            billing_details,
+            no_billing_details,
+        } => {
+            if file.is_none() && billing_details.is_none() && !no_billing_details {
+                bail!("nothing to change: give --file, --billing-details or --no-billing-details");
+            }
+            let file = file.as_deref().map(read_template).transpose()?;
+            let had_file = file.is_some();
+            let (t, new_version) = settings::update_template(
+                pool,
+                &org,
+                &id,
+                TemplateChanges {
+                    file,
+                    billing_details,
+                    no_billing_details,
+                },
+            )
+            .await?;
+            let version = t
+                .version
+                .map(|v| format!("version {v}, "))
+                .unwrap_or_default();
+            let unchanged = if had_file && !new_version {
+                " (the file is the current version's text: no new version)"
+            } else {
+                ""
+            };
+            println!(
+                "template {} updated: {version}billing details {}{unchanged}",
+                t.id,
+                t.billing_details
+                    .as_deref()
+                    .unwrap_or("(organisation name and billing email)")
+            );
+        }
+        TemplateCommand::List { org, json } => {
+            let list = settings::templates(pool, &org).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<20} {:>7} {:<7} {:<20} {:<24} ACCOUNTS",
+                    "ID", "VERSION", "DEFAULT", "BILLING DETAILS", "FILE"
+                );
+                for t in &list {
+                    println!(
+                        "{:<20} {:>7} {:<7} {:<20} {:<24} {}",
+                        t.id,
+                        t.version
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        if t.default { "yes" } else { "" },
+                        t.billing_details.as_deref().unwrap_or("(org name)"),
+                        t.file_name.as_deref().unwrap_or("(built in)"),
+                        t.accounts.join(",")
+                    );
+                }
+            }
+        }
+        TemplateCommand::Show {
+            org,
+            id,
+            version,
+            json,
+        } => {
+            let v = settings::template_version(pool, &org, &id, version).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", v.body);
+                if !v.body.ends_with('\n') {
+                    println!();
+                }
+            }
+        }
+        TemplateCommand::SetDefault { org, id } => {
+            settings::set_default_template(pool, &org, &id).await?;
+            println!("template {id} is the default of {org}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `billrun account set-template`.
+pub async fn run_set_template(pool: &PgPool, args: SetTemplateArgs) -> Result<()> {
+    let choice = match (&args.template, args.default) {
+        (_, true) => AccountTemplate::OrgDefault,
+        (Some(t), false) => AccountTemplate::Named(t.clone()),
+        (None, false) => bail!("give a template, or --default"),
+    };
+    settings::set_account_template(pool, &args.org, &args.account, &choice).await?;
+    match choice {
+        AccountTemplate::OrgDefault => println!(
+            "account {} uses the organisation's default template",
+            args.account
+        ),
+        AccountTemplate::Named(t) if t == BUILTIN => {
+            println!("account {} uses the built-in template", args.account)
+        }
+        AccountTemplate::Named(t) => println!("account {} uses template {t}", args.account),
+    }
+    Ok(())
+}
