@@ -92,6 +92,12 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Plan migrations: create, confirm, reject, show, list, entries.
+    #[command(visible_alias = "migration")]
+    Migrations {
+        #[command(subcommand)]
+        command: crate::plan_migration::commands::MigrationCommand,
+    },
     /// Credits: grant, void, list, balance, ledger.
     Credit {
         #[command(subcommand)]
@@ -385,6 +391,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = Config::load(cfg_path)?;
             schedule_list(&config, count, json)?;
+        }
+        Command::Migrations { command } => {
+            let env = open(cfg_path, 8).await?;
+            crate::plan_migration::commands::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Credit { command } => {
             let env = open(cfg_path, 8).await?;

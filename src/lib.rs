@@ -16,5 +16,6 @@ pub mod demo;
 pub mod documents;
 pub mod imports;
 pub mod jobs;
+pub mod plan_migration;
 pub mod queue;
 pub mod store;

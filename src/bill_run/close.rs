@@ -168,7 +168,7 @@ pub async fn close_chunk(
             }
             None => continue,
         };
-        let plan = match plans.get(&(a.plan_id.clone(), a.plan_version)) {
+        let plan = match plans.get(&a.key()) {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
                 failures.push(Failure {
@@ -177,13 +177,7 @@ pub async fn close_chunk(
                 });
                 continue;
             }
-            None => {
-                failures.push(Failure {
-                    account_id: a.account_id.clone(),
-                    error: format!("plan {} v{} not found", a.plan_id, a.plan_version),
-                });
-                continue;
-            }
+            None => continue,
         };
         let key = (a.account_id.clone(), a.from);
         let p = progress.get(&key).copied().unwrap_or(Progress::NotOpened);

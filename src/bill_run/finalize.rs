@@ -140,7 +140,7 @@ pub async fn finalize_chunk(
          JOIN organisations o ON o.id = i.org_id
          WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status = 'DRAFT' AND NOT i.stale
            AND i.grace_ends_at <= $3
-         ORDER BY i.boundary, i.account_id, i.id
+         ORDER BY i.boundary, i.account_id, i.association_from, i.id
          FOR UPDATE OF i",
     )
     .bind(org)

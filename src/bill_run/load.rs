@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use billrun_core::charges::LicenseChange;
 use billrun_core::cycle::local_date;
 use billrun_core::numbering::NumberFormat;
+use billrun_core::overrides::Overrides;
 use billrun_core::plan::Plan;
 use billrun_core::{Currency, RoundingMode};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -115,6 +116,15 @@ pub struct Association {
     pub from: NaiveDate,
     /// First local day after, if it ends.
     pub until: Option<NaiveDate>,
+    /// The account's overrides of the plan (`billrun_core::overrides`), if any.
+    pub overrides: Option<serde_json::Value>,
+}
+
+impl Association {
+    /// The key of its billing cycles and invoices: (account, first local day).
+    pub fn key(&self) -> (String, NaiveDate) {
+        (self.account_id.clone(), self.from)
+    }
 }
 
 /// The chunk's plan associations.
@@ -123,8 +133,16 @@ pub async fn associations(
     org: &str,
     ids: &[String],
 ) -> Result<Vec<Association>, JobError> {
-    let rows: Vec<(String, String, i32, NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
-        "SELECT account_id, plan_id, plan_version, effective_from, effective_until
+    type Row = (
+        String,
+        String,
+        i32,
+        NaiveDate,
+        Option<NaiveDate>,
+        Option<serde_json::Value>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT account_id, plan_id, plan_version, effective_from, effective_until, overrides
          FROM plan_associations WHERE org_id = $1 AND account_id = ANY($2)
          ORDER BY account_id, effective_from",
     )
@@ -135,23 +153,26 @@ pub async fn associations(
     Ok(rows
         .into_iter()
         .map(
-            |(account_id, plan_id, plan_version, from, until)| Association {
+            |(account_id, plan_id, plan_version, from, until, overrides)| Association {
                 account_id,
                 plan_id,
                 plan_version,
                 from,
                 until,
+                overrides,
             },
         )
         .collect())
 }
 
-/// The plan versions the associations use, parsed once each.
+/// The plan each association bills with: its plan version's definition with the
+/// association's overrides applied, parsed once per distinct (version, overrides).
+/// Keyed by [`Association::key`]; an error says why the association cannot be billed.
 pub async fn plans(
     conn: &mut PgConnection,
     org: &str,
     associations: &[Association],
-) -> Result<HashMap<(String, i32), Result<Plan, String>>, JobError> {
+) -> Result<HashMap<(String, NaiveDate), Result<Plan, String>>, JobError> {
     let mut ids: Vec<String> = Vec::new();
     let mut versions: Vec<i32> = Vec::new();
     for a in associations {
@@ -170,13 +191,39 @@ pub async fn plans(
     .bind(&versions)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
+    let definitions: HashMap<(String, i32), serde_json::Value> = rows
         .into_iter()
-        .map(|(id, version, def)| {
-            let plan = Plan::from_json(&def).map_err(|e| format!("plan {id} v{version}: {e}"));
-            ((id, version), plan)
+        .map(|(id, version, def)| ((id, version), def))
+        .collect();
+    Ok(effective_plans(associations, &definitions))
+}
+
+/// [`plans`] without the database: each association's plan with its overrides.
+pub fn effective_plans(
+    associations: &[Association],
+    definitions: &HashMap<(String, i32), serde_json::Value>,
+) -> HashMap<(String, NaiveDate), Result<Plan, String>> {
+    let mut parsed: HashMap<(String, i32, String), Result<Plan, String>> = HashMap::new();
+    associations
+        .iter()
+        .map(|a| {
+            let overrides = a.overrides.clone().unwrap_or(serde_json::Value::Null);
+            let cache_key = (a.plan_id.clone(), a.plan_version, overrides.to_string());
+            let plan = parsed
+                .entry(cache_key)
+                .or_insert_with(|| {
+                    let what = format!("plan {} v{}", a.plan_id, a.plan_version);
+                    let definition = definitions
+                        .get(&(a.plan_id.clone(), a.plan_version))
+                        .ok_or_else(|| format!("{what} not found"))?;
+                    Overrides::from_json(&overrides)
+                        .and_then(|o| o.apply_to(definition))
+                        .map_err(|e| format!("{what}: {e}"))
+                })
+                .clone();
+            (a.key(), plan)
         })
-        .collect())
+        .collect()
 }
 
 /// Each account's license quantities as ABSOLUTE changes on local days (RELATIVE

@@ -25,7 +25,7 @@ pub mod commands;
 pub mod deliver;
 pub mod finalize;
 pub mod invoices;
-mod load;
+pub mod load;
 pub mod render;
 pub mod scan;
 pub mod usage;

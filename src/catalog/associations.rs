@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use billrun_core::plan::Plan;
+use billrun_core::overrides::Overrides;
 
 use super::plans::PlanStatus;
 use super::{CatalogError, Result};
@@ -36,7 +36,7 @@ pub struct PlanAssociation {
     pub effective_from: NaiveDate,
     /// First local date no longer billed on it; `None` while current.
     pub effective_until: Option<NaiveDate>,
-    /// Account-specific overrides, verbatim (interpreted by the bill run).
+    /// The account's overrides of the plan (`billrun_core::overrides`).
     pub overrides: Option<Value>,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
@@ -69,7 +69,8 @@ pub struct Attachment {
     pub effective_from: NaiveDate,
     /// First local date no longer billed on it.
     pub effective_until: Option<NaiveDate>,
-    /// Account-specific overrides (a JSON object), stored verbatim.
+    /// The account's overrides of the plan (`billrun_core::overrides`), validated
+    /// against the plan version before they are stored.
     pub overrides: Option<Value>,
 }
 
@@ -127,9 +128,6 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
     if a.effective_until.is_some_and(|u| u <= a.effective_from) {
         return Err(FieldError::new("effectiveUntil", "must be after effectiveFrom").into());
     }
-    if a.overrides.as_ref().is_some_and(|o| !o.is_object()) {
-        return Err(FieldError::new("overrides", "must be a JSON object").into());
-    }
     let mut tx = pool.begin().await?;
     // The account row orders concurrent attachments to one account.
     let currency: Option<String> = sqlx::query_scalar(
@@ -183,10 +181,10 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
             }
         )));
     }
-    let plan = Plan::from_json(&definition).map_err(|e| CatalogError::Corrupt {
-        what: format!("price plan {:?} version {number}", a.plan_id),
-        message: e.to_string(),
-    })?;
+    // The plan as this account is billed on it: overrides applied and validated, so
+    // an override naming a card the plan lacks, or with bad rates, is refused here.
+    let overrides = Overrides::from_json(a.overrides.as_ref().unwrap_or(&Value::Null))?;
+    let plan = overrides.apply_to(&definition)?;
     let priced = plan
         .supported_currencies
         .iter()
@@ -262,7 +260,7 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
     .bind(number)
     .bind(a.effective_from)
     .bind(a.effective_until)
-    .bind(&a.overrides)
+    .bind(Some(overrides.to_json()).filter(|o| !o.is_null()))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

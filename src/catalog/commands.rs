@@ -226,6 +226,10 @@ pub enum AccountCommand {
         /// First local date no longer billed on it (default: open-ended).
         #[arg(long, value_name = "DATE")]
         until: Option<String>,
+        /// The account's overrides of the plan: a JSON file
+        /// `{"pricingCycleConfig": {...}, "rateCards": [{"name": ..., "rateValues": [...]}]}`.
+        #[arg(long, value_name = "FILE")]
+        overrides: Option<std::path::PathBuf>,
         /// Print the association as JSON.
         #[arg(long)]
         json: bool,
@@ -771,8 +775,19 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
             version,
             from,
             until,
+            overrides,
             json,
         } => {
+            let overrides = match overrides {
+                None => None,
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading overrides file {}", file.display()))?;
+                    Some(serde_json::from_str::<Value>(&text).with_context(|| {
+                        format!("overrides file {} is not JSON", file.display())
+                    })?)
+                }
+            };
             let attachment = Attachment {
                 account_id: account,
                 plan_id: plan,
@@ -782,7 +797,7 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                     .as_deref()
                     .map(|u| date("effectiveUntil", u))
                     .transpose()?,
-                overrides: None,
+                overrides,
             };
             let done = associations::attach(pool, &org, &attachment).await?;
             if json {
@@ -887,11 +902,15 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
             println!("plans:");
             for p in periods {
                 println!(
-                    "  {} v{} from {} until {}",
+                    "  {} v{} from {} until {}{}",
                     p.plan_id,
                     p.plan_version,
                     p.effective_from,
-                    p.effective_until.map_or("-".to_string(), |u| u.to_string())
+                    p.effective_until.map_or("-".to_string(), |u| u.to_string()),
+                    p.overrides
+                        .as_ref()
+                        .map(|o| format!(" overrides {o}"))
+                        .unwrap_or_default()
                 );
             }
         }

@@ -48,6 +48,8 @@ pub enum JobKind {
     RenderChunk,
     /// Emails finalized invoices (with their PDF) to their recipients.
     DeliverChunk,
+    /// Moves the accounts of a plan to another plan version (`billrun migration`).
+    PlanMigration,
 }
 
 impl JobKind {
@@ -59,6 +61,7 @@ impl JobKind {
         JobKind::RenderChunk,
         JobKind::DeliverChunk,
         JobKind::CsvImport,
+        JobKind::PlanMigration,
         JobKind::CreditGrant,
         JobKind::CreditExpiry,
         JobKind::InvoicePaid,
@@ -82,6 +85,7 @@ impl JobKind {
             JobKind::InvoicePaid => "invoice-paid",
             JobKind::RenderChunk => "render-chunk",
             JobKind::DeliverChunk => "deliver-chunk",
+            JobKind::PlanMigration => "plan-migration",
         }
     }
 
@@ -121,6 +125,9 @@ impl JobKind {
             }
             JobKind::DeliverChunk => {
                 "emails finalized invoices to their recipients, once each; payload {\"organisation\": str, \"invoices\": [str], \"resend\"?: bool}"
+            }
+            JobKind::PlanMigration => {
+                "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunk_size\"?: int}"
             }
         }
     }
@@ -172,6 +179,9 @@ impl JobKind {
             JobKind::InvoicePaid => parse_payload::<InvoiceArgs>(payload).map(drop),
             JobKind::RenderChunk => parse_payload::<RenderArgs>(payload).map(drop),
             JobKind::DeliverChunk => parse_payload::<DeliverArgs>(payload).map(drop),
+            JobKind::PlanMigration => {
+                parse_payload::<crate::plan_migration::job::PlanMigrationArgs>(payload).map(drop)
+            }
         };
         r.map_err(|e| {
             format!(
@@ -356,6 +366,9 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
                 args.resend,
             )
             .await
+        }
+        JobKind::PlanMigration => {
+            crate::plan_migration::job::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
         }
         JobKind::InvoicePaid => {
             let args: InvoiceArgs = parse_payload(&req.payload).map_err(bad)?;

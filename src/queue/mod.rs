@@ -138,6 +138,18 @@ pub async fn run_to_completion(
         .await?
         .id()
         .to_string();
+    wait_for_job(pool, config, &id, timeout).await
+}
+
+/// Runs workers in this process until job `id` and every job it fanned out to are
+/// finished (done, dead or cancelled): the job is already in the queue.
+pub async fn wait_for_job(
+    pool: &PgPool,
+    config: Arc<Config>,
+    id: &str,
+    timeout: Duration,
+) -> Result<JobView> {
+    let id = id.to_string();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(worker::run(
         pool.clone(),

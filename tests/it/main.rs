@@ -9,6 +9,7 @@ mod documents;
 mod fixtures;
 mod harness;
 mod imports;
+mod migrations;
 mod plans;
 mod queue;
 mod restart;
