@@ -424,10 +424,22 @@ fn decide(
         .find(|c| c.status == "CLOSED" && c.billed_end > switch)
     {
         return Outcome::Failed(format!(
-            "its cycle {} - {} is already closed and invoiced: an IMMEDIATE migration cannot \
-             start before {}",
-            c.billed_start, c.billed_end, c.billed_end
+            "its cycle {} - {} is already closed and invoiced on the old plan: the switch \
+             date {switch} is too early",
+            c.billed_start,
+            c.billed_end.pred_opt().unwrap_or(c.billed_end)
         ));
+    }
+    // NEXT_CYCLE: the next cycle must not have been opened (and billed in advance)
+    // on the old plan already; a migration dated in the past comes too late for it.
+    if !inputs.mode.is_immediate() {
+        if let Some(c) = cycles.iter().find(|c| c.billed_start >= switch) {
+            return Outcome::Failed(format!(
+                "its cycle from {} has already been opened on the old plan: a {} migration \
+                 dated {on} comes too late for it",
+                c.billed_start, inputs.mode
+            ));
+        }
     }
 
     // The new period's overrides.

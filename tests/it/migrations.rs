@@ -955,3 +955,41 @@ async fn ten_thousand_accounts_killed_halfway_are_each_migrated_exactly_once() {
     .unwrap();
     assert_eq!(cut, 10_000, "each open cycle now ends at the switch");
 }
+
+#[tokio::test]
+async fn a_next_cycle_migration_dated_before_an_opened_cycle_fails_for_those_accounts() {
+    // The bill run of Feb 1 opened February on basic (its fee billed in advance): a
+    // NEXT_CYCLE migration dated Jan 16 would switch on Feb 1, which is too late.
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    scenario(&db).await;
+    bill_run(&db, &config, "2026-02-01T00:00:00Z");
+    let m = migrate(
+        &db,
+        &config,
+        &[
+            "--source",
+            "basic",
+            "--target",
+            "pro",
+            "--mode",
+            "NEXT_CYCLE",
+            "--at",
+            "2026-01-16T00:00:00Z",
+            "--wait",
+        ],
+    );
+    assert_eq!(m["status"], "COMPLETED");
+    assert_eq!(
+        m["counts"],
+        json!({"total": 2, "pending": 0, "completed": 0, "failed": 2})
+    );
+    let e = entries(&db, &config, m["id"].as_str().unwrap()).await;
+    let reason = e[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cycle from 2026-02-01 has already been opened"),
+        "{reason}"
+    );
+    assert_eq!(periods(&db.pool, "plain").await.len(), 1, "left on basic");
+}
