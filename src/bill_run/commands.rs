@@ -45,7 +45,8 @@ pub enum InvoiceCommand {
         #[arg(long, value_name = "FILE")]
         html: Option<std::path::PathBuf>,
     },
-    /// Render a finalized invoice's documents again (same billing details), and wait.
+    /// Render a finalized invoice's documents again, with the template version, billing
+    /// details and logo recorded when it was first rendered, and wait.
     Rerender {
         /// Organisation.
         #[arg(long)]
