@@ -161,6 +161,9 @@ pub struct MailConfig {
     /// or `smtps://user:pass@host:port` (TLS from the start). Credentials may be given
     /// in either.
     pub smtp_url: Option<String>,
+    /// A PEM file of extra root certificates to trust for STARTTLS and smtps (a
+    /// private CA or a relay's self-signed certificate), on top of the public roots.
+    pub ca_file: Option<PathBuf>,
     /// From address overriding the organisation's `billing_email`.
     pub from: Option<String>,
     /// Seconds before an SMTP command times out.
@@ -173,6 +176,7 @@ impl Default for MailConfig {
             transport: MailTransport::File,
             outbox_dir: None,
             smtp_url: None,
+            ca_file: None,
             from: None,
             timeout_secs: 30,
         }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -73,13 +74,32 @@ impl Mailer {
                     .host_str()
                     .ok_or_else(|| anyhow::anyhow!("[mail] smtp_url {raw:?} has no host"))?;
                 let plaintext = url.query_pairs().any(|(k, v)| k == "tls" && v == "none");
+                // Public roots, plus the configured ones (a private CA, a relay's own).
+                let tls = || -> anyhow::Result<TlsParameters> {
+                    let mut params = TlsParameters::builder(host.to_string());
+                    if let Some(file) = &mail.ca_file {
+                        let pem = std::fs::read(file).map_err(|e| {
+                            anyhow::anyhow!("[mail] ca_file {}: {e}", file.display())
+                        })?;
+                        let cert = Certificate::from_pem(&pem).map_err(|e| {
+                            anyhow::anyhow!(
+                                "[mail] ca_file {}: expected a PEM certificate: {e}",
+                                file.display()
+                            )
+                        })?;
+                        params = params.add_root_certificate(cert);
+                    }
+                    Ok(params.build()?)
+                };
+                let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
                 let mut builder = match (url.scheme(), plaintext) {
-                    ("smtp", true) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-                        .port(url.port().unwrap_or(25)),
-                    ("smtp", false) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
-                        .port(url.port().unwrap_or(587)),
-                    ("smtps", _) => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?
-                        .port(url.port().unwrap_or(465)),
+                    ("smtp", true) => smtp.port(url.port().unwrap_or(25)),
+                    ("smtp", false) => smtp
+                        .port(url.port().unwrap_or(587))
+                        .tls(Tls::Required(tls()?)),
+                    ("smtps", _) => smtp
+                        .port(url.port().unwrap_or(465))
+                        .tls(Tls::Wrapper(tls()?)),
                     (s, _) => anyhow::bail!("[mail] smtp_url scheme {s:?}: expected smtp or smtps"),
                 };
                 if !url.username().is_empty() {

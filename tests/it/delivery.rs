@@ -425,3 +425,167 @@ async fn the_default_file_outbox_gets_one_eml_per_recipient() {
     to.dedup();
     assert_eq!(to, ["ap@a1.test", "cfo@a1.test", "owner@a2.test"]);
 }
+
+/// A test CA and a certificate it signed for 127.0.0.1 / localhost, made with the
+/// openssl command: (CA certificate, server certificate, server key).
+fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (apt-get install openssl; see .ci/run)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=billrun test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// aiosmtpd with TLS (`starttls`: STARTTLS required; `smtps`: TLS from the first
+/// byte) and AUTH required (user `billing`, password `s3cret`, only over TLS),
+/// storing messages in the Maildir `dir`.
+fn tls_server(mode: &str, port: u16, cert: &Path, key: &Path, dir: &Path, log: &Path) -> Proc {
+    let script = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+mode, port, cert, key, maildir = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+def check(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b'billing' and auth_data.password == b's3cret'
+    return AuthResult(success=ok)
+auth = dict(authenticator=check, auth_required=True, auth_require_tls=True)
+if mode == 'starttls':
+    c = Controller(Mailbox(maildir), hostname='127.0.0.1', port=port, server_hostname='localhost',
+                   tls_context=ctx, require_starttls=True, **auth)
+else:
+    # Implicit TLS: aiosmtpd only counts STARTTLS as TLS for auth_require_tls, and
+    # here every byte is encrypted anyway.
+    auth['auth_require_tls'] = False
+    c = Controller(Mailbox(maildir), hostname='127.0.0.1', port=port, server_hostname='localhost',
+                   ssl_context=ctx, **auth)
+c.start()
+print('listening', flush=True)
+while True:
+    time.sleep(3600)
+"#;
+    let mut c = Command::new(python());
+    c.args(["-c", script, mode, &port.to_string()])
+        .arg(cert)
+        .arg(key)
+        .arg(dir);
+    let p = Proc::spawn(c, log);
+    wait_listening(port);
+    p
+}
+
+#[tokio::test]
+async fn starttls_and_smtps_with_auth_deliver_through_a_trusted_private_ca() {
+    for mode in ["starttls", "smtps"] {
+        let db = TestDb::new().await;
+        let pool = &db.pool;
+        setup(pool).await;
+        let scratch = Scratch::new();
+        let (ca, cert, key) = test_certificates(scratch.path());
+        let port = free_port();
+        let maildir = scratch.path().join("maildir");
+        let _smtp = tls_server(
+            mode,
+            port,
+            &cert,
+            &key,
+            &maildir,
+            &scratch.path().join("smtp.log"),
+        );
+        let scheme = if mode == "smtps" { "smtps" } else { "smtp" };
+        let config = scratch.config(
+            &format!(
+                "[mail]\ntransport = \"smtp\"\nsmtp_url = \"{scheme}://billing:s3cret@127.0.0.1:{port}\"\n\
+                 ca_file = \"{}\"\ntimeout_secs = 5\n",
+                ca.display()
+            ),
+            None,
+        );
+        let mut c = billrun(&db.url, &config);
+        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+        let out = run(c);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let errors: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT DISTINCT last_error FROM invoice_deliveries")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            delivery_counts(pool).await,
+            vec![("SENT".to_string(), 6)],
+            "{mode}: {errors:?} {}",
+            std::fs::read_to_string(scratch.path().join("smtp.log")).unwrap_or_default()
+        );
+        let msgs = messages(&maildir);
+        assert_eq!(msgs.len(), 6, "{mode}");
+        assert!(
+            msgs.iter().all(|m| m["attachments"][0]["pdf"] == true),
+            "{mode}: {msgs:#?}"
+        );
+    }
+}
