@@ -50,6 +50,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
     },
+    /// A plan migration of every account (IMMEDIATE, with the cut of open cycles and
+    /// credits back, then NEXT_CYCLE), against the same association changes made by
+    /// two set-based statements, in a fresh database `billrun_bench_migration`.
+    Migration {
+        /// Accounts on the source plan.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: u64,
+        /// Accounts per transaction.
+        #[arg(long, default_value_t = 500)]
+        chunk_size: u32,
+    },
     /// A usage CSV import end to end (store + `csv-import` job) against a plain COPY
     /// of the same rows into the same table, in a fresh database `billrun_bench_import`.
     Import {
@@ -93,6 +104,10 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             println!("{report}");
             Ok(())
         }
+        BenchCommand::Migration {
+            accounts,
+            chunk_size,
+        } => migration_bench(config, accounts, chunk_size).await,
         BenchCommand::Import { rows } => {
             crate::imports::bench::run(config, rows, peak_rss_mib).await
         }
@@ -381,5 +396,143 @@ async fn queue_bench(
         "  completion: {:>9.0} jobs/s  ({complete_secs:.2} s, claim + run + ack)",
         jobs as f64 / complete_secs
     );
+    Ok(())
+}
+
+/// `bench migration`: see [`BenchCommand::Migration`].
+async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) -> Result<()> {
+    use crate::plan_migration::{self, NewMigration, SourceVersion};
+    use billrun_core::migration::MigrationMode;
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::ConnectOptions;
+    let url = crate::store::resolve_database_url(&config).await?;
+    let opts: PgConnectOptions = url.parse()?;
+    let mut admin = opts.clone().database("postgres").connect().await?;
+    sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench_migration WITH (FORCE)")
+        .execute(&mut admin)
+        .await?;
+    sqlx::raw_sql("CREATE DATABASE billrun_bench_migration")
+        .execute(&mut admin)
+        .await?;
+    let bench_url = opts
+        .database("billrun_bench_migration")
+        .to_url_lossy()
+        .to_string();
+    let pool = crate::store::connect(&bench_url, 16).await?;
+    crate::store::migrate(&pool).await?;
+    generate(&pool, accounts, 0).await?;
+    // A second plan to move to, and January's cycles open (their fee billed in
+    // advance) so that IMMEDIATE cuts them and credits the unused days back.
+    let target = serde_json::json!({
+        "name": "bench_pro", "supportedCurrencies": ["USD"],
+        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 0},
+        "fixedFeeRateCards": [{
+            "name": "platform_fee", "displayName": "Platform fee", "invoiceTiming": "IN_ADVANCE",
+            "type": "RECURRING", "enableProration": true, "rateValues": [{"currency": "USD", "rate": 149}]
+        }]
+    });
+    let target = billrun_core::plan::Plan::from_json(&target)
+        .map_err(|e| anyhow::anyhow!("bench target plan: {e}"))?;
+    sqlx::query("INSERT INTO price_plans (org_id, id) VALUES ('bench', 'bench_pro')")
+        .execute(&pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO price_plan_versions (org_id, plan_id, version, status, definition, finalized_at)
+         VALUES ('bench', 'bench_pro', 1, 'ACTIVE', $1, now())",
+    )
+    .bind(target.to_json())
+    .execute(&pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO billing_cycles (org_id, account_id, association_from, cycle_index, full_start,
+             full_end, billed_start, billed_end, starts_at, ends_at, status)
+         SELECT 'bench', id, DATE '2026-01-01', 0, DATE '2026-01-01', DATE '2026-02-01',
+                DATE '2026-01-01', DATE '2026-02-01', TIMESTAMPTZ '2026-01-01 00:00Z',
+                TIMESTAMPTZ '2026-02-01 00:00Z', 'OPEN'
+         FROM accounts WHERE org_id = 'bench'",
+    )
+    .execute(&pool)
+    .await?;
+    println!("bench migration: {accounts} accounts, chunks of {chunk_size}");
+
+    // The floor: the same plan-period changes as two set-based statements (rolled back).
+    let start = Instant::now();
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(
+        "UPDATE plan_associations SET effective_until = DATE '2026-01-16' WHERE org_id = 'bench';
+         INSERT INTO plan_associations (org_id, account_id, plan_id, plan_version, effective_from)
+         SELECT org_id, account_id, 'bench_pro', 1, DATE '2026-01-16' FROM plan_associations
+         WHERE org_id = 'bench' AND plan_id = 'bench';",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.rollback().await?;
+    let floor = start.elapsed().as_secs_f64();
+    println!(
+        "  two set-based statements: {floor:.2} s ({:.0} accounts/s), no checks, no entries, no credits",
+        accounts as f64 / floor
+    );
+
+    let mut results = Vec::new();
+    for (mode, source, target, at) in [
+        (
+            MigrationMode::Immediate,
+            "bench",
+            "bench_pro",
+            "2026-01-16T00:00:00Z",
+        ),
+        (
+            MigrationMode::NextCycle,
+            "bench_pro",
+            "bench",
+            "2026-01-20T00:00:00Z",
+        ),
+    ] {
+        let request = NewMigration {
+            source_plan: source.into(),
+            source_version: SourceVersion::Latest,
+            target_plan: target.into(),
+            target_version: None,
+            mode,
+            retain_start_offsets: false,
+            require_confirmation: false,
+            effective_at: Some(chrono::DateTime::parse_from_rfc3339(at)?.with_timezone(&Utc)),
+            chunk_size: Some(chunk_size),
+        };
+        let start = Instant::now();
+        let created = plan_migration::create(&pool, 3, "bench", &request, Utc::now()).await?;
+        let job = created
+            .job_id
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the migration has no job"))?;
+        let done =
+            queue::wait_for_job(&pool, config.clone(), &job, Duration::from_secs(3600)).await?;
+        let secs = start.elapsed().as_secs_f64();
+        anyhow::ensure!(done.state == "done", "the migration job is {}", done.state);
+        let view = plan_migration::get(&pool, "bench", &created.id).await?;
+        anyhow::ensure!(
+            view.counts.completed == accounts as i64,
+            "{} of {accounts} accounts migrated",
+            view.counts.completed
+        );
+        println!(
+            "  {mode:<10} {secs:.2} s ({:.0} accounts/s): {} completed, {} failed; {:.1}x the floor",
+            accounts as f64 / secs,
+            view.counts.completed,
+            view.counts.failed,
+            secs / floor
+        );
+        results.push(secs);
+    }
+    let credits: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit_grants WHERE org_id = 'bench'")
+            .fetch_one(&pool)
+            .await?;
+    println!("  credits granted back by IMMEDIATE: {credits}");
+    println!("  peak RSS: {:.0} MiB", peak_rss_mib());
+    pool.close().await;
+    sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench_migration WITH (FORCE)")
+        .execute(&mut admin)
+        .await?;
     Ok(())
 }

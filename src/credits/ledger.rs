@@ -241,6 +241,100 @@ pub async fn grant(
     }
 }
 
+/// Records many grants at once (one statement for the grants, one for their
+/// GRANTED entries), each once per idempotency key, like [`grant`]: what a job that
+/// grants to a whole chunk of accounts uses. Each account's invoice currency must be
+/// the grant's (checked in the same statement: a grant that does not match is an
+/// error naming the account). Returns how many were new.
+pub async fn grant_many(
+    conn: &mut PgConnection,
+    org: &str,
+    grants: &[NewGrant],
+    as_of: DateTime<Utc>,
+) -> Result<u64, CreditError> {
+    if grants.is_empty() {
+        return Ok(0);
+    }
+    for g in grants {
+        g.validate()?;
+    }
+    let accounts: Vec<&str> = grants.iter().map(|g| g.account.as_str()).collect();
+    let currencies: Vec<&str> = grants.iter().map(|g| g.currency.as_str()).collect();
+    let mismatched: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.account_id, coalesce(a.invoice_currency, 'none: no such account')
+         FROM unnest($2::text[], $3::text[]) AS u(account_id, currency)
+         LEFT JOIN accounts a ON a.org_id = $1 AND a.id = u.account_id
+         WHERE a.invoice_currency IS DISTINCT FROM u.currency",
+    )
+    .bind(org)
+    .bind(&accounts)
+    .bind(&currencies)
+    .fetch_all(&mut *conn)
+    .await?;
+    if let Some((account, currency)) = mismatched.first() {
+        return Err(invalid(
+            "currency",
+            format!("account {account} invoices in {currency}; a grant in another currency could never be used"),
+        ));
+    }
+    let ids: Vec<String> = grants
+        .iter()
+        .map(|_| format!("cg_{}", ulid::Ulid::generate()))
+        .collect();
+    let amounts: Vec<Decimal> = grants.iter().map(|g| g.amount).collect();
+    let purposes: Vec<&str> = grants.iter().map(|g| g.purpose.as_str()).collect();
+    let priorities: Vec<i32> = grants.iter().map(|g| g.priority as i32).collect();
+    let froms: Vec<DateTime<Utc>> = grants
+        .iter()
+        .map(|g| g.effective_from.unwrap_or(as_of))
+        .collect();
+    let untils: Vec<Option<DateTime<Utc>>> = grants.iter().map(|g| g.effective_until).collect();
+    // Arrays of arrays must be rectangular: applicable ids travel as JSON.
+    let applicable: Vec<serde_json::Value> = grants
+        .iter()
+        .map(|g| serde_json::json!(g.applicable_entity_ids))
+        .collect();
+    let keys: Vec<&str> = grants.iter().map(|g| g.idempotency_key.as_str()).collect();
+    let inserted: Vec<(String, Decimal)> = sqlx::query_as(
+        "INSERT INTO credit_grants (org_id, id, account_id, currency, amount, purpose, priority,
+             effective_from, effective_until, applicable_entity_ids, idempotency_key, created_at)
+         SELECT $1, u.id, u.account_id, u.currency, u.amount, u.purpose, u.priority, u.effective_from,
+                u.effective_until, ARRAY(SELECT jsonb_array_elements_text(u.applicable)), u.key, $12
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::int[],
+                     $8::timestamptz[], $9::timestamptz[], $10::jsonb[], $11::text[])
+           AS u(id, account_id, currency, amount, purpose, priority, effective_from, effective_until,
+                applicable, key)
+         ON CONFLICT ON CONSTRAINT credit_grants_key_unique DO NOTHING
+         RETURNING id, amount",
+    )
+    .bind(org)
+    .bind(&ids)
+    .bind(&accounts)
+    .bind(&currencies)
+    .bind(&amounts)
+    .bind(&purposes)
+    .bind(&priorities)
+    .bind(&froms)
+    .bind(&untils)
+    .bind(&applicable)
+    .bind(&keys)
+    .bind(as_of)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (new_ids, new_amounts): (Vec<String>, Vec<Decimal>) = inserted.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO credit_transactions (org_id, grant_id, kind, amount, at)
+         SELECT $1, u.id, 'GRANTED', u.amount, $4 FROM unnest($2::text[], $3::numeric[]) AS u(id, amount)",
+    )
+    .bind(org)
+    .bind(&new_ids)
+    .bind(&new_amounts)
+    .bind(as_of)
+    .execute(&mut *conn)
+    .await?;
+    Ok(new_ids.len() as u64)
+}
+
 /// A grant with its balance, as listed.
 #[derive(Debug, Clone, Serialize, FromRow)]
 #[serde(rename_all = "camelCase")]

@@ -348,38 +348,53 @@ async fn migrate_chunk(
         outcomes.push((account_id.clone(), outcome));
     }
 
-    let mut migrated = 0;
-    let mut failed = 0;
+    let mut switches: Vec<&Switch> = Vec::new();
+    let mut failures: Vec<(&str, &str)> = Vec::new();
     for (account_id, outcome) in &outcomes {
         match outcome {
-            Outcome::Migrated(s) => {
-                apply_switch(conn, org, id, m, s, ctx.as_of).await?;
-                migrated += 1;
-            }
+            Outcome::Migrated(s) => switches.push(s),
             Outcome::Failed(reason) => {
-                sqlx::query(
-                    "UPDATE plan_migration_entries SET status = 'FAILED', reason = $4, updated_at = $5
-                     WHERE org_id = $1 AND migration_id = $2 AND account_id = $3",
-                )
-                .bind(org)
-                .bind(id)
-                .bind(account_id)
-                .bind(reason)
-                .bind(ctx.as_of)
-                .execute(&mut *conn)
-                .await?;
                 tracing::warn!(
                     organisation = org,
                     migration = id,
                     account = account_id,
                     "not migrated: {reason}"
                 );
-                failed += 1;
+                failures.push((account_id, reason));
             }
         }
     }
+    write_switches(conn, org, id, m, &switches, ctx.as_of).await?;
+    write_failures(conn, org, id, &failures, ctx.as_of).await?;
     tx.commit().await?;
-    Ok((migrated, failed))
+    Ok((switches.len() as u64, failures.len() as u64))
+}
+
+/// Fails entries with their reasons, in one statement.
+async fn write_failures(
+    conn: &mut PgConnection,
+    org: &str,
+    id: &str,
+    failures: &[(&str, &str)],
+    now: DateTime<Utc>,
+) -> Result<(), JobError> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let (accounts, reasons): (Vec<&str>, Vec<&str>) = failures.iter().copied().unzip();
+    sqlx::query(
+        "UPDATE plan_migration_entries e SET status = 'FAILED', reason = u.reason, updated_at = $5
+         FROM unnest($3::text[], $4::text[]) AS u(account_id, reason)
+         WHERE e.org_id = $1 AND e.migration_id = $2 AND e.account_id = u.account_id",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(&accounts)
+    .bind(&reasons)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 struct ChunkInputs<'a> {
@@ -546,70 +561,115 @@ fn decide(
     }))
 }
 
-/// Writes one account's migration and completes its entry.
-async fn apply_switch(
+/// Writes the chunk's migrations and completes their entries: one statement per
+/// kind of write for the whole chunk; credits per account (through the ledger).
+async fn write_switches(
     conn: &mut PgConnection,
     org: &str,
     id: &str,
     m: &Migration,
-    s: &Switch,
+    switches: &[&Switch],
     now: DateTime<Utc>,
 ) -> Result<(), JobError> {
+    if switches.is_empty() {
+        return Ok(());
+    }
+    let accounts: Vec<&str> = switches.iter().map(|s| s.account_id.as_str()).collect();
+    let sources: Vec<NaiveDate> = switches.iter().map(|s| s.source_from).collect();
+    let dates: Vec<NaiveDate> = switches.iter().map(|s| s.switch).collect();
+    let untils: Vec<Option<NaiveDate>> = switches.iter().map(|s| s.until).collect();
+    let overrides: Vec<Option<Value>> = switches.iter().map(|s| s.overrides.clone()).collect();
+    // The old period ends on the switch date; the new one starts there.
     sqlx::query(
-        "UPDATE plan_associations SET effective_until = $4
-         WHERE org_id = $1 AND account_id = $2 AND effective_from = $3",
+        "UPDATE plan_associations p SET effective_until = u.switch
+         FROM unnest($2::text[], $3::date[], $4::date[]) AS u(account_id, source_from, switch)
+         WHERE p.org_id = $1 AND p.account_id = u.account_id AND p.effective_from = u.source_from",
     )
     .bind(org)
-    .bind(&s.account_id)
-    .bind(s.source_from)
-    .bind(s.switch)
+    .bind(&accounts)
+    .bind(&sources)
+    .bind(&dates)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO plan_associations (org_id, account_id, plan_id, plan_version, effective_from,
              effective_until, overrides)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT $1, u.account_id, $2, $3, u.switch, u.until, u.overrides
+         FROM unnest($4::text[], $5::date[], $6::date[], $7::jsonb[])
+           AS u(account_id, switch, until, overrides)",
     )
     .bind(org)
-    .bind(&s.account_id)
     .bind(&m.target_plan_id)
     .bind(m.target_version)
-    .bind(s.switch)
-    .bind(s.until)
-    .bind(&s.overrides)
+    .bind(&accounts)
+    .bind(&dates)
+    .bind(&untils)
+    .bind(&overrides)
     .execute(&mut *conn)
     .await?;
-    if let Some((index, end)) = s.shorten {
+
+    // IMMEDIATE: the cut cycles end on the switch date (so the next bill run closes
+    // them); those that opened on or after it are closed unbilled.
+    let cut: Vec<&&Switch> = switches.iter().filter(|s| s.shorten.is_some()).collect();
+    if !cut.is_empty() {
+        let accounts: Vec<&str> = cut.iter().map(|s| s.account_id.as_str()).collect();
+        let sources: Vec<NaiveDate> = cut.iter().map(|s| s.source_from).collect();
+        let (indexes, ends): (Vec<i32>, Vec<NaiveDate>) =
+            cut.iter().filter_map(|s| s.shorten).unzip();
+        let ends_at: Vec<DateTime<Utc>> = cut
+            .iter()
+            .map(|s| local_start_instant(s.switch, s.tz))
+            .collect();
         sqlx::query(
-            "UPDATE billing_cycles SET billed_end = $5, ends_at = $6
-             WHERE org_id = $1 AND account_id = $2 AND association_from = $3 AND cycle_index = $4
-               AND status = 'OPEN'",
+            "UPDATE billing_cycles c SET billed_end = u.billed_end, ends_at = u.ends_at
+             FROM unnest($2::text[], $3::date[], $4::int[], $5::date[], $6::timestamptz[])
+               AS u(account_id, source_from, cycle_index, billed_end, ends_at)
+             WHERE c.org_id = $1 AND c.account_id = u.account_id
+               AND c.association_from = u.source_from AND c.cycle_index = u.cycle_index
+               AND c.status = 'OPEN'",
         )
         .bind(org)
-        .bind(&s.account_id)
-        .bind(s.source_from)
-        .bind(index)
-        .bind(end)
-        .bind(local_start_instant(end, s.tz))
+        .bind(&accounts)
+        .bind(&sources)
+        .bind(&indexes)
+        .bind(&ends)
+        .bind(&ends_at)
         .execute(&mut *conn)
         .await?;
     }
-    if !s.unbilled.is_empty() {
+    let unbilled: Vec<(&str, NaiveDate, i32)> = switches
+        .iter()
+        .flat_map(|s| {
+            s.unbilled
+                .iter()
+                .map(move |i| (s.account_id.as_str(), s.source_from, *i))
+        })
+        .collect();
+    if !unbilled.is_empty() {
+        let accounts: Vec<&str> = unbilled.iter().map(|u| u.0).collect();
+        let sources: Vec<NaiveDate> = unbilled.iter().map(|u| u.1).collect();
+        let indexes: Vec<i32> = unbilled.iter().map(|u| u.2).collect();
         sqlx::query(
-            "UPDATE billing_cycles SET status = 'CLOSED', closed_at = $5
-             WHERE org_id = $1 AND account_id = $2 AND association_from = $3
-               AND cycle_index = ANY($4) AND status = 'OPEN'",
+            "UPDATE billing_cycles c SET status = 'CLOSED', closed_at = $5
+             FROM unnest($2::text[], $3::date[], $4::int[]) AS u(account_id, source_from, cycle_index)
+             WHERE c.org_id = $1 AND c.account_id = u.account_id
+               AND c.association_from = u.source_from AND c.cycle_index = u.cycle_index
+               AND c.status = 'OPEN'",
         )
         .bind(org)
-        .bind(&s.account_id)
-        .bind(s.source_from)
-        .bind(&s.unbilled)
+        .bind(&accounts)
+        .bind(&sources)
+        .bind(&indexes)
         .bind(now)
         .execute(&mut *conn)
         .await?;
     }
-    if s.credit > Decimal::ZERO {
-        let grant = crate::credits::NewGrant {
+
+    // What was billed in advance for the days after the switch, credited back.
+    let grants: Vec<crate::credits::NewGrant> = switches
+        .iter()
+        .filter(|s| s.credit > Decimal::ZERO)
+        .map(|s| crate::credits::NewGrant {
             account: s.account_id.clone(),
             amount: s.credit,
             currency: s.currency.code().to_string(),
@@ -623,24 +683,33 @@ async fn apply_switch(
             effective_until: None,
             applicable_entity_ids: Vec::new(),
             idempotency_key: format!("plan-migration:{id}:{}", s.account_id),
-        };
-        match crate::credits::grant(conn, org, &grant, None, now).await {
-            Ok(_) => {}
-            Err(crate::credits::CreditError::Db(e)) => return Err(e.into()),
-            Err(e) => return Err(JobError::Fatal(e.into())),
-        }
+        })
+        .collect();
+    match crate::credits::grant_many(conn, org, &grants, now).await {
+        Ok(_) => {}
+        Err(crate::credits::CreditError::Db(e)) => return Err(e.into()),
+        Err(e) => return Err(JobError::Fatal(e.into())),
     }
+
+    let dropped: Vec<Value> = switches.iter().map(|s| json!(s.dropped)).collect();
+    let credited: Vec<Option<Decimal>> = switches
+        .iter()
+        .map(|s| (s.credit > Decimal::ZERO).then_some(s.credit))
+        .collect();
     sqlx::query(
-        "UPDATE plan_migration_entries SET status = 'COMPLETED', switch_date = $4,
-             dropped_overrides = $5, credited = $6, updated_at = $7
-         WHERE org_id = $1 AND migration_id = $2 AND account_id = $3",
+        "UPDATE plan_migration_entries e SET status = 'COMPLETED', switch_date = u.switch,
+             dropped_overrides = ARRAY(SELECT jsonb_array_elements_text(u.dropped)),
+             credited = u.credited, updated_at = $7
+         FROM unnest($3::text[], $4::date[], $5::jsonb[], $6::numeric[])
+           AS u(account_id, switch, dropped, credited)
+         WHERE e.org_id = $1 AND e.migration_id = $2 AND e.account_id = u.account_id",
     )
     .bind(org)
     .bind(id)
-    .bind(&s.account_id)
-    .bind(s.switch)
-    .bind(&s.dropped)
-    .bind((s.credit > Decimal::ZERO).then_some(s.credit))
+    .bind(&accounts)
+    .bind(&dates)
+    .bind(&dropped)
+    .bind(&credited)
     .bind(now)
     .execute(&mut *conn)
     .await?;

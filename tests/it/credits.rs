@@ -613,3 +613,94 @@ async fn bad_grants_are_refused_with_a_clear_message_and_nothing_written() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn grants_made_in_bulk_are_recorded_once_per_key_and_checked_for_currency() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 15).await;
+    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
+    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    fixtures::account(pool, "acme", "a2", "growth", "2026-01-01", None).await;
+    let grant = |account: &str, amount, currency: &str, key: &str| billrun::credits::NewGrant {
+        account: account.into(),
+        amount,
+        currency: currency.into(),
+        purpose: "bulk".into(),
+        priority: 0,
+        effective_from: None,
+        effective_until: None,
+        applicable_entity_ids: vec!["platform_fee".into()],
+        idempotency_key: key.into(),
+    };
+    let now: chrono::DateTime<chrono::Utc> = "2026-01-16T00:00:00Z".parse().unwrap();
+    let batch = [
+        grant("a1", dec!(46.45), "USD", "k1"),
+        grant("a2", dec!(30.97), "USD", "k2"),
+    ];
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        billrun::credits::grant_many(&mut conn, "acme", &batch, now)
+            .await
+            .unwrap(),
+        2
+    );
+    // The same keys again (one new): only the new one is granted.
+    let again = [
+        grant("a1", dec!(46.45), "USD", "k1"),
+        grant("a1", dec!(5.00), "USD", "k3"),
+    ];
+    assert_eq!(
+        billrun::credits::grant_many(&mut conn, "acme", &again, now)
+            .await
+            .unwrap(),
+        1
+    );
+    let rows: Vec<(String, rust_decimal::Decimal, Vec<String>, rust_decimal::Decimal)> = sqlx::query_as(
+        "SELECT g.account_id, g.amount, g.applicable_entity_ids,
+                (SELECT sum(amount) FROM credit_transactions t WHERE t.grant_id = g.id AND t.kind = 'GRANTED')
+         FROM credit_grants g ORDER BY g.idempotency_key",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "a1".into(),
+                dec!(46.45),
+                vec!["platform_fee".to_string()],
+                dec!(46.45)
+            ),
+            (
+                "a2".into(),
+                dec!(30.97),
+                vec!["platform_fee".to_string()],
+                dec!(30.97)
+            ),
+            (
+                "a1".into(),
+                dec!(5.00),
+                vec!["platform_fee".to_string()],
+                dec!(5.00)
+            ),
+        ]
+    );
+    // A grant in another currency than the account's is refused, naming it; nothing
+    // of the batch is written.
+    let bad = [
+        grant("a2", dec!(1.00), "USD", "k4"),
+        grant("a1", dec!(1.00), "EUR", "k5"),
+    ];
+    let err = billrun::credits::grant_many(&mut conn, "acme", &bad, now)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("account a1 invoices in USD"), "{err}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_grants")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+}
