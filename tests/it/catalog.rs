@@ -2,8 +2,7 @@
 //! refusals that name the field, the plan version lifecycle, usage ingest with
 //! per-line rejections, alias moves, tenant isolation, license idempotency.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 use billrun::catalog::usage::{self, NewEvent};
 use billrun_core::plan::Plan;
@@ -13,67 +12,7 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 
-/// A fresh database and a config pointing the binary at it.
-struct Catalog {
-    db: TestDb,
-    scratch: Scratch,
-    config: PathBuf,
-}
-
-impl Catalog {
-    async fn new() -> Catalog {
-        let db = TestDb::new().await;
-        let scratch = Scratch::new();
-        let config = scratch.config("", None);
-        Catalog {
-            db,
-            scratch,
-            config,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run({
-            let mut c = billrun(&self.db.url, &self.config);
-            c.args(args);
-            c
-        })
-    }
-
-    /// Runs a command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "billrun {args:?} failed:\n{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs a command that must fail; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "billrun {args:?} should have failed:\n{}",
-            stdout(&out)
-        );
-        stderr(&out)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.scratch.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-
+impl Cli {
     /// An organisation in USD and EUR with a customer, an event schema `api`
     /// (attribute tokens, dimension region) and the meter the example plan prices.
     fn org_with_meter(&self, org: &str) {
@@ -145,7 +84,7 @@ fn assert_mentions(text: &str, fragments: &[&str]) {
 
 #[tokio::test]
 async fn org_settings_round_trip_through_create_configure_and_show() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.ok(&[
         "org",
         "create",
@@ -215,7 +154,7 @@ async fn org_settings_round_trip_through_create_configure_and_show() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_naming_the_field() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     let create = |extra: &[&str]| {
         let mut args = vec!["org", "create", "bad", "--base-currency", "USD"];
         args.extend_from_slice(extra);
@@ -337,7 +276,7 @@ async fn bad_settings_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn plan_versions_go_from_draft_to_active_and_finalized_ones_never_change() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.ok(&[
         "org",
         "create",
@@ -351,7 +290,7 @@ async fn plan_versions_go_from_draft_to_active_and_finalized_ones_never_change()
         "customer", "create", "--org", "acme", "cust", "--name", "Customer",
     ]);
     c.account("acme", "acc", "USD");
-    let fixture = c.file("growth.json", &plan_fixture().to_string());
+    let fixture = c.write("growth.json", &plan_fixture().to_string());
 
     assert_mentions(
         &c.ok(&["plan", "apply", "--org", "acme", &fixture]),
@@ -445,7 +384,7 @@ async fn plan_versions_go_from_draft_to_active_and_finalized_ones_never_change()
     );
     let mut edited = plan_fixture();
     edited["fixedFeeRateCards"][0]["rateValues"][0]["rate"] = json!(149);
-    let edited_file = c.file("growth-v2.json", &edited.to_string());
+    let edited_file = c.write("growth-v2.json", &edited.to_string());
     assert_mentions(
         &c.ok(&["plan", "apply", "--org", "acme", &edited_file]),
         &["version 2 DRAFT (draft updated)"],
@@ -586,7 +525,7 @@ async fn plan_versions_go_from_draft_to_active_and_finalized_ones_never_change()
 
 #[tokio::test]
 async fn invalid_plan_files_are_refused_naming_the_field() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.ok(&[
         "org",
         "create",
@@ -599,7 +538,7 @@ async fn invalid_plan_files_are_refused_naming_the_field() {
     let refused = |name: &str, change: &dyn Fn(&mut Value)| {
         let mut plan = plan_fixture();
         change(&mut plan);
-        let file = c.file(name, &plan.to_string());
+        let file = c.write(name, &plan.to_string());
         c.fails(&["plan", "apply", "--org", "acme", &file])
     };
     assert_mentions(
@@ -639,7 +578,7 @@ async fn invalid_plan_files_are_refused_naming_the_field() {
         &refused("eur.json", &|_| {}),
         &["supportedCurrencies[1]", "EUR is not enabled"],
     );
-    let not_json = c.file("broken.json", "{\"name\": ");
+    let not_json = c.write("broken.json", "{\"name\": ");
     assert_mentions(
         &c.fails(&["plan", "apply", "--org", "acme", &not_json]),
         &["not JSON"],
@@ -652,7 +591,7 @@ async fn invalid_plan_files_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn usage_ingest_counts_and_reports_every_bad_line() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.org_with_meter("acme");
     c.account("acme", "acc-1", "USD");
     c.account("acme", "acc-2", "EUR");
@@ -722,7 +661,7 @@ async fn usage_ingest_counts_and_reports_every_bad_line() {
         ),
         "{\"schemaName\": \"api\", \"id\": \"e9\", \"accountId\": \"acc-1\"}".to_string(),
     ];
-    let file = c.file("events.jsonl", &(lines.join("\n") + "\n"));
+    let file = c.write("events.jsonl", &(lines.join("\n") + "\n"));
 
     let out = c.run(&["usage", "ingest", "--org", "acme", &file]);
     assert!(
@@ -807,7 +746,7 @@ async fn usage_ingest_counts_and_reports_every_bad_line() {
         json!({"line": 4, "reason": "accountId: unknown account or alias \"ghost\""})
     );
 
-    let good = c.file(
+    let good = c.write(
         "good.jsonl",
         &event(
             "e10",
@@ -824,7 +763,7 @@ async fn usage_ingest_counts_and_reports_every_bad_line() {
 
 #[tokio::test]
 async fn a_moved_alias_routes_events_by_their_timestamp() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.org_with_meter("acme");
     c.account("acme", "old", "USD");
     c.account("acme", "new", "USD");
@@ -874,7 +813,7 @@ async fn a_moved_alias_routes_events_by_their_timestamp() {
         .to_string()
     };
     // Ingested after the move, in no particular order: routed by when they happened.
-    let file = c.file(
+    let file = c.write(
         "events.jsonl",
         &[
             event("feb-first-instant", "2026-02-01T00:00:00Z"),
@@ -918,7 +857,7 @@ async fn a_moved_alias_routes_events_by_their_timestamp() {
 
 #[tokio::test]
 async fn two_organisations_with_the_same_ids_stay_separate() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.org_with_meter("north");
     c.ok(&["org", "create", "south", "--base-currency", "EUR"]);
     c.ok(&[
@@ -960,7 +899,7 @@ async fn two_organisations_with_the_same_ids_stay_separate() {
     let line = json!({"schemaName": "api", "id": "e1", "timestamp": "2026-01-01T00:00:00Z",
                       "accountId": "acc", "attributes": [{"name": "tokens", "value": 1}]})
     .to_string();
-    let file = c.file("e.jsonl", &line);
+    let file = c.write("e.jsonl", &line);
     assert_mentions(
         &c.ok(&["usage", "ingest", "--org", "north", &file]),
         &["inserted 1"],
@@ -971,7 +910,7 @@ async fn two_organisations_with_the_same_ids_stay_separate() {
     );
 
     // A plan and an alias of one organisation mean nothing in the other.
-    let plan = c.file("growth.json", &plan_fixture().to_string());
+    let plan = c.write("growth.json", &plan_fixture().to_string());
     c.ok(&["plan", "apply", "--org", "north", &plan]);
     c.ok(&["plan", "finalize", "--org", "north", "growth"]);
     assert_mentions(
@@ -1005,7 +944,7 @@ async fn two_organisations_with_the_same_ids_stay_separate() {
     let aliased = json!({"schemaName": "api", "id": "e2", "timestamp": "2026-01-02T00:00:00Z",
                          "alias": "shared-alias"})
     .to_string();
-    let aliased = c.file("a.jsonl", &aliased);
+    let aliased = c.write("a.jsonl", &aliased);
     assert_mentions(
         &c.fails(&["usage", "ingest", "--org", "south", &aliased]),
         &["unknown alias \"shared-alias\""],
@@ -1026,7 +965,7 @@ async fn two_organisations_with_the_same_ids_stay_separate() {
 
 #[tokio::test]
 async fn license_updates_are_idempotent_per_key() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.org_with_meter("acme");
     c.account("acme", "acc", "USD");
     let update = |key: &str, kind: &str, qty: &str| {
@@ -1089,7 +1028,7 @@ async fn license_updates_are_idempotent_per_key() {
 /// across and within batches, and the per-account spans of new usage.
 #[tokio::test]
 async fn ingest_events_inserts_in_batches_and_reports_new_usage_spans() {
-    let c = Catalog::new().await;
+    let c = Cli::new().await;
     c.org_with_meter("acme");
     c.account("acme", "a", "USD");
     c.account("acme", "b", "USD");

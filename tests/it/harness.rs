@@ -214,3 +214,69 @@ pub async fn job_state(pool: &PgPool, id: &str) -> Option<String> {
         .unwrap()
         .map(|j| j.state)
 }
+
+/// A fresh database and a config pointing the binary at it: the command line as a
+/// user types it, with assertions on the outcome. Test modules add their own
+/// helpers in `impl Cli` blocks.
+pub struct Cli {
+    pub db: TestDb,
+    pub scratch: Scratch,
+    pub config: PathBuf,
+}
+
+impl Cli {
+    pub async fn new() -> Cli {
+        let db = TestDb::new().await;
+        let scratch = Scratch::new();
+        let config = scratch.config("", None);
+        Cli {
+            db,
+            scratch,
+            config,
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        run({
+            let mut c = billrun(&self.db.url, &self.config);
+            c.args(args);
+            c
+        })
+    }
+
+    /// Runs a command that must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "billrun {args:?} failed:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Runs a command that must fail; its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "billrun {args:?} should have failed:\n{}",
+            stdout(&out)
+        );
+        stderr(&out)
+    }
+
+    /// Runs a command that must succeed and print JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
+    }
+
+    /// Writes `text` to a file of the scratch folder; its path.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.scratch.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}

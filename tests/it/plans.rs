@@ -4,7 +4,6 @@
 //! version, discarded drafts, archived versions, and invoices that an edit of the
 //! plan never changes.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use rust_decimal_macros::dec;
@@ -13,70 +12,14 @@ use serde_json::{json, Value};
 use crate::fixtures;
 use crate::harness::*;
 
-/// A fresh database and a config pointing the binary at it.
-struct Cli {
-    db: TestDb,
-    scratch: Scratch,
-    config: PathBuf,
-}
-
 impl Cli {
-    async fn new() -> Cli {
-        let db = TestDb::new().await;
-        let scratch = Scratch::new();
-        let config = scratch.config("", None);
-        Cli {
-            db,
-            scratch,
-            config,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run({
-            let mut c = billrun(&self.db.url, &self.config);
-            c.args(args);
-            c
-        })
-    }
-
-    /// Runs a command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "billrun {args:?} failed:\n{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs a command that must fail; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "billrun {args:?} should have failed:\n{}",
-            stdout(&out)
-        );
-        stderr(&out)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
-    }
-
-    fn file(&self, name: &str, v: &Value) -> String {
-        let path = self.scratch.path().join(name);
-        std::fs::write(&path, serde_json::to_string_pretty(v).unwrap()).unwrap();
-        path.to_str().unwrap().to_string()
+    fn json_file(&self, name: &str, v: &Value) -> String {
+        self.write(name, &serde_json::to_string_pretty(v).unwrap())
     }
 
     /// `billrun plan rate-cards --org acme PLAN --file <ops>`.
     fn rate_cards(&self, plan: &str, ops: &Value) -> Output {
-        let file = self.file("ops.json", ops);
+        let file = self.json_file("ops.json", ops);
         self.run(&["plan", "rate-cards", "--org", "acme", plan, "--file", &file])
     }
 
@@ -112,7 +55,7 @@ impl Cli {
     }
 
     /// A customer and an account in USD, through the CLI.
-    fn account(&self, id: &str) {
+    fn usd_account(&self, id: &str) {
         let customer = format!("cust-{id}");
         self.ok(&[
             "customer", "create", "--org", "acme", &customer, "--name", id,
@@ -214,8 +157,8 @@ async fn acme(cli: &Cli) {
 async fn a_draft_is_editable_and_unattachable_and_a_finalized_version_never_changes_or_goes() {
     let c = Cli::new().await;
     acme(&c).await;
-    c.account("acc");
-    let plan = c.file("growth.json", &fixtures::growth_plan(0));
+    c.usd_account("acc");
+    let plan = c.json_file("growth.json", &fixtures::growth_plan(0));
     assert_mentions(
         &c.ok(&["plan", "apply", "--org", "acme", &plan]),
         &["plan growth version 1 DRAFT (created)"],
@@ -302,7 +245,7 @@ async fn a_draft_is_editable_and_unattachable_and_a_finalized_version_never_chan
 async fn bulk_operations_create_update_and_delete_in_one_batch() {
     let c = Cli::new().await;
     acme(&c).await;
-    let plan = c.file("growth.json", &fixtures::growth_plan(0));
+    let plan = c.json_file("growth.json", &fixtures::growth_plan(0));
     c.ok(&["plan", "apply", "--org", "acme", &plan]);
     let ops = json!({"operations": [
         {"actionType": "CREATE", "rateCard": {"type": "FIXED_FEE", "rateCardDetails": support_fee()}},
@@ -310,7 +253,7 @@ async fn bulk_operations_create_update_and_delete_in_one_batch() {
          "rateCard": {"type": "USAGE", "rateCardDetails": api_calls(["0.2", "0.1", "0.02"])}},
         {"actionType": "DELETE", "rateCardName": "minimum_commitment"}
     ]});
-    let file = c.file("ops.json", &ops);
+    let file = c.json_file("ops.json", &ops);
     let applied = c.json(&[
         "plan",
         "rate-cards",
@@ -360,7 +303,7 @@ async fn bulk_operations_create_update_and_delete_in_one_batch() {
 async fn a_batch_with_bad_cards_fails_entirely_with_one_error_per_bad_card() {
     let c = Cli::new().await;
     acme(&c).await;
-    let plan = c.file("growth.json", &fixtures::growth_plan(0));
+    let plan = c.json_file("growth.json", &fixtures::growth_plan(0));
     c.ok(&["plan", "apply", "--org", "acme", &plan]);
     let (before, updated_before): (Value, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
         "SELECT definition, updated_at FROM price_plan_versions WHERE org_id = 'acme' AND plan_id = 'growth'",
@@ -381,7 +324,7 @@ async fn a_batch_with_bad_cards_fails_entirely_with_one_error_per_bad_card() {
         {"actionType": "UPDATE", "rateCardName": "platform_fee", "rateCard": {"rateCardDetails": bad_fee}},
         {"actionType": "DELETE", "rateCardName": "ghost"}
     ]});
-    let file = c.file("bad.json", &ops);
+    let file = c.json_file("bad.json", &ops);
     let out = c.run(&[
         "plan",
         "rate-cards",
@@ -480,7 +423,7 @@ async fn a_batch_with_bad_cards_fails_entirely_with_one_error_per_bad_card() {
 async fn operations_on_an_active_plan_open_the_next_version_as_a_draft() {
     let c = Cli::new().await;
     acme(&c).await;
-    let plan = c.file("growth.json", &fixtures::growth_plan(0));
+    let plan = c.json_file("growth.json", &fixtures::growth_plan(0));
     c.ok(&["plan", "apply", "--org", "acme", &plan]);
     c.ok(&["plan", "finalize", "--org", "acme", "growth"]);
     let v1 = c.definition("growth", 1);
@@ -544,10 +487,10 @@ async fn operations_on_an_active_plan_open_the_next_version_as_a_draft() {
 async fn a_discarded_draft_is_gone_and_a_plan_with_only_a_draft_goes_with_it() {
     let c = Cli::new().await;
     acme(&c).await;
-    let growth = c.file("growth.json", &fixtures::growth_plan(0));
+    let growth = c.json_file("growth.json", &fixtures::growth_plan(0));
     let mut solo = fixtures::growth_plan(0);
     solo["name"] = json!("solo");
-    let solo = c.file("solo.json", &solo);
+    let solo = c.json_file("solo.json", &solo);
 
     c.ok(&["plan", "apply", "--org", "acme", &solo]);
     assert_mentions(
@@ -633,7 +576,7 @@ async fn an_archived_version_cannot_be_attached_but_accounts_on_it_keep_billing(
         dec!(15000),
     )
     .await;
-    c.account("a2");
+    c.usd_account("a2");
 
     assert_mentions(
         &c.ok(&[
