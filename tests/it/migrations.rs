@@ -993,3 +993,79 @@ async fn a_next_cycle_migration_dated_before_an_opened_cycle_fails_for_those_acc
     );
     assert_eq!(periods(&db.pool, "plain").await.len(), 1, "left on basic");
 }
+
+#[tokio::test]
+async fn overrides_are_checked_against_the_plan_on_attach_and_stored_canonical() {
+    let cli = Cli::new().await;
+    let pool = &cli.db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 15).await;
+    fixtures::plan(pool, "acme", &basic()).await;
+    sqlx::query("INSERT INTO customers (org_id, id, name) VALUES ('acme', 'c', 'C')")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO accounts (org_id, id, customer_id, name, invoice_currency)
+         VALUES ('acme', 'a1', 'c', 'A1', 'USD')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let attach = |file: &str| -> Vec<String> {
+        [
+            "account",
+            "attach-plan",
+            "a1",
+            "--org",
+            "acme",
+            "--plan",
+            "basic",
+            "--from",
+            "2026-01-01",
+            "--overrides",
+            file,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    // A card the plan lacks, a field that cannot be overridden, a rate that is no number.
+    let bad = cli.write(
+        "bad.json",
+        &json!({"rateCards": [
+            {"name": "seats", "rateValues": []},
+            {"name": "platform_fee", "usageMeterId": "x"}
+        ]})
+        .to_string(),
+    );
+    let err = cli.fails(&strs(&attach(&bad)));
+    assert!(err.contains("overrides.rateCards[1].usageMeterId"), "{err}");
+    let bad = cli.write(
+        "bad2.json",
+        &json!({"rateCards": [{"name": "seats", "rateValues": []}]}).to_string(),
+    );
+    let err = cli.fails(&strs(&attach(&bad)));
+    assert!(
+        err.contains("overrides.rateCards[0].name") && err.contains("no rate card named \"seats\""),
+        "{err}"
+    );
+    let bad = cli.write(
+        "bad3.json",
+        &json!({"rateCards": [{"name": "platform_fee", "rateValues": [{"currency": "USD", "rate": "lots"}]}]})
+            .to_string(),
+    );
+    let err = cli.fails(&strs(&attach(&bad)));
+    assert!(err.contains("fixedFeeRateCards[0].rateValues"), "{err}");
+    assert!(periods(pool, "a1").await.is_empty(), "nothing attached");
+
+    let good = cli.write("good.json", &custom_overrides().to_string());
+    cli.ok(&strs(&attach(&good)));
+    let shown = cli.json(&["account", "show", "--org", "acme", "a1", "--json"]);
+    let stored = &shown["planAssociations"][0]["overrides"];
+    assert_eq!(stored["rateCards"].as_array().unwrap().len(), 3, "{shown}");
+    assert_eq!(stored["rateCards"][0]["name"], "platform_fee");
+    assert_eq!(stored["rateCards"][0]["rateValues"][0]["rate"], 60);
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
