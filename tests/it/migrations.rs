@@ -341,14 +341,7 @@ async fn immediate_splits_the_cycle_and_credits_the_unused_advance_fee() {
     assert_eq!(e[0]["accountId"], "custom");
     assert_eq!(e[0]["switchDate"], "2026-01-16");
     assert_eq!(e[0]["droppedOverrides"], json!(["support"]));
-    assert_eq!(
-        e[0]["credited"]
-            .as_str()
-            .unwrap_or(&e[0]["credited"].to_string())
-            .parse::<Decimal>()
-            .unwrap(),
-        dec!(30.97)
-    );
+    assert_eq!(e[0]["credited"], json!("30.97"));
     assert_eq!(e[1]["accountId"], "plain");
     assert_eq!(e[1]["droppedOverrides"], json!([]));
     let custom = periods(&db.pool, "custom").await;
@@ -1068,4 +1061,91 @@ async fn overrides_are_checked_against_the_plan_on_attach_and_stored_canonical()
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn immediate_prorates_licenses_and_credits_seats_paid_in_advance() {
+    // seats_basic bills 5 seats at 10.00 in advance; seats_pro at 12.00 in arrears,
+    // both prorated by day. IMMEDIATE on Jan 16: January's 50.00 paid in advance
+    // is credited back for 16 of 31 days, 25.81; pro bills Jan 16-31 in arrears,
+    // 5 x 12 x 16/31 = 30.97, and the credit pays 25.81 of it.
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let pool = &db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 15).await;
+    let seats = |name: &str, timing: &str, rate: u32| {
+        json!({
+            "name": name, "supportedCurrencies": ["USD"],
+            "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 0},
+            "licenseRateCards": [{
+                "id": "seats", "name": "seats", "displayName": "Seats", "invoiceTiming": timing,
+                "enableProration": true,
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": rate}]}]
+            }]
+        })
+    };
+    fixtures::plan(pool, "acme", &seats("seats_basic", "IN_ADVANCE", 10)).await;
+    fixtures::plan(pool, "acme", &seats("seats_pro", "IN_ARREARS", 12)).await;
+    fixtures::account(pool, "acme", "s1", "seats_basic", "2026-01-01", None).await;
+    sqlx::query(
+        "INSERT INTO license_updates (org_id, idempotency_key, license_id, account_id, update_type,
+             quantity, effective_from)
+         VALUES ('acme', 'k1', 'seats', 's1', 'ABSOLUTE', 5, '2026-01-01T00:00:00Z')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    bill_run(&db, &config, "2026-01-01T00:00:00Z");
+    let m = migrate(
+        &db,
+        &config,
+        &[
+            "--source",
+            "seats_basic",
+            "--target",
+            "seats_pro",
+            "--mode",
+            "IMMEDIATE",
+            "--at",
+            "2026-01-16T00:00:00Z",
+            "--wait",
+        ],
+    );
+    assert_eq!(m["counts"]["completed"], 1, "{m}");
+    bill_run(&db, &config, "2026-01-16T00:00:00Z");
+    bill_run(&db, &config, "2026-02-01T00:00:00Z");
+    assert_eq!(
+        bills(pool, "s1").await,
+        vec![
+            bill(
+                "s1",
+                "seats_basic",
+                "2026-01-01",
+                &[("seats", dec!(50.00))],
+                dec!(0.00),
+                dec!(50.00)
+            ),
+            // The old plan's last cycle, Jan 1-15: nothing billed in arrears.
+            bill(
+                "s1",
+                "seats_basic",
+                "2026-01-16",
+                &[],
+                dec!(0.00),
+                dec!(0.00)
+            ),
+            bill(
+                "s1",
+                "seats_pro",
+                "2026-02-01",
+                &[("seats", dec!(30.97))],
+                dec!(25.81),
+                dec!(5.16)
+            ),
+        ]
+    );
+    let e = entries(&db, &config, m["id"].as_str().unwrap()).await;
+    assert_eq!(e[0]["credited"], json!("25.81"));
 }
