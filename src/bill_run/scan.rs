@@ -25,55 +25,52 @@ pub struct CycleCloseArgs {
 /// Default accounts per chunk.
 pub const DEFAULT_CHUNK_SIZE: usize = 500;
 
+/// Rows fetched from the database at a time: what the scan holds in memory, however
+/// many accounts are due.
+const FETCH: i64 = 5_000;
+
+/// Due accounts, by organisation then id.
+const DUE_ACCOUNTS: &str = "SELECT org_id, account_id FROM billing_cycles
+     WHERE status = 'OPEN' AND ends_at <= $1 AND ($2::text IS NULL OR org_id = $2)
+     UNION
+     SELECT p.org_id, p.account_id FROM plan_associations p
+     JOIN accounts a ON a.org_id = p.org_id AND a.id = p.account_id
+     JOIN organisations o ON o.id = p.org_id
+     WHERE ($2::text IS NULL OR p.org_id = $2)
+       AND p.effective_from <= ($1 AT TIME ZONE coalesce(a.timezone, o.timezone))::date
+       AND NOT EXISTS (SELECT 1 FROM billing_cycles c
+                       WHERE c.org_id = p.org_id AND c.account_id = p.account_id
+                         AND c.association_from = p.effective_from)
+     UNION
+     SELECT org_id, account_id FROM invoices
+     WHERE status = 'DRAFT' AND stale AND ($2::text IS NULL OR org_id = $2)
+     ORDER BY 1, 2";
+
+/// Drafts past their grace period, by organisation then id.
+const FINALIZABLE_DRAFTS: &str = "SELECT org_id, id FROM invoices
+     WHERE status = 'DRAFT' AND NOT stale AND grace_ends_at <= $1
+       AND ($2::text IS NULL OR org_id = $2)
+     ORDER BY 1, 2";
+
 /// Runs `cycle-close`.
 pub async fn cycle_close(ctx: &JobContext, args: CycleCloseArgs) -> Result<Value, JobError> {
     let chunk_size = args.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE).max(1);
     let mut tx = ctx.pool.begin().await?;
-    let accounts: Vec<(String, String)> = sqlx::query_as(
-        "SELECT org_id, account_id FROM billing_cycles
-         WHERE status = 'OPEN' AND ends_at <= $1 AND ($2::text IS NULL OR org_id = $2)
-         UNION
-         SELECT p.org_id, p.account_id FROM plan_associations p
-         JOIN accounts a ON a.org_id = p.org_id AND a.id = p.account_id
-         JOIN organisations o ON o.id = p.org_id
-         WHERE ($2::text IS NULL OR p.org_id = $2)
-           AND p.effective_from <= ($1 AT TIME ZONE coalesce(a.timezone, o.timezone))::date
-           AND NOT EXISTS (SELECT 1 FROM billing_cycles c
-                           WHERE c.org_id = p.org_id AND c.account_id = p.account_id
-                             AND c.association_from = p.effective_from)
-         UNION
-         SELECT org_id, account_id FROM invoices
-         WHERE status = 'DRAFT' AND stale AND ($2::text IS NULL OR org_id = $2)
-         ORDER BY 1, 2",
-    )
-    .bind(ctx.as_of)
-    .bind(&args.organisation)
-    .fetch_all(&mut *tx)
-    .await?;
-    let drafts: Vec<(String, String)> = sqlx::query_as(
-        "SELECT org_id, id FROM invoices
-         WHERE status = 'DRAFT' AND NOT stale AND grace_ends_at <= $1
-           AND ($2::text IS NULL OR org_id = $2)
-         ORDER BY 1, 2",
-    )
-    .bind(ctx.as_of)
-    .bind(&args.organisation)
-    .fetch_all(&mut *tx)
-    .await?;
-
-    let close_jobs = fan_out(
+    let (accounts, close_jobs) = fan_out(
         &mut tx,
         ctx,
-        &accounts,
+        &args,
+        DUE_ACCOUNTS,
         chunk_size,
         JobKind::CloseChunk,
         "accounts",
     )
     .await?;
-    let finalize_jobs = fan_out(
+    let (drafts, finalize_jobs) = fan_out(
         &mut tx,
         ctx,
-        &drafts,
+        &args,
+        FINALIZABLE_DRAFTS,
         chunk_size,
         JobKind::FinalizeChunk,
         "invoices",
@@ -81,55 +78,130 @@ pub async fn cycle_close(ctx: &JobContext, args: CycleCloseArgs) -> Result<Value
     .await?;
     tx.commit().await?;
     Ok(json!({
-        "accounts": accounts.len(),
+        "accounts": accounts,
         "close_chunks": close_jobs,
-        "finalizable_drafts": drafts.len(),
+        "finalizable_drafts": drafts,
         "finalize_chunks": finalize_jobs,
     }))
 }
 
-/// Enqueues one `kind` job per chunk of `rows`, with payload
-/// `{"organisation": org, <field>: [ids]}`. Keys identify this scan's fan-out: a retry
-/// of this job enqueues nothing twice, while a later scan (even for the same as_of,
-/// e.g. a replay) enqueues afresh.
+/// Streams `query`'s `(org, id)` rows through a server-side cursor, [`FETCH`] at a
+/// time, and enqueues them in chunks of `chunk_size` ids of one organisation each,
+/// in the scan's transaction: (rows, chunks). The chunks are the same as if every
+/// row had been read at once.
 async fn fan_out(
     conn: &mut sqlx::PgConnection,
     ctx: &JobContext,
-    rows: &[(String, String)],
+    args: &CycleCloseArgs,
+    query: &str,
     chunk_size: usize,
     kind: JobKind,
     field: &str,
-) -> Result<usize, JobError> {
-    let chunks = group_chunks(rows, chunk_size);
-    for (org, ids) in &chunks {
-        let key = format!(
-            "{}:{org}:{}:{}:{}",
-            ctx.job_id,
-            ids[0],
-            ids[ids.len() - 1],
-            ids.len()
-        );
-        let req = ctx.child(
-            kind,
-            Some(org.clone()),
-            json!({ "organisation": org, field: ids }),
-        );
-        crate::queue::enqueue(conn, &req, &ctx.child_options(Some(key))).await?;
-    }
-    Ok(chunks.len())
-}
-
-/// Groups `(org, id)` rows (sorted by org) into chunks of at most `size` ids of one
-/// organisation each.
-pub fn group_chunks(rows: &[(String, String)], size: usize) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for (org, id) in rows {
-        match out.last_mut() {
-            Some((o, ids)) if o == org && ids.len() < size => ids.push(id.clone()),
-            _ => out.push((org.clone(), vec![id.clone()])),
+) -> Result<(usize, usize), JobError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DECLARE scan NO SCROLL CURSOR FOR {query}"
+    )))
+    .bind(ctx.as_of)
+    .bind(&args.organisation)
+    .execute(&mut *conn)
+    .await?;
+    let (mut rows, mut chunks) = (0, 0);
+    let mut chunker = Chunker::new(chunk_size);
+    loop {
+        let batch: Vec<(String, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("FETCH {FETCH} FROM scan")))
+                .fetch_all(&mut *conn)
+                .await?;
+        let last = (batch.len() as i64) < FETCH;
+        rows += batch.len();
+        for (org, id) in batch {
+            chunker.push(org, id);
+        }
+        let ready = if last {
+            chunker.finish()
+        } else {
+            chunker.take_complete()
+        };
+        for (org, ids) in ready {
+            enqueue_chunk(conn, ctx, &org, &ids, kind, field).await?;
+            chunks += 1;
+        }
+        if last {
+            break;
         }
     }
-    out
+    sqlx::query("CLOSE scan").execute(&mut *conn).await?;
+    Ok((rows, chunks))
+}
+
+async fn enqueue_chunk(
+    conn: &mut sqlx::PgConnection,
+    ctx: &JobContext,
+    org: &str,
+    ids: &[String],
+    kind: JobKind,
+    field: &str,
+) -> Result<(), JobError> {
+    let key = format!(
+        "{}:{org}:{}:{}:{}",
+        ctx.job_id,
+        ids[0],
+        ids[ids.len() - 1],
+        ids.len()
+    );
+    let req = ctx.child(
+        kind,
+        Some(org.to_string()),
+        json!({ "organisation": org, field: ids }),
+    );
+    crate::queue::enqueue(conn, &req, &ctx.child_options(Some(key))).await?;
+    Ok(())
+}
+
+/// Groups `(org, id)` rows, in the order given, into chunks of at most `size` ids of
+/// one organisation each.
+#[derive(Debug)]
+pub struct Chunker {
+    size: usize,
+    chunks: Vec<(String, Vec<String>)>,
+}
+
+impl Chunker {
+    /// Chunks of at most `size` ids (at least 1).
+    pub fn new(size: usize) -> Self {
+        Self {
+            size: size.max(1),
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Adds the next row.
+    pub fn push(&mut self, org: String, id: String) {
+        match self.chunks.last_mut() {
+            Some((o, ids)) if *o == org && ids.len() < self.size => ids.push(id),
+            _ => self.chunks.push((org, vec![id])),
+        }
+    }
+
+    /// The chunks later rows cannot add to (all but the last), taken out.
+    pub fn take_complete(&mut self) -> Vec<(String, Vec<String>)> {
+        let complete = self.chunks.len().saturating_sub(1);
+        self.chunks.drain(..complete).collect()
+    }
+
+    /// Every chunk left, taken out (after the last row).
+    pub fn finish(&mut self) -> Vec<(String, Vec<String>)> {
+        std::mem::take(&mut self.chunks)
+    }
+}
+
+/// `rows` in chunks (see [`Chunker`]).
+pub fn group_chunks(rows: &[(String, String)], size: usize) -> Vec<(String, Vec<String>)> {
+    let mut chunker = Chunker::new(size);
+    for (org, id) in rows {
+        chunker.push(org.clone(), id.clone());
+    }
+    chunker.finish()
 }
 
 #[cfg(test)]
@@ -151,5 +223,30 @@ mod tests {
                 ("b".into(), vec!["1".into()]),
             ]
         );
+    }
+
+    #[test]
+    fn streaming_in_batches_of_any_size_gives_the_chunks_of_reading_everything() {
+        let rows: Vec<(String, String)> = (0..23)
+            .map(|i| (if i < 9 { "a" } else { "b" }.to_string(), format!("{i:02}")))
+            .collect();
+        for size in 1..6 {
+            let all_at_once = group_chunks(&rows, size);
+            for batch in 1..8 {
+                let mut chunker = Chunker::new(size);
+                let mut streamed = Vec::new();
+                for part in rows.chunks(batch) {
+                    for (org, id) in part {
+                        chunker.push(org.clone(), id.clone());
+                    }
+                    streamed.extend(chunker.take_complete());
+                }
+                streamed.extend(chunker.finish());
+                assert_eq!(
+                    streamed, all_at_once,
+                    "chunks of {size}, fetched {batch} at a time"
+                );
+            }
+        }
     }
 }
