@@ -2,6 +2,7 @@
 //! for the whole chunk, never one per account.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use billrun_core::charges::LicenseChange;
 use billrun_core::cycle::local_date;
@@ -172,7 +173,7 @@ pub async fn plans(
     conn: &mut PgConnection,
     org: &str,
     associations: &[Association],
-) -> Result<HashMap<(String, NaiveDate), Result<Plan, String>>, JobError> {
+) -> Result<HashMap<(String, NaiveDate), Result<Arc<Plan>, String>>, JobError> {
     let mut ids: Vec<String> = Vec::new();
     let mut versions: Vec<i32> = Vec::new();
     for a in associations {
@@ -202,8 +203,9 @@ pub async fn plans(
 pub fn effective_plans(
     associations: &[Association],
     definitions: &HashMap<(String, i32), serde_json::Value>,
-) -> HashMap<(String, NaiveDate), Result<Plan, String>> {
-    let mut parsed: HashMap<(String, i32, String), Result<Plan, String>> = HashMap::new();
+) -> HashMap<(String, NaiveDate), Result<Arc<Plan>, String>> {
+    // One parse per distinct (version, overrides); associations share it.
+    let mut parsed: HashMap<(String, i32, String), Result<Arc<Plan>, String>> = HashMap::new();
     associations
         .iter()
         .map(|a| {
@@ -218,6 +220,7 @@ pub fn effective_plans(
                         .ok_or_else(|| format!("{what} not found"))?;
                     Overrides::from_json(&overrides)
                         .and_then(|o| o.apply_to(definition))
+                        .map(Arc::new)
                         .map_err(|e| format!("{what}: {e}"))
                 })
                 .clone();

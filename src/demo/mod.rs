@@ -69,6 +69,8 @@ pub async fn load_sample_data(pool: &PgPool) -> Result<(usize, usize)> {
         "credit_transactions",
         "credit_grants",
         "imports",
+        "plan_migration_entries",
+        "plan_migrations",
         "invoice_number_sequences",
         "invoices",
         "billing_cycles",

@@ -329,26 +329,28 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: MigrationCommand) -> a
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
                 for e in &entries {
+                    let mut outcome = Vec::new();
+                    if let Some(d) = e.switch_date {
+                        outcome.push(format!("switches on {d}"));
+                    }
+                    if let Some(c) = e.credited {
+                        outcome.push(format!("credited {c}"));
+                    }
+                    if !e.dropped_overrides.is_empty() {
+                        outcome.push(format!(
+                            "dropped overrides: {}",
+                            e.dropped_overrides.join(", ")
+                        ));
+                    }
+                    if let Some(r) = &e.reason {
+                        outcome.push(r.clone());
+                    }
                     println!(
-                        "{:<24} {:<9} from v{} {}{}{}{}",
+                        "{:<24} {:<9} from v{:<3} {}",
                         e.account_id,
                         e.status,
                         e.source_version,
-                        e.switch_date
-                            .map(|d| format!("switches on {d}"))
-                            .unwrap_or_default(),
-                        e.credited
-                            .map(|c| format!(", credited {c}"))
-                            .unwrap_or_default(),
-                        if e.dropped_overrides.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", dropped overrides: {}", e.dropped_overrides.join(", "))
-                        },
-                        e.reason
-                            .as_deref()
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
+                        outcome.join("; ")
                     );
                 }
             }

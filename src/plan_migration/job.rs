@@ -410,7 +410,7 @@ fn decide(
     inputs: &ChunkInputs<'_>,
     a: &Association,
     account: &BilledAccount,
-    source_plan: Option<&Result<billrun_core::plan::Plan, String>>,
+    source_plan: Option<&Result<std::sync::Arc<billrun_core::plan::Plan>, String>>,
     cycles: &[StoredCycle],
     licenses: &std::collections::BTreeMap<String, Vec<billrun_core::charges::LicenseChange>>,
 ) -> Outcome {
