@@ -65,10 +65,7 @@ fn number_format(f: &str) -> Result<NumberFormat, FieldError> {
     NumberFormat::parse(f)
 }
 
-fn currencies(
-    field: &str,
-    codes: &[String],
-) -> Result<Vec<billrun_core::Currency>, FieldError> {
+fn currencies(field: &str, codes: &[String]) -> Result<Vec<billrun_core::Currency>, FieldError> {
     codes
         .iter()
         .enumerate()
