@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{FieldError, FieldErrors};
 use crate::plan::Plan;
+use crate::rate_card_ops::{card_name, CardType};
 
 /// The card fields an override may replace.
 pub const OVERRIDABLE_FIELDS: &[&str] = &[
@@ -35,14 +36,6 @@ pub const OVERRIDABLE_FIELDS: &[&str] = &[
     "rateDetails",
     "enableProration",
     "displayName",
-];
-
-/// The arrays of a plan's JSON that hold rate cards.
-const CARD_ARRAYS: &[&str] = &[
-    "usageRateCards",
-    "fixedFeeRateCards",
-    "licenseRateCards",
-    "creditGrantRateCards",
 ];
 
 /// One card's override: the card's name and the fields it replaces.
@@ -242,59 +235,29 @@ impl Overrides {
     }
 }
 
-/// The names of every rate card of a plan's JSON (the minimum commitment included).
+/// The names of every rate card of a plan's JSON (the minimum commitment included),
+/// in the plan's order.
 pub fn card_names(definition: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for key in CARD_ARRAYS {
-        if let Some(Value::Array(cards)) = definition.get(key) {
-            out.extend(
-                cards
-                    .iter()
-                    .filter_map(|c| c.get("name")?.as_str().map(str::to_string)),
-            );
-        }
-    }
-    if let Some(mc) = definition
-        .get("minimumCommitment")
-        .filter(|v| v.is_object())
-    {
-        out.push(
-            mc.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("minimum_commitment")
-                .to_string(),
-        );
-    }
-    out
+    CardType::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            kind.cards_in(definition)
+                .into_iter()
+                .filter_map(move |card| card_name(kind, card))
+        })
+        .collect()
 }
 
 fn card_mut<'a>(definition: &'a mut Value, name: &str) -> Option<&'a mut Map<String, Value>> {
-    let obj = definition.as_object_mut()?;
-    let is_commitment = obj
-        .get("minimumCommitment")
-        .filter(|v| v.is_object())
-        .is_some_and(|mc| {
-            mc.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("minimum_commitment")
-                == name
-        });
-    if is_commitment {
-        return obj.get_mut("minimumCommitment")?.as_object_mut();
-    }
-    for (key, cards) in obj.iter_mut() {
-        if !CARD_ARRAYS.contains(&key.as_str()) {
-            continue;
-        }
-        if let Value::Array(cards) = cards {
-            for card in cards.iter_mut() {
-                if card.get("name").and_then(Value::as_str) == Some(name) {
-                    return card.as_object_mut();
-                }
-            }
-        }
-    }
-    None
+    let kind = CardType::ALL.into_iter().find(|kind| {
+        kind.cards_in(definition)
+            .into_iter()
+            .any(|card| card_name(*kind, card).as_deref() == Some(name))
+    })?;
+    kind.cards_in_mut(definition)
+        .into_iter()
+        .find(|card| card_name(kind, card).as_deref() == Some(name))?
+        .as_object_mut()
 }
 
 #[cfg(test)]

@@ -121,6 +121,25 @@ impl CardType {
         }
     }
 
+    /// The cards of this kind in a plan's JSON (for the minimum commitment, none or
+    /// one).
+    pub fn cards_in(self, plan: &Value) -> Vec<&Value> {
+        match (self, plan.get(self.plan_key())) {
+            (CardType::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
+            (_, Some(Value::Array(cards))) => cards.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Self::cards_in`], to edit them.
+    pub fn cards_in_mut(self, plan: &mut Value) -> Vec<&mut Value> {
+        match (self, plan.get_mut(self.plan_key())) {
+            (CardType::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
+            (_, Some(Value::Array(cards))) => cards.iter_mut().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn parse(v: &Value) -> Result<CardType, String> {
         let Some(s) = v.as_str() else {
             return Err("expected a string".into());
@@ -356,7 +375,7 @@ impl Card {
 }
 
 /// A card's name; the minimum commitment's defaults to `minimum_commitment`.
-fn card_name(kind: CardType, v: &Value) -> Option<String> {
+pub fn card_name(kind: CardType, v: &Value) -> Option<String> {
     match v.get("name").and_then(Value::as_str) {
         Some(n) => Some(n.to_string()),
         None if kind == CardType::MinimumCommitment => Some("minimum_commitment".into()),
