@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
+use crate::catalog::{CatalogError, Result};
 use crate::jobs::{JobKind, JobRequest};
 
 /// Which versions of the source plan a migration takes accounts from.
@@ -64,30 +65,6 @@ pub struct NewMigration {
     pub effective_at: Option<DateTime<Utc>>,
     /// Accounts migrated per transaction (default [`job::CHUNK_SIZE`]).
     pub chunk_size: Option<u32>,
-}
-
-/// Why a migration request was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum MigrationError {
-    /// Something named does not exist.
-    #[error("no {what} {id:?} in organisation {org:?}")]
-    NotFound {
-        /// What kind of thing.
-        what: &'static str,
-        /// Organisation.
-        org: String,
-        /// Its id.
-        id: String,
-    },
-    /// The request contradicts the state of things.
-    #[error("{0}")]
-    Conflict(String),
-    /// The database failed.
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-    /// The job could not be enqueued.
-    #[error(transparent)]
-    Queue(#[from] anyhow::Error),
 }
 
 /// How many entries are where.
@@ -200,7 +177,7 @@ impl From<MigrationRow> for MigrationView {
 }
 
 /// One migration with its counts.
-pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<MigrationView, MigrationError> {
+pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<MigrationView> {
     let row: Option<MigrationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE m.org_id = $1 AND m.id = $2 GROUP BY m.org_id, m.id"
     )))
@@ -209,7 +186,7 @@ pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<MigrationView, Mi
     .fetch_optional(pool)
     .await?;
     row.map(MigrationView::from)
-        .ok_or_else(|| MigrationError::NotFound {
+        .ok_or_else(|| CatalogError::NotFound {
             what: "plan migration",
             org: org.to_string(),
             id: id.to_string(),
@@ -217,7 +194,7 @@ pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<MigrationView, Mi
 }
 
 /// The organisation's migrations, newest first.
-pub async fn list(pool: &PgPool, org: &str) -> Result<Vec<MigrationView>, MigrationError> {
+pub async fn list(pool: &PgPool, org: &str) -> Result<Vec<MigrationView>> {
     let rows: Vec<MigrationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE m.org_id = $1 GROUP BY m.org_id, m.id ORDER BY m.created_at DESC, m.id DESC"
     )))
@@ -255,7 +232,7 @@ pub async fn entries(
     org: &str,
     id: &str,
     status: Option<&str>,
-) -> Result<Vec<Entry>, MigrationError> {
+) -> Result<Vec<Entry>> {
     get(pool, org, id).await?;
     Ok(sqlx::query_as(
         "SELECT account_id, status, source_version, source_from, switch_date, dropped_overrides,
@@ -276,7 +253,7 @@ async fn finalized_versions(
     conn: &mut PgConnection,
     org: &str,
     plan: &str,
-) -> Result<Vec<(i32, String, Value)>, MigrationError> {
+) -> Result<Vec<(i32, String, Value)>> {
     Ok(sqlx::query_as(
         "SELECT version, status, definition FROM price_plan_versions
          WHERE org_id = $1 AND plan_id = $2 AND status <> 'DRAFT' ORDER BY version",
@@ -287,9 +264,9 @@ async fn finalized_versions(
     .await?)
 }
 
-fn parse_plan(plan: &str, version: i32, definition: &Value) -> Result<Plan, MigrationError> {
+fn parse_plan(plan: &str, version: i32, definition: &Value) -> Result<Plan> {
     Plan::from_json(definition).map_err(|e| {
-        MigrationError::Conflict(format!(
+        CatalogError::Conflict(format!(
             "price plan {plan:?} version {version} is unreadable: {e}"
         ))
     })
@@ -303,7 +280,7 @@ pub async fn create(
     org: &str,
     m: &NewMigration,
     now: DateTime<Utc>,
-) -> Result<MigrationView, MigrationError> {
+) -> Result<MigrationView> {
     let mut tx = pool.begin().await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)")
@@ -311,7 +288,7 @@ pub async fn create(
             .fetch_one(&mut *tx)
             .await?;
     if !exists {
-        return Err(MigrationError::NotFound {
+        return Err(CatalogError::NotFound {
             what: "organisation",
             org: org.to_string(),
             id: org.to_string(),
@@ -319,7 +296,7 @@ pub async fn create(
     }
     let sources = finalized_versions(&mut tx, org, &m.source_plan).await?;
     if sources.is_empty() {
-        return Err(MigrationError::NotFound {
+        return Err(CatalogError::NotFound {
             what: "finalized price plan",
             org: org.to_string(),
             id: m.source_plan.clone(),
@@ -331,7 +308,7 @@ pub async fn create(
         SourceVersion::Version(v) => match sources.iter().find(|(n, ..)| *n == v as i32) {
             Some((n, ..)) => Some(*n),
             None => {
-                return Err(MigrationError::NotFound {
+                return Err(CatalogError::NotFound {
                     what: "finalized price plan version",
                     org: org.to_string(),
                     id: format!("{} v{v}", m.source_plan),
@@ -346,26 +323,26 @@ pub async fn create(
     };
     let Some((target_version, target_status, target_definition)) = target else {
         return Err(match m.target_version {
-            Some(v) => MigrationError::NotFound {
+            Some(v) => CatalogError::NotFound {
                 what: "finalized price plan version",
                 org: org.to_string(),
                 id: format!("{} v{v}", m.target_plan),
             },
-            None => MigrationError::Conflict(format!(
+            None => CatalogError::Conflict(format!(
                 "price plan {:?} has no ACTIVE version to migrate to",
                 m.target_plan
             )),
         });
     };
     if target_status != "ACTIVE" {
-        return Err(MigrationError::Conflict(format!(
+        return Err(CatalogError::Conflict(format!(
             "price plan {:?} version {target_version} is {target_status}: accounts can only move \
              to an ACTIVE version",
             m.target_plan
         )));
     }
     if m.source_plan == m.target_plan && source_version == Some(*target_version) {
-        return Err(MigrationError::Conflict(format!(
+        return Err(CatalogError::Conflict(format!(
             "the source and the target are the same version ({} v{target_version})",
             m.target_plan
         )));
@@ -378,7 +355,7 @@ pub async fn create(
             }
             let source_plan = parse_plan(&m.source_plan, *version, definition)?;
             if source_plan.pricing_cycle.interval != target_plan.pricing_cycle.interval {
-                return Err(MigrationError::Conflict(format!(
+                return Err(CatalogError::Conflict(format!(
                     "retainStartOffsets is refused: {} v{version} bills {} and {} v{target_version} \
                      bills {}; start offsets can only be kept between plans of the same interval",
                     m.source_plan,
@@ -436,7 +413,7 @@ async fn enqueue_job(
     org: &str,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<String, MigrationError> {
+) -> Result<String> {
     let req = JobRequest {
         kind: JobKind::PlanMigration,
         as_of: now,
@@ -460,12 +437,7 @@ async fn enqueue_job(
 }
 
 /// Locks a migration awaiting confirmation, or says why it is not.
-async fn awaiting(
-    conn: &mut PgConnection,
-    org: &str,
-    id: &str,
-    verb: &str,
-) -> Result<(), MigrationError> {
+async fn awaiting(conn: &mut PgConnection, org: &str, id: &str, verb: &str) -> Result<()> {
     let status: Option<String> = sqlx::query_scalar(
         "SELECT status FROM plan_migrations WHERE org_id = $1 AND id = $2 FOR UPDATE",
     )
@@ -474,13 +446,13 @@ async fn awaiting(
     .fetch_optional(&mut *conn)
     .await?;
     match status.as_deref() {
-        None => Err(MigrationError::NotFound {
+        None => Err(CatalogError::NotFound {
             what: "plan migration",
             org: org.to_string(),
             id: id.to_string(),
         }),
         Some("AWAITING_CONFIRMATION") => Ok(()),
-        Some(s) => Err(MigrationError::Conflict(format!(
+        Some(s) => Err(CatalogError::Conflict(format!(
             "plan migration {id} is {s}: only one AWAITING_CONFIRMATION can be {verb}"
         ))),
     }
@@ -493,7 +465,7 @@ pub async fn confirm(
     org: &str,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<MigrationView, MigrationError> {
+) -> Result<MigrationView> {
     let mut tx = pool.begin().await?;
     awaiting(&mut tx, org, id, "confirmed").await?;
     sqlx::query(
@@ -515,7 +487,7 @@ pub async fn reject(
     org: &str,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<MigrationView, MigrationError> {
+) -> Result<MigrationView> {
     let mut tx = pool.begin().await?;
     awaiting(&mut tx, org, id, "rejected").await?;
     sqlx::query(
