@@ -370,7 +370,7 @@ pub async fn run_resend(
     let Some(inv) = invoices::show(pool, org, invoice).await? else {
         bail!("organisation {org} has no invoice {invoice}");
     };
-    if super::render::document(pool, org, &inv.id).await?.is_none() {
+    if !super::render::has_document(pool, org, &inv.id).await? {
         bail!(
             "invoice {invoice} has no document yet (status {}): it is emailed once rendered",
             inv.status

@@ -354,6 +354,21 @@ pub async fn render_chunk(
     Ok(json!({ "rendered": written.len() }))
 }
 
+/// Whether an invoice has stored documents (without reading them).
+pub async fn has_document(
+    pool: &sqlx::PgPool,
+    org: &str,
+    invoice_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invoice_documents WHERE org_id = $1 AND invoice_id = $2)",
+    )
+    .bind(org)
+    .bind(invoice_id)
+    .fetch_one(pool)
+    .await
+}
+
 /// A stored document: (html, pdf).
 pub async fn document(
     pool: &sqlx::PgPool,
