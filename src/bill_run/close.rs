@@ -139,13 +139,7 @@ pub async fn close_chunk(
 ) -> Result<Value, JobError> {
     let mut tx = ctx.pool.begin().await?;
     let conn: &mut PgConnection = &mut tx;
-    sqlx::query(
-        "SELECT id FROM accounts WHERE org_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
-    )
-    .bind(org)
-    .bind(accounts)
-    .execute(&mut *conn)
-    .await?;
+    load::lock_accounts(conn, org, accounts).await?;
     let settings = load::org_settings(conn, org).await?;
     let account_rows = load::accounts(conn, &settings, accounts).await?;
     let associations = load::associations(conn, org, accounts).await?;

@@ -21,6 +21,24 @@ fn fatal(msg: String) -> JobError {
     JobError::Fatal(anyhow::anyhow!(msg))
 }
 
+/// Locks the accounts `ids` of `org` for the transaction, in id order: every job that
+/// writes an account's billing (close-chunk, plan-migration) takes its accounts this
+/// way, so two such jobs serialise on shared accounts and never deadlock.
+pub async fn lock_accounts(
+    conn: &mut PgConnection,
+    org: &str,
+    ids: &[String],
+) -> Result<(), JobError> {
+    sqlx::query(
+        "SELECT id FROM accounts WHERE org_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
+    )
+    .bind(org)
+    .bind(ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The organisation's settings a bill run uses.
 #[derive(Debug, Clone)]
 pub struct OrgSettings {

@@ -263,13 +263,7 @@ async fn migrate_chunk(
         return Ok((0, 0));
     }
     let ids: Vec<String> = entries.iter().map(|(a, _)| a.clone()).collect();
-    sqlx::query(
-        "SELECT id FROM accounts WHERE org_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
-    )
-    .bind(org)
-    .bind(&ids)
-    .execute(&mut *conn)
-    .await?;
+    load::lock_accounts(conn, org, &ids).await?;
     let settings = load::org_settings(conn, org).await?;
     let accounts = load::accounts(conn, &settings, &ids).await?;
     let associations = load::associations(conn, org, &ids).await?;
