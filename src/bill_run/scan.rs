@@ -195,18 +195,18 @@ impl Chunker {
     }
 }
 
-/// `rows` in chunks (see [`Chunker`]).
-pub fn group_chunks(rows: &[(String, String)], size: usize) -> Vec<(String, Vec<String>)> {
-    let mut chunker = Chunker::new(size);
-    for (org, id) in rows {
-        chunker.push(org.clone(), id.clone());
-    }
-    chunker.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `rows` in chunks, read all at once.
+    fn group_chunks(rows: &[(String, String)], size: usize) -> Vec<(String, Vec<String>)> {
+        let mut chunker = Chunker::new(size);
+        for (org, id) in rows {
+            chunker.push(org.clone(), id.clone());
+        }
+        chunker.finish()
+    }
 
     #[test]
     fn chunks_never_mix_organisations_and_respect_the_size() {
