@@ -196,11 +196,12 @@ async fn bill_run_bench(
             let _ = stop_rx.await;
         },
     ));
-    // Every account gets its opening and its Feb 1 invoice, and both end DUE.
+    // Every account gets its opening and its Feb 1 invoice, and both end finalized
+    // (DUE, or PAID when there is nothing to collect).
     let expected = 2 * accounts as i64;
     loop {
         let due: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM invoices WHERE org_id = 'bench' AND status = 'DUE'",
+            "SELECT count(*) FROM invoices WHERE org_id = 'bench' AND status IN ('DUE', 'PAID')",
         )
         .fetch_one(&pool)
         .await?;
@@ -222,12 +223,12 @@ async fn bill_run_bench(
     let _ = stop_tx.send(());
     workers.await??;
     let (invoices, due): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE status = 'DUE') FROM invoices WHERE org_id = 'bench'",
+        "SELECT count(*), count(*) FILTER (WHERE status IN ('DUE', 'PAID')) FROM invoices WHERE org_id = 'bench'",
     )
     .fetch_one(&pool)
     .await?;
     let events = accounts * events_per_account;
-    println!("  bill run:   {secs:.1} s for {invoices} invoices ({due} DUE, numbered), cycle close + finalization");
+    println!("  bill run:   {secs:.1} s for {invoices} invoices ({due} finalized, numbered), cycle close + finalization");
     println!("  accounts/s: {:.0}", accounts as f64 / secs);
     println!("  events/s:   {:.0}", events as f64 / secs);
     println!(

@@ -242,6 +242,7 @@ pub async fn close_chunk(
     let mut failed_associations: HashSet<(String, NaiveDate)> = HashSet::new();
     let mut new_invoices = InvoiceBatch::default();
     let mut recomputed_drafts = InvoiceBatch::default();
+    let mut emptied_drafts: Vec<String> = Vec::new();
     for w in &work {
         let a = w.association;
         let no_licenses = Default::default();
@@ -273,8 +274,14 @@ pub async fn close_chunk(
                 continue;
             }
         };
-        // An opening boundary with nothing billed in advance needs no invoice.
-        if w.boundary.closing.is_none() && contents.lines.is_empty() && w.draft_id.is_none() {
+        // A boundary with nothing billed (no line, no true-up) gets no invoice: an
+        // opening one with nothing in advance, a closing one with nothing in arrears
+        // (e.g. after a plan migration or a detach). A draft recomputed to nothing is
+        // removed (drafts have no number, so no gap is left).
+        if contents.lines.is_empty() && contents.true_up.is_none() {
+            if let Some(id) = &w.draft_id {
+                emptied_drafts.push(id.clone());
+            }
             continue;
         }
         let lines = InvoiceLines::from_contents(&contents);
@@ -287,6 +294,13 @@ pub async fn close_chunk(
     let recomputed = recomputed_drafts
         .update_drafts(conn, org, ctx.as_of)
         .await?;
+    let removed =
+        sqlx::query("DELETE FROM invoices WHERE org_id = $1 AND id = ANY($2) AND status = 'DRAFT'")
+            .bind(org)
+            .bind(&emptied_drafts)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
 
     let cycle_writes: Vec<_> = cycle_writes
         .into_iter()
@@ -310,6 +324,7 @@ pub async fn close_chunk(
         "accounts": accounts.len(),
         "invoices_created": created,
         "drafts_recomputed": recomputed,
+        "drafts_removed": removed,
         "cycles_closed": closed,
         "cycles_opened": opened,
         "finalize_job": finalize,

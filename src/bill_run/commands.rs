@@ -213,6 +213,9 @@ fn print_invoice(i: &InvoiceView) {
             ""
         }
     );
+    if let Some(into) = &i.merged_into {
+        println!("merged into:  {into} (its lines are on that invoice)");
+    }
     println!("plan:         {} v{}", i.plan_id, i.plan_version);
     if let (Some(s), Some(e)) = (i.closing_start, i.closing_end) {
         println!("in arrears:   {s} - {}", e.pred_opt().unwrap_or(e));
@@ -241,11 +244,16 @@ fn print_invoice(i: &InvoiceView) {
     println!("total:        {}", money(i.total));
 }
 
+/// The charge groups of the tree (the grand total's GROUP children) and everything
+/// under them; the true-up, credits and total follow as summary lines.
 fn print_lines(line: &serde_json::Value, depth: usize) {
     let Some(children) = line["children"].as_array() else {
         return;
     };
-    for c in children {
+    for c in children
+        .iter()
+        .filter(|c| depth > 1 || c["kind"] == "GROUP")
+    {
         let name = c["displayName"].as_str().unwrap_or("");
         let qty = c["quantity"]
             .as_str()

@@ -149,6 +149,8 @@ struct EmailView {
     due_date: Option<String>,
     total: String,
     currency: String,
+    /// Paid already (e.g. finalized at 0.00): nothing to pay, no due date shown.
+    paid: bool,
     resend: bool,
 }
 
@@ -180,6 +182,7 @@ struct InvoiceRow {
     due_date: Option<chrono::NaiveDate>,
     total: Decimal,
     currency: String,
+    status: String,
     account_name: String,
     customer_name: String,
     pdf: Vec<u8>,
@@ -201,7 +204,7 @@ pub async fn queue_recipients(
              CASE WHEN cardinality(a.billing_emails) + cardinality(a.additional_emails) > 0
                   THEN a.billing_emails || a.additional_emails
                   ELSE ARRAY[c.primary_email] END) AS r(email)
-         WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status <> 'DRAFT'
+         WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status NOT IN ('DRAFT', 'MERGED')
            AND r.email IS NOT NULL AND btrim(r.email) <> ''
          ON CONFLICT ON CONSTRAINT invoice_deliveries_pkey DO NOTHING",
     )
@@ -226,7 +229,7 @@ pub async fn deliver_chunk(
             .fetch_one(&ctx.pool)
             .await?;
     let invoices: Vec<InvoiceRow> = sqlx::query_as(
-        "SELECT i.id, i.number, i.invoice_date, i.due_date, i.total, i.currency,
+        "SELECT i.id, i.number, i.invoice_date, i.due_date, i.total, i.currency, i.status,
                 a.name AS account_name, c.name AS customer_name, d.pdf
          FROM invoices i
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
@@ -271,6 +274,7 @@ pub async fn deliver_chunk(
             due_date: inv.due_date.map(|d| d.to_string()),
             total: inv.total.to_string(),
             currency: inv.currency.clone(),
+            paid: inv.status == "PAID",
             resend,
         };
         let (subject, text, html) = render_email(&view).map_err(|e| {
@@ -479,6 +483,7 @@ mod tests {
             due_date: None,
             total: "10.00".into(),
             currency: "USD".into(),
+            paid: false,
             resend: false,
         };
         let (subject, text, html) = render_email(&view).unwrap();

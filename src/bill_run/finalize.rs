@@ -5,8 +5,12 @@
 //! format), read and advanced under a row lock in the same transaction that makes the
 //! invoices DUE: concurrent finalizers queue on that row, a rolled-back finalization
 //! gives its numbers back, and so numbers are unique and have no gaps. The invoice
-//! date is the local date of `as_of` in the organisation's timezone; the due date is
-//! the invoice date plus the net term days (the account's, else the organisation's).
+//! date is the local date of `as_of` in the **account's** timezone (the one its cycles
+//! are computed in, so an invoice is never dated before the boundary it closes); the
+//! due date is the invoice date plus the net term days (the account's, else the
+//! organisation's). A format whose counter resets per period counts each invoice in
+//! the period of its own date. An invoice with nothing to collect (its total is 0.00,
+//! through credits or zero usage) is finalized straight to PAID (README "Invoices").
 //! Drafts that are stale, not past their grace period, or already finalized are
 //! skipped, so running a chunk twice changes nothing.
 
@@ -19,7 +23,7 @@ use crate::jobs::{JobContext, JobError};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::CardKind;
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct DraftRow {
     id: String,
     account_id: String,
@@ -28,6 +32,20 @@ struct DraftRow {
     plan_id: String,
     plan_version: i32,
     timezone: String,
+    boundary: chrono::NaiveDate,
+}
+
+/// The account's timezone, as stored (validated when it was written: a value that
+/// does not parse is a fault to report, never read as UTC).
+fn timezone(r: &DraftRow) -> Result<chrono_tz::Tz, JobError> {
+    r.timezone.parse().map_err(|_| {
+        JobError::Fatal(anyhow::anyhow!(
+            "invoice {}: account {} has an unknown timezone {:?}",
+            r.id,
+            r.account_id,
+            r.timezone
+        ))
+    })
 }
 
 /// Grants the credits that the invoices' CREDIT_GRANT lines sold (see
@@ -42,10 +60,7 @@ async fn grant_sold_credits(
 ) -> Result<u64, JobError> {
     let sells = |f: &crate::credits::Finalizing| {
         f.lines
-            .grand_total
-            .children
-            .iter()
-            .flat_map(|g| &g.children)
+            .card_lines()
             .any(|l| l.card_kind == Some(CardKind::CreditGrant))
     };
     let mut n = 0;
@@ -65,7 +80,7 @@ async fn grant_sold_credits(
                 r.plan_version
             ))
         })?;
-        let tz: chrono_tz::Tz = r.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        let tz = timezone(r)?;
         n += crate::credits::grant_from_invoice(
             conn,
             org,
@@ -93,11 +108,14 @@ pub async fn grant_prepaid_credits(
     let mut tx = ctx.pool.begin().await?;
     let rows: Vec<DraftRow> = sqlx::query_as(
         "SELECT i.id, i.account_id, coalesce(a.net_term_days, o.net_term_days) AS net_terms,
-                i.lines, i.plan_id, i.plan_version, coalesce(a.timezone, o.timezone) AS timezone
+                i.lines, i.plan_id, i.plan_version, coalesce(a.timezone, o.timezone) AS timezone, i.boundary
          FROM invoices i
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
          JOIN organisations o ON o.id = i.org_id
-         WHERE i.org_id = $1 AND i.id = $2 AND i.status = 'PAID'",
+         WHERE i.org_id = $1
+           AND ((i.id = $2 AND i.status = 'PAID')
+                OR (i.merged_into = $2 AND EXISTS (SELECT 1 FROM invoices p WHERE p.org_id = i.org_id
+                                                   AND p.id = $2 AND p.status = 'PAID')))",
     )
     .bind(org)
     .bind(invoice_id)
@@ -115,11 +133,59 @@ pub async fn grant_prepaid_credits(
             id: r.id.clone(),
             account_id: r.account_id.clone(),
             lines,
+            timezone: timezone(r)?,
         });
     }
     let granted = grant_sold_credits(&mut tx, org, &rows, &invoices, true, ctx.as_of).await?;
     tx.commit().await?;
-    Ok(json!({ "invoice": invoice_id, "paid": !rows.is_empty(), "grants_created": granted }))
+    Ok(
+        json!({ "invoice": invoice_id, "paid": rows.iter().any(|r| r.id == invoice_id), "grants_created": granted }),
+    )
+}
+
+/// Splits `rows` (ordered by boundary, account, plan period) into the invoices to
+/// finalize and the drafts merged into them: consecutive drafts of one account and
+/// boundary date become the first one, whose lines are all of theirs
+/// ([`InvoiceLines::merge`], labelled by plan and version). Returns the kept rows,
+/// their lines, and (merged draft, invoice it went into) pairs.
+#[allow(clippy::type_complexity)]
+fn merge_same_date(
+    rows: Vec<DraftRow>,
+    finalizing: Vec<crate::credits::Finalizing>,
+) -> (
+    Vec<DraftRow>,
+    Vec<crate::credits::Finalizing>,
+    Vec<(String, String)>,
+) {
+    let mut kept_rows: Vec<DraftRow> = Vec::with_capacity(rows.len());
+    let mut kept: Vec<crate::credits::Finalizing> = Vec::with_capacity(rows.len());
+    let mut parts: Vec<(String, InvoiceLines)> = Vec::new();
+    let mut merged = Vec::new();
+    for (r, f) in rows.into_iter().zip(finalizing) {
+        let label = format!("{} v{}", r.plan_id, r.plan_version);
+        let same_date = kept_rows
+            .last()
+            .is_some_and(|p| p.account_id == r.account_id && p.boundary == r.boundary);
+        if same_date {
+            if parts.is_empty() {
+                let p = kept_rows.last().expect("a previous row");
+                let first = kept.last().expect("its lines");
+                parts.push((
+                    format!("{} v{}", p.plan_id, p.plan_version),
+                    first.lines.clone(),
+                ));
+            }
+            parts.push((label, f.lines));
+            let primary = kept.last_mut().expect("its lines");
+            primary.lines = InvoiceLines::merge(&parts);
+            merged.push((r.id, primary.id.clone()));
+            continue;
+        }
+        parts.clear();
+        kept_rows.push(r);
+        kept.push(f);
+    }
+    (kept_rows, kept, merged)
 }
 
 /// Finalizes the given drafts of `org` that are due for it.
@@ -134,12 +200,19 @@ pub async fn finalize_chunk(
     // the numbering order (boundary, then account).
     let rows: Vec<DraftRow> = sqlx::query_as(
         "SELECT i.id, i.account_id, coalesce(a.net_term_days, o.net_term_days) AS net_terms,
-                i.lines, i.plan_id, i.plan_version, coalesce(a.timezone, o.timezone) AS timezone
+                i.lines, i.plan_id, i.plan_version, coalesce(a.timezone, o.timezone) AS timezone, i.boundary
          FROM invoices i
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
          JOIN organisations o ON o.id = i.org_id
-         WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status = 'DRAFT' AND NOT i.stale
-           AND i.grace_ends_at <= $3
+         WHERE i.org_id = $1 AND i.status = 'DRAFT' AND NOT i.stale AND i.grace_ends_at <= $3
+           -- the given drafts, and the other drafts of their accounts on the same date
+           AND (i.account_id, i.boundary) IN
+               (SELECT account_id, boundary FROM invoices WHERE org_id = $1 AND id = ANY($2))
+           -- one invoice per account and date: wait until all of that date's are due
+           AND NOT EXISTS (SELECT 1 FROM invoices s
+                           WHERE s.org_id = i.org_id AND s.account_id = i.account_id
+                             AND s.boundary = i.boundary AND s.status = 'DRAFT'
+                             AND (s.stale OR s.grace_ends_at > $3))
          ORDER BY i.boundary, i.account_id, i.association_from, i.id
          FOR UPDATE OF i",
     )
@@ -165,99 +238,188 @@ pub async fn finalize_chunk(
             id: r.id.clone(),
             account_id: r.account_id.clone(),
             lines,
+            timezone: timezone(r)?,
         });
     }
+    // One invoice per account and boundary date: the drafts of a plan change (the old
+    // plan's closing part, the new plan's opening part) become one, the first (the
+    // earlier plan period) carrying the lines of all, grouped by plan period; the
+    // others are MERGED into it (Togai's status for consolidated originals).
+    // Credits sold are granted per draft, from the plan that priced its lines.
+    let (sold_rows, sold) = (rows.clone(), finalizing.clone());
+    let (rows, mut finalizing, merged) = merge_same_date(rows, finalizing);
     let credited =
         crate::credits::apply_at_finalization(&mut tx, org, &mut finalizing, ctx.as_of).await?;
-    let drafts: Vec<(String, i32)> = rows.iter().map(|r| (r.id.clone(), r.net_terms)).collect();
-    let invoice_date = local_date(ctx.as_of, settings.timezone);
-    let key = settings.number_format.sequence_key(invoice_date);
-    sqlx::query(
-        "INSERT INTO invoice_number_sequences (org_id, sequence_key, last_value) VALUES ($1, $2, 0)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(org)
-    .bind(&key)
-    .execute(&mut *tx)
-    .await?;
-    let last: i64 = sqlx::query_scalar(
-        "SELECT last_value FROM invoice_number_sequences WHERE org_id = $1 AND sequence_key = $2 FOR UPDATE",
-    )
-    .bind(org)
-    .bind(&key)
-    .fetch_one(&mut *tx)
-    .await?;
+    // Each invoice is dated in its account's timezone; its number comes from the
+    // counter of its date's period. Counters are locked in key order (no deadlock
+    // between chunks) and each is read and advanced once.
+    let dates: Vec<chrono::NaiveDate> = finalizing
+        .iter()
+        .map(|f| local_date(ctx.as_of, f.timezone))
+        .collect();
+    let keys: Vec<String> = dates
+        .iter()
+        .map(|d| settings.number_format.sequence_key(*d))
+        .collect();
+    let mut counters: std::collections::BTreeMap<&str, (i64, i64)> =
+        keys.iter().map(|k| (k.as_str(), (0, 0))).collect();
+    for (key, (last, _)) in counters.iter_mut() {
+        sqlx::query(
+            "INSERT INTO invoice_number_sequences (org_id, sequence_key, last_value) VALUES ($1, $2, 0)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(org)
+        .bind(*key)
+        .execute(&mut *tx)
+        .await?;
+        *last = sqlx::query_scalar(
+            "SELECT last_value FROM invoice_number_sequences WHERE org_id = $1 AND sequence_key = $2 FOR UPDATE",
+        )
+        .bind(org)
+        .bind(*key)
+        .fetch_one(&mut *tx)
+        .await?;
+    }
 
-    let mut ids = Vec::with_capacity(drafts.len());
-    let mut numbers = Vec::with_capacity(drafts.len());
-    let mut due_dates = Vec::with_capacity(drafts.len());
-    let mut terms = Vec::with_capacity(drafts.len());
-    for (i, (id, net_terms)) in drafts.into_iter().enumerate() {
-        let seq = last as u64 + 1 + i as u64;
-        numbers.push(settings.number_format.render(invoice_date, seq));
-        due_dates.push(due_date(invoice_date, net_terms.max(0) as u32));
-        terms.push(net_terms);
-        ids.push(id);
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut numbers = Vec::with_capacity(rows.len());
+    let mut invoice_dates = Vec::with_capacity(rows.len());
+    let mut due_dates = Vec::with_capacity(rows.len());
+    let mut terms = Vec::with_capacity(rows.len());
+    let mut statuses = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let (last, used) = counters
+            .get_mut(keys[i].as_str())
+            .expect("a counter per key");
+        *used += 1;
+        let seq = (*last + *used) as u64;
+        numbers.push(settings.number_format.render(dates[i], seq));
+        invoice_dates.push(dates[i]);
+        due_dates.push(due_date(dates[i], r.net_terms.max(0) as u32));
+        terms.push(r.net_terms);
+        // Nothing to collect: paid at once.
+        statuses.push(if finalizing[i].lines.total.amount.is_zero() {
+            "PAID"
+        } else {
+            "DUE"
+        });
+        ids.push(r.id.clone());
     }
     sqlx::query(
         "UPDATE invoices i
-         SET status = 'DUE', number = u.number, invoice_date = $3, due_date = u.due_date,
-             net_term_days = u.net_terms, finalized_at = $4
-         FROM unnest($2::text[], $5::text[], $6::date[], $7::int[]) AS u(id, number, due_date, net_terms)
+         SET status = u.status, number = u.number, invoice_date = u.invoice_date, due_date = u.due_date,
+             net_term_days = u.net_terms, finalized_at = $3,
+             paid_at = CASE WHEN u.status = 'PAID' THEN $3 END
+         FROM unnest($2::text[], $4::text[], $5::date[], $6::date[], $7::int[], $8::text[])
+           AS u(id, number, invoice_date, due_date, net_terms, status)
          WHERE i.org_id = $1 AND i.id = u.id",
     )
     .bind(org)
     .bind(&ids)
-    .bind(invoice_date)
     .bind(ctx.as_of)
     .bind(&numbers)
+    .bind(&invoice_dates)
     .bind(&due_dates)
     .bind(&terms)
+    .bind(&statuses)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE invoice_number_sequences SET last_value = $3 WHERE org_id = $1 AND sequence_key = $2")
+    for (key, (last, used)) in &counters {
+        sqlx::query(
+            "UPDATE invoice_number_sequences SET last_value = $3 WHERE org_id = $1 AND sequence_key = $2",
+        )
         .bind(org)
-        .bind(&key)
-        .bind(last + ids.len() as i64)
+        .bind(*key)
+        .bind(last + used)
         .execute(&mut *tx)
         .await?;
-    // The finalized invoices that received credits carry them in their lines.
+    }
+    // The invoices that received credits or other drafts' lines carry them.
+    let changed: Vec<usize> = (0..finalizing.len())
+        .filter(|&k| !credited[k].is_zero() || merged.iter().any(|(_, p)| *p == finalizing[k].id))
+        .collect();
+    if !changed.is_empty() {
+        let ids: Vec<&str> = changed.iter().map(|&k| finalizing[k].id.as_str()).collect();
+        let lines: Vec<Value> = changed
+            .iter()
+            .map(|&k| serde_json::to_value(&finalizing[k].lines).expect("invoice lines serialise"))
+            .collect();
+        let amounts =
+            |f: &dyn Fn(&InvoiceLines) -> rust_decimal::Decimal| -> Vec<rust_decimal::Decimal> {
+                changed.iter().map(|&k| f(&finalizing[k].lines)).collect()
+            };
+        sqlx::query(
+            "UPDATE invoices i SET lines = u.lines, sub_total = u.sub_total, true_up = u.true_up,
+                 credits = u.credits, total = u.total
+             FROM unnest($2::text[], $3::jsonb[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[])
+               AS u(id, lines, sub_total, true_up, credits, total)
+             WHERE i.org_id = $1 AND i.id = u.id",
+        )
+        .bind(org)
+        .bind(&ids)
+        .bind(&lines)
+        .bind(amounts(&|l| l.sub_total.amount))
+        .bind(amounts(&|l| l.true_up.as_ref().map_or(rust_decimal::Decimal::ZERO, |t| t.amount)))
+        .bind(amounts(&|l| l.total_credits.amount))
+        .bind(amounts(&|l| l.total.amount))
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !merged.is_empty() {
+        let (secondary, primary): (Vec<String>, Vec<String>) = merged.iter().cloned().unzip();
+        sqlx::query(
+            "UPDATE invoices i SET status = 'MERGED', merged_into = u.primary_id, finalized_at = $4
+             FROM unnest($2::text[], $3::text[]) AS u(id, primary_id)
+             WHERE i.org_id = $1 AND i.id = u.id",
+        )
+        .bind(org)
+        .bind(&secondary)
+        .bind(&primary)
+        .bind(ctx.as_of)
+        .execute(&mut *tx)
+        .await?;
+        // The invoice now also opens the new plan's cycle.
+        sqlx::query(
+            "UPDATE invoices p SET opening_index = s.opening_index, opening_start = s.opening_start,
+                 opening_end = s.opening_end
+             FROM invoices s
+             WHERE p.org_id = $1 AND p.id = ANY($2) AND s.org_id = p.org_id AND s.merged_into = p.id
+               AND p.opening_index IS NULL AND s.opening_index IS NOT NULL",
+        )
+        .bind(org)
+        .bind(&primary)
+        .execute(&mut *tx)
+        .await?;
+    }
     let credited_ids: Vec<&str> = finalizing
         .iter()
         .zip(&credited)
         .filter(|(_, c)| !c.is_zero())
         .map(|(f, _)| f.id.as_str())
         .collect();
-    if !credited_ids.is_empty() {
-        let lines: Vec<Value> = finalizing
-            .iter()
-            .zip(&credited)
-            .filter(|(_, c)| !c.is_zero())
-            .map(|(f, _)| serde_json::to_value(&f.lines).expect("invoice lines serialise"))
-            .collect();
-        let credits: Vec<rust_decimal::Decimal> =
-            credited.iter().copied().filter(|c| !c.is_zero()).collect();
-        let totals: Vec<rust_decimal::Decimal> = finalizing
-            .iter()
-            .zip(&credited)
-            .filter(|(_, c)| !c.is_zero())
-            .map(|(f, _)| f.lines.total.amount)
-            .collect();
-        sqlx::query(
-            "UPDATE invoices i SET lines = u.lines, credits = u.credits, total = u.total
-             FROM unnest($2::text[], $3::jsonb[], $4::numeric[], $5::numeric[]) AS u(id, lines, credits, total)
-             WHERE i.org_id = $1 AND i.id = u.id",
-        )
-        .bind(org)
-        .bind(&credited_ids)
-        .bind(&lines)
-        .bind(&credits)
-        .bind(&totals)
-        .execute(&mut *tx)
-        .await?;
-    }
-    // Credits sold by the invoices (not PREPAID: those wait for the payment).
-    let granted = grant_sold_credits(&mut tx, org, &rows, &finalizing, false, ctx.as_of).await?;
+    let credits_applied = credited_ids.len();
+    // Credits sold by the invoices (not PREPAID: those wait for the payment, which for
+    // an invoice paid at once is now).
+    let mut granted = grant_sold_credits(&mut tx, org, &sold_rows, &sold, false, ctx.as_of).await?;
+    let paid: Vec<&str> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| **s == "PAID")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let paid_at_once = |id: &str| {
+        paid.contains(&id)
+            || merged
+                .iter()
+                .any(|(m, p)| m == id && paid.contains(&p.as_str()))
+    };
+    let (paid_rows, paid_invoices): (Vec<DraftRow>, Vec<crate::credits::Finalizing>) = sold_rows
+        .into_iter()
+        .zip(sold)
+        .filter(|(r, _)| paid_at_once(&r.id))
+        .unzip();
+    granted +=
+        grant_sold_credits(&mut tx, org, &paid_rows, &paid_invoices, true, ctx.as_of).await?;
     // Their documents, rendered by the next step (enqueued only if this commits).
     let render = ctx.child(
         crate::jobs::JobKind::RenderChunk,
@@ -267,11 +429,13 @@ pub async fn finalize_chunk(
     crate::queue::enqueue(&mut tx, &render, &ctx.child_options(None)).await?;
     tx.commit().await?;
     Ok(json!({
-        "credits_applied": credited_ids.len(),
+        "credits_applied": credits_applied,
+        "merged": merged.len(),
         "grants_created": granted,
         "finalized": ids.len(),
+        "paid_at_once": paid.len(),
         "first_number": numbers.first(),
         "last_number": numbers.last(),
-        "invoice_date": invoice_date,
+        "invoice_date": invoice_dates.first(),
     }))
 }

@@ -61,11 +61,15 @@ pub struct InvoiceView {
     pub voided_at: Option<DateTime<Utc>>,
     /// The line-item tree.
     pub lines: Value,
+    /// For a MERGED draft: the invoice that carries its lines (one invoice per account
+    /// and boundary date, README "Invoices").
+    pub merged_into: Option<String>,
 }
 
 const COLUMNS: &str = "id, org_id, account_id, status, number, currency, boundary, plan_id, plan_version,
     closing_start, closing_end, opening_start, opening_end, sub_total, true_up, credits, total,
-    invoice_date, due_date, net_term_days, stale, grace_ends_at, finalized_at, paid_at, voided_at, lines";
+    invoice_date, due_date, net_term_days, stale, grace_ends_at, finalized_at, paid_at, voided_at, lines,
+    merged_into";
 
 /// Filters of `billrun invoice list`.
 #[derive(Debug, Default)]
@@ -74,7 +78,8 @@ pub struct InvoiceFilter {
     pub org: String,
     /// Only this account.
     pub account: Option<String>,
-    /// Only this status.
+    /// Only this status (none: every status but MERGED, whose lines are on the invoice
+    /// it was merged into).
     pub status: Option<String>,
     /// At most this many.
     pub limit: i64,
@@ -99,7 +104,8 @@ impl InvoiceView {
 pub async fn list(pool: &PgPool, f: &InvoiceFilter) -> Result<Vec<InvoiceView>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM invoices WHERE org_id = $1
-           AND ($2::text IS NULL OR account_id = $2) AND ($3::text IS NULL OR status = $3)
+           AND ($2::text IS NULL OR account_id = $2)
+           AND (($3::text IS NULL AND status <> 'MERGED') OR status = $3)
          ORDER BY boundary, account_id LIMIT $4"
     );
     let rows: Vec<InvoiceView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))

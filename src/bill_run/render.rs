@@ -159,7 +159,7 @@ pub async fn render_chunk(
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
          JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id
          LEFT JOIN invoice_documents d ON d.org_id = i.org_id AND d.invoice_id = i.id
-         WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status <> 'DRAFT' AND ($3 OR d.invoice_id IS NULL)
+         WHERE i.org_id = $1 AND i.id = ANY($2) AND i.status NOT IN ('DRAFT', 'MERGED') AND ($3 OR d.invoice_id IS NULL)
          ORDER BY i.id",
     )
     .bind(org)

@@ -526,6 +526,12 @@ async fn close_grants(
 
 /// Expires every ACTIVE grant (of `org`, or all) whose end has passed at `as_of`,
 /// recording what was left. Running it again expires nothing more.
+///
+/// A grant still waits while an invoice that may use it is not finalized yet: while
+/// its account has an OPEN billing cycle or a DRAFT invoice whose in-arrears period
+/// starts before the grant's end (the cycle's usage, billed after the cycle and its
+/// grace period, may be paid by the cycle's credits: README "Credits"). It expires at
+/// the first run after those invoices are finalized.
 pub async fn expire(
     pool: &PgPool,
     org: Option<&str>,
@@ -533,9 +539,15 @@ pub async fn expire(
 ) -> Result<u64, CreditError> {
     let mut tx = pool.begin().await?;
     let due: Vec<(String, String)> = sqlx::query_as(
-        "SELECT org_id, id FROM credit_grants
-         WHERE status = 'ACTIVE' AND effective_until <= $1 AND ($2::text IS NULL OR org_id = $2)
-         ORDER BY org_id, id FOR UPDATE",
+        "SELECT g.org_id, g.id FROM credit_grants g
+         WHERE g.status = 'ACTIVE' AND g.effective_until <= $1 AND ($2::text IS NULL OR g.org_id = $2)
+           AND NOT EXISTS (SELECT 1 FROM billing_cycles c
+                           WHERE c.org_id = g.org_id AND c.account_id = g.account_id
+                             AND c.status = 'OPEN' AND c.starts_at < g.effective_until)
+           AND NOT EXISTS (SELECT 1 FROM invoices i
+                           WHERE i.org_id = g.org_id AND i.account_id = g.account_id
+                             AND i.status = 'DRAFT' AND i.closing_starts_at < g.effective_until)
+         ORDER BY g.org_id, g.id FOR UPDATE OF g",
     )
     .bind(as_of)
     .bind(org)
@@ -554,6 +566,7 @@ pub async fn expire(
 }
 
 /// A draft being finalized, as credits see it.
+#[derive(Clone)]
 pub struct Finalizing {
     /// Invoice id.
     pub id: String,
@@ -561,12 +574,20 @@ pub struct Finalizing {
     pub account_id: String,
     /// Its lines (credits are applied to them in place).
     pub lines: InvoiceLines,
+    /// The account's timezone: the local days of the lines' periods are read in it.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Applies each account's usable grants to its invoices being finalized, in the
 /// finalization's transaction: locks the grants, reads their balances from the
 /// ledger, records CONSUMED transactions, marks emptied grants CONSUMED, and updates
 /// the invoices' lines. Returns the credits applied per invoice.
+///
+/// Usable: ACTIVE (not consumed, voided or expired by `credit-expiry`), started at
+/// `as_of`, and for each line valid during the days the line covers
+/// ([`billrun_core::credits`]): a grant whose end has passed still pays the lines of
+/// the cycle it was valid in (its invoice may be finalized after the end, at the end of
+/// a grace period); `credit-expiry` waits for those invoices ([`expire`]).
 pub async fn apply_at_finalization(
     conn: &mut PgConnection,
     org: &str,
@@ -582,15 +603,16 @@ pub async fn apply_at_finalization(
         currency: String,
         purpose: String,
         priority: i32,
+        effective_from: DateTime<Utc>,
         effective_until: Option<DateTime<Utc>>,
         created_at: DateTime<Utc>,
         applicable_entity_ids: Vec<String>,
     }
     let grants: Vec<Row> = sqlx::query_as(
-        "SELECT id, account_id, currency, purpose, priority, effective_until, created_at, applicable_entity_ids
+        "SELECT id, account_id, currency, purpose, priority, effective_from, effective_until, created_at,
+                applicable_entity_ids
          FROM credit_grants
-         WHERE org_id = $1 AND account_id = ANY($2) AND status = 'ACTIVE'
-           AND effective_from <= $3 AND (effective_until IS NULL OR effective_until > $3)
+         WHERE org_id = $1 AND account_id = ANY($2) AND status = 'ACTIVE' AND effective_from <= $3
          ORDER BY id FOR UPDATE",
     )
     .bind(org)
@@ -623,6 +645,7 @@ pub async fn apply_at_finalization(
                 Credit {
                     grant_id: g.id.clone(),
                     priority: g.priority.max(0) as u32,
+                    valid_from: g.effective_from,
                     expires_at: g.effective_until,
                     granted_at: g.created_at,
                     balance: balances.get(&g.id).copied().unwrap_or_default(),
@@ -644,7 +667,7 @@ pub async fn apply_at_finalization(
         if usable.is_empty() {
             continue;
         }
-        let consumptions = apply(&inv.lines.payables(), &usable);
+        let consumptions = apply(&inv.lines.payables(inv.timezone), &usable);
         if consumptions.is_empty() {
             continue;
         }
@@ -726,7 +749,7 @@ pub async fn grant_from_invoice(
 ) -> Result<u64, CreditError> {
     use billrun_core::cycle::local_start_instant;
     let mut n = 0;
-    for line in lines.grand_total.children.iter().flat_map(|g| &g.children) {
+    for line in lines.card_lines() {
         if line.card_kind != Some(billrun_core::plan::CardKind::CreditGrant) {
             continue;
         }

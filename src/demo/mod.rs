@@ -400,21 +400,23 @@ async fn document_settings(tx: &mut sqlx::PgConnection) -> Result<()> {
 
 /// Prints what the bill run produced.
 pub async fn print_summary(pool: &PgPool) -> Result<()> {
-    let rows: Vec<(String, String, i64, i64, i64, Decimal)> = sqlx::query_as(
+    let rows: Vec<(String, String, i64, i64, i64, i64, Decimal)> = sqlx::query_as(
         "SELECT plan_id, currency, count(*), count(*) FILTER (WHERE status = 'DUE'),
-                count(*) FILTER (WHERE status = 'DRAFT'), sum(total)
-         FROM invoices WHERE org_id = $1 GROUP BY plan_id, currency ORDER BY plan_id, currency",
+                count(*) FILTER (WHERE status = 'PAID'), count(*) FILTER (WHERE status = 'DRAFT'),
+                sum(total)
+         FROM invoices WHERE org_id = $1 AND status <> 'MERGED'
+         GROUP BY plan_id, currency ORDER BY plan_id, currency",
     )
     .bind(ORG)
     .fetch_all(pool)
     .await?;
     println!();
     println!(
-        "{:<12} {:<4} {:>8} {:>5} {:>6} {:>14}",
-        "PLAN", "CUR", "INVOICES", "DUE", "DRAFT", "TOTAL"
+        "{:<12} {:<4} {:>8} {:>5} {:>5} {:>6} {:>14}",
+        "PLAN", "CUR", "INVOICES", "DUE", "PAID", "DRAFT", "TOTAL"
     );
-    for (plan, cur, n, due, draft, total) in &rows {
-        println!("{plan:<12} {cur:<4} {n:>8} {due:>5} {draft:>6} {total:>14}");
+    for (plan, cur, n, due, paid, draft, total) in &rows {
+        println!("{plan:<12} {cur:<4} {n:>8} {due:>5} {paid:>5} {draft:>6} {total:>14}");
     }
     let list = crate::bill_run::invoices::list(
         pool,

@@ -148,7 +148,8 @@ async fn grants_of_100_and_50_pay_an_invoice_of_120_in_priority_order() {
         ),
         (Some("120.00"), Some("120.00"), Some("0.00"))
     );
-    assert_eq!(inv["status"], "DUE");
+    // Nothing left to collect: paid at finalization (README "Invoices").
+    assert_eq!(inv["status"], "PAID");
     let credit_lines = inv["lines"]["totalCredits"]["children"].as_array().unwrap();
     let paid: Vec<(&str, &str)> = credit_lines
         .iter()
@@ -241,11 +242,31 @@ async fn a_grant_restricted_to_fixed_fees_pays_only_those_and_an_expired_grant_p
         "50.00",
         &["--priority", "2", "--applies-to", "api_calls"],
     );
-    let expired = cli.grant(
-        "old",
+    // Valid only in December: it ended before any day January's invoice bills.
+    let expired = cli.json(&[
+        "credit",
+        "grant",
+        "--org",
+        "acme",
+        "--account",
+        "a1",
+        "--amount",
         "500.00",
-        &["--priority", "0", "--until", "2026-01-31"],
-    );
+        "--currency",
+        "USD",
+        "--from",
+        "2025-12-01",
+        "--until",
+        "2026-01-01",
+        "--priority",
+        "0",
+        "--key",
+        "old",
+        "--json",
+    ])["grant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = cli.json(&[
         "run",
         "credit-expiry",

@@ -9,6 +9,7 @@ mod documents;
 mod fixtures;
 mod harness;
 mod imports;
+mod invoicing;
 mod migrations;
 mod plans;
 mod queue;

@@ -197,6 +197,15 @@ async fn bills(pool: &PgPool, account: &str) -> Vec<Bill> {
         .collect()
 }
 
+/// A draft whose lines went onto the invoice of the same account and date (one
+/// invoice per account and boundary date, README "Invoices").
+fn merged(b: Bill) -> Bill {
+    Bill {
+        status: "MERGED".into(),
+        ..b
+    }
+}
+
 async fn periods(
     pool: &PgPool,
     account: &str,
@@ -260,7 +269,8 @@ async fn immediate_splits_the_cycle_and_credits_the_unused_advance_fee() {
     // plain. Before: January's fee in advance; then Jan 1-15 on basic: 1,000 calls x
     // 0.10, support 30 x 15/31 = 14.52, less the credit for basic's unused days,
     // 90 x 16/31 = 46.45 (the first invoice finalized after the switch). After:
-    // pro's fee for Jan 16-31, 150 x 16/31 = 77.42; then February on pro.
+    // pro's fee for Jan 16-31, 150 x 16/31 = 77.42; then February on pro. Jan 16 is one
+    // invoice: 100.00 + 14.52 + 77.42 - 46.45 = 145.49, pro's draft merged into it.
     assert_eq!(
         bills(&db.pool, "plain").await,
         vec![
@@ -272,21 +282,25 @@ async fn immediate_splits_the_cycle_and_credits_the_unused_advance_fee() {
                 dec!(0.00),
                 dec!(90.00)
             ),
-            bill(
+            merged(bill(
                 "plain",
                 "pro",
                 "2026-01-16",
                 &[("platform_fee", dec!(77.42))],
                 dec!(0.00),
                 dec!(77.42),
-            ),
+            )),
             bill(
                 "plain",
                 "basic",
                 "2026-01-16",
-                &[("api_calls", dec!(100.00)), ("support", dec!(14.52))],
+                &[
+                    ("api_calls", dec!(100.00)),
+                    ("support", dec!(14.52)),
+                    ("platform_fee", dec!(77.42))
+                ],
                 dec!(46.45),
-                dec!(68.07),
+                dec!(145.49),
             ),
             bill(
                 "plain",
@@ -299,7 +313,8 @@ async fn immediate_splits_the_cycle_and_credits_the_unused_advance_fee() {
         ]
     );
     // custom keeps its prices on pro: platform fee 60 (60 x 16/31 = 30.97), API
-    // calls 0.08; support has no card on pro. Credited back: 60 x 16/31 = 30.97.
+    // calls 0.08; support has no card on pro. Credited back: 60 x 16/31 = 30.97. Jan 16:
+    // 80.00 + 9.68 + 30.97 - 30.97 = 89.68.
     assert_eq!(
         bills(&db.pool, "custom").await,
         vec![
@@ -311,21 +326,25 @@ async fn immediate_splits_the_cycle_and_credits_the_unused_advance_fee() {
                 dec!(0.00),
                 dec!(60.00)
             ),
-            bill(
+            merged(bill(
                 "custom",
                 "pro",
                 "2026-01-16",
                 &[("platform_fee", dec!(30.97))],
                 dec!(0.00),
                 dec!(30.97),
-            ),
+            )),
             bill(
                 "custom",
                 "basic",
                 "2026-01-16",
-                &[("api_calls", dec!(80.00)), ("support", dec!(9.68))],
+                &[
+                    ("api_calls", dec!(80.00)),
+                    ("support", dec!(9.68)),
+                    ("platform_fee", dec!(30.97))
+                ],
                 dec!(30.97),
-                dec!(58.71),
+                dec!(89.68),
             ),
             bill(
                 "custom",
@@ -337,6 +356,24 @@ async fn immediate_splits_the_cycle_and_credits_the_unused_advance_fee() {
             ),
         ]
     );
+    // One number on Jan 16, its lines grouped by plan period.
+    let (numbers, groups): (Vec<String>, Value) = sqlx::query_as(
+        "SELECT array_agg(number) FILTER (WHERE number IS NOT NULL),
+                (array_agg(lines) FILTER (WHERE status = 'DUE'))[1] -> 'grandTotal' -> 'children'
+         FROM invoices WHERE account_id = 'plain' AND boundary = '2026-01-16'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["kind"] == "GROUP")
+        .map(|g| g["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["basic v1: Charges", "pro v1: Charges"]);
     let e = entries(&db, &config, m["id"].as_str().unwrap()).await;
     assert_eq!(e[0]["accountId"], "custom");
     assert_eq!(e[0]["switchDate"], "2026-01-16");
@@ -376,7 +413,8 @@ async fn immediate_ignoring_overrides_bills_the_target_list_prices() {
     )
     .await;
     // Before the switch custom is still billed with its overrides (less the 30.97
-    // credited back); after, pro's list prices: 77.42, then 500 x 0.05 + 150.
+    // credited back); after, pro's list prices: 77.42, then 500 x 0.05 + 150. Jan 16:
+    // 80.00 + 9.68 + 77.42 - 30.97 = 136.13.
     assert_eq!(
         bills(&db.pool, "custom").await,
         vec![
@@ -388,21 +426,25 @@ async fn immediate_ignoring_overrides_bills_the_target_list_prices() {
                 dec!(0.00),
                 dec!(60.00)
             ),
-            bill(
+            merged(bill(
                 "custom",
                 "pro",
                 "2026-01-16",
                 &[("platform_fee", dec!(77.42))],
                 dec!(0.00),
                 dec!(77.42),
-            ),
+            )),
             bill(
                 "custom",
                 "basic",
                 "2026-01-16",
-                &[("api_calls", dec!(80.00)), ("support", dec!(9.68))],
+                &[
+                    ("api_calls", dec!(80.00)),
+                    ("support", dec!(9.68)),
+                    ("platform_fee", dec!(77.42))
+                ],
                 dec!(30.97),
-                dec!(58.71),
+                dec!(136.13),
             ),
             bill(
                 "custom",
@@ -420,7 +462,7 @@ async fn immediate_ignoring_overrides_bills_the_target_list_prices() {
         "no overrides carried"
     );
     // plain has no overrides: the same as IMMEDIATE.
-    assert_eq!(bills(&db.pool, "plain").await[2].total, dec!(68.07));
+    assert_eq!(bills(&db.pool, "plain").await[2].total, dec!(145.49));
 }
 
 #[tokio::test]
@@ -429,7 +471,9 @@ async fn next_cycle_bills_the_current_cycle_whole_on_the_old_plan() {
     let scratch = Scratch::new();
     let config = scratch.config("", None);
     let m = run_scenario(&db, &config, "pro", &["--mode", "NEXT_CYCLE"]).await;
-    // January whole on basic (1,500 calls x 0.10 + support 30), then pro from Feb 1.
+    // January whole on basic (1,500 calls x 0.10 + support 30), then pro from Feb 1,
+    // on one Feb 1 invoice: 150.00 + 30.00 + 150.00 = 330.00 (custom: 120.00 + 20.00
+    // + 60.00 = 200.00).
     assert_eq!(
         bills(&db.pool, "plain").await,
         vec![
@@ -441,21 +485,25 @@ async fn next_cycle_bills_the_current_cycle_whole_on_the_old_plan() {
                 dec!(0.00),
                 dec!(90.00)
             ),
-            bill(
+            merged(bill(
                 "plain",
                 "pro",
                 "2026-02-01",
                 &[("platform_fee", dec!(150.00))],
                 dec!(0.00),
                 dec!(150.00)
-            ),
+            )),
             bill(
                 "plain",
                 "basic",
                 "2026-02-01",
-                &[("api_calls", dec!(150.00)), ("support", dec!(30.00))],
+                &[
+                    ("api_calls", dec!(150.00)),
+                    ("support", dec!(30.00)),
+                    ("platform_fee", dec!(150.00))
+                ],
                 dec!(0.00),
-                dec!(180.00),
+                dec!(330.00),
             ),
         ]
     );
@@ -470,21 +518,25 @@ async fn next_cycle_bills_the_current_cycle_whole_on_the_old_plan() {
                 dec!(0.00),
                 dec!(60.00)
             ),
-            bill(
+            merged(bill(
                 "custom",
                 "pro",
                 "2026-02-01",
                 &[("platform_fee", dec!(60.00))],
                 dec!(0.00),
                 dec!(60.00)
-            ),
+            )),
             bill(
                 "custom",
                 "basic",
                 "2026-02-01",
-                &[("api_calls", dec!(120.00)), ("support", dec!(20.00))],
+                &[
+                    ("api_calls", dec!(120.00)),
+                    ("support", dec!(20.00)),
+                    ("platform_fee", dec!(60.00))
+                ],
                 dec!(0.00),
-                dec!(140.00),
+                dec!(200.00),
             ),
         ]
     );
@@ -521,25 +573,30 @@ async fn next_cycle_ignoring_overrides_bills_list_prices_from_the_next_cycle() {
                 dec!(0.00),
                 dec!(60.00)
             ),
-            bill(
+            merged(bill(
                 "custom",
                 "pro",
                 "2026-02-01",
                 &[("platform_fee", dec!(150.00))],
                 dec!(0.00),
                 dec!(150.00)
-            ),
+            )),
+            // 120.00 + 20.00 + 150.00
             bill(
                 "custom",
                 "basic",
                 "2026-02-01",
-                &[("api_calls", dec!(120.00)), ("support", dec!(20.00))],
+                &[
+                    ("api_calls", dec!(120.00)),
+                    ("support", dec!(20.00)),
+                    ("platform_fee", dec!(150.00))
+                ],
                 dec!(0.00),
-                dec!(140.00),
+                dec!(290.00),
             ),
         ]
     );
-    assert_eq!(bills(&db.pool, "plain").await[2].total, dec!(180.00));
+    assert_eq!(bills(&db.pool, "plain").await[2].total, dec!(330.00));
 }
 
 #[tokio::test]
@@ -559,18 +616,19 @@ async fn retained_start_offsets_keep_the_cycle_alignment_and_differing_intervals
     let plain = bills(&db.pool, "plain").await;
     assert_eq!(
         plain[1],
-        bill(
+        merged(bill(
             "plain",
             "pro15",
             "2026-01-16",
             &[("platform_fee", dec!(77.42))],
             dec!(0.00),
             dec!(77.42)
-        )
+        ))
     );
+    // One Jan 16 invoice: 100.00 + 14.52 + 77.42 - 46.45.
     assert_eq!(
         (plain[2].credits, plain[2].total),
-        (dec!(46.45), dec!(68.07))
+        (dec!(46.45), dec!(145.49))
     );
     assert_eq!(
         plain[3].boundary, "2026-02-01",
@@ -584,14 +642,14 @@ async fn retained_start_offsets_keep_the_cycle_alignment_and_differing_intervals
     let plain = bills(&db.pool, "plain").await;
     assert_eq!(
         plain[1],
-        bill(
+        merged(bill(
             "plain",
             "pro15",
             "2026-01-16",
             &[("platform_fee", dec!(145.16))],
             dec!(0.00),
             dec!(145.16)
-        )
+        ))
     );
     assert_eq!(plain.len(), 3, "no pro15 boundary before Feb 15: {plain:?}");
 
@@ -1127,15 +1185,8 @@ async fn immediate_prorates_licenses_and_credits_seats_paid_in_advance() {
                 dec!(0.00),
                 dec!(50.00)
             ),
-            // The old plan's last cycle, Jan 1-15: nothing billed in arrears.
-            bill(
-                "s1",
-                "seats_basic",
-                "2026-01-16",
-                &[],
-                dec!(0.00),
-                dec!(0.00)
-            ),
+            // The old plan's last cycle, Jan 1-15, bills nothing in arrears, and the
+            // new plan nothing in advance: no Jan 16 invoice.
             bill(
                 "s1",
                 "seats_pro",

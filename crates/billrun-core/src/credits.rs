@@ -13,6 +13,14 @@
 //! fee lines, any other entry names a rate card. Lines that sell credits (credit
 //! grant cards) are never paid with credits.
 //!
+//! **When** a grant may pay a line: when the grant is valid during the period the line
+//! covers, i.e. its validity `[valid_from, expires_at)` overlaps the line's service
+//! period `[start, end)` (README "Credits"). So a cycle's credits pay that cycle's
+//! usage on the invoice that closes it, even though that invoice is finalized at or
+//! after the grant's end (grace period or not), and a grant never pays for days
+//! entirely before it started or after it ended. A line without a service period is
+//! paid by any grant.
+//!
 //! Amounts are in the invoice currency and already rounded to its minor unit, so the
 //! arithmetic is exact.
 
@@ -100,7 +108,9 @@ pub struct Credit {
     pub grant_id: String,
     /// Lower is consumed first.
     pub priority: u32,
-    /// When it expires, if ever.
+    /// When it becomes usable (inclusive).
+    pub valid_from: DateTime<Utc>,
+    /// When it expires (exclusive), if ever.
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was granted.
     pub granted_at: DateTime<Utc>,
@@ -119,6 +129,21 @@ pub struct Payable {
     pub card_name: String,
     /// The line's amount (rounded, not negative).
     pub amount: Decimal,
+    /// The instants the line is for, `[start, end)`: the days its period covers, in the
+    /// account's timezone. `None`: any grant's validity matches.
+    pub service: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Credit {
+    /// Whether the grant is valid at some instant of `line`'s service period.
+    pub fn valid_for(&self, line: &Payable) -> bool {
+        match line.service {
+            None => true,
+            Some((start, end)) => {
+                self.valid_from < end && self.expires_at.is_none_or(|until| until > start)
+            }
+        }
+    }
 }
 
 /// `amount` of grant `grant_id` paid towards payable line `line`.
@@ -160,7 +185,10 @@ pub fn apply(lines: &[Payable], credits: &[Credit]) -> Vec<Consumption> {
             if left.is_zero() {
                 break;
             }
-            if unpaid[i].is_zero() || !credit.eligibility.covers(line.kind, &line.card_name) {
+            if unpaid[i].is_zero()
+                || !credit.eligibility.covers(line.kind, &line.card_name)
+                || !credit.valid_for(line)
+            {
                 continue;
             }
             let take = left.min(unpaid[i]);
@@ -196,6 +224,7 @@ mod tests {
         Credit {
             grant_id: id.into(),
             priority,
+            valid_from: t("2025-01-01T00:00:00Z"),
             expires_at: expires.map(t),
             granted_at: t("2026-01-01T00:00:00Z"),
             balance,
@@ -208,6 +237,7 @@ mod tests {
             kind,
             card_name: name.into(),
             amount,
+            service: None,
         }
     }
 
@@ -290,6 +320,38 @@ mod tests {
         consumption_order(&mut cs);
         let ids: Vec<_> = cs.iter().map(|c| c.grant_id.as_str()).collect();
         assert_eq!(ids, ["p0", "soon", "late", "older", "never"]);
+    }
+
+    #[test]
+    fn a_cycle_grant_pays_only_lines_of_the_days_it_is_valid() {
+        // January's grant [Jan 1, Feb 1): January's usage (closing on the Feb 1 invoice,
+        // finalized after the grant ended) yes; February's in-advance fee no.
+        let mut jan = credit("jan", 1, Some("2026-02-01T00:00:00Z"), dec!(50.00), all());
+        jan.valid_from = t("2026-01-01T00:00:00Z");
+        let mut usage = line(CardKind::Usage, "calls", dec!(30.00));
+        usage.service = Some((t("2026-01-01T00:00:00Z"), t("2026-02-01T00:00:00Z")));
+        let mut fee = line(CardKind::FixedFee, "fee", dec!(20.00));
+        fee.service = Some((t("2026-02-01T00:00:00Z"), t("2026-03-01T00:00:00Z")));
+        let c = apply(&[usage.clone(), fee.clone()], std::slice::from_ref(&jan));
+        assert_eq!(
+            c,
+            vec![Consumption {
+                grant_id: "jan".into(),
+                line: 0,
+                amount: dec!(30.00)
+            }]
+        );
+        // A grant that starts mid-January still pays January's usage; one that starts on
+        // Feb 1 does not.
+        jan.valid_from = t("2026-01-20T00:00:00Z");
+        assert_eq!(
+            apply(std::slice::from_ref(&usage), std::slice::from_ref(&jan)).len(),
+            1
+        );
+        jan.valid_from = t("2026-02-01T00:00:00Z");
+        jan.expires_at = None;
+        assert!(apply(std::slice::from_ref(&usage), std::slice::from_ref(&jan)).is_empty());
+        assert_eq!(apply(&[fee], &[jan]).len(), 1);
     }
 
     fn arb_kind() -> impl Strategy<Value = CardKind> {

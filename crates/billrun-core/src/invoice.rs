@@ -4,17 +4,24 @@
 //! [`crate::charges::invoice_contents`]) into Togai's tree:
 //!
 //! ```text
-//! GRAND_TOTAL                      sum of the groups
+//! GRAND_TOTAL                      what the invoice totals: = TOTAL
 //! ├── GROUP "usage"                one per card tag, untagged cards under "Charges"
 //! │   └── PRICE_PLAN "API calls"   one per card
 //! │       ├── SLAB ...             one per slab reached
 //! │       └── ADJUSTMENT           the min/max clamp, if any
-//! └── ...
-//! SUB_TOTAL                        = GRAND_TOTAL
+//! ├── ...
+//! ├── TRUE_UP                      minimum commitment shortfall (if any)
+//! └── TOTAL_CREDITS                minus the credits applied (once any are)
+//! SUB_TOTAL                        = the sum of the groups (the charges)
 //! TRUE_UP                          minimum commitment shortfall (if any)
-//! TOTAL_CREDITS                    credits applied (0 until credits are applied)
+//! TOTAL_CREDITS                    credits applied, one child per grant (0 until applied)
 //! TOTAL                            = SUB_TOTAL + TRUE_UP - TOTAL_CREDITS
 //! ```
+//!
+//! Every parent equals the sum of its children, the root included: the grand total is
+//! the one total of the invoice, the number every output (JSON, text, HTML, PDF, email)
+//! shows as its total (Togai's "total amount"). The charge groups are
+//! [`InvoiceLines::groups`]; the summary lines after the tree repeat its parts.
 //!
 //! Every amount is rounded to the currency's minor unit and carries exactly its
 //! decimals (`5.00` USD, `5` JPY, `5.000` BHD). Amounts are rounded once per charge
@@ -185,7 +192,8 @@ impl LineItem {
 pub struct InvoiceLines {
     /// The invoice currency; every amount is in it.
     pub currency: Currency,
-    /// GRAND_TOTAL > groups > cards > sub-lines.
+    /// GRAND_TOTAL (= TOTAL) > the groups > cards > sub-lines, then the true-up and
+    /// the credits (negative) as its last children.
     pub grand_total: LineItem,
     /// SUB_TOTAL, equal to the grand total of the charges.
     pub sub_total: LineItem,
@@ -230,11 +238,15 @@ impl InvoiceLines {
         for g in &mut groups {
             g.amount = sum(&g.children);
         }
-        let mut grand_total = LineItem::summary(LineKind::GrandTotal, "Grand total", sum(&groups));
-        grand_total.children = groups;
-
-        let sub_total = LineItem::summary(LineKind::SubTotal, "Subtotal", grand_total.amount);
         let true_up = true_up.map(|t| LineItem::from_charge(t, LineKind::TrueUp));
+        Self::assemble(currency, groups, true_up)
+    }
+
+    /// The tree over `groups` and an optional true-up, no credits applied yet.
+    fn assemble(currency: Currency, groups: Vec<LineItem>, true_up: Option<LineItem>) -> Self {
+        let zero = currency.round(Decimal::ZERO, RoundingMode::default());
+        let sum = |items: &[LineItem]| items.iter().fold(zero, |acc, l| acc + l.amount);
+        let sub_total = LineItem::summary(LineKind::SubTotal, "Subtotal", sum(&groups));
         let true_up_amount = true_up.as_ref().map_or(zero, |t| t.amount);
         let total_credits = LineItem::summary(LineKind::TotalCredits, "Credits", zero);
         let total = LineItem::summary(
@@ -242,6 +254,9 @@ impl InvoiceLines {
             "Total",
             sub_total.amount + true_up_amount - total_credits.amount,
         );
+        let mut grand_total = LineItem::summary(LineKind::GrandTotal, "Total", total.amount);
+        grand_total.children = groups;
+        grand_total.children.extend(true_up.clone());
         Self {
             currency,
             grand_total,
@@ -252,24 +267,78 @@ impl InvoiceLines {
         }
     }
 
+    /// One invoice of several plan periods' lines (an account's plan changing at a
+    /// cycle boundary: the old plan's closing part and the new plan's opening part
+    /// share one invoice, README "Invoices"). `parts` are each period's label (e.g.
+    /// `"basic v1"`) and its lines, in invoice order, before credits. The groups are
+    /// kept per plan period, each named `"<label>: <group>"` with the label as its
+    /// description; the true-ups add up under one TRUE_UP line (its children the
+    /// periods' own, when there are several).
+    pub fn merge(parts: &[(String, InvoiceLines)]) -> Self {
+        let currency = parts.first().map_or(Currency::USD, |(_, l)| l.currency);
+        let mut groups = Vec::new();
+        let mut true_ups = Vec::new();
+        for (label, lines) in parts {
+            for g in lines.groups() {
+                let mut g = g.clone();
+                g.display_name = format!("{label}: {}", g.display_name);
+                g.description = Some(label.clone());
+                groups.push(g);
+            }
+            true_ups.extend(lines.true_up.clone());
+        }
+        let true_up = match true_ups.len() {
+            0 => None,
+            1 => true_ups.pop(),
+            _ => {
+                let amount = true_ups.iter().map(|t| t.amount).sum();
+                let mut t = LineItem::summary(LineKind::TrueUp, "Minimum commitment", amount);
+                t.children = true_ups;
+                Some(t)
+            }
+        };
+        Self::assemble(currency, groups, true_up)
+    }
+
+    /// The charge groups (GROUP lines under the grand total), in invoice order.
+    pub fn groups(&self) -> impl Iterator<Item = &LineItem> {
+        self.grand_total
+            .children
+            .iter()
+            .filter(|l| l.kind == LineKind::Group)
+    }
+
+    /// Every rate card's line (PRICE_PLAN lines of the groups), in invoice order.
+    pub fn card_lines(&self) -> impl Iterator<Item = &LineItem> {
+        self.groups().flat_map(|g| &g.children)
+    }
+
     /// What is due.
     pub fn total_amount(&self) -> Decimal {
         self.total.amount
     }
 
     /// The lines credits may pay, in invoice order: every card line, then the
-    /// true-up (as the minimum commitment's line).
-    pub fn payables(&self) -> Vec<Payable> {
+    /// true-up (as the minimum commitment's line). Each carries the instants its period
+    /// covers, its local days read in `tz` (the account's timezone), which decide the
+    /// grants valid for it (see [`crate::credits`]).
+    pub fn payables(&self, tz: chrono_tz::Tz) -> Vec<Payable> {
+        let service = |l: &LineItem| {
+            l.period.map(|p| {
+                (
+                    crate::cycle::local_start_instant(p.start, tz),
+                    crate::cycle::local_start_instant(p.end, tz),
+                )
+            })
+        };
         let mut out: Vec<Payable> = self
-            .grand_total
-            .children
-            .iter()
-            .flat_map(|g| &g.children)
+            .card_lines()
             .filter_map(|l| {
                 Some(Payable {
                     kind: l.card_kind?,
                     card_name: l.card_name.clone()?,
                     amount: l.amount,
+                    service: service(l),
                 })
             })
             .collect();
@@ -278,6 +347,7 @@ impl InvoiceLines {
                 kind: CardKind::MinimumCommitment,
                 card_name: t.card_name.clone().unwrap_or_default(),
                 amount: t.amount,
+                service: service(t),
             });
         }
         out
@@ -314,6 +384,18 @@ impl InvoiceLines {
         self.total_credits.children = children;
         let true_up = self.true_up.as_ref().map_or(zero, |t| t.amount);
         self.total.amount = exact(self.sub_total.amount + true_up - credits);
+        // The grand total's last child: the credits, as the deduction they are.
+        self.grand_total
+            .children
+            .retain(|l| l.kind != LineKind::TotalCredits);
+        if !credits.is_zero() {
+            self.grand_total.children.push(LineItem::summary(
+                LineKind::TotalCredits,
+                "Credits",
+                -credits,
+            ));
+        }
+        self.grand_total.amount = self.total.amount;
     }
 }
 
@@ -448,7 +530,10 @@ mod tests {
         {
             walk(l, dp);
         }
-        assert_eq!(lines.sub_total.amount, lines.grand_total.amount);
+        // One total: the grand total is the total, and the groups sum to the subtotal.
+        assert_eq!(lines.grand_total.amount, lines.total.amount);
+        let groups: Decimal = lines.groups().map(|g| g.amount).sum();
+        assert_eq!(lines.sub_total.amount, groups);
         let true_up = lines.true_up.as_ref().map_or(Decimal::ZERO, |t| t.amount);
         assert_eq!(
             lines.total.amount,
@@ -469,9 +554,7 @@ mod tests {
         );
         check(&lines);
         let groups: Vec<_> = lines
-            .grand_total
-            .children
-            .iter()
+            .groups()
             .map(|g| (g.display_name.as_str(), g.amount.to_string()))
             .collect();
         // usage: 600.00 calls + 30.00 seats; platform fee untagged.

@@ -50,9 +50,7 @@ impl InvoiceDocument {
         let c = lines.currency;
         let money = |d: Decimal| Amount::money(d, c);
         let groups: Vec<LineGroup> = lines
-            .grand_total
-            .children
-            .iter()
+            .groups()
             .map(|g| LineGroup {
                 name: g.display_name.clone(),
                 amount: money(g.amount),

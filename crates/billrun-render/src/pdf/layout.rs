@@ -291,6 +291,7 @@ impl<'a> Layout<'a> {
         );
         let right = match (&doc.due_date, doc.status) {
             (_, InvoiceStatus::Draft) => "Draft: amounts may still change".to_string(),
+            (_, InvoiceStatus::Paid) => "Paid: nothing to pay".to_string(),
             (Some(d), _) => format!("Due by {}", d.display),
             (None, _) => String::new(),
         };
