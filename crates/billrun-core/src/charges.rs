@@ -880,6 +880,52 @@ mod tests {
     }
 
     #[test]
+    fn a_trial_ending_mid_cycle_bills_the_rest_of_the_cycle_prorated() {
+        let plan = plan(json!({
+            "fixedFeeRateCards": [
+                {"name": "fee", "type": "RECURRING", "invoiceTiming": "IN_ADVANCE", "enableProration": true,
+                 "rateValues": [{"currency": "USD", "rate": "31.00"}]},
+                {"name": "setup", "type": "ONE_TIME", "invoiceTiming": "IN_ADVANCE",
+                 "rateValues": [{"currency": "USD", "rate": "5.00"}]}],
+            "usageRateCards": [{"name": "calls", "usageMeterId": "m",
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": usd(json!("0.10"))}],
+            "minimumCommitment": {"rateValues": [{"currency": "USD", "rate": "62.00"}]}
+        }));
+        // Attached Jan 1 with 7 free days: billed from Jan 8, 24 of 31 days.
+        let (config, from) = plan.pricing_cycle.after_trial(d("2026-01-01"), 7);
+        let first = config.window_at(from, None, 0).unwrap();
+        let mut input = CycleInput {
+            window: first,
+            usage: BTreeMap::new(),
+            licenses: BTreeMap::new(),
+        };
+        let m = RoundingMode::default();
+        // The invoice at the trial's end (Jan 8): the fee 31.00 x 24/31 = 24.00 and
+        // the one-time setup 5.00 (the first paid cycle is cycle 0).
+        let opening = invoice_contents(&plan, Currency::USD, m, None, Some(&input)).unwrap();
+        let lines: Vec<_> = opening
+            .lines
+            .iter()
+            .map(|l| (l.card_name.as_str(), l.amount.to_string(), l.period))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("fee", "24.00".to_string(), p("2026-01-08", "2026-02-01")),
+                ("setup", "5.00".to_string(), p("2026-01-08", "2026-02-01"))
+            ]
+        );
+        // Feb 1 closes January: 100 calls after the trial x 0.10 = 10.00; the
+        // commitment 62.00 x 24/31 = 48.00 against 24.00 + 5.00 + 10.00 = 39.00 is
+        // a 9.00 true-up.
+        input.usage.insert("m".into(), dec!(100));
+        let closing = invoice_contents(&plan, Currency::USD, m, Some(&input), None).unwrap();
+        assert_eq!(closing.lines[0].amount.to_string(), "10.00");
+        assert_eq!(closing.true_up.unwrap().amount.to_string(), "9.00");
+    }
+
+    #[test]
     fn fixed_fees_follow_their_recurrence() {
         let plan = plan(json!({"fixedFeeRateCards": [
             {"name": "setup", "type": "ONE_TIME", "rateValues": [{"currency": "USD", "rate": 50}]},
