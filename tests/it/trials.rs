@@ -266,3 +266,50 @@ async fn a_migration_leaves_an_account_in_its_trial_and_moves_it_after() {
         json!({"total": 1, "pending": 0, "completed": 1, "failed": 0})
     );
 }
+
+#[tokio::test]
+async fn a_trial_is_never_billed_and_a_period_ending_in_it_is_never_due() {
+    let c = Cli::new().await;
+    fixtures::org(&c.db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    let pool = &c.db.pool;
+    fixtures::plan(pool, "acme", &starter_plan()).await;
+    c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
+    c.ok(&[
+        "account",
+        "create",
+        "--org",
+        "acme",
+        "t1",
+        "--customer",
+        "cust",
+        "--invoice-currency",
+        "USD",
+    ]);
+    // On the plan Jan 1-9 ([Jan 1, Jan 10)) with 14 free days: all of it is trial.
+    c.ok(&[
+        "account",
+        "attach-plan",
+        "--org",
+        "acme",
+        "t1",
+        "--plan",
+        "starter",
+        "--from",
+        "2026-01-01",
+        "--until",
+        "2026-01-10",
+        "--trial-period-days",
+        "14",
+    ]);
+    fixtures::event(pool, "acme", "e1", "t1", "2026-01-05T10:00:00Z", dec!(500)).await;
+    for now in [
+        "2026-01-05T00:00:00Z",
+        "2026-01-20T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    ] {
+        let out = c.json(&["run", "cycle-close", "--now", now, "--json"]);
+        // Nothing due: the trial's days are never opened or billed.
+        assert!(out.to_string().contains("\"accounts\":0"), "{now}: {out}");
+    }
+    assert_eq!(invoices(pool).await, []);
+}
