@@ -175,9 +175,10 @@ pub async fn close_chunk(
         };
         let key = (a.account_id.clone(), a.from);
         let p = progress.get(&key).copied().unwrap_or(Progress::NotOpened);
+        let (cycle_config, billed_from) = a.billing(plan);
         let (boundaries, cycles) = plan_association(
-            &plan.pricing_cycle,
-            a.from,
+            &cycle_config,
+            billed_from,
             a.until,
             p,
             account.timezone,
@@ -201,8 +202,9 @@ pub async fn close_chunk(
             .iter()
             .filter(|d| d.account_id == a.account_id && d.association_from == a.from)
         {
+            let (cycle_config, billed_from) = a.billing(plan);
             let window = |i: Option<i32>| {
-                i.and_then(|i| plan.pricing_cycle.window_at(a.from, a.until, i as u32))
+                i.and_then(|i| cycle_config.window_at(billed_from, a.until, i as u32))
             };
             work.push(Work {
                 association: a,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use billrun_core::charges::LicenseChange;
-use billrun_core::cycle::local_date;
+use billrun_core::cycle::{local_date, PricingCycleConfig};
 use billrun_core::numbering::NumberFormat;
 use billrun_core::overrides::Overrides;
 use billrun_core::plan::Plan;
@@ -137,12 +137,21 @@ pub struct Association {
     pub until: Option<NaiveDate>,
     /// The account's overrides of the plan (`billrun_core::overrides`), if any.
     pub overrides: Option<serde_json::Value>,
+    /// Free days at its start (`trial_period_days`; 0 = no trial).
+    pub trial_days: u32,
 }
 
 impl Association {
     /// The key of its billing cycles and invoices: (account, first local day).
     pub fn key(&self) -> (String, NaiveDate) {
         (self.account_id.clone(), self.from)
+    }
+
+    /// The cycle config its windows are laid with and the first local day billed,
+    /// after its trial if it has one
+    /// ([`billrun_core::cycle::PricingCycleConfig::after_trial`]).
+    pub fn billing(&self, plan: &Plan) -> (PricingCycleConfig, NaiveDate) {
+        plan.pricing_cycle.after_trial(self.from, self.trial_days)
     }
 }
 
@@ -159,9 +168,11 @@ pub async fn associations(
         NaiveDate,
         Option<NaiveDate>,
         Option<serde_json::Value>,
+        Option<i32>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT account_id, plan_id, plan_version, effective_from, effective_until, overrides
+        "SELECT account_id, plan_id, plan_version, effective_from, effective_until, overrides,
+                trial_period_days
          FROM plan_associations WHERE org_id = $1 AND account_id = ANY($2)
          ORDER BY account_id, effective_from",
     )
@@ -172,13 +183,14 @@ pub async fn associations(
     Ok(rows
         .into_iter()
         .map(
-            |(account_id, plan_id, plan_version, from, until, overrides)| Association {
+            |(account_id, plan_id, plan_version, from, until, overrides, trial)| Association {
                 account_id,
                 plan_id,
                 plan_version,
                 from,
                 until,
                 overrides,
+                trial_days: trial.and_then(|t| u32::try_from(t).ok()).unwrap_or(0),
             },
         )
         .collect())

@@ -37,7 +37,11 @@ const DUE_ACCOUNTS: &str = "SELECT org_id, account_id FROM billing_cycles
      JOIN accounts a ON a.org_id = p.org_id AND a.id = p.account_id
      JOIN organisations o ON o.id = p.org_id
      WHERE ($2::text IS NULL OR p.org_id = $2)
-       AND p.effective_from <= ($1 AT TIME ZONE coalesce(a.timezone, o.timezone))::date
+       AND p.effective_from + coalesce(p.trial_period_days, 0)
+           <= ($1 AT TIME ZONE coalesce(a.timezone, o.timezone))::date
+       -- A period that ends within its trial is never billed: nothing to open.
+       AND (p.effective_until IS NULL
+            OR p.effective_until > p.effective_from + coalesce(p.trial_period_days, 0))
        AND NOT EXISTS (SELECT 1 FROM billing_cycles c
                        WHERE c.org_id = p.org_id AND c.account_id = p.account_id
                          AND c.association_from = p.effective_from)

@@ -38,6 +38,10 @@ pub struct PlanAssociation {
     pub effective_until: Option<NaiveDate>,
     /// The account's overrides of the plan (`billrun_core::overrides`).
     pub overrides: Option<Value>,
+    /// A free trial: its first days, `[effectiveFrom, effectiveFrom +
+    /// trialPeriodDays)`, are not billed (Stripe's `trial_period_days`; see README
+    /// "Trial periods"). `None`: no trial.
+    pub trial_period_days: Option<u32>,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
 }
@@ -72,6 +76,8 @@ pub struct Attachment {
     /// The account's overrides of the plan (`billrun_core::overrides`), validated
     /// against the plan version before they are stored.
     pub overrides: Option<Value>,
+    /// Free days at the start (README "Trial periods"); `None` or 0: no trial.
+    pub trial_period_days: Option<u32>,
 }
 
 /// What [`attach`] did.
@@ -92,6 +98,7 @@ struct AssociationRow {
     effective_from: NaiveDate,
     effective_until: Option<NaiveDate>,
     overrides: Option<Value>,
+    trial_period_days: Option<i32>,
     created_at: DateTime<Utc>,
 }
 
@@ -105,13 +112,15 @@ impl From<AssociationRow> for PlanAssociation {
             effective_from: r.effective_from,
             effective_until: r.effective_until,
             overrides: r.overrides,
+            // The check constraint keeps this positive.
+            trial_period_days: r.trial_period_days.map(|t| t.max(0) as u32),
             created_at: r.created_at,
         }
     }
 }
 
 const COLUMNS: &str = "account_id, plan_id, plan_version, effective_from, effective_until, \
-     overrides, created_at";
+     overrides, trial_period_days, created_at";
 
 fn describe(a: &PlanAssociation) -> String {
     let until = a
@@ -123,10 +132,20 @@ fn describe(a: &PlanAssociation) -> String {
     )
 }
 
+/// The longest trial `attach` accepts, in days (ten years).
+pub const MAX_TRIAL_DAYS: u32 = 3_660;
+
 /// Attaches a plan version to an account from a local date.
 pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached> {
     if a.effective_until.is_some_and(|u| u <= a.effective_from) {
         return Err(FieldError::new("effectiveUntil", "must be after effectiveFrom").into());
+    }
+    if a.trial_period_days.is_some_and(|t| t > MAX_TRIAL_DAYS) {
+        return Err(FieldError::new(
+            "trialPeriodDays",
+            format!("must be at most {MAX_TRIAL_DAYS} days"),
+        )
+        .into());
     }
     let mut tx = pool.begin().await?;
     // The account row orders concurrent attachments to one account.
@@ -251,7 +270,8 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
     }
     let row: AssociationRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO plan_associations (org_id, account_id, plan_id, plan_version, \
-         effective_from, effective_until, overrides) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         effective_from, effective_until, overrides, trial_period_days) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          RETURNING {COLUMNS}"
     )))
     .bind(org)
@@ -261,6 +281,9 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
     .bind(a.effective_from)
     .bind(a.effective_until)
     .bind(Some(overrides.to_json()).filter(|o| !o.is_null()))
+    .bind(
+        a.trial_period_days.filter(|t| *t > 0).map(|t| t as i32), // at most MAX_TRIAL_DAYS
+    )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -321,6 +344,7 @@ mod tests {
             effective_from: d(from),
             effective_until: until.map(d),
             overrides: None,
+            trial_period_days: None,
             created_at: DateTime::<Utc>::MIN_UTC,
         }
     }

@@ -423,7 +423,15 @@ fn decide(
         }
     };
     let on = local_date(inputs.effective_at, account.timezone);
-    let switch = match switch_date(inputs.mode, &source.pricing_cycle, a.from, a.until, on) {
+    // An account in its trial has no cycle to switch in yet: billing starts after it.
+    let (cycle_config, billed_from) = a.billing(source);
+    if on < billed_from {
+        return Outcome::Failed(format!(
+            "it is in its trial until {} (billed from {billed_from}): nothing to migrate yet",
+            billed_from.pred_opt().unwrap_or(billed_from)
+        ));
+    }
+    let switch = match switch_date(inputs.mode, &cycle_config, billed_from, a.until, on) {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(e.to_string()),
     };

@@ -15,3 +15,4 @@ mod plans;
 mod queue;
 mod restart;
 mod settings;
+mod trials;

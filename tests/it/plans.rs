@@ -758,3 +758,92 @@ async fn editing_an_active_plan_never_changes_an_invoice_already_finalized() {
         "{march:?}"
     );
 }
+
+/// Two usage cards on the `api_calls` meter at 1.00 per call: `floor` with a
+/// `minimumRate` of 10.00, `cap` with a `maximumRate` of 20.00 (monthly, day 1).
+fn limits_plan() -> Value {
+    let card = |name: &str, rate_config: Value| {
+        json!({"name": name, "usageMeterId": "api_calls",
+               "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+               "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "1.00"}], "rateConfig": rate_config}]})
+    };
+    json!({
+        "name": "limits",
+        "supportedCurrencies": ["USD"],
+        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 0},
+        "usageRateCards": [card("floor", json!({"minimumRate": "10.00"})),
+                           card("cap", json!({"maximumRate": "20.00"}))]
+    })
+}
+
+#[tokio::test]
+async fn card_minimum_and_maximum_are_prorated_in_a_partial_cycle_like_the_commitment() {
+    let c = Cli::new().await;
+    acme(&c).await;
+    let pool = &c.db.pool;
+    let plan = c.json_file("limits.json", &limits_plan());
+    c.ok(&["plan", "apply", "--org", "acme", &plan]);
+    c.ok(&["plan", "finalize", "--org", "acme", "limits"]);
+    // a1 and a2 are on the plan Aug 1-15 ([Aug 1, Aug 16)): 15 of August's 31 days;
+    // a3 the whole month.
+    for (account, until, calls) in [
+        ("a1", Some("2026-08-16"), dec!(2)),
+        ("a2", Some("2026-08-16"), dec!(30)),
+        ("a3", None, dec!(2)),
+    ] {
+        c.usd_account(account);
+        let mut args = vec![
+            "account",
+            "attach-plan",
+            "--org",
+            "acme",
+            account,
+            "--plan",
+            "limits",
+            "--from",
+            "2026-08-01",
+        ];
+        if let Some(until) = until {
+            args.extend(["--until", until]);
+        }
+        c.ok(&args);
+        let id = format!("e-{account}");
+        fixtures::event(pool, "acme", &id, account, "2026-08-10T12:00:00Z", calls).await;
+    }
+    c.ok(&["run", "cycle-close", "--now", "2026-09-01T00:00:00Z"]);
+
+    let totals: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT account_id, boundary::text, total::text FROM invoices \
+         WHERE org_id = 'acme' ORDER BY account_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        totals,
+        [
+            // floor: 2 x 1.00 = 2.00, minimum 10.00 x 15/31 = 4.8387 -> 4.84, so a
+            // 2.84 adjustment; cap: 2.00 (below 20.00 x 15/31 = 9.68). 4.84 + 2.00.
+            ("a1".into(), "2026-08-16".into(), "6.84".into()),
+            // floor: 30.00 (above 4.84); cap: 30.00 clamped to 9.68 (-20.32).
+            ("a2".into(), "2026-08-16".into(), "39.68".into()),
+            // The whole month, unchanged: floor 2.00 + 8.00 = 10.00; cap 2.00.
+            ("a3".into(), "2026-09-01".into(), "12.00".into()),
+        ]
+    );
+    let a1 = c.json(&[
+        "invoice",
+        "list",
+        "--org",
+        "acme",
+        "--account",
+        "a1",
+        "--json",
+    ]);
+    let id = a1[0]["number"].as_str().unwrap().to_string();
+    let shown = c.ok(&["invoice", "show", "--org", "acme", &id, "--json"]);
+    assert_mentions(
+        &shown,
+        &["minimum charge 4.84 (10 for 15 of 31 days)", "2.84"],
+    );
+}

@@ -10,7 +10,8 @@
 //! Rules per card kind:
 //! - **USAGE**: the meter's quantity over the billed days, rated by the card's rate
 //!   plan; billed in arrears. A meter missing from the input used 0. The card's
-//!   min/max rate is not prorated in partial cycles.
+//!   `minimumRate` / `maximumRate` are per-cycle limits, prorated in a partial
+//!   cycle (`Ctx::cycle_limit`).
 //! - **FIXED_FEE**: ONE_TIME in cycle index 0 only; RECURRING in cycles where
 //!   `index >= offset` and `(index - offset) % interval == 0`. With
 //!   `enableProration`, a partial window charges `rate x billed days / full days`.
@@ -36,9 +37,18 @@
 //!   are billed like IN_ADVANCE ones.
 //! - **MINIMUM_COMMITMENT**: a TRUE_UP line of `commitment - subtotal` when the
 //!   cycle's charges of every timing (usage, fees, licenses, grant prices) add up to
-//!   less than the commitment; the commitment is prorated by billed / full days in a
-//!   partial window (rounded before the comparison). No rate in the invoice currency
-//!   means no commitment.
+//!   less than the commitment; the commitment is prorated in a partial cycle
+//!   (`Ctx::cycle_limit`). No rate in the invoice currency means no commitment.
+//!
+//! **Per-cycle limits in a partial cycle** (one rule, `Ctx::cycle_limit`): a usage
+//! card's `minimumRate` and `maximumRate` and the plan's minimum commitment are
+//! amounts per full cycle. In a cycle the plan covers only in part, each is
+//! `amount x billed days / full days`, rounded to the currency's minor unit before
+//! it is compared with the charges (10.00 for 15 of 31 days is 4.84). Togai
+//! publishes no rule for partial cycles; Lago prorates its charge spending minimums
+//! by days the same way. Credit-grant prices are never prorated, so their limits
+//! are not either; a license card's limits clamp each rating of a usage window,
+//! which its own `enableProration` scales.
 //!
 //! Invoice timing ([`invoice_contents`]): the invoice at a cycle boundary holds the
 //! IN_ARREARS lines and the true-up of the cycle that closes, and the IN_ADVANCE (and
@@ -306,6 +316,28 @@ impl Ctx {
         self.window.billed != self.window.full
     }
 
+    /// A per-cycle amount limit (a usage card's `minimumRate` / `maximumRate`, the
+    /// minimum commitment) for the billed part of the cycle: `amount x billed days /
+    /// full days`, rounded to the currency's minor unit. The one place a partial
+    /// cycle scales a limit (module docs).
+    fn cycle_limit(&self, amount: Decimal) -> Decimal {
+        self.round(amount * self.proration())
+    }
+
+    /// How a prorated limit reads on the invoice: " (10.00 for 15 of 31 days)" in a
+    /// partial cycle, nothing in a full one.
+    fn limit_note(&self, amount: Decimal) -> String {
+        if self.is_partial() {
+            format!(
+                " ({amount} for {} of {} days)",
+                self.window.billed.days(),
+                self.window.full.days()
+            )
+        } else {
+            String::new()
+        }
+    }
+
     fn line(&self, kind: CardKind, card: &CardInfo, quantity: Decimal) -> ChargeLine {
         ChargeLine {
             kind,
@@ -349,8 +381,20 @@ fn usage_charge(
         .ok_or_else(|| ctx.no_rate(&card.card))?;
     let mut line = ctx.line(CardKind::Usage, &card.card, quantity);
     line.description = format!("{quantity} units");
-    let rating = rate(&card.rate_plan, rates, quantity);
-    let details = rating_details(&rating, rates, ctx.window.billed);
+    let limited = rates.map_limits(|limit| ctx.cycle_limit(limit));
+    let rating = rate(&card.rate_plan, &limited, quantity);
+    let mut details = rating_details(&rating, &limited, ctx.window.billed);
+    if let Some((adjustment, _)) = details
+        .last_mut()
+        .filter(|(d, _)| d.kind == DetailKind::Adjustment)
+    {
+        let limit = if rating.adjustment > Decimal::ZERO {
+            rates.minimum_rate()
+        } else {
+            rates.maximum_rate()
+        };
+        adjustment.description += &ctx.limit_note(limit.unwrap_or_default());
+    }
     ctx.settle(&mut line, details);
     Ok(line)
 }
@@ -517,7 +561,7 @@ fn credit_grant_charge(ctx: &Ctx, card: &CreditGrantRateCard) -> Option<ChargeLi
 
 fn true_up(ctx: &Ctx, mc: &MinimumCommitment, subtotal: Decimal) -> Option<ChargeLine> {
     let commitment = *mc.rate_values.get(&ctx.currency)?;
-    let due = ctx.round(commitment * ctx.proration());
+    let due = ctx.cycle_limit(commitment);
     if due <= subtotal {
         return None;
     }
@@ -531,15 +575,10 @@ fn true_up(ctx: &Ctx, mc: &MinimumCommitment, subtotal: Decimal) -> Option<Charg
     let mut line = ctx.line(CardKind::MinimumCommitment, &info, Decimal::ONE);
     line.unit_price = Some(commitment);
     line.amount = due - subtotal;
-    line.description = if ctx.is_partial() {
-        format!(
-            "minimum {due} ({commitment} for {} of {} days), charges {subtotal}",
-            ctx.window.billed.days(),
-            ctx.window.full.days()
-        )
-    } else {
-        format!("minimum {due}, charges {subtotal}")
-    };
+    line.description = format!(
+        "minimum {due}{}, charges {subtotal}",
+        ctx.limit_note(commitment)
+    );
     Some(line)
 }
 
@@ -732,6 +771,158 @@ mod tests {
         // A meter with no events used nothing.
         let c = charge(&plan, &input(0, jan()));
         assert_eq!(c.lines[0].amount.to_string(), "0.00");
+    }
+
+    /// A usage card at 1.00 per unit with the given `rateConfig`, and a minimum
+    /// commitment of 10.00.
+    fn limited_usage_plan(rate_config: serde_json::Value) -> Plan {
+        plan(json!({
+            "usageRateCards": [{"name": "calls", "usageMeterId": "m",
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "1.00"}],
+                                "rateConfig": rate_config}]}],
+            "minimumCommitment": {"rateValues": [{"currency": "USD", "rate": "10.00"}]}
+        }))
+    }
+
+    /// August 2026 (31 days), billed `[aug_from, aug_until)`, with `units` used.
+    fn august(billed_from: &str, billed_until: &str, units: Decimal) -> CycleInput {
+        let full = p("2026-08-01", "2026-09-01");
+        CycleInput {
+            window: window(0, full, p(billed_from, billed_until)),
+            usage: BTreeMap::from([("m".to_string(), units)]),
+            licenses: BTreeMap::new(),
+        }
+    }
+
+    fn usage_details(c: &CycleCharges) -> Vec<(DetailKind, String)> {
+        c.lines[0]
+            .details
+            .iter()
+            .map(|d| (d.kind, d.amount.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn card_minimum_is_prorated_like_the_commitment_in_a_partial_cycle() {
+        let plan = limited_usage_plan(json!({"minimumRate": "10.00"}));
+        // On the plan Aug 1-15 ([Aug 1, Aug 16)): 15 of 31 days. The minimum is
+        // 10.00 x 15/31 = 4.8387 -> 4.84; 2 units x 1.00 = 2.00, so the adjustment is
+        // 4.84 - 2.00 = 2.84 and the line 4.84 (not 10.00).
+        let c = charge(&plan, &august("2026-08-01", "2026-08-16", dec!(2)));
+        assert_eq!(c.lines[0].amount.to_string(), "4.84");
+        assert_eq!(
+            usage_details(&c),
+            [
+                (DetailKind::Slab, "2.00".to_string()),
+                (DetailKind::Adjustment, "2.84".to_string())
+            ]
+        );
+        assert_eq!(
+            c.lines[0].details[1].description,
+            "minimum charge 4.84 (10.00 for 15 of 31 days)"
+        );
+        // The commitment of 10.00 is prorated by the same rule: 4.84 due, the
+        // charges are the card's 4.84, so no true-up.
+        assert!(c.true_up.is_none());
+        // Without the card minimum the commitment alone tops 2.00 up to 4.84.
+        let commitment_only = limited_usage_plan(json!({}));
+        let c = charge(
+            &commitment_only,
+            &august("2026-08-01", "2026-08-16", dec!(2)),
+        );
+        assert_eq!(c.lines[0].amount.to_string(), "2.00");
+        assert_eq!(c.true_up.unwrap().amount.to_string(), "2.84");
+        // The last partial cycle too: on the plan Aug 17-31 ([Aug 17, Sep 1)), 15
+        // days: the same 4.84.
+        let c = charge(&plan, &august("2026-08-17", "2026-09-01", dec!(2)));
+        assert_eq!(c.lines[0].amount.to_string(), "4.84");
+    }
+
+    #[test]
+    fn card_maximum_is_prorated_in_a_partial_cycle() {
+        let plan = limited_usage_plan(json!({"maximumRate": "20.00"}));
+        // Aug 1-15, 15 of 31 days: the maximum is 20.00 x 15/31 = 9.6774 -> 9.68;
+        // 30 units x 1.00 = 30.00, so the adjustment is 9.68 - 30.00 = -20.32.
+        let c = charge(&plan, &august("2026-08-01", "2026-08-16", dec!(30)));
+        assert_eq!(c.lines[0].amount.to_string(), "9.68");
+        assert_eq!(
+            usage_details(&c),
+            [
+                (DetailKind::Slab, "30.00".to_string()),
+                (DetailKind::Adjustment, "-20.32".to_string())
+            ]
+        );
+        assert_eq!(
+            c.lines[0].details[1].description,
+            "maximum charge 9.68 (20.00 for 15 of 31 days)"
+        );
+    }
+
+    #[test]
+    fn card_limits_are_whole_in_a_full_cycle() {
+        // The whole of August: minimum 10.00, 2 units = 2.00 + 8.00 adjustment.
+        let plan = limited_usage_plan(json!({"minimumRate": "10.00"}));
+        let c = charge(&plan, &august("2026-08-01", "2026-09-01", dec!(2)));
+        assert_eq!(
+            usage_details(&c),
+            [
+                (DetailKind::Slab, "2.00".to_string()),
+                (DetailKind::Adjustment, "8.00".to_string())
+            ]
+        );
+        assert_eq!(c.lines[0].details[1].description, "minimum charge 10.00");
+        // Maximum 20.00, 30 units = 30.00 - 10.00 adjustment.
+        let plan = limited_usage_plan(json!({"maximumRate": "20.00"}));
+        let c = charge(&plan, &august("2026-08-01", "2026-09-01", dec!(30)));
+        assert_eq!(c.lines[0].amount.to_string(), "20.00");
+        assert_eq!(usage_details(&c)[1].1, "-10.00");
+    }
+
+    #[test]
+    fn a_trial_ending_mid_cycle_bills_the_rest_of_the_cycle_prorated() {
+        let plan = plan(json!({
+            "fixedFeeRateCards": [
+                {"name": "fee", "type": "RECURRING", "invoiceTiming": "IN_ADVANCE", "enableProration": true,
+                 "rateValues": [{"currency": "USD", "rate": "31.00"}]},
+                {"name": "setup", "type": "ONE_TIME", "invoiceTiming": "IN_ADVANCE",
+                 "rateValues": [{"currency": "USD", "rate": "5.00"}]}],
+            "usageRateCards": [{"name": "calls", "usageMeterId": "m",
+                "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+                "rateValues": usd(json!("0.10"))}],
+            "minimumCommitment": {"rateValues": [{"currency": "USD", "rate": "62.00"}]}
+        }));
+        // Attached Jan 1 with 7 free days: billed from Jan 8, 24 of 31 days.
+        let (config, from) = plan.pricing_cycle.after_trial(d("2026-01-01"), 7);
+        let first = config.window_at(from, None, 0).unwrap();
+        let mut input = CycleInput {
+            window: first,
+            usage: BTreeMap::new(),
+            licenses: BTreeMap::new(),
+        };
+        let m = RoundingMode::default();
+        // The invoice at the trial's end (Jan 8): the fee 31.00 x 24/31 = 24.00 and
+        // the one-time setup 5.00 (the first paid cycle is cycle 0).
+        let opening = invoice_contents(&plan, Currency::USD, m, None, Some(&input)).unwrap();
+        let lines: Vec<_> = opening
+            .lines
+            .iter()
+            .map(|l| (l.card_name.as_str(), l.amount.to_string(), l.period))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("fee", "24.00".to_string(), p("2026-01-08", "2026-02-01")),
+                ("setup", "5.00".to_string(), p("2026-01-08", "2026-02-01"))
+            ]
+        );
+        // Feb 1 closes January: 100 calls after the trial x 0.10 = 10.00; the
+        // commitment 62.00 x 24/31 = 48.00 against 24.00 + 5.00 + 10.00 = 39.00 is
+        // a 9.00 true-up.
+        input.usage.insert("m".into(), dec!(100));
+        let closing = invoice_contents(&plan, Currency::USD, m, Some(&input), None).unwrap();
+        assert_eq!(closing.lines[0].amount.to_string(), "10.00");
+        assert_eq!(closing.true_up.unwrap().amount.to_string(), "9.00");
     }
 
     #[test]

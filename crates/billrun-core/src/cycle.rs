@@ -625,6 +625,50 @@ impl PricingCycleConfig {
         })
     }
 
+    /// How a plan period attached on `attached_on` with a free trial of `trial_days`
+    /// days is billed: the cycle config to lay its windows with, and the first local
+    /// day billed (`attached_on + trial_days`, the day the trial is over; the trial
+    /// covers `[attached_on, that day)`).
+    ///
+    /// The period is billed as if attached on the trial's end, in the cycles its
+    /// attach date gives it: an anniversary config is resolved to the offsets of
+    /// `attached_on` (as `retainStartOffsets` resolves one), so the cycles still start
+    /// on the attach date's day. Pass the result to [`Self::windows`],
+    /// [`Self::window_at`], ... in place of `(self, attached_on)`: window 0 is the
+    /// first cycle with a paid day, billed from the trial's end (a partial cycle when
+    /// the trial ends mid-cycle); cycles wholly inside the trial have no window.
+    /// Without a trial (0 days) this is `(*self, attached_on)`.
+    ///
+    /// ```
+    /// use billrun_core::cycle::PricingCycleConfig;
+    /// use billrun_core::Period;
+    /// use serde_json::json;
+    ///
+    /// let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    /// let monthly = PricingCycleConfig::from_json(&json!({"interval": "MONTHLY"})).unwrap();
+    /// // 7 free days of January: billed from Jan 8, 24 of January's 31 days.
+    /// let (config, billed_from) = monthly.after_trial(d("2026-01-01"), 7);
+    /// assert_eq!(billed_from, d("2026-01-08"));
+    /// let first = config.window_at(billed_from, None, 0).unwrap();
+    /// assert_eq!(first.full, Period::new(d("2026-01-01"), d("2026-02-01")));
+    /// assert_eq!(first.billed, Period::new(d("2026-01-08"), d("2026-02-01")));
+    /// ```
+    pub fn after_trial(&self, attached_on: NaiveDate, trial_days: u32) -> (Self, NaiveDate) {
+        if trial_days == 0 {
+            return (*self, attached_on);
+        }
+        let billed_from = attached_on
+            .checked_add_days(Days::new(u64::from(trial_days)))
+            .unwrap_or(NaiveDate::MAX);
+        let config = if self.anniversary {
+            // Same interval: aligning a config with itself cannot fail.
+            self.aligned_with(self, attached_on).unwrap_or(*self)
+        } else {
+            *self
+        };
+        (config, billed_from)
+    }
+
     /// The first local date on which late usage for a cycle ending at `cycle_end`
     /// (exclusive) is refused and its invoice can be finalized: `cycle_end` plus the
     /// grace period. With no grace period that is `cycle_end` itself.
@@ -812,6 +856,47 @@ mod tests {
     // -----------------------------------------------------------------------------
     // The calendar.
     // -----------------------------------------------------------------------------
+
+    #[test]
+    fn a_trial_moves_the_billing_start_and_keeps_the_cycles() {
+        let monthly = PricingCycleConfig::from_json(&json!({"interval": "MONTHLY"})).unwrap();
+        // No trial: unchanged.
+        assert_eq!(
+            monthly.after_trial(d("2026-01-01"), 0),
+            (monthly, d("2026-01-01"))
+        );
+        // 45 free days from Jan 1: January is wholly free, February is billed from
+        // Feb 15 (14 of 28 days) and is window 0.
+        let (config, from) = monthly.after_trial(d("2026-01-01"), 45);
+        assert_eq!(from, d("2026-02-15"));
+        let mut windows = config.windows(from, None);
+        let first = windows.next().unwrap();
+        assert_eq!(
+            (first.index, first.full, first.billed),
+            (
+                0,
+                Period::new(d("2026-02-01"), d("2026-03-01")),
+                Period::new(d("2026-02-15"), d("2026-03-01"))
+            )
+        );
+        assert_eq!(
+            windows.next().unwrap().full,
+            Period::new(d("2026-03-01"), d("2026-04-01"))
+        );
+        // Anniversary cycles keep the attach date's day: attached Jan 20 with 7
+        // free days, cycles still run 20th to 20th; billed from Jan 27.
+        let anniversary = PricingCycleConfig::from_json(
+            &json!({"interval": "MONTHLY", "anniversaryCycle": true}),
+        )
+        .unwrap();
+        let (config, from) = anniversary.after_trial(d("2026-01-20"), 7);
+        assert_eq!(from, d("2026-01-27"));
+        let first = config.window_at(from, None, 0).unwrap();
+        assert_eq!(first.full, Period::new(d("2026-01-20"), d("2026-02-20")));
+        assert_eq!(first.billed, Period::new(d("2026-01-27"), d("2026-02-20")));
+        // A trial that outlasts the period bills nothing.
+        assert!(config.windows(from, Some(d("2026-01-25"))).next().is_none());
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

@@ -23,6 +23,8 @@
 //! - `minimumRate` / `maximumRate` clamp the total; the clamp is reported as a
 //!   separate adjustment so that the invoice can show it as a line. The minimum
 //!   applies even when nothing was used: it is a minimum charge for the card.
+//!   They are amounts per full pricing cycle: for a partial cycle the caller scales
+//!   them first ([`Rates::map_limits`]; `charges` prorates them by billed days).
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -258,6 +260,18 @@ impl Rates {
     /// Togai's `rateConfig.maximumRate`.
     pub fn maximum_rate(&self) -> Option<Decimal> {
         self.maximum_rate
+    }
+
+    /// These rates with `minimumRate` and `maximumRate` passed through `f` (the slab
+    /// rates unchanged): how a partial pricing cycle scales a card's limits (see
+    /// `charges`, which prorates them by billed days). `f` must be monotonic so
+    /// that the minimum stays at or below the maximum.
+    pub fn map_limits(&self, f: impl Fn(Decimal) -> Decimal) -> Rates {
+        Rates {
+            slab_rates: self.slab_rates.clone(),
+            minimum_rate: self.minimum_rate.map(&f),
+            maximum_rate: self.maximum_rate.map(&f),
+        }
     }
 
     /// What must be added to `subtotal` to bring it within [minimum, maximum]:

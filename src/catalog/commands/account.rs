@@ -65,6 +65,10 @@ pub enum AccountCommand {
         /// `{"pricingCycleConfig": {...}, "rateCards": [{"name": ..., "rateValues": [...]}]}`.
         #[arg(long, value_name = "FILE")]
         overrides: Option<std::path::PathBuf>,
+        /// A free trial of N days from `--from`: those days are not billed; billing
+        /// starts the day after, prorated (README "Trial periods").
+        #[arg(long, value_name = "N")]
+        trial_period_days: Option<u32>,
         /// Print the association as JSON.
         #[arg(long)]
         json: bool,
@@ -159,6 +163,7 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
             from,
             until,
             overrides,
+            trial_period_days,
             json,
         } => {
             let overrides = match overrides {
@@ -181,6 +186,7 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                     .map(|u| date("effectiveUntil", u))
                     .transpose()?,
                 overrides,
+                trial_period_days,
             };
             let done = associations::attach(pool, &org, &attachment).await?;
             if json {
@@ -206,6 +212,10 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                     .map(|u| format!(" until {u}"))
                     .unwrap_or_default()
             );
+            if let Some(days) = a.trial_period_days {
+                let billed_from = a.effective_from + chrono::Days::new(u64::from(days));
+                println!("free trial of {days} days: billed from {billed_from}");
+            }
         }
         AccountCommand::AddAlias {
             org,
@@ -295,6 +305,9 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                         .map(|o| format!(" overrides {o}"))
                         .unwrap_or_default()
                 );
+                if let Some(days) = p.trial_period_days {
+                    println!("    free trial of {days} days");
+                }
             }
         }
         AccountCommand::List {
