@@ -97,7 +97,8 @@ pub async fn grant_prepaid_credits(
          FROM invoices i
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
          JOIN organisations o ON o.id = i.org_id
-         WHERE i.org_id = $1 AND i.id = $2 AND i.status = 'PAID'",
+         WHERE i.org_id = $1 AND i.id = $2 AND i.status = 'PAID'
+         FOR SHARE OF i", // a concurrent void waits for this grant, or wins: nothing granted
     )
     .bind(org)
     .bind(invoice_id)
