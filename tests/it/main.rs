@@ -14,3 +14,4 @@ mod plans;
 mod queue;
 mod restart;
 mod settings;
+mod void;
