@@ -415,3 +415,44 @@ async fn a_void_invoice_reads_void_and_its_cycle_is_reissued_with_the_next_numbe
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn voiding_a_paid_invoice_with_nothing_paid_revokes_its_prepaid_credits() {
+    let cli = Cli::new().await;
+    let pool = &cli.db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
+    // A free starter pack of 50 credits, PREPAID: granted once its invoice is paid.
+    let plan = json!({
+        "name": "fee", "supportedCurrencies": ["USD"],
+        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 0},
+        "usageRateCards": plan(true, false)["usageRateCards"].clone(),
+        "creditGrantRateCards": [{
+            "id": "starter_pack", "name": "starter_pack", "invoiceTiming": "PREPAID", "type": "ONE_TIME",
+            "grantDetails": {"priority": 1, "expiryType": "NO_EXPIRY"},
+            "rateDetails": {"pricingModel": "TIERED", "currencySlabRateDetails": [
+                {"currency": "USD", "creditAmount": 50, "slabDetails": [{"startAfter": 0, "priceType": "FLAT", "rate": 0}]}]}
+        }]
+    });
+    fixtures::plan(pool, "acme", &plan).await;
+    fixtures::account(pool, "acme", "a1", "fee", "2026-01-01", None).await;
+    cli.ok(&["run", "cycle-close", "--now", "2026-01-01T00:00:00Z"]);
+    // The pack's line is 0.00: the invoice's total is 0.00.
+    let jan = cli.invoice_at("2026-01-01");
+    assert_eq!(jan["total"], "0.00");
+    let id = jan["id"].as_str().unwrap().to_string();
+    if jan["status"] == "DUE" {
+        cli.ok(&["invoice", "mark-paid", "--org", "acme", &id]);
+    }
+    let paid = json!({"organisation": "acme", "invoice": id}).to_string();
+    cli.ok(&["run", "invoice-paid", &paid]);
+    assert_eq!(cli.balance(), json!({"USD": "50.00"}));
+
+    // PAID with nothing collected can be voided: the unused 50.00 are revoked.
+    let out = cli.void(&id, "2026-01-05T00:00:00Z");
+    assert_eq!(out["credits"]["revoked"], "50.00");
+    assert_eq!(cli.balance(), json!({}));
+    // The payment follow-up run again grants nothing for a VOID invoice.
+    let again = cli.json(&["run", "invoice-paid", &paid, "--json"]);
+    assert_eq!(again["result"]["grants_created"], 0);
+    assert_eq!(cli.balance(), json!({}));
+}
