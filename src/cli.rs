@@ -421,6 +421,38 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     )
                     .await?
                 }
+                crate::bill_run::commands::InvoiceCommand::Void {
+                    org,
+                    invoice,
+                    at,
+                    json,
+                } => {
+                    crate::bill_run::commands::run_void(
+                        &env.pool,
+                        env.config.clone(),
+                        &org,
+                        &invoice,
+                        at.as_deref(),
+                        json,
+                    )
+                    .await?
+                }
+                crate::bill_run::commands::InvoiceCommand::Reissue {
+                    org,
+                    invoice,
+                    at,
+                    json,
+                } => {
+                    crate::bill_run::commands::run_reissue(
+                        &env.pool,
+                        env.config.clone(),
+                        &org,
+                        &invoice,
+                        at.as_deref(),
+                        json,
+                    )
+                    .await?
+                }
                 command => crate::bill_run::commands::run_invoice(&env.pool, command).await?,
             }
         }

@@ -70,13 +70,39 @@ pub enum InvoiceCommand {
         /// Invoice id or number.
         invoice: String,
     },
-    /// Void a DUE invoice (it keeps its number).
+    /// Void a DUE invoice, or a PAID one with a total of 0 (it keeps its number): the
+    /// credits it used are given back, those it sold revoked, and its documents
+    /// rendered again marked VOID (waited for).
     Void {
         /// Organisation.
         #[arg(long)]
         org: String,
         /// Invoice id or number.
         invoice: String,
+        /// The void's instant (RFC 3339 or YYYY-MM-DD; default now): its credit
+        /// movements carry it.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-issue the cycle of a VOID invoice: a new numbered invoice for the same
+    /// account, association and boundary, recomputed from current data, finalized,
+    /// rendered and emailed as usual (waited for).
+    Reissue {
+        /// Organisation.
+        #[arg(long)]
+        org: String,
+        /// The VOID invoice's id or number.
+        invoice: String,
+        /// The reissue's instant (RFC 3339 or YYYY-MM-DD; default now): its invoice
+        /// date, and the instant of the bill run that recomputes it.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Print the new invoice as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -163,12 +189,11 @@ pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
                 inv.number.as_deref().unwrap_or(&inv.id)
             );
         }
-        InvoiceCommand::Void { org, invoice } => {
-            let inv = invoices::void(pool, &org, &invoice, Utc::now()).await?;
-            println!(
-                "invoice {} is VOID",
-                inv.number.as_deref().unwrap_or(&inv.id)
-            );
+        InvoiceCommand::Void { .. } => {
+            unreachable!("billrun invoice void goes through run_void")
+        }
+        InvoiceCommand::Reissue { .. } => {
+            unreachable!("billrun invoice reissue goes through run_reissue")
         }
     }
     Ok(())
@@ -217,6 +242,12 @@ fn print_invoice(i: &InvoiceView) {
         println!("merged into:  {into} (its lines are on that invoice)");
     }
     println!("plan:         {} v{}", i.plan_id, i.plan_version);
+    if let Some(r) = &i.reissue_of {
+        println!("re-issues:    {r} (VOID)");
+    }
+    if let Some(r) = &i.reissued_by {
+        println!("re-issued by: {r}");
+    }
     if let (Some(s), Some(e)) = (i.closing_start, i.closing_end) {
         println!("in arrears:   {s} - {}", e.pred_opt().unwrap_or(e));
     }
@@ -302,6 +333,128 @@ pub async fn run_rerender(
         "invoice {} rendered again",
         inv.number.as_deref().unwrap_or(&inv.id)
     );
+    Ok(())
+}
+
+/// `billrun invoice void`: the void (one transaction), then the re-render it
+/// enqueued, waited for.
+pub async fn run_void(
+    pool: &PgPool,
+    config: std::sync::Arc<crate::config::Config>,
+    org: &str,
+    invoice: &str,
+    at: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let at = at
+        .map(crate::cli::parse_time)
+        .transpose()?
+        .unwrap_or_else(Utc::now);
+    let v = invoices::void(pool, org, invoice, at).await?;
+    if let Some(job) = &v.render_job {
+        crate::queue::wait_for_job(pool, config, job, std::time::Duration::from_secs(120))
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "invoice {invoice} is VOID, but its documents were not rendered again: {e} \
+                     (`billrun jobs show {job}`, then `billrun invoice rerender`)"
+                )
+            })?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let name = v.invoice.number.as_deref().unwrap_or(&v.invoice.id);
+    let cur = &v.invoice.currency;
+    if !v.changed {
+        println!(
+            "invoice {name} was already VOID (since {}): nothing done",
+            v.invoice
+                .voided_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+        );
+        return Ok(());
+    }
+    println!("invoice {name} is VOID; its documents now read VOID");
+    let c = &v.credits;
+    if !c.restored.is_zero() {
+        println!("credits given back: {} {cur}", c.restored);
+        if !c.restored_unusable.is_zero() {
+            println!(
+                "  of which {} {cur} went back to grants expired or voided since, and is gone again",
+                c.restored_unusable
+            );
+        }
+    }
+    if !c.revoked.is_zero() || !c.sold_already_used.is_zero() {
+        println!(
+            "credits it sold: {} {cur} unused revoked, {} {cur} already used on other invoices (kept)",
+            c.revoked, c.sold_already_used
+        );
+    }
+    Ok(())
+}
+
+/// `billrun invoice reissue`: the reissue's draft and its close-chunk job (one
+/// transaction), then the job and everything it fans out to (finalization,
+/// rendering, email), waited for. Fails, naming why, if the reissue was not finalized.
+pub async fn run_reissue(
+    pool: &PgPool,
+    config: std::sync::Arc<crate::config::Config>,
+    org: &str,
+    invoice: &str,
+    at: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let at = at
+        .map(crate::cli::parse_time)
+        .transpose()?
+        .unwrap_or_else(Utc::now);
+    let r = invoices::start_reissue(pool, org, invoice, at).await?;
+    let job =
+        crate::queue::wait_for_job(pool, config, &r.job_id, std::time::Duration::from_secs(300))
+            .await
+            .map_err(|e| anyhow::anyhow!("re-issuing invoice {invoice}: {e}"))?;
+    let Some(new) = invoices::show(pool, org, &r.reissue_id).await? else {
+        bail!(
+            "re-issuing invoice {invoice}: the reissue {} is gone",
+            r.reissue_id
+        );
+    };
+    if new.status == "DRAFT" {
+        let failures = job
+            .result
+            .as_ref()
+            .map(|v| v["failures"].to_string())
+            .unwrap_or_default();
+        bail!(
+            "invoice {invoice} was not re-issued: its draft {} could not be billed as of {at} \
+             (close-chunk job {}: {failures}); fix the cause and run `billrun invoice reissue` again",
+            r.reissue_id,
+            r.job_id
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&new)?);
+    } else {
+        let money = |a: rust_decimal::Decimal| match billrun_core::Currency::parse(&new.currency) {
+            Ok(c) => format!("{} {}", c.round(a, Default::default()), c),
+            Err(_) => format!("{a} {}", new.currency),
+        };
+        println!(
+            "invoice {invoice} (VOID, {}) re-issued as {} ({}): {}, total {}{}",
+            r.voided_id,
+            new.number.as_deref().unwrap_or("-"),
+            new.id,
+            new.status,
+            money(new.total),
+            new.due_date
+                .map(|d| format!(", due {d}"))
+                .unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

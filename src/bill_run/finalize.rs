@@ -115,7 +115,8 @@ pub async fn grant_prepaid_credits(
          WHERE i.org_id = $1
            AND ((i.id = $2 AND i.status = 'PAID')
                 OR (i.merged_into = $2 AND EXISTS (SELECT 1 FROM invoices p WHERE p.org_id = i.org_id
-                                                   AND p.id = $2 AND p.status = 'PAID')))",
+                                                   AND p.id = $2 AND p.status = 'PAID')))
+         FOR SHARE OF i", // a concurrent void waits for this grant, or wins: nothing granted
     )
     .bind(org)
     .bind(invoice_id)
@@ -376,18 +377,6 @@ pub async fn finalize_chunk(
         .bind(&secondary)
         .bind(&primary)
         .bind(ctx.as_of)
-        .execute(&mut *tx)
-        .await?;
-        // The invoice now also opens the new plan's cycle.
-        sqlx::query(
-            "UPDATE invoices p SET opening_index = s.opening_index, opening_start = s.opening_start,
-                 opening_end = s.opening_end
-             FROM invoices s
-             WHERE p.org_id = $1 AND p.id = ANY($2) AND s.org_id = p.org_id AND s.merged_into = p.id
-               AND p.opening_index IS NULL AND s.opening_index IS NOT NULL",
-        )
-        .bind(org)
-        .bind(&primary)
         .execute(&mut *tx)
         .await?;
     }

@@ -59,6 +59,10 @@ pub struct InvoiceView {
     pub paid_at: Option<DateTime<Utc>>,
     /// When it was voided.
     pub voided_at: Option<DateTime<Utc>>,
+    /// The VOID invoice this one re-issues (`billrun invoice reissue`), if any.
+    pub reissue_of: Option<String>,
+    /// The invoice that re-issues this VOID one, if any.
+    pub reissued_by: Option<String>,
     /// The line-item tree.
     pub lines: Value,
     /// For a MERGED draft: the invoice that carries its lines (one invoice per account
@@ -68,8 +72,10 @@ pub struct InvoiceView {
 
 const COLUMNS: &str = "id, org_id, account_id, status, number, currency, boundary, plan_id, plan_version,
     closing_start, closing_end, opening_start, opening_end, sub_total, true_up, credits, total,
-    invoice_date, due_date, net_term_days, stale, grace_ends_at, finalized_at, paid_at, voided_at, lines,
-    merged_into";
+    invoice_date, due_date, net_term_days, stale, grace_ends_at, finalized_at, paid_at, voided_at,
+    reissue_of,
+    (SELECT r.id FROM invoices r WHERE r.org_id = invoices.org_id AND r.reissue_of = invoices.id) AS reissued_by,
+    lines, merged_into";
 
 /// Filters of `billrun invoice list`.
 #[derive(Debug, Default)]
@@ -160,44 +166,30 @@ pub enum StatusError {
         /// Where it applies.
         allowed: &'static str,
     },
+    /// A VOID invoice whose cycle was already re-issued by a finalized invoice.
+    #[error("invoice {id} was already re-issued as {by}")]
+    AlreadyReissued {
+        /// The invoice.
+        id: String,
+        /// Its reissue (number, else id).
+        by: String,
+    },
+    /// A VOID invoice that carried the lines of MERGED drafts (a plan change on its
+    /// date): re-issuing recomputes one plan period only, so it is refused rather than
+    /// leave the other period's charges out.
+    #[error(
+        "invoice {id} carries the lines of {merged} merged draft(s) of another plan period \
+         (one invoice per account and date): re-issuing such an invoice is not supported yet"
+    )]
+    MergedReissue {
+        /// The invoice.
+        id: String,
+        /// How many drafts were merged into it.
+        merged: i64,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
-}
-
-async fn transition(
-    pool: &PgPool,
-    org: &str,
-    id: &str,
-    sql: &'static str,
-    at: DateTime<Utc>,
-    action: &'static str,
-    allowed: &'static str,
-) -> Result<InvoiceView, StatusError> {
-    let invoice = show(pool, org, id)
-        .await?
-        .ok_or_else(|| StatusError::NotFound {
-            org: org.into(),
-            id: id.into(),
-        })?;
-    let changed = sqlx::query(sql)
-        .bind(org)
-        .bind(&invoice.id)
-        .bind(at)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Err(StatusError::WrongStatus {
-            id: id.into(),
-            status: invoice.status,
-            action,
-            allowed,
-        });
-    }
-    Ok(show(pool, org, &invoice.id)
-        .await?
-        .expect("it was just there"))
 }
 
 /// DUE -> PAID (terminal), and, in the same transaction, an `invoice-paid` job that
@@ -252,21 +244,247 @@ pub async fn mark_paid(
         .expect("it was just there"))
 }
 
-/// DUE -> VOID (a finalized invoice keeps its number: voiding never leaves a gap).
+/// The outcome of [`void`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Voided {
+    /// The invoice, as it is now (VOID).
+    pub invoice: InvoiceView,
+    /// False when it was already VOID: nothing was done again.
+    pub changed: bool,
+    /// The credit movements the void recorded (all zero when `changed` is false).
+    pub credits: crate::credits::VoidedCredits,
+    /// The `render-chunk` job that re-renders its documents marked VOID (enqueued in
+    /// the void's transaction), when `changed`.
+    pub render_job: Option<String>,
+}
+
+/// Voids a finalized invoice as of `at`, in one transaction (README "Invoices", "What
+/// a void does"):
+/// - DUE, or PAID with a total of 0 (nothing was collected), -> VOID; it keeps its
+///   number (voiding never leaves a gap in the sequence);
+/// - the credit movements it caused are undone
+///   ([`crate::credits::undo_invoice_credits`]);
+/// - a `render-chunk` re-render of its documents is enqueued (they then read VOID,
+///   with nothing due and no due date, using the template and billing details
+///   recorded when they were first rendered).
+///
+/// Idempotent: an invoice already VOID is returned unchanged (`changed = false`).
+/// Refused: a DRAFT (nothing to void: it is recomputed until finalized) and a PAID
+/// invoice with a total above 0 (money was received: refund it outside billrun).
 pub async fn void(
     pool: &PgPool,
     org: &str,
     id: &str,
     at: DateTime<Utc>,
-) -> Result<InvoiceView, StatusError> {
-    transition(
-        pool,
-        org,
-        id,
-        "UPDATE invoices SET status = 'VOID', voided_at = $3 WHERE org_id = $1 AND id = $2 AND status = 'DUE'",
-        at,
-        "void",
-        "DUE",
+) -> Result<Voided, StatusError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, String, Decimal, String)> = sqlx::query_as(
+        "SELECT id, status, total, currency FROM invoices
+         WHERE org_id = $1 AND (id = $2 OR number = $2) FOR UPDATE",
     )
-    .await
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((invoice_id, status, total, currency)) = row else {
+        return Err(StatusError::NotFound {
+            org: org.into(),
+            id: id.into(),
+        });
+    };
+    let voidable = status == "DUE" || (status == "PAID" && total.is_zero());
+    if status == "VOID" {
+        tx.commit().await?;
+        let invoice = show(pool, org, &invoice_id).await?.expect("it is there");
+        return Ok(Voided {
+            invoice,
+            changed: false,
+            credits: Default::default(),
+            render_job: None,
+        });
+    }
+    if !voidable {
+        return Err(StatusError::WrongStatus {
+            id: id.into(),
+            status: if status == "PAID" {
+                format!("PAID with a total of {total} {currency}")
+            } else {
+                status
+            },
+            action: "void",
+            allowed: "DUE and zero-total PAID",
+        });
+    }
+    sqlx::query(
+        "UPDATE invoices SET status = 'VOID', voided_at = $3 WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(&invoice_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    let mut credits = crate::credits::undo_invoice_credits(&mut tx, org, &invoice_id, at).await?;
+    if let Ok(c) = billrun_core::Currency::parse(&currency) {
+        for a in [
+            &mut credits.restored,
+            &mut credits.restored_unusable,
+            &mut credits.revoked,
+            &mut credits.sold_already_used,
+        ] {
+            *a = c.round(*a, Default::default());
+        }
+    }
+    let req = crate::jobs::JobRequest {
+        kind: crate::jobs::JobKind::RenderChunk,
+        as_of: at,
+        organisation: Some(org.into()),
+        payload: serde_json::json!({ "organisation": org, "invoices": [invoice_id], "rerender": true }),
+        root: None,
+    };
+    let opts = crate::queue::EnqueueOptions {
+        run_at: None,
+        idempotency_key: Some(format!("void:{org}:{invoice_id}")),
+        max_attempts: 8,
+    };
+    let job = crate::queue::enqueue(&mut tx, &req, &opts).await?;
+    tx.commit().await?;
+    Ok(Voided {
+        invoice: show(pool, org, &invoice_id).await?.expect("it is there"),
+        changed: true,
+        credits,
+        render_job: Some(job.id().to_string()),
+    })
+}
+
+/// A reissue under way: the DRAFT that re-issues a VOID invoice, and the
+/// `close-chunk` job (enqueued with it) that recomputes and finalizes it.
+#[derive(Debug, Clone)]
+pub struct Reissue {
+    /// The VOID invoice.
+    pub voided_id: String,
+    /// The new invoice (a DRAFT until the job has run).
+    pub reissue_id: String,
+    /// The `close-chunk` job for the account, as of the reissue's instant.
+    pub job_id: String,
+}
+
+/// Starts re-issuing the cycle of a VOID invoice as of `at`, in one transaction
+/// (README "Invoices", "Re-issuing"): a new DRAFT for the same account, association
+/// and boundary (`reissue_of` = the VOID invoice, `reissue_no` one more than its),
+/// marked stale and finalizable from `at` (or the voided one's grace end if
+/// earlier), and a `close-chunk` job for the account as of `at`, which recomputes it
+/// from current data (usage, licenses, plan) and enqueues its finalization; it is then
+/// numbered (the next number of the gapless sequence), credited, rendered and emailed
+/// like any invoice. Idempotent: if a reissue is still a DRAFT (the job has not run,
+/// or could not bill the account), it is taken up again with a new job.
+///
+/// Refused: an invoice that is not VOID, one already re-issued by a finalized
+/// invoice (re-issue that one after voiding it, if need be).
+pub async fn start_reissue(
+    pool: &PgPool,
+    org: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<Reissue, StatusError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT id, status, account_id FROM invoices
+         WHERE org_id = $1 AND (id = $2 OR number = $2) FOR UPDATE",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((voided_id, status, account)) = row else {
+        return Err(StatusError::NotFound {
+            org: org.into(),
+            id: id.into(),
+        });
+    };
+    if status != "VOID" {
+        return Err(StatusError::WrongStatus {
+            id: id.into(),
+            status,
+            action: "reissue",
+            allowed: "VOID",
+        });
+    }
+    let merged: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM invoices WHERE org_id = $1 AND merged_into = $2")
+            .bind(org)
+            .bind(&voided_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if merged > 0 {
+        return Err(StatusError::MergedReissue {
+            id: id.into(),
+            merged,
+        });
+    }
+    let existing: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, status, number FROM invoices WHERE org_id = $1 AND reissue_of = $2",
+    )
+    .bind(org)
+    .bind(&voided_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let reissue_id = match existing {
+        Some((rid, status, _)) if status == "DRAFT" => {
+            sqlx::query("UPDATE invoices SET stale = true WHERE org_id = $1 AND id = $2")
+                .bind(org)
+                .bind(&rid)
+                .execute(&mut *tx)
+                .await?;
+            rid
+        }
+        Some((rid, _, number)) => {
+            return Err(StatusError::AlreadyReissued {
+                id: id.into(),
+                by: number.unwrap_or(rid),
+            })
+        }
+        None => {
+            let rid = ulid::Ulid::generate().to_string();
+            // The amounts are placeholders until close-chunk recomputes the draft
+            // (stale): a stale draft is never finalized.
+            sqlx::query(
+                "INSERT INTO invoices (org_id, id, account_id, association_from, boundary, plan_id, plan_version,
+                     kind, status, currency, closing_index, closing_start, closing_end, closing_starts_at,
+                     closing_ends_at, opening_index, opening_start, opening_end, sub_total, true_up, credits,
+                     total, lines, grace_ends_at, stale, computed_at, reissue_of, reissue_no)
+                 SELECT org_id, $3, account_id, association_from, boundary, plan_id, plan_version,
+                     kind, 'DRAFT', currency, closing_index, closing_start, closing_end, closing_starts_at,
+                     closing_ends_at, opening_index, opening_start, opening_end, sub_total, true_up, credits,
+                     total, lines, least(grace_ends_at, $4), true, $4, id, reissue_no + 1
+                 FROM invoices WHERE org_id = $1 AND id = $2",
+            )
+            .bind(org)
+            .bind(&voided_id)
+            .bind(&rid)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            rid
+        }
+    };
+    let req = crate::jobs::JobRequest {
+        kind: crate::jobs::JobKind::CloseChunk,
+        as_of: at,
+        organisation: Some(org.into()),
+        payload: serde_json::json!({ "organisation": org, "accounts": [account] }),
+        root: None,
+    };
+    let opts = crate::queue::EnqueueOptions {
+        run_at: None,
+        idempotency_key: None,
+        max_attempts: 8,
+    };
+    let job = crate::queue::enqueue(&mut tx, &req, &opts).await?;
+    tx.commit().await?;
+    Ok(Reissue {
+        voided_id,
+        reissue_id,
+        job_id: job.id().to_string(),
+    })
 }

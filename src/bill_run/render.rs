@@ -130,7 +130,9 @@ impl Row {
             number: self.number.clone(),
             status: status(&self.status),
             invoice_date: self.invoice_date,
-            due_date: self.due_date,
+            // A void invoice is owed by nobody: its document shows no due date (the
+            // invoice row keeps it), and the view model's amount due is 0.
+            due_date: self.due_date.filter(|_| self.status != "VOID"),
             net_term_days: self.net_term_days.map(|n| n.max(0) as u32),
             in_arrears: period(self.closing_start, self.closing_end),
             in_advance: period(self.opening_start, self.opening_end),

@@ -85,7 +85,7 @@ pub enum CreditCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Every movement of an account's credits.
+    /// Every movement of an account's credits, in the order they take effect.
     Ledger {
         /// Organisation.
         #[arg(long)]
@@ -220,7 +220,7 @@ pub async fn run_credit(pool: &PgPool, config: Arc<Config>, cmd: CreditCommand) 
                         e.id,
                         e.grant_id,
                         e.kind,
-                        e.amount,
+                        format!("{} {}", e.amount, e.currency),
                         e.invoice_id.as_deref().unwrap_or("-"),
                         e.at.to_rfc3339()
                     );

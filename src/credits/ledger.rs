@@ -182,6 +182,10 @@ pub async fn grant(
         ));
     }
     let from = g.effective_from.unwrap_or(as_of);
+    // Stored at the currency's scale (validate() refused more decimals).
+    let amount = Currency::parse(&g.currency)
+        .map(|c| c.round(g.amount, Default::default()))
+        .unwrap_or(g.amount);
     if let Some(until) = g.effective_until {
         if until <= from {
             return Err(invalid(
@@ -203,7 +207,7 @@ pub async fn grant(
     .bind(&id)
     .bind(&g.account)
     .bind(&g.currency)
-    .bind(g.amount)
+    .bind(amount)
     .bind(&g.purpose)
     .bind(g.priority as i32)
     .bind(from)
@@ -222,8 +226,9 @@ pub async fn grant(
             )
             .bind(org)
             .bind(&id)
-            .bind(g.amount)
-            .bind(as_of)
+            .bind(amount)
+            // A grant takes effect when it becomes usable.
+            .bind(from)
             .execute(&mut *conn)
             .await?;
             Ok(Granted::New(id))
@@ -281,7 +286,14 @@ pub async fn grant_many(
         .iter()
         .map(|_| format!("cg_{}", ulid::Ulid::generate()))
         .collect();
-    let amounts: Vec<Decimal> = grants.iter().map(|g| g.amount).collect();
+    let amounts: Vec<Decimal> = grants
+        .iter()
+        .map(|g| {
+            Currency::parse(&g.currency)
+                .map(|c| c.round(g.amount, Default::default()))
+                .unwrap_or(g.amount)
+        })
+        .collect();
     let purposes: Vec<&str> = grants.iter().map(|g| g.purpose.as_str()).collect();
     let priorities: Vec<i32> = grants.iter().map(|g| g.priority as i32).collect();
     let froms: Vec<DateTime<Utc>> = grants
@@ -295,7 +307,7 @@ pub async fn grant_many(
         .map(|g| serde_json::json!(g.applicable_entity_ids))
         .collect();
     let keys: Vec<&str> = grants.iter().map(|g| g.idempotency_key.as_str()).collect();
-    let inserted: Vec<(String, Decimal)> = sqlx::query_as(
+    let inserted: Vec<(String, Decimal, DateTime<Utc>)> = sqlx::query_as(
         "INSERT INTO credit_grants (org_id, id, account_id, currency, amount, purpose, priority,
              effective_from, effective_until, applicable_entity_ids, idempotency_key, created_at)
          SELECT $1, u.id, u.account_id, u.currency, u.amount, u.purpose, u.priority, u.effective_from,
@@ -305,7 +317,7 @@ pub async fn grant_many(
            AS u(id, account_id, currency, amount, purpose, priority, effective_from, effective_until,
                 applicable, key)
          ON CONFLICT ON CONSTRAINT credit_grants_key_unique DO NOTHING
-         RETURNING id, amount",
+         RETURNING id, amount, effective_from",
     )
     .bind(org)
     .bind(&ids)
@@ -321,15 +333,24 @@ pub async fn grant_many(
     .bind(as_of)
     .fetch_all(&mut *conn)
     .await?;
-    let (new_ids, new_amounts): (Vec<String>, Vec<Decimal>) = inserted.into_iter().unzip();
+    let mut new_ids = Vec::with_capacity(inserted.len());
+    let mut new_amounts = Vec::with_capacity(inserted.len());
+    let mut new_froms = Vec::with_capacity(inserted.len());
+    for (id, amount, from) in inserted {
+        new_ids.push(id);
+        new_amounts.push(amount);
+        new_froms.push(from);
+    }
+    // Each GRANTED entry takes effect when its grant becomes usable.
     sqlx::query(
         "INSERT INTO credit_transactions (org_id, grant_id, kind, amount, at)
-         SELECT $1, u.id, 'GRANTED', u.amount, $4 FROM unnest($2::text[], $3::numeric[]) AS u(id, amount)",
+         SELECT $1, u.id, 'GRANTED', u.amount, u.at
+         FROM unnest($2::text[], $3::numeric[], $4::timestamptz[]) AS u(id, amount, at)",
     )
     .bind(org)
     .bind(&new_ids)
     .bind(&new_amounts)
-    .bind(as_of)
+    .bind(&new_froms)
     .execute(&mut *conn)
     .await?;
     Ok(new_ids.len() as u64)
@@ -367,8 +388,10 @@ pub struct GrantView {
     pub source_invoice_id: Option<String>,
 }
 
-const BALANCE: &str =
-    "(SELECT coalesce(sum(CASE WHEN t.kind = 'GRANTED' THEN t.amount ELSE -t.amount END), 0)
+/// A grant's balance from its ledger (GRANTED and RESTORED add, the rest take away),
+/// for a grant row `g`.
+pub(super) const BALANCE: &str =
+    "(SELECT coalesce(sum(CASE WHEN t.kind IN ('GRANTED', 'RESTORED') THEN t.amount ELSE -t.amount END), 0)
       FROM credit_transactions t WHERE t.org_id = g.org_id AND t.grant_id = g.id)";
 
 /// Grants of an organisation (optionally of one account), oldest first.
@@ -406,38 +429,67 @@ pub async fn list(
 #[derive(Debug, Clone, Serialize, FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerEntry {
-    /// Order of the movement.
+    /// The entry's id (the order it was recorded in; the ledger is listed by `at`).
     pub id: i64,
     /// The grant.
     pub grant_id: String,
-    /// GRANTED, CONSUMED, EXPIRED, VOIDED.
+    /// GRANTED, CONSUMED (on an invoice), RESTORED (given back by the invoice's void),
+    /// EXPIRED, VOIDED (with an invoice when that invoice's void caused it).
     pub kind: String,
-    /// Positive amount.
+    /// Positive amount, at the currency's scale (USD 80.00, JPY 80, BHD 80.000);
+    /// a string in JSON, like every amount.
     pub amount: Decimal,
-    /// The invoice, for CONSUMED.
+    /// The grant's currency.
+    pub currency: String,
+    /// The invoice: for CONSUMED and RESTORED, and for EXPIRED / VOIDED entries a
+    /// void caused.
     pub invoice_id: Option<String>,
-    /// When.
+    /// When the movement takes effect (UTC): a grant when it becomes usable (its
+    /// effectiveFrom, else the granting job's as_of), a consumption at the
+    /// finalization's as_of, an expiry at the grant's end, an operator's void or an
+    /// invoice's void (and what it gives back or takes away) at the void's as_of.
     pub at: DateTime<Utc>,
 }
 
-/// The ledger of an account's grants, in order.
+/// The ledger of an account's grants, in the order the movements take effect: by
+/// `at`, then GRANTED, RESTORED, CONSUMED, EXPIRED, VOIDED (a grant before what uses
+/// it, what a void gives back before what it takes away), then the order they were recorded in.
 pub async fn ledger(
     pool: &PgPool,
     org: &str,
     account: &str,
 ) -> Result<Vec<LedgerEntry>, CreditError> {
     Ok(sqlx::query_as(
-        "SELECT t.id, t.grant_id, t.kind, t.amount, t.invoice_id, t.at
+        "SELECT t.id, t.grant_id, t.kind, t.amount, g.currency, t.invoice_id, t.at
          FROM credit_transactions t JOIN credit_grants g ON g.org_id = t.org_id AND g.id = t.grant_id
-         WHERE t.org_id = $1 AND g.account_id = $2 ORDER BY t.id",
+         WHERE t.org_id = $1 AND g.account_id = $2
+         ORDER BY t.at,
+                  array_position(ARRAY['GRANTED', 'RESTORED', 'CONSUMED', 'EXPIRED', 'VOIDED'], t.kind),
+                  t.id",
     )
     .bind(org)
     .bind(account)
     .fetch_all(pool)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|mut e: LedgerEntry| {
+        e.amount = at_scale(&e.currency, e.amount);
+        e
+    })
+    .collect())
 }
 
-/// Balance of an account's ACTIVE grants per currency, from the ledger.
+/// `amount` with exactly the currency's decimals (a NUMERIC written without its
+/// scale, e.g. an old `80`, reads back as `80`).
+fn at_scale(currency: &str, amount: Decimal) -> Decimal {
+    match Currency::parse(currency) {
+        Ok(c) => c.round(amount, Default::default()),
+        Err(_) => amount,
+    }
+}
+
+/// Balance of an account's ACTIVE grants per currency, from the ledger, at the
+/// currency's scale.
 pub async fn balance(
     pool: &PgPool,
     org: &str,
@@ -447,11 +499,18 @@ pub async fn balance(
         "SELECT g.currency, coalesce(sum({BALANCE}), 0) FROM credit_grants g
          WHERE g.org_id = $1 AND g.account_id = $2 AND g.status = 'ACTIVE' GROUP BY g.currency ORDER BY 1"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<(String, Decimal)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(org)
         .bind(account)
         .fetch_all(pool)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, a)| {
+            let a = at_scale(&c, a);
+            (c, a)
+        })
+        .collect())
 }
 
 /// Voids an ACTIVE grant: what is left is recorded as VOIDED.
@@ -496,6 +555,7 @@ pub async fn void(
 }
 
 /// Records the remaining balance of (locked) grants as `kind` and sets their status.
+/// An expiry takes effect at the grant's end, a void at `as_of`.
 async fn close_grants(
     conn: &mut PgConnection,
     org: &str,
@@ -505,7 +565,8 @@ async fn close_grants(
 ) -> Result<u64, sqlx::Error> {
     let sql = format!(
         "INSERT INTO credit_transactions (org_id, grant_id, kind, amount, at)
-         SELECT g.org_id, g.id, '{kind}', b.balance, $3
+         SELECT g.org_id, g.id, '{kind}', b.balance,
+                CASE WHEN '{kind}' = 'EXPIRED' THEN coalesce(g.effective_until, $3) ELSE $3 END
          FROM credit_grants g, LATERAL (SELECT {BALANCE} AS balance) b
          WHERE g.org_id = $1 AND g.id = ANY($2) AND b.balance > 0"
     );
@@ -626,7 +687,7 @@ pub async fn apply_at_finalization(
     // Balances after the locks: a finalization that held them has committed.
     let ids: Vec<String> = grants.iter().map(|g| g.id.clone()).collect();
     let balances: HashMap<String, Decimal> = sqlx::query_as::<_, (String, Decimal)>(
-        "SELECT grant_id, sum(CASE WHEN kind = 'GRANTED' THEN amount ELSE -amount END)
+        "SELECT grant_id, sum(CASE WHEN kind IN ('GRANTED', 'RESTORED') THEN amount ELSE -amount END)
          FROM credit_transactions WHERE org_id = $1 AND grant_id = ANY($2) GROUP BY grant_id",
     )
     .bind(org)

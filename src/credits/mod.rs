@@ -14,6 +14,8 @@
 //!   grant and its total is reduced.
 
 pub mod commands;
+mod invoice_void;
 mod ledger;
 
+pub use invoice_void::*;
 pub use ledger::*;

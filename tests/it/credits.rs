@@ -725,3 +725,159 @@ async fn grants_made_in_bulk_are_recorded_once_per_key_and_checked_for_currency(
         .unwrap();
     assert_eq!(count, 3);
 }
+
+#[tokio::test]
+async fn the_ledger_lists_movements_when_they_take_effect_at_the_currency_scale() {
+    let db = TestDb::new().await;
+    setup(&db, 0).await;
+    let pool = &db.pool;
+    // Two more accounts, without plans, in JPY (0 decimals) and BHD (3 decimals).
+    sqlx::query(
+        "UPDATE organisations SET enabled_currencies = '{USD,EUR,JPY,BHD}' WHERE id = 'acme'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    for (id, cur) in [("a2", "JPY"), ("a3", "BHD")] {
+        sqlx::query(
+            "INSERT INTO accounts (org_id, id, customer_id, name, invoice_currency) VALUES ('acme', $1, 'cust-a1', $1, $2)",
+        )
+        .bind(id)
+        .bind(cur)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let scratch = Scratch::new();
+    let cli = Cli {
+        db: &db,
+        config: scratch.config("", None),
+    };
+    // Granted now (the wall clock, late 2026), usable from Jan 1: amounts without
+    // decimals.
+    let main = cli.grant("main", "80", &["--priority", "2"]);
+    let short = cli.grant("short", "30", &["--priority", "1", "--until", "2026-01-20"]);
+    let balance = |account: &str| {
+        cli.ok(&["credit", "balance", "--org", "acme", "--account", account])
+            .trim()
+            .to_string()
+    };
+    // 80.00 + 30.00 = 110.00, at USD's two decimals.
+    assert_eq!(balance("a1"), "110.00 USD");
+    let out = cli.json(&[
+        "run",
+        "credit-expiry",
+        "--now",
+        "2026-02-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(out["result"]["expired"], 1);
+    assert_eq!(balance("a1"), "80.00 USD");
+    // Feb 1: 10,000 calls x 0.01 = 100.00 + support 20.00 = 120.00; the 80.00 grant
+    // pays 80.00: 40.00 due, nothing left.
+    cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    let inv = cli.feb_invoice();
+    assert_eq!(
+        (inv["credits"].as_str(), inv["total"].as_str()),
+        (Some("80.00"), Some("40.00"))
+    );
+    assert_eq!(balance("a1"), "no usable credits");
+    let ledger = cli.json(&[
+        "credit",
+        "ledger",
+        "--org",
+        "acme",
+        "--account",
+        "a1",
+        "--json",
+    ]);
+    let moves: Vec<(&str, &str, &str, &str)> = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["grantId"].as_str().unwrap(),
+                e["amount"].as_str().unwrap(),
+                e["at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Grants when usable (Jan 1, not the wall clock), the short one's expiry at its
+    // end (Jan 20, not the expiry job's Feb 1), the consumption at the bill run.
+    assert_eq!(
+        moves,
+        [
+            ("GRANTED", main.as_str(), "80.00", "2026-01-01T00:00:00Z"),
+            ("GRANTED", short.as_str(), "30.00", "2026-01-01T00:00:00Z"),
+            ("EXPIRED", short.as_str(), "30.00", "2026-01-20T00:00:00Z"),
+            ("CONSUMED", main.as_str(), "80.00", "2026-02-01T00:00:00Z"),
+        ]
+    );
+    let text = cli.ok(&["credit", "ledger", "--org", "acme", "--account", "a1"]);
+    assert!(
+        text.contains("80.00 USD") && !text.contains(" 80 "),
+        "{text}"
+    );
+
+    // Other scales: JPY has none, BHD three.
+    for (account, key, shown, json_amount) in [
+        ("a2", "yen", "80 JPY", "80"),
+        ("a3", "dinar", "80.000 BHD", "80.000"),
+    ] {
+        let cur = &shown[shown.len() - 3..];
+        cli.ok(&[
+            "credit",
+            "grant",
+            "--org",
+            "acme",
+            "--account",
+            account,
+            "--amount",
+            "80",
+            "--currency",
+            cur,
+            "--from",
+            "2026-01-01",
+            "--key",
+            key,
+        ]);
+        assert_eq!(balance(account), shown);
+        assert_eq!(
+            cli.json(&[
+                "credit",
+                "balance",
+                "--org",
+                "acme",
+                "--account",
+                account,
+                "--json"
+            ]),
+            json!({ cur: json_amount })
+        );
+        let ledger = cli.json(&[
+            "credit",
+            "ledger",
+            "--org",
+            "acme",
+            "--account",
+            account,
+            "--json",
+        ]);
+        assert_eq!(ledger[0]["amount"], json_amount);
+        let list = cli.json(&[
+            "credit",
+            "list",
+            "--org",
+            "acme",
+            "--account",
+            account,
+            "--json",
+        ]);
+        assert_eq!(
+            (list[0]["amount"].as_str(), list[0]["balance"].as_str()),
+            (Some(json_amount), Some(json_amount))
+        );
+    }
+}

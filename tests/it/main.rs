@@ -16,3 +16,4 @@ mod queue;
 mod restart;
 mod settings;
 mod trials;
+mod void;
