@@ -168,9 +168,15 @@ async fn a_cycles_credits_wait_for_its_invoice_through_the_grace_period() {
     ]);
     assert_eq!(out["result"]["expired"], 1, "20.00 of January's left");
     let january = &grants(&cli).await[0].0;
+    // In the order they take effect: the expiry at the grant's end (Feb 1), the
+    // consumption at the finalization (Feb 4); 50.00 - 30.00 = 20.00 expired.
     assert_eq!(
-        movements(&cli, january).last().unwrap(),
-        &("EXPIRED".to_string(), "20.00".to_string())
+        movements(&cli, january),
+        [
+            ("GRANTED".to_string(), "50.00".to_string()),
+            ("EXPIRED".to_string(), "20.00".to_string()),
+            ("CONSUMED".to_string(), "30.00".to_string()),
+        ]
     );
 }
 
