@@ -249,8 +249,50 @@ pub async fn finalize_chunk(
     // Credits sold are granted per draft, from the plan that priced its lines.
     let (sold_rows, sold) = (rows.clone(), finalizing.clone());
     let (rows, mut finalizing, merged) = merge_same_date(rows, finalizing);
-    let credited =
-        crate::credits::apply_at_finalization(&mut tx, org, &mut finalizing, ctx.as_of).await?;
+    // Date by date (a catch-up finalizes several cycles of an account at once): the
+    // credits applied to a date's invoices, then the credits those invoices sell (not
+    // PREPAID, unless the invoice is paid at once: nothing to collect), so that a
+    // cycle's credits can pay the invoice that closes the cycle (README "Credits").
+    let mut credited = vec![rust_decimal::Decimal::ZERO; finalizing.len()];
+    let mut granted = 0;
+    let boundaries: std::collections::BTreeSet<chrono::NaiveDate> =
+        rows.iter().map(|r| r.boundary).collect();
+    for boundary in boundaries {
+        let on_date: Vec<usize> = (0..rows.len())
+            .filter(|&k| rows[k].boundary == boundary)
+            .collect();
+        let mut group: Vec<crate::credits::Finalizing> =
+            on_date.iter().map(|&k| finalizing[k].clone()).collect();
+        let applied =
+            crate::credits::apply_at_finalization(&mut tx, org, &mut group, ctx.as_of).await?;
+        let mut paid_at_once: Vec<&str> = Vec::new();
+        for ((&k, f), c) in on_date.iter().zip(group).zip(applied) {
+            credited[k] = c;
+            finalizing[k] = f;
+            if finalizing[k].lines.total.amount.is_zero() {
+                paid_at_once.push(rows[k].id.as_str());
+            }
+        }
+        let sold_on_date = |paid_only: bool| -> (Vec<DraftRow>, Vec<crate::credits::Finalizing>) {
+            sold_rows
+                .iter()
+                .zip(&sold)
+                .filter(|(r, _)| r.boundary == boundary)
+                .filter(|(r, _)| {
+                    !paid_only
+                        || paid_at_once.contains(&r.id.as_str())
+                        || merged
+                            .iter()
+                            .any(|(m, p)| *m == r.id && paid_at_once.contains(&p.as_str()))
+                })
+                .map(|(r, f)| (r.clone(), f.clone()))
+                .unzip()
+        };
+        let (r, f) = sold_on_date(false);
+        granted += grant_sold_credits(&mut tx, org, &r, &f, false, ctx.as_of).await?;
+        let (r, f) = sold_on_date(true);
+        granted += grant_sold_credits(&mut tx, org, &r, &f, true, ctx.as_of).await?;
+    }
     // Each invoice is dated in its account's timezone; its number comes from the
     // counter of its date's period. Counters are locked in key order (no deadlock
     // between chunks) and each is read and advanced once.
@@ -387,28 +429,7 @@ pub async fn finalize_chunk(
         .map(|(f, _)| f.id.as_str())
         .collect();
     let credits_applied = credited_ids.len();
-    // Credits sold by the invoices (not PREPAID: those wait for the payment, which for
-    // an invoice paid at once is now).
-    let mut granted = grant_sold_credits(&mut tx, org, &sold_rows, &sold, false, ctx.as_of).await?;
-    let paid: Vec<&str> = ids
-        .iter()
-        .zip(&statuses)
-        .filter(|(_, s)| **s == "PAID")
-        .map(|(id, _)| id.as_str())
-        .collect();
-    let paid_at_once = |id: &str| {
-        paid.contains(&id)
-            || merged
-                .iter()
-                .any(|(m, p)| m == id && paid.contains(&p.as_str()))
-    };
-    let (paid_rows, paid_invoices): (Vec<DraftRow>, Vec<crate::credits::Finalizing>) = sold_rows
-        .into_iter()
-        .zip(sold)
-        .filter(|(r, _)| paid_at_once(&r.id))
-        .unzip();
-    granted +=
-        grant_sold_credits(&mut tx, org, &paid_rows, &paid_invoices, true, ctx.as_of).await?;
+    let paid = statuses.iter().filter(|s| **s == "PAID").count();
     // Their documents, rendered by the next step (enqueued only if this commits).
     let render = ctx.child(
         crate::jobs::JobKind::RenderChunk,
@@ -422,7 +443,7 @@ pub async fn finalize_chunk(
         "merged": merged.len(),
         "grants_created": granted,
         "finalized": ids.len(),
-        "paid_at_once": paid.len(),
+        "paid_at_once": paid,
         "first_number": numbers.first(),
         "last_number": numbers.last(),
         "invoice_date": invoice_dates.first(),
