@@ -39,8 +39,13 @@ const HTML_TEMPLATE: &str = include_str!("../../templates/email/invoice.html.ter
 pub enum Mailer {
     /// `<uuid>.eml` files in a folder.
     File(AsyncFileTransport<Tokio1Executor>),
-    /// An SMTP server.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// An SMTP server, and `[mail] timeout_secs`: the longest one message's whole
+    /// exchange (connection, greeting, envelope, data, the server's acceptance) may
+    /// take. lettre's own timeout is set too, but its async transport does not
+    /// bound every read (a server that takes the message and then stays silent held
+    /// a send for minutes), so [`Mailer::send`] also wraps the exchange in
+    /// `tokio::time::timeout`.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
 }
 
 /// Why a message was not sent.
@@ -114,26 +119,38 @@ impl Mailer {
                         decode(url.password().unwrap_or("")),
                     ));
                 }
+                let timeout = Duration::from_secs(mail.timeout_secs.max(1));
                 Ok(Mailer::Smtp(
-                    builder
-                        .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))))
-                        .build(),
+                    builder.timeout(Some(timeout)).build(),
+                    timeout,
                 ))
             }
         }
     }
 
-    /// Sends one message.
+    /// Sends one message. Over SMTP, an exchange that takes longer than the
+    /// timeout is abandoned (its connection dropped) and is a transient failure:
+    /// the server may or may not have accepted the message.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
             Mailer::File(t) => t.send(message).await.map(drop).map_err(|e| SendError {
                 permanent: false,
                 message: format!("writing the message: {e}"),
             }),
-            Mailer::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError {
-                permanent: e.is_permanent(),
-                message: format!("SMTP: {e}"),
-            }),
+            Mailer::Smtp(t, timeout) => match tokio::time::timeout(*timeout, t.send(message)).await
+            {
+                Ok(sent) => sent.map(drop).map_err(|e| SendError {
+                    permanent: e.is_permanent(),
+                    message: format!("SMTP: {e}"),
+                }),
+                Err(_) => Err(SendError {
+                    permanent: false,
+                    message: format!(
+                        "SMTP: no answer within {} s ([mail] timeout_secs); the exchange was abandoned",
+                        timeout.as_secs()
+                    ),
+                }),
+            },
         }
     }
 }

@@ -589,3 +589,101 @@ async fn starttls_and_smtps_with_auth_deliver_through_a_trusted_private_ca() {
         );
     }
 }
+
+/// An SMTP server on loopback that takes each message (greeting, EHLO, MAIL, RCPT,
+/// DATA and the body) and then never answers the final dot, for `hold`.
+fn silent_after_data(port: u16, hold: Duration) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 silent.test ESMTP\r\n");
+                let mut line = String::new();
+                let mut in_data = false;
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if in_data {
+                        if line == ".\r\n" {
+                            // Accepted, and then silence.
+                            std::thread::sleep(hold);
+                            return;
+                        }
+                        b""
+                    } else if cmd.starts_with("EHLO") {
+                        b"250 silent.test\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = stream.write_all(reply);
+                    line.clear();
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_server_that_goes_silent_after_the_message_is_given_up_after_timeout_secs() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let port = free_port();
+    // The server holds each connection 120 s after the message: without the
+    // timeout, the run below would wait that long for the first message.
+    silent_after_data(port, Duration::from_secs(120));
+    let config = scratch.config(
+        &format!(
+            "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 2\n\
+             [retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n"
+        ),
+        None,
+    );
+    let started = Instant::now();
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args([
+            "run",
+            "cycle-close",
+            "--now",
+            "2026-02-01T00:00:00Z",
+            "--timeout",
+            "100",
+        ]);
+        c
+    });
+    let took = started.elapsed();
+    // 6 deliveries (a1: 2 invoices x 2 recipients, a2: 2 x 1), one attempt each
+    // (max_attempts = 1), each abandoned after 2 s: 6 x 2 s = 12 s of waiting at
+    // most, plus the bill run; far below the server's 120 s.
+    assert!(
+        took < Duration::from_secs(60),
+        "took {took:?}: {}",
+        stderr(&out)
+    );
+    let rows: Vec<(String, i32, Option<String>)> = sqlx::query_as(
+        "SELECT status, attempts, last_error FROM invoice_deliveries ORDER BY invoice_id, recipient",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 6);
+    for (status, attempts, error) in &rows {
+        assert_eq!((status.as_str(), *attempts), ("FAILED", 1), "{rows:?}");
+        assert!(
+            error
+                .as_deref()
+                .unwrap_or("")
+                .contains("no answer within 2 s"),
+            "{rows:?}"
+        );
+    }
+}
