@@ -541,7 +541,7 @@ pub async fn run_resend(
     super::deliver::queue_recipients(&mut tx, org, std::slice::from_ref(&inv.id)).await?;
     let n = sqlx::query(
         "UPDATE invoice_deliveries SET status = 'QUEUED', attempts = 0, last_error = NULL,
-                updated_at = now()
+                message_id = NULL, updated_at = now()
          WHERE org_id = $1 AND invoice_id = $2",
     )
     .bind(org)

@@ -306,8 +306,34 @@ pub async fn deliver_chunk(
         .fetch_all(&ctx.pool)
         .await?;
         for recipient in recipients {
-            let mut tx = ctx.pool.begin().await?;
+            // The Message-ID is chosen once per delivery and stored before the row is
+            // locked for sending (autocommit): a retry after a crash between the
+            // server's acceptance and the SENT commit sends the same Message-ID, so
+            // receivers can recognise the copy. Only `invoice resend` clears it.
+            let candidate = format!(
+                "<{}.{}@{}>",
+                number.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+                ulid::Ulid::generate().to_string().to_lowercase(),
+                from.as_ref()
+                    .map(|m| m.email.domain().to_string())
+                    .unwrap_or_else(|| "billrun.invalid".into()),
+            );
+            let stored: Option<String> = sqlx::query_scalar(
+                "UPDATE invoice_deliveries SET message_id = coalesce(message_id, $4)
+                 WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
+                 RETURNING message_id",
+            )
+            .bind(org)
+            .bind(&inv.id)
+            .bind(&recipient)
+            .bind(&candidate)
+            .fetch_optional(&ctx.pool)
+            .await?;
+            let Some(message_id) = stored else {
+                continue; // sent (or failed) meanwhile by another job
+            };
             // The row lock: a concurrent job delivering the same row skips it.
+            let mut tx = ctx.pool.begin().await?;
             let locked: Option<String> = sqlx::query_scalar(
                 "SELECT recipient FROM invoice_deliveries
                  WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
@@ -321,14 +347,6 @@ pub async fn deliver_chunk(
             if locked.is_none() {
                 continue;
             }
-            let message_id = format!(
-                "<{}.{}@{}>",
-                number.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-                ulid::Ulid::generate().to_string().to_lowercase(),
-                from.as_ref()
-                    .map(|m| m.email.domain().to_string())
-                    .unwrap_or_else(|| "billrun.invalid".into()),
-            );
             let outcome = match build_message(
                 from.as_ref(),
                 &recipient,

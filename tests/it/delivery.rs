@@ -687,3 +687,74 @@ async fn a_server_that_goes_silent_after_the_message_is_given_up_after_timeout_s
         );
     }
 }
+
+/// (To, Message-ID) of every `.eml` in `outbox`, sorted.
+fn outbox_ids(outbox: &Path) -> Vec<(String, String)> {
+    let mut ids: Vec<(String, String)> = std::fs::read_dir(outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|text| {
+            let header = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {text}"))
+                    .trim()
+                    .to_string()
+            };
+            (header("To: "), header("Message-ID: "))
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_gets_a_new_one() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let billrun_ok = |args: &[&str]| {
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        });
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    billrun_ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    let outbox = scratch.path().join("data").join("outbox");
+    let first = outbox_ids(&outbox);
+    assert_eq!(first.len(), 6, "{first:?}");
+    // What a worker killed after the server accepted the messages and before the
+    // SENT commit leaves: the rows QUEUED, with the Message-IDs stored before sending.
+    sqlx::query("UPDATE invoice_deliveries SET status = 'QUEUED', sent_at = NULL")
+        .execute(pool)
+        .await
+        .unwrap();
+    let invoices: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT invoice_id FROM invoice_deliveries ORDER BY 1")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    std::fs::remove_dir_all(&outbox).unwrap();
+    let payload = serde_json::json!({"organisation": "acme", "invoices": invoices}).to_string();
+    billrun_ok(&["run", "deliver-chunk", &payload]);
+    // The same six (recipient, Message-ID) pairs: each copy is recognisable.
+    assert_eq!(outbox_ids(&outbox), first);
+
+    // A resend on purpose is a new message: a new Message-ID.
+    std::fs::remove_dir_all(&outbox).unwrap();
+    let number: String = sqlx::query_scalar(
+        "SELECT number FROM invoices WHERE account_id = 'a2' ORDER BY number DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    billrun_ok(&["invoice", "resend", "--org", "acme", &number]);
+    let again = outbox_ids(&outbox);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(first.iter().all(|(_, id)| *id != again[0].1), "{again:?}");
+}
