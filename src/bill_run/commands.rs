@@ -555,7 +555,7 @@ pub async fn run_resend(
     }
     let payload = serde_json::json!({ "organisation": org, "invoices": [inv.id], "resend": true });
     let timeout = std::time::Duration::from_secs(300);
-    crate::queue::run_operator_job(
+    let job = crate::queue::run_operator_job(
         pool,
         config,
         crate::jobs::JobKind::DeliverChunk,
@@ -564,9 +564,17 @@ pub async fn run_resend(
         timeout,
     )
     .await?;
-    println!(
-        "invoice {} sent again to {n} recipient(s)",
-        inv.number.as_deref().unwrap_or(&inv.id)
-    );
+    // What actually happened, from the job's result (a job that ran out of
+    // attempts on a transient failure is done, with its rows FAILED).
+    let count = |k: &str| job.result.as_ref().and_then(|r| r[k].as_u64()).unwrap_or(0);
+    let (sent, failed) = (count("sent"), count("failed"));
+    let number = inv.number.as_deref().unwrap_or(&inv.id);
+    println!("invoice {number}: sent again to {sent} of {n} recipient(s), {failed} failed");
+    if sent < n {
+        bail!(
+            "invoice {number}: {} of {n} recipient(s) not sent: see `billrun deliveries list --org {org} --status FAILED`",
+            n - sent
+        );
+    }
     Ok(())
 }

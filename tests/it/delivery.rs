@@ -758,3 +758,48 @@ async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_g
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(first.iter().all(|(_, id)| *id != again[0].1), "{again:?}");
 }
+
+#[tokio::test]
+async fn invoice_resend_with_the_mail_server_down_says_so_and_fails() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let out = run({
+        let mut c = billrun(&db.url, &scratch.config("", None));
+        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    // a2's invoice has one recipient (its customer's primary email); nothing
+    // listens on the SMTP port, and one attempt is all the job has.
+    let number: String = sqlx::query_scalar(
+        "SELECT number FROM invoices WHERE account_id = 'a2' ORDER BY number DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let down = smtp_config(
+        &scratch,
+        free_port(),
+        "\n[retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+    );
+    let out = run({
+        let mut c = billrun(&db.url, &down);
+        c.args(["invoice", "resend", "--org", "acme", &number]);
+        c
+    });
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "invoice {number}: sent again to 0 of 1 recipient(s), 1 failed"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 of 1 recipient(s) not sent"),
+        "{}",
+        stderr(&out)
+    );
+}
