@@ -513,6 +513,19 @@ pub async fn run_deliveries(pool: &PgPool, cmd: DeliveriesCommand) -> Result<()>
                             .unwrap_or_default(),
                         d.last_error.as_deref().unwrap_or("")
                     );
+                    // Every attempt, oldest first, when there was more than one.
+                    if d.history.len() > 1 {
+                        for a in d.history.iter() {
+                            println!(
+                                "    {} {}{} {} {}",
+                                a["at"].as_str().unwrap_or(""),
+                                a["outcome"].as_str().unwrap_or(""),
+                                if a["resend"] == true { " (resend)" } else { "" },
+                                a["messageId"].as_str().unwrap_or(""),
+                                a["error"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -380,6 +380,17 @@ pub async fn deliver_chunk(
                     .bind(&message_id)
                     .execute(&mut *tx)
                     .await?;
+                    record_attempt(
+                        &mut tx,
+                        org,
+                        &inv.id,
+                        &recipient,
+                        "SENT",
+                        &message_id,
+                        None,
+                        resend,
+                    )
+                    .await?;
                     tx.commit().await?;
                     sent += 1;
                 }
@@ -397,6 +408,18 @@ pub async fn deliver_chunk(
                     .bind(&e.message)
                     .bind(give_up)
                     .execute(&mut *tx)
+                    .await?;
+                    let outcome = if give_up { "FAILED" } else { "DEFERRED" };
+                    record_attempt(
+                        &mut tx,
+                        org,
+                        &inv.id,
+                        &recipient,
+                        outcome,
+                        &message_id,
+                        Some(&e.message),
+                        resend,
+                    )
                     .await?;
                     tx.commit().await?;
                     tracing::warn!(invoice = %number, %recipient, permanent = e.permanent, error = %e.message, "invoice email not sent");
@@ -425,6 +448,36 @@ pub async fn deliver_chunk(
         "deferred": deferred,
         "resend": resend,
     }))
+}
+
+/// One row of `invoice_delivery_attempts`, in the transaction that records the
+/// delivery's new state: every attempt is kept (a resend or retry never overwrites
+/// the first one's time and Message-ID).
+#[allow(clippy::too_many_arguments)]
+async fn record_attempt(
+    tx: &mut sqlx::PgConnection,
+    org: &str,
+    invoice: &str,
+    recipient: &str,
+    outcome: &str,
+    message_id: &str,
+    error: Option<&str>,
+    resend: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO invoice_delivery_attempts (org_id, invoice_id, recipient, outcome, message_id, error, resend)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(org)
+    .bind(invoice)
+    .bind(recipient)
+    .bind(outcome)
+    .bind(message_id)
+    .bind(error)
+    .bind(resend)
+    .execute(tx)
+    .await
+    .map(drop)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -478,6 +531,9 @@ pub struct DeliveryView {
     pub message_id: Option<String>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Every attempt, oldest first: `at`, `outcome` (SENT, DEFERRED, FAILED),
+    /// `messageId`, `error`, `resend`.
+    pub history: sqlx::types::Json<Vec<serde_json::Value>>,
 }
 
 /// The deliveries of an organisation, optionally of one status.
@@ -489,7 +545,13 @@ pub async fn list(
 ) -> Result<Vec<DeliveryView>, sqlx::Error> {
     sqlx::query_as(
         "SELECT v.invoice_id, i.number, v.recipient, v.status, v.attempts, v.last_error,
-                v.message_id, v.sent_at, v.updated_at
+                v.message_id, v.sent_at, v.updated_at,
+                coalesce((SELECT json_agg(json_build_object('at', a.at, 'outcome', a.outcome,
+                                   'messageId', a.message_id, 'error', a.error, 'resend', a.resend)
+                                   ORDER BY a.id)
+                          FROM invoice_delivery_attempts a
+                          WHERE a.org_id = v.org_id AND a.invoice_id = v.invoice_id
+                            AND a.recipient = v.recipient), '[]') AS history
          FROM invoice_deliveries v
          JOIN invoices i ON i.org_id = v.org_id AND i.id = v.invoice_id
          WHERE v.org_id = $1 AND ($2::text IS NULL OR v.status = $2)

@@ -757,6 +757,38 @@ async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_g
     let again = outbox_ids(&outbox);
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(first.iter().all(|(_, id)| *id != again[0].1), "{again:?}");
+
+    // Every attempt is kept: a2's delivery of that invoice was sent three times
+    // (first, after the crash with the same Message-ID, the resend with a new one).
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["deliveries", "list", "--org", "acme", "--json"]);
+        c
+    });
+    let list: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let row = list
+        .iter()
+        .find(|d| d["number"] == number.as_str())
+        .expect("a2's delivery");
+    let history = row["history"].as_array().unwrap();
+    let ids: Vec<&str> = history
+        .iter()
+        .map(|a| a["messageId"].as_str().unwrap())
+        .collect();
+    let outcomes: Vec<(&str, bool)> = history
+        .iter()
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap(),
+                a["resend"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, [("SENT", false), ("SENT", false), ("SENT", true)]);
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[1], ids[2]);
+    assert_eq!(row["message_id"].as_str().unwrap(), ids[2]);
+    assert_eq!(ids[2], again[0].1);
 }
 
 #[tokio::test]
