@@ -38,6 +38,10 @@ pub struct Cli {
 enum Command {
     /// Apply the application's and the job queue's migrations.
     Migrate,
+    /// Internal: render one organisation template request (JSON on stdin) under
+    /// limits and answer on stdout (see `documents::sandbox`).
+    #[command(hide = true, name = "render-sandbox")]
+    RenderSandbox,
     /// Run jobs of every kind (and the cron scheduler) until Ctrl-C / SIGTERM.
     Worker {
         /// Only these kinds (comma-separated); default all.
@@ -260,6 +264,10 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::RenderSandbox) {
+        // No configuration, database, logging or runtime: only the render.
+        return crate::documents::sandbox::child_main();
+    }
     init_tracing(cli.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -317,6 +325,7 @@ async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Res
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let cfg_path = cli.config.as_deref();
     match cli.command {
+        Command::RenderSandbox => unreachable!("handled in main before the runtime starts"),
         Command::Migrate => {
             let env = open(cfg_path, 2).await?;
             drop(env);

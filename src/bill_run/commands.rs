@@ -513,6 +513,19 @@ pub async fn run_deliveries(pool: &PgPool, cmd: DeliveriesCommand) -> Result<()>
                             .unwrap_or_default(),
                         d.last_error.as_deref().unwrap_or("")
                     );
+                    // Every attempt, oldest first, when there was more than one.
+                    if d.history.len() > 1 {
+                        for a in d.history.iter() {
+                            println!(
+                                "    {} {}{} {} {}",
+                                a["at"].as_str().unwrap_or(""),
+                                a["outcome"].as_str().unwrap_or(""),
+                                if a["resend"] == true { " (resend)" } else { "" },
+                                a["messageId"].as_str().unwrap_or(""),
+                                a["error"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -541,7 +554,7 @@ pub async fn run_resend(
     super::deliver::queue_recipients(&mut tx, org, std::slice::from_ref(&inv.id)).await?;
     let n = sqlx::query(
         "UPDATE invoice_deliveries SET status = 'QUEUED', attempts = 0, last_error = NULL,
-                updated_at = now()
+                message_id = NULL, updated_at = now()
          WHERE org_id = $1 AND invoice_id = $2",
     )
     .bind(org)
@@ -555,7 +568,7 @@ pub async fn run_resend(
     }
     let payload = serde_json::json!({ "organisation": org, "invoices": [inv.id], "resend": true });
     let timeout = std::time::Duration::from_secs(300);
-    crate::queue::run_operator_job(
+    let job = crate::queue::run_operator_job(
         pool,
         config,
         crate::jobs::JobKind::DeliverChunk,
@@ -564,9 +577,17 @@ pub async fn run_resend(
         timeout,
     )
     .await?;
-    println!(
-        "invoice {} sent again to {n} recipient(s)",
-        inv.number.as_deref().unwrap_or(&inv.id)
-    );
+    // What actually happened, from the job's result (a job that ran out of
+    // attempts on a transient failure is done, with its rows FAILED).
+    let count = |k: &str| job.result.as_ref().and_then(|r| r[k].as_u64()).unwrap_or(0);
+    let (sent, failed) = (count("sent"), count("failed"));
+    let number = inv.number.as_deref().unwrap_or(&inv.id);
+    println!("invoice {number}: sent again to {sent} of {n} recipient(s), {failed} failed");
+    if sent < n {
+        bail!(
+            "invoice {number}: {} of {n} recipient(s) not sent: see `billrun deliveries list --org {org} --status FAILED`",
+            n - sent
+        );
+    }
     Ok(())
 }

@@ -39,8 +39,13 @@ const HTML_TEMPLATE: &str = include_str!("../../templates/email/invoice.html.ter
 pub enum Mailer {
     /// `<uuid>.eml` files in a folder.
     File(AsyncFileTransport<Tokio1Executor>),
-    /// An SMTP server.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// An SMTP server, and `[mail] timeout_secs`: the longest one message's whole
+    /// exchange (connection, greeting, envelope, data, the server's acceptance) may
+    /// take. lettre's own timeout is set too, but its async transport does not
+    /// bound every read (a server that takes the message and then stays silent held
+    /// a send for minutes), so [`Mailer::send`] also wraps the exchange in
+    /// `tokio::time::timeout`.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
 }
 
 /// Why a message was not sent.
@@ -114,26 +119,38 @@ impl Mailer {
                         decode(url.password().unwrap_or("")),
                     ));
                 }
+                let timeout = Duration::from_secs(mail.timeout_secs.max(1));
                 Ok(Mailer::Smtp(
-                    builder
-                        .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))))
-                        .build(),
+                    builder.timeout(Some(timeout)).build(),
+                    timeout,
                 ))
             }
         }
     }
 
-    /// Sends one message.
+    /// Sends one message. Over SMTP, an exchange that takes longer than the
+    /// timeout is abandoned (its connection dropped) and is a transient failure:
+    /// the server may or may not have accepted the message.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
             Mailer::File(t) => t.send(message).await.map(drop).map_err(|e| SendError {
                 permanent: false,
                 message: format!("writing the message: {e}"),
             }),
-            Mailer::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError {
-                permanent: e.is_permanent(),
-                message: format!("SMTP: {e}"),
-            }),
+            Mailer::Smtp(t, timeout) => match tokio::time::timeout(*timeout, t.send(message)).await
+            {
+                Ok(sent) => sent.map(drop).map_err(|e| SendError {
+                    permanent: e.is_permanent(),
+                    message: format!("SMTP: {e}"),
+                }),
+                Err(_) => Err(SendError {
+                    permanent: false,
+                    message: format!(
+                        "SMTP: no answer within {} s ([mail] timeout_secs); the exchange was abandoned",
+                        timeout.as_secs()
+                    ),
+                }),
+            },
         }
     }
 }
@@ -289,8 +306,34 @@ pub async fn deliver_chunk(
         .fetch_all(&ctx.pool)
         .await?;
         for recipient in recipients {
-            let mut tx = ctx.pool.begin().await?;
+            // The Message-ID is chosen once per delivery and stored before the row is
+            // locked for sending (autocommit): a retry after a crash between the
+            // server's acceptance and the SENT commit sends the same Message-ID, so
+            // receivers can recognise the copy. Only `invoice resend` clears it.
+            let candidate = format!(
+                "<{}.{}@{}>",
+                number.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+                ulid::Ulid::generate().to_string().to_lowercase(),
+                from.as_ref()
+                    .map(|m| m.email.domain().to_string())
+                    .unwrap_or_else(|| "billrun.invalid".into()),
+            );
+            let stored: Option<String> = sqlx::query_scalar(
+                "UPDATE invoice_deliveries SET message_id = coalesce(message_id, $4)
+                 WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
+                 RETURNING message_id",
+            )
+            .bind(org)
+            .bind(&inv.id)
+            .bind(&recipient)
+            .bind(&candidate)
+            .fetch_optional(&ctx.pool)
+            .await?;
+            let Some(message_id) = stored else {
+                continue; // sent (or failed) meanwhile by another job
+            };
             // The row lock: a concurrent job delivering the same row skips it.
+            let mut tx = ctx.pool.begin().await?;
             let locked: Option<String> = sqlx::query_scalar(
                 "SELECT recipient FROM invoice_deliveries
                  WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
@@ -304,14 +347,6 @@ pub async fn deliver_chunk(
             if locked.is_none() {
                 continue;
             }
-            let message_id = format!(
-                "<{}.{}@{}>",
-                number.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-                ulid::Ulid::generate().to_string().to_lowercase(),
-                from.as_ref()
-                    .map(|m| m.email.domain().to_string())
-                    .unwrap_or_else(|| "billrun.invalid".into()),
-            );
             let outcome = match build_message(
                 from.as_ref(),
                 &recipient,
@@ -345,6 +380,17 @@ pub async fn deliver_chunk(
                     .bind(&message_id)
                     .execute(&mut *tx)
                     .await?;
+                    record_attempt(
+                        &mut tx,
+                        org,
+                        &inv.id,
+                        &recipient,
+                        "SENT",
+                        &message_id,
+                        None,
+                        resend,
+                    )
+                    .await?;
                     tx.commit().await?;
                     sent += 1;
                 }
@@ -362,6 +408,18 @@ pub async fn deliver_chunk(
                     .bind(&e.message)
                     .bind(give_up)
                     .execute(&mut *tx)
+                    .await?;
+                    let outcome = if give_up { "FAILED" } else { "DEFERRED" };
+                    record_attempt(
+                        &mut tx,
+                        org,
+                        &inv.id,
+                        &recipient,
+                        outcome,
+                        &message_id,
+                        Some(&e.message),
+                        resend,
+                    )
                     .await?;
                     tx.commit().await?;
                     tracing::warn!(invoice = %number, %recipient, permanent = e.permanent, error = %e.message, "invoice email not sent");
@@ -390,6 +448,36 @@ pub async fn deliver_chunk(
         "deferred": deferred,
         "resend": resend,
     }))
+}
+
+/// One row of `invoice_delivery_attempts`, in the transaction that records the
+/// delivery's new state: every attempt is kept (a resend or retry never overwrites
+/// the first one's time and Message-ID).
+#[allow(clippy::too_many_arguments)]
+async fn record_attempt(
+    tx: &mut sqlx::PgConnection,
+    org: &str,
+    invoice: &str,
+    recipient: &str,
+    outcome: &str,
+    message_id: &str,
+    error: Option<&str>,
+    resend: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO invoice_delivery_attempts (org_id, invoice_id, recipient, outcome, message_id, error, resend)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(org)
+    .bind(invoice)
+    .bind(recipient)
+    .bind(outcome)
+    .bind(message_id)
+    .bind(error)
+    .bind(resend)
+    .execute(tx)
+    .await
+    .map(drop)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -443,6 +531,9 @@ pub struct DeliveryView {
     pub message_id: Option<String>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Every attempt, oldest first: `at`, `outcome` (SENT, DEFERRED, FAILED),
+    /// `messageId`, `error`, `resend`.
+    pub history: sqlx::types::Json<Vec<serde_json::Value>>,
 }
 
 /// The deliveries of an organisation, optionally of one status.
@@ -454,7 +545,13 @@ pub async fn list(
 ) -> Result<Vec<DeliveryView>, sqlx::Error> {
     sqlx::query_as(
         "SELECT v.invoice_id, i.number, v.recipient, v.status, v.attempts, v.last_error,
-                v.message_id, v.sent_at, v.updated_at
+                v.message_id, v.sent_at, v.updated_at,
+                coalesce((SELECT json_agg(json_build_object('at', a.at, 'outcome', a.outcome,
+                                   'messageId', a.message_id, 'error', a.error, 'resend', a.resend)
+                                   ORDER BY a.id)
+                          FROM invoice_delivery_attempts a
+                          WHERE a.org_id = v.org_id AND a.invoice_id = v.invoice_id
+                            AND a.recipient = v.recipient), '[]') AS history
          FROM invoice_deliveries v
          JOIN invoices i ON i.org_id = v.org_id AND i.id = v.invoice_id
          WHERE v.org_id = $1 AND ($2::text IS NULL OR v.status = $2)

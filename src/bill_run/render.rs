@@ -12,25 +12,37 @@
 //! re-render uses what was recorded, never the current settings: a DUE invoice keeps
 //! the template and billing details it was first rendered with.
 //!
-//! The settings are loaded once per chunk, each template and logo is parsed once per
-//! chunk, and rendering runs on the blocking pool (CPU work). The built-in template
-//! draws its PDF directly; an organisation template's PDF goes through printpdf's
-//! HTML renderer (tens of ms per invoice). An invoice whose template fails on it is
-//! reported (the job ends dead with the template's error, after storing the others).
+//! The settings are loaded once per chunk and each logo is parsed once per chunk.
+//! The built-in template renders on the blocking pool and draws its PDF directly.
+//! An organisation template is untrusted: each of its invoices is rendered in the
+//! render sandbox (`crate::documents::sandbox`, a child process with memory, CPU,
+//! stack and time limits; two at a time), its PDF through printpdf's HTML renderer.
+//! An invoice whose template fails on it, or overruns a limit, is reported (the job
+//! ends dead with each failed invoice and its reason, after storing and enqueuing
+//! the delivery of the others); the worker process is never at risk.
 //! The invoices rendered for the first time go on to `deliver-chunk`, enqueued in the
 //! transaction that stores their documents.
 
 use std::collections::{BTreeSet, HashMap};
 
+use billrun_render::sandbox::SandboxRequest;
 use billrun_render::{
-    Address, BillingDetails, InvoiceDocument, InvoiceHeader, InvoiceStatus, Logo, Party, Template,
+    Address, BillingDetails, InvoiceDocument, InvoiceHeader, InvoiceStatus, Logo, Party,
 };
 use chrono::NaiveDate;
+use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::documents::settings::{self, Choice, ChunkSettings, BUILTIN};
 use crate::jobs::{JobContext, JobError};
+
+/// What became of an invoice before the sandbox: documents, or a sandbox request
+/// (named by its template for errors).
+enum Work {
+    Done(String, Vec<u8>),
+    Sandbox(String, SandboxRequest),
+}
 
 /// An invoice's rendered documents.
 struct Rendered {
@@ -213,23 +225,20 @@ pub async fn render_chunk(
         .map_err(JobError::Retryable)?;
     let org_name = chunk.org_name.clone();
 
-    let (rendered, failures) = tokio::task::spawn_blocking(move || {
-        // Each template version and logo is parsed once for the chunk.
-        let templates: HashMap<(String, i32), Result<Template, String>> = bodies
-            .into_iter()
-            .map(|(key, body)| {
-                let t = Template::parse(&body).map_err(|e| e.to_string());
-                (key, t)
-            })
-            .collect();
+    // Built-in renders happen here, on the blocking pool; an organisation
+    // template's invoice becomes a request for the render sandbox (a child process
+    // with limits, `crate::documents::sandbox`): its text never runs in this process.
+    let (mut rendered, mut failures, sandboxed) = tokio::task::spawn_blocking(move || {
         let logos: HashMap<i32, Result<Logo, String>> = logo_files
             .into_iter()
             .map(|(v, bytes)| (v, Logo::from_bytes(&bytes).map_err(|e| e.to_string())))
             .collect();
         let mut rendered = Vec::new();
         let mut failures = Vec::new();
+        let mut sandboxed = Vec::new();
         for (r, choice) in rows.into_iter().zip(choices) {
-            let result = (|| -> Result<(String, Vec<u8>), String> {
+            let name = r.number.clone().unwrap_or(r.id.clone());
+            let result = (|| -> Result<Work, String> {
                 let logo = match choice.logo_version {
                     Some(v) => match logos.get(&v) {
                         Some(Ok(l)) => Some(l.clone()),
@@ -244,40 +253,57 @@ pub async fn render_chunk(
                 )
                 .map_err(|e| e.to_string())?;
                 match &choice.template {
-                    None => Ok((
+                    None => Ok(Work::Done(
                         billrun_render::render_html(&doc).map_err(|e| e.to_string())?,
                         billrun_render::render_pdf(&doc),
                     )),
                     Some((t, v)) => {
-                        let template = match templates.get(&(t.clone(), *v)) {
-                            Some(Ok(t)) => t,
-                            Some(Err(e)) => return Err(format!("template {t} version {v}: {e}")),
-                            None => return Err(format!("template {t} version {v} is missing")),
-                        };
-                        let in_template = |e: billrun_render::RenderError| {
-                            format!("template {t} version {v}: {e}")
-                        };
-                        Ok((
-                            template.render_html(&doc).map_err(in_template)?,
-                            template.render_pdf(&doc).map_err(in_template)?,
-                        ))
+                        let body = bodies
+                            .get(&(t.clone(), *v))
+                            .ok_or_else(|| format!("template {t} version {v} is missing"))?;
+                        let req = SandboxRequest::render(body, &doc)
+                            .map_err(|e| format!("template {t} version {v}: {e}"))?;
+                        Ok(Work::Sandbox(format!("template {t} version {v}"), req))
                     }
                 }
             })();
             match result {
-                Ok((html, pdf)) => rendered.push(Rendered {
+                Ok(Work::Done(html, pdf)) => rendered.push(Rendered {
                     id: r.id,
                     choice,
                     html,
                     pdf,
                 }),
-                Err(e) => failures.push(format!("invoice {}: {e}", r.number.unwrap_or(r.id))),
+                Ok(Work::Sandbox(what, req)) => sandboxed.push((r.id, name, choice, what, req)),
+                Err(e) => failures.push(format!("invoice {name}: {e}")),
             }
         }
-        (rendered, failures)
+        (rendered, failures, sandboxed)
     })
     .await
     .map_err(|e| JobError::Retryable(anyhow::anyhow!("rendering panicked: {e}")))?;
+    // Two children at a time: a chunk's organisation-template invoices overlap
+    // their process start-up without taking more than a worker's cores.
+    let mut outcomes = futures::stream::iter(sandboxed)
+        .map(|(id, name, choice, what, req)| async move {
+            let out = crate::documents::sandbox::render(&req).await;
+            (id, name, choice, what, out)
+        })
+        .buffer_unordered(2);
+    while let Some((id, name, choice, what, out)) = outcomes.next().await {
+        match out {
+            Ok((html, pdf)) => rendered.push(Rendered {
+                id,
+                choice,
+                html,
+                pdf,
+            }),
+            Err(e) => failures.push(format!("invoice {name}: {what}: {e}")),
+        }
+    }
+    drop(outcomes);
+    rendered.sort_by(|a, b| a.id.cmp(&b.id));
+    failures.sort();
 
     let mut ids = Vec::new();
     let mut templates = Vec::new();

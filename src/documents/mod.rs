@@ -5,6 +5,8 @@
 //!   templates (the built-in one plus the organisation's, each upload an immutable
 //!   version), the organisation's default template and accounts' own templates; and
 //!   [`settings::ChunkSettings`], what `render-chunk` loads once per chunk.
+//! - [`sandbox`]: organisation templates rendered (and checked on upload) in a
+//!   child process with limits.
 //! - [`commands`]: `billrun logo|billing-details|template ...` and
 //!   `billrun account set-template`.
 //!
@@ -12,4 +14,5 @@
 //! `crate::bill_run::render`.
 
 pub mod commands;
+pub mod sandbox;
 pub mod settings;

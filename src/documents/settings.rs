@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Context, Result};
-use billrun_render::{BillingDetails, Logo, Template};
+use billrun_render::{BillingDetails, Logo};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
@@ -516,10 +516,14 @@ fn check_template_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a template file: it compiles and renders the sample invoice. The error
-/// names the file and carries Tera's message.
-pub fn check_template(file_name: &str, body: &str) -> Result<()> {
-    Template::parse(body).map_err(|e| anyhow!("template file {file_name} refused: {e}"))?;
+/// Checks a template file in the render sandbox (`super::sandbox`): the policy
+/// (no environment, files, clock), then it compiles and renders the sample invoice
+/// to HTML and PDF within the sandbox's limits. The error names the file and
+/// carries the reason (Tera's message, the policy's, or the limit hit).
+pub async fn check_template(file_name: &str, body: &str) -> Result<()> {
+    super::sandbox::check(body)
+        .await
+        .map_err(|e| anyhow!("template file {file_name} refused: {e}"))?;
     Ok(())
 }
 
@@ -533,7 +537,7 @@ pub async fn add_template(
     billing_details: &str,
 ) -> Result<TemplateInfo> {
     check_template_id(id)?;
-    check_template(file_name, body)?;
+    check_template(file_name, body).await?;
     ensure_org(pool, org).await?;
     let mut tx = pool.begin().await?;
     let res = sqlx::query(
@@ -635,7 +639,7 @@ pub async fn update_template(
         bail!("--no-billing-details is for the built-in template only: every organisation template uses a profile");
     }
     if let Some((file_name, body)) = &changes.file {
-        check_template(file_name, body)?;
+        check_template(file_name, body).await?;
     }
     let mut tx = pool.begin().await?;
     let current: Option<(i32, String)> = sqlx::query_as(

@@ -589,3 +589,249 @@ async fn starttls_and_smtps_with_auth_deliver_through_a_trusted_private_ca() {
         );
     }
 }
+
+/// An SMTP server on loopback that takes each message (greeting, EHLO, MAIL, RCPT,
+/// DATA and the body) and then never answers the final dot, for `hold`.
+fn silent_after_data(port: u16, hold: Duration) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 silent.test ESMTP\r\n");
+                let mut line = String::new();
+                let mut in_data = false;
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if in_data {
+                        if line == ".\r\n" {
+                            // Accepted, and then silence.
+                            std::thread::sleep(hold);
+                            return;
+                        }
+                        b""
+                    } else if cmd.starts_with("EHLO") {
+                        b"250 silent.test\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = stream.write_all(reply);
+                    line.clear();
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_server_that_goes_silent_after_the_message_is_given_up_after_timeout_secs() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let port = free_port();
+    // The server holds each connection 120 s after the message: without the
+    // timeout, the run below would wait that long for the first message.
+    silent_after_data(port, Duration::from_secs(120));
+    let config = scratch.config(
+        &format!(
+            "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 2\n\
+             [retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n"
+        ),
+        None,
+    );
+    let started = Instant::now();
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args([
+            "run",
+            "cycle-close",
+            "--now",
+            "2026-02-01T00:00:00Z",
+            "--timeout",
+            "100",
+        ]);
+        c
+    });
+    let took = started.elapsed();
+    // 6 deliveries (a1: 2 invoices x 2 recipients, a2: 2 x 1), one attempt each
+    // (max_attempts = 1), each abandoned after 2 s: 6 x 2 s = 12 s of waiting at
+    // most, plus the bill run; far below the server's 120 s.
+    assert!(
+        took < Duration::from_secs(60),
+        "took {took:?}: {}",
+        stderr(&out)
+    );
+    let rows: Vec<(String, i32, Option<String>)> = sqlx::query_as(
+        "SELECT status, attempts, last_error FROM invoice_deliveries ORDER BY invoice_id, recipient",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 6);
+    for (status, attempts, error) in &rows {
+        assert_eq!((status.as_str(), *attempts), ("FAILED", 1), "{rows:?}");
+        assert!(
+            error
+                .as_deref()
+                .unwrap_or("")
+                .contains("no answer within 2 s"),
+            "{rows:?}"
+        );
+    }
+}
+
+/// (To, Message-ID) of every `.eml` in `outbox`, sorted.
+fn outbox_ids(outbox: &Path) -> Vec<(String, String)> {
+    let mut ids: Vec<(String, String)> = std::fs::read_dir(outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|text| {
+            let header = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {text}"))
+                    .trim()
+                    .to_string()
+            };
+            (header("To: "), header("Message-ID: "))
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_gets_a_new_one() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let billrun_ok = |args: &[&str]| {
+        let out = run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        });
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    billrun_ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    let outbox = scratch.path().join("data").join("outbox");
+    let first = outbox_ids(&outbox);
+    assert_eq!(first.len(), 6, "{first:?}");
+    // What a worker killed after the server accepted the messages and before the
+    // SENT commit leaves: the rows QUEUED, with the Message-IDs stored before sending.
+    sqlx::query("UPDATE invoice_deliveries SET status = 'QUEUED', sent_at = NULL")
+        .execute(pool)
+        .await
+        .unwrap();
+    let invoices: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT invoice_id FROM invoice_deliveries ORDER BY 1")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    std::fs::remove_dir_all(&outbox).unwrap();
+    let payload = serde_json::json!({"organisation": "acme", "invoices": invoices}).to_string();
+    billrun_ok(&["run", "deliver-chunk", &payload]);
+    // The same six (recipient, Message-ID) pairs: each copy is recognisable.
+    assert_eq!(outbox_ids(&outbox), first);
+
+    // A resend on purpose is a new message: a new Message-ID.
+    std::fs::remove_dir_all(&outbox).unwrap();
+    let number: String = sqlx::query_scalar(
+        "SELECT number FROM invoices WHERE account_id = 'a2' ORDER BY number DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    billrun_ok(&["invoice", "resend", "--org", "acme", &number]);
+    let again = outbox_ids(&outbox);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(first.iter().all(|(_, id)| *id != again[0].1), "{again:?}");
+
+    // Every attempt is kept: a2's delivery of that invoice was sent three times
+    // (first, after the crash with the same Message-ID, the resend with a new one).
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args(["deliveries", "list", "--org", "acme", "--json"]);
+        c
+    });
+    let list: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let row = list
+        .iter()
+        .find(|d| d["number"] == number.as_str())
+        .expect("a2's delivery");
+    let history = row["history"].as_array().unwrap();
+    let ids: Vec<&str> = history
+        .iter()
+        .map(|a| a["messageId"].as_str().unwrap())
+        .collect();
+    let outcomes: Vec<(&str, bool)> = history
+        .iter()
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap(),
+                a["resend"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, [("SENT", false), ("SENT", false), ("SENT", true)]);
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[1], ids[2]);
+    assert_eq!(row["message_id"].as_str().unwrap(), ids[2]);
+    assert_eq!(ids[2], again[0].1);
+}
+
+#[tokio::test]
+async fn invoice_resend_with_the_mail_server_down_says_so_and_fails() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    setup(pool).await;
+    let scratch = Scratch::new();
+    let out = run({
+        let mut c = billrun(&db.url, &scratch.config("", None));
+        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    // a2's invoice has one recipient (its customer's primary email); nothing
+    // listens on the SMTP port, and one attempt is all the job has.
+    let number: String = sqlx::query_scalar(
+        "SELECT number FROM invoices WHERE account_id = 'a2' ORDER BY number DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let down = smtp_config(
+        &scratch,
+        free_port(),
+        "\n[retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+    );
+    let out = run({
+        let mut c = billrun(&db.url, &down);
+        c.args(["invoice", "resend", "--org", "acme", &number]);
+        c
+    });
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "invoice {number}: sent again to 0 of 1 recipient(s), 1 failed"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 of 1 recipient(s) not sent"),
+        "{}",
+        stderr(&out)
+    );
+}

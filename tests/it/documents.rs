@@ -2,6 +2,7 @@
 //! once; exported from the CLI and parsed back.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::fixtures;
 use crate::harness::*;
@@ -127,4 +128,233 @@ async fn every_finalized_invoice_gets_its_documents_once_and_they_read_back() {
     .await
     .unwrap();
     assert!(after > before, "re-rendered on request");
+}
+
+/// The environment variable the worker carries in the hostile-template test: it
+/// must appear in no document and no email.
+const PROBE: &str = "BILLRUN_LEAK_PROBE";
+const SECRET: &str = "s3cret-postgres-password-7731";
+
+/// Recurses without end, but only on a real invoice (the sample's customer is
+/// "Müller Analytics GmbH"), so it passes the upload check.
+const RECURSES_ON_REAL_DATA: &str = "{% macro deeper(n) %}{{ self::deeper(n=n+1) }}{% endmacro deeper %}\
+<p>{{ number }}</p>{% if customer.name != \"Müller Analytics GmbH\" %}{{ self::deeper(n=1) }}{% endif %}";
+/// Tera's range has no bound: a hundred million items only on real invoices.
+const HUGE_RANGE_ON_REAL_DATA: &str =
+    "<p>{{ number }}</p>{% if customer.name != \"Müller Analytics GmbH\" %}\
+{% for i in range(end=100000000) %}{{ i }}{% endfor %}{% endif %}";
+
+#[tokio::test]
+async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_render() {
+    let cli = Cli::new().await;
+    let pool = &cli.db.pool;
+    // Two organisations: "evil" with four accounts (three on hostile templates, one
+    // on the built-in template), "good" with one account on its own benign template.
+    for org in ["evil", "good"] {
+        fixtures::org(pool, org, "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+        fixtures::plan(pool, org, &fixtures::growth_plan(0)).await;
+        cli.ok(&[
+            "billing-details",
+            "create",
+            "--org",
+            org,
+            "main",
+            "--legal-name",
+            org,
+        ]);
+    }
+    for a in ["e1", "e2", "e3", "e4"] {
+        fixtures::account(pool, "evil", a, "growth", "2026-01-01", None).await;
+    }
+    fixtures::account(pool, "good", "g1", "growth", "2026-01-01", None).await;
+    sqlx::query("UPDATE accounts SET billing_emails = ARRAY[id || '@x.test']")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE organisations SET billing_email = 'billing@' || id || '.test'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let add = |org: &str, id: &str, file: &str| {
+        let file = cli.write(&format!("{id}.html.tera"), file);
+        cli.run(&[
+            "template",
+            "add",
+            "--org",
+            org,
+            id,
+            "--file",
+            &file,
+            "--billing-details",
+            "main",
+        ])
+    };
+
+    // Refused on upload, each with its reason, exit 1 (never an abort: 134).
+    for (id, text, why) in [
+        (
+            "env",
+            "<p>{{ get_env(name=\"DATABASE_URL\", default=\"none\") }}</p>",
+            "function get_env(): it would read the process environment",
+        ),
+        (
+            "recursive",
+            "{% macro r(n) %}{{ self::r(n=n+1) }}{% endmacro r %}{{ self::r(n=1) }}",
+            "stack overflow",
+        ),
+        (
+            "range",
+            "{% for i in range(end=100000000) %}{{ i }}{% endfor %}",
+            "100000000 items, organisation templates may have at most 10000",
+        ),
+        (
+            "include",
+            "{% include \"invoice.html\" %}",
+            "cannot include another",
+        ),
+    ] {
+        let out = add("evil", id, text);
+        assert_eq!(out.status.code(), Some(1), "{id}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{id}.html.tera refused")),
+            "{id}: {err}"
+        );
+        assert!(err.contains(why), "{id}: {err}");
+    }
+
+    // What passes the upload check and turns hostile on real invoices; and a
+    // template that reads the environment, stored before uploads were checked
+    // (written straight to its table as version 2 of a benign one).
+    for (id, text) in [
+        ("deep", RECURSES_ON_REAL_DATA),
+        ("huge", HUGE_RANGE_ON_REAL_DATA),
+        ("leak", "<p>{{ number }}</p>"),
+    ] {
+        let out = add("evil", id, text);
+        assert!(out.status.success(), "{id}: {}", stderr(&out));
+    }
+    sqlx::query(
+        "INSERT INTO invoice_template_versions (org_id, template_id, version, body, file_name, sha256)
+         VALUES ('evil', 'leak', 2, $1, 'leak.html.tera', 'x')",
+    )
+    .bind(format!("<p>{{{{ number }}}} {{{{ get_env(name=\"{PROBE}\", default=\"none\") }}}}</p>"))
+    .execute(pool)
+    .await
+    .unwrap();
+    for (account, template) in [("e1", "deep"), ("e2", "huge"), ("e3", "leak")] {
+        cli.ok(&[
+            "account",
+            "set-template",
+            "--org",
+            "evil",
+            account,
+            template,
+        ]);
+    }
+    let out = add(
+        "good",
+        "plain",
+        "<h1>Invoice {{ number }}</h1><p>{{ total.display }}</p>",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    cli.ok(&["template", "set-default", "--org", "good", "plain"]);
+
+    // A real bill run through a worker that carries the secret in its environment.
+    let mut worker = Proc::spawn(
+        {
+            let mut c = billrun(&cli.db.url, &cli.config);
+            c.args(["worker", "--no-scheduler"]).env(PROBE, SECRET);
+            c
+        },
+        &cli.scratch.path().join("worker.log"),
+    );
+    cli.ok(&["enqueue", "cycle-close", "--at", "2026-02-01T00:00:00Z"]);
+    // Each account has two invoices (1 Jan opens January, 1 Feb closes it): g1's
+    // and e4's four are rendered and emailed; e1..e3's six fail, each reported.
+    let sent = |org: &'static str| async move {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM invoice_deliveries WHERE org_id = $1 AND status = 'SENT'",
+        )
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        n
+    };
+    for _ in 0..600 {
+        if sent("good").await == 2 && sent("evil").await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = std::fs::read_to_string(cli.scratch.path().join("worker.log")).unwrap();
+    assert!(
+        sent("good").await == 2 && sent("evil").await == 2,
+        "good's and e4's emails:\n{log}"
+    );
+    let failed = wait_for(
+        Duration::from_secs(120),
+        "evil's render-chunk dead",
+        || async {
+            let jobs = cli.json(&[
+                "jobs",
+                "list",
+                "--kind",
+                "render-chunk",
+                "--state",
+                "dead",
+                "--json",
+            ]);
+            jobs.as_array().unwrap().first().cloned()
+        },
+    )
+    .await;
+    let job = cli.json(&["jobs", "show", failed["id"].as_str().unwrap(), "--json"]);
+    let error = job["last_error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("6 of 8 invoices not rendered (2 rendered)"),
+        "{error}"
+    );
+    assert!(error.contains("template deep version 1: render refused: the template recursed deeper than its 64 MiB stack"), "{error}");
+    assert!(
+        error.contains("template huge version 1: template:") && error.contains("at most 10000"),
+        "{error}"
+    );
+    assert!(
+        error.contains("template leak version 2: template refused: function get_env()"),
+        "{error}"
+    );
+    assert!(worker.0.try_wait().unwrap().is_none(), "the worker died");
+
+    // No document for e1..e3; nothing anywhere shows the secret.
+    let documents: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT i.account_id, d.html, d.pdf FROM invoice_documents d JOIN invoices i
+           ON i.org_id = d.org_id AND i.id = d.invoice_id ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let accounts: Vec<&str> = documents.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(accounts, ["e4", "e4", "g1", "g1"]);
+    for (account, html, pdf) in &documents {
+        let path = cli.scratch.path().join(format!("{account}.pdf"));
+        std::fs::write(&path, pdf).unwrap();
+        let text = Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("INV-2026-"), "{account}: {text}");
+        assert!(
+            !text.contains(SECRET) && !html.contains(SECRET),
+            "{account} leaks"
+        );
+    }
+    for e in std::fs::read_dir(cli.scratch.path().join("data").join("outbox")).unwrap() {
+        let eml = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        assert!(!eml.contains(SECRET));
+    }
+    worker.terminate();
 }

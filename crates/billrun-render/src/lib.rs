@@ -36,10 +36,14 @@ pub mod model;
 pub mod money;
 pub mod pdf;
 pub mod sample;
+pub mod sandbox;
 
 pub use bench::{bench, BenchOptions, BenchReport};
 pub use convert::InvoiceHeader;
-pub use html::{render_html, render_html_with, Template, BUILTIN_TEMPLATE};
+pub use html::{
+    check_policy, context_value, render_html, render_html_with, Template, BUILTIN_TEMPLATE,
+    MAX_RANGE,
+};
 pub use logo::{Logo, LogoError, LogoFormat};
 pub use model::*;
 pub use money::{format_money, format_quantity, Amount};
@@ -54,6 +58,10 @@ pub enum RenderError {
     /// The template does not compile, or names something the view model lacks.
     #[error("template: {0}")]
     Template(String),
+    /// The template does something organisation templates may not (see
+    /// [`html::check_policy`]): the reasons, `; `-separated.
+    #[error("template refused: {0}")]
+    Forbidden(String),
     /// printpdf's HTML renderer failed on an organisation template's HTML.
     #[error("HTML to PDF: {0}")]
     HtmlLayout(String),
