@@ -52,7 +52,7 @@ async fn local_server_answers() -> bool {
 pub async fn ensure_database_exists(url: &str) -> Result<()> {
     let opts: PgConnectOptions = url
         .parse()
-        .with_context(|| format!("bad database URL {url:?}"))?;
+        .with_context(|| format!("bad database URL {:?}", redact(url)))?;
     let name = opts.get_database().unwrap_or("postgres").to_string();
     if opts.clone().connect().await.is_ok() {
         return Ok(());
@@ -61,7 +61,7 @@ pub async fn ensure_database_exists(url: &str) -> Result<()> {
         .database("postgres")
         .connect()
         .await
-        .with_context(|| format!("connecting to the server of {url}"))?;
+        .with_context(|| format!("connecting to the server of {}", redact(url)))?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(&name)
@@ -85,7 +85,7 @@ pub async fn ensure_database_exists(url: &str) -> Result<()> {
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let opts: PgConnectOptions = url
         .parse()
-        .with_context(|| format!("bad database URL {url:?}"))?;
+        .with_context(|| format!("bad database URL {:?}", redact(url)))?;
     let opts = opts.log_statements(tracing::log::LevelFilter::Trace);
     PgPoolOptions::new()
         .max_connections(max_connections)
@@ -108,13 +108,37 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-/// `url` without its password, for messages.
+/// `url` without its password, for every message and log line that names a database
+/// (a URL that does not parse is shown up to its `@`, masked, when it has one).
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
             u.to_string()
         }
-        _ => url.to_string(),
+        Ok(_) => url.to_string(),
+        // Unparseable: whatever stands before the host may hold a password.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/billrun"),
+            "postgres://app:***@db:5432/billrun"
+        );
+        assert_eq!(
+            redact("postgres://app@db/billrun"),
+            "postgres://app@db/billrun"
+        );
+        assert!(!redact("postgres://app:s3cret@db:notaport/billrun").contains("s3cret"));
     }
 }

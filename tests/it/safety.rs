@@ -1,0 +1,24 @@
+//! Operator safety: what the command line prints when things go wrong.
+
+use crate::harness::*;
+
+#[test]
+fn the_database_password_is_never_printed_in_a_connection_error() {
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    // Nothing listens on port 1: the connection fails, and the error names the URL.
+    for url in [
+        "postgres://postgres:s3cret-pw@127.0.0.1:1/billrun",
+        "postgres://postgres:s3cret-pw@127.0.0.1:notaport/billrun",
+    ] {
+        let out = run({
+            let mut c = billrun(url, &config);
+            c.args(["invoice", "list", "--org", "acme"]);
+            c
+        });
+        assert!(!out.status.success());
+        let (o, e) = (stdout(&out), stderr(&out));
+        assert!(!o.contains("s3cret-pw") && !e.contains("s3cret-pw"), "{o}{e}");
+        assert!(e.contains("***"), "the URL is named, masked: {e}");
+    }
+}
