@@ -236,6 +236,9 @@ enum ScheduleCommand {
         /// How many fire times per schedule.
         #[arg(long, default_value_t = 3)]
         count: usize,
+        /// Fire times after this instant instead of now: RFC 3339 or YYYY-MM-DD.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -387,10 +390,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Jobs { command } => return jobs_command(cfg_path, command).await,
         Command::Schedule {
-            command: ScheduleCommand::List { count, json },
+            command: ScheduleCommand::List { count, from, json },
         } => {
             let config = Config::load(cfg_path)?;
-            schedule_list(&config, count, json)?;
+            let from = from.as_deref().map(parse_time).transpose()?;
+            schedule_list(&config, count, from.unwrap_or_else(Utc::now), json)?;
         }
         Command::Migrations { command } => {
             let env = open(cfg_path, 8).await?;
@@ -733,9 +737,8 @@ fn print_job(job: &JobView, json: bool) {
     }
 }
 
-fn schedule_list(config: &Config, count: usize, json: bool) -> Result<()> {
+fn schedule_list(config: &Config, count: usize, now: DateTime<Utc>, json: bool) -> Result<()> {
     let entries = schedule::load(&config.schedule_file)?;
-    let now = Utc::now();
     if json {
         let out: Vec<_> = entries
             .iter()

@@ -14,6 +14,7 @@ mod migrations;
 mod plans;
 mod queue;
 mod restart;
+mod schedule;
 mod settings;
 mod trials;
 mod void;
