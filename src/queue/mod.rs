@@ -12,6 +12,7 @@
 //! for its backoff), `dead` (Failed, no attempts left), `cancelled` (Killed).
 
 pub mod admin;
+pub mod backend;
 pub mod schedule;
 pub mod worker;
 

@@ -12,6 +12,9 @@
 //!   just made: the job is dead at once, with its error.
 //! - **Restarts.** A database error stops an apalis worker; the monitor restarts it
 //!   (after a pause) under a new name, so a worker survives a database restart.
+//! - **Uncut transactions.** Workers read the queue through
+//!   [`super::backend::QueueBackend`]: apalis-postgres's queries, each run to its
+//!   end in a task of its own, so stopping a worker never drops a transaction.
 //! - **Orphans.** A worker that stops heartbeating for `heartbeat_secs *
 //!   missed_heartbeats` loses its running jobs to the others (apalis's re-enqueue).
 
@@ -22,10 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy, PollWith};
-use apalis_postgres::PostgresStorage;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::backend::QueueBackend;
 use crate::config::Config;
 use crate::jobs::{self, JobContext, JobError, JobKind, JobRequest};
 
@@ -114,7 +117,7 @@ pub async fn run(
                 .batch_size(concurrency)
                 .heartbeat_interval(Duration::from_secs(w.heartbeat_secs.max(1)))
                 .missed_heartbeats(w.missed_heartbeats.max(1));
-            let storage = PostgresStorage::<JobRequest>::new(&rt.pool).with_config(queue_config);
+            let storage = QueueBackend::<JobRequest>::new(&rt.pool, queue_config);
             let poll = Ticker::new(Duration::from_millis(w.poll_interval_ms.max(10)));
             WorkerBuilder::new(format!("{base}/{restarts}"))
                 .backend(PollWith::new(storage, poll))

@@ -520,3 +520,104 @@ async fn an_idle_worker_picks_up_new_jobs_without_waiting_for_its_heartbeat() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// A writer into a shared buffer, to read what the code under test logged.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A worker that stops drops its claim in flight (apalis does so on shutdown). The
+/// claim's transaction must still end exactly once (no ROLLBACK after its COMMIT:
+/// PostgreSQL's "there is no transaction in progress"), and a job it claimed must
+/// not be stranded, locked by a worker that will never run it. Drops the claim at
+/// 400 points from 0 to 4 ms after it starts, to hit every stage of its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job() {
+    use apalis_core::backend::persistence::Persistence;
+    let db = TestDb::new().await;
+    let log = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .finish();
+    // Global: the claim runs on the runtime's threads. No other test of this binary
+    // installs one.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+
+    let req = billrun::queue::request(
+        billrun::jobs::JobKind::Probe,
+        serde_json::json!({"key": "claimed"}),
+        chrono::Utc::now(),
+        None,
+    )
+    .unwrap();
+    let opts = billrun::queue::EnqueueOptions {
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let id = billrun::queue::enqueue(&mut db.pool.acquire().await.unwrap(), &req, &opts)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let config = apalis_postgres::Config::default()
+        .queue(billrun::jobs::JobKind::Probe.queue())
+        .batch_size(1);
+    let mut stranded = 0;
+    for i in 0..400u64 {
+        let mut persistence =
+            billrun::queue::backend::DetachedPersistence::new(&db.pool, config.clone());
+        let worker = apalis_core::worker::context::WorkerContext::new(&format!("test/{i}"));
+        let claim = tokio::spawn(async move { persistence.fetch_next(&worker).await });
+        // Drop it (abort the task) i * 10 microseconds later, wherever it is.
+        std::thread::sleep(Duration::from_micros(i * 10));
+        claim.abort();
+        let finished = claim.await.is_ok();
+        // Let a claim that was left running end.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let (status, lock_by): (String, Option<String>) =
+            sqlx::query_as("SELECT status, lock_by FROM apalis.jobs WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        if !finished && status != "Pending" {
+            stranded += 1;
+        }
+        if lock_by.is_some() {
+            // A claim that was not dropped holds it: give it back for the next round.
+            sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL WHERE id = $1",
+            )
+            .bind(&id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+    }
+    // Every connection back through the pool flushes what was queued on it.
+    for _ in 0..5 {
+        sqlx::query("SELECT 1").execute(&db.pool).await.unwrap();
+    }
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !log.contains("there is no transaction in progress"),
+        "a transaction was ended twice:\n{log}"
+    );
+    assert_eq!(
+        stranded, 0,
+        "claims dropped mid-flight left the job claimed"
+    );
+}

@@ -1,0 +1,293 @@
+//! The queue backend of billrun's workers: apalis-postgres's tables and queries, with
+//! every database operation of the worker machinery run to its end whatever happens
+//! to the worker.
+//!
+//! apalis-postgres's own storage runs each operation (claim a batch, heartbeat, ack
+//! results) as `BEGIN; ...; COMMIT` inside a future that apalis drops when a worker
+//! stops: a claim in flight at shutdown is dropped mid-transaction. Dropped while its
+//! `COMMIT` was on the wire, sqlx still thinks the transaction is open and queues a
+//! `ROLLBACK` after the committed `COMMIT` (PostgreSQL warns "there is no transaction
+//! in progress"), and the batch it had just claimed stays locked by a worker that
+//! will never run it until the orphan timeout.
+//!
+//! Here each operation runs in a task of its own ([`detached`]): the caller's future
+//! only waits for its result, so dropping it never interrupts a transaction. A claim
+//! whose caller is gone by the time it commits gives its jobs back at once.
+//! The SQL is apalis-postgres's (its public `queries`), so the tables, states and
+//! every other reader (`billrun jobs`, apalis's own tooling) are unchanged.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use apalis_codec::json::JsonCodec;
+use apalis_core::backend::persistence::{Persisted, Persistence, TaskEvent, TaskPersistLayer};
+use apalis_core::backend::{finalize::Durable, Backend, BackendConfig, WireFormatBackend};
+use apalis_core::worker::context::WorkerContext;
+use apalis_postgres::{queries, Config, Error, PgTask};
+use serde_json::Value;
+use sqlx::PgPool;
+use ulid::Ulid;
+
+/// Runs `fut` in its own task and waits for it. Dropping the returned future does not
+/// stop `fut`: a transaction inside it always ends with its own COMMIT or ROLLBACK.
+async fn detached<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::spawn(fut).await {
+        Ok(r) => r,
+        Err(e) => Err(Error::Database(sqlx::Error::Protocol(format!(
+            "a queue operation did not finish: {e}"
+        )))),
+    }
+}
+
+/// apalis-postgres's persistence, each operation [`detached`].
+#[derive(Debug, Clone)]
+pub struct DetachedPersistence {
+    pool: PgPool,
+    config: Config,
+}
+
+impl DetachedPersistence {
+    /// The persistence of queue `config.queue` in `pool`.
+    pub fn new(pool: &PgPool, config: Config) -> Self {
+        Self {
+            pool: pool.clone(),
+            config,
+        }
+    }
+}
+
+impl Persistence for DetachedPersistence {
+    type Compact = Vec<u8>;
+    type Response = Value;
+    type Error = Error;
+
+    fn register(
+        &mut self,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let (pool, config, worker) = (self.pool.clone(), self.config.clone(), worker.clone());
+        detached(async move {
+            let mut tx = pool.begin().await?;
+            let queue = config.queue.as_ref();
+            queries::reenqueue_orphaned(&mut *tx, queue, config.orphaned_duration().as_secs())
+                .await?;
+            let now = chrono::Utc::now().timestamp();
+            queries::register_worker(&mut *tx, queue, &worker, &now.into(), "PgStorage").await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn heartbeat(
+        &mut self,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let (pool, config, worker) = (self.pool.clone(), self.config.clone(), worker.clone());
+        detached(async move {
+            let mut tx = pool.begin().await?;
+            let queue = config.queue.as_ref();
+            queries::keep_alive(&mut *tx, queue, &worker).await?;
+            queries::reenqueue_orphaned(&mut *tx, queue, config.orphaned_duration().as_secs())
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn fetch_next(
+        &mut self,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<Vec<PgTask>, Error>> + Send {
+        let (pool, config, worker) = (self.pool.clone(), self.config.clone(), worker.clone());
+        let (tx_result, rx_result) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let claimed = async {
+                let mut tx = pool.begin().await?;
+                let tasks = queries::fetch_next(&mut *tx, &config, &worker).await?;
+                tx.commit().await?;
+                Ok::<_, Error>(tasks)
+            }
+            .await;
+            if let Err(Ok(tasks)) = tx_result.send(claimed) {
+                // The worker stopped waiting (it is shutting down): give the jobs back.
+                let ids: Vec<String> = tasks
+                    .iter()
+                    .filter_map(|t| t.task_id().map(|id| id.to_string()))
+                    .collect();
+                if let Err(e) = release(&pool, worker.name(), &ids).await {
+                    tracing::warn!(
+                        worker = worker.name(),
+                        "could not release claimed jobs: {e}"
+                    );
+                }
+            }
+        });
+        async move {
+            rx_result.await.unwrap_or_else(|_| {
+                Err(Error::Database(sqlx::Error::Protocol(
+                    "a queue claim did not finish".into(),
+                )))
+            })
+        }
+    }
+
+    fn reenqueue_abandoned(
+        &mut self,
+        tasks: Vec<PgTask>,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        let (pool, worker) = (self.pool.clone(), worker.clone());
+        let ids: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t.task_id().map(|id| id.to_string()))
+            .collect();
+        detached(async move { release(&pool, worker.name(), &ids).await })
+    }
+
+    fn handle_events(
+        &mut self,
+        messages: Vec<TaskEvent<Value>>,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let (pool, worker) = (self.pool.clone(), worker.clone());
+        detached(async move {
+            let acks: Vec<&queries::ResultPayload> = messages
+                .iter()
+                .filter_map(|m| match m {
+                    TaskEvent::Complete(payload) => Some(payload),
+                    _ => None,
+                })
+                .collect();
+            let acked: std::collections::HashSet<String> =
+                acks.iter().map(|p| p.task_id().to_string()).collect();
+            let locks: Vec<String> = messages
+                .iter()
+                .filter_map(|m| match m {
+                    TaskEvent::Lock { task_id } => Some(task_id.to_string()),
+                    _ => None,
+                })
+                .filter(|id| !acked.contains(id))
+                .collect();
+            if acks.is_empty() && locks.is_empty() {
+                return Ok(());
+            }
+            let mut tx = pool.begin().await?;
+            if !acks.is_empty() {
+                queries::handle_results(&mut *tx, &acks, worker.name()).await?;
+            }
+            if !locks.is_empty() {
+                queries::lock_tasks(&mut *tx, &locks, worker.name()).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn push_tasks(&mut self, tasks: Vec<PgTask>) -> impl Future<Output = Result<(), Error>> + Send {
+        let (pool, config) = (self.pool.clone(), self.config.clone());
+        detached(async move {
+            let mut tx = pool.begin().await?;
+            queries::push_tasks(&mut *tx, config.queue.as_ref(), tasks).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+/// Gives jobs claimed by `worker` but never started back to the queue, as if never
+/// claimed (no attempt counted: none was made).
+async fn release(pool: &PgPool, worker: &str, ids: &[String]) -> Result<u64, Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
+         WHERE id = ANY($1) AND lock_by = $2 AND status = 'Queued'",
+    )
+    .bind(ids)
+    .bind(worker)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A queue of `apalis.jobs` for one kind, read by a worker through
+/// [`DetachedPersistence`]. Built like `apalis_postgres::PostgresStorage`.
+pub struct QueueBackend<Args> {
+    persistence: Persisted<DetachedPersistence>,
+    codec: JsonCodec,
+    _marker: PhantomData<Args>,
+}
+
+impl<Args> QueueBackend<Args> {
+    /// The queue `config.queue` of `pool`.
+    pub fn new(pool: &PgPool, config: Config) -> Self {
+        Self {
+            persistence: Persisted::new(DetachedPersistence::new(pool, config)),
+            codec: JsonCodec::default(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<Args> Backend for QueueBackend<Args> {
+    type Task = PgTask;
+    type Error = Error;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), Error>> {
+        let interval = self.persistence.config.heartbeat_interval;
+        self.persistence.poll_ready(cx, worker, interval)
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Option<Result<PgTask, Error>>> {
+        self.persistence.poll_next(cx, worker)
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), Error>> {
+        self.persistence.poll_close(cx, worker)
+    }
+}
+
+impl<Args> BackendConfig for QueueBackend<Args> {
+    type Args = Args;
+    type Kind = Durable;
+    type Id = Ulid;
+    type Config = Config;
+    type Layer = TaskPersistLayer<JsonCodec<Value>, Value>;
+
+    fn config(&self) -> &Config {
+        &self.persistence.config
+    }
+
+    fn middleware(&mut self, _: &mut WorkerContext) -> Self::Layer {
+        let config = self.persistence.config.clone();
+        self.persistence
+            .layer(JsonCodec::<Value>::default(), config.batch_size)
+            .persist_results(config.persist_results)
+            .lock_tasks(config.lock_tasks)
+    }
+}
+
+impl<Args> WireFormatBackend for QueueBackend<Args> {
+    type Codec = JsonCodec;
+    type Compact = Vec<u8>;
+
+    fn codec(&self) -> &Self::Codec {
+        &self.codec
+    }
+}
