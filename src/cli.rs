@@ -216,7 +216,8 @@ enum JobsCommand {
         /// Job id.
         id: String,
     },
-    /// Cancel a job that has not started or waits for a retry.
+    /// Cancel a job that has not started, waits for a retry, or was claimed by a
+    /// worker that is gone (missed its heartbeats).
     Cancel {
         /// Job id.
         id: String,
@@ -695,7 +696,10 @@ async fn jobs_command(
             );
         }
         JobsCommand::Cancel { id } => {
-            let job = admin::cancel(&env.pool, &id).await?;
+            let w = &env.config.worker;
+            let gone_after =
+                Duration::from_secs(w.heartbeat_secs.max(1) * w.missed_heartbeats.max(1) as u64);
+            let job = admin::cancel(&env.pool, &id, gone_after).await?;
             println!("job {} cancelled", job.id);
         }
         JobsCommand::Kinds { .. } => unreachable!("handled above"),

@@ -72,8 +72,7 @@ impl Persistence for DetachedPersistence {
         detached(async move {
             let mut tx = pool.begin().await?;
             let queue = config.queue.as_ref();
-            queries::reenqueue_orphaned(&mut *tx, queue, config.orphaned_duration().as_secs())
-                .await?;
+            recover_orphans(&mut tx, queue, config.orphaned_duration()).await?;
             let now = chrono::Utc::now().timestamp();
             queries::register_worker(&mut *tx, queue, &worker, &now.into(), "PgStorage").await?;
             tx.commit().await?;
@@ -90,8 +89,7 @@ impl Persistence for DetachedPersistence {
             let mut tx = pool.begin().await?;
             let queue = config.queue.as_ref();
             queries::keep_alive(&mut *tx, queue, &worker).await?;
-            queries::reenqueue_orphaned(&mut *tx, queue, config.orphaned_duration().as_secs())
-                .await?;
+            recover_orphans(&mut tx, queue, config.orphaned_duration()).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -106,7 +104,7 @@ impl Persistence for DetachedPersistence {
         tokio::spawn(async move {
             let claimed = async {
                 let mut tx = pool.begin().await?;
-                let tasks = queries::fetch_next(&mut *tx, &config, &worker).await?;
+                let tasks = claim(&mut tx, &config, worker.name()).await?;
                 tx.commit().await?;
                 Ok::<_, Error>(tasks)
             }
@@ -197,14 +195,116 @@ impl Persistence for DetachedPersistence {
     }
 }
 
+/// Claims up to `config.batch_size` due jobs of the queue for `worker`, and counts
+/// the attempt **now**: a job whose handler kills its worker process (it never
+/// acknowledges anything) has still used an attempt, so it goes dead after
+/// `max_attempts` instead of being claimed forever. The tasks carry the attempts
+/// made before this one (apalis adds the current one when the handler starts, and
+/// writes that number back with the result).
+async fn claim(
+    conn: &mut sqlx::PgConnection,
+    config: &Config,
+    worker: &str,
+) -> Result<Vec<PgTask>, Error> {
+    use apalis_core::task::{builder::TaskBuilder, metadata::MetadataStore, task_id::TaskId};
+    type Row = (
+        String,
+        Vec<u8>,
+        String,
+        i32,
+        i32,
+        i64,
+        i32,
+        Option<String>,
+        Option<sqlx::postgres::types::PgHstore>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "UPDATE apalis.jobs
+         SET status = 'Queued', lock_by = $1, lock_at = now(), attempts = attempts + 1
+         WHERE id IN (SELECT id FROM apalis.jobs
+                      WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+                        AND run_at < now() AND job_type = $2
+                      ORDER BY priority DESC, run_at ASC
+                      LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING id, job, job_type, attempts - 1, max_attempts,
+                   extract(epoch FROM run_at)::bigint, priority, idempotency_key, metadata",
+    )
+    .bind(worker)
+    .bind(config.queue.as_ref())
+    .bind(config.batch_size.max(1) as i32)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(
+            |(id, job, queue, before, max, run_at, priority, key, meta)| {
+                let id = Ulid::from_string(&id).map_err(|e| {
+                    Error::Database(sqlx::Error::Decode(
+                        format!("job id {id:?} is not a ULID: {e}").into(),
+                    ))
+                })?;
+                let meta = meta
+                    .map(|m| m.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
+                    .unwrap_or_default();
+                let mut task = TaskBuilder::new(job)
+                    .task_id(TaskId::from_ulid(id))
+                    .queue(queue.into())
+                    .status(apalis_core::task::status::Status::Queued)
+                    .attempt(before.max(0) as usize)
+                    .max_attempts(max.max(1) as usize)
+                    .run_at_timestamp(run_at.max(0) as u64)
+                    .lock_by(Some(worker.to_string()))
+                    .priority(priority.max(0) as usize)
+                    .with_metadata(MetadataStore::from_map(meta));
+                if let Some(key) = key {
+                    task = task.idempotency_key(key);
+                }
+                Ok(task.build())
+            },
+        )
+        .collect()
+}
+
+/// Gives the jobs of workers of `queue` that missed their heartbeats for `dead_for`
+/// to the others. Their attempt was counted when they were claimed: a job with
+/// attempts left goes back to `pending`, one without is dead (`Failed` with no
+/// attempt left), with the reason as its last error.
+pub async fn recover_orphans(
+    conn: &mut sqlx::PgConnection,
+    queue: &str,
+    dead_for: std::time::Duration,
+) -> Result<u64, Error> {
+    let done = sqlx::query(
+        "WITH stale AS (
+             SELECT jobs.id FROM apalis.jobs
+             JOIN apalis.workers ON jobs.lock_by = workers.id
+             WHERE jobs.status IN ('Running', 'Queued') AND workers.worker_type = $2
+               AND now() - workers.last_seen >= $1 * interval '1 millisecond'
+             FOR UPDATE OF jobs SKIP LOCKED)
+         UPDATE apalis.jobs SET
+             status = CASE WHEN attempts < max_attempts THEN 'Pending' ELSE 'Failed' END,
+             done_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
+             lock_by = NULL, lock_at = NULL,
+             last_result = jsonb_build_object('Err', format(
+                 'attempt %s of %s: its worker stopped (missed its heartbeats) before it finished',
+                 attempts, max_attempts))
+         FROM stale WHERE apalis.jobs.id = stale.id",
+    )
+    .bind(dead_for.as_millis() as i64)
+    .bind(queue)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Gives jobs claimed by `worker` but never started back to the queue, as if never
-/// claimed (no attempt counted: none was made).
+/// claimed (the attempt counted by the claim is taken back: none was made).
 async fn release(pool: &PgPool, worker: &str, ids: &[String]) -> Result<u64, Error> {
     if ids.is_empty() {
         return Ok(0);
     }
     let done = sqlx::query(
-        "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
+        "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL,
+                                attempts = greatest(attempts - 1, 0)
          WHERE id = ANY($1) AND lock_by = $2 AND status = 'Queued'",
     )
     .bind(ids)

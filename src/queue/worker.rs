@@ -114,7 +114,9 @@ pub async fn run(
             let w = &rt.config.worker;
             let queue_config = apalis_postgres::Config::default()
                 .queue(kind.queue())
-                .batch_size(concurrency)
+                // One job per claim: a worker claims a job only when it has a free
+                // slot, so a worker that dies holds only the jobs it was running.
+                .batch_size(1)
                 .heartbeat_interval(Duration::from_secs(w.heartbeat_secs.max(1)))
                 .missed_heartbeats(w.missed_heartbeats.max(1));
             let storage = QueueBackend::<JobRequest>::new(&rt.pool, queue_config);

@@ -621,3 +621,124 @@ async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job
         "claims dropped mid-flight left the job claimed"
     );
 }
+
+fn spawn_worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) -> Proc {
+    Proc::spawn(
+        {
+            let mut c = billrun(&db.url, config);
+            c.args(["worker", "--kinds", "probe", "--no-scheduler"]);
+            c
+        },
+        log,
+    )
+}
+
+/// A job whose handler aborts its worker process: each claim counts an attempt, so
+/// with max_attempts = 3 it runs exactly 3 times (3 executions recorded, one per
+/// worker it kills) and is then dead, while a job of another organisation enqueued
+/// beside it completes.
+#[tokio::test]
+async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config(
+        "[retry]\nmax_attempts = 3\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+        None,
+    );
+    let poison = enqueue(
+        &db,
+        &config,
+        &["probe", r#"{"key":"poison","abort":true}"#, "--org", "a"],
+    );
+    let fine = enqueue(&db, &config, &["probe", r#"{"key":"fine"}"#, "--org", "b"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut restarts = 0;
+    while job_state(&db.pool, &poison).await.as_deref() != Some("dead") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison job never went dead ({restarts} workers started): {:?}",
+            job_state(&db.pool, &poison).await
+        );
+        // Restarted in a loop, as a supervisor (systemd, Kubernetes) would.
+        let mut w = spawn_worker(&db, &config, &scratch.path().join("worker.log"));
+        restarts += 1;
+        for _ in 0..100 {
+            if w.0.try_wait().unwrap().is_some()
+                || job_state(&db.pool, &poison).await.as_deref() == Some("dead")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        w.kill9();
+    }
+    let executions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = 'poison'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(executions, 3, "one execution per attempt, 3 attempts");
+    let job = billrun::queue::admin::show(&db.pool, &poison)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.attempts, job.max_attempts), (3, 3));
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("worker stopped"),
+        "{:?}",
+        job.last_error
+    );
+    // The other organisation's job, enqueued beside it, is done, once.
+    let _w = spawn_worker(&db, &config, &scratch.path().join("worker2.log"));
+    wait_for(
+        Duration::from_secs(30),
+        "the other job to be done",
+        || async { (job_state(&db.pool, &fine).await.as_deref() == Some("done")).then_some(()) },
+    )
+    .await;
+    assert_eq!(probe_results(&db, "fine").await, 1);
+}
+
+/// A job claimed by a worker that died cannot be cancelled while that worker could
+/// still be alive (its heartbeats are not yet missed: 1 s x 3), and can once it is
+/// gone.
+#[tokio::test]
+async fn a_job_of_a_dead_worker_can_be_cancelled() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let stuck = enqueue(&db, &config, &["probe", r#"{"key":"stuck","abort":true}"#]);
+    let mut w = spawn_worker(&db, &config, &scratch.path().join("worker.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.0.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never aborted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        job_state(&db.pool, &stuck).await.as_deref(),
+        Some("running")
+    );
+    let cancel = |db: &TestDb| {
+        run({
+            let mut c = billrun(&db.url, &config);
+            c.args(["jobs", "cancel", &stuck]);
+            c
+        })
+    };
+    let refused = cancel(&db);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("running"), "{}", stderr(&refused));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = cancel(&db);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        job_state(&db.pool, &stuck).await.as_deref(),
+        Some("cancelled")
+    );
+}
