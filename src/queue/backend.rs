@@ -47,6 +47,7 @@ async fn detached<T: Send + 'static>(
 pub struct DetachedPersistence {
     pool: PgPool,
     config: Config,
+    root: Option<String>,
 }
 
 impl DetachedPersistence {
@@ -55,7 +56,15 @@ impl DetachedPersistence {
         Self {
             pool: pool.clone(),
             config,
+            root: None,
         }
+    }
+
+    /// Claims only job `root` and the jobs of its fan-out (whose metadata `root` is
+    /// it): what `billrun run` and `--wait` run in their own process.
+    pub fn only_root(mut self, root: Option<String>) -> Self {
+        self.root = root;
+        self
     }
 }
 
@@ -100,11 +109,12 @@ impl Persistence for DetachedPersistence {
         worker: &WorkerContext,
     ) -> impl Future<Output = Result<Vec<PgTask>, Error>> + Send {
         let (pool, config, worker) = (self.pool.clone(), self.config.clone(), worker.clone());
+        let root = self.root.clone();
         let (tx_result, rx_result) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let claimed = async {
                 let mut tx = pool.begin().await?;
-                let tasks = claim(&mut tx, &config, worker.name()).await?;
+                let tasks = claim(&mut tx, &config, worker.name(), root.as_deref()).await?;
                 tx.commit().await?;
                 Ok::<_, Error>(tasks)
             }
@@ -195,7 +205,8 @@ impl Persistence for DetachedPersistence {
     }
 }
 
-/// Claims up to `config.batch_size` due jobs of the queue for `worker`, and counts
+/// Claims up to `config.batch_size` due jobs of the queue for `worker` (with `root`:
+/// only that job and its fan-out), and counts
 /// the attempt **now**: a job whose handler kills its worker process (it never
 /// acknowledges anything) has still used an attempt, so it goes dead after
 /// `max_attempts` instead of being claimed forever. The tasks carry the attempts
@@ -205,6 +216,7 @@ async fn claim(
     conn: &mut sqlx::PgConnection,
     config: &Config,
     worker: &str,
+    root: Option<&str>,
 ) -> Result<Vec<PgTask>, Error> {
     use apalis_core::task::{builder::TaskBuilder, metadata::MetadataStore, task_id::TaskId};
     type Row = (
@@ -224,6 +236,7 @@ async fn claim(
          WHERE id IN (SELECT id FROM apalis.jobs
                       WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
                         AND run_at < now() AND job_type = $2
+                        AND ($4::text IS NULL OR id = $4 OR metadata -> 'root' = $4)
                       ORDER BY priority DESC, run_at ASC
                       LIMIT $3 FOR UPDATE SKIP LOCKED)
          RETURNING id, job, job_type, attempts - 1, max_attempts,
@@ -232,6 +245,7 @@ async fn claim(
     .bind(worker)
     .bind(config.queue.as_ref())
     .bind(config.batch_size.max(1) as i32)
+    .bind(root)
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter()
@@ -323,10 +337,11 @@ pub struct QueueBackend<Args> {
 }
 
 impl<Args> QueueBackend<Args> {
-    /// The queue `config.queue` of `pool`.
-    pub fn new(pool: &PgPool, config: Config) -> Self {
+    /// The queue `config.queue` of `pool`; with `root`, only that job and its fan-out
+    /// are claimed.
+    pub fn new(pool: &PgPool, config: Config, root: Option<String>) -> Self {
         Self {
-            persistence: Persisted::new(DetachedPersistence::new(pool, config)),
+            persistence: Persisted::new(DetachedPersistence::new(pool, config).only_root(root)),
             codec: JsonCodec::default(),
             _marker: PhantomData,
         }

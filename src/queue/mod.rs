@@ -143,7 +143,8 @@ pub async fn run_to_completion(
 }
 
 /// Runs workers in this process until job `id` and every job it fanned out to are
-/// finished (done, dead or cancelled): the job is already in the queue.
+/// finished (done, dead or cancelled): the job is already in the queue. These
+/// workers claim only that job and its fan-out, never another pending job.
 pub async fn wait_for_job(
     pool: &PgPool,
     config: Arc<Config>,
@@ -152,11 +153,12 @@ pub async fn wait_for_job(
 ) -> Result<JobView> {
     let id = id.to_string();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(worker::run(
+    let workers = tokio::spawn(worker::run_jobs(
         pool.clone(),
         config.clone(),
         JobKind::ALL.to_vec(),
         worker::process_name(),
+        Some(id.clone()),
         async move {
             let _ = stop_rx.await;
         },

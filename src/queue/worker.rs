@@ -94,6 +94,19 @@ pub async fn run(
     process: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    run_jobs(pool, config, kinds, process, None, shutdown).await
+}
+
+/// [`run`], claiming only job `root` and the jobs it fanned out to (metadata `root`)
+/// when `root` is given: `billrun run` and `--wait` never run anyone else's jobs.
+pub async fn run_jobs(
+    pool: PgPool,
+    config: Arc<Config>,
+    kinds: Vec<JobKind>,
+    process: String,
+    root: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let mut monitor = Monitor::new().should_restart(|ctx, error| {
         tracing::warn!(worker = ctx.name(), "worker stopped: {error}; restarting");
         // The database is likely down: do not spin. This callback is synchronous.
@@ -110,6 +123,7 @@ pub async fn run(
             config: config.clone(),
         };
         let base = format!("{process}/{}", kind.name());
+        let root = root.clone();
         monitor = monitor.register(move |restarts| {
             let w = &rt.config.worker;
             let queue_config = apalis_postgres::Config::default()
@@ -119,7 +133,7 @@ pub async fn run(
                 .batch_size(1)
                 .heartbeat_interval(Duration::from_secs(w.heartbeat_secs.max(1)))
                 .missed_heartbeats(w.missed_heartbeats.max(1));
-            let storage = QueueBackend::<JobRequest>::new(&rt.pool, queue_config);
+            let storage = QueueBackend::<JobRequest>::new(&rt.pool, queue_config, root.clone());
             let poll = Ticker::new(Duration::from_millis(w.poll_interval_ms.max(10)));
             WorkerBuilder::new(format!("{base}/{restarts}"))
                 .backend(PollWith::new(storage, poll))

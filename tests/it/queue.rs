@@ -742,3 +742,32 @@ async fn a_job_of_a_dead_worker_can_be_cancelled() {
         Some("cancelled")
     );
 }
+
+/// `billrun run` runs the job it was given and its fan-out only: a pending job of
+/// another kind and organisation, due now, is left pending for the workers.
+#[tokio::test]
+async fn run_leaves_other_pending_jobs_alone() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let other = enqueue(&db, &config, &["probe", r#"{"key":"other"}"#, "--org", "b"]);
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args([
+            "run",
+            "cycle-close",
+            "--now",
+            "2026-02-01T00:00:00Z",
+            "--json",
+        ]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(job["state"], "done");
+    assert_eq!(
+        job_state(&db.pool, &other).await.as_deref(),
+        Some("pending")
+    );
+    assert_eq!(probe_results(&db, "other").await, 0);
+}
