@@ -46,6 +46,9 @@ enum Command {
         /// Do not run the cron scheduler in this process.
         #[arg(long)]
         no_scheduler: bool,
+        /// Schedule file (default: `schedule_file`, else the built-in schedule).
+        #[arg(long, value_name = "FILE")]
+        schedule: Option<PathBuf>,
     },
     /// Enqueue a job and print its id.
     Enqueue {
@@ -240,6 +243,9 @@ enum ScheduleCommand {
         /// Fire times after this instant instead of now: RFC 3339 or YYYY-MM-DD.
         #[arg(long, value_name = "TIME")]
         from: Option<String>,
+        /// Schedule file (default: `schedule_file`, else the built-in schedule).
+        #[arg(long, value_name = "FILE")]
+        schedule: Option<PathBuf>,
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -329,10 +335,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Worker {
             kinds,
             no_scheduler,
+            schedule,
         } => {
             let env = open(cfg_path, 16).await?;
             let kinds = parse_kinds(&kinds)?;
-            run_worker(env, kinds, !no_scheduler).await?;
+            run_worker(env, kinds, !no_scheduler, schedule).await?;
         }
         Command::Enqueue {
             kind,
@@ -391,11 +398,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Jobs { command } => return jobs_command(cfg_path, command).await,
         Command::Schedule {
-            command: ScheduleCommand::List { count, from, json },
+            command:
+                ScheduleCommand::List {
+                    count,
+                    from,
+                    schedule,
+                    json,
+                },
         } => {
             let config = Config::load(cfg_path)?;
             let from = from.as_deref().map(parse_time).transpose()?;
-            schedule_list(&config, count, from.unwrap_or_else(Utc::now), json)?;
+            let file = schedule.or(config.schedule_file);
+            schedule_list(file.as_deref(), count, from.unwrap_or_else(Utc::now), json)?;
         }
         Command::Migrations { command } => {
             let env = open(cfg_path, 8).await?;
@@ -579,18 +593,18 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     bail!("bad time {s:?}: expected RFC 3339 such as 2026-02-01T00:00:00Z, or a date such as 2026-02-01")
 }
 
-async fn run_worker(env: Env, kinds: Vec<JobKind>, scheduler: bool) -> Result<()> {
+async fn run_worker(
+    env: Env,
+    kinds: Vec<JobKind>,
+    scheduler: bool,
+    schedule_file: Option<PathBuf>,
+) -> Result<()> {
     let process = worker::process_name();
     tracing::info!(process, kinds = ?kinds.iter().map(|k| k.name()).collect::<Vec<_>>(), "worker starting");
     if scheduler && env.config.worker.scheduler {
-        let entries = match schedule::load(&env.config.schedule_file) {
-            Ok(e) => e,
-            Err(e) if !env.config.schedule_file.exists() => {
-                tracing::warn!("no schedule: {e:#}");
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
+        let file = schedule_file.or_else(|| env.config.schedule_file.clone());
+        let (entries, from) = schedule::load_configured(file.as_deref())?;
+        tracing::info!(schedules = entries.len(), "scheduler running {from}");
         tokio::spawn(schedule::run(
             env.pool.clone(),
             entries,
@@ -741,8 +755,13 @@ fn print_job(job: &JobView, json: bool) {
     }
 }
 
-fn schedule_list(config: &Config, count: usize, now: DateTime<Utc>, json: bool) -> Result<()> {
-    let entries = schedule::load(&config.schedule_file)?;
+fn schedule_list(
+    file: Option<&std::path::Path>,
+    count: usize,
+    now: DateTime<Utc>,
+    json: bool,
+) -> Result<()> {
+    let (entries, _) = schedule::load_configured(file)?;
     if json {
         let out: Vec<_> = entries
             .iter()

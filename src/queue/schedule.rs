@@ -80,6 +80,31 @@ pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
     })
 }
 
+/// The default schedule, built into the binary: `jobs/schedule.toml` of the source.
+pub const BUILT_IN: &str = include_str!("../../jobs/schedule.toml");
+
+/// The schedule in force: `file` if one is named (by `--schedule` or `schedule_file`;
+/// a missing file is an error naming its path, never an empty schedule), else the
+/// built-in one. Returns where it came from, for messages.
+pub fn load_configured(file: Option<&Path>) -> Result<(Vec<ScheduleEntry>, String)> {
+    match file {
+        Some(path) => {
+            if !path.exists() {
+                bail!(
+                    "schedule file {} does not exist: name an existing file in `schedule_file` / \
+                     --schedule, or leave both out to use the built-in schedule",
+                    path.display()
+                );
+            }
+            Ok((load(path)?, path.display().to_string()))
+        }
+        None => Ok((
+            parse(BUILT_IN).context("in the built-in schedule")?,
+            "the built-in schedule".to_string(),
+        )),
+    }
+}
+
 /// Reads and validates a schedule file; every error names the entry and field.
 pub fn load(path: &Path) -> Result<Vec<ScheduleEntry>> {
     let text = std::fs::read_to_string(path)
@@ -467,6 +492,14 @@ mod tests {
                 "2027-10-31T02:30:00Z"
             ]
         );
+    }
+
+    #[test]
+    fn the_built_in_schedule_is_valid_and_bills() {
+        let (entries, from) = load_configured(None).unwrap();
+        assert_eq!(from, "the built-in schedule");
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["cycle-close", "credit-expiry", "queue-retention"]);
     }
 
     #[test]
