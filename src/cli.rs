@@ -49,6 +49,10 @@ enum Command {
         /// Schedule file (default: `schedule_file`, else the built-in schedule).
         #[arg(long, value_name = "FILE")]
         schedule: Option<PathBuf>,
+        /// After the first SIGINT/SIGTERM, wait at most this long for running jobs,
+        /// then stop anyway (default: wait for them; a second signal stops at once).
+        #[arg(long, value_name = "SECS")]
+        shutdown_timeout: Option<u64>,
     },
     /// Enqueue a job and print its id.
     Enqueue {
@@ -283,6 +287,12 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<queue::Interrupted>().is_some() => {
+            // Do not wait for what the interrupted wait left running.
+            runtime.shutdown_background();
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -336,10 +346,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             kinds,
             no_scheduler,
             schedule,
+            shutdown_timeout,
         } => {
             let env = open(cfg_path, 16).await?;
             let kinds = parse_kinds(&kinds)?;
-            run_worker(env, kinds, !no_scheduler, schedule).await?;
+            let shutdown = shutdown_signals(shutdown_timeout.map(Duration::from_secs))?;
+            run_worker(env, kinds, !no_scheduler, schedule, shutdown).await?;
         }
         Command::Enqueue {
             kind,
@@ -598,6 +610,7 @@ async fn run_worker(
     kinds: Vec<JobKind>,
     scheduler: bool,
     schedule_file: Option<PathBuf>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let process = worker::process_name();
     tracing::info!(process, kinds = ?kinds.iter().map(|k| k.name()).collect::<Vec<_>>(), "worker starting");
@@ -611,22 +624,54 @@ async fn run_worker(
             env.config.retry.max_attempts,
         ));
     }
-    worker::run(env.pool, env.config, kinds, process, shutdown_signal()).await
+    worker::run(env.pool, env.config, kinds, process, shutdown).await
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+/// The worker's signals. Returns a future that resolves on the first SIGINT or
+/// SIGTERM (graceful: stop claiming, let running jobs finish). After it, a second
+/// signal, or `timeout` elapsing, ends the process at once (status 130 and 1): the
+/// jobs still running are picked up by other workers once this one's heartbeats are
+/// missed (their attempt counted).
+fn shutdown_signals(
+    timeout: Option<Duration>,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: finishing running jobs");
+        tracing::info!(
+            "shutting down: finishing running jobs (a second Ctrl-C / SIGTERM stops at once)"
+        );
+        let _ = first_tx.send(());
+        let limit = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                eprintln!("second signal: stopping at once; running jobs go to other workers once this one's heartbeats are missed");
+                std::process::exit(130);
+            }
+            _ = int.recv() => {
+                eprintln!("second signal: stopping at once; running jobs go to other workers once this one's heartbeats are missed");
+                std::process::exit(130);
+            }
+            _ = limit => {
+                eprintln!("shutdown timeout reached: stopping with jobs still running; they go to other workers once this one's heartbeats are missed");
+                std::process::exit(1);
+            }
+        }
+    });
+    Ok(async move {
+        let _ = first_rx.await;
+    })
 }
 
 async fn jobs_command(

@@ -142,6 +142,28 @@ pub async fn run_to_completion(
     wait_for_job(pool, config, &id, timeout).await
 }
 
+/// Waiting for a job was stopped by Ctrl-C (SIGINT): the job itself goes on in the
+/// queue. The command exits with status 130 and this message.
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The job waited for.
+    pub job: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted: stopped waiting for job {job}. It stays in the queue: a worker runs it \
+             (one this process ran is picked up again once its heartbeats are missed). \
+             Follow it with `billrun jobs show {job}`",
+            job = self.job
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Runs workers in this process until job `id` and every job it fanned out to are
 /// finished (done, dead or cancelled): the job is already in the queue. These
 /// workers claim only that job and its fan-out, never another pending job.
@@ -164,6 +186,7 @@ pub async fn wait_for_job(
         },
     ));
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
     let job = loop {
         if let Some(job) = admin::show(pool, &id).await? {
             if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
@@ -183,7 +206,15 @@ pub async fn wait_for_job(
             let _ = stop_tx.send(());
             bail!("job {id} did not finish within {}s", timeout.as_secs());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = &mut interrupt => {
+                // Stop at once: the jobs this process runs are dropped (their
+                // transactions roll back) and recovered by other workers.
+                workers.abort();
+                return Err(Interrupted { job: id }.into());
+            }
+        }
     };
     let _ = stop_tx.send(());
     workers.await??;

@@ -771,3 +771,118 @@ async fn run_leaves_other_pending_jobs_alone() {
     );
     assert_eq!(probe_results(&db, "other").await, 0);
 }
+
+/// Waits until the probe `key` has started executing.
+async fn probe_started(db: &TestDb, key: &str) {
+    wait_for(Duration::from_secs(30), "the probe to start", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = $1")
+            .bind(key)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+}
+
+fn signal(p: &Proc, sig: i32) {
+    unsafe {
+        libc::kill(p.0.id() as i32, sig);
+    }
+}
+
+/// Waits up to `secs` for the process to exit; its status.
+async fn exits_within(p: &mut Proc, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Ctrl-C during `billrun run` (a job of 60 s) stops waiting at once, exits 130 and
+/// says how to follow the job, which stays in the queue.
+#[tokio::test]
+async fn ctrl_c_stops_waiting_and_says_how_to_follow_the_job() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let log = scratch.path().join("run.log");
+    let mut p = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["run", "probe", r#"{"key":"slow","sleep_ms":60000}"#]);
+            c
+        },
+        &log,
+    );
+    probe_started(&db, "slow").await;
+    signal(&p, libc::SIGINT);
+    let status = exits_within(&mut p, 5)
+        .await
+        .expect("billrun run still waits after Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    let id: String = sqlx::query_scalar("SELECT id FROM apalis.jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!("billrun jobs show {id}")), "{text}");
+    assert_ne!(job_state(&db.pool, &id).await.as_deref(), Some("done"));
+}
+
+/// `billrun worker`: the first SIGINT lets the running job (60 s) go on, a second one
+/// stops the process at once (130); SIGTERM with `--shutdown-timeout 1` stops it
+/// after about a second (status 1).
+#[tokio::test]
+async fn worker_stops_gracefully_then_at_once_on_a_second_signal_or_timeout() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    enqueue(&db, &config, &["probe", r#"{"key":"w1","sleep_ms":60000}"#]);
+    let mut w = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--kinds", "probe", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("w1.log"),
+    );
+    probe_started(&db, "w1").await;
+    signal(&w, libc::SIGINT);
+    assert!(
+        exits_within(&mut w, 2).await.is_none(),
+        "the first signal waits for the running job"
+    );
+    signal(&w, libc::SIGINT);
+    let status = exits_within(&mut w, 5)
+        .await
+        .expect("a second signal stops the worker at once");
+    assert_eq!(status.code(), Some(130));
+
+    enqueue(&db, &config, &["probe", r#"{"key":"w2","sleep_ms":60000}"#]);
+    let mut w = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args([
+                "worker",
+                "--kinds",
+                "probe",
+                "--no-scheduler",
+                "--shutdown-timeout",
+                "1",
+            ]);
+            c
+        },
+        &scratch.path().join("w2.log"),
+    );
+    probe_started(&db, "w2").await;
+    signal(&w, libc::SIGTERM);
+    let status = exits_within(&mut w, 6)
+        .await
+        .expect("--shutdown-timeout 1 bounds the graceful wait");
+    assert_eq!(status.code(), Some(1));
+}
