@@ -50,6 +50,13 @@ enum Command {
         /// Do not run the cron scheduler in this process.
         #[arg(long)]
         no_scheduler: bool,
+        /// Schedule file (default: `schedule_file`, else the built-in schedule).
+        #[arg(long, value_name = "FILE")]
+        schedule: Option<PathBuf>,
+        /// After the first SIGINT/SIGTERM, wait at most this long for running jobs,
+        /// then stop anyway (default: wait for them; a second signal stops at once).
+        #[arg(long, value_name = "SECS")]
+        shutdown_timeout: Option<u64>,
     },
     /// Enqueue a job and print its id.
     Enqueue {
@@ -220,7 +227,8 @@ enum JobsCommand {
         /// Job id.
         id: String,
     },
-    /// Cancel a job that has not started or waits for a retry.
+    /// Cancel a job that has not started, waits for a retry, or was claimed by a
+    /// worker that is gone (missed its heartbeats).
     Cancel {
         /// Job id.
         id: String,
@@ -240,6 +248,12 @@ enum ScheduleCommand {
         /// How many fire times per schedule.
         #[arg(long, default_value_t = 3)]
         count: usize,
+        /// Fire times after this instant instead of now: RFC 3339 or YYYY-MM-DD.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Schedule file (default: `schedule_file`, else the built-in schedule).
+        #[arg(long, value_name = "FILE")]
+        schedule: Option<PathBuf>,
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -281,6 +295,12 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<queue::Interrupted>().is_some() => {
+            // Do not wait for what the interrupted wait left running.
+            runtime.shutdown_background();
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -334,10 +354,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Worker {
             kinds,
             no_scheduler,
+            schedule,
+            shutdown_timeout,
         } => {
             let env = open(cfg_path, 16).await?;
             let kinds = parse_kinds(&kinds)?;
-            run_worker(env, kinds, !no_scheduler).await?;
+            let shutdown = shutdown_signals(shutdown_timeout.map(Duration::from_secs))?;
+            run_worker(env, kinds, !no_scheduler, schedule, shutdown).await?;
         }
         Command::Enqueue {
             kind,
@@ -396,10 +419,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Jobs { command } => return jobs_command(cfg_path, command).await,
         Command::Schedule {
-            command: ScheduleCommand::List { count, json },
+            command:
+                ScheduleCommand::List {
+                    count,
+                    from,
+                    schedule,
+                    json,
+                },
         } => {
             let config = Config::load(cfg_path)?;
-            schedule_list(&config, count, json)?;
+            let from = from.as_deref().map(parse_time).transpose()?;
+            let file = schedule.or(config.schedule_file);
+            schedule_list(file.as_deref(), count, from.unwrap_or_else(Utc::now), json)?;
         }
         Command::Migrations { command } => {
             let env = open(cfg_path, 8).await?;
@@ -583,40 +614,73 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     bail!("bad time {s:?}: expected RFC 3339 such as 2026-02-01T00:00:00Z, or a date such as 2026-02-01")
 }
 
-async fn run_worker(env: Env, kinds: Vec<JobKind>, scheduler: bool) -> Result<()> {
+async fn run_worker(
+    env: Env,
+    kinds: Vec<JobKind>,
+    scheduler: bool,
+    schedule_file: Option<PathBuf>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let process = worker::process_name();
     tracing::info!(process, kinds = ?kinds.iter().map(|k| k.name()).collect::<Vec<_>>(), "worker starting");
     if scheduler && env.config.worker.scheduler {
-        let entries = match schedule::load(&env.config.schedule_file) {
-            Ok(e) => e,
-            Err(e) if !env.config.schedule_file.exists() => {
-                tracing::warn!("no schedule: {e:#}");
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
+        let file = schedule_file.or_else(|| env.config.schedule_file.clone());
+        let (entries, from) = schedule::load_configured(file.as_deref())?;
+        tracing::info!(schedules = entries.len(), "scheduler running {from}");
         tokio::spawn(schedule::run(
             env.pool.clone(),
             entries,
             env.config.retry.max_attempts,
         ));
     }
-    worker::run(env.pool, env.config, kinds, process, shutdown_signal()).await
+    worker::run(env.pool, env.config, kinds, process, shutdown).await
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+/// The worker's signals. Returns a future that resolves on the first SIGINT or
+/// SIGTERM (graceful: stop claiming, let running jobs finish). After it, a second
+/// signal, or `timeout` elapsing, ends the process at once (status 130 and 1): the
+/// jobs still running are picked up by other workers once this one's heartbeats are
+/// missed (their attempt counted).
+fn shutdown_signals(
+    timeout: Option<Duration>,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: finishing running jobs");
+        tracing::info!(
+            "shutting down: finishing running jobs (a second Ctrl-C / SIGTERM stops at once)"
+        );
+        let _ = first_tx.send(());
+        let limit = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                eprintln!("second signal: stopping at once; running jobs go to other workers once this one's heartbeats are missed");
+                std::process::exit(130);
+            }
+            _ = int.recv() => {
+                eprintln!("second signal: stopping at once; running jobs go to other workers once this one's heartbeats are missed");
+                std::process::exit(130);
+            }
+            _ = limit => {
+                eprintln!("shutdown timeout reached: stopping with jobs still running; they go to other workers once this one's heartbeats are missed");
+                std::process::exit(1);
+            }
+        }
+    });
+    Ok(async move {
+        let _ = first_rx.await;
+    })
 }
 
 async fn jobs_command(
@@ -700,7 +764,10 @@ async fn jobs_command(
             );
         }
         JobsCommand::Cancel { id } => {
-            let job = admin::cancel(&env.pool, &id).await?;
+            let w = &env.config.worker;
+            let gone_after =
+                Duration::from_secs(w.heartbeat_secs.max(1) * w.missed_heartbeats.max(1) as u64);
+            let job = admin::cancel(&env.pool, &id, gone_after).await?;
             println!("job {} cancelled", job.id);
         }
         JobsCommand::Kinds { .. } => unreachable!("handled above"),
@@ -742,9 +809,13 @@ fn print_job(job: &JobView, json: bool) {
     }
 }
 
-fn schedule_list(config: &Config, count: usize, json: bool) -> Result<()> {
-    let entries = schedule::load(&config.schedule_file)?;
-    let now = Utc::now();
+fn schedule_list(
+    file: Option<&std::path::Path>,
+    count: usize,
+    now: DateTime<Utc>,
+    json: bool,
+) -> Result<()> {
+    let (entries, _) = schedule::load_configured(file)?;
     if json {
         let out: Vec<_> = entries
             .iter()

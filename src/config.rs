@@ -20,8 +20,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Where billrun keeps local state (the private Postgres cluster).
     pub data_dir: PathBuf,
-    /// The cron schedule file.
-    pub schedule_file: PathBuf,
+    /// The cron schedule file. `None` (the default): the schedule built into the
+    /// binary (`jobs/schedule.toml` of its source). A file named here must exist.
+    pub schedule_file: Option<PathBuf>,
     /// Worker settings.
     pub worker: WorkerConfig,
     /// Retry policy of failed jobs.
@@ -37,7 +38,7 @@ impl Default for Config {
         Self {
             database_url: None,
             data_dir: PathBuf::from(".billrun"),
-            schedule_file: PathBuf::from("jobs/schedule.toml"),
+            schedule_file: None,
             worker: WorkerConfig::default(),
             retry: RetryConfig::default(),
             retention: RetentionConfig::default(),

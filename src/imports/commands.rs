@@ -144,15 +144,22 @@ async fn wait(
     timeout: Duration,
 ) -> Result<ImportView> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(worker::run(
+    // This process runs this import's job only, never another pending one.
+    let job_id = store::get(pool, id)
+        .await?
+        .context("the import vanished")?
+        .job_id;
+    let workers = tokio::spawn(worker::run_jobs(
         pool.clone(),
         config,
         vec![JobKind::CsvImport],
         worker::process_name(),
+        Some(job_id.clone().unwrap_or_else(|| id.to_string())),
         async move {
             let _ = stop_rx.await;
         },
     ));
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
     let deadline = tokio::time::Instant::now() + timeout;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut last_line = String::new();
@@ -184,7 +191,19 @@ async fn wait(
                 timeout.as_secs()
             );
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = &mut interrupt => {
+                workers.abort();
+                if tty {
+                    eprintln!();
+                }
+                return Err(crate::queue::Interrupted {
+                    job: job_id.unwrap_or_else(|| id.to_string()),
+                }
+                .into());
+            }
+        }
     };
     if tty {
         eprintln!();

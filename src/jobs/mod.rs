@@ -93,7 +93,7 @@ impl JobKind {
     pub fn describe(self) -> &'static str {
         match self {
             JobKind::Probe => {
-                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleep_ms\"?: int, \"fail\"?: bool}"
+                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleep_ms\"?: int, \"fail\"?: bool, \"abort\"?: bool (aborts the worker process)}"
             }
             JobKind::Noop => "does nothing (queue benchmark); payload {}",
             JobKind::QueueRetention => {

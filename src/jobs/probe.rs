@@ -17,6 +17,10 @@ pub struct ProbeArgs {
     /// Fail every attempt (to test retries and dead jobs).
     #[serde(default)]
     pub fail: bool,
+    /// Diagnostic: abort the worker process (`std::process::abort`) after recording
+    /// the execution, as a job that crashes its worker would (to test poison jobs).
+    #[serde(default)]
+    pub abort: bool,
 }
 
 /// Records the execution, waits, then writes its effect once per (key, as_of).
@@ -30,6 +34,13 @@ pub async fn run(ctx: &JobContext, args: ProbeArgs) -> Result<Value, JobError> {
     .bind(&ctx.worker)
     .execute(&ctx.pool)
     .await?;
+    if args.abort {
+        tracing::error!(
+            job_id = ctx.job_id,
+            "probe asked to abort the worker process"
+        );
+        std::process::abort();
+    }
     if args.sleep_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(args.sleep_ms)).await;
     }

@@ -209,18 +209,39 @@ pub async fn retry(pool: &PgPool, id: &str) -> Result<JobView, AdminError> {
     finish_action(pool, id, n, "retry", "dead or cancelled").await
 }
 
-/// Cancels a job that has not started (or waits for its next attempt).
-pub async fn cancel(pool: &PgPool, id: &str) -> Result<JobView, AdminError> {
+/// Cancels a job that has not started (or waits for its next attempt), or one
+/// claimed by a worker that is gone: whose last heartbeat is `worker_gone_after`
+/// old or more (`heartbeat_secs * missed_heartbeats`), such as a worker its own
+/// job killed. A job running on a live worker is refused.
+pub async fn cancel(
+    pool: &PgPool,
+    id: &str,
+    worker_gone_after: std::time::Duration,
+) -> Result<JobView, AdminError> {
     let n = sqlx::query(
         "UPDATE apalis.jobs
-         SET status = 'Killed', done_at = now(), last_result = '{\"Err\": \"cancelled by an operator\"}'
-         WHERE id = $1 AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))",
+         SET status = 'Killed', done_at = now(), lock_by = NULL,
+             last_result = '{\"Err\": \"cancelled by an operator\"}'
+         WHERE id = $1
+           AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)
+                OR (status IN ('Queued', 'Running')
+                    AND NOT EXISTS (SELECT 1 FROM apalis.workers w
+                                    WHERE w.id = apalis.jobs.lock_by
+                                      AND now() - w.last_seen < $2 * interval '1 millisecond')))",
     )
     .bind(id)
+    .bind(worker_gone_after.as_millis() as i64)
     .execute(pool)
     .await?
     .rows_affected();
-    finish_action(pool, id, n, "cancel", "scheduled, pending or retrying").await
+    finish_action(
+        pool,
+        id,
+        n,
+        "cancel",
+        "scheduled, pending or retrying, or running on a worker that is gone",
+    )
+    .await
 }
 
 async fn finish_action(

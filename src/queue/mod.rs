@@ -12,6 +12,7 @@
 //! for its backoff), `dead` (Failed, no attempts left), `cancelled` (Killed).
 
 pub mod admin;
+pub mod backend;
 pub mod schedule;
 pub mod worker;
 
@@ -141,8 +142,31 @@ pub async fn run_to_completion(
     wait_for_job(pool, config, &id, timeout).await
 }
 
+/// Waiting for a job was stopped by Ctrl-C (SIGINT): the job itself goes on in the
+/// queue. The command exits with status 130 and this message.
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The job waited for.
+    pub job: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted: stopped waiting for job {job}. It stays in the queue: a worker runs it \
+             (one this process ran is picked up again once its heartbeats are missed). \
+             Follow it with `billrun jobs show {job}`",
+            job = self.job
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Runs workers in this process until job `id` and every job it fanned out to are
-/// finished (done, dead or cancelled): the job is already in the queue.
+/// finished (done, dead or cancelled): the job is already in the queue. These
+/// workers claim only that job and its fan-out, never another pending job.
 pub async fn wait_for_job(
     pool: &PgPool,
     config: Arc<Config>,
@@ -151,16 +175,18 @@ pub async fn wait_for_job(
 ) -> Result<JobView> {
     let id = id.to_string();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(worker::run(
+    let workers = tokio::spawn(worker::run_jobs(
         pool.clone(),
         config.clone(),
         JobKind::ALL.to_vec(),
         worker::process_name(),
+        Some(id.clone()),
         async move {
             let _ = stop_rx.await;
         },
     ));
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
     let job = loop {
         if let Some(job) = admin::show(pool, &id).await? {
             if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
@@ -180,7 +206,15 @@ pub async fn wait_for_job(
             let _ = stop_tx.send(());
             bail!("job {id} did not finish within {}s", timeout.as_secs());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = &mut interrupt => {
+                // Stop at once: the jobs this process runs are dropped (their
+                // transactions roll back) and recovered by other workers.
+                workers.abort();
+                return Err(Interrupted { job: id }.into());
+            }
+        }
     };
     let _ = stop_tx.send(());
     workers.await??;

@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::Value;
@@ -80,6 +80,31 @@ pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
     })
 }
 
+/// The default schedule, built into the binary: `jobs/schedule.toml` of the source.
+pub const BUILT_IN: &str = include_str!("../../jobs/schedule.toml");
+
+/// The schedule in force: `file` if one is named (by `--schedule` or `schedule_file`;
+/// a missing file is an error naming its path, never an empty schedule), else the
+/// built-in one. Returns where it came from, for messages.
+pub fn load_configured(file: Option<&Path>) -> Result<(Vec<ScheduleEntry>, String)> {
+    match file {
+        Some(path) => {
+            if !path.exists() {
+                bail!(
+                    "schedule file {} does not exist: name an existing file in `schedule_file` / \
+                     --schedule, or leave both out to use the built-in schedule",
+                    path.display()
+                );
+            }
+            Ok((load(path)?, path.display().to_string()))
+        }
+        None => Ok((
+            parse(BUILT_IN).context("in the built-in schedule")?,
+            "the built-in schedule".to_string(),
+        )),
+    }
+}
+
 /// Reads and validates a schedule file; every error names the entry and field.
 pub fn load(path: &Path) -> Result<Vec<ScheduleEntry>> {
     let text = std::fs::read_to_string(path)
@@ -128,13 +153,22 @@ pub fn parse(text: &str) -> Result<Vec<ScheduleEntry>> {
 }
 
 impl ScheduleEntry {
-    /// The next `n` fire times strictly after `after`.
+    /// The next `n` fire times strictly after `after`, as UTC instants, in order and
+    /// without repeats. The scheduler enqueues exactly these ticks and `billrun
+    /// schedule list` prints them: both call this function.
+    ///
+    /// The expression is read on the wall clock of `timezone`. Across a DST change
+    /// (the rule of cron implementations such as Vixie cron / cronie):
+    /// - an expression naming fixed hours (the hour field is not `*`) fires once per
+    ///   matching local time: a time in the repeated hour (autumn) fires at its first
+    ///   occurrence only; a time in the skipped hour (spring) fires at the instant of
+    ///   the jump (2027-03-28 02:30 Europe/Berlin fires at 03:00 CEST = 01:00Z), and
+    ///   several skipped times that fall on that instant fire once;
+    /// - an expression whose hour field is `*` (hourly and more often) follows real
+    ///   time: it fires in both occurrences of a repeated hour and not at the
+    ///   nonexistent times of a skipped one, so an hourly job fires every real hour.
     pub fn next_fire_times(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-        self.cron
-            .after(&after.with_timezone(&self.timezone))
-            .take(n)
-            .map(|t| t.with_timezone(&Utc))
-            .collect()
+        fire_times(&self.cron, self.timezone, after, n)
     }
 
     /// The idempotency key of the tick at `tick`.
@@ -154,6 +188,82 @@ impl ScheduleEntry {
             organisation: None,
             payload: self.payload.clone(),
             root: None,
+        }
+    }
+}
+
+/// See [`ScheduleEntry::next_fire_times`]: the next `n` fire times of `cron` read in
+/// `tz`, strictly after `after`.
+pub fn fire_times(
+    cron: &cron::Schedule,
+    tz: Tz,
+    after: DateTime<Utc>,
+    n: usize,
+) -> Vec<DateTime<Utc>> {
+    use cron::TimeUnitSpec;
+    if n == 0 {
+        return Vec::new();
+    }
+    if cron.hours().is_all() {
+        // Real time: every instant whose wall-clock reading matches. The crate skips
+        // nonexistent local times and yields each occurrence of a repeated one.
+        return cron
+            .after(&after.with_timezone(&tz))
+            .take(n)
+            .map(|t| t.with_timezone(&Utc))
+            .collect();
+    }
+    // Fixed hours: walk the matching wall-clock times (the crate on a zone without
+    // DST, UTC, reads naive times), each mapped to one instant. Start a few hours
+    // before `after`'s local reading, since in a repeated hour that reading is later
+    // than the first occurrence of the times that follow it; keep only later instants.
+    let start = after.with_timezone(&tz).naive_local() - chrono::Duration::hours(3);
+    let mut out: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    for local in cron.after(&start.and_utc()) {
+        let instant = local_to_instant(tz, local.naive_utc());
+        let last = out.last().copied().unwrap_or(after);
+        if instant <= last {
+            continue;
+        }
+        out.push(instant);
+        if out.len() == n {
+            break;
+        }
+    }
+    out
+}
+
+/// The instant of the wall-clock time `local` in `tz`: its first occurrence if it is
+/// repeated, the instant the clock jumps over it if it is skipped.
+fn local_to_instant(tz: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+    use chrono::{LocalResult, Offset, TimeZone};
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        LocalResult::None => {
+            // Find the first skipped minute (gaps start on a minute in every zone in
+            // use), then the offset in force just before it: the jump happens at the
+            // instant that minute would have been.
+            let minute = chrono::Duration::minutes(1);
+            let mut gap_start = local
+                .with_second(0)
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(local);
+            for _ in 0..(24 * 60) {
+                if !matches!(
+                    tz.from_local_datetime(&(gap_start - minute)),
+                    LocalResult::None
+                ) {
+                    break;
+                }
+                gap_start -= minute;
+            }
+            let before = tz
+                .from_local_datetime(&(gap_start - minute))
+                .latest()
+                .expect("the minute before a gap exists");
+            let offset = before.offset().fix();
+            (gap_start - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
         }
     }
 }
@@ -254,6 +364,142 @@ mod tests {
         assert_eq!(times[0].to_rfc3339(), "2026-03-29T01:30:00+00:00");
         assert_eq!(times[1].to_rfc3339(), "2026-03-30T01:30:00+00:00");
         assert_eq!(e[0].tick_key(times[0]), "nightly:2026-03-29T01:30:00Z");
+    }
+
+    fn fires(cron: &str, tz: &str, after: &str, n: usize) -> Vec<String> {
+        fire_times(
+            &parse_cron(cron).unwrap(),
+            tz.parse().unwrap(),
+            after.parse().unwrap(),
+            n,
+        )
+        .iter()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .collect()
+    }
+
+    #[test]
+    fn a_daily_time_in_the_skipped_hour_fires_at_the_jump() {
+        // Europe/Berlin, 28 March 2027: 02:00 CET (+01:00) jumps to 03:00 CEST (+02:00).
+        // 27 Mar 02:30 CET = 01:30Z; 28 Mar 02:30 does not exist: the jump, 03:00 CEST
+        // = 01:00Z; 29 Mar 02:30 CEST = 00:30Z.
+        assert_eq!(
+            fires("0 30 2 * * *", "Europe/Berlin", "2027-03-26T12:00:00Z", 3),
+            [
+                "2027-03-27T01:30:00Z",
+                "2027-03-28T01:00:00Z",
+                "2027-03-29T00:30:00Z"
+            ]
+        );
+        // Two skipped times on the same night fire once, at the jump.
+        assert_eq!(
+            fires(
+                "0 15,45 2 * * *",
+                "Europe/Berlin",
+                "2027-03-27T12:00:00Z",
+                2
+            ),
+            ["2027-03-28T01:00:00Z", "2027-03-29T00:15:00Z"]
+        );
+    }
+
+    #[test]
+    fn a_daily_time_in_the_repeated_hour_fires_once_at_its_first_occurrence() {
+        // Europe/Berlin, 31 Oct 2027: 03:00 CEST (+02:00) goes back to 02:00 CET
+        // (+01:00), so 02:30 happens at 00:30Z and again at 01:30Z. 30 Oct 02:30 CEST
+        // = 00:30Z; 31 Oct: the first 02:30 (CEST) = 00:30Z only; 1 Nov 02:30 CET = 01:30Z.
+        assert_eq!(
+            fires("0 30 2 * * *", "Europe/Berlin", "2027-10-29T12:00:00Z", 3),
+            [
+                "2027-10-30T00:30:00Z",
+                "2027-10-31T00:30:00Z",
+                "2027-11-01T01:30:00Z"
+            ]
+        );
+        // Asked from inside the second occurrence (02:10 CET = 01:10Z): 31 Oct 02:30
+        // already fired at 00:30Z, so the next is 1 Nov.
+        assert_eq!(
+            fires("0 30 2 * * *", "Europe/Berlin", "2027-10-31T01:10:00Z", 1),
+            ["2027-11-01T01:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn a_daily_schedule_fires_once_on_every_local_day_of_2027() {
+        // From 1 Jan 2027 00:00 Berlin (31 Dec 2026 23:00Z): 365 fires, one per local
+        // date of 2027, both DST changes included.
+        let times = fire_times(
+            &parse_cron("0 30 2 * * *").unwrap(),
+            chrono_tz::Europe::Berlin,
+            "2026-12-31T23:00:00Z".parse().unwrap(),
+            365,
+        );
+        let days: Vec<chrono::NaiveDate> = times
+            .iter()
+            .map(|t| t.with_timezone(&chrono_tz::Europe::Berlin).date_naive())
+            .collect();
+        let mut expected = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        for d in days {
+            assert_eq!(d, expected);
+            expected = expected.succ_opt().unwrap();
+        }
+        assert_eq!(
+            expected,
+            chrono::NaiveDate::from_ymd_opt(2028, 1, 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn us_transitions_follow_the_same_rule() {
+        // America/New_York 2027: 14 Mar 02:00 EST (-05:00) jumps to 03:00 EDT (-04:00);
+        // 7 Nov 02:00 EDT goes back to 01:00 EST.
+        // 13 Mar 02:30 EST = 07:30Z; 14 Mar: the jump, 03:00 EDT = 07:00Z; 15 Mar 02:30
+        // EDT = 06:30Z.
+        assert_eq!(
+            fires("30 2 * * *", "America/New_York", "2027-03-12T12:00:00Z", 3),
+            [
+                "2027-03-13T07:30:00Z",
+                "2027-03-14T07:00:00Z",
+                "2027-03-15T06:30:00Z"
+            ]
+        );
+        // 6 Nov 01:30 EDT = 05:30Z; 7 Nov 01:30 first (EDT) = 05:30Z, not 06:30Z;
+        // 8 Nov 01:30 EST = 06:30Z.
+        assert_eq!(
+            fires("30 1 * * *", "America/New_York", "2027-11-05T12:00:00Z", 3),
+            [
+                "2027-11-06T05:30:00Z",
+                "2027-11-07T05:30:00Z",
+                "2027-11-08T06:30:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_hourly_schedule_follows_real_time_across_dst() {
+        // Hour field `*`: every real hour fires. Berlin, 28 Mar 2027: 01:30 CET =
+        // 00:30Z, then 02:30 does not exist, then 03:30 CEST = 01:30Z.
+        assert_eq!(
+            fires("0 30 * * * *", "Europe/Berlin", "2027-03-28T00:00:00Z", 2),
+            ["2027-03-28T00:30:00Z", "2027-03-28T01:30:00Z"]
+        );
+        // 31 Oct 2027: 02:30 CEST = 00:30Z and 02:30 CET = 01:30Z both fire.
+        assert_eq!(
+            fires("0 30 * * * *", "Europe/Berlin", "2027-10-31T00:00:00Z", 3),
+            [
+                "2027-10-31T00:30:00Z",
+                "2027-10-31T01:30:00Z",
+                "2027-10-31T02:30:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_built_in_schedule_is_valid_and_bills() {
+        let (entries, from) = load_configured(None).unwrap();
+        assert_eq!(from, "the built-in schedule");
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["cycle-close", "credit-expiry", "queue-retention"]);
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //!   just made: the job is dead at once, with its error.
 //! - **Restarts.** A database error stops an apalis worker; the monitor restarts it
 //!   (after a pause) under a new name, so a worker survives a database restart.
+//! - **Uncut transactions.** Workers read the queue through
+//!   [`super::backend::QueueBackend`]: apalis-postgres's queries, each run to its
+//!   end in a task of its own, so stopping a worker never drops a transaction.
 //! - **Orphans.** A worker that stops heartbeating for `heartbeat_secs *
 //!   missed_heartbeats` loses its running jobs to the others (apalis's re-enqueue).
 
@@ -22,10 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy, PollWith};
-use apalis_postgres::PostgresStorage;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::backend::QueueBackend;
 use crate::config::Config;
 use crate::jobs::{self, JobContext, JobError, JobKind, JobRequest};
 
@@ -91,6 +94,19 @@ pub async fn run(
     process: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    run_jobs(pool, config, kinds, process, None, shutdown).await
+}
+
+/// [`run`], claiming only job `root` and the jobs it fanned out to (metadata `root`)
+/// when `root` is given: `billrun run` and `--wait` never run anyone else's jobs.
+pub async fn run_jobs(
+    pool: PgPool,
+    config: Arc<Config>,
+    kinds: Vec<JobKind>,
+    process: String,
+    root: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let mut monitor = Monitor::new().should_restart(|ctx, error| {
         tracing::warn!(worker = ctx.name(), "worker stopped: {error}; restarting");
         // The database is likely down: do not spin. This callback is synchronous.
@@ -107,14 +123,17 @@ pub async fn run(
             config: config.clone(),
         };
         let base = format!("{process}/{}", kind.name());
+        let root = root.clone();
         monitor = monitor.register(move |restarts| {
             let w = &rt.config.worker;
             let queue_config = apalis_postgres::Config::default()
                 .queue(kind.queue())
-                .batch_size(concurrency)
+                // One job per claim: a worker claims a job only when it has a free
+                // slot, so a worker that dies holds only the jobs it was running.
+                .batch_size(1)
                 .heartbeat_interval(Duration::from_secs(w.heartbeat_secs.max(1)))
                 .missed_heartbeats(w.missed_heartbeats.max(1));
-            let storage = PostgresStorage::<JobRequest>::new(&rt.pool).with_config(queue_config);
+            let storage = QueueBackend::<JobRequest>::new(&rt.pool, queue_config, root.clone());
             let poll = Ticker::new(Duration::from_millis(w.poll_interval_ms.max(10)));
             WorkerBuilder::new(format!("{base}/{restarts}"))
                 .backend(PollWith::new(storage, poll))

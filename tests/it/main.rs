@@ -15,6 +15,7 @@ mod plans;
 mod queue;
 mod restart;
 mod safety;
+mod schedule;
 mod settings;
 mod trials;
 mod void;

@@ -520,3 +520,369 @@ async fn an_idle_worker_picks_up_new_jobs_without_waiting_for_its_heartbeat() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// A writer into a shared buffer, to read what the code under test logged.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A worker that stops drops its claim in flight (apalis does so on shutdown). The
+/// claim's transaction must still end exactly once (no ROLLBACK after its COMMIT:
+/// PostgreSQL's "there is no transaction in progress"), and a job it claimed must
+/// not be stranded, locked by a worker that will never run it. Drops the claim at
+/// 400 points from 0 to 4 ms after it starts, to hit every stage of its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job() {
+    use apalis_core::backend::persistence::Persistence;
+    let db = TestDb::new().await;
+    let log = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .finish();
+    // Global: the claim runs on the runtime's threads. No other test of this binary
+    // installs one.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+
+    let req = billrun::queue::request(
+        billrun::jobs::JobKind::Probe,
+        serde_json::json!({"key": "claimed"}),
+        chrono::Utc::now(),
+        None,
+    )
+    .unwrap();
+    let opts = billrun::queue::EnqueueOptions {
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let id = billrun::queue::enqueue(&mut db.pool.acquire().await.unwrap(), &req, &opts)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let config = apalis_postgres::Config::default()
+        .queue(billrun::jobs::JobKind::Probe.queue())
+        .batch_size(1);
+    let mut stranded = 0;
+    for i in 0..400u64 {
+        let mut persistence =
+            billrun::queue::backend::DetachedPersistence::new(&db.pool, config.clone());
+        let worker = apalis_core::worker::context::WorkerContext::new(&format!("test/{i}"));
+        let claim = tokio::spawn(async move { persistence.fetch_next(&worker).await });
+        // Drop it (abort the task) i * 10 microseconds later, wherever it is.
+        std::thread::sleep(Duration::from_micros(i * 10));
+        claim.abort();
+        let finished = claim.await.is_ok();
+        // Let a claim that was left running end.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let (status, lock_by): (String, Option<String>) =
+            sqlx::query_as("SELECT status, lock_by FROM apalis.jobs WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        if !finished && status != "Pending" {
+            stranded += 1;
+        }
+        if lock_by.is_some() {
+            // A claim that was not dropped holds it: give it back for the next round.
+            sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL WHERE id = $1",
+            )
+            .bind(&id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+    }
+    // Every connection back through the pool flushes what was queued on it.
+    for _ in 0..5 {
+        sqlx::query("SELECT 1").execute(&db.pool).await.unwrap();
+    }
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !log.contains("there is no transaction in progress"),
+        "a transaction was ended twice:\n{log}"
+    );
+    assert_eq!(
+        stranded, 0,
+        "claims dropped mid-flight left the job claimed"
+    );
+}
+
+fn spawn_worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) -> Proc {
+    Proc::spawn(
+        {
+            let mut c = billrun(&db.url, config);
+            c.args(["worker", "--kinds", "probe", "--no-scheduler"]);
+            c
+        },
+        log,
+    )
+}
+
+/// A job whose handler aborts its worker process: each claim counts an attempt, so
+/// with max_attempts = 3 it runs exactly 3 times (3 executions recorded, one per
+/// worker it kills) and is then dead, while a job of another organisation enqueued
+/// beside it completes.
+#[tokio::test]
+async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config(
+        "[retry]\nmax_attempts = 3\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+        None,
+    );
+    let poison = enqueue(
+        &db,
+        &config,
+        &["probe", r#"{"key":"poison","abort":true}"#, "--org", "a"],
+    );
+    let fine = enqueue(&db, &config, &["probe", r#"{"key":"fine"}"#, "--org", "b"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut restarts = 0;
+    while job_state(&db.pool, &poison).await.as_deref() != Some("dead") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison job never went dead ({restarts} workers started): {:?}",
+            job_state(&db.pool, &poison).await
+        );
+        // Restarted in a loop, as a supervisor (systemd, Kubernetes) would.
+        let mut w = spawn_worker(&db, &config, &scratch.path().join("worker.log"));
+        restarts += 1;
+        for _ in 0..100 {
+            if w.0.try_wait().unwrap().is_some()
+                || job_state(&db.pool, &poison).await.as_deref() == Some("dead")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        w.kill9();
+    }
+    let executions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = 'poison'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(executions, 3, "one execution per attempt, 3 attempts");
+    let job = billrun::queue::admin::show(&db.pool, &poison)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.attempts, job.max_attempts), (3, 3));
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("worker stopped"),
+        "{:?}",
+        job.last_error
+    );
+    // The other organisation's job, enqueued beside it, is done, once.
+    let _w = spawn_worker(&db, &config, &scratch.path().join("worker2.log"));
+    wait_for(
+        Duration::from_secs(30),
+        "the other job to be done",
+        || async { (job_state(&db.pool, &fine).await.as_deref() == Some("done")).then_some(()) },
+    )
+    .await;
+    assert_eq!(probe_results(&db, "fine").await, 1);
+}
+
+/// A job claimed by a worker that died cannot be cancelled while that worker could
+/// still be alive (its heartbeats are not yet missed: 1 s x 3), and can once it is
+/// gone.
+#[tokio::test]
+async fn a_job_of_a_dead_worker_can_be_cancelled() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let stuck = enqueue(&db, &config, &["probe", r#"{"key":"stuck","abort":true}"#]);
+    let mut w = spawn_worker(&db, &config, &scratch.path().join("worker.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.0.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never aborted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        job_state(&db.pool, &stuck).await.as_deref(),
+        Some("running")
+    );
+    let cancel = |db: &TestDb| {
+        run({
+            let mut c = billrun(&db.url, &config);
+            c.args(["jobs", "cancel", &stuck]);
+            c
+        })
+    };
+    let refused = cancel(&db);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("running"), "{}", stderr(&refused));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = cancel(&db);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        job_state(&db.pool, &stuck).await.as_deref(),
+        Some("cancelled")
+    );
+}
+
+/// `billrun run` runs the job it was given and its fan-out only: a pending job of
+/// another kind and organisation, due now, is left pending for the workers.
+#[tokio::test]
+async fn run_leaves_other_pending_jobs_alone() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let other = enqueue(&db, &config, &["probe", r#"{"key":"other"}"#, "--org", "b"]);
+    let out = run({
+        let mut c = billrun(&db.url, &config);
+        c.args([
+            "run",
+            "cycle-close",
+            "--now",
+            "2026-02-01T00:00:00Z",
+            "--json",
+        ]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(job["state"], "done");
+    assert_eq!(
+        job_state(&db.pool, &other).await.as_deref(),
+        Some("pending")
+    );
+    assert_eq!(probe_results(&db, "other").await, 0);
+}
+
+/// Waits until the probe `key` has started executing.
+async fn probe_started(db: &TestDb, key: &str) {
+    wait_for(Duration::from_secs(30), "the probe to start", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM probe_executions WHERE key = $1")
+            .bind(key)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+}
+
+fn signal(p: &Proc, sig: i32) {
+    unsafe {
+        libc::kill(p.0.id() as i32, sig);
+    }
+}
+
+/// Waits up to `secs` for the process to exit; its status.
+async fn exits_within(p: &mut Proc, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Ctrl-C during `billrun run` (a job of 60 s) stops waiting at once, exits 130 and
+/// says how to follow the job, which stays in the queue.
+#[tokio::test]
+async fn ctrl_c_stops_waiting_and_says_how_to_follow_the_job() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let log = scratch.path().join("run.log");
+    let mut p = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["run", "probe", r#"{"key":"slow","sleep_ms":60000}"#]);
+            c
+        },
+        &log,
+    );
+    probe_started(&db, "slow").await;
+    signal(&p, libc::SIGINT);
+    let status = exits_within(&mut p, 5)
+        .await
+        .expect("billrun run still waits after Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    let id: String = sqlx::query_scalar("SELECT id FROM apalis.jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!("billrun jobs show {id}")), "{text}");
+    assert_ne!(job_state(&db.pool, &id).await.as_deref(), Some("done"));
+}
+
+/// `billrun worker`: the first SIGINT lets the running job (60 s) go on, a second one
+/// stops the process at once (130); SIGTERM with `--shutdown-timeout 1` stops it
+/// after about a second (status 1).
+#[tokio::test]
+async fn worker_stops_gracefully_then_at_once_on_a_second_signal_or_timeout() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    enqueue(&db, &config, &["probe", r#"{"key":"w1","sleep_ms":60000}"#]);
+    let mut w = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--kinds", "probe", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("w1.log"),
+    );
+    probe_started(&db, "w1").await;
+    signal(&w, libc::SIGINT);
+    assert!(
+        exits_within(&mut w, 2).await.is_none(),
+        "the first signal waits for the running job"
+    );
+    signal(&w, libc::SIGINT);
+    let status = exits_within(&mut w, 5)
+        .await
+        .expect("a second signal stops the worker at once");
+    assert_eq!(status.code(), Some(130));
+
+    enqueue(&db, &config, &["probe", r#"{"key":"w2","sleep_ms":60000}"#]);
+    let mut w = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args([
+                "worker",
+                "--kinds",
+                "probe",
+                "--no-scheduler",
+                "--shutdown-timeout",
+                "1",
+            ]);
+            c
+        },
+        &scratch.path().join("w2.log"),
+    );
+    probe_started(&db, "w2").await;
+    signal(&w, libc::SIGTERM);
+    let status = exits_within(&mut w, 6)
+        .await
+        .expect("--shutdown-timeout 1 bounds the graceful wait");
+    assert_eq!(status.code(), Some(1));
+}
