@@ -20,11 +20,11 @@
 //! received usage as stale; [`IngestReport::usage_spans`] says which accounts
 //! received usage over which instants.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -75,8 +75,13 @@ pub struct UsageSpan {
 pub struct IngestReport {
     /// Events inserted.
     pub inserted: u64,
-    /// Events not inserted because their id was already recorded.
+    /// Events not inserted because the same event was already recorded (same id,
+    /// same values).
     pub duplicates: u64,
+    /// Events not inserted because their id was already recorded with other values
+    /// (reported, never silently dropped).
+    #[serde(skip)]
+    pub conflicts: Vec<EventConflict>,
     /// Per account that received new usage, the span of its new events (by account).
     pub usage_spans: Vec<UsageSpan>,
     /// Events dated in a cycle whose invoice is already finalized: kept, flagged
@@ -105,6 +110,7 @@ impl IngestReport {
     fn add(&mut self, other: IngestReport) {
         self.inserted += other.inserted;
         self.duplicates += other.duplicates;
+        self.conflicts.extend(other.conflicts);
         self.late += other.late;
         self.drafts_made_stale += other.drafts_made_stale;
         for span in other.usage_spans {
@@ -131,12 +137,15 @@ fn dimensions_json(dimensions: &BTreeMap<String, String>) -> Value {
     )
 }
 
-/// Inserts resolved events, [`BATCH_SIZE`] per statement; ids already recorded are
-/// counted as duplicates. A foreign key error (unknown account or schema) fails the
+/// Inserts resolved events, [`BATCH_SIZE`] per statement. An id already recorded
+/// (before, or earlier in `events`) is a duplicate when the event is the same as the
+/// recorded one ([`event_differences`] finds nothing), and a conflict otherwise:
+/// neither is inserted, conflicts are listed in [`IngestReport::conflicts`] by their
+/// position in `events`. A foreign key error (unknown account or schema) fails the
 /// batch it is in; batches before it stay committed.
 pub async fn ingest_events(pool: &PgPool, org: &str, events: &[NewEvent]) -> Result<IngestReport> {
     let mut report = IngestReport::default();
-    for batch in events.chunks(BATCH_SIZE) {
+    for (batch_no, batch) in events.chunks(BATCH_SIZE).enumerate() {
         let mut tx = pool.begin().await?;
         // The transaction's start: the `ingested_at` of every row it inserts.
         let since: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
@@ -154,17 +163,16 @@ pub async fn ingest_events(pool: &PgPool, org: &str, events: &[NewEvent]) -> Res
             .iter()
             .map(|e| dimensions_json(&e.dimensions))
             .collect();
-        let spans: Vec<(String, DateTime<Utc>, DateTime<Utc>, i64)> = sqlx::query_as(
-            "WITH inserted AS ( \
-               INSERT INTO usage_events \
-                 (org_id, id, account_id, schema_name, ts, attributes, dimensions) \
-               SELECT $1, e.id, e.account_id, e.schema_name, e.ts, e.attributes, e.dimensions \
-               FROM UNNEST($2::text[], $3::text[], $4::text[], $5::timestamptz[], \
-                           $6::jsonb[], $7::jsonb[]) \
-                    AS e(id, account_id, schema_name, ts, attributes, dimensions) \
-               ON CONFLICT (org_id, id) DO NOTHING \
-               RETURNING account_id, ts) \
-             SELECT account_id, min(ts), max(ts), count(*) FROM inserted GROUP BY account_id",
+        let inserted: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "INSERT INTO usage_events \
+               (org_id, id, account_id, schema_name, ts, attributes, dimensions) \
+             SELECT $1, e.id, e.account_id, e.schema_name, e.ts, e.attributes, e.dimensions \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::timestamptz[], \
+                         $6::jsonb[], $7::jsonb[]) WITH ORDINALITY \
+                  AS e(id, account_id, schema_name, ts, attributes, dimensions, n) \
+             ORDER BY e.n \
+             ON CONFLICT (org_id, id) DO NOTHING \
+             RETURNING id, account_id, ts",
         )
         .bind(org)
         .bind(&ids)
@@ -175,28 +183,192 @@ pub async fn ingest_events(pool: &PgPool, org: &str, events: &[NewEvent]) -> Res
         .bind(&dimensions)
         .fetch_all(&mut *tx)
         .await?;
+        let mut batch_report = IngestReport::default();
+        // The first event of each inserted id is the one inserted (rows go in in
+        // order); every other event of the batch met a recorded id.
+        let mut new_ids: HashSet<&str> = inserted.iter().map(|r| r.0.as_str()).collect();
+        let mut met: Vec<usize> = Vec::new();
+        for (i, e) in batch.iter().enumerate() {
+            if !new_ids.remove(e.id.as_str()) {
+                met.push(i);
+            }
+        }
+        if !met.is_empty() {
+            let ids: Vec<&str> = met.iter().map(|i| batch[*i].id.as_str()).collect();
+            let recorded = recorded_events(&mut tx, org, &ids).await?;
+            for i in met {
+                let e = &batch[i];
+                let differences = recorded
+                    .get(&e.id)
+                    .map(|r| event_differences(r, e))
+                    .unwrap_or_default();
+                if differences.is_empty() {
+                    batch_report.duplicates += 1;
+                } else {
+                    batch_report.conflicts.push(EventConflict {
+                        position: batch_no * BATCH_SIZE + i,
+                        id: e.id.clone(),
+                        reason: conflict_message(&e.id, &differences),
+                    });
+                }
+            }
+        }
         // In the same transaction: what the new usage means for invoices already
         // computed (a crash cannot leave usage recorded but unaccounted for).
         let (late, stale) = crate::bill_run::usage::after_ingest(&mut tx, org, since).await?;
         tx.commit().await?;
-        let mut batch_report = IngestReport {
-            late,
-            drafts_made_stale: stale,
-            ..Default::default()
-        };
-        for (account_id, first, last, count) in spans {
-            batch_report.inserted += count as u64;
+        batch_report.late = late;
+        batch_report.drafts_made_stale = stale;
+        for (_, account_id, ts) in inserted {
+            batch_report.inserted += 1;
             batch_report.merge_span(UsageSpan {
                 account_id,
-                first_event_at: first,
-                last_event_at: last,
-                events: count as u64,
+                first_event_at: ts,
+                last_event_at: ts,
+                events: 1,
             });
         }
-        batch_report.duplicates = batch.len() as u64 - batch_report.inserted;
         report.add(batch_report);
     }
     Ok(report)
+}
+
+/// An event resent under a recorded id with other values: not inserted, reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventConflict {
+    /// 0-based position of the event in what was given to [`ingest_events`].
+    pub position: usize,
+    /// The event id.
+    pub id: String,
+    /// [`conflict_message`]: what differs from the recorded event.
+    pub reason: String,
+}
+
+/// The recorded events among `ids` (by id), as [`NewEvent`]s to compare with.
+pub async fn recorded_events(
+    conn: &mut sqlx::PgConnection,
+    org: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, NewEvent>> {
+    let rows: Vec<(String, String, String, DateTime<Utc>, Value, Value)> = sqlx::query_as(
+        "SELECT id, account_id, schema_name, ts, attributes, dimensions FROM usage_events \
+         WHERE org_id = $1 AND id = ANY ($2)",
+    )
+    .bind(org)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for (id, account_id, schema_name, timestamp, attributes, dimensions) in rows {
+        let corrupt = |col: &str, v: &Value| CatalogError::Corrupt {
+            what: format!("usage_events.{col} of {id:?}"),
+            message: format!("expected an object of strings, found {v}"),
+        };
+        let Value::Object(a) = &attributes else {
+            return Err(corrupt("attributes", &attributes));
+        };
+        let mut attrs = BTreeMap::new();
+        for (k, v) in a {
+            let n = decimal(v).ok_or_else(|| corrupt("attributes", &attributes))?;
+            attrs.insert(k.clone(), n);
+        }
+        let Value::Object(d) = &dimensions else {
+            return Err(corrupt("dimensions", &dimensions));
+        };
+        let mut dims = BTreeMap::new();
+        for (k, v) in d {
+            let s = v
+                .as_str()
+                .ok_or_else(|| corrupt("dimensions", &dimensions))?;
+            dims.insert(k.clone(), s.to_string());
+        }
+        out.insert(
+            id.clone(),
+            NewEvent {
+                id,
+                account_id,
+                schema_name,
+                timestamp,
+                attributes: attrs,
+                dimensions: dims,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// What differs between a recorded event and one resent under its id, one entry per
+/// field (`attribute tokens: 5, recorded 3`); empty when it is the same event.
+/// Attributes compare as numbers (`3.0` is `3`); the account is the one the event
+/// was routed to (an alias resolved at its timestamp), so an event resent through
+/// an alias of its account is the same event.
+pub fn event_differences(recorded: &NewEvent, resent: &NewEvent) -> Vec<String> {
+    let mut out = Vec::new();
+    if recorded.account_id != resent.account_id {
+        out.push(format!(
+            "account {:?}, recorded {:?}",
+            resent.account_id, recorded.account_id
+        ));
+    }
+    if recorded.schema_name != resent.schema_name {
+        out.push(format!(
+            "schema {:?}, recorded {:?}",
+            resent.schema_name, recorded.schema_name
+        ));
+    }
+    if recorded.timestamp != resent.timestamp {
+        out.push(format!(
+            "timestamp {}, recorded {}",
+            resent
+                .timestamp
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            recorded
+                .timestamp
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ));
+    }
+    let names: BTreeSet<&String> = recorded
+        .attributes
+        .keys()
+        .chain(resent.attributes.keys())
+        .collect();
+    for name in names {
+        let (r, s) = (recorded.attributes.get(name), resent.attributes.get(name));
+        if r.map(|d| d.normalize()) != s.map(|d| d.normalize()) {
+            out.push(format!(
+                "attribute {name}: {}, recorded {}",
+                s.map_or("absent".to_string(), |d| d.to_string()),
+                r.map_or("absent".to_string(), |d| d.to_string())
+            ));
+        }
+    }
+    let names: BTreeSet<&String> = recorded
+        .dimensions
+        .keys()
+        .chain(resent.dimensions.keys())
+        .collect();
+    for name in names {
+        let (r, s) = (recorded.dimensions.get(name), resent.dimensions.get(name));
+        if r != s {
+            let show = |v: Option<&String>| v.map_or("absent".to_string(), |v| format!("{v:?}"));
+            out.push(format!(
+                "dimension {name}: {}, recorded {}",
+                show(s),
+                show(r)
+            ));
+        }
+    }
+    out
+}
+
+/// The one message for an event id recorded with other values (every way in).
+pub fn conflict_message(id: &str, differences: &[String]) -> String {
+    format!(
+        "conflict: event id {id:?} is already recorded with other values ({}); the recorded \
+         event is kept: give a changed event a new id",
+        differences.join("; ")
+    )
 }
 
 // ---------------------------------------------------------------------------------
@@ -224,6 +396,21 @@ pub struct LinesReport {
     pub rejected: u64,
     /// Every rejected line with its reason, in input order.
     pub rejected_lines: Vec<RejectedLine>,
+    /// Number of lines whose event id was already recorded with other values.
+    pub conflicts: u64,
+    /// Every such line, in input order (the recorded event is kept).
+    pub conflict_lines: Vec<ConflictLine>,
+}
+
+/// A line whose event id was already recorded with other values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictLine {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// The event id.
+    pub id: String,
+    /// What differs from the recorded event ([`conflict_message`]).
+    pub reason: String,
 }
 
 /// Who a parsed event is for, before resolution.
@@ -395,7 +582,9 @@ fn check_schema(e: &ParsedEvent, schemas: &HashMap<String, EventSchema>) -> Resu
 ///
 /// Every rejected line is in the report with its number and reason (bad JSON, a
 /// missing field, a bad timestamp, an unknown schema, attribute or dimension, a
-/// non-numeric attribute, an unknown account or alias); nothing is dropped silently.
+/// non-numeric attribute, an unknown account or alias), and every line whose event
+/// id was already recorded with other values with its number, id and differences;
+/// nothing is dropped silently.
 /// Blank lines are skipped. Lines are processed [`BATCH_SIZE`] at a time, each batch
 /// with one query for its accounts, one for its aliases and one insert.
 pub async fn ingest_json_lines(
@@ -442,11 +631,25 @@ pub async fn ingest_json_lines(
         if batch.is_empty() {
             continue;
         }
-        let events = resolve_batch(pool, org, batch, &mut report.rejected_lines).await?;
-        report.ingest.add(ingest_events(pool, org, &events).await?);
+        let (lines, events): (Vec<u64>, Vec<NewEvent>) =
+            resolve_batch(pool, org, batch, &mut report.rejected_lines)
+                .await?
+                .into_iter()
+                .unzip();
+        let mut ingested = ingest_events(pool, org, &events).await?;
+        for c in std::mem::take(&mut ingested.conflicts) {
+            report.conflict_lines.push(ConflictLine {
+                line: lines[c.position],
+                id: c.id,
+                reason: c.reason,
+            });
+        }
+        report.ingest.add(ingested);
     }
     report.rejected_lines.sort_by_key(|r| r.line);
     report.rejected = report.rejected_lines.len() as u64;
+    report.conflict_lines.sort_by_key(|r| r.line);
+    report.conflicts = report.conflict_lines.len() as u64;
     Ok(report)
 }
 
@@ -457,7 +660,7 @@ async fn resolve_batch(
     org: &str,
     batch: Vec<(u64, ParsedEvent)>,
     rejected: &mut Vec<RejectedLine>,
-) -> Result<Vec<NewEvent>> {
+) -> Result<Vec<(u64, NewEvent)>> {
     let mut names: Vec<String> = batch
         .iter()
         .map(|(_, e)| match &e.target {
@@ -514,14 +717,17 @@ async fn resolve_batch(
             },
         };
         match account {
-            Ok(account_id) => events.push(NewEvent {
-                id: e.id,
-                account_id,
-                schema_name: e.schema_name,
-                timestamp: e.timestamp,
-                attributes: e.attributes,
-                dimensions: e.dimensions,
-            }),
+            Ok(account_id) => events.push((
+                line,
+                NewEvent {
+                    id: e.id,
+                    account_id,
+                    schema_name: e.schema_name,
+                    timestamp: e.timestamp,
+                    attributes: e.attributes,
+                    dimensions: e.dimensions,
+                },
+            )),
             Err(reason) => rejected.push(RejectedLine { line, reason }),
         }
     }

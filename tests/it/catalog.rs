@@ -762,6 +762,141 @@ async fn usage_ingest_counts_and_reports_every_bad_line() {
 }
 
 #[tokio::test]
+async fn an_event_id_resent_with_other_values_is_reported_as_a_conflict() {
+    let c = Cli::new().await;
+    c.org_with_meter("acme");
+    c.account("acme", "acc-1", "USD");
+    c.ok(&[
+        "account",
+        "add-alias",
+        "--org",
+        "acme",
+        "acc-1",
+        "dev-1",
+        "--from",
+        "2026-01-01",
+    ]);
+    let event = |id: &str, who: (&str, &str), ts: &str, tokens: Value, region: &str| {
+        json!({"schemaName": "api", "id": id, "timestamp": ts, who.0: who.1,
+               "attributes": [{"name": "tokens", "value": tokens}],
+               "dimensions": {"region": region}})
+        .to_string()
+    };
+    let first = c.write(
+        "first.jsonl",
+        &[
+            event(
+                "e1",
+                ("accountId", "acc-1"),
+                "2026-01-10T12:00:00Z",
+                json!(3),
+                "eu",
+            ),
+            event(
+                "e2",
+                ("accountId", "acc-1"),
+                "2026-01-10T13:00:00Z",
+                json!(4),
+                "eu",
+            ),
+        ]
+        .join("\n"),
+    );
+    assert_mentions(
+        &c.ok(&["usage", "ingest", "--org", "acme", &first]),
+        &["read 2, inserted 2, duplicates 0, rejected 0, conflicts 0"],
+    );
+    let lines = [
+        // The same event: 3.0 is 3, dev-1 routes to acc-1, +01:00 is the same instant.
+        event(
+            "e1",
+            ("alias", "dev-1"),
+            "2026-01-10T13:00:00+01:00",
+            json!("3.0"),
+            "eu",
+        ),
+        // Other values under recorded ids.
+        event(
+            "e1",
+            ("accountId", "acc-1"),
+            "2026-01-10T12:00:00Z",
+            json!(5),
+            "eu",
+        ),
+        event(
+            "e2",
+            ("accountId", "acc-1"),
+            "2026-01-11T13:00:00Z",
+            json!(4),
+            "us",
+        ),
+        // New, then resent in the same file with another value.
+        event(
+            "e3",
+            ("accountId", "acc-1"),
+            "2026-01-12T00:00:00Z",
+            json!(1),
+            "eu",
+        ),
+        event(
+            "e3",
+            ("accountId", "acc-1"),
+            "2026-01-12T00:00:00Z",
+            json!(2),
+            "eu",
+        ),
+    ];
+    let second = c.write("second.jsonl", &lines.join("\n"));
+    let out = c.run(&["usage", "ingest", "--org", "acme", &second]);
+    assert!(!out.status.success(), "conflicts make the command fail");
+    assert_mentions(
+        &stdout(&out),
+        &["read 5, inserted 1, duplicates 1, rejected 0, conflicts 3"],
+    );
+    let err = stderr(&out);
+    assert_mentions(
+        &err,
+        &[
+            "line 2: conflict: event id \"e1\" is already recorded with other values \
+             (attribute tokens: 5, recorded 3); the recorded event is kept: give a changed event \
+             a new id",
+            "line 3: conflict: event id \"e2\" is already recorded with other values \
+             (timestamp 2026-01-11T13:00:00Z, recorded 2026-01-10T13:00:00Z; dimension region: \
+             \"us\", recorded \"eu\")",
+            "line 5: conflict: event id \"e3\" is already recorded with other values \
+             (attribute tokens: 2, recorded 1)",
+            "0 of 5 lines rejected, 3 in conflict with recorded events",
+        ],
+    );
+    assert!(
+        !err.contains("line 1:") && !err.contains("line 4:"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&stdout(
+        &c.run(&["usage", "ingest", "--org", "acme", &second, "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(report["conflicts"], 3);
+    assert_eq!(report["duplicates"], 2, "e1 and e3 as first recorded");
+    assert_eq!(report["conflictLines"][0]["line"], 2);
+    assert_eq!(report["conflictLines"][0]["id"], "e1");
+    let kept: Vec<(String, Value)> =
+        sqlx::query_as("SELECT id, attributes FROM usage_events WHERE org_id = 'acme' ORDER BY id")
+            .fetch_all(&c.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        kept,
+        vec![
+            ("e1".to_string(), json!({"tokens": "3"})),
+            ("e2".to_string(), json!({"tokens": "4"})),
+            ("e3".to_string(), json!({"tokens": "1"})),
+        ],
+        "the recorded events are kept"
+    );
+}
+
+#[tokio::test]
 async fn a_moved_alias_routes_events_by_their_timestamp() {
     let c = Cli::new().await;
     c.org_with_meter("acme");

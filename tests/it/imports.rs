@@ -694,3 +694,65 @@ async fn account_rows_that_contradict_the_catalog_are_bad_rows_and_the_rest_is_a
         ]
     );
 }
+
+/// `imports errors ID` of the import `out` started: its `error` column, row by row.
+fn error_column(db: &TestDb, config: &Path, out: &std::process::Output) -> Vec<String> {
+    let v = show(db, config, out);
+    let mut c = billrun(&db.url, config);
+    c.args(["imports", "errors", v["id"].as_str().unwrap()]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&o.stdout[..]);
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().next_back().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_id_resent_with_other_values_is_a_conflict_row_and_the_same_event_is_skipped() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    for (kind, file) in [("accounts", "accounts.csv"), ("usage", "usage.csv")] {
+        let out = import(&db, &config, kind, &fixture(file), &[]);
+        assert!(out.status.success(), "{kind}: {}", stderr(&out));
+    }
+    // e1 again with 5000.0 calls (the same number) and e5 through a2's own id instead
+    // of its alias a2-prod (the same account): the same events, skipped. e3 with 1001
+    // calls instead of 1000: a conflict. e6: new.
+    let file = scratch.path().join("resent.csv");
+    std::fs::write(
+        &file,
+        "event_id,timestamp,account_id,schema,attribute.calls,dimension.region\n\
+         e1,2026-01-05T10:00:00Z,a1,api,5000.0,eu\n\
+         e3,2026-01-31T23:59:59Z,a1,api,1001,\n\
+         e5,2026-01-20T12:00:00Z,a2,api,2500,us\n\
+         e6,2026-01-21T00:00:00Z,a1,api,7,eu\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "usage", &file, &[]);
+    assert!(!out.status.success(), "a conflict fails the command");
+    let v = show(&db, &config, &out);
+    assert_eq!(v["status"], "DONE", "{v}");
+    // read 4: imported 1 (e6), skipped 2 (e1, e5), failed 1 (e3).
+    assert_eq!(counts(&v), [4, 1, 2, 1], "{v}");
+    assert_eq!(
+        error_column(&db, &config, &out),
+        vec![
+            "line 3, column event_id: conflict: event id \"e3\" is already recorded with other \
+             values (attribute calls: 1001, recorded 1000); the recorded event is kept: give a \
+             changed event a new id"
+                .to_string()
+        ]
+    );
+    let calls: String =
+        sqlx::query_scalar("SELECT attributes->>'calls' FROM usage_events WHERE id = 'e3'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(calls, "1000", "the recorded event is kept");
+}
