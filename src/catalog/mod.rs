@@ -12,6 +12,7 @@
 //! - [`usage`]: usage events, validated and ingested in batches.
 //! - [`licenses`]: license quantity updates.
 //! - [`plans`]: price plans and their versions (DRAFT -> ACTIVE -> ARCHIVED).
+//! - [`input`]: rules every way in shares: the one time parser, text length limits.
 //! - [`commands`]: the `billrun org|customer|account|plan|meter|usage|license` CLI.
 //!
 //! Every value is parsed at the edge into a type that cannot be invalid (a [`Tz`],
@@ -27,6 +28,7 @@ pub mod aliases;
 pub mod associations;
 pub mod commands;
 pub mod customers;
+pub mod input;
 pub mod licenses;
 pub mod meters;
 pub mod orgs;

@@ -756,3 +756,147 @@ async fn an_event_id_resent_with_other_values_is_a_conflict_row_and_the_same_eve
             .unwrap();
     assert_eq!(calls, "1000", "the recorded event is kept");
 }
+
+/// One bad event per case, sent through `usage ingest` (JSON lines) and the CSV
+/// usage import: the same verdict and the same message, field named each way's way.
+/// Returns the JSONL stderr and the CSV `error` column, for more checks.
+async fn same_verdict_both_ways(
+    db: &TestDb,
+    scratch: &Scratch,
+    config: &Path,
+    // (id, timestamp, account, schema, calls, region, JSON path, CSV column, reason)
+    cases: &[[&str; 9]],
+) {
+    let mut jsonl = String::new();
+    let mut csv_text =
+        String::from("event_id,timestamp,account_id,schema,attribute.calls,dimension.region\n");
+    for [id, ts, account, schema, calls, region, ..] in cases {
+        // A number stays a JSON number when it is one.
+        let value = serde_json::from_str::<Value>(calls).unwrap_or(json!(calls));
+        jsonl += &json!({"schemaName": schema, "id": id, "timestamp": ts, "accountId": account,
+                         "attributes": [{"name": "calls", "value": value}],
+                         "dimensions": {"region": region}})
+        .to_string();
+        jsonl.push('\n');
+        csv_text += &format!("{id},{ts},{account},{schema},{calls},{region}\n");
+    }
+    let jsonl_file = scratch.path().join("bad.jsonl");
+    std::fs::write(&jsonl_file, jsonl).unwrap();
+    let mut c = billrun(&db.url, config);
+    c.args(["usage", "ingest", "--org", "acme"])
+        .arg(&jsonl_file);
+    let out = run(c);
+    assert!(!out.status.success());
+    let jsonl_err = stderr(&out);
+    let csv_file = scratch.path().join("bad.csv");
+    std::fs::write(&csv_file, csv_text).unwrap();
+    let out = import(db, config, "usage", &csv_file, &[]);
+    assert!(!out.status.success());
+    let csv_errors = error_column(db, config, &out);
+    assert_eq!(csv_errors.len(), cases.len(), "{csv_errors:#?}");
+    for (i, [.., path, column, reason]) in cases.iter().enumerate() {
+        let want = format!("line {}: {path}: {reason}", i + 1);
+        assert!(
+            jsonl_err.lines().any(|l| l == want),
+            "JSONL: {want:?} not in\n{jsonl_err}"
+        );
+        // The CSV file's line is one more (its header).
+        assert_eq!(
+            csv_errors[i],
+            format!("line {}, column {column}: {reason}", i + 2)
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "no bad event is stored, by either way");
+}
+
+#[tokio::test]
+async fn a_bad_event_gets_the_same_verdict_and_message_from_jsonl_and_csv() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ts = "2026-01-05T10:00:00Z";
+    same_verdict_both_ways(
+        &db,
+        &scratch,
+        &config,
+        &[
+            [
+                "n1",
+                ts,
+                "a1",
+                "api",
+                "-500",
+                "eu",
+                "attributes[0].value",
+                "attribute.calls",
+                "-500 is negative: usage quantities must be 0 or more (attribute calls)",
+            ],
+            [
+                "n2",
+                ts,
+                "a1",
+                "api",
+                "ten",
+                "eu",
+                "attributes[0].value",
+                "attribute.calls",
+                "\"ten\" is not a number: expected e.g. 12 or 12.5 (attribute calls)",
+            ],
+            [
+                "n3",
+                "05/01/2026",
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "timestamp",
+                "timestamp",
+                "\"05/01/2026\" is not a timestamp: expected ISO 8601 with a UTC offset such \
+                 as 2026-01-31T23:59:59Z",
+            ],
+            [
+                "n4",
+                ts,
+                "a1",
+                "web",
+                "1",
+                "eu",
+                "schemaName",
+                "schema",
+                "unknown event schema \"web\" (schemas: api)",
+            ],
+            [
+                "n5",
+                "2016-12-31T23:59:60Z",
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "timestamp",
+                "timestamp",
+                "\"2016-12-31T23:59:60Z\": second 60 is a leap second, which billrun's times \
+                 (like PostgreSQL's and Unix time) do not have: use 23:59:59 or the next second",
+            ],
+            [
+                "n6",
+                "+12026-01-05T10:00:00Z",
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "timestamp",
+                "timestamp",
+                "\"+12026-01-05T10:00:00Z\": the year must have exactly 4 digits (0000 to \
+                 9999), as RFC 3339 requires",
+            ],
+        ],
+    )
+    .await;
+}
