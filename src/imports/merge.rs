@@ -25,6 +25,7 @@ use super::pgcopy::CopyBuf;
 use super::rows::{AccountRow, Row, RowError};
 use super::ImportError;
 use crate::catalog::aliases::{AliasBook, Resolution};
+use crate::catalog::licenses;
 use crate::catalog::usage::{self, NewEvent};
 
 /// A good row and its line.
@@ -329,9 +330,14 @@ impl Loader {
             })
             .collect();
         let resolved = self.resolve(tx, &refs).await?;
+        let known = licenses::known_licenses(tx, &self.org).await?;
         let mut buf = CopyBuf::new();
         for (p, account) in rows.iter().zip(resolved) {
             let Row::License(l) = &p.row else { continue };
+            if let Err(m) = licenses::check_license_known(&l.license_id, &known) {
+                out.errors.push((p.line, RowError::at("license_id", m)));
+                continue;
+            }
             match account {
                 Err(e) => out.errors.push((p.line, e)),
                 Ok(account) => {

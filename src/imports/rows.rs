@@ -10,11 +10,13 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::catalog::accounts::NewAccount;
 use crate::catalog::customers::Address;
+use crate::catalog::customers::NewCustomer;
 use crate::catalog::licenses::UpdateType;
 use crate::catalog::meters::EventSchema;
 use crate::catalog::usage::{self, EventField};
-use crate::catalog::{check_email, check_id, input, parse_currency, parse_timezone};
+use crate::catalog::{check_id, check_key, input, parse_currency, parse_timezone};
 
 use super::columns::{Field, Header, ImportKind};
 use super::split::Record;
@@ -304,7 +306,9 @@ fn license(c: &Cells) -> Result<LicenseRow, RowError> {
         ));
     }
     let effective_from = instant("effective_from", c.required("effective_from")?)?;
-    let idempotency_key = c.id("idempotency_key")?;
+    let idempotency_key = c.required("idempotency_key")?.to_string();
+    check_key("idempotency_key", &idempotency_key)
+        .map_err(|e| RowError::at("idempotency_key", e.message))?;
     Ok(LicenseRow {
         license_id,
         account_ref,
@@ -319,11 +323,12 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
     let account_id = c.id("account_id")?;
     let customer_id = c.id("customer_id")?;
     let customer_name = c.optional("customer_name")?.map(str::to_string);
-    let account_name = c.required("account_name")?.to_string();
+    let account_name = c.required("account_name")?;
     let code = c.required("invoice_currency")?;
     let currency = parse_currency("invoice_currency", code)
         .map_err(|e| RowError::at("invoice_currency", e.message))?;
     let code = currency.code().to_string();
+    let account_name = account_name.to_string();
     if !cx.currencies.contains(&code) {
         return Err(RowError::at(
             "invoice_currency",
@@ -333,15 +338,8 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
             ),
         ));
     }
-    let emails = |col: &str| -> Result<Vec<String>, RowError> {
-        let l = list(c.optional(col)?);
-        for e in &l {
-            check_email(col, e).map_err(|err| RowError::at(col, err.message))?;
-        }
-        Ok(l)
-    };
-    let billing_emails = emails("billing_emails")?;
-    let additional_emails = emails("additional_emails")?;
+    let billing_emails = list(c.optional("billing_emails")?);
+    let additional_emails = list(c.optional("additional_emails")?);
     let net_term_days = c
         .optional("net_term_days")?
         .map(|s| {
@@ -370,10 +368,61 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
         state: s("state")?,
         country: s("country")?,
     };
-    address
-        .validate("address")
-        .map_err(|e| RowError::at("country", e.message))?;
+    // The catalog's one check of a customer and of an account, as `customer create`
+    // and `account create` make it; its Togai field names become our columns.
+    let column = |path: &str, of_customer: bool| -> String {
+        let path = path.split('[').next().unwrap_or(path);
+        match path {
+            "id" if of_customer => "customer_id",
+            "name" if of_customer => "customer_name",
+            "id" => "account_id",
+            "customerId" => "customer_id",
+            "name" => "account_name",
+            "billingInformation.emailRecipients" => "billing_emails",
+            "billingInformation.additionalEmailRecipients" => "additional_emails",
+            "address.line1" => "address_line1",
+            "address.line2" => "address_line2",
+            "address.postalCode" => "postal_code",
+            "address.city" => "city",
+            "address.state" => "state",
+            "address.country" => "country",
+            other => other,
+        }
+        .to_string()
+    };
+    NewCustomer {
+        id: customer_id.clone(),
+        name: customer_name.clone().unwrap_or_else(|| customer_id.clone()),
+        primary_email: None,
+        address: None,
+    }
+    .validate()
+    .map_err(|e| RowError::at(&column(&e.path, true), e.message))?;
+    NewAccount {
+        id: account_id.clone(),
+        customer_id: customer_id.clone(),
+        name: account_name.clone(),
+        invoice_currency: currency,
+        timezone: None,
+        net_term_days,
+        primary_email: None,
+        billing_emails: billing_emails.clone(),
+        additional_emails: additional_emails.clone(),
+        address: Some(address.clone()),
+    }
+    .validate()
+    .map_err(|e| RowError::at(&column(&e.path, false), e.message))?;
     let mut aliases = list(c.optional("aliases")?);
+    if aliases.len() > input::MAX_ALIASES {
+        return Err(RowError::at(
+            "aliases",
+            format!(
+                "{} aliases, at most {} are allowed",
+                aliases.len(),
+                input::MAX_ALIASES
+            ),
+        ));
+    }
     for a in &aliases {
         check_id("aliases", a).map_err(|e| RowError::at("aliases", e.message))?;
     }

@@ -897,6 +897,50 @@ async fn an_event_id_resent_with_other_values_is_reported_as_a_conflict() {
 }
 
 #[tokio::test]
+async fn text_over_its_limit_is_refused_by_the_cli_naming_field_and_limit() {
+    let c = Cli::new().await;
+    c.org_with_meter("acme");
+    let long_id = "a".repeat(51);
+    let long_name = "n".repeat(256);
+    assert_mentions(
+        &c.fails(&[
+            "customer", "create", "--org", "acme", &long_id, "--name", "C",
+        ]),
+        &["id: is 51 characters long, at most 50 are allowed"],
+    );
+    assert_mentions(
+        &c.fails(&[
+            "account",
+            "create",
+            "--org",
+            "acme",
+            "acc",
+            "--customer",
+            "cust",
+            "--name",
+            &long_name,
+            "--invoice-currency",
+            "USD",
+        ]),
+        &["name: is 256 characters long, at most 255 are allowed"],
+    );
+    // 255 characters is the limit, not over it.
+    c.ok(&[
+        "account",
+        "create",
+        "--org",
+        "acme",
+        "acc",
+        "--customer",
+        "cust",
+        "--name",
+        &"n".repeat(255),
+        "--invoice-currency",
+        "USD",
+    ]);
+}
+
+#[tokio::test]
 async fn a_moved_alias_routes_events_by_their_timestamp() {
     let c = Cli::new().await;
     c.org_with_meter("acme");
@@ -1103,6 +1147,9 @@ async fn license_updates_are_idempotent_per_key() {
     let c = Cli::new().await;
     c.org_with_meter("acme");
     c.account("acme", "acc", "USD");
+    // The growth plan's license rate card "seats" (a draft is enough).
+    let plan = c.write("growth.json", &plan_fixture().to_string());
+    c.ok(&["plan", "apply", "--org", "acme", &plan]);
     let update = |key: &str, kind: &str, qty: &str| {
         vec![
             "license",
@@ -1147,6 +1194,29 @@ async fn license_updates_are_idempotent_per_key() {
         &c.fails(&args(&update("k4", "SOMETIMES", "1"))),
         &["updateType"],
     );
+    // A license no plan has, and times the one time parser refuses: nothing recorded.
+    let mut unknown = update("k5", "ABSOLUTE", "1");
+    unknown[7] = "seatz".into();
+    assert_mentions(
+        &c.fails(&args(&unknown)),
+        &[
+            "licenseId: no price plan has a license rate card \"seatz\", so its quantities \
+           would never be billed (licenses: seats)",
+        ],
+    );
+    for (key, from, why) in [
+        ("k6", "2026-01-31T23:59:60Z", "second 60 is a leap second"),
+        (
+            "k7",
+            "+12026-01-01T00:00:00Z",
+            "the year must have exactly 4 digits",
+        ),
+        ("k8", "+12026-01-01", "the year must have exactly 4 digits"),
+    ] {
+        let mut u = update(key, "ABSOLUTE", "1");
+        u[13] = from.into();
+        assert_mentions(&c.fails(&args(&u)), &["effectiveFrom: ", why]);
+    }
     let updates = billrun::catalog::licenses::updates_for_account(
         &c.db.pool,
         "acme",

@@ -822,6 +822,7 @@ async fn a_bad_event_gets_the_same_verdict_and_message_from_jsonl_and_csv() {
     let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let ts = "2026-01-05T10:00:00Z";
+    let (long_id, long_region) = ("i".repeat(51), "r".repeat(256));
     same_verdict_both_ways(
         &db,
         &scratch,
@@ -873,6 +874,30 @@ async fn a_bad_event_gets_the_same_verdict_and_message_from_jsonl_and_csv() {
                 "unknown event schema \"web\" (schemas: api)",
             ],
             [
+                &long_id,
+                ts,
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "id",
+                "event_id",
+                "is 51 characters long, at most 50 are allowed (starts \"iiiiiiiiiiiiiiiiiiii\
+                 iiiiiiiiiiiiiiiiiiii\"...)",
+            ],
+            [
+                "n7",
+                ts,
+                "a1",
+                "api",
+                "1",
+                &long_region,
+                "dimensions.region",
+                "dimension.region",
+                "is 256 characters long, at most 255 are allowed (starts \"rrrrrrrrrrrrrrrrrrrr\
+                 rrrrrrrrrrrrrrrrrrrr\"...) (dimension region)",
+            ],
+            [
                 "n5",
                 "2016-12-31T23:59:60Z",
                 "a1",
@@ -899,4 +924,116 @@ async fn a_bad_event_gets_the_same_verdict_and_message_from_jsonl_and_csv() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn text_fields_over_their_limits_are_bad_rows_naming_column_and_limit() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let header = std::fs::read_to_string(fixture("accounts.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    // 17 columns: id, customer, customer name, name, currency, billing emails,
+    // additional emails, net terms, timezone, line1, postal code, city, country,
+    // aliases, plan id, plan version, plan from.
+    let row = |cells: [&str; 6]| {
+        let [id, customer_name, name, emails, postal, aliases] = cells;
+        format!("{id},c1,{customer_name},{name},USD,{emails},,,,,{postal},,,{aliases},,,\n")
+    };
+    let big_name = "n".repeat(10 << 20); // the issue's 10 MiB account name
+    let long_email = format!("{}@x.example", "e".repeat(250)); // 250 + 10 = 260 characters
+    let many_emails = (1..=21)
+        .map(|i| format!("b{i}@x.example"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let mut text = format!("{header}\n");
+    text += &row(["ok1", "", "Fine", "", "", ""]);
+    text += &row(["big", "", &big_name, "", "", ""]);
+    text += &row([&"a".repeat(51), "", "A", "", "", ""]);
+    text += &row(["c3", &"c".repeat(256), "A", "", "", ""]);
+    text += &row(["c4", "", "A", &long_email, "", ""]);
+    text += &row(["c5", "", "A", &many_emails, "", ""]);
+    text += &row(["c6", "", "A", "", &"1".repeat(21), ""]);
+    text += &row(["c7", "", "A", "", "", &"x".repeat(51)]);
+    let file = scratch.path().join("limits.csv");
+    std::fs::write(&file, text).unwrap();
+    let out = import(&db, &config, "accounts", &file, &[]);
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    // read 8: ok1 imported, the 7 others failed.
+    assert_eq!(counts(&v), [8, 1, 0, 7], "{v}");
+    let starts = |c: &str| format!("(starts {:?}...)", c.repeat(40));
+    assert_eq!(
+        error_column(&db, &config, &out),
+        vec![
+            format!(
+                "line 3, column account_name: is 10485760 characters long, at most 255 are \
+                 allowed {}",
+                starts("n")
+            ),
+            format!(
+                "line 4, column account_id: is 51 characters long, at most 50 are allowed {}",
+                starts("a")
+            ),
+            format!(
+                "line 5, column customer_name: is 256 characters long, at most 255 are allowed {}",
+                starts("c")
+            ),
+            format!(
+                "line 6, column billing_emails: is 260 characters long, at most 254 are allowed {}",
+                starts("e")
+            ),
+            "line 7, column billing_emails: 21 addresses, at most 20 are allowed".to_string(),
+            "line 8, column postal_code: is 21 characters long, at most 20 are allowed (starts \
+             \"111111111111111111111\")"
+                .to_string(),
+            format!(
+                "line 9, column aliases: is 51 characters long, at most 50 are allowed {}",
+                starts("x")
+            ),
+        ]
+    );
+    let names: Vec<String> = sqlx::query_scalar("SELECT id FROM accounts ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["ok1"]);
+}
+
+#[tokio::test]
+async fn a_license_row_for_a_license_no_plan_has_is_a_bad_row() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = scratch.path().join("licenses.csv");
+    std::fs::write(
+        &file,
+        "license_id,account_id,update_type,quantity,effective_from,idempotency_key\n\
+         seats,a1,ABSOLUTE,5,2026-01-01,k1\n\
+         seatz,a1,ABSOLUTE,5,2026-01-01,k2\n\
+         seats,a1,ABSOLUTE,5,2026-01-31T23:59:60Z,k3\n\
+         seats,a1,ABSOLUTE,5,+12026-01-01,k4\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "licenses", &file, &[]);
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    // read 4: k1 imported; k2 (unknown license), k3 (leap second), k4 (year) failed.
+    assert_eq!(counts(&v), [4, 1, 0, 3], "{v}");
+    assert_eq!(
+        error_column(&db, &config, &out),
+        vec![
+            "line 3, column license_id: no price plan has a license rate card \"seatz\", so \
+             its quantities would never be billed (licenses: seats)",
+            "line 4, column effective_from: \"2026-01-31T23:59:60Z\": second 60 is a leap \
+             second, which billrun's times (like PostgreSQL's and Unix time) do not have: use \
+             23:59:59 or the next second",
+            "line 5, column effective_from: \"+12026-01-01\": the year must have exactly 4 \
+             digits (0000 to 9999), as RFC 3339 requires",
+        ]
+    );
 }
