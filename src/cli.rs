@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -599,19 +599,13 @@ fn parse_payload(arg: Option<&str>) -> Result<Value> {
         .with_context(|| format!("{origin} is not JSON: expected e.g. '{{\"key\": \"value\"}}'"))
 }
 
-/// Parses `--now` / `--at`: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD`
-/// (midnight UTC).
+/// Parses `--now` / `--at` (and the credit and migration commands' times) with the
+/// catalog's one time parser, in its lenient forms: RFC 3339, `YYYY-MM-DDTHH:MM:SS`
+/// (UTC) or `YYYY-MM-DD` (midnight UTC); no leap second, a 4-digit year.
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
-        return Ok(t.and_utc());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    bail!("bad time {s:?}: expected RFC 3339 such as 2026-02-01T00:00:00Z, or a date such as 2026-02-01")
+    use crate::catalog::input::{parse_instant, TimeForms};
+    parse_instant(s.trim(), TimeForms::Lenient)
+        .map_err(|e| anyhow::anyhow!("bad time {s:?}: {}", e.reason()))
 }
 
 async fn run_worker(

@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use super::customers::Address;
 use super::orgs::Organisation;
 use super::{
-    check_email, check_id, check_name, stored_currency, stored_days, stored_timezone, CatalogError,
-    Result,
+    check_email, check_id, check_name, input, stored_currency, stored_days, stored_timezone,
+    CatalogError, Result,
 };
 
 /// Whether an account is billed.
@@ -155,10 +155,46 @@ const SELECT_ACCOUNT: &str = "SELECT id, customer_id, name, invoice_currency, ti
      created_at FROM accounts";
 
 fn check_emails(field: &str, emails: &[String]) -> Result<(), FieldError> {
+    if emails.len() > input::MAX_EMAILS {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{} addresses, at most {} are allowed",
+                emails.len(),
+                input::MAX_EMAILS
+            ),
+        ));
+    }
     for (i, e) in emails.iter().enumerate() {
         check_email(&format!("{field}[{i}]"), e)?;
     }
     Ok(())
+}
+
+impl NewAccount {
+    /// The one check of an account's own fields, for every way in (`account
+    /// create`, the accounts CSV import, the API to come): ids ([`check_id`]), the
+    /// name ([`check_name`]), emails ([`check_email`], at most
+    /// [`input::MAX_EMAILS`] per list), the address ([`Address::validate`]).
+    /// Errors are in Togai's field names. What needs the database (the currency
+    /// enabled, the customer existing) is checked by [`create`] and the import.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_id("id", &self.id)?;
+        check_id("customerId", &self.customer_id)?;
+        check_name("name", &self.name)?;
+        if let Some(e) = &self.primary_email {
+            check_email("primaryEmail", e)?;
+        }
+        check_emails("billingInformation.emailRecipients", &self.billing_emails)?;
+        check_emails(
+            "billingInformation.additionalEmailRecipients",
+            &self.additional_emails,
+        )?;
+        if let Some(a) = &self.address {
+            a.validate("address")?;
+        }
+        Ok(())
+    }
 }
 
 /// Creates an account in organisation `org`.
@@ -166,21 +202,8 @@ fn check_emails(field: &str, emails: &[String]) -> Result<(), FieldError> {
 /// Its invoice currency must be enabled for the organisation (checked under a share
 /// lock of the organisation, so a concurrent `org configure` cannot disable it).
 pub async fn create(pool: &PgPool, org: &str, new: &NewAccount) -> Result<Account> {
-    check_id("id", &new.id)?;
-    check_id("customerId", &new.customer_id)?;
-    check_name("name", &new.name)?;
-    if let Some(e) = &new.primary_email {
-        check_email("primaryEmail", e)?;
-    }
-    check_emails("billingInformation.emailRecipients", &new.billing_emails)?;
-    check_emails(
-        "billingInformation.additionalEmailRecipients",
-        &new.additional_emails,
-    )?;
+    new.validate()?;
     let address = new.address.as_ref().filter(|a| !a.is_empty());
-    if let Some(a) = address {
-        a.validate("address")?;
-    }
     let net_term_days = new
         .net_term_days
         .map(|d| i32::try_from(d).map_err(|_| FieldError::new("netTermDays", "is too large")))

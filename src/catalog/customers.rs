@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use super::{check_email, check_id, check_name, orgs, CatalogError, Result};
+use super::{check_email, check_id, check_name, input, orgs, CatalogError, Result};
 
 /// A postal address in Togai's shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,13 +39,34 @@ impl Address {
         *self == Address::default()
     }
 
-    /// Checks the country code; errors are at `field.country`.
+    /// Checks every field: lines, city and state at most
+    /// [`input::MAX_ADDRESS_CHARS`] (255) characters, the postal code at most
+    /// [`input::MAX_POSTAL_CODE_CHARS`] (20), the country an ISO 3166-1 alpha-2
+    /// code. Errors are at `field.line1`, ..., in Togai's names.
     pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        for (name, value, max) in [
+            ("line1", &self.line1, input::MAX_ADDRESS_CHARS),
+            ("line2", &self.line2, input::MAX_ADDRESS_CHARS),
+            (
+                "postalCode",
+                &self.postal_code,
+                input::MAX_POSTAL_CODE_CHARS,
+            ),
+            ("city", &self.city, input::MAX_ADDRESS_CHARS),
+            ("state", &self.state, input::MAX_ADDRESS_CHARS),
+        ] {
+            if let Some(v) = value {
+                input::check_len(name, v, max).map_err(|e| e.within(field))?;
+            }
+        }
         if let Some(c) = &self.country {
             if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
                 return Err(FieldError::new(
                     "country",
-                    format!("{c:?} is not an ISO 3166-1 alpha-2 code such as \"FR\""),
+                    format!(
+                        "{} is not an ISO 3166-1 alpha-2 code such as \"FR\"",
+                        input::shown(c)
+                    ),
                 )
                 .within(field));
             }
@@ -104,17 +125,28 @@ impl From<CustomerRow> for Customer {
     }
 }
 
+impl NewCustomer {
+    /// The one check of a customer's fields, for every way in (`customer create`,
+    /// the accounts CSV import, the API to come): the id ([`check_id`]), the name
+    /// ([`check_name`]), the email ([`check_email`]), the address
+    /// ([`Address::validate`]). Errors are in Togai's field names.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_id("id", &self.id)?;
+        check_name("name", &self.name)?;
+        if let Some(e) = &self.primary_email {
+            check_email("primaryEmail", e)?;
+        }
+        if let Some(a) = &self.address {
+            a.validate("address")?;
+        }
+        Ok(())
+    }
+}
+
 /// Creates a customer in organisation `org`.
 pub async fn create(pool: &PgPool, org: &str, new: &NewCustomer) -> Result<Customer> {
-    check_id("id", &new.id)?;
-    check_name("name", &new.name)?;
-    if let Some(e) = &new.primary_email {
-        check_email("primaryEmail", e)?;
-    }
+    new.validate()?;
     let address = new.address.as_ref().filter(|a| !a.is_empty());
-    if let Some(a) = address {
-        a.validate("address")?;
-    }
     let mut conn = pool.acquire().await?;
     orgs::ensure_exists(&mut conn, org).await?;
     let row: CustomerRow = sqlx::query_as(

@@ -6,14 +6,16 @@
 //! same key with a different update is refused. Turning updates into daily quantities
 //! (several updates of one day collapse to one) is the bill run's job.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use billrun_core::FieldError;
 
-use super::{check_id, CatalogError, Result};
+use super::{check_id, check_key, CatalogError, Result};
 
 /// How an update changes the quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,9 +108,47 @@ impl UpdateRow {
 const COLUMNS: &str =
     "idempotency_key, license_id, account_id, update_type, quantity, effective_from";
 
-/// Records a license update once per idempotency key.
+/// Every license some plan of the organisation prices: the license rate cards'
+/// ids (else names) in any version of any plan, DRAFT, ACTIVE or ARCHIVED (a seat
+/// count may be recorded before its plan is finalized, and an archived version
+/// still bills the accounts on it).
+pub async fn known_licenses(conn: &mut PgConnection, org: &str) -> Result<BTreeSet<String>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT coalesce(c->>'id', c->>'name') FROM price_plan_versions v \
+         CROSS JOIN LATERAL jsonb_array_elements(CASE \
+             WHEN jsonb_typeof(v.definition->'licenseRateCards') = 'array' \
+             THEN v.definition->'licenseRateCards' ELSE '[]'::jsonb END) AS c \
+         WHERE v.org_id = $1",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The one check that a license update names a license some plan prices
+/// ([`known_licenses`]), for every way in (`license update`, the licenses CSV
+/// import, the API to come): an update for a license no plan has would never be
+/// billed. The message names the license and lists the known ones.
+pub fn check_license_known(license_id: &str, known: &BTreeSet<String>) -> Result<(), String> {
+    if known.contains(license_id) {
+        return Ok(());
+    }
+    Err(format!(
+        "no price plan has a license rate card {license_id:?}, so its quantities would never \
+         be billed (licenses: {})",
+        if known.is_empty() {
+            "none yet: add a licenseRateCards entry to a plan first".to_string()
+        } else {
+            known.iter().cloned().collect::<Vec<_>>().join(", ")
+        }
+    ))
+}
+
+/// Records a license update once per idempotency key. Refuses an update of a
+/// license that no plan prices ([`check_license_known`]).
 pub async fn record(pool: &PgPool, org: &str, u: &LicenseUpdate) -> Result<Recorded> {
-    check_id("idempotencyKey", &u.idempotency_key)?;
+    check_key("idempotencyKey", &u.idempotency_key)?;
     check_id("licenseId", &u.license_id)?;
     check_id("accountId", &u.account_id)?;
     if u.update_type == UpdateType::Absolute && u.quantity.is_sign_negative() {
@@ -134,6 +174,8 @@ pub async fn record(pool: &PgPool, org: &str, u: &LicenseUpdate) -> Result<Recor
             id: u.account_id.clone(),
         });
     }
+    let known = known_licenses(&mut *pool.acquire().await?, org).await?;
+    check_license_known(&u.license_id, &known).map_err(|m| FieldError::new("licenseId", m))?;
     // The update and what it means for drafts already computed, together.
     let mut tx = pool.begin().await?;
     let since: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")

@@ -12,6 +12,7 @@
 //! - [`usage`]: usage events, validated and ingested in batches.
 //! - [`licenses`]: license quantity updates.
 //! - [`plans`]: price plans and their versions (DRAFT -> ACTIVE -> ARCHIVED).
+//! - [`input`]: rules every way in shares: the one time parser, text length limits.
 //! - [`commands`]: the `billrun org|customer|account|plan|meter|usage|license` CLI.
 //!
 //! Every value is parsed at the edge into a type that cannot be invalid (a [`Tz`],
@@ -27,6 +28,7 @@ pub mod aliases;
 pub mod associations;
 pub mod commands;
 pub mod customers;
+pub mod input;
 pub mod licenses;
 pub mod meters;
 pub mod orgs;
@@ -182,22 +184,16 @@ impl From<FieldErrors> for CatalogError {
 // ---------------------------------------------------------------------------------
 // Parsing at the edge: shared by every aggregate.
 
-/// Longest id or name accepted: ids end up in invoice numbers, file names and logs.
-const MAX_ID_LEN: usize = 200;
-
-/// An identifier (organisation, customer, account, plan, meter, alias...): not empty,
-/// at most 200 characters, no whitespace or control characters (they would be
-/// invisible in listings and ambiguous on a command line).
+/// An identifier (organisation, customer, account, plan, meter, alias, license,
+/// event...): not empty, at most [`input::MAX_ID_CHARS`] (50) characters (Togai's
+/// limit; ids end up in invoice numbers, file names and logs), no whitespace or
+/// control characters (they would be invisible in listings and ambiguous on a
+/// command line).
 pub fn check_id(field: &str, id: &str) -> Result<(), FieldError> {
     if id.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if id.chars().count() > MAX_ID_LEN {
-        return Err(FieldError::new(
-            field,
-            format!("is longer than {MAX_ID_LEN} characters"),
-        ));
-    }
+    input::check_len(field, id, input::MAX_ID_CHARS)?;
     if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(
             field,
@@ -207,12 +203,29 @@ pub fn check_id(field: &str, id: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// A display name: not blank.
+/// An idempotency key: like an id ([`check_id`]) but up to
+/// [`input::MAX_KEY_CHARS`] (255) characters.
+pub fn check_key(field: &str, key: &str) -> Result<(), FieldError> {
+    if key.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    input::check_len(field, key, input::MAX_KEY_CHARS)?;
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(FieldError::new(
+            field,
+            format!("{} contains whitespace", input::shown(key)),
+        ));
+    }
+    Ok(())
+}
+
+/// A display name: not blank, at most [`input::MAX_NAME_CHARS`] (255) characters
+/// (Togai's limit).
 pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
     if name.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    Ok(())
+    input::check_len(field, name, input::MAX_NAME_CHARS)
 }
 
 /// An IANA timezone such as `Europe/Paris`.
@@ -232,7 +245,9 @@ pub fn parse_currency(field: &str, code: &str) -> Result<Currency, FieldError> {
 
 /// An email address, checked loosely (one `@` with text on both sides, no spaces):
 /// delivery is what proves an address, this only catches a pasted wrong field.
+/// At most [`input::MAX_EMAIL_CHARS`] (254) characters.
 pub fn check_email(field: &str, email: &str) -> Result<(), FieldError> {
+    input::check_len(field, email, input::MAX_EMAIL_CHARS)?;
     let ok = match email.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -249,7 +264,10 @@ pub fn check_email(field: &str, email: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             field,
-            format!("{email:?} is not an email address: expected e.g. \"billing@example.com\""),
+            format!(
+                "{} is not an email address: expected e.g. \"billing@example.com\"",
+                input::shown(email)
+            ),
         ))
     }
 }

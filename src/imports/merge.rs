@@ -3,8 +3,10 @@
 //!
 //! What makes a second run harmless, per kind:
 //! - usage: `ON CONFLICT (org_id, id) DO NOTHING`; a row whose event id was
-//!   recorded before this import started is skipped, one recorded by an earlier
-//!   batch of this import is a duplicate inside the file (a bad row);
+//!   recorded before this import started is skipped if it is the same event, and a
+//!   bad row (a conflict, [`crate::catalog::usage::event_differences`]) if its values
+//!   differ; one recorded by an earlier batch of this import is a duplicate inside
+//!   the file (a bad row);
 //! - licenses: the same with the idempotency key; the same key with a different
 //!   update is a bad row;
 //! - accounts: an upsert that only writes what differs; aliases and plan periods
@@ -23,6 +25,8 @@ use super::pgcopy::CopyBuf;
 use super::rows::{AccountRow, Row, RowError};
 use super::ImportError;
 use crate::catalog::aliases::{AliasBook, Resolution};
+use crate::catalog::licenses;
+use crate::catalog::usage::{self, NewEvent};
 
 /// A good row and its line.
 #[derive(Debug)]
@@ -205,6 +209,8 @@ impl Loader {
         let resolved = self.resolve(tx, &refs).await?;
         let mut buf = CopyBuf::new();
         let mut attrs = String::new();
+        // Each staged row as the catalog sees it, to compare with a recorded event.
+        let mut staged_rows: HashMap<u64, NewEvent> = HashMap::new();
         for (p, account) in rows.iter().zip(resolved) {
             let Row::Usage(u) = &p.row else { continue };
             let account = match account {
@@ -214,6 +220,17 @@ impl Loader {
                     continue;
                 }
             };
+            staged_rows.insert(
+                p.line,
+                NewEvent {
+                    id: u.event_id.clone(),
+                    account_id: account.clone(),
+                    schema_name: u.schema.clone(),
+                    timestamp: u.timestamp,
+                    attributes: u.attributes.clone(),
+                    dimensions: u.dimensions.clone(),
+                },
+            );
             attrs.clear();
             // Exact decimal strings, as the catalog stores them.
             let strings: std::collections::BTreeMap<&str, String> = u
@@ -261,14 +278,31 @@ impl Loader {
             .bind(self.started_at)
             .fetch_all(&mut *tx)
             .await?;
+            let ids: Vec<&str> = existing
+                .iter()
+                .filter_map(|(line, _)| staged_rows.get(&(*line as u64)))
+                .map(|e| e.id.as_str())
+                .collect();
+            let recorded = usage::recorded_events(tx, &self.org, &ids).await?;
             for (line, this_import) in existing {
+                let line = line as u64;
+                let differences = staged_rows
+                    .get(&line)
+                    .and_then(|e| Some(usage::event_differences(recorded.get(&e.id)?, e)))
+                    .unwrap_or_default();
                 if this_import {
                     out.errors.push((
-                        line as u64,
+                        line,
                         RowError::at(
                             "event_id",
                             "duplicate: an earlier row of this file has this event_id",
                         ),
+                    ));
+                } else if !differences.is_empty() {
+                    let id = &staged_rows[&line].id;
+                    out.errors.push((
+                        line,
+                        RowError::at("event_id", usage::conflict_message(id, &differences)),
                     ));
                 } else {
                     out.skipped += 1;
@@ -296,9 +330,14 @@ impl Loader {
             })
             .collect();
         let resolved = self.resolve(tx, &refs).await?;
+        let known = licenses::known_licenses(tx, &self.org).await?;
         let mut buf = CopyBuf::new();
         for (p, account) in rows.iter().zip(resolved) {
             let Row::License(l) = &p.row else { continue };
+            if let Err(m) = licenses::check_license_known(&l.license_id, &known) {
+                out.errors.push((p.line, RowError::at("license_id", m)));
+                continue;
+            }
             match account {
                 Err(e) => out.errors.push((p.line, e)),
                 Ok(account) => {

@@ -50,3 +50,14 @@ pub enum ImportError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
+
+impl From<crate::catalog::CatalogError> for ImportError {
+    /// A database failure stays retryable; any other catalog refusal means the
+    /// import cannot succeed as stored.
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        match e {
+            crate::catalog::CatalogError::Database(e) => ImportError::Database(e),
+            other => ImportError::Invalid(other.to_string()),
+        }
+    }
+}

@@ -10,10 +10,13 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::catalog::accounts::NewAccount;
 use crate::catalog::customers::Address;
+use crate::catalog::customers::NewCustomer;
 use crate::catalog::licenses::UpdateType;
 use crate::catalog::meters::EventSchema;
-use crate::catalog::{check_email, check_id, parse_currency, parse_timezone};
+use crate::catalog::usage::{self, EventField};
+use crate::catalog::{check_id, check_key, input, parse_currency, parse_timezone};
 
 use super::columns::{Field, Header, ImportKind};
 use super::split::Record;
@@ -207,21 +210,9 @@ impl Cells<'_> {
     }
 }
 
-/// An RFC 3339 timestamp, or a date (midnight UTC).
+/// A time in any of the catalog's lenient forms ([`input::parse_instant`]).
 fn instant(col: &str, s: &str) -> Result<DateTime<Utc>, RowError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.to_utc());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(RowError::at(
-        col,
-        format!(
-            "{s:?} is not a timestamp: expected ISO 8601 with a UTC offset such as \
-             2026-01-31T23:59:59Z (or a date, 2026-01-31, meaning midnight UTC)"
-        ),
-    ))
+    input::parse_instant(s, input::TimeForms::Lenient).map_err(|e| RowError::at(col, e.describe(s)))
 }
 
 fn number(col: &str, s: &str) -> Result<Decimal, RowError> {
@@ -246,92 +237,58 @@ fn list(s: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// A usage row: its cells, then the catalog's one validation of an event
+/// ([`usage::validate_event`]), the same as `billrun usage ingest`'s.
 fn usage(c: &Cells, cx: &RowContext) -> Result<UsageRow, RowError> {
-    let event_id = c.id("event_id")?;
-    let ts = c.required("timestamp")?;
-    // A bare date is fine for a license; an event needs its instant.
-    let timestamp = DateTime::parse_from_rfc3339(ts)
-        .map_err(|_| {
-            RowError::at(
-                "timestamp",
-                format!(
-                    "{ts:?} is not a timestamp: expected ISO 8601 with a UTC offset such as \
-                     2026-01-31T23:59:59Z"
-                ),
-            )
-        })?
-        .to_utc();
-    let account_ref = c.id("account_id")?;
-    let schema_name = c.id("schema")?;
-    let schema = cx.schemas.get(&schema_name).ok_or_else(|| {
-        let mut known: Vec<&str> = cx.schemas.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        RowError::at(
-            "schema",
-            format!(
-                "unknown event schema {schema_name:?} (schemas: {})",
-                known.join(", ")
-            ),
-        )
-    })?;
-    let mut attributes = BTreeMap::new();
-    let mut dimensions = BTreeMap::new();
+    let id = c.required("event_id")?;
+    let timestamp = c.required("timestamp")?;
+    let account = c.required("account_id")?;
+    let schema = c.required("schema")?;
+    let mut attributes: Vec<(&str, &str)> = Vec::new();
+    let mut dimensions: Vec<(&str, &str)> = Vec::new();
     for (i, f) in c.header.fields.iter().enumerate() {
         match f {
             Field::Attribute(name) => {
-                let col = format!("attribute.{name}");
                 let v = c.text_at(i)?;
-                if v.is_empty() {
-                    continue;
+                if !v.is_empty() {
+                    attributes.push((name, v));
                 }
-                if !schema.attributes.contains(name) {
-                    return Err(RowError::at(
-                        &col,
-                        format!(
-                            "{name:?} is not an attribute of schema {:?} (attributes: {}); \
-                             leave the cell blank for this schema",
-                            schema.name,
-                            schema.attributes.join(", ")
-                        ),
-                    ));
-                }
-                let n = number(&col, v)?;
-                if n.is_sign_negative() && !n.is_zero() {
-                    return Err(RowError::at(
-                        &col,
-                        format!("{v} is negative: usage quantities must be 0 or more"),
-                    ));
-                }
-                attributes.insert(name.clone(), n);
             }
             Field::Dimension(name) => {
                 let v = c.text_at(i)?;
-                if v.is_empty() {
-                    continue;
+                if !v.is_empty() {
+                    dimensions.push((name, v));
                 }
-                if !schema.dimensions.contains(name) {
-                    return Err(RowError::at(
-                        &format!("dimension.{name}"),
-                        format!(
-                            "{name:?} is not a dimension of schema {:?} (dimensions: {}); \
-                             leave the cell blank for this schema",
-                            schema.name,
-                            schema.dimensions.join(", ")
-                        ),
-                    ));
-                }
-                dimensions.insert(name.clone(), v.to_string());
             }
             Field::Named(_) | Field::Ignored => {}
         }
     }
-    Ok(UsageRow {
-        event_id,
+    let raw = usage::RawEvent {
+        id,
+        schema_name: schema,
         timestamp,
-        account_ref,
-        schema: schema_name,
-        attributes,
-        dimensions,
+        account,
+        attributes: &attributes,
+        dimensions: &dimensions,
+    };
+    let e = usage::validate_event(&raw, &cx.schemas).map_err(|e| {
+        let column = match e.field {
+            EventField::Id => "event_id".to_string(),
+            EventField::SchemaName => "schema".to_string(),
+            EventField::Timestamp => "timestamp".to_string(),
+            EventField::Account => "account_id".to_string(),
+            EventField::Attribute(i) => format!("attribute.{}", attributes[i].0),
+            EventField::Dimension(i) => format!("dimension.{}", dimensions[i].0),
+        };
+        RowError::at(&column, e.reason)
+    })?;
+    Ok(UsageRow {
+        event_id: e.id,
+        timestamp: e.timestamp,
+        account_ref: e.account,
+        schema: e.schema_name,
+        attributes: e.attributes,
+        dimensions: e.dimensions,
     })
 }
 
@@ -349,7 +306,9 @@ fn license(c: &Cells) -> Result<LicenseRow, RowError> {
         ));
     }
     let effective_from = instant("effective_from", c.required("effective_from")?)?;
-    let idempotency_key = c.id("idempotency_key")?;
+    let idempotency_key = c.required("idempotency_key")?.to_string();
+    check_key("idempotency_key", &idempotency_key)
+        .map_err(|e| RowError::at("idempotency_key", e.message))?;
     Ok(LicenseRow {
         license_id,
         account_ref,
@@ -364,11 +323,12 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
     let account_id = c.id("account_id")?;
     let customer_id = c.id("customer_id")?;
     let customer_name = c.optional("customer_name")?.map(str::to_string);
-    let account_name = c.required("account_name")?.to_string();
+    let account_name = c.required("account_name")?;
     let code = c.required("invoice_currency")?;
     let currency = parse_currency("invoice_currency", code)
         .map_err(|e| RowError::at("invoice_currency", e.message))?;
     let code = currency.code().to_string();
+    let account_name = account_name.to_string();
     if !cx.currencies.contains(&code) {
         return Err(RowError::at(
             "invoice_currency",
@@ -378,15 +338,8 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
             ),
         ));
     }
-    let emails = |col: &str| -> Result<Vec<String>, RowError> {
-        let l = list(c.optional(col)?);
-        for e in &l {
-            check_email(col, e).map_err(|err| RowError::at(col, err.message))?;
-        }
-        Ok(l)
-    };
-    let billing_emails = emails("billing_emails")?;
-    let additional_emails = emails("additional_emails")?;
+    let billing_emails = list(c.optional("billing_emails")?);
+    let additional_emails = list(c.optional("additional_emails")?);
     let net_term_days = c
         .optional("net_term_days")?
         .map(|s| {
@@ -415,10 +368,61 @@ fn account(c: &Cells, cx: &RowContext) -> Result<AccountRow, RowError> {
         state: s("state")?,
         country: s("country")?,
     };
-    address
-        .validate("address")
-        .map_err(|e| RowError::at("country", e.message))?;
+    // The catalog's one check of a customer and of an account, as `customer create`
+    // and `account create` make it; its Togai field names become our columns.
+    let column = |path: &str, of_customer: bool| -> String {
+        let path = path.split('[').next().unwrap_or(path);
+        match path {
+            "id" if of_customer => "customer_id",
+            "name" if of_customer => "customer_name",
+            "id" => "account_id",
+            "customerId" => "customer_id",
+            "name" => "account_name",
+            "billingInformation.emailRecipients" => "billing_emails",
+            "billingInformation.additionalEmailRecipients" => "additional_emails",
+            "address.line1" => "address_line1",
+            "address.line2" => "address_line2",
+            "address.postalCode" => "postal_code",
+            "address.city" => "city",
+            "address.state" => "state",
+            "address.country" => "country",
+            other => other,
+        }
+        .to_string()
+    };
+    NewCustomer {
+        id: customer_id.clone(),
+        name: customer_name.clone().unwrap_or_else(|| customer_id.clone()),
+        primary_email: None,
+        address: None,
+    }
+    .validate()
+    .map_err(|e| RowError::at(&column(&e.path, true), e.message))?;
+    NewAccount {
+        id: account_id.clone(),
+        customer_id: customer_id.clone(),
+        name: account_name.clone(),
+        invoice_currency: currency,
+        timezone: None,
+        net_term_days,
+        primary_email: None,
+        billing_emails: billing_emails.clone(),
+        additional_emails: additional_emails.clone(),
+        address: Some(address.clone()),
+    }
+    .validate()
+    .map_err(|e| RowError::at(&column(&e.path, false), e.message))?;
     let mut aliases = list(c.optional("aliases")?);
+    if aliases.len() > input::MAX_ALIASES {
+        return Err(RowError::at(
+            "aliases",
+            format!(
+                "{} aliases, at most {} are allowed",
+                aliases.len(),
+                input::MAX_ALIASES
+            ),
+        ));
+    }
     for a in &aliases {
         check_id("aliases", a).map_err(|e| RowError::at("aliases", e.message))?;
     }

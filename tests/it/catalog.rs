@@ -762,6 +762,185 @@ async fn usage_ingest_counts_and_reports_every_bad_line() {
 }
 
 #[tokio::test]
+async fn an_event_id_resent_with_other_values_is_reported_as_a_conflict() {
+    let c = Cli::new().await;
+    c.org_with_meter("acme");
+    c.account("acme", "acc-1", "USD");
+    c.ok(&[
+        "account",
+        "add-alias",
+        "--org",
+        "acme",
+        "acc-1",
+        "dev-1",
+        "--from",
+        "2026-01-01",
+    ]);
+    let event = |id: &str, who: (&str, &str), ts: &str, tokens: Value, region: &str| {
+        json!({"schemaName": "api", "id": id, "timestamp": ts, who.0: who.1,
+               "attributes": [{"name": "tokens", "value": tokens}],
+               "dimensions": {"region": region}})
+        .to_string()
+    };
+    let first = c.write(
+        "first.jsonl",
+        &[
+            event(
+                "e1",
+                ("accountId", "acc-1"),
+                "2026-01-10T12:00:00Z",
+                json!(3),
+                "eu",
+            ),
+            event(
+                "e2",
+                ("accountId", "acc-1"),
+                "2026-01-10T13:00:00Z",
+                json!(4),
+                "eu",
+            ),
+        ]
+        .join("\n"),
+    );
+    assert_mentions(
+        &c.ok(&["usage", "ingest", "--org", "acme", &first]),
+        &["read 2, inserted 2, duplicates 0, rejected 0, conflicts 0"],
+    );
+    let lines = [
+        // The same event: 3.0 is 3, dev-1 routes to acc-1, +01:00 is the same instant.
+        event(
+            "e1",
+            ("alias", "dev-1"),
+            "2026-01-10T13:00:00+01:00",
+            json!("3.0"),
+            "eu",
+        ),
+        // Other values under recorded ids.
+        event(
+            "e1",
+            ("accountId", "acc-1"),
+            "2026-01-10T12:00:00Z",
+            json!(5),
+            "eu",
+        ),
+        event(
+            "e2",
+            ("accountId", "acc-1"),
+            "2026-01-11T13:00:00Z",
+            json!(4),
+            "us",
+        ),
+        // New, then resent in the same file with another value.
+        event(
+            "e3",
+            ("accountId", "acc-1"),
+            "2026-01-12T00:00:00Z",
+            json!(1),
+            "eu",
+        ),
+        event(
+            "e3",
+            ("accountId", "acc-1"),
+            "2026-01-12T00:00:00Z",
+            json!(2),
+            "eu",
+        ),
+    ];
+    let second = c.write("second.jsonl", &lines.join("\n"));
+    let out = c.run(&["usage", "ingest", "--org", "acme", &second]);
+    assert!(!out.status.success(), "conflicts make the command fail");
+    assert_mentions(
+        &stdout(&out),
+        &["read 5, inserted 1, duplicates 1, rejected 0, conflicts 3"],
+    );
+    let err = stderr(&out);
+    assert_mentions(
+        &err,
+        &[
+            "line 2: conflict: event id \"e1\" is already recorded with other values \
+             (attribute tokens: 5, recorded 3); the recorded event is kept: give a changed event \
+             a new id",
+            "line 3: conflict: event id \"e2\" is already recorded with other values \
+             (timestamp 2026-01-11T13:00:00Z, recorded 2026-01-10T13:00:00Z; dimension region: \
+             \"us\", recorded \"eu\")",
+            "line 5: conflict: event id \"e3\" is already recorded with other values \
+             (attribute tokens: 2, recorded 1)",
+            "0 of 5 lines rejected, 3 in conflict with recorded events",
+        ],
+    );
+    assert!(
+        !err.contains("line 1:") && !err.contains("line 4:"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&stdout(
+        &c.run(&["usage", "ingest", "--org", "acme", &second, "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(report["conflicts"], 3);
+    assert_eq!(report["duplicates"], 2, "e1 and e3 as first recorded");
+    assert_eq!(report["conflictLines"][0]["line"], 2);
+    assert_eq!(report["conflictLines"][0]["id"], "e1");
+    let kept: Vec<(String, Value)> =
+        sqlx::query_as("SELECT id, attributes FROM usage_events WHERE org_id = 'acme' ORDER BY id")
+            .fetch_all(&c.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        kept,
+        vec![
+            ("e1".to_string(), json!({"tokens": "3"})),
+            ("e2".to_string(), json!({"tokens": "4"})),
+            ("e3".to_string(), json!({"tokens": "1"})),
+        ],
+        "the recorded events are kept"
+    );
+}
+
+#[tokio::test]
+async fn text_over_its_limit_is_refused_by_the_cli_naming_field_and_limit() {
+    let c = Cli::new().await;
+    c.org_with_meter("acme");
+    let long_id = "a".repeat(51);
+    let long_name = "n".repeat(256);
+    assert_mentions(
+        &c.fails(&[
+            "customer", "create", "--org", "acme", &long_id, "--name", "C",
+        ]),
+        &["id: is 51 characters long, at most 50 are allowed"],
+    );
+    assert_mentions(
+        &c.fails(&[
+            "account",
+            "create",
+            "--org",
+            "acme",
+            "acc",
+            "--customer",
+            "cust",
+            "--name",
+            &long_name,
+            "--invoice-currency",
+            "USD",
+        ]),
+        &["name: is 256 characters long, at most 255 are allowed"],
+    );
+    // 255 characters is the limit, not over it.
+    c.ok(&[
+        "account",
+        "create",
+        "--org",
+        "acme",
+        "acc",
+        "--customer",
+        "cust",
+        "--name",
+        &"n".repeat(255),
+        "--invoice-currency",
+        "USD",
+    ]);
+}
+
+#[tokio::test]
 async fn a_moved_alias_routes_events_by_their_timestamp() {
     let c = Cli::new().await;
     c.org_with_meter("acme");
@@ -968,6 +1147,9 @@ async fn license_updates_are_idempotent_per_key() {
     let c = Cli::new().await;
     c.org_with_meter("acme");
     c.account("acme", "acc", "USD");
+    // The growth plan's license rate card "seats" (a draft is enough).
+    let plan = c.write("growth.json", &plan_fixture().to_string());
+    c.ok(&["plan", "apply", "--org", "acme", &plan]);
     let update = |key: &str, kind: &str, qty: &str| {
         vec![
             "license",
@@ -1012,6 +1194,29 @@ async fn license_updates_are_idempotent_per_key() {
         &c.fails(&args(&update("k4", "SOMETIMES", "1"))),
         &["updateType"],
     );
+    // A license no plan has, and times the one time parser refuses: nothing recorded.
+    let mut unknown = update("k5", "ABSOLUTE", "1");
+    unknown[7] = "seatz".into();
+    assert_mentions(
+        &c.fails(&args(&unknown)),
+        &[
+            "licenseId: no price plan has a license rate card \"seatz\", so its quantities \
+           would never be billed (licenses: seats)",
+        ],
+    );
+    for (key, from, why) in [
+        ("k6", "2026-01-31T23:59:60Z", "second 60 is a leap second"),
+        (
+            "k7",
+            "+12026-01-01T00:00:00Z",
+            "the year must have exactly 4 digits",
+        ),
+        ("k8", "+12026-01-01", "the year must have exactly 4 digits"),
+    ] {
+        let mut u = update(key, "ABSOLUTE", "1");
+        u[13] = from.into();
+        assert_mentions(&c.fails(&args(&u)), &["effectiveFrom: ", why]);
+    }
     let updates = billrun::catalog::licenses::updates_for_account(
         &c.db.pool,
         "acme",

@@ -694,3 +694,346 @@ async fn account_rows_that_contradict_the_catalog_are_bad_rows_and_the_rest_is_a
         ]
     );
 }
+
+/// `imports errors ID` of the import `out` started: its `error` column, row by row.
+fn error_column(db: &TestDb, config: &Path, out: &std::process::Output) -> Vec<String> {
+    let v = show(db, config, out);
+    let mut c = billrun(&db.url, config);
+    c.args(["imports", "errors", v["id"].as_str().unwrap()]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&o.stdout[..]);
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().next_back().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_id_resent_with_other_values_is_a_conflict_row_and_the_same_event_is_skipped() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    for (kind, file) in [("accounts", "accounts.csv"), ("usage", "usage.csv")] {
+        let out = import(&db, &config, kind, &fixture(file), &[]);
+        assert!(out.status.success(), "{kind}: {}", stderr(&out));
+    }
+    // e1 again with 5000.0 calls (the same number) and e5 through a2's own id instead
+    // of its alias a2-prod (the same account): the same events, skipped. e3 with 1001
+    // calls instead of 1000: a conflict. e6: new.
+    let file = scratch.path().join("resent.csv");
+    std::fs::write(
+        &file,
+        "event_id,timestamp,account_id,schema,attribute.calls,dimension.region\n\
+         e1,2026-01-05T10:00:00Z,a1,api,5000.0,eu\n\
+         e3,2026-01-31T23:59:59Z,a1,api,1001,\n\
+         e5,2026-01-20T12:00:00Z,a2,api,2500,us\n\
+         e6,2026-01-21T00:00:00Z,a1,api,7,eu\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "usage", &file, &[]);
+    assert!(!out.status.success(), "a conflict fails the command");
+    let v = show(&db, &config, &out);
+    assert_eq!(v["status"], "DONE", "{v}");
+    // read 4: imported 1 (e6), skipped 2 (e1, e5), failed 1 (e3).
+    assert_eq!(counts(&v), [4, 1, 2, 1], "{v}");
+    assert_eq!(
+        error_column(&db, &config, &out),
+        vec![
+            "line 3, column event_id: conflict: event id \"e3\" is already recorded with other \
+             values (attribute calls: 1001, recorded 1000); the recorded event is kept: give a \
+             changed event a new id"
+                .to_string()
+        ]
+    );
+    let calls: String =
+        sqlx::query_scalar("SELECT attributes->>'calls' FROM usage_events WHERE id = 'e3'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(calls, "1000", "the recorded event is kept");
+}
+
+/// One bad event per case, sent through `usage ingest` (JSON lines) and the CSV
+/// usage import: the same verdict and the same message, field named each way's way.
+/// Returns the JSONL stderr and the CSV `error` column, for more checks.
+async fn same_verdict_both_ways(
+    db: &TestDb,
+    scratch: &Scratch,
+    config: &Path,
+    // (id, timestamp, account, schema, calls, region, JSON path, CSV column, reason)
+    cases: &[[&str; 9]],
+) {
+    let mut jsonl = String::new();
+    let mut csv_text =
+        String::from("event_id,timestamp,account_id,schema,attribute.calls,dimension.region\n");
+    for [id, ts, account, schema, calls, region, ..] in cases {
+        // A number stays a JSON number when it is one.
+        let value = serde_json::from_str::<Value>(calls).unwrap_or(json!(calls));
+        jsonl += &json!({"schemaName": schema, "id": id, "timestamp": ts, "accountId": account,
+                         "attributes": [{"name": "calls", "value": value}],
+                         "dimensions": {"region": region}})
+        .to_string();
+        jsonl.push('\n');
+        csv_text += &format!("{id},{ts},{account},{schema},{calls},{region}\n");
+    }
+    let jsonl_file = scratch.path().join("bad.jsonl");
+    std::fs::write(&jsonl_file, jsonl).unwrap();
+    let mut c = billrun(&db.url, config);
+    c.args(["usage", "ingest", "--org", "acme"])
+        .arg(&jsonl_file);
+    let out = run(c);
+    assert!(!out.status.success());
+    let jsonl_err = stderr(&out);
+    let csv_file = scratch.path().join("bad.csv");
+    std::fs::write(&csv_file, csv_text).unwrap();
+    let out = import(db, config, "usage", &csv_file, &[]);
+    assert!(!out.status.success());
+    let csv_errors = error_column(db, config, &out);
+    assert_eq!(csv_errors.len(), cases.len(), "{csv_errors:#?}");
+    for (i, [.., path, column, reason]) in cases.iter().enumerate() {
+        let want = format!("line {}: {path}: {reason}", i + 1);
+        assert!(
+            jsonl_err.lines().any(|l| l == want),
+            "JSONL: {want:?} not in\n{jsonl_err}"
+        );
+        // The CSV file's line is one more (its header).
+        assert_eq!(
+            csv_errors[i],
+            format!("line {}, column {column}: {reason}", i + 2)
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "no bad event is stored, by either way");
+}
+
+#[tokio::test]
+async fn a_bad_event_gets_the_same_verdict_and_message_from_jsonl_and_csv() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ts = "2026-01-05T10:00:00Z";
+    let (long_id, long_region) = ("i".repeat(51), "r".repeat(256));
+    same_verdict_both_ways(
+        &db,
+        &scratch,
+        &config,
+        &[
+            [
+                "n1",
+                ts,
+                "a1",
+                "api",
+                "-500",
+                "eu",
+                "attributes[0].value",
+                "attribute.calls",
+                "-500 is negative: usage quantities must be 0 or more (attribute calls)",
+            ],
+            [
+                "n2",
+                ts,
+                "a1",
+                "api",
+                "ten",
+                "eu",
+                "attributes[0].value",
+                "attribute.calls",
+                "\"ten\" is not a number: expected e.g. 12 or 12.5 (attribute calls)",
+            ],
+            [
+                "n3",
+                "05/01/2026",
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "timestamp",
+                "timestamp",
+                "\"05/01/2026\" is not a timestamp: expected ISO 8601 with a UTC offset such \
+                 as 2026-01-31T23:59:59Z",
+            ],
+            [
+                "n4",
+                ts,
+                "a1",
+                "web",
+                "1",
+                "eu",
+                "schemaName",
+                "schema",
+                "unknown event schema \"web\" (schemas: api)",
+            ],
+            [
+                &long_id,
+                ts,
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "id",
+                "event_id",
+                "is 51 characters long, at most 50 are allowed (starts \"iiiiiiiiiiiiiiiiiiii\
+                 iiiiiiiiiiiiiiiiiiii\"...)",
+            ],
+            [
+                "n7",
+                ts,
+                "a1",
+                "api",
+                "1",
+                &long_region,
+                "dimensions.region",
+                "dimension.region",
+                "is 256 characters long, at most 255 are allowed (starts \"rrrrrrrrrrrrrrrrrrrr\
+                 rrrrrrrrrrrrrrrrrrrr\"...) (dimension region)",
+            ],
+            [
+                "n5",
+                "2016-12-31T23:59:60Z",
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "timestamp",
+                "timestamp",
+                "\"2016-12-31T23:59:60Z\": second 60 is a leap second, which billrun's times \
+                 (like PostgreSQL's and Unix time) do not have: use 23:59:59 or the next second",
+            ],
+            [
+                "n6",
+                "+12026-01-05T10:00:00Z",
+                "a1",
+                "api",
+                "1",
+                "eu",
+                "timestamp",
+                "timestamp",
+                "\"+12026-01-05T10:00:00Z\": the year must have exactly 4 digits (0000 to \
+                 9999), as RFC 3339 requires",
+            ],
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn text_fields_over_their_limits_are_bad_rows_naming_column_and_limit() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let header = std::fs::read_to_string(fixture("accounts.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    // 17 columns: id, customer, customer name, name, currency, billing emails,
+    // additional emails, net terms, timezone, line1, postal code, city, country,
+    // aliases, plan id, plan version, plan from.
+    let row = |cells: [&str; 6]| {
+        let [id, customer_name, name, emails, postal, aliases] = cells;
+        format!("{id},c1,{customer_name},{name},USD,{emails},,,,,{postal},,,{aliases},,,\n")
+    };
+    let big_name = "n".repeat(10 << 20); // the issue's 10 MiB account name
+    let long_email = format!("{}@x.example", "e".repeat(250)); // 250 + 10 = 260 characters
+    let many_emails = (1..=21)
+        .map(|i| format!("b{i}@x.example"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let mut text = format!("{header}\n");
+    text += &row(["ok1", "", "Fine", "", "", ""]);
+    text += &row(["big", "", &big_name, "", "", ""]);
+    text += &row([&"a".repeat(51), "", "A", "", "", ""]);
+    text += &row(["c3", &"c".repeat(256), "A", "", "", ""]);
+    text += &row(["c4", "", "A", &long_email, "", ""]);
+    text += &row(["c5", "", "A", &many_emails, "", ""]);
+    text += &row(["c6", "", "A", "", &"1".repeat(21), ""]);
+    text += &row(["c7", "", "A", "", "", &"x".repeat(51)]);
+    let file = scratch.path().join("limits.csv");
+    std::fs::write(&file, text).unwrap();
+    let out = import(&db, &config, "accounts", &file, &[]);
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    // read 8: ok1 imported, the 7 others failed.
+    assert_eq!(counts(&v), [8, 1, 0, 7], "{v}");
+    let starts = |c: &str| format!("(starts {:?}...)", c.repeat(40));
+    assert_eq!(
+        error_column(&db, &config, &out),
+        vec![
+            format!(
+                "line 3, column account_name: is 10485760 characters long, at most 255 are \
+                 allowed {}",
+                starts("n")
+            ),
+            format!(
+                "line 4, column account_id: is 51 characters long, at most 50 are allowed {}",
+                starts("a")
+            ),
+            format!(
+                "line 5, column customer_name: is 256 characters long, at most 255 are allowed {}",
+                starts("c")
+            ),
+            format!(
+                "line 6, column billing_emails: is 260 characters long, at most 254 are allowed {}",
+                starts("e")
+            ),
+            "line 7, column billing_emails: 21 addresses, at most 20 are allowed".to_string(),
+            "line 8, column postal_code: is 21 characters long, at most 20 are allowed (starts \
+             \"111111111111111111111\")"
+                .to_string(),
+            format!(
+                "line 9, column aliases: is 51 characters long, at most 50 are allowed {}",
+                starts("x")
+            ),
+        ]
+    );
+    let names: Vec<String> = sqlx::query_scalar("SELECT id FROM accounts ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["ok1"]);
+}
+
+#[tokio::test]
+async fn a_license_row_for_a_license_no_plan_has_is_a_bad_row() {
+    let db = TestDb::new().await;
+    acme(&db).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = scratch.path().join("licenses.csv");
+    std::fs::write(
+        &file,
+        "license_id,account_id,update_type,quantity,effective_from,idempotency_key\n\
+         seats,a1,ABSOLUTE,5,2026-01-01,k1\n\
+         seatz,a1,ABSOLUTE,5,2026-01-01,k2\n\
+         seats,a1,ABSOLUTE,5,2026-01-31T23:59:60Z,k3\n\
+         seats,a1,ABSOLUTE,5,+12026-01-01,k4\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "licenses", &file, &[]);
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    // read 4: k1 imported; k2 (unknown license), k3 (leap second), k4 (year) failed.
+    assert_eq!(counts(&v), [4, 1, 0, 3], "{v}");
+    assert_eq!(
+        error_column(&db, &config, &out),
+        vec![
+            "line 3, column license_id: no price plan has a license rate card \"seatz\", so \
+             its quantities would never be billed (licenses: seats)",
+            "line 4, column effective_from: \"2026-01-31T23:59:60Z\": second 60 is a leap \
+             second, which billrun's times (like PostgreSQL's and Unix time) do not have: use \
+             23:59:59 or the next second",
+            "line 5, column effective_from: \"+12026-01-01\": the year must have exactly 4 \
+             digits (0000 to 9999), as RFC 3339 requires",
+        ]
+    );
+}

@@ -6,7 +6,8 @@ use super::*;
 #[derive(clap::Subcommand, Debug)]
 pub enum UsageCommand {
     /// Ingest Togai events from a JSON-lines file (one event per line; `-` reads
-    /// stdin). Reports every rejected line and exits non-zero if any was rejected.
+    /// stdin). Reports every rejected line and every event id already recorded with
+    /// other values, and exits non-zero if there was any.
     Ingest {
         /// Organisation.
         #[arg(long)]
@@ -34,8 +35,9 @@ pub enum UsageCommand {
 // ---------------------------------------------------------------------------------
 // Usage.
 
-/// Runs `billrun usage ...`. Fails (non-zero exit) if any line was rejected, after
-/// ingesting the good ones and reporting every bad one.
+/// Runs `billrun usage ...`. Fails (non-zero exit) if any line was rejected or in
+/// conflict with a recorded event, after ingesting the good ones and reporting every
+/// bad one.
 pub async fn run_usage(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
     let (org, file, json) = match cmd {
         UsageCommand::Ingest { org, file, json } => (org, file, json),
@@ -72,23 +74,39 @@ pub async fn run_usage(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
         print_json(&report)?;
     } else {
         println!(
-            "read {}, inserted {}, duplicates {}, rejected {}, late {}, drafts to recompute {}",
+            "read {}, inserted {}, duplicates {}, rejected {}, conflicts {}, late {}, \
+             drafts to recompute {}",
             report.read,
             report.ingest.inserted,
             report.ingest.duplicates,
             report.rejected,
+            report.conflicts,
             report.ingest.late,
             report.ingest.drafts_made_stale
         );
     }
-    for r in &report.rejected_lines {
-        eprintln!("line {}: {}", r.line, r.reason);
+    let mut problems: Vec<(u64, &str)> = report
+        .rejected_lines
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .chain(
+            report
+                .conflict_lines
+                .iter()
+                .map(|c| (c.line, c.reason.as_str())),
+        )
+        .collect();
+    problems.sort_by_key(|p| p.0);
+    for (line, reason) in problems {
+        eprintln!("line {line}: {reason}");
     }
-    if report.rejected > 0 {
+    if report.rejected > 0 || report.conflicts > 0 {
         bail!(
-            "{} of {} lines rejected (the others were ingested)",
+            "{} of {} lines rejected, {} in conflict with recorded events (the others were \
+             ingested)",
             report.rejected,
-            report.read
+            report.read,
+            report.conflicts
         );
     }
     Ok(())

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use billrun_core::numbering::NumberFormat;
 use billrun_core::FieldError;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -79,25 +79,14 @@ fn date(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
         .map_err(|_| FieldError::new(field, format!("{s:?} is not a date: expected YYYY-MM-DD")))
 }
 
-/// An instant: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD` (midnight UTC);
-/// now if absent (the command line is where the wall clock is read).
+/// An instant in the catalog's lenient forms ([`super::input::parse_instant`]:
+/// RFC 3339, `YYYY-MM-DDTHH:MM:SS` UTC, `YYYY-MM-DD` midnight UTC); now if absent
+/// (the command line is where the wall clock is read).
 fn instant(field: &str, s: Option<&str>) -> Result<DateTime<Utc>, FieldError> {
-    let Some(s) = s else {
-        return Ok(Utc::now());
-    };
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.to_utc());
+    match s {
+        None => Ok(Utc::now()),
+        Some(s) => super::input::instant_field(field, s.trim(), super::input::TimeForms::Lenient),
     }
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
-        return Ok(t.and_utc());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(FieldError::new(
-        field,
-        format!("{s:?} is not a time: expected RFC 3339 such as 2026-02-01T00:00:00Z, or a date"),
-    ))
 }
 
 fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
