@@ -18,7 +18,10 @@ fn the_database_password_is_never_printed_in_a_connection_error() {
         });
         assert!(!out.status.success());
         let (o, e) = (stdout(&out), stderr(&out));
-        assert!(!o.contains("s3cret-pw") && !e.contains("s3cret-pw"), "{o}{e}");
+        assert!(
+            !o.contains("s3cret-pw") && !e.contains("s3cret-pw"),
+            "{o}{e}"
+        );
         assert!(e.contains("***"), "the URL is named, masked: {e}");
     }
 }
