@@ -277,7 +277,12 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let _ = ORG_FLAG.set(org_flag(&matches));
     if matches!(cli.command, Command::RenderSandbox) {
         // No configuration, database, logging or runtime: only the render.
         return crate::documents::sandbox::child_main();
@@ -325,6 +330,24 @@ fn init_tracing(json: bool) {
     }
 }
 
+/// The `--org` the command was given, if any (whatever the subcommand).
+static ORG_FLAG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The value of `--org` on the innermost subcommand that has one.
+fn org_flag(matches: &clap::ArgMatches) -> Option<String> {
+    let mut m = matches;
+    let mut found = None;
+    loop {
+        if let Ok(Some(org)) = m.try_get_one::<String>("org") {
+            found = Some(org.clone());
+        }
+        match m.subcommand() {
+            Some((_, sub)) => m = sub,
+            None => return found,
+        }
+    }
+}
+
 /// The configuration and a migrated pool.
 struct Env {
     config: Arc<Config>,
@@ -336,6 +359,13 @@ async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Res
     let url = store::resolve_database_url(&config).await?;
     let pool = store::connect(&url, max_connections).await?;
     store::migrate(&pool).await?;
+    // Every command aimed at an organisation fails when there is none of that id,
+    // instead of printing an empty listing (nothing succeeds silently).
+    if let Some(Some(org)) = ORG_FLAG.get() {
+        if crate::catalog::orgs::find(&pool, org).await?.is_none() {
+            bail!("organisation {org:?} does not exist (billrun org list shows the organisations)");
+        }
+    }
     Ok(Env {
         config: Arc::new(config),
         pool,
@@ -876,5 +906,6 @@ async fn demo(env: &Env) -> Result<()> {
         "\nsee one: billrun invoice show --org {} INV-2026-00028 [--pdf invoice.pdf]",
         crate::demo::ORG
     );
+    println!("\n{}", crate::demo::CATCH_UP_WARNING);
     Ok(())
 }

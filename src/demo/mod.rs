@@ -462,5 +462,12 @@ pub async fn print_documents(pool: &PgPool, config: &crate::config::Config) -> R
     Ok(())
 }
 
+/// Printed at the end of `billrun demo` (and said in the README): the demo's cycles
+/// stop at 15 Feb 2026, so a worker on the same database bills every month since.
+pub const CATCH_UP_WARNING: &str = "WARNING: the demo's bill run stops at 15 Feb 2026. A `billrun worker` started \
+on this database catches up the demo organisation's cycles to today: one invoice per demo account and month \
+since then, each rendered and emailed (to the outbox unless [mail] says otherwise). Run workers on another \
+database (DATABASE_URL) to try them without that.";
+
 /// Waits up to `d` (for the CLI's in-process run).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(300);

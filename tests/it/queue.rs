@@ -97,6 +97,28 @@ async fn two_workers_enqueue_each_tick_exactly_once() {
     for w in &mut workers {
         w.terminate();
     }
+    // A tick enqueued just before the shutdown is left pending (a stopping worker
+    // claims nothing more): a worker without a scheduler runs what is left, so that
+    // every tick is executed, and exactly once.
+    let mut drain = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("drain.log"),
+    );
+    wait_for(Duration::from_secs(30), "every tick executed", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = 'billrun:probe' AND status <> 'Done'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
+    drain.terminate();
 
     let ticks: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT idempotency_key, run_at FROM apalis.jobs WHERE job_type = 'billrun:probe' ORDER BY run_at",

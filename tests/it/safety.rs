@@ -25,3 +25,24 @@ fn the_database_password_is_never_printed_in_a_connection_error() {
         assert!(e.contains("***"), "the URL is named, masked: {e}");
     }
 }
+
+#[tokio::test]
+async fn a_command_aimed_at_an_organisation_that_does_not_exist_fails_naming_it() {
+    let cli = Cli::new().await;
+    crate::fixtures::org(&cli.db.pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
+    for args in [
+        &["invoice", "list", "--org", "acme-typo"][..],
+        &["account", "list", "--org", "acme-typo"],
+        &["credit", "list", "--org", "acme-typo"],
+        &["deliveries", "list", "--org", "acme-typo"],
+        &["usage", "late", "--org", "acme-typo"],
+    ] {
+        let err = cli.fails(args);
+        assert!(
+            err.contains("organisation \"acme-typo\" does not exist"),
+            "{args:?}: {err}"
+        );
+    }
+    // The organisation that exists lists (nothing, successfully).
+    cli.ok(&["invoice", "list", "--org", "acme"]);
+}
