@@ -740,7 +740,8 @@ async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
             ("INV-2026-0006".into(), "VOID".into())
         ]
     );
-    // Another organisation never sees acme's invoices.
+    // Another organisation (one that exists) never sees acme's invoices.
+    fixtures::org(&db.pool, "globex", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
     let other = cli(&["invoice", "show", "--org", "globex", "INV-2026-0004"]);
     assert!(
         stderr(&other).contains("organisation globex has no invoice INV-2026-0004"),

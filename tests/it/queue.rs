@@ -667,6 +667,9 @@ async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
         "[retry]\nmax_attempts = 3\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
         None,
     );
+    for org in ["a", "b"] {
+        crate::fixtures::org(&db.pool, org, "UTC", "INV-{SEQ:4}", 30).await;
+    }
     let poison = enqueue(
         &db,
         &config,
@@ -772,6 +775,7 @@ async fn run_leaves_other_pending_jobs_alone() {
     let db = TestDb::new().await;
     let scratch = Scratch::new();
     let config = scratch.config("", None);
+    crate::fixtures::org(&db.pool, "b", "UTC", "INV-{SEQ:4}", 30).await;
     let other = enqueue(&db, &config, &["probe", r#"{"key":"other"}"#, "--org", "b"]);
     let out = run({
         let mut c = billrun(&db.url, &config);
