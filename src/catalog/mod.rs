@@ -49,8 +49,12 @@ pub enum CatalogError {
     /// A price plan file was not acceptable; every problem, each with its field path.
     #[error("the plan is invalid:\n{0}")]
     InvalidPlan(FieldErrors),
-    /// A row that the operation needs does not exist (in this organisation).
-    #[error("{what} {id:?} does not exist in organisation {org:?}")]
+    /// A row that the operation needs does not exist (in this organisation; an
+    /// organisation that does not exist is named once).
+    #[error(
+        "{what} {id:?} does not exist{}",
+        if *what == "organisation" { String::new() } else { format!(" in organisation {org:?}") }
+    )]
     NotFound {
         /// What kind of row: "account", "price plan", ...
         what: &'static str,
@@ -339,5 +343,29 @@ mod tests {
                 assert!(constraint_meaning(name).is_some(), "no meaning for {name}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod not_found_tests {
+    use super::CatalogError;
+
+    #[test]
+    fn a_missing_organisation_is_named_once() {
+        let org = CatalogError::NotFound {
+            what: "organisation",
+            org: "x".into(),
+            id: "x".into(),
+        };
+        assert_eq!(org.to_string(), "organisation \"x\" does not exist");
+        let plan = CatalogError::NotFound {
+            what: "price plan",
+            org: "south".into(),
+            id: "growth".into(),
+        };
+        assert_eq!(
+            plan.to_string(),
+            "price plan \"growth\" does not exist in organisation \"south\""
+        );
     }
 }
