@@ -207,6 +207,9 @@ enum JobsCommand {
         /// Only this state: scheduled, pending, running, done, retrying, dead, cancelled.
         #[arg(long)]
         state: Option<String>,
+        /// Only jobs for this organisation.
+        #[arg(long)]
+        org: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -730,6 +733,7 @@ async fn jobs_command(
         JobsCommand::List {
             kind,
             state,
+            org,
             limit,
             json,
         } => {
@@ -748,24 +752,27 @@ async fn jobs_command(
                     .transpose()
                     .map_err(anyhow::Error::msg)?,
                 state,
+                organisation: org,
                 limit,
             };
             let jobs = admin::list(&env.pool, &filter).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&jobs)?);
             } else {
+                // Times in UTC, said so (`Z`).
                 println!(
-                    "{:<26} {:<16} {:<9} {:>8} {:<20} LAST ERROR",
-                    "ID", "KIND", "STATE", "ATTEMPTS", "RUN AT"
+                    "{:<26} {:<16} {:<14} {:<9} {:>8} {:<20} LAST ERROR",
+                    "ID", "KIND", "ORG", "STATE", "ATTEMPTS", "RUN AT (UTC)"
                 );
                 for j in jobs {
                     println!(
-                        "{:<26} {:<16} {:<9} {:>8} {:<20} {}",
+                        "{:<26} {:<16} {:<14} {:<9} {:>8} {:<20} {}",
                         j.id,
                         j.kind,
+                        j.organisation.as_deref().unwrap_or("-"),
                         j.state,
                         format!("{}/{}", j.attempts, j.max_attempts),
-                        j.run_at.format("%Y-%m-%d %H:%M:%S"),
+                        j.run_at.format("%Y-%m-%dT%H:%M:%SZ"),
                         j.last_error
                             .as_deref()
                             .unwrap_or("")

@@ -14,6 +14,8 @@ pub struct JobView {
     pub id: String,
     /// Job kind (or the raw queue name of a foreign queue).
     pub kind: String,
+    /// The organisation the job is for, if any (from its request).
+    pub organisation: Option<String>,
     /// Derived state (see the module doc of [`crate::queue`]).
     pub state: String,
     /// apalis's raw status.
@@ -93,7 +95,13 @@ impl From<JobRow> for JobView {
             Some(Value::Object(m)) if m.contains_key("Ok") => (None, Some(m["Ok"].clone())),
             other => (None, other),
         };
+        let request: Option<Value> = serde_json::from_slice(&r.job).ok();
         JobView {
+            organisation: request
+                .as_ref()
+                .and_then(|q| q.get("organisation"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             kind: JobKind::from_queue(&r.job_type)
                 .map(|k| k.name().to_string())
                 .unwrap_or(r.job_type),
@@ -109,7 +117,7 @@ impl From<JobRow> for JobView {
             last_error,
             result,
             idempotency_key: r.idempotency_key,
-            request: serde_json::from_slice(&r.job).ok(),
+            request,
         }
     }
 }
@@ -121,6 +129,8 @@ pub struct ListFilter {
     pub kind: Option<JobKind>,
     /// Only this derived state.
     pub state: Option<String>,
+    /// Only jobs for this organisation.
+    pub organisation: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -151,11 +161,13 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<JobView>, sq
     };
     let sql = format!(
         "{SELECT} WHERE ($1::text IS NULL OR job_type = $1) AND {status_clause}
+           AND ($3::text IS NULL OR convert_from(job, 'UTF8')::jsonb ->> 'organisation' = $3)
          ORDER BY id DESC LIMIT $2"
     );
     let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(filter.kind.map(|k| k.queue()))
         .bind(filter.limit)
+        .bind(&filter.organisation)
         .fetch_all(pool)
         .await?;
     Ok(rows.into_iter().map(JobView::from).collect())

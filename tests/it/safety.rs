@@ -46,3 +46,51 @@ async fn a_command_aimed_at_an_organisation_that_does_not_exist_fails_naming_it(
     // The organisation that exists lists (nothing, successfully).
     cli.ok(&["invoice", "list", "--org", "acme"]);
 }
+
+#[tokio::test]
+async fn jobs_list_shows_and_filters_the_organisation_with_times_in_utc() {
+    let cli = Cli::new().await;
+    for org in ["a", "b"] {
+        crate::fixtures::org(&cli.db.pool, org, "UTC", "INV-{SEQ:4}", 30).await;
+    }
+    let a = cli.ok(&[
+        "enqueue",
+        "probe",
+        r#"{"key":"ka"}"#,
+        "--org",
+        "a",
+        "--at",
+        "2030-01-01T10:00:00Z",
+    ]);
+    cli.ok(&[
+        "enqueue",
+        "probe",
+        r#"{"key":"kb"}"#,
+        "--org",
+        "b",
+        "--at",
+        "2030-01-01T10:00:00Z",
+    ]);
+    let jobs = cli.json(&["jobs", "list", "--org", "a", "--json"]);
+    let listed: Vec<(&str, &str)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_str().unwrap(),
+                j["organisation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(a.trim(), "a")]);
+    let text = cli.ok(&["jobs", "list"]);
+    assert!(
+        text.contains("ORG") && text.contains("RUN AT (UTC)"),
+        "{text}"
+    );
+    assert!(text.contains("2030-01-01T10:00:00Z"), "{text}");
+    assert!(cli
+        .fails(&["jobs", "list", "--org", "nobody"])
+        .contains("does not exist"));
+}
