@@ -51,16 +51,23 @@ pub async fn undo_invoice_credits(
     invoice_id: &str,
     as_of: DateTime<Utc>,
 ) -> Result<VoidedCredits, sqlx::Error> {
+    // The invoice and the drafts merged into it: the grants any of them sold.
+    let sellers: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM invoices WHERE org_id = $1 AND (id = $2 OR merged_into = $2)",
+    )
+    .bind(org)
+    .bind(invoice_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let locked: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM credit_grants
-         WHERE org_id = $1 AND (source_invoice_id = $2
-             OR source_invoice_id IN (SELECT m.id FROM invoices m WHERE m.org_id = $1 AND m.merged_into = $2)
-             OR id IN (
+         WHERE org_id = $1 AND (source_invoice_id = ANY($3) OR id IN (
              SELECT grant_id FROM credit_transactions WHERE org_id = $1 AND invoice_id = $2 AND kind = 'CONSUMED'))
          ORDER BY id FOR UPDATE",
     )
     .bind(org)
     .bind(invoice_id)
+    .bind(&sellers)
     .fetch_all(&mut *conn)
     .await?;
     if locked.is_empty() {
@@ -110,42 +117,41 @@ pub async fn undo_invoice_credits(
     // 3. Sold by the invoice: the unused part revoked.
     let unused_sql = format!(
         "SELECT coalesce(sum({BALANCE}), 0) FROM credit_grants g
-         WHERE g.org_id = $1 AND (g.source_invoice_id = $2 OR g.source_invoice_id IN (SELECT m.id FROM invoices m WHERE m.org_id = $1 AND m.merged_into = $2))"
+         WHERE g.org_id = $1 AND g.source_invoice_id = ANY($2)"
     );
     let unused: Decimal = sqlx::query_scalar(sqlx::AssertSqlSafe(unused_sql))
         .bind(org)
-        .bind(invoice_id)
+        .bind(&sellers)
         .fetch_one(&mut *conn)
         .await?;
     let used: Decimal = sqlx::query_scalar(
         "SELECT coalesce(sum(CASE t.kind WHEN 'CONSUMED' THEN t.amount WHEN 'RESTORED' THEN -t.amount ELSE 0 END), 0)
          FROM credit_transactions t JOIN credit_grants g ON g.org_id = t.org_id AND g.id = t.grant_id
-         WHERE g.org_id = $1 AND (g.source_invoice_id = $2 OR g.source_invoice_id IN (SELECT m.id FROM invoices m WHERE m.org_id = $1 AND m.merged_into = $2))",
+         WHERE g.org_id = $1 AND g.source_invoice_id = ANY($2)",
     )
     .bind(org)
-    .bind(invoice_id)
+    .bind(&sellers)
     .fetch_one(&mut *conn)
     .await?;
     let revoke_sql = format!(
         "INSERT INTO credit_transactions (org_id, grant_id, kind, amount, invoice_id, at)
          SELECT g.org_id, g.id, 'VOIDED', b.balance, $2, $3
          FROM credit_grants g, LATERAL (SELECT {BALANCE} AS balance) b
-         WHERE g.org_id = $1 AND (g.source_invoice_id = $2 OR g.source_invoice_id IN (SELECT m.id FROM invoices m WHERE m.org_id = $1 AND m.merged_into = $2)) AND b.balance > 0"
+         WHERE g.org_id = $1 AND g.source_invoice_id = ANY($4) AND b.balance > 0"
     );
     sqlx::query(sqlx::AssertSqlSafe(revoke_sql))
         .bind(org)
         .bind(invoice_id)
         .bind(as_of)
+        .bind(&sellers)
         .execute(&mut *conn)
         .await?;
     sqlx::query(
         "UPDATE credit_grants SET status = 'VOIDED'
-         WHERE org_id = $1 AND status = 'ACTIVE'
-           AND (source_invoice_id = $2
-                OR source_invoice_id IN (SELECT m.id FROM invoices m WHERE m.org_id = $1 AND m.merged_into = $2))",
+         WHERE org_id = $1 AND status = 'ACTIVE' AND source_invoice_id = ANY($2)",
     )
     .bind(org)
-    .bind(invoice_id)
+    .bind(&sellers)
     .execute(&mut *conn)
     .await?;
     Ok(VoidedCredits {
