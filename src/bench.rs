@@ -9,8 +9,8 @@ use clap::Subcommand;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::jobs::{JobKind, JobRequest};
-use crate::queue::{self, worker, EnqueueOptions};
+use crate::jobs::{self, worker};
+use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
 
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
@@ -173,7 +173,7 @@ async fn bill_run_bench(
     }
     cfg.worker.poll_interval_ms = 20;
     let as_of = chrono::DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z")?.with_timezone(&Utc);
-    let req = queue::request(
+    let req = jobs::request(
         JobKind::CycleClose,
         serde_json::json!({ "organisation": "bench", "chunk_size": chunk_size }),
         as_of,
@@ -507,7 +507,7 @@ async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) ->
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the migration has no job"))?;
         let done =
-            queue::wait_for_job(&pool, config.clone(), &job, Duration::from_secs(3600)).await?;
+            jobs::run::wait_for_job(&pool, config.clone(), &job, Duration::from_secs(3600)).await?;
         let secs = start.elapsed().as_secs_f64();
         anyhow::ensure!(done.state == "done", "the migration job is {}", done.state);
         let view = plan_migration::get(&pool, "bench", &created.id).await?;

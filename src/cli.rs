@@ -15,9 +15,10 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::jobs::JobKind;
+use crate::jobs::{self, schedule, worker};
 use crate::queue::admin::{self, JobView, ListFilter};
-use crate::queue::{self, schedule, worker, EnqueueOptions, Enqueued};
+use crate::queue::JobKind;
+use crate::queue::{self, EnqueueOptions, Enqueued};
 use crate::store;
 
 /// billrun: usage-based billing on Postgres.
@@ -303,7 +304,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
-        Err(e) if e.downcast_ref::<queue::Interrupted>().is_some() => {
+        Err(e) if e.downcast_ref::<jobs::run::Interrupted>().is_some() => {
             // Do not wait for what the interrupted wait left running.
             runtime.shutdown_background();
             eprintln!("{e}");
@@ -405,7 +406,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let kind = JobKind::parse(&kind).map_err(anyhow::Error::msg)?;
             let payload = parse_payload(payload.as_deref())?;
             let at = at.as_deref().map(parse_time).transpose()?;
-            let req = queue::request(kind, payload, at.unwrap_or_else(Utc::now), org)
+            let req = jobs::request(kind, payload, at.unwrap_or_else(Utc::now), org)
                 .map_err(anyhow::Error::msg)?;
             let env = open(cfg_path, 2).await?;
             let opts = EnqueueOptions {
@@ -436,9 +437,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .map(parse_time)
                 .transpose()?
                 .unwrap_or_else(Utc::now);
-            let req = queue::request(kind, payload, as_of, org).map_err(anyhow::Error::msg)?;
+            let req = jobs::request(kind, payload, as_of, org).map_err(anyhow::Error::msg)?;
             let env = open(cfg_path, 8).await?;
-            let job = queue::run_to_completion(
+            let job = jobs::run::run_to_completion(
                 &env.pool,
                 env.config.clone(),
                 req,
@@ -890,7 +891,7 @@ async fn demo(env: &Env) -> Result<()> {
         crate::demo::ORG
     );
     println!("bill run as of {as_of} (15 Feb 2026, 00:00 in Berlin): cycle-close, close-chunk, finalize-chunk, render-chunk, deliver-chunk jobs");
-    let req = queue::request(
+    let req = jobs::request(
         JobKind::CycleClose,
         serde_json::json!({"organisation": crate::demo::ORG}),
         as_of,
@@ -898,7 +899,7 @@ async fn demo(env: &Env) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let job =
-        queue::run_to_completion(&env.pool, env.config.clone(), req, crate::demo::RUN_TIMEOUT)
+        jobs::run::run_to_completion(&env.pool, env.config.clone(), req, crate::demo::RUN_TIMEOUT)
             .await?;
     if job.state != "done" {
         bail!(

@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::load::{self, Association, UsageWindow};
-use crate::jobs::{JobContext, JobError, JobKind};
+use crate::queue::{JobContext, JobError, JobKind};
 
 /// One invoice to compute: a boundary of an association.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -320,10 +320,10 @@ pub async fn run_rerender(
     let payload =
         serde_json::json!({ "organisation": org, "invoices": [inv.id], "rerender": true });
     let timeout = std::time::Duration::from_secs(120);
-    crate::queue::run_operator_job(
+    crate::jobs::run::run_operator_job(
         pool,
         config,
-        crate::jobs::JobKind::RenderChunk,
+        crate::queue::JobKind::RenderChunk,
         payload,
         org,
         timeout,
@@ -352,7 +352,7 @@ pub async fn run_void(
         .unwrap_or_else(Utc::now);
     let v = invoices::void(pool, org, invoice, at).await?;
     if let Some(job) = &v.render_job {
-        crate::queue::wait_for_job(pool, config, job, std::time::Duration::from_secs(120))
+        crate::jobs::run::wait_for_job(pool, config, job, std::time::Duration::from_secs(120))
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -413,10 +413,14 @@ pub async fn run_reissue(
         .transpose()?
         .unwrap_or_else(Utc::now);
     let r = invoices::start_reissue(pool, org, invoice, at).await?;
-    let job =
-        crate::queue::wait_for_job(pool, config, &r.job_id, std::time::Duration::from_secs(300))
-            .await
-            .map_err(|e| anyhow::anyhow!("re-issuing invoice {invoice}: {e}"))?;
+    let job = crate::jobs::run::wait_for_job(
+        pool,
+        config,
+        &r.job_id,
+        std::time::Duration::from_secs(300),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("re-issuing invoice {invoice}: {e}"))?;
     let Some(new) = invoices::show(pool, org, &r.reissue_id).await? else {
         bail!(
             "re-issuing invoice {invoice}: the reissue {} is gone",
@@ -568,10 +572,10 @@ pub async fn run_resend(
     }
     let payload = serde_json::json!({ "organisation": org, "invoices": [inv.id], "resend": true });
     let timeout = std::time::Duration::from_secs(300);
-    let job = crate::queue::run_operator_job(
+    let job = crate::jobs::run::run_operator_job(
         pool,
         config,
-        crate::jobs::JobKind::DeliverChunk,
+        crate::queue::JobKind::DeliverChunk,
         payload,
         org,
         timeout,

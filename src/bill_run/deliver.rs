@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::{Config, MailTransport};
-use crate::jobs::{JobContext, JobError};
+use crate::queue::{JobContext, JobError};
 
 /// The email templates, embedded in the binary.
 const SUBJECT_TEMPLATE: &str = include_str!("../../templates/email/invoice_subject.tera");

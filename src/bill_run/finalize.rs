@@ -19,7 +19,7 @@ use billrun_core::numbering::due_date;
 use serde_json::{json, Value};
 
 use super::load;
-use crate::jobs::{JobContext, JobError};
+use crate::queue::{JobContext, JobError};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::CardKind;
 
@@ -432,7 +432,7 @@ pub async fn finalize_chunk(
     let paid = statuses.iter().filter(|s| **s == "PAID").count();
     // Their documents, rendered by the next step (enqueued only if this commits).
     let render = ctx.child(
-        crate::jobs::JobKind::RenderChunk,
+        crate::queue::JobKind::RenderChunk,
         Some(org.to_string()),
         json!({ "organisation": org, "invoices": ids }),
     );

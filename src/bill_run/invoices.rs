@@ -225,8 +225,8 @@ pub async fn mark_paid(
             allowed: "DUE",
         });
     }
-    let req = crate::jobs::JobRequest {
-        kind: crate::jobs::JobKind::InvoicePaid,
+    let req = crate::queue::JobRequest {
+        kind: crate::queue::JobKind::InvoicePaid,
         as_of: at,
         organisation: Some(org.into()),
         payload: serde_json::json!({ "organisation": org, "invoice": invoice.id }),
@@ -335,8 +335,8 @@ pub async fn void(
             *a = c.round(*a, Default::default());
         }
     }
-    let req = crate::jobs::JobRequest {
-        kind: crate::jobs::JobKind::RenderChunk,
+    let req = crate::queue::JobRequest {
+        kind: crate::queue::JobKind::RenderChunk,
         as_of: at,
         organisation: Some(org.into()),
         payload: serde_json::json!({ "organisation": org, "invoices": [invoice_id], "rerender": true }),
@@ -468,8 +468,8 @@ pub async fn start_reissue(
             rid
         }
     };
-    let req = crate::jobs::JobRequest {
-        kind: crate::jobs::JobKind::CloseChunk,
+    let req = crate::queue::JobRequest {
+        kind: crate::queue::JobKind::CloseChunk,
         as_of: at,
         organisation: Some(org.into()),
         payload: serde_json::json!({ "organisation": org, "accounts": [account] }),

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::jobs::JobError;
+use crate::queue::JobError;
 
 fn fatal(msg: String) -> JobError {
     JobError::Fatal(anyhow::anyhow!(msg))

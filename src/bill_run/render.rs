@@ -35,7 +35,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::documents::settings::{self, Choice, ChunkSettings, BUILTIN};
-use crate::jobs::{JobContext, JobError};
+use crate::queue::{JobContext, JobError};
 
 /// What became of an invoice before the sandbox: documents, or a sandbox request
 /// (named by its template for errors).
@@ -361,7 +361,7 @@ pub async fn render_chunk(
     // commits); a re-render is not a reason to email again (`billrun invoice resend`).
     if !rerender && !written.is_empty() {
         let deliver = ctx.child(
-            crate::jobs::JobKind::DeliverChunk,
+            crate::queue::JobKind::DeliverChunk,
             Some(org.to_string()),
             json!({ "organisation": org, "invoices": written }),
         );

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::jobs::{JobContext, JobError, JobKind};
+use crate::queue::{JobContext, JobError, JobKind};
 
 /// Payload of `cycle-close`.
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::ledger::{self, NewGrant};
 use crate::config::Config;
-use crate::jobs::JobKind;
+use crate::queue::JobKind;
 
 /// Credit commands.
 #[derive(Subcommand, Debug)]
@@ -131,7 +131,7 @@ pub async fn run_credit(pool: &PgPool, config: Arc<Config>, cmd: CreditCommand) 
             };
             grant.validate()?;
             let payload = serde_json::json!({ "organisation": org, "grant": grant });
-            let job = crate::queue::run_operator_job(
+            let job = crate::jobs::run::run_operator_job(
                 pool,
                 config,
                 JobKind::CreditGrant,

@@ -15,8 +15,9 @@ use sqlx::PgPool;
 use super::columns::{ImportKind, Mapping};
 use super::store::{self, ImportView};
 use crate::config::Config;
-use crate::jobs::JobKind;
-use crate::queue::{admin, worker};
+use crate::jobs::worker;
+use crate::queue::admin;
+use crate::queue::JobKind;
 
 /// `billrun import <kind> FILE` (or `billrun import sample <kind>`).
 #[derive(Args, Debug)]
@@ -198,7 +199,7 @@ async fn wait(
                 if tty {
                     eprintln!();
                 }
-                return Err(crate::queue::Interrupted {
+                return Err(crate::jobs::run::Interrupted {
                     job: job_id.unwrap_or_else(|| id.to_string()),
                 }
                 .into());

@@ -20,7 +20,7 @@ use super::rows::{self, Row, RowContext, RowError};
 use super::split::{Record, Splitter};
 use super::store::{self, ImportView};
 use super::ImportError;
-use crate::jobs::{JobContext, JobError};
+use crate::queue::{JobContext, JobError};
 
 /// Payload of `csv-import`.
 #[derive(Debug, Deserialize)]

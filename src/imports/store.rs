@@ -8,8 +8,7 @@ use tokio::io::AsyncReadExt;
 
 use super::columns::{locate_header, ImportKind, Mapping};
 use super::ImportError;
-use crate::jobs::JobKind;
-use crate::queue::{self, EnqueueOptions};
+use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
 
 /// Bytes per stored chunk: what the job holds in memory at a time.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -172,13 +171,12 @@ pub async fn create(
             "{name} changed while it was read ({size} bytes, then {stored}): try again"
         )));
     }
-    let req = queue::request(
+    let req = JobRequest::new(
         JobKind::CsvImport,
         serde_json::json!({ "import_id": import_id }),
         as_of,
         Some(org.to_string()),
-    )
-    .map_err(ImportError::Invalid)?;
+    );
     let opts = EnqueueOptions {
         run_at: None,
         idempotency_key: Some(format!("import:{import_id}")),

@@ -1,4 +1,11 @@
-//! The job kinds billrun runs, their payloads, and their handlers.
+//! The registry of job kinds, at the top of the layering: for each [`JobKind`], the
+//! payload it takes and the handler that runs it ([`execute`], [`validate_payload`]),
+//! and what runs them: the workers ([`worker`]), the cron scheduler ([`schedule`]) and
+//! the waiting of `billrun run` and of commands that work through a job ([`run`]).
+//!
+//! The types a handler uses ([`JobKind`], [`JobRequest`], [`JobContext`], [`JobError`])
+//! live at the bottom, in [`crate::queue::job`], so that handlers (bill run, imports,
+//! credits, plan migrations) import them without importing this registry.
 //!
 //! A handler is thin: it parses its payload, loads through `store`, decides through
 //! the billing core, writes through `store`, and enqueues the next step. It never
@@ -7,196 +14,61 @@
 
 mod probe;
 mod retention;
-
-use std::fmt;
-use std::sync::Arc;
+pub mod run;
+pub mod schedule;
+pub mod worker;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
-use sqlx::PgPool;
 
-use crate::config::Config;
+use crate::queue::{JobContext, JobError, JobKind, JobRequest};
 
-/// Every kind of job. The queue of a kind is `billrun:<name>` (explicit, so that
-/// renaming a Rust type never orphans pending jobs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobKind {
-    /// Writes one row per (key, as_of): checks that workers run; the test suite's
-    /// witness of exactly-once effects.
-    Probe,
-    /// Does nothing: measures the queue itself (`billrun bench queue`).
-    Noop,
-    /// Deletes finished and dead jobs older than the retention.
-    QueueRetention,
-    /// Finds due cycles and finalizable drafts, fans out in chunks (scheduled).
-    CycleClose,
-    /// Closes the cycles of a chunk of accounts and writes their draft invoices.
-    CloseChunk,
-    /// Numbers a chunk of drafts and makes them DUE.
-    FinalizeChunk,
-    /// Loads a stored CSV file (accounts, usage or licenses): `billrun import`.
-    CsvImport,
-    /// Grants credits to an account (`billrun credit grant`), once per key.
-    CreditGrant,
-    /// Expires credit grants past their end (scheduled).
-    CreditExpiry,
-    /// Follows a payment: grants the PREPAID credits the invoice sold.
-    InvoicePaid,
-    /// Renders and stores the HTML and PDF of finalized invoices.
-    RenderChunk,
-    /// Emails finalized invoices (with their PDF) to their recipients.
-    DeliverChunk,
-    /// Moves the accounts of a plan to another plan version (`billrun migration`).
-    PlanMigration,
+/// Checks a payload before it is enqueued, so that a bad one is refused at the
+/// command line (or in a schedule file) instead of failing in a worker.
+///
+/// Errors: the serde error, with the kind's payload shape ([`JobKind::describe`]).
+pub fn validate_payload(kind: JobKind, payload: &Value) -> Result<(), String> {
+    let r = match kind {
+        JobKind::Probe => parse_payload::<probe::ProbeArgs>(payload).map(drop),
+        JobKind::Noop => parse_payload::<NoArgs>(payload).map(drop),
+        JobKind::QueueRetention => parse_payload::<retention::RetentionArgs>(payload).map(drop),
+        JobKind::CycleClose => {
+            parse_payload::<crate::bill_run::scan::CycleCloseArgs>(payload).map(drop)
+        }
+        JobKind::CloseChunk => parse_payload::<ChunkArgs>(payload).map(drop),
+        JobKind::FinalizeChunk => parse_payload::<InvoiceChunkArgs>(payload).map(drop),
+        JobKind::CsvImport => {
+            parse_payload::<crate::imports::job::CsvImportArgs>(payload).map(drop)
+        }
+        JobKind::CreditGrant => parse_payload::<CreditGrantArgs>(payload).map(drop),
+        JobKind::CreditExpiry => parse_payload::<OrgArgs>(payload).map(drop),
+        JobKind::InvoicePaid => parse_payload::<InvoiceArgs>(payload).map(drop),
+        JobKind::RenderChunk => parse_payload::<RenderArgs>(payload).map(drop),
+        JobKind::DeliverChunk => parse_payload::<DeliverArgs>(payload).map(drop),
+        JobKind::PlanMigration => {
+            parse_payload::<crate::plan_migration::job::PlanMigrationArgs>(payload).map(drop)
+        }
+    };
+    r.map_err(|e| {
+        format!(
+            "bad payload for {}: {e}; expected {}",
+            kind.name(),
+            kind.describe()
+        )
+    })
 }
 
-impl JobKind {
-    /// All kinds, in the order `billrun jobs kinds` lists them.
-    pub const ALL: &'static [JobKind] = &[
-        JobKind::CycleClose,
-        JobKind::CloseChunk,
-        JobKind::FinalizeChunk,
-        JobKind::RenderChunk,
-        JobKind::DeliverChunk,
-        JobKind::CsvImport,
-        JobKind::PlanMigration,
-        JobKind::CreditGrant,
-        JobKind::CreditExpiry,
-        JobKind::InvoicePaid,
-        JobKind::QueueRetention,
-        JobKind::Probe,
-        JobKind::Noop,
-    ];
-
-    /// The kind's name on the command line and in schedules.
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::Probe => "probe",
-            JobKind::Noop => "noop",
-            JobKind::QueueRetention => "queue-retention",
-            JobKind::CycleClose => "cycle-close",
-            JobKind::CloseChunk => "close-chunk",
-            JobKind::FinalizeChunk => "finalize-chunk",
-            JobKind::CsvImport => "csv-import",
-            JobKind::CreditGrant => "credit-grant",
-            JobKind::CreditExpiry => "credit-expiry",
-            JobKind::InvoicePaid => "invoice-paid",
-            JobKind::RenderChunk => "render-chunk",
-            JobKind::DeliverChunk => "deliver-chunk",
-            JobKind::PlanMigration => "plan-migration",
-        }
-    }
-
-    /// One line on what the kind does and what its payload is.
-    pub fn describe(self) -> &'static str {
-        match self {
-            JobKind::Probe => {
-                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleep_ms\"?: int, \"fail\"?: bool, \"abort\"?: bool (aborts the worker process)}"
-            }
-            JobKind::Noop => "does nothing (queue benchmark); payload {}",
-            JobKind::QueueRetention => {
-                "prunes finished jobs; payload {\"done_days\"?: int, \"dead_days\"?: int} (defaults from [retention])"
-            }
-            JobKind::CycleClose => {
-                "bill run: closes every due cycle, finalizes drafts past grace; payload {\"organisation\"?: str, \"chunk_size\"?: int}"
-            }
-            JobKind::CloseChunk => {
-                "bill run step: payload {\"organisation\": str, \"accounts\": [str]}"
-            }
-            JobKind::FinalizeChunk => {
-                "bill run step: payload {\"organisation\": str, \"invoices\": [str]}"
-            }
-            JobKind::CsvImport => {
-                "loads a stored CSV file (billrun import); payload {\"import_id\": str}"
-            }
-            JobKind::CreditGrant => {
-                "grants credits once per key; payload {\"organisation\": str, \"grant\": {\"account\", \"amount\", \"currency\", \"purpose\"?, \"priority\"?, \"effective_from\"?, \"effective_until\"?, \"applicable_entity_ids\"?, \"idempotency_key\"}}"
-            }
-            JobKind::CreditExpiry => {
-                "expires grants past their end (scheduled); payload {\"organisation\"?: str}"
-            }
-            JobKind::InvoicePaid => {
-                "grants the PREPAID credits a paid invoice sold; payload {\"organisation\": str, \"invoice\": str}"
-            }
-            JobKind::RenderChunk => {
-                "renders and stores finalized invoices' HTML and PDF; payload {\"organisation\": str, \"invoices\": [str], \"rerender\"?: bool}"
-            }
-            JobKind::DeliverChunk => {
-                "emails finalized invoices to their recipients, once each; payload {\"organisation\": str, \"invoices\": [str], \"resend\"?: bool}"
-            }
-            JobKind::PlanMigration => {
-                "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunk_size\"?: int}"
-            }
-        }
-    }
-
-    /// The apalis queue (`job_type`) this kind's jobs live in.
-    pub fn queue(self) -> String {
-        format!("billrun:{}", self.name())
-    }
-
-    /// Parses a kind's name, listing the known ones when it is not one.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        JobKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<_> = JobKind::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown job kind {name:?}: expected one of {}",
-                    known.join(", ")
-                )
-            })
-    }
-
-    /// The kind of a queue name, if it is one of ours.
-    pub fn from_queue(queue: &str) -> Option<Self> {
-        queue
-            .strip_prefix("billrun:")
-            .and_then(|n| Self::parse(n).ok())
-    }
-
-    /// Checks a payload before it is enqueued, so that a bad one is refused at the
-    /// command line instead of failing in a worker.
-    pub fn validate_payload(self, payload: &Value) -> Result<(), String> {
-        let r = match self {
-            JobKind::Probe => parse_payload::<probe::ProbeArgs>(payload).map(drop),
-            JobKind::Noop => parse_payload::<NoArgs>(payload).map(drop),
-            JobKind::QueueRetention => parse_payload::<retention::RetentionArgs>(payload).map(drop),
-            JobKind::CycleClose => {
-                parse_payload::<crate::bill_run::scan::CycleCloseArgs>(payload).map(drop)
-            }
-            JobKind::CloseChunk => parse_payload::<ChunkArgs>(payload).map(drop),
-            JobKind::FinalizeChunk => parse_payload::<InvoiceChunkArgs>(payload).map(drop),
-            JobKind::CsvImport => {
-                parse_payload::<crate::imports::job::CsvImportArgs>(payload).map(drop)
-            }
-            JobKind::CreditGrant => parse_payload::<CreditGrantArgs>(payload).map(drop),
-            JobKind::CreditExpiry => parse_payload::<OrgArgs>(payload).map(drop),
-            JobKind::InvoicePaid => parse_payload::<InvoiceArgs>(payload).map(drop),
-            JobKind::RenderChunk => parse_payload::<RenderArgs>(payload).map(drop),
-            JobKind::DeliverChunk => parse_payload::<DeliverArgs>(payload).map(drop),
-            JobKind::PlanMigration => {
-                parse_payload::<crate::plan_migration::job::PlanMigrationArgs>(payload).map(drop)
-            }
-        };
-        r.map_err(|e| {
-            format!(
-                "bad payload for {}: {e}; expected {}",
-                self.name(),
-                self.describe()
-            )
-        })
-    }
-}
-
-impl fmt::Display for JobKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// Builds a request from untyped input (the CLI, a schedule file, later the HTTP
+/// API), checking the payload against the kind first.
+pub fn request(
+    kind: JobKind,
+    payload: Value,
+    as_of: DateTime<Utc>,
+    organisation: Option<String>,
+) -> Result<JobRequest, String> {
+    validate_payload(kind, &payload)?;
+    Ok(JobRequest::new(kind, payload, as_of, organisation))
 }
 
 /// Payload of `close-chunk`.
@@ -224,84 +96,6 @@ fn parse_payload<T: serde::de::DeserializeOwned>(payload: &Value) -> Result<T, s
     match payload {
         Value::Null => serde_json::from_value(Value::Object(Default::default())),
         v => serde_json::from_value(v.clone()),
-    }
-}
-
-/// What a job is: its kind, the instant it acts for, and its payload. Stored as the
-/// job's JSON in the queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobRequest {
-    /// The kind (also implied by the queue; kept for listings).
-    pub kind: JobKind,
-    /// The instant the job acts for ("now" for the job).
-    pub as_of: DateTime<Utc>,
-    /// The organisation the job is for, if it is for one (shown in logs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organisation: Option<String>,
-    /// Kind-specific arguments.
-    #[serde(default)]
-    pub payload: Value,
-    /// The job whose fan-out this job belongs to (none for a job enqueued by an
-    /// operator or the scheduler: it is its own root).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
-}
-
-/// Why a job failed, and whether trying again can help.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// A transient failure (database, network): retried with backoff.
-    #[error("{0:#}")]
-    Retryable(anyhow::Error),
-    /// The job can never succeed as it is (bad payload): dead at once.
-    #[error("{0:#}")]
-    Fatal(anyhow::Error),
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        JobError::Retryable(e.into())
-    }
-}
-
-/// What a handler gets besides its payload.
-#[derive(Clone)]
-pub struct JobContext {
-    /// The database.
-    pub pool: PgPool,
-    /// The configuration of this process.
-    pub config: Arc<Config>,
-    /// The job's id in the queue.
-    pub job_id: String,
-    /// 1 for the first execution, then 2, 3, ...
-    pub attempt: u32,
-    /// The worker executing it.
-    pub worker: String,
-    /// The instant the job acts for.
-    pub as_of: DateTime<Utc>,
-    /// The root of the fan-out this job belongs to (its own id if it is a root).
-    pub root: String,
-}
-
-impl JobContext {
-    /// A request for a follow-up job: same `as_of`, same root.
-    pub fn child(&self, kind: JobKind, organisation: Option<String>, payload: Value) -> JobRequest {
-        JobRequest {
-            kind,
-            as_of: self.as_of,
-            organisation,
-            payload,
-            root: Some(self.root.clone()),
-        }
-    }
-
-    /// Options for enqueuing a follow-up job.
-    pub fn child_options(&self, idempotency_key: Option<String>) -> crate::queue::EnqueueOptions {
-        crate::queue::EnqueueOptions {
-            run_at: None,
-            idempotency_key,
-            max_attempts: self.config.retry.max_attempts,
-        }
     }
 }
 
@@ -439,18 +233,12 @@ mod tests {
 
     #[test]
     fn payloads_are_checked_against_the_kind() {
-        assert!(JobKind::Probe
-            .validate_payload(&json!({"key": "a"}))
-            .is_ok());
-        let e = JobKind::Probe
-            .validate_payload(&json!({"kee": "a"}))
-            .unwrap_err();
+        assert!(validate_payload(JobKind::Probe, &json!({"key": "a"})).is_ok());
+        let e = validate_payload(JobKind::Probe, &json!({"kee": "a"})).unwrap_err();
         assert!(e.contains("kee") && e.contains("expected"), "{e}");
-        assert!(JobKind::Noop.validate_payload(&Value::Null).is_ok());
-        assert!(JobKind::Noop.validate_payload(&json!({"x": 1})).is_err());
-        let e = JobKind::QueueRetention
-            .validate_payload(&json!({"done_days": -1}))
-            .unwrap_err();
+        assert!(validate_payload(JobKind::Noop, &Value::Null).is_ok());
+        assert!(validate_payload(JobKind::Noop, &json!({"x": 1})).is_err());
+        let e = validate_payload(JobKind::QueueRetention, &json!({"done_days": -1})).unwrap_err();
         assert!(
             e.contains("done_days") || e.contains("invalid value"),
             "{e}"

@@ -251,7 +251,7 @@ async fn wait(
     let Some(job) = &view.job_id else {
         return Ok(view);
     };
-    let done = crate::queue::wait_for_job(pool, config, job, Duration::from_secs(3600)).await?;
+    let done = crate::jobs::run::wait_for_job(pool, config, job, Duration::from_secs(3600)).await?;
     if done.state != "done" {
         bail!(
             "the plan-migration job {job} is {}: {}",

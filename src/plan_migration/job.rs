@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use crate::bill_run::load::{self, Association, BilledAccount, OrgSettings};
-use crate::jobs::{JobContext, JobError};
+use crate::queue::{JobContext, JobError};
 
 /// Accounts migrated per transaction.
 pub const CHUNK_SIZE: i64 = 500;

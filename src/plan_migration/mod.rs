@@ -31,7 +31,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use crate::catalog::{CatalogError, Result};
-use crate::jobs::{JobKind, JobRequest};
+use crate::queue::{JobKind, JobRequest};
 
 /// Which versions of the source plan a migration takes accounts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 
-use crate::jobs::JobKind;
+use crate::queue::JobKind;
 
 /// One job as `billrun jobs list/show` prints it.
 #[derive(Debug, Clone, Serialize)]

@@ -374,8 +374,8 @@ async fn finalizing_2000_invoices_with_4_concurrent_workers_leaves_no_gap_and_no
                     format!("inv{:04}", n + 1)
                 })
                 .collect();
-            let req = billrun::jobs::JobRequest {
-                kind: billrun::jobs::JobKind::FinalizeChunk,
+            let req = billrun::queue::JobRequest {
+                kind: billrun::queue::JobKind::FinalizeChunk,
                 as_of: "2026-02-01T00:00:00Z".parse().unwrap(),
                 organisation: Some("bulk".into()),
                 payload: serde_json::json!({"organisation": "bulk", "invoices": ids}),

@@ -399,8 +399,8 @@ async fn concurrent_finalizations_of_one_account_never_spend_a_credit_twice() {
     assert_eq!(ids.len(), 20);
     let mut conn = db.pool.acquire().await.unwrap();
     for id in &ids {
-        let req = billrun::jobs::JobRequest {
-            kind: billrun::jobs::JobKind::FinalizeChunk,
+        let req = billrun::queue::JobRequest {
+            kind: billrun::queue::JobKind::FinalizeChunk,
             as_of: "2026-03-15T00:00:00Z".parse().unwrap(),
             organisation: Some("acme".into()),
             payload: json!({"organisation": "acme", "invoices": [id]}),

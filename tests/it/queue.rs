@@ -578,8 +578,8 @@ async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job
     // installs one.
     let _ = tracing::subscriber::set_global_default(subscriber);
 
-    let req = billrun::queue::request(
-        billrun::jobs::JobKind::Probe,
+    let req = billrun::jobs::request(
+        billrun::queue::JobKind::Probe,
         serde_json::json!({"key": "claimed"}),
         chrono::Utc::now(),
         None,
@@ -595,7 +595,7 @@ async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job
         .id()
         .to_string();
     let config = apalis_postgres::Config::default()
-        .queue(billrun::jobs::JobKind::Probe.queue())
+        .queue(billrun::queue::JobKind::Probe.queue())
         .batch_size(1);
     let mut stranded = 0;
     for i in 0..400u64 {

@@ -28,8 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::jobs::{JobKind, JobRequest};
-use crate::queue::{enqueue, EnqueueOptions};
+use crate::queue::{enqueue, EnqueueOptions, JobKind, JobRequest};
 
 /// One recurring job.
 #[derive(Debug, Clone)]
@@ -138,7 +137,7 @@ pub fn parse(text: &str) -> Result<Vec<ScheduleEntry>> {
             None => Value::Null,
             Some(v) => serde_json::to_value(v)?,
         };
-        kind.validate_payload(&payload)
+        super::validate_payload(kind, &payload)
             .map_err(|e| anyhow::anyhow!("{at}.payload: {e}"))?;
         entries.push(ScheduleEntry {
             name: raw.name,

@@ -13,7 +13,7 @@
 //! - **Restarts.** A database error stops an apalis worker; the monitor restarts it
 //!   (after a pause) under a new name, so a worker survives a database restart.
 //! - **Uncut transactions.** Workers read the queue through
-//!   [`super::backend::QueueBackend`]: apalis-postgres's queries, each run to its
+//!   [`crate::queue::backend::QueueBackend`]: apalis-postgres's queries, each run to its
 //!   end in a task of its own, so stopping a worker never drops a transaction.
 //! - **Orphans.** A worker that stops heartbeating for `heartbeat_secs *
 //!   missed_heartbeats` loses its running jobs to the others (apalis's re-enqueue).
@@ -28,9 +28,10 @@ use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy, PollW
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::backend::QueueBackend;
 use crate::config::Config;
-use crate::jobs::{self, JobContext, JobError, JobKind, JobRequest};
+use crate::jobs;
+use crate::queue::backend::QueueBackend;
+use crate::queue::{JobContext, JobError, JobKind, JobRequest};
 
 /// A name no other process, anywhere, has: host, pid, and a ULID.
 pub fn process_name() -> String {
