@@ -1,0 +1,253 @@
+//! Email: the transports (`[mail]`: `.eml` files in an outbox, or SMTP with STARTTLS
+//! or implicit TLS), the invoice email's templates (`templates/email/`, embedded in
+//! the binary) and the building of one message (text and HTML alternatives, the PDF
+//! attached, a stable Message-ID). Who gets which message, and when, is
+//! `bill_run::deliver`'s business.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+
+use crate::config::{Config, MailTransport};
+
+/// The email templates, embedded in the binary.
+const SUBJECT_TEMPLATE: &str = include_str!("../templates/email/invoice_subject.tera");
+const TEXT_TEMPLATE: &str = include_str!("../templates/email/invoice.txt.tera");
+const HTML_TEMPLATE: &str = include_str!("../templates/email/invoice.html.tera");
+
+/// Where messages go.
+pub enum Mailer {
+    /// `<uuid>.eml` files in a folder.
+    File(AsyncFileTransport<Tokio1Executor>),
+    /// An SMTP server, and `[mail] timeout_secs`: the longest one message's whole
+    /// exchange (connection, greeting, envelope, data, the server's acceptance) may
+    /// take. lettre's own timeout is set too, but its async transport does not
+    /// bound every read (a server that takes the message and then stays silent held
+    /// a send for minutes), so [`Mailer::send`] also wraps the exchange in
+    /// `tokio::time::timeout`.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
+}
+
+/// Why a message was not sent.
+#[derive(Debug)]
+pub struct SendError {
+    /// Trying again cannot help (SMTP 5xx, bad address).
+    pub permanent: bool,
+    /// What happened.
+    pub message: String,
+}
+
+impl Mailer {
+    /// The transport `[mail]` describes.
+    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
+        let mail = &config.mail;
+        match mail.transport {
+            MailTransport::File => {
+                let dir = config.outbox_dir();
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("creating outbox {}: {e}", dir.display()))?;
+                Ok(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(dir)))
+            }
+            MailTransport::Smtp => {
+                let raw = mail
+                    .smtp_url
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("[mail] transport = \"smtp\" needs smtp_url"))?;
+                let url = url::Url::parse(raw)
+                    .map_err(|e| anyhow::anyhow!("[mail] smtp_url {raw:?}: {e}"))?;
+                let host = url
+                    .host_str()
+                    .ok_or_else(|| anyhow::anyhow!("[mail] smtp_url {raw:?} has no host"))?;
+                let plaintext = url.query_pairs().any(|(k, v)| k == "tls" && v == "none");
+                // Public roots, plus the configured ones (a private CA, a relay's own).
+                let tls = || -> anyhow::Result<TlsParameters> {
+                    let mut params = TlsParameters::builder(host.to_string());
+                    if let Some(file) = &mail.ca_file {
+                        let pem = std::fs::read(file).map_err(|e| {
+                            anyhow::anyhow!("[mail] ca_file {}: {e}", file.display())
+                        })?;
+                        let cert = Certificate::from_pem(&pem).map_err(|e| {
+                            anyhow::anyhow!(
+                                "[mail] ca_file {}: expected a PEM certificate: {e}",
+                                file.display()
+                            )
+                        })?;
+                        params = params.add_root_certificate(cert);
+                    }
+                    Ok(params.build()?)
+                };
+                let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
+                let mut builder = match (url.scheme(), plaintext) {
+                    ("smtp", true) => smtp.port(url.port().unwrap_or(25)),
+                    ("smtp", false) => smtp
+                        .port(url.port().unwrap_or(587))
+                        .tls(Tls::Required(tls()?)),
+                    ("smtps", _) => smtp
+                        .port(url.port().unwrap_or(465))
+                        .tls(Tls::Wrapper(tls()?)),
+                    (s, _) => anyhow::bail!("[mail] smtp_url scheme {s:?}: expected smtp or smtps"),
+                };
+                if !url.username().is_empty() {
+                    let decode = |s: &str| {
+                        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                            .next()
+                            .map(|(_, v)| v.into_owned())
+                            .unwrap_or_default()
+                    };
+                    builder = builder.credentials(Credentials::new(
+                        decode(url.username()),
+                        decode(url.password().unwrap_or("")),
+                    ));
+                }
+                let timeout = Duration::from_secs(mail.timeout_secs.max(1));
+                Ok(Mailer::Smtp(
+                    builder.timeout(Some(timeout)).build(),
+                    timeout,
+                ))
+            }
+        }
+    }
+
+    /// Sends one message. Over SMTP, an exchange that takes longer than the
+    /// timeout is abandoned (its connection dropped) and is a transient failure:
+    /// the server may or may not have accepted the message.
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Mailer::File(t) => t.send(message).await.map(drop).map_err(|e| SendError {
+                permanent: false,
+                message: format!("writing the message: {e}"),
+            }),
+            Mailer::Smtp(t, timeout) => match tokio::time::timeout(*timeout, t.send(message)).await
+            {
+                Ok(sent) => sent.map(drop).map_err(|e| SendError {
+                    permanent: e.is_permanent(),
+                    message: format!("SMTP: {e}"),
+                }),
+                Err(_) => Err(SendError {
+                    permanent: false,
+                    message: format!(
+                        "SMTP: no answer within {} s ([mail] timeout_secs); the exchange was abandoned",
+                        timeout.as_secs()
+                    ),
+                }),
+            },
+        }
+    }
+}
+
+/// What the email templates see (`templates/email/*.tera`): every value already
+/// formatted for display (dates as `YYYY-MM-DD` in the account's timezone, the total
+/// with its currency's minor-unit digits).
+#[derive(Serialize)]
+pub struct EmailView {
+    /// The seller's (organisation's) name.
+    pub organisation: String,
+    /// The billed account's name.
+    pub account: String,
+    /// The account's customer's name.
+    pub customer: String,
+    /// The invoice number.
+    pub number: String,
+    /// The invoice date.
+    pub invoice_date: String,
+    /// The due date (none when paid already).
+    pub due_date: Option<String>,
+    /// The grand total, e.g. `"1234.50"`.
+    pub total: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Paid already (e.g. finalized at 0.00): nothing to pay, no due date shown.
+    pub paid: bool,
+    /// A resend (`billrun invoice resend`): the subject says so.
+    pub resend: bool,
+}
+
+/// An email's subject, text and HTML bodies.
+pub fn render_email(view: &EmailView) -> Result<(String, String, String), tera::Error> {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![".html.tera"]);
+    tera.add_raw_templates(vec![
+        ("invoice_subject.tera", SUBJECT_TEMPLATE),
+        ("invoice.txt.tera", TEXT_TEMPLATE),
+        ("invoice.html.tera", HTML_TEMPLATE),
+    ])?;
+    let ctx = tera::Context::from_serialize(view)?;
+    let subject = tera.render("invoice_subject.tera", &ctx)?;
+    // A header is one line.
+    let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok((
+        subject,
+        tera.render("invoice.txt.tera", &ctx)?,
+        tera.render("invoice.html.tera", &ctx)?,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build_message(
+    from: Option<&Mailbox>,
+    recipient: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+    number: &str,
+    pdf: &[u8],
+    message_id: &str,
+) -> Result<Message, SendError> {
+    let permanent = |message: String| SendError {
+        permanent: true,
+        message,
+    };
+    let from = from.ok_or_else(|| {
+        permanent("no From address: set the organisation's billing_email or [mail] from".into())
+    })?;
+    let to: Mailbox = recipient
+        .parse()
+        .map_err(|e| permanent(format!("recipient {recipient:?} is not an address: {e}")))?;
+    let pdf_type = ContentType::parse("application/pdf").expect("a valid content type");
+    Message::builder()
+        .from(from.clone())
+        .reply_to(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(message_id.to_string()))
+        .multipart(
+            MultiPart::mixed()
+                .multipart(MultiPart::alternative_plain_html(
+                    text.to_string(),
+                    html.to_string(),
+                ))
+                .singlepart(Attachment::new(format!("{number}.pdf")).body(pdf.to_vec(), pdf_type)),
+        )
+        .map_err(|e| permanent(format!("building the message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let view = EmailView {
+            organisation: "A&B <Ltd>".into(),
+            account: "Acme".into(),
+            customer: "Acme".into(),
+            number: "INV-1".into(),
+            invoice_date: "2026-01-01".into(),
+            due_date: None,
+            total: "10.00".into(),
+            currency: "USD".into(),
+            paid: false,
+            resend: false,
+        };
+        let (subject, text, html) = render_email(&view).unwrap();
+        assert_eq!(subject, "Invoice INV-1 from A&B <Ltd>");
+        assert!(text.contains("A&B <Ltd>"), "{text}");
+        assert!(html.contains("A&amp;B &lt;Ltd&gt;"), "{html}");
+        assert!(!html.contains("Due date"), "{html}");
+    }
+}
