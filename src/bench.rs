@@ -509,7 +509,11 @@ async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) ->
         let done =
             jobs::run::wait_for_job(&pool, config.clone(), &job, Duration::from_secs(3600)).await?;
         let secs = start.elapsed().as_secs_f64();
-        anyhow::ensure!(done.state == "done", "the migration job is {}", done.state);
+        anyhow::ensure!(
+            done.state == crate::queue::admin::JobState::Done,
+            "the migration job is {}",
+            done.state
+        );
         let view = plan_migration::get(&pool, "bench", &created.id).await?;
         anyhow::ensure!(
             view.counts.completed == accounts as i64,

@@ -447,7 +447,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             )
             .await?;
             print_job(&job, json);
-            if job.state != "done" {
+            if job.state != admin::JobState::Done {
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -738,14 +738,10 @@ async fn jobs_command(
             limit,
             json,
         } => {
-            if let Some(s) = &state {
-                if !admin::STATES.contains(&s.as_str()) {
-                    bail!(
-                        "unknown state {s:?}: expected one of {}",
-                        admin::STATES.join(", ")
-                    );
-                }
-            }
+            let state = state
+                .map(|s| s.parse::<admin::JobState>())
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let filter = ListFilter {
                 kind: kind
                     .as_deref()
@@ -901,7 +897,7 @@ async fn demo(env: &Env) -> Result<()> {
     let job =
         jobs::run::run_to_completion(&env.pool, env.config.clone(), req, crate::demo::RUN_TIMEOUT)
             .await?;
-    if job.state != "done" {
+    if job.state != admin::JobState::Done {
         bail!(
             "the bill run's cycle-close job is {}: {}",
             job.state,

@@ -32,6 +32,7 @@ use sqlx::PgConnection;
 
 use super::load::{self, Association, UsageWindow};
 use crate::queue::{JobContext, JobError, JobKind};
+use crate::store::status::CycleStatus;
 
 /// One invoice to compute: a boundary of an association.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,7 +340,7 @@ async fn association_progress(
     org: &str,
     accounts: &[String],
 ) -> Result<HashMap<(String, NaiveDate), Progress>, JobError> {
-    let rows: Vec<(String, NaiveDate, i32, String)> = sqlx::query_as(
+    let rows: Vec<(String, NaiveDate, i32, CycleStatus)> = sqlx::query_as(
         "SELECT DISTINCT ON (account_id, association_from) account_id, association_from, cycle_index, status
          FROM billing_cycles WHERE org_id = $1 AND account_id = ANY($2)
          ORDER BY account_id, association_from, cycle_index DESC",
@@ -351,7 +352,7 @@ async fn association_progress(
     Ok(rows
         .into_iter()
         .map(|(account, from, index, status)| {
-            let p = if status == "OPEN" {
+            let p = if status == CycleStatus::Open {
                 Progress::Open(index as u32)
             } else {
                 Progress::Finished
@@ -562,7 +563,11 @@ async fn write_cycles(
         billed_end.push(w.billed.end);
         starts_at.push(local_start_instant(w.billed.start, *tz));
         ends_at.push(local_start_instant(w.billed.end, *tz));
-        status.push(if *closed { "CLOSED" } else { "OPEN" });
+        status.push(if *closed {
+            CycleStatus::Closed.as_str()
+        } else {
+            CycleStatus::Open.as_str()
+        });
     }
     sqlx::query(
         "INSERT INTO billing_cycles (org_id, account_id, association_from, cycle_index, full_start,

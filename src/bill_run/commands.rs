@@ -1,5 +1,6 @@
 //! `billrun invoice ...` and `billrun usage late`.
 
+use crate::store::status::InvoiceStatus;
 use anyhow::{bail, Result};
 use chrono::Utc;
 use clap::Subcommand;
@@ -106,8 +107,6 @@ pub enum InvoiceCommand {
     },
 }
 
-const STATUSES: &[&str] = &["DRAFT", "DUE", "PAID", "VOID"];
-
 /// Runs an invoice command.
 pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
     match cmd {
@@ -118,14 +117,10 @@ pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
             limit,
             json,
         } => {
-            if let Some(s) = &status {
-                if !STATUSES.contains(&s.as_str()) {
-                    bail!(
-                        "unknown invoice status {s:?}: expected one of {}",
-                        STATUSES.join(", ")
-                    );
-                }
-            }
+            let status = status
+                .map(|s| s.parse::<InvoiceStatus>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--status: {e}"))?;
             let list = invoices::list(
                 pool,
                 &InvoiceFilter {
@@ -314,7 +309,7 @@ pub async fn run_rerender(
     let Some(inv) = invoices::show(pool, org, invoice).await? else {
         bail!("organisation {org} has no invoice {invoice}");
     };
-    if inv.status == "DRAFT" {
+    if inv.status == InvoiceStatus::Draft {
         bail!("invoice {invoice} is a DRAFT: documents are rendered once it is finalized");
     }
     let payload =
@@ -427,7 +422,7 @@ pub async fn run_reissue(
             r.reissue_id
         );
     };
-    if new.status == "DRAFT" {
+    if new.status == InvoiceStatus::Draft {
         let failures = job
             .result
             .as_ref()

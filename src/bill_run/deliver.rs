@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use crate::mail::{build_message, render_email, EmailView, Mailer};
 use crate::queue::{JobContext, JobError};
+use crate::store::status::InvoiceStatus;
 
 #[derive(sqlx::FromRow)]
 struct InvoiceRow {
@@ -32,7 +33,7 @@ struct InvoiceRow {
     due_date: Option<chrono::NaiveDate>,
     total: Decimal,
     currency: String,
-    status: String,
+    status: InvoiceStatus,
     account_name: String,
     customer_name: String,
     pdf: Vec<u8>,
@@ -124,7 +125,7 @@ pub async fn deliver_chunk(
             due_date: inv.due_date.map(|d| d.to_string()),
             total: inv.total.to_string(),
             currency: inv.currency.clone(),
-            paid: inv.status == "PAID",
+            paid: inv.status == InvoiceStatus::Paid,
             resend,
         };
         let (subject, text, html) = render_email(&view).map_err(|e| {

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use super::load;
 use crate::queue::{JobContext, JobError};
+use crate::store::status::InvoiceStatus;
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::CardKind;
 
@@ -342,9 +343,9 @@ pub async fn finalize_chunk(
         terms.push(r.net_terms);
         // Nothing to collect: paid at once.
         statuses.push(if finalizing[i].lines.total.amount.is_zero() {
-            "PAID"
+            InvoiceStatus::Paid.as_str()
         } else {
-            "DUE"
+            InvoiceStatus::Due.as_str()
         });
         ids.push(r.id.clone());
     }
@@ -429,7 +430,10 @@ pub async fn finalize_chunk(
         .map(|(f, _)| f.id.as_str())
         .collect();
     let credits_applied = credited_ids.len();
-    let paid = statuses.iter().filter(|s| **s == "PAID").count();
+    let paid = statuses
+        .iter()
+        .filter(|s| **s == InvoiceStatus::Paid.as_str())
+        .count();
     // Their documents, rendered by the next step (enqueued only if this commits).
     let render = ctx.child(
         crate::queue::JobKind::RenderChunk,

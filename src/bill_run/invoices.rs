@@ -6,6 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 
+use crate::store::status::InvoiceStatus;
+
 /// One invoice.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct InvoiceView {
@@ -15,8 +17,8 @@ pub struct InvoiceView {
     pub org_id: String,
     /// Account billed.
     pub account_id: String,
-    /// DRAFT, DUE, PAID or VOID.
-    pub status: String,
+    /// DRAFT, DUE, PAID or VOID (MERGED: its lines are on `merged_into`).
+    pub status: InvoiceStatus,
     /// The number (finalized invoices only).
     pub number: Option<String>,
     /// Currency of every amount.
@@ -86,7 +88,7 @@ pub struct InvoiceFilter {
     pub account: Option<String>,
     /// Only this status (none: every status but MERGED, whose lines are on the invoice
     /// it was merged into).
-    pub status: Option<String>,
+    pub status: Option<InvoiceStatus>,
     /// At most this many.
     pub limit: i64,
 }
@@ -117,7 +119,7 @@ pub async fn list(pool: &PgPool, f: &InvoiceFilter) -> Result<Vec<InvoiceView>, 
     let rows: Vec<InvoiceView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&f.org)
         .bind(&f.account)
-        .bind(&f.status)
+        .bind(f.status)
         .bind(f.limit)
         .fetch_all(pool)
         .await?;
@@ -220,7 +222,7 @@ pub async fn mark_paid(
     if changed == 0 {
         return Err(StatusError::WrongStatus {
             id: id.into(),
-            status: invoice.status,
+            status: invoice.status.to_string(),
             action: "mark-paid",
             allowed: "DUE",
         });
@@ -279,7 +281,7 @@ pub async fn void(
     at: DateTime<Utc>,
 ) -> Result<Voided, StatusError> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, String, Decimal, String)> = sqlx::query_as(
+    let row: Option<(String, InvoiceStatus, Decimal, String)> = sqlx::query_as(
         "SELECT id, status, total, currency FROM invoices
          WHERE org_id = $1 AND (id = $2 OR number = $2) FOR UPDATE",
     )
@@ -293,8 +295,9 @@ pub async fn void(
             id: id.into(),
         });
     };
-    let voidable = status == "DUE" || (status == "PAID" && total.is_zero());
-    if status == "VOID" {
+    use InvoiceStatus::{Due, Paid, Void};
+    let voidable = status == Due || (status == Paid && total.is_zero());
+    if status == Void {
         tx.commit().await?;
         let invoice = show(pool, org, &invoice_id).await?.expect("it is there");
         return Ok(Voided {
@@ -307,10 +310,10 @@ pub async fn void(
     if !voidable {
         return Err(StatusError::WrongStatus {
             id: id.into(),
-            status: if status == "PAID" {
+            status: if status == Paid {
                 format!("PAID with a total of {total} {currency}")
             } else {
-                status
+                status.to_string()
             },
             action: "void",
             allowed: "DUE and zero-total PAID",
@@ -388,7 +391,7 @@ pub async fn start_reissue(
     at: DateTime<Utc>,
 ) -> Result<Reissue, StatusError> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, String, String)> = sqlx::query_as(
+    let row: Option<(String, InvoiceStatus, String)> = sqlx::query_as(
         "SELECT id, status, account_id FROM invoices
          WHERE org_id = $1 AND (id = $2 OR number = $2) FOR UPDATE",
     )
@@ -402,10 +405,10 @@ pub async fn start_reissue(
             id: id.into(),
         });
     };
-    if status != "VOID" {
+    if status != InvoiceStatus::Void {
         return Err(StatusError::WrongStatus {
             id: id.into(),
-            status,
+            status: status.to_string(),
             action: "reissue",
             allowed: "VOID",
         });
@@ -422,7 +425,7 @@ pub async fn start_reissue(
             merged,
         });
     }
-    let existing: Option<(String, String, Option<String>)> = sqlx::query_as(
+    let existing: Option<(String, InvoiceStatus, Option<String>)> = sqlx::query_as(
         "SELECT id, status, number FROM invoices WHERE org_id = $1 AND reissue_of = $2",
     )
     .bind(org)
@@ -430,7 +433,7 @@ pub async fn start_reissue(
     .fetch_optional(&mut *tx)
     .await?;
     let reissue_id = match existing {
-        Some((rid, status, _)) if status == "DRAFT" => {
+        Some((rid, InvoiceStatus::Draft, _)) => {
             sqlx::query("UPDATE invoices SET stale = true WHERE org_id = $1 AND id = $2")
                 .bind(org)
                 .bind(&rid)

@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 
 use crate::documents::settings::{self, Choice, ChunkSettings, BUILTIN};
 use crate::queue::{JobContext, JobError};
+use crate::store::status::InvoiceStatus as StoredStatus;
 
 /// What became of an invoice before the sandbox: documents, or a sandbox request
 /// (named by its template for errors).
@@ -55,7 +56,7 @@ struct Rendered {
 #[derive(sqlx::FromRow)]
 struct Row {
     id: String,
-    status: String,
+    status: StoredStatus,
     number: Option<String>,
     invoice_date: Option<NaiveDate>,
     due_date: Option<NaiveDate>,
@@ -89,12 +90,14 @@ fn lines_of(address: &Option<Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn status(s: &str) -> InvoiceStatus {
+/// The document's status for a stored one. MERGED drafts are never rendered (their
+/// lines are on the invoice they went into; the query leaves them out).
+fn status(s: StoredStatus) -> InvoiceStatus {
     match s {
-        "PAID" => InvoiceStatus::Paid,
-        "VOID" => InvoiceStatus::Void,
-        "DRAFT" => InvoiceStatus::Draft,
-        _ => InvoiceStatus::Due,
+        StoredStatus::Draft | StoredStatus::Merged => InvoiceStatus::Draft,
+        StoredStatus::Due => InvoiceStatus::Due,
+        StoredStatus::Paid => InvoiceStatus::Paid,
+        StoredStatus::Void => InvoiceStatus::Void,
     }
 }
 
@@ -140,11 +143,11 @@ impl Row {
                 emails: self.billing_emails.clone(),
             },
             number: self.number.clone(),
-            status: status(&self.status),
+            status: status(self.status),
             invoice_date: self.invoice_date,
             // A void invoice is owed by nobody: its document shows no due date (the
             // invoice row keeps it), and the view model's amount due is 0.
-            due_date: self.due_date.filter(|_| self.status != "VOID"),
+            due_date: self.due_date.filter(|_| self.status != StoredStatus::Void),
             net_term_days: self.net_term_days.map(|n| n.max(0) as u32),
             in_arrears: period(self.closing_start, self.closing_end),
             in_advance: period(self.opening_start, self.opening_end),

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
 
+use crate::store::status::GrantStatus;
+
 /// Why a grant or a credit operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CreditError {
@@ -381,7 +383,7 @@ pub struct GrantView {
     /// Lines it may pay.
     pub applicable_entity_ids: Vec<String>,
     /// ACTIVE, CONSUMED, EXPIRED, VOIDED.
-    pub status: String,
+    pub status: GrantStatus,
     /// Its idempotency key.
     pub idempotency_key: String,
     /// The invoice that sold it, if any.
@@ -521,14 +523,14 @@ pub async fn void(
     as_of: DateTime<Utc>,
 ) -> Result<GrantView, CreditError> {
     let mut tx = pool.begin().await?;
-    let status: Option<String> = sqlx::query_scalar(
+    let status: Option<GrantStatus> = sqlx::query_scalar(
         "SELECT status FROM credit_grants WHERE org_id = $1 AND id = $2 FOR UPDATE",
     )
     .bind(org)
     .bind(grant_id)
     .fetch_optional(&mut *tx)
     .await?;
-    match status.as_deref() {
+    match status {
         None => {
             return Err(CreditError::NotFound {
                 org: org.into(),
@@ -536,11 +538,11 @@ pub async fn void(
                 id: grant_id.into(),
             })
         }
-        Some("ACTIVE") => {}
+        Some(GrantStatus::Active) => {}
         Some(s) => {
             return Err(CreditError::WrongStatus {
                 id: grant_id.into(),
-                status: s.into(),
+                status: s.to_string(),
                 action: "void",
             })
         }

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::jobs::worker;
 use crate::queue::admin;
 use crate::queue::JobKind;
+use crate::store::status::ImportStatus;
 
 /// `billrun import <kind> FILE` (or `billrun import sample <kind>`).
 #[derive(Args, Debug)]
@@ -129,11 +130,13 @@ pub async fn run_import(pool: &PgPool, config: Arc<Config>, args: ImportArgs) ->
             view.id
         );
     }
-    Ok(if view.status == "DONE" && view.rows_failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if view.status == ImportStatus::Done && view.rows_failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Runs a worker for imports in this process and draws progress until the import
@@ -180,7 +183,7 @@ async fn wait(
         }
         if let Some(job) = view.job_id.as_deref() {
             if let Some(j) = admin::show(pool, job).await? {
-                if matches!(j.state.as_str(), "dead" | "cancelled") {
+                if matches!(j.state, admin::JobState::Dead | admin::JobState::Cancelled) {
                     break view;
                 }
             }
@@ -215,7 +218,7 @@ async fn wait(
 }
 
 fn percent(v: &ImportView) -> f64 {
-    if v.status == "DONE" || v.file_bytes == 0 {
+    if v.status == ImportStatus::Done || v.file_bytes == 0 {
         100.0
     } else {
         v.next_offset as f64 * 100.0 / v.file_bytes as f64
@@ -254,7 +257,7 @@ pub async fn run_imports(pool: &PgPool, cmd: ImportsCommand) -> Result<ExitCode>
             };
             if json {
                 let mut v = serde_json::to_value(&view)?;
-                v["jobState"] = serde_json::json!(job.as_ref().map(|j| j.state.clone()));
+                v["jobState"] = serde_json::json!(job.as_ref().map(|j| j.state));
                 v["jobLastError"] =
                     serde_json::json!(job.as_ref().and_then(|j| j.last_error.clone()));
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -301,7 +304,7 @@ pub async fn run_imports(pool: &PgPool, cmd: ImportsCommand) -> Result<ExitCode>
                     took.map(|t| format!(" ({t:.1} s)")).unwrap_or_default()
                 );
             }
-            if view.status == "DONE" {
+            if view.status == ImportStatus::Done {
                 println!("outcome   {}", view.summary());
             }
             if let Some(e) = &view.error {

@@ -21,6 +21,7 @@ use super::split::{Record, Splitter};
 use super::store::{self, ImportView};
 use super::ImportError;
 use crate::queue::{JobContext, JobError};
+use crate::store::status::ImportStatus;
 
 /// Payload of `csv-import`.
 #[derive(Debug, Deserialize)]
@@ -79,7 +80,7 @@ struct ImportRow {
     org_id: String,
     kind: String,
     mapping: Value,
-    status: String,
+    status: ImportStatus,
     next_offset: i64,
     next_line: i64,
     chunk_size: i32,
@@ -103,7 +104,7 @@ pub async fn import(pool: &PgPool, id: &str) -> Result<ImportView, ImportError> 
     .fetch_optional(pool)
     .await?;
     let row = row.ok_or_else(|| ImportError::NotFound(format!("import {id:?} does not exist")))?;
-    if matches!(row.status.as_str(), "DONE" | "FAILED") {
+    if matches!(row.status, ImportStatus::Done | ImportStatus::Failed) {
         return Ok(store::get(pool, id).await?.expect("the import exists"));
     }
     let kind = ImportKind::parse(&row.kind).map_err(ImportError::Invalid)?;

@@ -9,6 +9,7 @@ use tokio::io::AsyncReadExt;
 use super::columns::{locate_header, ImportKind, Mapping};
 use super::ImportError;
 use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
+use crate::store::status::ImportStatus;
 
 /// Bytes per stored chunk: what the job holds in memory at a time.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -28,7 +29,7 @@ pub struct ImportView {
     /// The file's size.
     pub file_bytes: i64,
     /// PENDING, RUNNING, DONE or FAILED.
-    pub status: String,
+    pub status: ImportStatus,
     /// The `csv-import` job.
     pub job_id: Option<String>,
     /// Bytes of the file loaded so far.
@@ -61,7 +62,7 @@ pub struct ImportView {
 impl ImportView {
     /// Whether it has ended (DONE or FAILED).
     pub fn finished(&self) -> bool {
-        matches!(self.status.as_str(), "DONE" | "FAILED")
+        matches!(self.status, ImportStatus::Done | ImportStatus::Failed)
     }
 
     /// One sentence on the outcome, honest about a file that changed nothing.
@@ -70,7 +71,7 @@ impl ImportView {
             "{} rows read: {} imported, {} skipped (already recorded or unchanged), {} failed",
             self.rows_read, self.rows_imported, self.rows_skipped, self.rows_failed
         );
-        if self.status == "DONE" && self.rows_imported == 0 && self.rows_skipped > 0 {
+        if self.status == ImportStatus::Done && self.rows_imported == 0 && self.rows_skipped > 0 {
             s.push_str(" - nothing new: every good row was already imported");
         }
         s

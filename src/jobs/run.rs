@@ -84,7 +84,7 @@ pub async fn wait_for_job(
     let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
     let job = loop {
         if let Some(job) = admin::show(pool, &id).await? {
-            if matches!(job.state.as_str(), "done" | "dead" | "cancelled") {
+            if job.state.is_finished() {
                 // Then every job it fanned out to.
                 let (unfinished, dead) = admin::descendants(pool, &id).await?;
                 if unfinished == 0 {
@@ -130,7 +130,7 @@ pub async fn run_operator_job(
     let req = super::request(kind, payload, Utc::now(), Some(organisation.to_string()))
         .map_err(anyhow::Error::msg)?;
     let job = run_to_completion(pool, config, req, timeout).await?;
-    if job.state != "done" {
+    if job.state != admin::JobState::Done {
         bail!(
             "{}",
             job.last_error

@@ -252,7 +252,7 @@ async fn wait(
         return Ok(view);
     };
     let done = crate::jobs::run::wait_for_job(pool, config, job, Duration::from_secs(3600)).await?;
-    if done.state != "done" {
+    if done.state != crate::queue::admin::JobState::Done {
         bail!(
             "the plan-migration job {job} is {}: {}",
             done.state,

@@ -36,6 +36,7 @@ use sqlx::PgConnection;
 
 use crate::bill_run::load::{self, Association, BilledAccount, OrgSettings};
 use crate::queue::{JobContext, JobError};
+use crate::store::status::{CycleStatus, PlanMigrationStatus};
 
 /// Accounts migrated per transaction.
 pub const CHUNK_SIZE: i64 = 500;
@@ -65,7 +66,7 @@ struct Migration {
     target_version: i32,
     mode: String,
     retain_start_offsets: bool,
-    status: String,
+    status: PlanMigrationStatus,
     effective_at: Option<DateTime<Utc>>,
     entries_listed_at: Option<DateTime<Utc>>,
     chunk_size: Option<i32>,
@@ -88,8 +89,8 @@ pub async fn run(ctx: &JobContext, args: PlanMigrationArgs) -> Result<Value, Job
     .fetch_optional(&mut *tx)
     .await?;
     let mut m = m.ok_or_else(|| fatal(format!("no plan migration {id} in {org}")))?;
-    match m.status.as_str() {
-        "PENDING" | "RUNNING" => {}
+    match m.status {
+        PlanMigrationStatus::Pending | PlanMigrationStatus::Running => {}
         // Not confirmed, rejected, or done: nothing to do.
         other => return Ok(json!({ "migration": id, "status": other, "migrated": 0 })),
     }
@@ -199,7 +200,7 @@ struct StoredCycle {
     full_end: NaiveDate,
     billed_start: NaiveDate,
     billed_end: NaiveDate,
-    status: String,
+    status: CycleStatus,
 }
 
 impl StoredCycle {
@@ -438,7 +439,7 @@ fn decide(
     // A cycle already closed past the switch has been invoiced on the old plan.
     if let Some(c) = cycles
         .iter()
-        .find(|c| c.status == "CLOSED" && c.billed_end > switch)
+        .find(|c| c.status == CycleStatus::Closed && c.billed_end > switch)
     {
         return Outcome::Failed(format!(
             "its cycle {} - {} is already closed and invoiced on the old plan: the switch \
@@ -509,7 +510,7 @@ fn decide(
     if inputs.mode.is_immediate() {
         for c in cycles
             .iter()
-            .filter(|c| c.status == "OPEN" && c.billed_end > switch)
+            .filter(|c| c.status == CycleStatus::Open && c.billed_end > switch)
         {
             if c.billed_start < switch {
                 shorten = Some((c.cycle_index, switch));

@@ -32,6 +32,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::catalog::{CatalogError, Result};
 use crate::queue::{JobKind, JobRequest};
+use crate::store::status::{PlanMigrationEntryStatus, PlanMigrationStatus};
 
 /// Which versions of the source plan a migration takes accounts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +102,7 @@ pub struct MigrationView {
     /// Whether it waited (or waits) for an operator.
     pub require_confirmation: bool,
     /// AWAITING_CONFIRMATION, REJECTED, PENDING, RUNNING or COMPLETED.
-    pub status: String,
+    pub status: PlanMigrationStatus,
     /// The migration instant, once fixed.
     pub effective_at: Option<DateTime<Utc>>,
     /// The job that runs it, once enqueued.
@@ -126,7 +127,7 @@ struct MigrationRow {
     mode: String,
     retain_start_offsets: bool,
     require_confirmation: bool,
-    status: String,
+    status: PlanMigrationStatus,
     effective_at: Option<DateTime<Utc>>,
     job_id: Option<String>,
     created_at: DateTime<Utc>,
@@ -211,7 +212,7 @@ pub struct Entry {
     /// The account.
     pub account_id: String,
     /// PENDING, COMPLETED or FAILED.
-    pub status: String,
+    pub status: PlanMigrationEntryStatus,
     /// The source version it was on.
     pub source_version: i32,
     /// First day of its plan period on the source.

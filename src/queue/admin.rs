@@ -17,7 +17,7 @@ pub struct JobView {
     /// The organisation the job is for, if any (from its request).
     pub organisation: Option<String>,
     /// Derived state (see the module doc of [`crate::queue`]).
-    pub state: String,
+    pub state: JobState,
     /// apalis's raw status.
     pub status: String,
     /// Executions started so far.
@@ -63,22 +63,95 @@ const SELECT: &str =
     "SELECT id, job_type, status, attempts, max_attempts, run_at, lock_at, lock_by,
         done_at, last_result, idempotency_key, job, now() AS now FROM apalis.jobs";
 
+/// A job's state as billrun shows it, derived from apalis's `status`, its attempts
+/// and `run_at` (the module doc of [`crate::queue`]); printed in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Pending, with `run_at` in the future.
+    Scheduled,
+    /// Pending, due: waits for a worker.
+    Pending,
+    /// Claimed by a worker (apalis Queued or Running).
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Failed, attempts left: waits for its backoff.
+    Retrying,
+    /// Failed, no attempts left.
+    Dead,
+    /// Cancelled by an operator (apalis Killed).
+    Cancelled,
+    /// An apalis status this binary does not know: shown as is (`status`), never
+    /// taken for another state.
+    Unknown,
+}
+
+impl JobState {
+    /// The states `--state` accepts, in lifecycle order.
+    pub const ALL: &'static [JobState] = &[
+        JobState::Scheduled,
+        JobState::Pending,
+        JobState::Running,
+        JobState::Done,
+        JobState::Retrying,
+        JobState::Dead,
+        JobState::Cancelled,
+    ];
+
+    /// The name printed and accepted by `--state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Retrying => "retrying",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+            JobState::Unknown => "unknown",
+        }
+    }
+
+    /// Finished for good: done, dead or cancelled.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Done | JobState::Dead | JobState::Cancelled)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    /// Parses a `--state` value; the error lists the known ones.
+    fn from_str(s: &str) -> Result<Self, String> {
+        JobState::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = JobState::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown state {s:?}: expected one of {}", known.join(", "))
+            })
+    }
+}
+
 /// The derived state of a job.
-pub fn state_of(
-    status: &str,
-    attempts: i32,
-    max_attempts: i32,
-    run_at_future: bool,
-) -> &'static str {
+pub fn state_of(status: &str, attempts: i32, max_attempts: i32, run_at_future: bool) -> JobState {
     match status {
-        "Pending" if run_at_future => "scheduled",
-        "Pending" => "pending",
-        "Queued" | "Running" => "running",
-        "Done" => "done",
-        "Failed" if attempts < max_attempts => "retrying",
-        "Failed" => "dead",
-        "Killed" => "cancelled",
-        _ => "unknown",
+        "Pending" if run_at_future => JobState::Scheduled,
+        "Pending" => JobState::Pending,
+        "Queued" | "Running" => JobState::Running,
+        "Done" => JobState::Done,
+        "Failed" if attempts < max_attempts => JobState::Retrying,
+        "Failed" => JobState::Dead,
+        "Killed" => JobState::Cancelled,
+        _ => JobState::Unknown,
     }
 }
 
@@ -105,7 +178,7 @@ impl From<JobRow> for JobView {
             kind: JobKind::from_queue(&r.job_type)
                 .map(|k| k.name().to_string())
                 .unwrap_or(r.job_type),
-            state: state_of(&r.status, r.attempts, r.max_attempts, r.run_at > r.now).to_string(),
+            state: state_of(&r.status, r.attempts, r.max_attempts, r.run_at > r.now),
             id: r.id,
             status: r.status,
             attempts: r.attempts,
@@ -128,36 +201,27 @@ pub struct ListFilter {
     /// Only this kind.
     pub kind: Option<JobKind>,
     /// Only this derived state.
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     /// Only jobs for this organisation.
     pub organisation: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
 }
 
-/// The derived states, for validating `--state`.
-pub const STATES: &[&str] = &[
-    "scheduled",
-    "pending",
-    "running",
-    "done",
-    "retrying",
-    "dead",
-    "cancelled",
-];
-
 /// Jobs, newest first.
 pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<JobView>, sqlx::Error> {
-    let status_clause = match filter.state.as_deref() {
+    let status_clause = match filter.state {
         None => "TRUE",
-        Some("scheduled") => "status = 'Pending' AND run_at > now()",
-        Some("pending") => "status = 'Pending' AND run_at <= now()",
-        Some("running") => "status IN ('Queued', 'Running')",
-        Some("done") => "status = 'Done'",
-        Some("retrying") => "status = 'Failed' AND attempts < max_attempts",
-        Some("dead") => "status = 'Failed' AND attempts >= max_attempts",
-        Some("cancelled") => "status = 'Killed'",
-        Some(_) => "FALSE",
+        Some(JobState::Scheduled) => "status = 'Pending' AND run_at > now()",
+        Some(JobState::Pending) => "status = 'Pending' AND run_at <= now()",
+        Some(JobState::Running) => "status IN ('Queued', 'Running')",
+        Some(JobState::Done) => "status = 'Done'",
+        Some(JobState::Retrying) => "status = 'Failed' AND attempts < max_attempts",
+        Some(JobState::Dead) => "status = 'Failed' AND attempts >= max_attempts",
+        Some(JobState::Cancelled) => "status = 'Killed'",
+        Some(JobState::Unknown) => {
+            "status NOT IN ('Pending', 'Queued', 'Running', 'Done', 'Failed', 'Killed')"
+        }
     };
     let sql = format!(
         "{SELECT} WHERE ($1::text IS NULL OR job_type = $1) AND {status_clause}
@@ -269,7 +333,7 @@ async fn finish_action(
     if changed == 0 {
         return Err(AdminError::WrongState {
             id: id.to_string(),
-            state: job.state,
+            state: job.state.to_string(),
             action,
             allowed,
         });

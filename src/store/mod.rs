@@ -5,6 +5,7 @@
 //! `apalis`, its own migration history), both applied by `billrun migrate`.
 
 pub mod private_pg;
+pub mod status;
 
 use std::time::Duration;
 

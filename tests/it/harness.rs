@@ -212,7 +212,7 @@ pub async fn job_state(pool: &PgPool, id: &str) -> Option<String> {
     billrun::queue::admin::show(pool, id)
         .await
         .unwrap()
-        .map(|j| j.state)
+        .map(|j| j.state.to_string())
 }
 
 /// A fresh database and a config pointing the binary at it: the command line as a
