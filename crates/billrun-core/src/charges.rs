@@ -61,8 +61,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::cycle::{CycleWindow, Interval};
-use crate::invoice::round_parts;
-use crate::money::{Currency, RoundingMode};
+use crate::money::{round_parts, Currency, RoundingMode};
 use crate::period::Period;
 use crate::plan::{
     CardInfo, CardKind, CreditGrantRateCard, FixedFeeRateCard, InvoiceTiming, LicenseRateCard,
