@@ -68,20 +68,80 @@ impl InvoiceTiming {
     }
 }
 
-/// The kinds of rate card billrun bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The kinds of rate card billrun bills: Togai's `RateCardType` (a bulk operation's
+/// `rateCard.type`), less the entitlement kinds billrun does not bill yet. Serialized
+/// as Togai writes it (`USAGE`, `FIXED_FEE`, `LICENSE`, `MINIMUM_COMMITMENT`,
+/// `CREDIT_GRANT`, see [`Self::as_str`]); ordered as the plan JSON lists the kinds.
+///
+/// billrun says "kind" where Togai says "type" because a card's own `type` field
+/// means something else (a fixed fee's ONE_TIME or RECURRING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CardKind {
-    /// A usage meter priced by a rate plan.
+    /// A usage meter priced by a rate plan (`usageRateCards`).
     Usage,
-    /// A flat fee, once or recurring.
+    /// A flat fee, once or recurring (`fixedFeeRateCards`).
     FixedFee,
-    /// Seats priced by a rate plan.
+    /// Seats priced by a rate plan (`licenseRateCards`).
     License,
-    /// The minimum the plan bills per cycle (its true-up).
+    /// The minimum the plan bills per cycle, its true-up (`minimumCommitment`, at
+    /// most one).
     MinimumCommitment,
-    /// Credits granted (and possibly sold) once or each cycle.
+    /// Credits granted (and possibly sold) once or each cycle
+    /// (`creditGrantRateCards`).
     CreditGrant,
+}
+
+impl CardKind {
+    /// Every kind, in the order of the plan JSON.
+    pub const ALL: [CardKind; 5] = [
+        CardKind::Usage,
+        CardKind::FixedFee,
+        CardKind::License,
+        CardKind::MinimumCommitment,
+        CardKind::CreditGrant,
+    ];
+
+    /// Togai's name, as written in an operations file's `rateCard.type` (and by serde).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardKind::Usage => "USAGE",
+            CardKind::FixedFee => "FIXED_FEE",
+            CardKind::License => "LICENSE",
+            CardKind::MinimumCommitment => "MINIMUM_COMMITMENT",
+            CardKind::CreditGrant => "CREDIT_GRANT",
+        }
+    }
+
+    /// The key of the plan JSON that holds cards of this kind.
+    pub fn plan_key(self) -> &'static str {
+        match self {
+            CardKind::Usage => "usageRateCards",
+            CardKind::FixedFee => "fixedFeeRateCards",
+            CardKind::License => "licenseRateCards",
+            CardKind::MinimumCommitment => "minimumCommitment",
+            CardKind::CreditGrant => "creditGrantRateCards",
+        }
+    }
+
+    /// The cards of this kind in a plan's JSON (for the minimum commitment, none or
+    /// one).
+    pub fn cards_in(self, plan: &Value) -> Vec<&Value> {
+        match (self, plan.get(self.plan_key())) {
+            (CardKind::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
+            (_, Some(Value::Array(cards))) => cards.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Self::cards_in`], to edit them.
+    pub fn cards_in_mut(self, plan: &mut Value) -> Vec<&mut Value> {
+        match (self, plan.get_mut(self.plan_key())) {
+            (CardKind::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
+            (_, Some(Value::Array(cards))) => cards.iter_mut().collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Fixed fees and credit grants: once, or every few cycles.
@@ -1675,6 +1735,31 @@ mod tests {
   }]
 }
 "#;
+
+    /// One `CardKind` serves the plan model, the invoice lines and the bulk operations:
+    /// its serde name is Togai's name, the one operations files and stored lines use.
+    #[test]
+    fn card_kinds_serialize_as_togai_names_them() {
+        let names: Vec<Value> = CardKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "USAGE",
+                "FIXED_FEE",
+                "LICENSE",
+                "MINIMUM_COMMITMENT",
+                "CREDIT_GRANT"
+            ]
+        );
+        for kind in CardKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            let back: CardKind = serde_json::from_value(json!(kind.as_str())).unwrap();
+            assert_eq!(back, kind);
+        }
+    }
 
     fn example() -> Value {
         serde_json::from_str(EXAMPLE).unwrap()

@@ -48,7 +48,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::FieldError;
-use crate::plan::Plan;
+use crate::plan::{CardKind, Plan};
 
 /// What an operation does (Togai's `actionType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,89 +73,23 @@ impl ActionType {
     }
 }
 
-/// The kind of a rate card (`rateCard.type`), ordered as in the plan JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CardType {
-    /// `usageRateCards`.
-    Usage,
-    /// `fixedFeeRateCards`.
-    FixedFee,
-    /// `licenseRateCards`.
-    License,
-    /// `minimumCommitment` (at most one).
-    MinimumCommitment,
-    /// `creditGrantRateCards`.
-    CreditGrant,
-}
-
-impl CardType {
-    /// Every kind, in the order of the plan JSON.
-    pub const ALL: [CardType; 5] = [
-        CardType::Usage,
-        CardType::FixedFee,
-        CardType::License,
-        CardType::MinimumCommitment,
-        CardType::CreditGrant,
-    ];
-
-    /// As written in the operations file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardType::Usage => "USAGE",
-            CardType::FixedFee => "FIXED_FEE",
-            CardType::License => "LICENSE",
-            CardType::MinimumCommitment => "MINIMUM_COMMITMENT",
-            CardType::CreditGrant => "CREDIT_GRANT",
-        }
+/// Reads `rateCard.type`: a kind billrun bills, else an error naming the kinds it
+/// does (and saying so for Togai's kinds billrun does not bill yet).
+fn parse_card_kind(v: &Value) -> Result<CardKind, String> {
+    let Some(s) = v.as_str() else {
+        return Err("expected a string".into());
+    };
+    if let Some(t) = CardKind::ALL.into_iter().find(|t| t.as_str() == s) {
+        return Ok(t);
     }
-
-    /// The key of the plan JSON that holds cards of this kind.
-    pub fn plan_key(self) -> &'static str {
-        match self {
-            CardType::Usage => "usageRateCards",
-            CardType::FixedFee => "fixedFeeRateCards",
-            CardType::License => "licenseRateCards",
-            CardType::MinimumCommitment => "minimumCommitment",
-            CardType::CreditGrant => "creditGrantRateCards",
-        }
+    if matches!(s, "BILLING_ENTITLEMENT" | "ENTITLEMENT_OVERAGE") {
+        return Err(format!("{s} rate cards are not supported by billrun yet"));
     }
-
-    /// The cards of this kind in a plan's JSON (for the minimum commitment, none or
-    /// one).
-    pub fn cards_in(self, plan: &Value) -> Vec<&Value> {
-        match (self, plan.get(self.plan_key())) {
-            (CardType::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
-            (_, Some(Value::Array(cards))) => cards.iter().collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// [`Self::cards_in`], to edit them.
-    pub fn cards_in_mut(self, plan: &mut Value) -> Vec<&mut Value> {
-        match (self, plan.get_mut(self.plan_key())) {
-            (CardType::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
-            (_, Some(Value::Array(cards))) => cards.iter_mut().collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn parse(v: &Value) -> Result<CardType, String> {
-        let Some(s) = v.as_str() else {
-            return Err("expected a string".into());
-        };
-        if let Some(t) = CardType::ALL.into_iter().find(|t| t.as_str() == s) {
-            return Ok(t);
-        }
-        if matches!(s, "BILLING_ENTITLEMENT" | "ENTITLEMENT_OVERAGE") {
-            return Err(format!("{s} rate cards are not supported by billrun yet"));
-        }
-        let names: Vec<_> = CardType::ALL.iter().map(|t| t.as_str()).collect();
-        Err(format!(
-            "unknown rate card type {s:?}: expected one of {}",
-            names.join(", ")
-        ))
-    }
+    let names: Vec<_> = CardKind::ALL.iter().map(|t| t.as_str()).collect();
+    Err(format!(
+        "unknown rate card type {s:?}: expected one of {}",
+        names.join(", ")
+    ))
 }
 
 /// Everything wrong with one operation (or with one card no operation touched, or
@@ -338,12 +272,12 @@ fn within_details(rest: &str) -> String {
 
 /// Which card a plan path points into: its kind, its position in its kind's list
 /// (0 for the minimum commitment) and the rest of the path (`.rateValues`, or empty).
-fn locate(path: &str) -> Option<(CardType, usize, &str)> {
-    for kind in CardType::ALL {
+fn locate(path: &str) -> Option<(CardKind, usize, &str)> {
+    for kind in CardKind::ALL {
         let Some(rest) = path.strip_prefix(kind.plan_key()) else {
             continue;
         };
-        if kind == CardType::MinimumCommitment {
+        if kind == CardKind::MinimumCommitment {
             if rest.is_empty() || rest.starts_with('.') {
                 return Some((kind, 0, rest));
             }
@@ -362,7 +296,7 @@ fn locate(path: &str) -> Option<(CardType, usize, &str)> {
 // The plan being edited.
 
 struct Card {
-    kind: CardType,
+    kind: CardKind,
     value: Value,
     /// The operation that last wrote this card; `None` if it came with the plan.
     origin: Option<usize>,
@@ -375,10 +309,10 @@ impl Card {
 }
 
 /// A card's name; the minimum commitment's defaults to `minimum_commitment`.
-pub fn card_name(kind: CardType, v: &Value) -> Option<String> {
+pub fn card_name(kind: CardKind, v: &Value) -> Option<String> {
     match v.get("name").and_then(Value::as_str) {
         Some(n) => Some(n.to_string()),
-        None if kind == CardType::MinimumCommitment => Some("minimum_commitment".into()),
+        None if kind == CardKind::MinimumCommitment => Some("minimum_commitment".into()),
         None => None,
     }
 }
@@ -401,13 +335,13 @@ impl State {
             return state;
         };
         state.rest = map.clone();
-        for kind in CardType::ALL {
+        for kind in CardKind::ALL {
             let Some(v) = state.rest.remove(kind.plan_key()) else {
                 continue;
             };
             match (kind, v) {
                 (_, Value::Null) => {}
-                (CardType::MinimumCommitment, v) => state.cards.push(Card {
+                (CardKind::MinimumCommitment, v) => state.cards.push(Card {
                     kind,
                     value: v,
                     origin: None,
@@ -487,7 +421,7 @@ impl State {
                         )])
                     }
                 };
-                if kind == CardType::MinimumCommitment {
+                if kind == CardKind::MinimumCommitment {
                     if let Some(existing) = self.cards.iter().find(|c| c.kind == kind) {
                         return Err(vec![FieldError::new(
                             "rateCard.type",
@@ -563,17 +497,17 @@ impl State {
     }
 
     /// The plan JSON, and for each kind the index in `cards` of each of its positions.
-    fn write(&self) -> (Value, BTreeMap<CardType, Vec<usize>>) {
+    fn write(&self) -> (Value, BTreeMap<CardKind, Vec<usize>>) {
         let mut m = self.rest.clone();
-        let mut positions: BTreeMap<CardType, Vec<usize>> = BTreeMap::new();
-        for kind in CardType::ALL {
+        let mut positions: BTreeMap<CardKind, Vec<usize>> = BTreeMap::new();
+        for kind in CardKind::ALL {
             let indices: Vec<usize> = (0..self.cards.len())
                 .filter(|&i| self.cards[i].kind == kind)
                 .collect();
             if indices.is_empty() {
                 continue;
             }
-            if kind == CardType::MinimumCommitment {
+            if kind == CardKind::MinimumCommitment {
                 // At most one: CREATE refuses a second.
                 m.insert(kind.plan_key().into(), self.cards[indices[0]].value.clone());
             } else {
@@ -590,7 +524,7 @@ impl State {
 // Reading the operations document.
 
 struct RateCard {
-    kind: Option<CardType>,
+    kind: Option<CardKind>,
     details: Value,
 }
 
@@ -700,7 +634,7 @@ fn read_operation(v: &Value) -> Result<Op, BadOp> {
             }
             let kind = match rc.get("type").filter(|v| !v.is_null()) {
                 None => None,
-                Some(t) => match CardType::parse(t) {
+                Some(t) => match parse_card_kind(t) {
                     Ok(t) => Some(t),
                     Err(m) => {
                         errors.push(FieldError::new("rateCard.type", m));
@@ -1266,15 +1200,15 @@ mod tests {
     fn locate_paths() {
         assert_eq!(
             locate("usageRateCards[12].ratePlan.slabs[1]"),
-            Some((CardType::Usage, 12, ".ratePlan.slabs[1]"))
+            Some((CardKind::Usage, 12, ".ratePlan.slabs[1]"))
         );
         assert_eq!(
             locate("creditGrantRateCards[0]"),
-            Some((CardType::CreditGrant, 0, ""))
+            Some((CardKind::CreditGrant, 0, ""))
         );
         assert_eq!(
             locate("minimumCommitment.rateValues"),
-            Some((CardType::MinimumCommitment, 0, ".rateValues"))
+            Some((CardKind::MinimumCommitment, 0, ".rateValues"))
         );
         assert_eq!(locate("pricingCycleConfig.interval"), None);
         assert_eq!(locate("usageRateCards"), None);
