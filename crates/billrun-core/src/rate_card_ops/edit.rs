@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::read::{Op, RateCard};
-use super::ActionType;
+use super::{card_name, ActionType};
 use crate::error::FieldError;
 use crate::plan::CardKind;
 
@@ -20,15 +20,6 @@ pub(super) struct Card {
 impl Card {
     pub(super) fn name(&self) -> String {
         card_name(self.kind, &self.value).unwrap_or_default()
-    }
-}
-
-/// A card's name; the minimum commitment's defaults to `minimum_commitment`.
-pub fn card_name(kind: CardKind, v: &Value) -> Option<String> {
-    match v.get("name").and_then(Value::as_str) {
-        Some(n) => Some(n.to_string()),
-        None if kind == CardKind::MinimumCommitment => Some("minimum_commitment".into()),
-        None => None,
     }
 }
 

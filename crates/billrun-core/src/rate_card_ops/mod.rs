@@ -47,8 +47,6 @@
 mod edit;
 mod read;
 
-pub use edit::card_name;
-
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -282,6 +280,15 @@ fn locate(path: &str) -> Option<(CardKind, usize, &str)> {
         return Some((kind, pos, rest));
     }
     None
+}
+
+/// A card's name; the minimum commitment's defaults to `minimum_commitment`.
+pub fn card_name(kind: CardKind, v: &Value) -> Option<String> {
+    match v.get("name").and_then(Value::as_str) {
+        Some(n) => Some(n.to_string()),
+        None if kind == CardKind::MinimumCommitment => Some("minimum_commitment".into()),
+        None => None,
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 
-use super::edit::card_name;
-use super::ActionType;
+use super::{card_name, ActionType};
 use crate::error::FieldError;
 use crate::plan::CardKind;
 
