@@ -25,13 +25,13 @@
 //!
 //! Every amount is rounded to the currency's minor unit and carries exactly its
 //! decimals (`5.00` USD, `5` JPY, `5.000` BHD). Amounts are rounded once per charge
-//! line; its sub-lines are then made to add up to it with [`round_parts`], so a parent
+//! line; its sub-lines are then made to add up to it with
+//! [`round_parts`](crate::money::round_parts), so a parent
 //! always equals the sum of its children and no sub-cent drift accumulates.
 //!
 //! The tree serialises to JSON with camelCase field names and SCREAMING_SNAKE_CASE
 //! kinds, decimals as strings, for storage and rendering.
 
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -43,39 +43,6 @@ use crate::plan::CardKind;
 
 /// Display name of the group of cards without a tag.
 pub const UNTAGGED_GROUP: &str = "Charges";
-
-/// Rounds each of `parts` to `currency`'s minor unit so that the rounded parts add up
-/// to the rounded sum of the parts. Parts are rounded one by one with `mode`; the
-/// minor units still missing (or in excess) go to the parts whose rounding moved them
-/// furthest from their exact value (largest remainder), earliest part first on ties.
-pub fn round_parts(parts: &[Decimal], currency: Currency, mode: RoundingMode) -> Vec<Decimal> {
-    let total = currency.round(parts.iter().copied().sum(), mode);
-    let mut rounded: Vec<Decimal> = parts.iter().map(|p| currency.round(*p, mode)).collect();
-    let unit = Decimal::new(1, currency.minor_units());
-    let missing = total - rounded.iter().copied().sum::<Decimal>();
-    let steps = (missing / unit).trunc();
-    let step = if steps.is_sign_negative() {
-        -unit
-    } else {
-        unit
-    };
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    // Under-rounded parts (exact - rounded largest) gain a unit first; over-rounded
-    // parts lose one first.
-    order.sort_by_key(|&i| {
-        let error = parts[i] - rounded[i];
-        std::cmp::Reverse(if step.is_sign_negative() {
-            -error
-        } else {
-            error
-        })
-    });
-    let count = steps.abs().to_usize().unwrap_or(0);
-    for &i in order.iter().cycle().take(count) {
-        rounded[i] = currency.round(rounded[i] + step, mode);
-    }
-    rounded
-}
 
 /// What a line of the tree stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -415,29 +382,6 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn round_parts_keeps_the_rounded_total() {
-        let usd = Currency::USD;
-        let m = RoundingMode::default();
-        let thirds = [dec!(10) / dec!(3); 3];
-        let r = round_parts(&thirds, usd, m);
-        assert_eq!(
-            r.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-            ["3.34", "3.33", "3.33"]
-        );
-        let r = round_parts(&[dec!(0.005), dec!(0.005), dec!(0.005)], usd, m);
-        // 0.015 -> 0.02, though each part alone rounds to 0.01.
-        assert_eq!(r.iter().copied().sum::<Decimal>(), dec!(0.02));
-        let r = round_parts(&[dec!(100.004), dec!(-50.004)], usd, m);
-        assert_eq!(r, [dec!(100.00), dec!(-50.00)]);
-        let r = round_parts(&[dec!(1234.5), dec!(0.4)], Currency::JPY, m);
-        assert_eq!(
-            r.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-            ["1235", "0"]
-        );
-        assert!(round_parts(&[], usd, m).is_empty());
-    }
-
     fn plan() -> Plan {
         Plan::from_json(&json!({
             "name": "p",
@@ -693,23 +637,6 @@ mod tests {
             let changes = seats.into_iter().map(|(day, q)| (d("2025-12-25") + chrono::Days::new(day.into()), Decimal::from(q))).collect();
             let billed_from = d("2026-01-01") + chrono::Days::new(attach_day.into());
             check(&lines_for(currency, &input(calls, changes, billed_from)));
-        }
-
-        #[test]
-        fn round_parts_sums_to_the_rounded_sum(
-            currency in currency(),
-            parts in prop::collection::vec(-1_000_000_000i64..1_000_000_000, 0..8),
-            mode in prop_oneof![Just(RoundingMode::HalfAwayFromZero), Just(RoundingMode::HalfEven), Just(RoundingMode::Up), Just(RoundingMode::Down)],
-        ) {
-            let parts: Vec<Decimal> = parts.into_iter().map(|p| Decimal::new(p, 5)).collect();
-            let rounded = round_parts(&parts, currency, mode);
-            let total = currency.round(parts.iter().copied().sum(), mode);
-            prop_assert_eq!(rounded.iter().copied().sum::<Decimal>(), total);
-            let unit = Decimal::new(1, currency.minor_units());
-            for (r, p) in rounded.iter().zip(&parts) {
-                prop_assert_eq!(r.scale(), currency.minor_units());
-                prop_assert!((*r - *p).abs() < unit * dec!(1.5), "{} far from {}", r, p);
-            }
         }
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! Amounts are [`Decimal`] everywhere (never floats). Intermediate results (a unit
 //! price times a quantity) keep full precision; an amount is rounded to its currency's
-//! minor unit once, at line level, with the organisation's [`RoundingMode`].
+//! minor unit once, at line level, with the organisation's [`RoundingMode`];
+//! [`round_parts`] rounds the parts of one line so that they still add up to it (the
+//! charges and the invoice tree both use it, so it lives here, below both).
 
 use std::fmt;
 use std::str::FromStr;
 
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
@@ -224,9 +227,43 @@ impl fmt::Display for Money {
     }
 }
 
+/// Rounds each of `parts` to `currency`'s minor unit so that the rounded parts add up
+/// to the rounded sum of the parts. Parts are rounded one by one with `mode`; the
+/// minor units still missing (or in excess) go to the parts whose rounding moved them
+/// furthest from their exact value (largest remainder), earliest part first on ties.
+pub fn round_parts(parts: &[Decimal], currency: Currency, mode: RoundingMode) -> Vec<Decimal> {
+    let total = currency.round(parts.iter().copied().sum(), mode);
+    let mut rounded: Vec<Decimal> = parts.iter().map(|p| currency.round(*p, mode)).collect();
+    let unit = Decimal::new(1, currency.minor_units());
+    let missing = total - rounded.iter().copied().sum::<Decimal>();
+    let steps = (missing / unit).trunc();
+    let step = if steps.is_sign_negative() {
+        -unit
+    } else {
+        unit
+    };
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    // Under-rounded parts (exact - rounded largest) gain a unit first; over-rounded
+    // parts lose one first.
+    order.sort_by_key(|&i| {
+        let error = parts[i] - rounded[i];
+        std::cmp::Reverse(if step.is_sign_negative() {
+            -error
+        } else {
+            error
+        })
+    });
+    let count = steps.abs().to_usize().unwrap_or(0);
+    for &i in order.iter().cycle().take(count) {
+        rounded[i] = currency.round(rounded[i] + step, mode);
+    }
+    rounded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use rust_decimal_macros::dec;
 
     #[test]
@@ -321,6 +358,29 @@ mod tests {
         assert!(serde_json::from_str::<Currency>("\"ABC\"").is_err());
     }
 
+    #[test]
+    fn round_parts_keeps_the_rounded_total() {
+        let usd = Currency::USD;
+        let m = RoundingMode::default();
+        let thirds = [dec!(10) / dec!(3); 3];
+        let r = round_parts(&thirds, usd, m);
+        assert_eq!(
+            r.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            ["3.34", "3.33", "3.33"]
+        );
+        let r = round_parts(&[dec!(0.005), dec!(0.005), dec!(0.005)], usd, m);
+        // 0.015 -> 0.02, though each part alone rounds to 0.01.
+        assert_eq!(r.iter().copied().sum::<Decimal>(), dec!(0.02));
+        let r = round_parts(&[dec!(100.004), dec!(-50.004)], usd, m);
+        assert_eq!(r, [dec!(100.00), dec!(-50.00)]);
+        let r = round_parts(&[dec!(1234.5), dec!(0.4)], Currency::JPY, m);
+        assert_eq!(
+            r.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            ["1235", "0"]
+        );
+        assert!(round_parts(&[], usd, m).is_empty());
+    }
+
     proptest::proptest! {
         #[test]
         fn rounding_is_idempotent_and_within_half_a_minor_unit(cents in -10_000_000i64..10_000_000, extra in 0u32..1000) {
@@ -328,6 +388,33 @@ mod tests {
             let r = Currency::USD.round(amount, RoundingMode::default());
             proptest::prop_assert_eq!(Currency::USD.round(r, RoundingMode::default()), r);
             proptest::prop_assert!((r - amount).abs() <= dec!(0.005));
+        }
+    }
+
+    fn currency() -> impl Strategy<Value = Currency> {
+        prop_oneof![
+            Just(Currency::USD),
+            Just(Currency::JPY),
+            Just(Currency::BHD)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_parts_sums_to_the_rounded_sum(
+            currency in currency(),
+            parts in prop::collection::vec(-1_000_000_000i64..1_000_000_000, 0..8),
+            mode in prop_oneof![Just(RoundingMode::HalfAwayFromZero), Just(RoundingMode::HalfEven), Just(RoundingMode::Up), Just(RoundingMode::Down)],
+        ) {
+            let parts: Vec<Decimal> = parts.into_iter().map(|p| Decimal::new(p, 5)).collect();
+            let rounded = round_parts(&parts, currency, mode);
+            let total = currency.round(parts.iter().copied().sum(), mode);
+            prop_assert_eq!(rounded.iter().copied().sum::<Decimal>(), total);
+            let unit = Decimal::new(1, currency.minor_units());
+            for (r, p) in rounded.iter().zip(&parts) {
+                prop_assert_eq!(r.scale(), currency.minor_units());
+                prop_assert!((*r - *p).abs() < unit * dec!(1.5), "{} far from {}", r, p);
+            }
         }
     }
 }

@@ -26,8 +26,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::{FieldError, FieldErrors};
-use crate::plan::Plan;
-use crate::rate_card_ops::{card_name, CardType};
+use crate::plan::{CardKind, Plan};
+use crate::rate_card_ops::card_name;
 
 /// The card fields an override may replace.
 pub const OVERRIDABLE_FIELDS: &[&str] = &[
@@ -238,7 +238,7 @@ impl Overrides {
 /// The names of every rate card of a plan's JSON (the minimum commitment included),
 /// in the plan's order.
 pub fn card_names(definition: &Value) -> Vec<String> {
-    CardType::ALL
+    CardKind::ALL
         .into_iter()
         .flat_map(|kind| {
             kind.cards_in(definition)
@@ -249,7 +249,7 @@ pub fn card_names(definition: &Value) -> Vec<String> {
 }
 
 fn card_mut<'a>(definition: &'a mut Value, name: &str) -> Option<&'a mut Map<String, Value>> {
-    let kind = CardType::ALL.into_iter().find(|kind| {
+    let kind = CardKind::ALL.into_iter().find(|kind| {
         kind.cards_in(definition)
             .into_iter()
             .any(|card| card_name(*kind, card).as_deref() == Some(name))

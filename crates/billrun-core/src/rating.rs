@@ -4,7 +4,7 @@
 //! of one currency for it (`rateValues[i]`: one rate per slab, optional minimum and
 //! maximum). [`rate`] turns a quantity into a [`Rating`]: a per-slab breakdown, the
 //! min/max adjustment and the total, all **unrounded** (amounts are rounded once, at
-//! line level, see [`crate::invoice::round_parts`]).
+//! line level, see [`crate::money::round_parts`]).
 //!
 //! Rules (Togai's where it publishes them):
 //! - A slab is *reached* by a quantity greater than its `startAfter`. One exception:

@@ -344,7 +344,7 @@ fn settle(
     details: impl Iterator<Item = (ChargeDetail, Decimal)>,
 ) {
     let (mut details, exact): (Vec<ChargeDetail>, Vec<Decimal>) = details.unzip();
-    let rounded = billrun_core::invoice::round_parts(&exact, c, RoundingMode::default());
+    let rounded = billrun_core::money::round_parts(&exact, c, RoundingMode::default());
     for (d, a) in details.iter_mut().zip(rounded) {
         d.amount = a;
     }

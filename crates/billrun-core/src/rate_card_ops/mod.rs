@@ -39,16 +39,25 @@
 //! pricing EUR is deleted) are reported under that card's name. If any operation
 //! fails, the result is the list of [`OperationError`]s (one per failing operation or
 //! card, each with all its field errors) and no plan.
+//!
+//! This module owns the batch (applying it, mapping errors back to operations); the
+//! private `read` reads the operations document and `edit` holds the plan being
+//! edited.
+
+mod edit;
+mod read;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::FieldError;
-use crate::plan::Plan;
+use crate::plan::{CardKind, Plan};
+use edit::State;
+use read::read_operations;
 
 /// What an operation does (Togai's `actionType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,91 +79,6 @@ impl ActionType {
             ActionType::Update => "UPDATE",
             ActionType::Delete => "DELETE",
         }
-    }
-}
-
-/// The kind of a rate card (`rateCard.type`), ordered as in the plan JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CardType {
-    /// `usageRateCards`.
-    Usage,
-    /// `fixedFeeRateCards`.
-    FixedFee,
-    /// `licenseRateCards`.
-    License,
-    /// `minimumCommitment` (at most one).
-    MinimumCommitment,
-    /// `creditGrantRateCards`.
-    CreditGrant,
-}
-
-impl CardType {
-    /// Every kind, in the order of the plan JSON.
-    pub const ALL: [CardType; 5] = [
-        CardType::Usage,
-        CardType::FixedFee,
-        CardType::License,
-        CardType::MinimumCommitment,
-        CardType::CreditGrant,
-    ];
-
-    /// As written in the operations file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardType::Usage => "USAGE",
-            CardType::FixedFee => "FIXED_FEE",
-            CardType::License => "LICENSE",
-            CardType::MinimumCommitment => "MINIMUM_COMMITMENT",
-            CardType::CreditGrant => "CREDIT_GRANT",
-        }
-    }
-
-    /// The key of the plan JSON that holds cards of this kind.
-    pub fn plan_key(self) -> &'static str {
-        match self {
-            CardType::Usage => "usageRateCards",
-            CardType::FixedFee => "fixedFeeRateCards",
-            CardType::License => "licenseRateCards",
-            CardType::MinimumCommitment => "minimumCommitment",
-            CardType::CreditGrant => "creditGrantRateCards",
-        }
-    }
-
-    /// The cards of this kind in a plan's JSON (for the minimum commitment, none or
-    /// one).
-    pub fn cards_in(self, plan: &Value) -> Vec<&Value> {
-        match (self, plan.get(self.plan_key())) {
-            (CardType::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
-            (_, Some(Value::Array(cards))) => cards.iter().collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// [`Self::cards_in`], to edit them.
-    pub fn cards_in_mut(self, plan: &mut Value) -> Vec<&mut Value> {
-        match (self, plan.get_mut(self.plan_key())) {
-            (CardType::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
-            (_, Some(Value::Array(cards))) => cards.iter_mut().collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn parse(v: &Value) -> Result<CardType, String> {
-        let Some(s) = v.as_str() else {
-            return Err("expected a string".into());
-        };
-        if let Some(t) = CardType::ALL.into_iter().find(|t| t.as_str() == s) {
-            return Ok(t);
-        }
-        if matches!(s, "BILLING_ENTITLEMENT" | "ENTITLEMENT_OVERAGE") {
-            return Err(format!("{s} rate cards are not supported by billrun yet"));
-        }
-        let names: Vec<_> = CardType::ALL.iter().map(|t| t.as_str()).collect();
-        Err(format!(
-            "unknown rate card type {s:?}: expected one of {}",
-            names.join(", ")
-        ))
     }
 }
 
@@ -338,12 +262,12 @@ fn within_details(rest: &str) -> String {
 
 /// Which card a plan path points into: its kind, its position in its kind's list
 /// (0 for the minimum commitment) and the rest of the path (`.rateValues`, or empty).
-fn locate(path: &str) -> Option<(CardType, usize, &str)> {
-    for kind in CardType::ALL {
+fn locate(path: &str) -> Option<(CardKind, usize, &str)> {
+    for kind in CardKind::ALL {
         let Some(rest) = path.strip_prefix(kind.plan_key()) else {
             continue;
         };
-        if kind == CardType::MinimumCommitment {
+        if kind == CardKind::MinimumCommitment {
             if rest.is_empty() || rest.starts_with('.') {
                 return Some((kind, 0, rest));
             }
@@ -358,438 +282,12 @@ fn locate(path: &str) -> Option<(CardType, usize, &str)> {
     None
 }
 
-// ---------------------------------------------------------------------------------
-// The plan being edited.
-
-struct Card {
-    kind: CardType,
-    value: Value,
-    /// The operation that last wrote this card; `None` if it came with the plan.
-    origin: Option<usize>,
-}
-
-impl Card {
-    fn name(&self) -> String {
-        card_name(self.kind, &self.value).unwrap_or_default()
-    }
-}
-
 /// A card's name; the minimum commitment's defaults to `minimum_commitment`.
-pub fn card_name(kind: CardType, v: &Value) -> Option<String> {
+pub fn card_name(kind: CardKind, v: &Value) -> Option<String> {
     match v.get("name").and_then(Value::as_str) {
         Some(n) => Some(n.to_string()),
-        None if kind == CardType::MinimumCommitment => Some("minimum_commitment".into()),
+        None if kind == CardKind::MinimumCommitment => Some("minimum_commitment".into()),
         None => None,
-    }
-}
-
-struct State {
-    /// The plan without its cards.
-    rest: Map<String, Value>,
-    /// Every card, in plan order (kinds interleave only through CREATE).
-    cards: Vec<Card>,
-}
-
-impl State {
-    fn read(plan: &Value, errors: &mut Vec<FieldError>) -> State {
-        let mut state = State {
-            rest: Map::new(),
-            cards: Vec::new(),
-        };
-        let Some(map) = plan.as_object() else {
-            errors.push(FieldError::new("", "the plan is not a JSON object"));
-            return state;
-        };
-        state.rest = map.clone();
-        for kind in CardType::ALL {
-            let Some(v) = state.rest.remove(kind.plan_key()) else {
-                continue;
-            };
-            match (kind, v) {
-                (_, Value::Null) => {}
-                (CardType::MinimumCommitment, v) => state.cards.push(Card {
-                    kind,
-                    value: v,
-                    origin: None,
-                }),
-                (_, Value::Array(items)) => {
-                    state.cards.extend(items.into_iter().map(|value| Card {
-                        kind,
-                        value,
-                        origin: None,
-                    }))
-                }
-                (_, _) => errors.push(FieldError::new(kind.plan_key(), "expected an array")),
-            }
-        }
-        state
-    }
-
-    fn find(&self, name: &str) -> Option<usize> {
-        self.cards.iter().position(|c| c.name() == name)
-    }
-
-    fn taken(&self, name: &str, except: Option<usize>) -> Result<(), String> {
-        match self.find(name) {
-            Some(i) if Some(i) != except => Err(format!(
-                "{name:?} is already the name of a {} rate card of the plan: card names \
-                 must be unique in a plan",
-                self.cards[i].kind.as_str()
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn unknown(&self, name: &str) -> FieldError {
-        let names: Vec<String> = self.cards.iter().map(Card::name).collect();
-        FieldError::new(
-            "rateCardName",
-            format!(
-                "the plan has no rate card named {name:?} (its cards: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ),
-        )
-    }
-
-    /// Applies one operation, or changes nothing and says why.
-    fn apply(&mut self, index: usize, op: Op) -> Result<(), Vec<FieldError>> {
-        match op.action {
-            ActionType::Create => {
-                let (kind, mut details) = match op.card {
-                    Some(RateCard {
-                        kind: Some(kind),
-                        details,
-                    }) => (kind, details),
-                    _ => unreachable!("read_operation requires them for CREATE"),
-                };
-                let name = match (card_name(kind, &details), &op.name) {
-                    (Some(n), Some(given)) if details.get("name").is_some() && &n != given => {
-                        return Err(vec![FieldError::new(
-                            "rateCardName",
-                            format!("{given:?} differs from rateCard.rateCardDetails.name {n:?}"),
-                        )]);
-                    }
-                    (_, Some(given)) => {
-                        if let Some(m) = details.as_object_mut() {
-                            m.insert("name".into(), Value::String(given.clone()));
-                        }
-                        given.clone()
-                    }
-                    (Some(n), None) => n,
-                    (None, None) => {
-                        return Err(vec![FieldError::new(
-                            "rateCard.rateCardDetails.name",
-                            "is required (or give rateCardName)",
-                        )])
-                    }
-                };
-                if kind == CardType::MinimumCommitment {
-                    if let Some(existing) = self.cards.iter().find(|c| c.kind == kind) {
-                        return Err(vec![FieldError::new(
-                            "rateCard.type",
-                            format!(
-                                "the plan has a minimum commitment already ({}): UPDATE or \
-                                 DELETE it",
-                                existing.name()
-                            ),
-                        )]);
-                    }
-                }
-                self.taken(&name, None)
-                    .map_err(|m| vec![FieldError::new("rateCard.rateCardDetails.name", m)])?;
-                self.cards.push(Card {
-                    kind,
-                    value: details,
-                    origin: Some(index),
-                });
-                Ok(())
-            }
-            ActionType::Update => {
-                let name = op.name.expect("read_operation requires it for UPDATE");
-                let card = op.card.expect("read_operation requires it for UPDATE");
-                let Some(at) = self.find(&name) else {
-                    return Err(vec![self.unknown(&name)]);
-                };
-                let existing = &self.cards[at];
-                if let Some(kind) = card.kind {
-                    if kind != existing.kind {
-                        return Err(vec![FieldError::new(
-                            "rateCard.type",
-                            format!(
-                                "{name:?} is a {} rate card, not {}: to change its kind, DELETE \
-                                 it and CREATE the new card",
-                                existing.kind.as_str(),
-                                kind.as_str()
-                            ),
-                        )]);
-                    }
-                }
-                let mut details = card.details;
-                match details.get("name").and_then(Value::as_str) {
-                    Some(new) if new != name => self
-                        .taken(new, Some(at))
-                        .map_err(|m| vec![FieldError::new("rateCard.rateCardDetails.name", m)])?,
-                    Some(_) => {}
-                    None => {
-                        // Keep its name (the minimum commitment may have none).
-                        if let (Some(m), Some(old)) =
-                            (details.as_object_mut(), existing.value.get("name"))
-                        {
-                            m.insert("name".into(), old.clone());
-                        }
-                    }
-                }
-                let kind = existing.kind;
-                self.cards[at] = Card {
-                    kind,
-                    value: details,
-                    origin: Some(index),
-                };
-                Ok(())
-            }
-            ActionType::Delete => {
-                let name = op.name.expect("read_operation requires it for DELETE");
-                let Some(at) = self.find(&name) else {
-                    return Err(vec![self.unknown(&name)]);
-                };
-                self.cards.remove(at);
-                Ok(())
-            }
-        }
-    }
-
-    /// The plan JSON, and for each kind the index in `cards` of each of its positions.
-    fn write(&self) -> (Value, BTreeMap<CardType, Vec<usize>>) {
-        let mut m = self.rest.clone();
-        let mut positions: BTreeMap<CardType, Vec<usize>> = BTreeMap::new();
-        for kind in CardType::ALL {
-            let indices: Vec<usize> = (0..self.cards.len())
-                .filter(|&i| self.cards[i].kind == kind)
-                .collect();
-            if indices.is_empty() {
-                continue;
-            }
-            if kind == CardType::MinimumCommitment {
-                // At most one: CREATE refuses a second.
-                m.insert(kind.plan_key().into(), self.cards[indices[0]].value.clone());
-            } else {
-                let list = indices.iter().map(|&i| self.cards[i].value.clone());
-                m.insert(kind.plan_key().into(), Value::Array(list.collect()));
-            }
-            positions.insert(kind, indices);
-        }
-        (Value::Object(m), positions)
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Reading the operations document.
-
-struct RateCard {
-    kind: Option<CardType>,
-    details: Value,
-}
-
-struct Op {
-    action: ActionType,
-    name: Option<String>,
-    card: Option<RateCard>,
-}
-
-impl Op {
-    /// The card's name as shown in errors: `rateCardName`, else the new card's name.
-    fn label_name(&self) -> Option<String> {
-        self.name.clone().or_else(|| {
-            let card = self.card.as_ref()?;
-            card_name(card.kind?, &card.details)
-        })
-    }
-}
-
-type BadOp = (Option<ActionType>, Option<String>, Vec<FieldError>);
-
-/// The operations, each read or refused; errors of the document itself go to
-/// `general`.
-fn read_operations(doc: &Value, general: &mut Vec<FieldError>) -> Vec<Result<Op, BadOp>> {
-    let Some(map) = doc.as_object() else {
-        general.push(FieldError::new(
-            "",
-            "expected an object {\"operations\": [...]}",
-        ));
-        return Vec::new();
-    };
-    for key in map.keys().filter(|k| *k != "operations") {
-        general.push(FieldError::new(
-            key.as_str(),
-            "unknown field; expected operations",
-        ));
-    }
-    let items = match map.get("operations") {
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            general.push(FieldError::new("operations", "expected an array"));
-            return Vec::new();
-        }
-        None => {
-            general.push(FieldError::new("operations", "is required"));
-            return Vec::new();
-        }
-    };
-    if items.is_empty() {
-        general.push(FieldError::new("operations", "list at least one operation"));
-    }
-    items.iter().map(read_operation).collect()
-}
-
-const OP_KEYS: &[&str] = &["actionType", "rateCardName", "rateCard"];
-const RATE_CARD_KEYS: &[&str] = &["type", "rateCardDetails"];
-
-fn read_operation(v: &Value) -> Result<Op, BadOp> {
-    let mut errors = Vec::new();
-    let Some(map) = v.as_object() else {
-        return Err((None, None, vec![FieldError::new("", "expected an object")]));
-    };
-    for key in map.keys().filter(|k| !OP_KEYS.contains(&k.as_str())) {
-        errors.push(FieldError::new(
-            key.as_str(),
-            format!("unknown field; expected one of: {}", OP_KEYS.join(", ")),
-        ));
-    }
-    let present = |key: &str| map.get(key).filter(|v| !v.is_null());
-    let action = match present("actionType").map(Value::as_str) {
-        None => {
-            errors.push(FieldError::new("actionType", "is required"));
-            None
-        }
-        Some(Some("CREATE")) => Some(ActionType::Create),
-        Some(Some("UPDATE")) => Some(ActionType::Update),
-        Some(Some("DELETE")) => Some(ActionType::Delete),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "actionType",
-                format!("{} is not one of CREATE, UPDATE, DELETE", map["actionType"]),
-            ));
-            None
-        }
-    };
-    let name = match present("rateCardName") {
-        None => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-        Some(Value::String(_)) => {
-            errors.push(FieldError::new("rateCardName", "must not be empty"));
-            None
-        }
-        Some(_) => {
-            errors.push(FieldError::new("rateCardName", "expected a string"));
-            None
-        }
-    };
-    let card = match present("rateCard") {
-        None => None,
-        Some(Value::Object(rc)) => {
-            for key in rc.keys().filter(|k| !RATE_CARD_KEYS.contains(&k.as_str())) {
-                errors.push(FieldError::new(
-                    format!("rateCard.{key}"),
-                    "unknown field; expected type and rateCardDetails (the card itself, as \
-                     in a plan file, goes in rateCardDetails)",
-                ));
-            }
-            let kind = match rc.get("type").filter(|v| !v.is_null()) {
-                None => None,
-                Some(t) => match CardType::parse(t) {
-                    Ok(t) => Some(t),
-                    Err(m) => {
-                        errors.push(FieldError::new("rateCard.type", m));
-                        None
-                    }
-                },
-            };
-            match rc.get("rateCardDetails").filter(|v| !v.is_null()) {
-                Some(d @ Value::Object(_)) => Some(RateCard {
-                    kind,
-                    details: d.clone(),
-                }),
-                Some(_) => {
-                    errors.push(FieldError::new(
-                        "rateCard.rateCardDetails",
-                        "expected an object: the rate card, as in a plan file",
-                    ));
-                    None
-                }
-                None => {
-                    if action != Some(ActionType::Delete) {
-                        errors.push(FieldError::new("rateCard.rateCardDetails", "is required"));
-                    }
-                    None
-                }
-            }
-        }
-        Some(_) => {
-            errors.push(FieldError::new(
-                "rateCard",
-                "expected an object {\"type\": ..., \"rateCardDetails\": {...}}",
-            ));
-            None
-        }
-    };
-    match action {
-        Some(ActionType::Create) => {
-            if present("rateCard").is_none() {
-                errors.push(FieldError::new(
-                    "rateCard",
-                    "is required for CREATE: {\"type\": ..., \"rateCardDetails\": {...}}",
-                ));
-            } else if let Some(RateCard { kind: None, .. }) = &card {
-                if map["rateCard"].get("type").is_none_or(Value::is_null) {
-                    errors.push(FieldError::new(
-                        "rateCard.type",
-                        "is required for CREATE: USAGE, FIXED_FEE, LICENSE, CREDIT_GRANT or \
-                         MINIMUM_COMMITMENT",
-                    ));
-                }
-            }
-        }
-        Some(ActionType::Update) => {
-            if name.is_none() && present("rateCardName").is_none() {
-                errors.push(FieldError::new(
-                    "rateCardName",
-                    "is required for UPDATE: the card to replace",
-                ));
-            }
-            if present("rateCard").is_none() {
-                errors.push(FieldError::new(
-                    "rateCard",
-                    "is required for UPDATE: {\"rateCardDetails\": {...the whole card...}}",
-                ));
-            }
-        }
-        Some(ActionType::Delete) => {
-            if name.is_none() && present("rateCardName").is_none() {
-                errors.push(FieldError::new(
-                    "rateCardName",
-                    "is required for DELETE: the card to remove",
-                ));
-            }
-            if present("rateCard").is_some() {
-                errors.push(FieldError::new(
-                    "rateCard",
-                    "must not be given for DELETE: the card is removed by rateCardName",
-                ));
-            }
-        }
-        None => {}
-    }
-    let label = name.clone().or_else(|| {
-        let rc = card.as_ref()?;
-        card_name(rc.kind?, &rc.details)
-    });
-    match action {
-        Some(action) if errors.is_empty() => Ok(Op { action, name, card }),
-        _ => Err((action, label, errors)),
     }
 }
 
@@ -1266,15 +764,15 @@ mod tests {
     fn locate_paths() {
         assert_eq!(
             locate("usageRateCards[12].ratePlan.slabs[1]"),
-            Some((CardType::Usage, 12, ".ratePlan.slabs[1]"))
+            Some((CardKind::Usage, 12, ".ratePlan.slabs[1]"))
         );
         assert_eq!(
             locate("creditGrantRateCards[0]"),
-            Some((CardType::CreditGrant, 0, ""))
+            Some((CardKind::CreditGrant, 0, ""))
         );
         assert_eq!(
             locate("minimumCommitment.rateValues"),
-            Some((CardType::MinimumCommitment, 0, ".rateValues"))
+            Some((CardKind::MinimumCommitment, 0, ".rateValues"))
         );
         assert_eq!(locate("pricingCycleConfig.interval"), None);
         assert_eq!(locate("usageRateCards"), None);

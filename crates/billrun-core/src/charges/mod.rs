@@ -5,7 +5,7 @@
 //! [`CycleWindow`], the aggregate of each usage meter over the window's billed days,
 //! and each license's quantity changes. Outputs are [`ChargeLine`]s with amounts
 //! already rounded to the invoice currency's minor unit (sub-lines made to add up to
-//! the line with [`round_parts`]).
+//! the line with [`round_parts`](crate::money::round_parts)).
 //!
 //! Rules per card kind:
 //! - **USAGE**: the meter's quantity over the billed days, rated by the card's rate
@@ -53,22 +53,25 @@
 //! Invoice timing ([`invoice_contents`]): the invoice at a cycle boundary holds the
 //! IN_ARREARS lines and the true-up of the cycle that closes, and the IN_ADVANCE (and
 //! PREPAID) lines of the cycle that opens.
+//!
+//! This module owns the inputs, the outputs and the two entry points; the private
+//! `cards` charges each kind of card and `days` splits a cycle into days and usage
+//! windows.
+
+mod cards;
+mod days;
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, Months, NaiveDate};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::cycle::{CycleWindow, Interval};
-use crate::invoice::round_parts;
+use crate::cycle::CycleWindow;
 use crate::money::{Currency, RoundingMode};
 use crate::period::Period;
-use crate::plan::{
-    CardInfo, CardKind, CreditGrantRateCard, FixedFeeRateCard, InvoiceTiming, LicenseRateCard,
-    MinimumCommitment, Plan, Recurrence, UsageRateCard,
-};
-use crate::rating::{rate, PriceType, Rates, Rating};
+use crate::plan::{CardKind, InvoiceTiming, Plan};
+use cards::{credit_grant_charge, fixed_fee_charge, license_charge, true_up, usage_charge, Ctx};
 
 /// A license quantity that takes effect on a day (the storage layer's license
 /// updates, ABSOLUTE quantities, in the order they were applied).
@@ -288,370 +291,6 @@ pub fn invoice_contents(
     })
 }
 
-/// The invoice currency, rounding and cycle every card of a cycle is charged with.
-struct Ctx {
-    currency: Currency,
-    rounding: RoundingMode,
-    window: CycleWindow,
-}
-
-impl Ctx {
-    fn round(&self, amount: Decimal) -> Decimal {
-        self.currency.round(amount, self.rounding)
-    }
-
-    fn no_rate(&self, card: &CardInfo) -> ChargeError {
-        ChargeError::NoRate {
-            card: card.name.clone(),
-            currency: self.currency,
-        }
-    }
-
-    /// Billed days over full days, for proration.
-    fn proration(&self) -> Decimal {
-        self.window.full.fraction_covered_by(&self.window.billed)
-    }
-
-    fn is_partial(&self) -> bool {
-        self.window.billed != self.window.full
-    }
-
-    /// A per-cycle amount limit (a usage card's `minimumRate` / `maximumRate`, the
-    /// minimum commitment) for the billed part of the cycle: `amount x billed days /
-    /// full days`, rounded to the currency's minor unit. The one place a partial
-    /// cycle scales a limit (module docs).
-    fn cycle_limit(&self, amount: Decimal) -> Decimal {
-        self.round(amount * self.proration())
-    }
-
-    /// How a prorated limit reads on the invoice: " (10.00 for 15 of 31 days)" in a
-    /// partial cycle, nothing in a full one.
-    fn limit_note(&self, amount: Decimal) -> String {
-        if self.is_partial() {
-            format!(
-                " ({amount} for {} of {} days)",
-                self.window.billed.days(),
-                self.window.full.days()
-            )
-        } else {
-            String::new()
-        }
-    }
-
-    fn line(&self, kind: CardKind, card: &CardInfo, quantity: Decimal) -> ChargeLine {
-        ChargeLine {
-            kind,
-            card_name: card.name.clone(),
-            display_name: card.display().to_string(),
-            tag: card.tag.clone(),
-            timing: card.invoice_timing,
-            cycle_index: self.window.index,
-            period: self.window.billed,
-            quantity,
-            unit_price: None,
-            description: String::new(),
-            details: Vec::new(),
-            amount: self.round(Decimal::ZERO),
-        }
-    }
-
-    /// Sets `details` and the line's amount, rounding the parts together.
-    fn settle(&self, line: &mut ChargeLine, mut details: Vec<(ChargeDetail, Decimal)>) {
-        let exact: Vec<Decimal> = details.iter().map(|(_, a)| *a).collect();
-        let rounded = round_parts(&exact, self.currency, self.rounding);
-        for ((detail, _), amount) in details.iter_mut().zip(rounded) {
-            detail.amount = amount;
-        }
-        line.details = details.into_iter().map(|(d, _)| d).collect();
-        line.amount = line
-            .details
-            .iter()
-            .fold(self.round(Decimal::ZERO), |acc, d| acc + d.amount);
-    }
-}
-
-fn usage_charge(
-    ctx: &Ctx,
-    card: &UsageRateCard,
-    quantity: Decimal,
-) -> Result<ChargeLine, ChargeError> {
-    let rates = card
-        .rate_values
-        .get(&ctx.currency)
-        .ok_or_else(|| ctx.no_rate(&card.card))?;
-    let mut line = ctx.line(CardKind::Usage, &card.card, quantity);
-    line.description = format!("{quantity} units");
-    let limited = rates.map_limits(|limit| ctx.cycle_limit(limit));
-    let rating = rate(&card.rate_plan, &limited, quantity);
-    let mut details = rating_details(&rating, &limited, ctx.window.billed);
-    if let Some((adjustment, _)) = details
-        .last_mut()
-        .filter(|(d, _)| d.kind == DetailKind::Adjustment)
-    {
-        let limit = if rating.adjustment > Decimal::ZERO {
-            rates.minimum_rate()
-        } else {
-            rates.maximum_rate()
-        };
-        adjustment.description += &ctx.limit_note(limit.unwrap_or_default());
-    }
-    ctx.settle(&mut line, details);
-    Ok(line)
-}
-
-/// One detail per slab reached, and one for the min/max clamp (unrounded amounts).
-fn rating_details(rating: &Rating, rates: &Rates, period: Period) -> Vec<(ChargeDetail, Decimal)> {
-    let mut out: Vec<(ChargeDetail, Decimal)> = rating
-        .slabs
-        .iter()
-        .map(|s| {
-            let (description, unit_price) = match s.price_type {
-                PriceType::PerUnit => (
-                    format!("above {}: {} x {}", s.start_after, s.quantity, s.rate),
-                    Some(s.rate),
-                ),
-                PriceType::Flat => (format!("above {}: flat {}", s.start_after, s.rate), None),
-                PriceType::Package { package_size } => (
-                    format!(
-                        "above {}: {} packages of {} x {}",
-                        s.start_after, s.units, package_size, s.rate
-                    ),
-                    None,
-                ),
-            };
-            let detail = ChargeDetail {
-                kind: DetailKind::Slab,
-                description: format!("slab {} ({description})", s.order),
-                quantity: Some(s.quantity),
-                unit_price,
-                amount: Decimal::ZERO,
-                period,
-            };
-            (detail, s.amount)
-        })
-        .collect();
-    if !rating.adjustment.is_zero() {
-        let description = if rating.adjustment > Decimal::ZERO {
-            format!(
-                "minimum charge {}",
-                rates.minimum_rate().unwrap_or_default()
-            )
-        } else {
-            format!(
-                "maximum charge {}",
-                rates.maximum_rate().unwrap_or_default()
-            )
-        };
-        let detail = ChargeDetail {
-            kind: DetailKind::Adjustment,
-            description,
-            quantity: None,
-            unit_price: None,
-            amount: Decimal::ZERO,
-            period,
-        };
-        out.push((detail, rating.adjustment));
-    }
-    out
-}
-
-fn fixed_fee_charge(ctx: &Ctx, card: &FixedFeeRateCard) -> Result<Option<ChargeLine>, ChargeError> {
-    if !card.recurrence.applies_in(ctx.window.index) {
-        return Ok(None);
-    }
-    let fee = *card
-        .rate_values
-        .get(&ctx.currency)
-        .ok_or_else(|| ctx.no_rate(&card.card))?;
-    let mut line = ctx.line(CardKind::FixedFee, &card.card, Decimal::ONE);
-    line.unit_price = Some(fee);
-    let prorate =
-        card.enable_proration && card.recurrence != Recurrence::OneTime && ctx.is_partial();
-    if prorate {
-        line.amount = ctx.round(fee * ctx.proration());
-        line.description = format!(
-            "{fee} prorated for {} of {} days",
-            ctx.window.billed.days(),
-            ctx.window.full.days()
-        );
-    } else {
-        line.amount = ctx.round(fee);
-        line.description = format!("{fee}");
-    }
-    Ok(Some(line))
-}
-
-fn license_charge(
-    ctx: &Ctx,
-    card: &LicenseRateCard,
-    changes: &[LicenseChange],
-) -> Result<ChargeLine, ChargeError> {
-    let rates = card
-        .rate_values
-        .get(&ctx.currency)
-        .ok_or_else(|| ctx.no_rate(&card.card))?;
-    let billed = ctx.window.billed;
-    let daily: Vec<Decimal> = if card.card.invoice_timing == InvoiceTiming::InArrears {
-        daily_quantities(changes, billed)
-    } else {
-        let opening = daily_quantities(
-            changes,
-            Period::new(billed.start, billed.start.succ_opt().unwrap_or(billed.end)),
-        );
-        vec![opening.first().copied().unwrap_or_default(); billed.days() as usize]
-    };
-    let quantity_on = |day: NaiveDate| daily[(day - billed.start).num_days() as usize];
-    let mut details = Vec::new();
-    for window in usage_windows(ctx.window.full, card.usage_cycle) {
-        let Some(part) = window.intersect(&billed) else {
-            continue;
-        };
-        if card.enable_proration {
-            for (run, quantity) in runs(part, quantity_on) {
-                let factor = Decimal::from(run.days()) / Decimal::from(window.days());
-                let amount = rate(&card.rate_plan, rates, quantity).total * factor;
-                details.push((license_detail(quantity, run, &window, run.days()), amount));
-            }
-        } else {
-            let quantity = days(part).map(quantity_on).max().unwrap_or_default();
-            let amount = rate(&card.rate_plan, rates, quantity).total;
-            details.push((
-                license_detail(quantity, part, &window, window.days()),
-                amount,
-            ));
-        }
-    }
-    let peak = daily.iter().copied().max().unwrap_or_default();
-    let mut line = ctx.line(CardKind::License, &card.card, peak);
-    line.description = format!("up to {peak} licenses");
-    ctx.settle(&mut line, details);
-    Ok(line)
-}
-
-fn license_detail(
-    quantity: Decimal,
-    period: Period,
-    window: &Period,
-    days_charged: i64,
-) -> ChargeDetail {
-    ChargeDetail {
-        kind: DetailKind::LicensePeriod,
-        description: format!("{quantity} for {days_charged} of {} days", window.days()),
-        quantity: Some(quantity),
-        unit_price: None,
-        amount: Decimal::ZERO,
-        period,
-    }
-}
-
-fn credit_grant_charge(ctx: &Ctx, card: &CreditGrantRateCard) -> Option<ChargeLine> {
-    if !card.recurrence.applies_in(ctx.window.index) {
-        return None;
-    }
-    let grant = card.rate_details.get(&ctx.currency)?;
-    let mut line = ctx.line(CardKind::CreditGrant, &card.card, grant.credit_amount);
-    line.description = format!("{} credits", grant.credit_amount);
-    let rating = rate(&grant.rate_plan, &grant.rates, grant.credit_amount);
-    ctx.settle(
-        &mut line,
-        rating_details(&rating, &grant.rates, ctx.window.billed),
-    );
-    Some(line)
-}
-
-fn true_up(ctx: &Ctx, mc: &MinimumCommitment, subtotal: Decimal) -> Option<ChargeLine> {
-    let commitment = *mc.rate_values.get(&ctx.currency)?;
-    let due = ctx.cycle_limit(commitment);
-    if due <= subtotal {
-        return None;
-    }
-    let info = CardInfo {
-        id: None,
-        name: mc.card_name().to_string(),
-        display_name: Some(mc.display().to_string()),
-        tag: mc.tag.clone(),
-        invoice_timing: InvoiceTiming::InArrears,
-    };
-    let mut line = ctx.line(CardKind::MinimumCommitment, &info, Decimal::ONE);
-    line.unit_price = Some(commitment);
-    line.amount = due - subtotal;
-    line.description = format!(
-        "minimum {due}{}, charges {subtotal}",
-        ctx.limit_note(commitment)
-    );
-    Some(line)
-}
-
-/// Each day of `period`.
-fn days(period: Period) -> impl Iterator<Item = NaiveDate> {
-    period
-        .start
-        .iter_days()
-        .take_while(move |d| *d < period.end)
-}
-
-/// The quantity of each day of `period` (module docs: largest change of the day,
-/// else carried; 0 before any change).
-fn daily_quantities(changes: &[LicenseChange], period: Period) -> Vec<Decimal> {
-    let mut sorted: Vec<&LicenseChange> = changes.iter().collect();
-    sorted.sort_by_key(|c| c.effective_from); // stable: same-day order is kept
-    let mut carried = Decimal::ZERO;
-    let mut next = sorted.iter().peekable();
-    while let Some(c) = next.next_if(|c| c.effective_from < period.start) {
-        carried = c.quantity;
-    }
-    days(period)
-        .map(|day| {
-            let mut largest: Option<Decimal> = None;
-            while let Some(c) = next.next_if(|c| c.effective_from == day) {
-                largest = Some(largest.map_or(c.quantity, |l| l.max(c.quantity)));
-                carried = c.quantity;
-            }
-            largest.unwrap_or(carried)
-        })
-        .collect()
-}
-
-/// Consecutive days of `period` with the same quantity.
-fn runs(period: Period, quantity_on: impl Fn(NaiveDate) -> Decimal) -> Vec<(Period, Decimal)> {
-    let mut out: Vec<(Period, Decimal)> = Vec::new();
-    for day in days(period) {
-        let q = quantity_on(day);
-        let end = day
-            .succ_opt()
-            .expect("billing dates are far from the calendar's end");
-        match out.last_mut() {
-            Some((run, last)) if *last == q => run.end = end,
-            _ => out.push((Period::new(day, end), q)),
-        }
-    }
-    out
-}
-
-/// The usage windows of a cycle: back to back from its first day, each one
-/// `usage_cycle` long (uncut: the last may reach past the cycle), or the cycle itself.
-fn usage_windows(full: Period, usage_cycle: Option<Interval>) -> Vec<Period> {
-    let Some(interval) = usage_cycle else {
-        return vec![full];
-    };
-    // Always step from the cycle's first day so that month ends do not drift.
-    let start_of = |k: u32| match interval.months() {
-        None => full.start.checked_add_days(Days::new(7 * u64::from(k))),
-        Some(m) => full.start.checked_add_months(Months::new(m * k)),
-    };
-    let mut out = Vec::new();
-    for k in 0.. {
-        let (Some(start), Some(end)) = (start_of(k), start_of(k + 1)) else {
-            break;
-        };
-        if start >= full.end {
-            break;
-        }
-        out.push(Period::new(start, end));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,7 +301,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn p(a: &str, b: &str) -> Period {
+    pub(super) fn p(a: &str, b: &str) -> Period {
         Period::new(d(a), d(b))
     }
 
@@ -674,7 +313,7 @@ mod tests {
         }
     }
 
-    fn jan() -> Period {
+    pub(super) fn jan() -> Period {
         p("2026-01-01", "2026-02-01")
     }
 
@@ -1181,23 +820,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "rate card \"seats\" has no rate in EUR");
-    }
-
-    #[test]
-    fn usage_windows_step_from_the_cycle_start() {
-        let q1 = p("2026-01-31", "2026-04-30");
-        let months = usage_windows(q1, Some(Interval::Monthly));
-        assert_eq!(
-            months,
-            [
-                p("2026-01-31", "2026-02-28"),
-                p("2026-02-28", "2026-03-31"),
-                p("2026-03-31", "2026-04-30")
-            ]
-        );
-        let weeks = usage_windows(jan(), Some(Interval::Weekly));
-        assert_eq!(weeks.len(), 5);
-        assert_eq!(weeks[4], p("2026-01-29", "2026-02-05"));
-        assert_eq!(usage_windows(jan(), None), [jan()]);
     }
 }

@@ -1,0 +1,783 @@
+//! Price plans: Togai's Price Plan V2 JSON, parsed and validated into types.
+//!
+//! A team leaving Togai brings its plans as Togai-shaped JSON; [`Plan::from_json`]
+//! reads that shape (camelCase field names, offsets and rates as numbers or strings)
+//! and reports every problem at once as [`FieldErrors`] whose paths name the field
+//! (`usageRateCards[0].ratePlan.slabs[2].startAfter`). A [`Plan`] that exists is
+//! valid. [`Plan::to_json`] writes the canonical form that billrun stores; parsing
+//! it again gives the same plan, and a golden test pins it so that stored plans keep
+//! their meaning.
+//!
+//! Numbers are read exactly: rates given as strings are parsed digit for digit;
+//! rates given as JSON numbers are read from serde_json's shortest representation
+//! of them (`0.10` reads as `0.1`), never through arithmetic on floats. The canonical
+//! form writes every decimal as a JSON string, so it survives any JSON tooling.
+//!
+//! Decisions where Togai's public material is silent:
+//! - Card names are unique across all card kinds of a plan.
+//! - A card may lack a rate for one of the plan's currencies (Togai's cards carry
+//!   their own currency list); a currency that *no* card prices is an error, reported
+//!   on every card. [`Plan::cards_without_rate`] lists the cards that cannot price a
+//!   given invoice currency, so that an account is not attached in a currency the
+//!   plan cannot fully bill.
+//! - `invoiceTiming` defaults to IN_ARREARS. Usage cards can only be IN_ARREARS (usage
+//!   is known after the cycle); PREPAID is only for credit grants; the minimum
+//!   commitment is always settled in arrears.
+//! - A license's `usageCycle` may not be longer than the plan's pricing cycle.
+//! - `null` is the same as an absent field. Unknown fields are errors, and so are
+//!   Togai's card kinds billrun does not bill yet (entitlement cards).
+//! - A credit grant's `expiryDuration` is kept verbatim, not interpreted (credits are
+//!   applied in a later stage).
+//!
+//! This module owns the plan model (the types below and [`CardKind`], shared by
+//! charges, invoices, credits and bulk operations). The rest is private:
+//! `read` (JSON reading helpers that collect errors with their paths), `parse` (the
+//! plan and its cards), `rates` (rate plans, slabs, rate values), `checks` (rules
+//! across cards) and `write` (the canonical JSON of [`Plan::to_json`]).
+
+mod checks;
+mod parse;
+mod rates;
+mod read;
+mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cycle::{Interval, PricingCycleConfig};
+use crate::error::FieldErrors;
+use crate::money::Currency;
+use crate::rating::{RatePlan, Rates};
+use parse::parse_plan;
+use read::Errs;
+
+/// When a card's charge is invoiced (Togai's `invoiceTiming`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvoiceTiming {
+    /// On the invoice that opens the cycle.
+    InAdvance,
+    /// On the invoice that closes the cycle.
+    InArrears,
+    /// Granted once the invoice that opens the cycle is paid (credit grants).
+    Prepaid,
+}
+
+impl InvoiceTiming {
+    /// Togai's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InvoiceTiming::InAdvance => "IN_ADVANCE",
+            InvoiceTiming::InArrears => "IN_ARREARS",
+            InvoiceTiming::Prepaid => "PREPAID",
+        }
+    }
+
+    /// Whether the charge goes on the invoice that opens its cycle.
+    pub fn is_billed_in_advance(&self) -> bool {
+        !matches!(self, InvoiceTiming::InArrears)
+    }
+}
+
+/// The kinds of rate card billrun bills: Togai's `RateCardType` (a bulk operation's
+/// `rateCard.type`), less the entitlement kinds billrun does not bill yet. Serialized
+/// as Togai writes it (`USAGE`, `FIXED_FEE`, `LICENSE`, `MINIMUM_COMMITMENT`,
+/// `CREDIT_GRANT`, see [`Self::as_str`]); ordered as the plan JSON lists the kinds.
+///
+/// billrun says "kind" where Togai says "type" because a card's own `type` field
+/// means something else (a fixed fee's ONE_TIME or RECURRING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CardKind {
+    /// A usage meter priced by a rate plan (`usageRateCards`).
+    Usage,
+    /// A flat fee, once or recurring (`fixedFeeRateCards`).
+    FixedFee,
+    /// Seats priced by a rate plan (`licenseRateCards`).
+    License,
+    /// The minimum the plan bills per cycle, its true-up (`minimumCommitment`, at
+    /// most one).
+    MinimumCommitment,
+    /// Credits granted (and possibly sold) once or each cycle
+    /// (`creditGrantRateCards`).
+    CreditGrant,
+}
+
+impl CardKind {
+    /// Every kind, in the order of the plan JSON.
+    pub const ALL: [CardKind; 5] = [
+        CardKind::Usage,
+        CardKind::FixedFee,
+        CardKind::License,
+        CardKind::MinimumCommitment,
+        CardKind::CreditGrant,
+    ];
+
+    /// Togai's name, as written in an operations file's `rateCard.type` (and by serde).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardKind::Usage => "USAGE",
+            CardKind::FixedFee => "FIXED_FEE",
+            CardKind::License => "LICENSE",
+            CardKind::MinimumCommitment => "MINIMUM_COMMITMENT",
+            CardKind::CreditGrant => "CREDIT_GRANT",
+        }
+    }
+
+    /// The key of the plan JSON that holds cards of this kind.
+    pub fn plan_key(self) -> &'static str {
+        match self {
+            CardKind::Usage => "usageRateCards",
+            CardKind::FixedFee => "fixedFeeRateCards",
+            CardKind::License => "licenseRateCards",
+            CardKind::MinimumCommitment => "minimumCommitment",
+            CardKind::CreditGrant => "creditGrantRateCards",
+        }
+    }
+
+    /// The cards of this kind in a plan's JSON (for the minimum commitment, none or
+    /// one).
+    pub fn cards_in(self, plan: &Value) -> Vec<&Value> {
+        match (self, plan.get(self.plan_key())) {
+            (CardKind::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
+            (_, Some(Value::Array(cards))) => cards.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Self::cards_in`], to edit them.
+    pub fn cards_in_mut(self, plan: &mut Value) -> Vec<&mut Value> {
+        match (self, plan.get_mut(self.plan_key())) {
+            (CardKind::MinimumCommitment, Some(mc)) if mc.is_object() => vec![mc],
+            (_, Some(Value::Array(cards))) => cards.iter_mut().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Fixed fees and credit grants: once, or every few cycles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Recurrence {
+    /// `ONE_TIME`: only in the association's first cycle (index 0).
+    OneTime,
+    /// `RECURRING` with `recurrenceConfig{interval, offset}`: in cycles whose index
+    /// is at least `offset` and a multiple of `interval` past it.
+    Recurring {
+        /// Every this many cycles, at least 1.
+        interval: u32,
+        /// The first cycle index charged.
+        offset: u32,
+    },
+}
+
+impl Recurrence {
+    /// Whether the card charges in the cycle with this index (0 = first cycle).
+    pub fn applies_in(&self, cycle_index: u32) -> bool {
+        match *self {
+            Recurrence::OneTime => cycle_index == 0,
+            Recurrence::Recurring { interval, offset } => {
+                cycle_index >= offset && (cycle_index - offset) % interval == 0
+            }
+        }
+    }
+}
+
+/// What every card has: its identity on the plan and on invoices.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CardInfo {
+    /// Togai's `id` (optional; a license card's license id).
+    pub id: Option<String>,
+    /// Unique in the plan.
+    pub name: String,
+    /// Shown on invoices instead of the name.
+    pub display_name: Option<String>,
+    /// Groups the card's lines on invoices.
+    pub tag: Option<String>,
+    /// When the card is invoiced.
+    pub invoice_timing: InvoiceTiming,
+}
+
+impl CardInfo {
+    /// The name shown on invoices: `displayName`, else `name`.
+    pub fn display(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A `usageRateCards` entry: a usage meter's quantity priced by a rate plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRateCard {
+    /// Identity and timing.
+    pub card: CardInfo,
+    /// The usage meter whose aggregate is priced.
+    pub usage_meter_id: String,
+    /// Slabs and pricing model.
+    pub rate_plan: RatePlan,
+    /// Prices per currency.
+    pub rate_values: BTreeMap<Currency, Rates>,
+}
+
+/// A `fixedFeeRateCards` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedFeeRateCard {
+    /// Identity and timing.
+    pub card: CardInfo,
+    /// Togai's `type` (ONE_TIME / RECURRING) and `recurrenceConfig`.
+    pub recurrence: Recurrence,
+    /// Charge billed days / cycle days in a partial cycle.
+    pub enable_proration: bool,
+    /// The fee per currency.
+    pub rate_values: BTreeMap<Currency, Decimal>,
+}
+
+/// What happens when a license grant would exceed `maxQuantity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MaxQuantityBreachAction {
+    /// Refuse further grants.
+    DoNothing,
+}
+
+/// How removed seats are refunded (Togai's `proratedRefundMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProratedRefundMode {
+    /// No refund.
+    None,
+    /// As credits.
+    Credits,
+    /// As a payment.
+    Payment,
+    /// Into the wallet.
+    Wallet,
+}
+
+/// A `licenseRateCards` entry: seats priced by a rate plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseRateCard {
+    /// Identity and timing. The license id is `id`, else `name`.
+    pub card: CardInfo,
+    /// Charge each quantity for the days it was in force.
+    pub enable_proration: bool,
+    /// Splits the pricing cycle into windows billed separately.
+    pub usage_cycle: Option<Interval>,
+    /// `config.maxQuantity`.
+    pub max_quantity: Option<Decimal>,
+    /// `config.maxQuantityBreachAction`.
+    pub max_quantity_breach_action: Option<MaxQuantityBreachAction>,
+    /// `proratedRefundMode`.
+    pub prorated_refund_mode: Option<ProratedRefundMode>,
+    /// Slabs and pricing model.
+    pub rate_plan: RatePlan,
+    /// Prices per currency.
+    pub rate_values: BTreeMap<Currency, Rates>,
+}
+
+impl LicenseRateCard {
+    /// The license whose quantities this card prices: the card's `id`, else its name.
+    pub fn license_id(&self) -> &str {
+        self.card.id.as_deref().unwrap_or(&self.card.name)
+    }
+}
+
+/// `minimumCommitment`: the least the plan bills per cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinimumCommitment {
+    /// Optional name (the true-up line's card name defaults to `minimum_commitment`).
+    pub name: Option<String>,
+    /// Shown on the true-up line.
+    pub display_name: Option<String>,
+    /// Groups the true-up line.
+    pub tag: Option<String>,
+    /// The commitment per currency.
+    pub rate_values: BTreeMap<Currency, Decimal>,
+}
+
+impl MinimumCommitment {
+    /// The name used on charge lines.
+    pub fn card_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("minimum_commitment")
+    }
+
+    /// The name shown on invoices.
+    pub fn display(&self) -> &str {
+        self.display_name.as_deref().unwrap_or("Minimum commitment")
+    }
+}
+
+/// When granted credits expire (Togai's `expiryType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpiryType {
+    /// At the end of the pricing cycle they were granted in.
+    PricingCycle,
+    /// Never.
+    NoExpiry,
+    /// After `expiryDuration`.
+    Custom,
+}
+
+/// `grantDetails` of a credit grant card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantDetails {
+    /// Lower numbers are consumed first; at least 1.
+    pub priority: u32,
+    /// When the credits expire.
+    pub expiry_type: ExpiryType,
+    /// Togai's `expiryDuration`, kept verbatim (required for CUSTOM).
+    pub expiry_duration: Option<Value>,
+    /// Which cards the credits apply to (empty = all).
+    pub applicable_entity_ids: Vec<String>,
+}
+
+/// One currency of a credit grant: how many credits and what they cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditGrantRate {
+    /// Credits granted, positive.
+    pub credit_amount: Decimal,
+    /// The price slabs, rated on `credit_amount`.
+    pub rate_plan: RatePlan,
+    /// Their rates.
+    pub rates: Rates,
+}
+
+/// A `creditGrantRateCards` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditGrantRateCard {
+    /// Identity and timing.
+    pub card: CardInfo,
+    /// Togai's `type` and `recurrenceConfig`.
+    pub recurrence: Recurrence,
+    /// Priority, expiry, eligibility.
+    pub grant_details: GrantDetails,
+    /// Credits and price per currency (`rateDetails.currencySlabRateDetails`).
+    pub rate_details: BTreeMap<Currency, CreditGrantRate>,
+}
+
+/// A validated Togai Price Plan V2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The plan's name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The currencies accounts on this plan may be invoiced in.
+    pub supported_currencies: Vec<Currency>,
+    /// How the calendar is cut into cycles.
+    pub pricing_cycle: PricingCycleConfig,
+    /// `usageRateCards`.
+    pub usage_cards: Vec<UsageRateCard>,
+    /// `fixedFeeRateCards`.
+    pub fixed_fee_cards: Vec<FixedFeeRateCard>,
+    /// `licenseRateCards`.
+    pub license_cards: Vec<LicenseRateCard>,
+    /// `minimumCommitment`.
+    pub minimum_commitment: Option<MinimumCommitment>,
+    /// `creditGrantRateCards`.
+    pub credit_grant_cards: Vec<CreditGrantRateCard>,
+}
+
+/// What a plan needs from storage to be billed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanRequirements {
+    /// Usage meters whose aggregates the usage cards price.
+    pub usage_meter_ids: BTreeSet<String>,
+    /// Licenses whose daily quantities the license cards price.
+    pub license_ids: BTreeSet<String>,
+}
+
+impl Plan {
+    /// Parses and validates Togai's JSON shape, reporting every error found.
+    pub fn from_json(v: &Value) -> Result<Plan, FieldErrors> {
+        let mut errs = Errs::default();
+        let plan = parse_plan(v, &mut errs);
+        match plan {
+            Some(plan) if errs.0.is_empty() => Ok(plan),
+            _ => Err(FieldErrors(errs.0)),
+        }
+    }
+
+    /// The usage meters and licenses whose quantities billing this plan needs.
+    pub fn requirements(&self) -> PlanRequirements {
+        PlanRequirements {
+            usage_meter_ids: self
+                .usage_cards
+                .iter()
+                .map(|c| c.usage_meter_id.clone())
+                .collect(),
+            license_ids: self
+                .license_cards
+                .iter()
+                .map(|c| c.license_id().to_string())
+                .collect(),
+        }
+    }
+
+    /// Names of the cards that charge but have no rate in `currency` (the minimum
+    /// commitment is not one: without a rate it simply does not apply). An account
+    /// invoiced in `currency` can be billed on this plan only if this is empty.
+    pub fn cards_without_rate(&self, currency: Currency) -> Vec<&str> {
+        let usage = self
+            .usage_cards
+            .iter()
+            .filter(|c| !c.rate_values.contains_key(&currency));
+        let fixed = self
+            .fixed_fee_cards
+            .iter()
+            .filter(|c| !c.rate_values.contains_key(&currency));
+        let license = self
+            .license_cards
+            .iter()
+            .filter(|c| !c.rate_values.contains_key(&currency));
+        let credit = self
+            .credit_grant_cards
+            .iter()
+            .filter(|c| !c.rate_details.contains_key(&currency));
+        usage
+            .map(|c| c.card.name.as_str())
+            .chain(fixed.map(|c| c.card.name.as_str()))
+            .chain(license.map(|c| c.card.name.as_str()))
+            .chain(credit.map(|c| c.card.name.as_str()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rating::PriceType;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    /// The example of `billing-model.md` ("The JSON shape of a plan"), verbatim.
+    const EXAMPLE: &str = r#"
+{
+  "name": "growth",
+  "type": "BILLING",
+  "supportedCurrencies": ["USD", "EUR"],
+  "pricingCycleConfig": {
+    "interval": "MONTHLY",
+    "startOffset": {"dayOffset": "1"},
+    "gracePeriod": 3,
+    "anniversaryCycle": false
+  },
+  "usageRateCards": [{
+    "name": "api_calls", "displayName": "API calls", "tag": "usage",
+    "usageMeterId": "api_calls_meter",
+    "ratePlan": {"pricingModel": "TIERED", "slabs": [
+      {"order": 1, "startAfter": 0, "priceType": "PER_UNIT"},
+      {"order": 2, "startAfter": 1000, "priceType": "PER_UNIT"},
+      {"order": 3, "startAfter": 10000, "priceType": "PACKAGE", "slabConfig": {"packageSize": "100"}}
+    ]},
+    "rateValues": [
+      {"currency": "USD", "slabRates": [{"order": 1, "rate": 0.10}, {"order": 2, "rate": 0.05}, {"order": 3, "rate": 1.00}],
+       "rateConfig": {"minimumRate": "5", "maximumRate": "5000"}},
+      {"currency": "EUR", "slabRates": [{"order": 1, "rate": 0.09}, {"order": 2, "rate": 0.045}, {"order": 3, "rate": 0.90}]}
+    ]
+  }],
+  "fixedFeeRateCards": [{
+    "id": "platform_fee", "name": "platform_fee", "displayName": "Platform fee",
+    "invoiceTiming": "IN_ADVANCE", "type": "RECURRING", "enableProration": true,
+    "recurrenceConfig": {"interval": 1, "offset": 0},
+    "rateValues": [{"currency": "USD", "rate": 99}, {"currency": "EUR", "rate": 89}]
+  }],
+  "licenseRateCards": [{
+    "id": "seats", "name": "seats", "displayName": "Seats", "type": "LICENSE",
+    "invoiceTiming": "IN_ARREARS", "enableProration": true, "usageCycle": "MONTHLY",
+    "config": {"maxQuantity": 500, "maxQuantityBreachAction": "DO_NOTHING"},
+    "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+    "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 10}]}]
+  }],
+  "minimumCommitment": {
+    "displayName": "Monthly minimum",
+    "rateValues": [{"currency": "USD", "rate": 1000}]
+  },
+  "creditGrantRateCards": [{
+    "id": "monthly_credits", "name": "monthly_credits", "invoiceTiming": "IN_ADVANCE",
+    "type": "RECURRING", "recurrenceConfig": {"interval": 1, "offset": 0},
+    "grantDetails": {"priority": 1, "expiryType": "PRICING_CYCLE",
+                     "applicableEntityIds": ["ALL_USAGE_METER_RATE_CARDS"]},
+    "rateDetails": {"pricingModel": "TIERED", "currencySlabRateDetails": [
+      {"currency": "USD", "creditAmount": 50,
+       "slabDetails": [{"startAfter": 0, "priceType": "FLAT", "rate": 0}]}
+    ]}
+  }]
+}
+"#;
+
+    /// One `CardKind` serves the plan model, the invoice lines and the bulk operations:
+    /// its serde name is Togai's name, the one operations files and stored lines use.
+    #[test]
+    fn card_kinds_serialize_as_togai_names_them() {
+        let names: Vec<Value> = CardKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "USAGE",
+                "FIXED_FEE",
+                "LICENSE",
+                "MINIMUM_COMMITMENT",
+                "CREDIT_GRANT"
+            ]
+        );
+        for kind in CardKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            let back: CardKind = serde_json::from_value(json!(kind.as_str())).unwrap();
+            assert_eq!(back, kind);
+        }
+    }
+
+    fn example() -> Value {
+        serde_json::from_str(EXAMPLE).unwrap()
+    }
+
+    /// The canonical form billrun stores for [`EXAMPLE`]. Changing this changes the
+    /// meaning of stored plans: only ever extend it.
+    const GOLDEN: &str = r#"{
+      "name": "growth",
+      "type": "BILLING",
+      "supportedCurrencies": ["USD", "EUR"],
+      "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"},
+                             "gracePeriod": 3, "anniversaryCycle": false},
+      "usageRateCards": [{
+        "name": "api_calls", "displayName": "API calls", "tag": "usage",
+        "invoiceTiming": "IN_ARREARS", "usageMeterId": "api_calls_meter",
+        "ratePlan": {"pricingModel": "TIERED", "slabs": [
+          {"order": 1, "startAfter": "0", "priceType": "PER_UNIT"},
+          {"order": 2, "startAfter": "1000", "priceType": "PER_UNIT"},
+          {"order": 3, "startAfter": "10000", "priceType": "PACKAGE", "slabConfig": {"packageSize": "100"}}
+        ]},
+        "rateValues": [
+          {"currency": "EUR", "slabRates": [{"order": 1, "rate": "0.09"}, {"order": 2, "rate": "0.045"}, {"order": 3, "rate": "0.9"}]},
+          {"currency": "USD", "slabRates": [{"order": 1, "rate": "0.1"}, {"order": 2, "rate": "0.05"}, {"order": 3, "rate": "1"}],
+           "rateConfig": {"minimumRate": "5", "maximumRate": "5000"}}
+        ]
+      }],
+      "fixedFeeRateCards": [{
+        "id": "platform_fee", "name": "platform_fee", "displayName": "Platform fee",
+        "invoiceTiming": "IN_ADVANCE", "type": "RECURRING", "enableProration": true,
+        "recurrenceConfig": {"interval": 1, "offset": 0},
+        "rateValues": [{"currency": "EUR", "rate": "89"}, {"currency": "USD", "rate": "99"}]
+      }],
+      "licenseRateCards": [{
+        "id": "seats", "name": "seats", "displayName": "Seats", "type": "LICENSE",
+        "invoiceTiming": "IN_ARREARS", "enableProration": true, "usageCycle": "MONTHLY",
+        "config": {"maxQuantity": "500", "maxQuantityBreachAction": "DO_NOTHING"},
+        "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": "0", "priceType": "PER_UNIT"}]},
+        "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "10"}]}]
+      }],
+      "minimumCommitment": {
+        "displayName": "Monthly minimum",
+        "rateValues": [{"currency": "USD", "rate": "1000"}]
+      },
+      "creditGrantRateCards": [{
+        "id": "monthly_credits", "name": "monthly_credits", "invoiceTiming": "IN_ADVANCE",
+        "type": "RECURRING", "recurrenceConfig": {"interval": 1, "offset": 0},
+        "grantDetails": {"priority": 1, "expiryType": "PRICING_CYCLE",
+                         "applicableEntityIds": ["ALL_USAGE_METER_RATE_CARDS"]},
+        "rateDetails": {"pricingModel": "TIERED", "currencySlabRateDetails": [
+          {"currency": "USD", "creditAmount": "50",
+           "slabDetails": [{"order": 1, "startAfter": "0", "priceType": "FLAT", "rate": "0"}]}
+        ]}
+      }]
+    }"#;
+
+    #[test]
+    fn example_plan_has_a_stable_canonical_form() {
+        let plan = Plan::from_json(&example()).unwrap();
+        let golden: Value = serde_json::from_str(GOLDEN).unwrap();
+        assert_eq!(plan.to_json(), golden);
+        let again = Plan::from_json(&plan.to_json()).unwrap();
+        assert_eq!(again, plan);
+        assert_eq!(again.to_json(), golden);
+    }
+
+    #[test]
+    fn example_plan_is_typed() {
+        let plan = Plan::from_json(&example()).unwrap();
+        assert_eq!(plan.supported_currencies, [Currency::USD, Currency::EUR]);
+        let usage = &plan.usage_cards[0];
+        assert_eq!(usage.card.tag.as_deref(), Some("usage"));
+        assert_eq!(
+            usage.rate_plan.slabs()[2].price_type,
+            PriceType::Package {
+                package_size: dec!(100)
+            }
+        );
+        let usd = &usage.rate_values[&Currency::USD];
+        assert_eq!(usd.slab_rates(), [dec!(0.1), dec!(0.05), dec!(1)]);
+        assert_eq!(
+            (usd.minimum_rate(), usd.maximum_rate()),
+            (Some(dec!(5)), Some(dec!(5000)))
+        );
+        let fee = &plan.fixed_fee_cards[0];
+        assert_eq!(
+            fee.recurrence,
+            Recurrence::Recurring {
+                interval: 1,
+                offset: 0
+            }
+        );
+        assert_eq!(fee.card.invoice_timing, InvoiceTiming::InAdvance);
+        assert_eq!(fee.rate_values[&Currency::EUR], dec!(89));
+        let seats = &plan.license_cards[0];
+        assert_eq!(
+            (seats.license_id(), seats.usage_cycle),
+            ("seats", Some(Interval::Monthly))
+        );
+        assert_eq!(seats.max_quantity, Some(dec!(500)));
+        let mc = plan.minimum_commitment.as_ref().unwrap();
+        assert_eq!(
+            (mc.display(), mc.rate_values[&Currency::USD]),
+            ("Monthly minimum", dec!(1000))
+        );
+        let grant = &plan.credit_grant_cards[0];
+        assert_eq!(grant.rate_details[&Currency::USD].credit_amount, dec!(50));
+        assert_eq!(grant.grant_details.expiry_type, ExpiryType::PricingCycle);
+    }
+
+    #[test]
+    fn requirements_and_currency_coverage() {
+        let plan = Plan::from_json(&example()).unwrap();
+        let needs = plan.requirements();
+        assert_eq!(
+            needs.usage_meter_ids.into_iter().collect::<Vec<_>>(),
+            ["api_calls_meter"]
+        );
+        assert_eq!(needs.license_ids.into_iter().collect::<Vec<_>>(), ["seats"]);
+        assert!(plan.cards_without_rate(Currency::USD).is_empty());
+        assert_eq!(
+            plan.cards_without_rate(Currency::EUR),
+            ["seats", "monthly_credits"]
+        );
+    }
+
+    /// The errors of the example after `change`, as "path: message".
+    fn errors_after(change: impl FnOnce(&mut Value)) -> Vec<String> {
+        let mut v = example();
+        change(&mut v);
+        match Plan::from_json(&v) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn assert_error(errors: &[String], path: &str, fragment: &str) {
+        let prefix = format!("{path}: ");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&prefix) && e.contains(fragment)),
+            "no error at {path} containing {fragment:?} in {errors:#?}"
+        );
+    }
+
+    #[test]
+    fn invalid_plans_are_refused_naming_the_field() {
+        type Change = fn(&mut Value);
+        let cases: &[(Change, &str, &str)] = &[
+            (|v| v["fooRateCards"] = json!([]), "fooRateCards", "unknown field"),
+            (|v| v["billingEntitlementRateCards"] = json!([]), "billingEntitlementRateCards", "not supported"),
+            (|v| v["usageRateCards"][0]["type"] = json!("METERED"), "usageRateCards[0].type", "expected USAGE"),
+            (|v| v["licenseRateCards"][0]["type"] = json!("NAMED_LICENSE"), "licenseRateCards[0].type", "expected LICENSE"),
+            (|v| v["usageRateCards"][0]["colour"] = json!("red"), "usageRateCards[0].colour", "unknown field"),
+            (|v| v["usageRateCards"][0]["name"] = json!(" "), "usageRateCards[0].name", "must not be empty"),
+            (|v| v["fixedFeeRateCards"][0]["name"] = json!("api_calls"), "fixedFeeRateCards[0].name", "already the name of usageRateCards[0]"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["slabs"][2]["startAfter"] = json!(500), "usageRateCards[0].ratePlan.slabs[2].startAfter", "ascending"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["slabs"][1]["order"] = json!(1), "usageRateCards[0].ratePlan.slabs[1].order", "ascending"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["slabs"] = json!([]), "usageRateCards[0].ratePlan.slabs", "expected 1 to 100"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["slabs"][2]["slabConfig"] = Value::Null, "usageRateCards[0].ratePlan.slabs[2].slabConfig.packageSize", "positive packageSize"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["slabs"][2]["slabConfig"]["packageSize"] = json!("0"), "usageRateCards[0].ratePlan.slabs[2].slabConfig.packageSize", "positive packageSize"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["slabs"][0]["slabConfig"] = json!({"packageSize": 5}), "usageRateCards[0].ratePlan.slabs[0].slabConfig.packageSize", "only a PACKAGE slab"),
+            (|v| v["usageRateCards"][0]["ratePlan"]["pricingModel"] = json!("STAIRSTEP"), "usageRateCards[0].ratePlan.pricingModel", "TIERED, VOLUME"),
+            (|v| v["supportedCurrencies"] = json!(["USD", "EUR", "GBP"]), "usageRateCards[0].rateValues", "no rate for GBP, which the plan supports"),
+            (|v| v["supportedCurrencies"] = json!(["USD", "EUR", "GBP"]), "minimumCommitment.rateValues", "no rate for GBP"),
+            (|v| v["supportedCurrencies"] = json!(["USD", "USD"]), "supportedCurrencies[1]", "listed twice"),
+            (|v| v["supportedCurrencies"] = json!(["USD", "usd"]), "supportedCurrencies[1]", "ISO 4217"),
+            (|v| v["fixedFeeRateCards"][0]["rateValues"][1]["currency"] = json!("JPY"), "fixedFeeRateCards[0].rateValues", "JPY, which is not in the plan's supportedCurrencies"),
+            (|v| v["usageRateCards"][0]["rateValues"][0]["slabRates"][1]["rate"] = json!(-0.01), "usageRateCards[0].rateValues[0].slabRates[1].rate", "must not be negative"),
+            (|v| v["fixedFeeRateCards"][0]["rateValues"][0]["rate"] = json!("-1"), "fixedFeeRateCards[0].rateValues[0].rate", "must not be negative"),
+            (|v| v["usageRateCards"][0]["rateValues"][0]["rateConfig"]["minimumRate"] = json!(6000), "usageRateCards[0].rateValues[0].rateConfig.minimumRate", "above the maximumRate"),
+            (|v| v["usageRateCards"][0]["rateValues"][1]["slabRates"] = json!([{"order": 1, "rate": 1}]), "usageRateCards[0].rateValues[1].slabRates", "no rate for slab order 2"),
+            (|v| v["usageRateCards"][0]["invoiceTiming"] = json!("IN_ADVANCE"), "usageRateCards[0].invoiceTiming", "not possible for this card"),
+            (|v| v["fixedFeeRateCards"][0]["invoiceTiming"] = json!("LATER"), "fixedFeeRateCards[0].invoiceTiming", "IN_ADVANCE, IN_ARREARS, PREPAID"),
+            (|v| v["fixedFeeRateCards"][0]["type"] = json!("MONTHLY"), "fixedFeeRateCards[0].type", "ONE_TIME, RECURRING"),
+            (|v| v["fixedFeeRateCards"][0]["recurrenceConfig"]["interval"] = json!(0), "fixedFeeRateCards[0].recurrenceConfig.interval", "at least 1"),
+            (|v| v["fixedFeeRateCards"][0]["type"] = json!("ONE_TIME"), "fixedFeeRateCards[0].recurrenceConfig", "only a RECURRING card"),
+            (|v| v["licenseRateCards"][0]["usageCycle"] = json!("ANNUALLY"), "licenseRateCards[0].usageCycle", "longer than the plan's MONTHLY"),
+            (|v| v["usageRateCards"][0]["usageMeterId"] = Value::Null, "usageRateCards[0].usageMeterId", "is required"),
+            (|v| v["pricingCycleConfig"]["interval"] = json!("DAILY"), "pricingCycleConfig.interval", "WEEKLY"),
+            (|v| v["creditGrantRateCards"][0]["grantDetails"]["expiryType"] = json!("CUSTOM"), "creditGrantRateCards[0].grantDetails.expiryDuration", "required when expiryType is CUSTOM"),
+            (|v| v["creditGrantRateCards"][0]["rateDetails"]["currencySlabRateDetails"][0]["slabDetails"][0]["rate"] = json!(-2), "creditGrantRateCards[0].rateDetails.currencySlabRateDetails[0].slabDetails[0].rate", "must not be negative"),
+            (|v| v["creditGrantRateCards"][0]["rateDetails"]["currencySlabRateDetails"][0]["slabDetails"] = json!([]), "creditGrantRateCards[0].rateDetails.currencySlabRateDetails[0].slabDetails", "expected 1 to 100"),
+            (|v| v["type"] = json!("ENTITLEMENT"), "type", "BILLING"),
+            (|v| { v.as_object_mut().unwrap().remove("name"); }, "name", "is required"),
+        ];
+        for (change, path, fragment) in cases {
+            assert_error(&errors_after(change), path, fragment);
+        }
+    }
+
+    #[test]
+    fn too_many_slabs_are_refused() {
+        let errors = errors_after(|v| {
+            let slabs: Vec<_> = (1..=101)
+                .map(|i| json!({"order": i, "startAfter": i * 10, "priceType": "PER_UNIT"}))
+                .collect();
+            v["licenseRateCards"][0]["ratePlan"]["slabs"] = json!(slabs);
+        });
+        assert_error(
+            &errors,
+            "licenseRateCards[0].ratePlan.slabs",
+            "has 101 slabs: expected 1 to 100",
+        );
+    }
+
+    #[test]
+    fn all_errors_are_reported_at_once() {
+        let errors = errors_after(|v| {
+            v["name"] = json!("");
+            v["usageRateCards"][0]["ratePlan"]["slabs"][2]["startAfter"] = json!(10);
+            v["fixedFeeRateCards"][0]["type"] = json!("SOMETIMES");
+            v["licenseRateCards"][0]["rateValues"][0]["slabRates"][0]["rate"] = json!(-1);
+        });
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+    }
+
+    #[test]
+    fn minimal_plan_gets_defaults() {
+        let plan = Plan::from_json(&json!({
+            "name": "tiny",
+            "supportedCurrencies": ["JPY"],
+            "pricingCycleConfig": {"interval": "WEEKLY"},
+            "fixedFeeRateCards": [{"name": "base", "type": "ONE_TIME", "rateValues": [{"currency": "JPY", "rate": 500}]}]
+        }))
+        .unwrap();
+        let fee = &plan.fixed_fee_cards[0];
+        assert_eq!(fee.recurrence, Recurrence::OneTime);
+        assert_eq!(fee.card.invoice_timing, InvoiceTiming::InArrears);
+        assert!(!fee.enable_proration);
+        assert_eq!(fee.card.display(), "base");
+        assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
+    }
+
+    #[test]
+    fn recurrence_schedules() {
+        let every_third_from_two = Recurrence::Recurring {
+            interval: 3,
+            offset: 2,
+        };
+        let charged: Vec<u32> = (0..10)
+            .filter(|i| every_third_from_two.applies_in(*i))
+            .collect();
+        assert_eq!(charged, [2, 5, 8]);
+        let once: Vec<u32> = (0..5)
+            .filter(|i| Recurrence::OneTime.applies_in(*i))
+            .collect();
+        assert_eq!(once, [0]);
+    }
+}
