@@ -93,14 +93,14 @@ impl JobKind {
     pub fn describe(self) -> &'static str {
         match self {
             JobKind::Probe => {
-                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleep_ms\"?: int, \"fail\"?: bool, \"abort\"?: bool (aborts the worker process)}"
+                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleepMs\"?: int, \"fail\"?: bool, \"abort\"?: bool (aborts the worker process)}"
             }
             JobKind::Noop => "does nothing (queue benchmark); payload {}",
             JobKind::QueueRetention => {
-                "prunes finished jobs; payload {\"done_days\"?: int, \"dead_days\"?: int} (defaults from [retention])"
+                "prunes finished jobs; payload {\"doneDays\"?: int, \"deadDays\"?: int} (defaults from [retention])"
             }
             JobKind::CycleClose => {
-                "bill run: closes every due cycle, finalizes drafts past grace; payload {\"organisation\"?: str, \"chunk_size\"?: int}"
+                "bill run: closes every due cycle, finalizes drafts past grace; payload {\"organisation\"?: str, \"chunkSize\"?: int}"
             }
             JobKind::CloseChunk => {
                 "bill run step: payload {\"organisation\": str, \"accounts\": [str]}"
@@ -109,10 +109,10 @@ impl JobKind {
                 "bill run step: payload {\"organisation\": str, \"invoices\": [str]}"
             }
             JobKind::CsvImport => {
-                "loads a stored CSV file (billrun import); payload {\"import_id\": str}"
+                "loads a stored CSV file (billrun import); payload {\"importId\": str}"
             }
             JobKind::CreditGrant => {
-                "grants credits once per key; payload {\"organisation\": str, \"grant\": {\"account\", \"amount\", \"currency\", \"purpose\"?, \"priority\"?, \"effective_from\"?, \"effective_until\"?, \"applicable_entity_ids\"?, \"idempotency_key\"}}"
+                "grants credits once per key; payload {\"organisation\": str, \"grant\": {\"account\", \"amount\", \"currency\", \"purpose\"?, \"priority\"?, \"effectiveFrom\"?, \"effectiveUntil\"?, \"applicableEntityIds\"?, \"idempotencyKey\"}}"
             }
             JobKind::CreditExpiry => {
                 "expires grants past their end (scheduled); payload {\"organisation\"?: str}"
@@ -127,7 +127,7 @@ impl JobKind {
                 "emails finalized invoices to their recipients, once each; payload {\"organisation\": str, \"invoices\": [str], \"resend\"?: bool}"
             }
             JobKind::PlanMigration => {
-                "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunk_size\"?: int}"
+                "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunkSize\"?: int}"
             }
         }
     }
@@ -228,12 +228,16 @@ fn parse_payload<T: serde::de::DeserializeOwned>(payload: &Value) -> Result<T, s
 }
 
 /// What a job is: its kind, the instant it acts for, and its payload. Stored as the
-/// job's JSON in the queue.
+/// job's JSON in the queue, and shown as `request` by `billrun jobs show --json`, so
+/// its names are camelCase like every JSON billrun prints (`asOf`); a job enqueued
+/// before that, with `as_of`, is still read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobRequest {
     /// The kind (also implied by the queue; kept for listings).
     pub kind: JobKind,
-    /// The instant the job acts for ("now" for the job).
+    /// The instant the job acts for ("now" for the job), UTC.
+    #[serde(alias = "as_of")]
     pub as_of: DateTime<Utc>,
     /// The organisation the job is for, if it is for one (shown in logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -455,5 +459,102 @@ mod tests {
             e.contains("done_days") || e.contains("invalid value"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn requests_and_payloads_are_camel_case_and_jobs_queued_with_snake_case_still_run() {
+        let as_of: DateTime<Utc> = "2026-03-01T00:00:00Z".parse().unwrap();
+        let req = JobRequest {
+            kind: JobKind::Probe,
+            as_of,
+            organisation: Some("acme".into()),
+            payload: json!({"key": "a"}),
+            root: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            json!({"kind": "probe", "asOf": "2026-03-01T00:00:00Z", "organisation": "acme",
+                   "payload": {"key": "a"}})
+        );
+        // A job enqueued before the rename.
+        let old: JobRequest = serde_json::from_value(
+            json!({"kind": "probe", "as_of": "2026-03-01T00:00:00Z", "payload": {"key": "a"}}),
+        )
+        .unwrap();
+        assert_eq!(old.as_of, as_of);
+
+        // Each payload field of two words, by its name and by its old name: the same value.
+        for p in [
+            json!({"key": "a", "sleepMs": 5}),
+            json!({"key": "a", "sleep_ms": 5}),
+        ] {
+            assert_eq!(
+                parse_payload::<probe::ProbeArgs>(&p).unwrap().sleep_ms,
+                5,
+                "{p}"
+            );
+        }
+        for p in [
+            json!({"doneDays": 1, "deadDays": 2}),
+            json!({"done_days": 1, "dead_days": 2}),
+        ] {
+            let r: retention::RetentionArgs = parse_payload(&p).unwrap();
+            assert_eq!((r.done_days, r.dead_days), (Some(1), Some(2)), "{p}");
+        }
+        for name in ["chunkSize", "chunk_size"] {
+            let p = json!({ name: 10 });
+            let a: crate::bill_run::scan::CycleCloseArgs = parse_payload(&p).unwrap();
+            assert_eq!(a.chunk_size, Some(10), "{p}");
+            let p = json!({"organisation": "o", "migration": "m", name: 3});
+            let m: crate::plan_migration::job::PlanMigrationArgs = parse_payload(&p).unwrap();
+            assert_eq!(m.chunk_size, Some(3), "{p}");
+        }
+        for p in [json!({"importId": "i1"}), json!({"import_id": "i1"})] {
+            let a: crate::imports::job::CsvImportArgs = parse_payload(&p).unwrap();
+            assert_eq!(a.import_id, "i1", "{p}");
+        }
+        let grant = |from: &str, until: &str, ids: &str, key: &str| {
+            let mut g = serde_json::Map::new();
+            g.insert("account".into(), json!("a1"));
+            g.insert("amount".into(), json!("10.00"));
+            g.insert("currency".into(), json!("USD"));
+            g.insert(from.into(), json!("2026-01-01T00:00:00Z"));
+            g.insert(until.into(), json!("2026-02-01T00:00:00Z"));
+            g.insert(ids.into(), json!(["seats"]));
+            g.insert(key.into(), json!("k1"));
+            json!({"organisation": "acme", "grant": g})
+        };
+        for p in [
+            grant(
+                "effectiveFrom",
+                "effectiveUntil",
+                "applicableEntityIds",
+                "idempotencyKey",
+            ),
+            grant(
+                "effective_from",
+                "effective_until",
+                "applicable_entity_ids",
+                "idempotency_key",
+            ),
+        ] {
+            let a: CreditGrantArgs = parse_payload(&p).unwrap();
+            let g = a.grant;
+            assert_eq!(
+                (
+                    g.effective_from.map(|t| t.to_rfc3339()),
+                    g.effective_until.map(|t| t.to_rfc3339()),
+                    g.applicable_entity_ids,
+                    g.idempotency_key
+                ),
+                (
+                    Some("2026-01-01T00:00:00+00:00".to_string()),
+                    Some("2026-02-01T00:00:00+00:00".to_string()),
+                    vec!["seats".to_string()],
+                    "k1".to_string()
+                ),
+                "{p}"
+            );
+        }
     }
 }
