@@ -55,6 +55,18 @@ fn snake_keys(
     }
 }
 
+#[test]
+fn the_walk_reports_snake_case_keys_except_under_data_paths() {
+    let v = serde_json::json!({
+        "okName": [{"bad_name": 1, "filters": {"cloud_region": "eu"}}],
+        "filters": {"cloud_region": "eu"}
+    });
+    let (mut seen, mut out) = (BTreeSet::new(), Vec::new());
+    snake_keys(&v, "$", &["$.okName[].filters"], &mut seen, &mut out);
+    assert_eq!(out, ["$.filters.cloud_region", "$.okName[].bad_name"]);
+    assert_eq!(seen, BTreeSet::from(["$.okName[].filters".to_string()]));
+}
+
 /// Every JSON printed, with the command that printed it.
 #[derive(Default)]
 struct Outputs(Vec<(String, Value)>);
@@ -225,6 +237,7 @@ async fn every_json_output_names_its_fields_in_camel_case() {
         "late.jsonl",
         &[
             r#"{"schemaName": "api", "id": "e3", "timestamp": "2026-01-20T10:00:00Z", "accountId": "a1", "attributes": [{"name": "calls", "value": 5}], "dimensions": {"region": "eu"}}"#,
+            r#"{"schemaName": "gpu", "id": "g1", "timestamp": "2026-01-21T10:00:00Z", "accountId": "a1", "attributes": [{"name": "gpu_hours", "value": 2}], "dimensions": {"cloud_region": "eu"}}"#,
             r#"{"schemaName": "api", "id": "e4", "timestamp": "2026-01-20T10:00:00Z", "accountId": "ghost", "attributes": [{"name": "calls", "value": 5}]}"#,
             r#"{"schemaName": "api", "id": "e1", "timestamp": "2026-01-05T10:00:00Z", "accountId": "a1", "attributes": [{"name": "calls", "value": 7}]}"#,
         ]
@@ -239,6 +252,15 @@ async fn every_json_output_names_its_fields_in_camel_case() {
         (&ingest["rejected"], &ingest["conflicts"]),
         (&Value::from(1), &Value::from(1)),
         "{ingest}"
+    );
+
+    let late = c.json(&["usage", "late", "--org", "acme", "--json"]);
+    assert!(
+        late.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["attributes"].get("gpu_hours").is_some()),
+        "g1 is late, its attribute named as the schema names it: {late}"
     );
 
     // A CSV import with a bad row.
