@@ -440,3 +440,66 @@ async fn every_json_output_names_its_fields_in_camel_case() {
         );
     }
 }
+
+/// A job enqueued by a version that wrote snake_case (`as_of`, `sleep_ms`) and still
+/// waiting in the queue when the new version starts: a worker of the new version runs
+/// it, as of its `as_of`, and `jobs show --json` prints it as it was stored.
+#[tokio::test]
+async fn a_job_queued_with_the_old_snake_case_names_is_run_after_the_upgrade() {
+    let db = TestDb::new().await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let id = "01AAAAAAAAAAAAAAAAAAAAAAA9";
+    let job =
+        br#"{"kind":"probe","as_of":"2026-03-01T00:00:00Z","payload":{"key":"old","sleep_ms":1}}"#;
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+         VALUES ($1, 'billrun:probe', $2, 'Pending', 0, 3, now(), 0)",
+    )
+    .bind(id)
+    .bind(&job[..])
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let _worker = Proc::spawn(
+        {
+            let mut c = billrun(&db.url, &config);
+            c.args(["worker", "--no-scheduler"]);
+            c
+        },
+        &scratch.path().join("worker.log"),
+    );
+    let log = scratch.path().join("worker.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while job_state(&db.pool, id).await.as_deref() != Some("done") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old job is {:?}, not done:\n{}",
+            job_state(&db.pool, id).await,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let as_of: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT as_of FROM probe_results WHERE key = 'old'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(as_of.to_rfc3339(), "2026-03-01T00:00:00+00:00");
+    let mut c = billrun(&db.url, &config);
+    c.args(["jobs", "show", id, "--json"]);
+    let shown: Value = serde_json::from_str(&stdout(&run(c))).unwrap();
+    assert_eq!(
+        (
+            &shown["state"],
+            &shown["request"]["as_of"],
+            &shown["result"]["asOf"]
+        ),
+        (
+            &Value::from("done"),
+            &Value::from("2026-03-01T00:00:00Z"),
+            &Value::from("2026-03-01T00:00:00Z")
+        ),
+        "{shown}"
+    );
+}
