@@ -20,8 +20,8 @@ const DATA_KEYS: &[(&str, &str)] = &[
     ("meter list", "$.usageMeters[].filters"),
     // A late event's attributes: attribute name -> value, as the schema names them.
     ("usage late", "$[].attributes"),
-    // The usable balance per currency code.
-    ("credit balance", "$"),
+    // (`credit balance` is a map too, currency code -> amount, but an ISO 4217 code
+    // has no '_': nothing to exempt.)
 ];
 
 /// The offending keys of `v` (as paths), skipping the objects of `data_paths`;
