@@ -112,8 +112,10 @@ pub fn plan_association(
     (boundaries, cycles)
 }
 
-/// An account that could not be billed, and why.
+/// An account that could not be billed, and why (in `close-chunk`'s job result:
+/// `{"accountId", "error"}`).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Failure {
     /// The account.
     pub account_id: String,
@@ -325,12 +327,12 @@ pub async fn close_chunk(
     }
     Ok(json!({
         "accounts": accounts.len(),
-        "invoices_created": created,
-        "drafts_recomputed": recomputed,
-        "drafts_removed": removed,
-        "cycles_closed": closed,
-        "cycles_opened": opened,
-        "finalize_job": finalize,
+        "invoicesCreated": created,
+        "draftsRecomputed": recomputed,
+        "draftsRemoved": removed,
+        "cyclesClosed": closed,
+        "cyclesOpened": opened,
+        "finalizeJob": finalize,
         "failures": failures,
     }))
 }

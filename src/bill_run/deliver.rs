@@ -276,7 +276,7 @@ pub async fn deliver_chunk(
         )));
     }
     Ok(json!({
-        "recipients_queued": queued,
+        "recipientsQueued": queued,
         "sent": sent,
         "failed": failed,
         "deferred": deferred,
@@ -314,8 +314,10 @@ async fn record_attempt(
     .map(drop)
 }
 
-/// One delivery, as `billrun deliveries list` shows it.
+/// One delivery, as `billrun deliveries list` shows it (`--json`: camelCase,
+/// `invoiceId`, `lastError`, `messageId`, `sentAt`, `updatedAt`; instants in UTC).
 #[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     pub invoice_id: String,
     pub number: Option<String>,

@@ -141,7 +141,7 @@ pub async fn grant_prepaid_credits(
     let granted = grant_sold_credits(&mut tx, org, &rows, &invoices, true, ctx.as_of).await?;
     tx.commit().await?;
     Ok(
-        json!({ "invoice": invoice_id, "paid": rows.iter().any(|r| r.id == invoice_id), "grants_created": granted }),
+        json!({ "invoice": invoice_id, "paid": rows.iter().any(|r| r.id == invoice_id), "grantsCreated": granted }),
     )
 }
 
@@ -443,13 +443,13 @@ pub async fn finalize_chunk(
     crate::queue::enqueue(&mut tx, &render, &ctx.child_options(None)).await?;
     tx.commit().await?;
     Ok(json!({
-        "credits_applied": credits_applied,
+        "creditsApplied": credits_applied,
         "merged": merged.len(),
-        "grants_created": granted,
+        "grantsCreated": granted,
         "finalized": ids.len(),
-        "paid_at_once": paid,
-        "first_number": numbers.first(),
-        "last_number": numbers.last(),
-        "invoice_date": invoice_dates.first(),
+        "paidAtOnce": paid,
+        "firstNumber": numbers.first(),
+        "lastNumber": numbers.last(),
+        "invoiceDate": invoice_dates.first(),
     }))
 }

@@ -8,8 +8,13 @@ use sqlx::{FromRow, PgPool};
 
 use crate::store::status::InvoiceStatus;
 
-/// One invoice.
+/// One invoice, as `billrun invoice list|show --json` prints it (camelCase, Togai's
+/// names where Togai's invoice has the field: `invoiceDate`, `dueDate`,
+/// `netTermDays`). Amounts are decimal strings in the invoice's currency; dates are
+/// local dates in the account's timezone (its own, else the organisation's);
+/// `...At` instants are UTC.
 #[derive(Debug, Clone, Serialize, FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct InvoiceView {
     /// Invoice id.
     pub id: String,

@@ -12,13 +12,15 @@ use serde_json::{json, Value};
 
 use crate::queue::{JobContext, JobError, JobKind};
 
-/// Payload of `cycle-close`.
+/// Payload of `cycle-close`: camelCase (`chunkSize`), `chunk_size` (older jobs and
+/// schedule files) accepted too.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CycleCloseArgs {
     /// Only this organisation (default: all).
     pub organisation: Option<String>,
     /// Accounts per close-chunk job, and invoices per finalize-chunk job.
+    #[serde(alias = "chunk_size")]
     pub chunk_size: Option<usize>,
 }
 
@@ -83,9 +85,9 @@ pub async fn cycle_close(ctx: &JobContext, args: CycleCloseArgs) -> Result<Value
     tx.commit().await?;
     Ok(json!({
         "accounts": accounts,
-        "close_chunks": close_jobs,
-        "finalizable_drafts": drafts,
-        "finalize_chunks": finalize_jobs,
+        "closeChunks": close_jobs,
+        "finalizableDrafts": drafts,
+        "finalizeChunks": finalize_jobs,
     }))
 }
 

@@ -376,6 +376,7 @@ pub fn conflict_message(id: &str, differences: &[String]) -> String {
 
 /// A line that was not ingested, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RejectedLine {
     /// 1-based line number in the input.
     pub line: u64,
@@ -404,6 +405,7 @@ pub struct LinesReport {
 
 /// A line whose event id was already recorded with other values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConflictLine {
     /// 1-based line number in the input.
     pub line: u64,

@@ -57,9 +57,12 @@ fn invalid(field: &'static str, message: impl Into<String>) -> CreditError {
     }
 }
 
-/// A grant as requested (by an operator, or derived from a rate card).
+/// A grant as requested (by an operator, or derived from a rate card). The `grant` of
+/// a `credit-grant` job's payload, shown by `billrun jobs show --json`: camelCase,
+/// Togai's names (`effectiveFrom`, `applicableEntityIds`, `idempotencyKey`); the
+/// snake_case names of jobs enqueued before are accepted too.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGrant {
     /// The account.
     pub account: String,
@@ -74,15 +77,16 @@ pub struct NewGrant {
     #[serde(default = "default_priority")]
     pub priority: u32,
     /// Usable from (default: the job's `as_of`).
-    #[serde(default)]
+    #[serde(default, alias = "effective_from")]
     pub effective_from: Option<DateTime<Utc>>,
     /// Usable until (exclusive); none: no expiry.
-    #[serde(default)]
+    #[serde(default, alias = "effective_until")]
     pub effective_until: Option<DateTime<Utc>>,
     /// Togai's `applicableEntityIds` (empty: every line).
-    #[serde(default)]
+    #[serde(default, alias = "applicable_entity_ids")]
     pub applicable_entity_ids: Vec<String>,
     /// The same key twice grants once.
+    #[serde(alias = "idempotency_key")]
     pub idempotency_key: String,
 }
 

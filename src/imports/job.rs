@@ -23,11 +23,13 @@ use super::ImportError;
 use crate::queue::{JobContext, JobError};
 use crate::store::status::ImportStatus;
 
-/// Payload of `csv-import`.
+/// Payload of `csv-import`: `{"importId": ...}` (`import_id`, as older jobs have
+/// it, accepted too).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CsvImportArgs {
     /// The import (`billrun import` prints it).
+    #[serde(alias = "import_id")]
     pub import_id: String,
 }
 

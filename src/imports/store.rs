@@ -174,7 +174,7 @@ pub async fn create(
     }
     let req = JobRequest::new(
         JobKind::CsvImport,
-        serde_json::json!({ "import_id": import_id }),
+        serde_json::json!({ "importId": import_id }),
         as_of,
         Some(org.to_string()),
     );

@@ -244,4 +244,100 @@ mod tests {
             "{e}"
         );
     }
+    #[test]
+    fn requests_and_payloads_are_camel_case_and_jobs_queued_with_snake_case_still_run() {
+        let as_of: DateTime<Utc> = "2026-03-01T00:00:00Z".parse().unwrap();
+        let req = JobRequest {
+            kind: JobKind::Probe,
+            as_of,
+            organisation: Some("acme".into()),
+            payload: json!({"key": "a"}),
+            root: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            json!({"kind": "probe", "asOf": "2026-03-01T00:00:00Z", "organisation": "acme",
+                   "payload": {"key": "a"}})
+        );
+        // A job enqueued before the rename.
+        let old: JobRequest = serde_json::from_value(
+            json!({"kind": "probe", "as_of": "2026-03-01T00:00:00Z", "payload": {"key": "a"}}),
+        )
+        .unwrap();
+        assert_eq!(old.as_of, as_of);
+
+        // Each payload field of two words, by its name and by its old name: the same value.
+        for p in [
+            json!({"key": "a", "sleepMs": 5}),
+            json!({"key": "a", "sleep_ms": 5}),
+        ] {
+            assert_eq!(
+                parse_payload::<probe::ProbeArgs>(&p).unwrap().sleep_ms,
+                5,
+                "{p}"
+            );
+        }
+        for p in [
+            json!({"doneDays": 1, "deadDays": 2}),
+            json!({"done_days": 1, "dead_days": 2}),
+        ] {
+            let r: retention::RetentionArgs = parse_payload(&p).unwrap();
+            assert_eq!((r.done_days, r.dead_days), (Some(1), Some(2)), "{p}");
+        }
+        for name in ["chunkSize", "chunk_size"] {
+            let p = json!({ name: 10 });
+            let a: crate::bill_run::scan::CycleCloseArgs = parse_payload(&p).unwrap();
+            assert_eq!(a.chunk_size, Some(10), "{p}");
+            let p = json!({"organisation": "o", "migration": "m", name: 3});
+            let m: crate::plan_migration::job::PlanMigrationArgs = parse_payload(&p).unwrap();
+            assert_eq!(m.chunk_size, Some(3), "{p}");
+        }
+        for p in [json!({"importId": "i1"}), json!({"import_id": "i1"})] {
+            let a: crate::imports::job::CsvImportArgs = parse_payload(&p).unwrap();
+            assert_eq!(a.import_id, "i1", "{p}");
+        }
+        let grant = |from: &str, until: &str, ids: &str, key: &str| {
+            let mut g = serde_json::Map::new();
+            g.insert("account".into(), json!("a1"));
+            g.insert("amount".into(), json!("10.00"));
+            g.insert("currency".into(), json!("USD"));
+            g.insert(from.into(), json!("2026-01-01T00:00:00Z"));
+            g.insert(until.into(), json!("2026-02-01T00:00:00Z"));
+            g.insert(ids.into(), json!(["seats"]));
+            g.insert(key.into(), json!("k1"));
+            json!({"organisation": "acme", "grant": g})
+        };
+        for p in [
+            grant(
+                "effectiveFrom",
+                "effectiveUntil",
+                "applicableEntityIds",
+                "idempotencyKey",
+            ),
+            grant(
+                "effective_from",
+                "effective_until",
+                "applicable_entity_ids",
+                "idempotency_key",
+            ),
+        ] {
+            let a: CreditGrantArgs = parse_payload(&p).unwrap();
+            let g = a.grant;
+            assert_eq!(
+                (
+                    g.effective_from.map(|t| t.to_rfc3339()),
+                    g.effective_until.map(|t| t.to_rfc3339()),
+                    g.applicable_entity_ids,
+                    g.idempotency_key
+                ),
+                (
+                    Some("2026-01-01T00:00:00+00:00".to_string()),
+                    Some("2026-02-01T00:00:00+00:00".to_string()),
+                    vec!["seats".to_string()],
+                    "k1".to_string()
+                ),
+                "{p}"
+            );
+        }
+    }
 }

@@ -5,14 +5,14 @@ use serde_json::{json, Value};
 
 use super::{JobContext, JobError};
 
-/// Payload of `probe`.
+/// Payload of `probe`: camelCase (`sleepMs`), `sleep_ms` accepted too.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProbeArgs {
     /// What to record.
     pub key: String,
-    /// Work time before the effect (to test interruptions).
-    #[serde(default)]
+    /// Work time before the effect, in milliseconds (to test interruptions).
+    #[serde(default, alias = "sleep_ms")]
     pub sleep_ms: u64,
     /// Fail every attempt (to test retries and dead jobs).
     #[serde(default)]
@@ -60,5 +60,5 @@ pub async fn run(ctx: &JobContext, args: ProbeArgs) -> Result<Value, JobError> {
     .execute(&ctx.pool)
     .await?
     .rows_affected();
-    Ok(json!({ "key": args.key, "as_of": ctx.as_of, "recorded": inserted == 1 }))
+    Ok(json!({ "key": args.key, "asOf": ctx.as_of, "recorded": inserted == 1 }))
 }

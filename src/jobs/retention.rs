@@ -6,13 +6,16 @@ use serde_json::{json, Value};
 
 use super::{JobContext, JobError};
 
-/// Payload of `queue-retention`; unset fields come from `[retention]`.
+/// Payload of `queue-retention`; unset fields come from `[retention]`. camelCase
+/// (`doneDays`), the snake_case names of older jobs and schedules accepted too.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetentionArgs {
     /// Completed jobs older than this many days are deleted.
+    #[serde(alias = "done_days")]
     pub done_days: Option<u32>,
     /// Dead and cancelled jobs older than this many days are deleted.
+    #[serde(alias = "dead_days")]
     pub dead_days: Option<u32>,
 }
 
@@ -49,5 +52,5 @@ pub async fn run(ctx: &JobContext, args: RetentionArgs) -> Result<Value, JobErro
     .await?
     .rows_affected();
     tx.commit().await?;
-    Ok(json!({ "deleted_done": done, "deleted_dead": dead, "deleted_workers": workers }))
+    Ok(json!({ "deletedDone": done, "deletedDead": dead, "deletedWorkers": workers }))
 }

@@ -12,7 +12,7 @@
 //! cron = "0 30 3 * * *"            # sec min hour day-of-month month day-of-week [year]
 //! timezone = "Europe/Berlin"       # IANA name; default UTC
 //! job = "queue-retention"          # a job kind
-//! payload = { done_days = 7 }      # optional
+//! payload = { doneDays = 7 }       # optional; camelCase, like every payload
 //! ```
 //! Five-field expressions (no seconds) are accepted and fire at second 0. Day-of-week
 //! numbers follow the `cron` crate (1 = Sunday); names (MON-FRI) avoid surprises.

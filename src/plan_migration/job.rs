@@ -41,16 +41,16 @@ use crate::store::status::{CycleStatus, PlanMigrationStatus};
 /// Accounts migrated per transaction.
 pub const CHUNK_SIZE: i64 = 500;
 
-/// Payload of `plan-migration`.
+/// Payload of `plan-migration`: camelCase (`chunkSize`), `chunk_size` accepted too.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanMigrationArgs {
     /// Organisation.
     pub organisation: String,
     /// The migration's id.
     pub migration: String,
     /// Accounts per transaction (default [`CHUNK_SIZE`]).
-    #[serde(default)]
+    #[serde(default, alias = "chunk_size")]
     pub chunk_size: Option<i64>,
 }
 

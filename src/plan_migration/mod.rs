@@ -70,6 +70,7 @@ pub struct NewMigration {
 
 /// How many entries are where.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct Counts {
     /// Accounts listed.
     pub total: i64,

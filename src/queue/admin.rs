@@ -7,8 +7,13 @@ use sqlx::{FromRow, PgPool};
 
 use crate::queue::JobKind;
 
-/// One job as `billrun jobs list/show` prints it.
+/// One job as `billrun jobs list/show` (and `billrun run`) print it. `--json` is
+/// camelCase (`maxAttempts`, `runAt`, `lastError`, ...; instants in UTC); `request`
+/// and `result` are the job's stored JSON as it was written (camelCase for jobs
+/// enqueued by this version; a job enqueued by an older one keeps its snake_case
+/// names, e.g. `as_of`).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobView {
     /// Job id (a ULID).
     pub id: String,

@@ -88,14 +88,14 @@ impl JobKind {
     pub fn describe(self) -> &'static str {
         match self {
             JobKind::Probe => {
-                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleep_ms\"?: int, \"fail\"?: bool, \"abort\"?: bool (aborts the worker process)}"
+                "diagnostic: records {key} once per as_of; payload {\"key\": str, \"sleepMs\"?: int, \"fail\"?: bool, \"abort\"?: bool (aborts the worker process)}"
             }
             JobKind::Noop => "does nothing (queue benchmark); payload {}",
             JobKind::QueueRetention => {
-                "prunes finished jobs; payload {\"done_days\"?: int, \"dead_days\"?: int} (defaults from [retention])"
+                "prunes finished jobs; payload {\"doneDays\"?: int, \"deadDays\"?: int} (defaults from [retention])"
             }
             JobKind::CycleClose => {
-                "bill run: closes every due cycle, finalizes drafts past grace; payload {\"organisation\"?: str, \"chunk_size\"?: int}"
+                "bill run: closes every due cycle, finalizes drafts past grace; payload {\"organisation\"?: str, \"chunkSize\"?: int}"
             }
             JobKind::CloseChunk => {
                 "bill run step: payload {\"organisation\": str, \"accounts\": [str]}"
@@ -104,10 +104,10 @@ impl JobKind {
                 "bill run step: payload {\"organisation\": str, \"invoices\": [str]}"
             }
             JobKind::CsvImport => {
-                "loads a stored CSV file (billrun import); payload {\"import_id\": str}"
+                "loads a stored CSV file (billrun import); payload {\"importId\": str}"
             }
             JobKind::CreditGrant => {
-                "grants credits once per key; payload {\"organisation\": str, \"grant\": {\"account\", \"amount\", \"currency\", \"purpose\"?, \"priority\"?, \"effective_from\"?, \"effective_until\"?, \"applicable_entity_ids\"?, \"idempotency_key\"}}"
+                "grants credits once per key; payload {\"organisation\": str, \"grant\": {\"account\", \"amount\", \"currency\", \"purpose\"?, \"priority\"?, \"effectiveFrom\"?, \"effectiveUntil\"?, \"applicableEntityIds\"?, \"idempotencyKey\"}}"
             }
             JobKind::CreditExpiry => {
                 "expires grants past their end (scheduled); payload {\"organisation\"?: str}"
@@ -122,7 +122,7 @@ impl JobKind {
                 "emails finalized invoices to their recipients, once each; payload {\"organisation\": str, \"invoices\": [str], \"resend\"?: bool}"
             }
             JobKind::PlanMigration => {
-                "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunk_size\"?: int}"
+                "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunkSize\"?: int}"
             }
         }
     }
@@ -162,12 +162,16 @@ impl fmt::Display for JobKind {
 }
 
 /// What a job is: its kind, the instant it acts for, and its payload. Stored as the
-/// job's JSON in the queue.
+/// job's JSON in the queue, and shown as `request` by `billrun jobs show --json`, so
+/// its names are camelCase like every JSON billrun prints (`asOf`); a job enqueued
+/// before that, with `as_of`, is still read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobRequest {
     /// The kind (also implied by the queue; kept for listings).
     pub kind: JobKind,
-    /// The instant the job acts for ("now" for the job).
+    /// The instant the job acts for ("now" for the job), UTC.
+    #[serde(alias = "as_of")]
     pub as_of: DateTime<Utc>,
     /// The organisation the job is for, if it is for one (shown in logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -477,7 +477,7 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
         c.args([
             "run",
             "cycle-close",
-            r#"{"chunk_size": 10}"#,
+            r#"{"chunkSize": 10}"#,
             "--now",
             "2026-02-01T00:00:00+01:00",
         ]);
@@ -494,7 +494,7 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
         c.args([
             "enqueue",
             "cycle-close",
-            r#"{"chunk_size": 10}"#,
+            r#"{"chunkSize": 10}"#,
             "--at",
             "2026-02-01T00:00:00+01:00",
         ]);
@@ -705,9 +705,9 @@ async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
     assert!(out.status.success(), "{}", stderr(&out));
     let inv: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(inv["total"], "699.00");
-    assert_eq!(inv["closing_start"], "2026-01-01");
-    assert_eq!(inv["opening_start"], "2026-02-01");
-    assert_eq!(inv["due_date"], "2026-02-16");
+    assert_eq!(inv["closingStart"], "2026-01-01");
+    assert_eq!(inv["openingStart"], "2026-02-01");
+    assert_eq!(inv["dueDate"], "2026-02-16");
     let text = stdout(&cli(&["invoice", "show", "--org", "acme", "INV-2026-0004"]));
     assert!(
         text.contains("API calls")

@@ -142,7 +142,7 @@ async fn grants_of_100_and_50_pay_an_invoice_of_120_in_priority_order() {
     let inv = cli.feb_invoice();
     assert_eq!(
         (
-            inv["sub_total"].as_str(),
+            inv["subTotal"].as_str(),
             inv["credits"].as_str(),
             inv["total"].as_str()
         ),
@@ -537,7 +537,7 @@ async fn prepaid_credits_are_granted_once_the_invoice_is_paid_and_only_once() {
         "--json",
     ]);
     assert_eq!(
-        rerun["result"]["grants_created"], 0,
+        rerun["result"]["grantsCreated"], 0,
         "the follow-up run again grants nothing"
     );
     let grants = cli.json(&["credit", "list", "--org", "acme", "--json"]);

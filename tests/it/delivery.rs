@@ -787,7 +787,7 @@ async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_g
     assert_eq!(outcomes, [("SENT", false), ("SENT", false), ("SENT", true)]);
     assert_eq!(ids[0], ids[1]);
     assert_ne!(ids[1], ids[2]);
-    assert_eq!(row["message_id"].as_str().unwrap(), ids[2]);
+    assert_eq!(row["messageId"].as_str().unwrap(), ids[2]);
     assert_eq!(ids[2], again[0].1);
 }
 

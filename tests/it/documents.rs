@@ -311,7 +311,7 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
     )
     .await;
     let job = cli.json(&["jobs", "show", failed["id"].as_str().unwrap(), "--json"]);
-    let error = job["last_error"].as_str().unwrap().to_string();
+    let error = job["lastError"].as_str().unwrap().to_string();
     assert!(
         error.contains("6 of 8 invoices not rendered (2 rendered)"),
         "{error}"

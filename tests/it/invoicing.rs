@@ -98,7 +98,7 @@ async fn a_cycles_credit_grant_pays_that_cycles_usage_on_the_invoice_that_closes
     let feb = invoice_at(&cli, "2026-02-01");
     assert_eq!(
         (
-            feb["sub_total"].as_str(),
+            feb["subTotal"].as_str(),
             feb["credits"].as_str(),
             feb["total"].as_str()
         ),

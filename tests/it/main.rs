@@ -10,6 +10,7 @@ mod fixtures;
 mod harness;
 mod imports;
 mod invoicing;
+mod json_names;
 mod migrations;
 mod plans;
 mod queue;

@@ -171,7 +171,7 @@ async fn a_job_of_a_killed_worker_is_finished_by_another_once() {
     let id = enqueue(
         &db,
         &config,
-        &["probe", r#"{"key":"crash","sleep_ms":2500}"#],
+        &["probe", r#"{"key":"crash","sleepMs":2500}"#],
     );
     let mut first = Proc::spawn(
         {
@@ -286,7 +286,7 @@ async fn a_failing_job_backs_off_then_is_dead_with_its_error() {
     assert_eq!(jobs[0]["id"], id.as_str());
     assert_eq!(jobs[0]["state"], "dead");
     assert_eq!(jobs[0]["attempts"], 4);
-    assert!(jobs[0]["last_error"]
+    assert!(jobs[0]["lastError"]
         .as_str()
         .unwrap()
         .contains("asked to fail (attempt 4)"));
@@ -343,7 +343,7 @@ async fn run_twice_with_the_same_now_gives_the_same_result() {
         assert!(out.status.success(), "{}", stderr(&out));
         let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(job["state"], "done");
-        assert_eq!(job["request"]["as_of"], "2026-03-01T00:00:00Z");
+        assert_eq!(job["request"]["asOf"], "2026-03-01T00:00:00Z");
         states.push(snapshot().await);
     }
     assert_eq!(states[0].len(), 1);
@@ -491,8 +491,8 @@ async fn queue_retention_prunes_old_finished_jobs_only() {
         assert!(out.status.success(), "{}", stderr(&out));
         let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
         let expected = if round == 0 { (1, 1) } else { (0, 0) };
-        assert_eq!(job["result"]["deleted_done"], expected.0, "{job}");
-        assert_eq!(job["result"]["deleted_dead"], expected.1, "{job}");
+        assert_eq!(job["result"]["deletedDone"], expected.0, "{job}");
+        assert_eq!(job["result"]["deletedDead"], expected.1, "{job}");
     }
     let left: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM apalis.jobs WHERE job_type = 'billrun:noop' ORDER BY id",
@@ -840,7 +840,7 @@ async fn ctrl_c_stops_waiting_and_says_how_to_follow_the_job() {
     let mut p = Proc::spawn(
         {
             let mut c = billrun(&db.url, &config);
-            c.args(["run", "probe", r#"{"key":"slow","sleep_ms":60000}"#]);
+            c.args(["run", "probe", r#"{"key":"slow","sleepMs":60000}"#]);
             c
         },
         &log,
@@ -868,7 +868,7 @@ async fn worker_stops_gracefully_then_at_once_on_a_second_signal_or_timeout() {
     let db = TestDb::new().await;
     let scratch = Scratch::new();
     let config = scratch.config("", None);
-    enqueue(&db, &config, &["probe", r#"{"key":"w1","sleep_ms":60000}"#]);
+    enqueue(&db, &config, &["probe", r#"{"key":"w1","sleepMs":60000}"#]);
     let mut w = Proc::spawn(
         {
             let mut c = billrun(&db.url, &config);
@@ -889,7 +889,7 @@ async fn worker_stops_gracefully_then_at_once_on_a_second_signal_or_timeout() {
         .expect("a second signal stops the worker at once");
     assert_eq!(status.code(), Some(130));
 
-    enqueue(&db, &config, &["probe", r#"{"key":"w2","sleep_ms":60000}"#]);
+    enqueue(&db, &config, &["probe", r#"{"key":"w2","sleepMs":60000}"#]);
     let mut w = Proc::spawn(
         {
             let mut c = billrun(&db.url, &config);

@@ -131,7 +131,7 @@ async fn voiding_an_invoice_gives_back_the_credits_it_consumed() {
     let jan = cli.invoice_at("2026-01-01");
     assert_eq!(
         (
-            jan["sub_total"].as_str(),
+            jan["subTotal"].as_str(),
             jan["credits"].as_str(),
             jan["total"].as_str()
         ),
@@ -192,7 +192,7 @@ async fn voiding_revokes_the_unused_credits_an_invoice_sold_and_keeps_what_was_u
     let feb = cli.invoice_at("2026-02-01");
     assert_eq!(
         (
-            feb["sub_total"].as_str(),
+            feb["subTotal"].as_str(),
             feb["credits"].as_str(),
             feb["total"].as_str()
         ),
@@ -302,7 +302,7 @@ async fn a_void_invoice_reads_void_and_its_cycle_is_reissued_with_the_next_numbe
     // Feb 1 + 30 days = Mar 3.
     let feb = cli.json(&["invoice", "show", "--org", "acme", "INV-0002", "--json"]);
     assert_eq!(
-        (feb["total"].as_str(), feb["due_date"].as_str()),
+        (feb["total"].as_str(), feb["dueDate"].as_str()),
         (Some("50.00"), Some("2026-03-03"))
     );
     let before = cli.pdf_text("INV-0002");
@@ -354,10 +354,10 @@ async fn a_void_invoice_reads_void_and_its_cycle_is_reissued_with_the_next_numbe
             new["number"].as_str(),
             new["status"].as_str(),
             new["total"].as_str(),
-            new["invoice_date"].as_str(),
-            new["due_date"].as_str(),
+            new["invoiceDate"].as_str(),
+            new["dueDate"].as_str(),
             new["boundary"].as_str(),
-            new["reissue_of"].as_str(),
+            new["reissueOf"].as_str(),
         ),
         (
             Some("INV-0003"),
@@ -370,7 +370,7 @@ async fn a_void_invoice_reads_void_and_its_cycle_is_reissued_with_the_next_numbe
         )
     );
     let old = cli.json(&["invoice", "show", "--org", "acme", "INV-0002", "--json"]);
-    assert_eq!(old["reissued_by"], new["id"]);
+    assert_eq!(old["reissuedBy"], new["id"]);
     assert_eq!(old["status"], "VOID");
     let text = cli.ok(&["invoice", "show", "--org", "acme", "INV-0002"]);
     assert!(
@@ -453,6 +453,6 @@ async fn voiding_a_paid_invoice_with_nothing_paid_revokes_its_prepaid_credits() 
     assert_eq!(cli.balance(), json!({}));
     // The payment follow-up run again grants nothing for a VOID invoice.
     let again = cli.json(&["run", "invoice-paid", &paid, "--json"]);
-    assert_eq!(again["result"]["grants_created"], 0);
+    assert_eq!(again["result"]["grantsCreated"], 0);
     assert_eq!(cli.balance(), json!({}));
 }
