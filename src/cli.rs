@@ -265,7 +265,8 @@ enum ScheduleCommand {
 
 #[derive(Subcommand, Debug)]
 enum DbCommand {
-    /// Print the database URL billrun resolves to (starting the private server if needed).
+    /// Print the database URL billrun resolves to (starting the private server if it
+    /// exists and is stopped; creating nothing).
     Url,
     /// Stop the private PostgreSQL server, if it runs.
     Stop,
@@ -351,17 +352,30 @@ fn org_flag(matches: &clap::ArgMatches) -> Option<String> {
     }
 }
 
-/// The configuration and a migrated pool.
+/// The configuration and a pool on a database with exactly this binary's schema.
 struct Env {
     config: Arc<Config>,
     pool: PgPool,
 }
 
-async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Result<Env> {
+/// Opens the database for a command. Only `migrate` and `demo` pass
+/// [`store::Provision::Create`] (create the database if missing, apply the
+/// migrations); every other command uses what exists and fails, naming the database
+/// and the fix, when it is missing or its schema is not this binary's.
+async fn open_with(
+    cli_config: Option<&std::path::Path>,
+    max_connections: u32,
+    provision: store::Provision,
+) -> Result<Env> {
     let config = Config::load(cli_config)?;
-    let url = store::resolve_database_url(&config).await?;
+    let url = store::resolve_database_url(&config, provision).await?;
     let pool = store::connect(&url, max_connections).await?;
-    store::migrate(&pool).await?;
+    match provision {
+        store::Provision::Create => {
+            store::migrate(&pool).await?;
+        }
+        store::Provision::Existing => store::check(&pool).await?,
+    }
     // Every command aimed at an organisation fails when there is none of that id,
     // instead of printing an empty listing (nothing succeeds silently).
     if let Some(Some(org)) = ORG_FLAG.get() {
@@ -375,14 +389,24 @@ async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Res
     })
 }
 
+/// [`open_with`] for every command but `migrate` and `demo`: creates nothing.
+async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Result<Env> {
+    open_with(cli_config, max_connections, store::Provision::Existing).await
+}
+
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let cfg_path = cli.config.as_deref();
     match cli.command {
         Command::RenderSandbox => unreachable!("handled in main before the runtime starts"),
         Command::Migrate => {
-            let env = open(cfg_path, 2).await?;
-            drop(env);
-            println!("migrations applied");
+            let config = Config::load(cfg_path)?;
+            let url = store::resolve_database_url(&config, store::Provision::Create).await?;
+            let pool = store::connect(&url, 2).await?;
+            let applied = store::migrate(&pool).await?;
+            println!(
+                "{}: {applied} migration(s) applied, the schema is up to date",
+                store::redact(&url)
+            );
         }
         Command::Worker {
             kinds,
@@ -582,7 +606,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::bench::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Demo => {
-            let env = open(cfg_path, 8).await?;
+            let env = open_with(cfg_path, 8, store::Provision::Create).await?;
             demo(&env).await?;
         }
         Command::Db { command } => {
@@ -590,7 +614,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             match command {
                 DbCommand::Url => println!(
                     "{}",
-                    store::redact(&store::resolve_database_url(&config).await?)
+                    store::redact(
+                        &store::resolve_database_url(&config, store::Provision::Existing).await?,
+                    )
                 ),
                 DbCommand::Stop => {
                     if store::private_pg::stop(&config.data_dir.join("pg"))? {

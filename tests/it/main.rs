@@ -4,6 +4,7 @@
 mod bill_run;
 mod catalog;
 mod credits;
+mod database;
 mod delivery;
 mod documents;
 mod fixtures;
