@@ -16,6 +16,7 @@ pub mod demo;
 pub mod documents;
 pub mod imports;
 pub mod jobs;
+pub mod paging;
 pub mod plan_migration;
 pub mod queue;
 pub mod store;

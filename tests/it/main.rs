@@ -11,6 +11,7 @@ mod fixtures;
 mod harness;
 mod imports;
 mod invoicing;
+mod listing;
 mod migrations;
 mod plans;
 mod queue;
