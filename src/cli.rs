@@ -210,10 +210,15 @@ enum JobsCommand {
         /// Only jobs for this organisation.
         #[arg(long)]
         org: Option<String>,
-        /// At most this many.
+        /// At most this many; when more match, stderr says how many and the
+        /// `--after` of the next page.
         #[arg(long, default_value_t = 50)]
         limit: i64,
-        /// JSON instead of a table.
+        /// The next page: the jobs older than this job id (the cursor printed as
+        /// `next page: --after ...`; with --json, the last element's `id`).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// JSON instead of a table (an array of the page's jobs).
         #[arg(long)]
         json: bool,
     },
@@ -761,8 +766,10 @@ async fn jobs_command(
             state,
             org,
             limit,
+            after,
             json,
         } => {
+            crate::paging::check_limit(limit)?;
             if let Some(s) = &state {
                 if !admin::STATES.contains(&s.as_str()) {
                     bail!(
@@ -780,10 +787,12 @@ async fn jobs_command(
                 state,
                 organisation: org,
                 limit,
+                after,
             };
-            let jobs = admin::list(&env.pool, &filter).await?;
+            let page = admin::list(&env.pool, &filter).await?;
+            let jobs = &page.rows;
             if json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                println!("{}", serde_json::to_string_pretty(jobs)?);
             } else {
                 // Times in UTC, said so (`Z`).
                 println!(
@@ -807,6 +816,10 @@ async fn jobs_command(
                             .unwrap_or("")
                     );
                 }
+            }
+            // On stderr, so that the table and the JSON stay parseable.
+            if let Some(note) = page.note("jobs") {
+                eprintln!("{note}");
             }
         }
         JobsCommand::Show { id, json } => match admin::show(&env.pool, &id).await? {

@@ -261,3 +261,133 @@ async fn deliveries_list_follows_the_invoice_order_and_pages_through_every_deliv
         "{err}"
     );
 }
+
+/// Every page of a listing (`args` then `--limit 2 [--after C]`): the ids in the
+/// order listed, and the notes printed.
+fn every_page(cli: &Cli, args: &[&str]) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut notes) = (Vec::new(), Vec::new());
+    let mut after: Option<String> = None;
+    loop {
+        let mut all = args.to_vec();
+        all.extend(["--json", "--limit", "2"]);
+        if let Some(a) = &after {
+            all.extend(["--after", a.as_str()]);
+        }
+        let out = cli.run(&all);
+        assert!(out.status.success(), "{all:?}: {}", stderr(&out));
+        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        ids.extend(
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+        let note = stderr(&out).trim().to_string();
+        after = note.split("--after ").nth(1).map(|c| c.trim().to_string());
+        notes.push(note);
+        if after.is_none() {
+            return (ids, notes);
+        }
+    }
+}
+
+#[tokio::test]
+async fn jobs_imports_and_late_usage_are_paged_the_same_way() {
+    let cli = Cli::new().await;
+    let pool = &cli.db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
+
+    // Five jobs, enqueued one after the other (job ids are ULIDs: creation order).
+    let jobs: Vec<String> = (1..=5)
+        .map(|i| {
+            cli.ok(&[
+                "enqueue",
+                "probe",
+                &format!(r#"{{"key":"k{i}"}}"#),
+                "--org",
+                "acme",
+                "--at",
+                "2030-01-01T00:00:00Z",
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    let (ids, notes) = every_page(&cli, &["jobs", "list", "--org", "acme"]);
+    let newest_first: Vec<String> = jobs.iter().rev().cloned().collect();
+    assert_eq!(ids, newest_first);
+    assert_eq!(
+        notes,
+        [
+            format!(
+                "2 of 5 jobs (1-2, newest first); next page: --after {}",
+                jobs[3]
+            ),
+            format!(
+                "2 of 5 jobs (3-4, newest first); next page: --after {}",
+                jobs[1]
+            ),
+            "1 of 5 jobs (5-5, newest first); last page".to_string(),
+        ]
+    );
+
+    // Three imports (stored, not run: no worker).
+    let csv = cli.write("usage.csv", &fixtures_usage_csv());
+    let imports: Vec<String> = (0..3)
+        .map(|_| {
+            cli.ok(&["import", "usage", &csv, "--org", "acme"])
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let (ids, notes) = every_page(&cli, &["imports", "list", "--org", "acme"]);
+    assert_eq!(ids, [imports[2].as_str(), &imports[1], &imports[0]]);
+    assert_eq!(
+        notes[0],
+        format!(
+            "2 of 3 imports (1-2, newest first); next page: --after {}",
+            imports[1]
+        )
+    );
+    assert_eq!(notes[1], "1 of 3 imports (3-3, newest first); last page");
+
+    // Three late events, ingested at known instants (e2 and e3 at the same one: by
+    // id), and one event that is not late.
+    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
+    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    for (id, ingested, late) in [
+        ("e1", "2026-02-10T00:00:00Z", true),
+        ("e3", "2026-02-12T00:00:00Z", true),
+        ("e2", "2026-02-12T00:00:00Z", true),
+        ("e4", "2026-02-13T00:00:00Z", false),
+    ] {
+        sqlx::query(
+            "INSERT INTO usage_events (org_id, id, account_id, schema_name, ts, attributes,
+                 dimensions, ingested_at, late)
+             VALUES ('acme', $1, 'a1', 'api', '2026-01-15T00:00:00Z', '{\"calls\": \"1\"}',
+                 '{}', $2::timestamptz, $3)",
+        )
+        .bind(id)
+        .bind(ingested)
+        .bind(late)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let (ids, notes) = every_page(&cli, &["usage", "late", "--org", "acme"]);
+    assert_eq!(ids, ["e2", "e3", "e1"]);
+    assert_eq!(
+        notes,
+        [
+            "2 of 3 late events (1-2, newest first); next page: --after e3",
+            "1 of 3 late events (3-3, newest first); last page",
+        ]
+    );
+}
+
+/// A usage CSV of one row (its content does not matter: the import is not run).
+fn fixtures_usage_csv() -> String {
+    "event_id,timestamp,account_id,schema,attribute.calls\n\
+     u1,2026-01-05T10:00:00Z,a1,api,3\n"
+        .to_string()
+}
