@@ -36,7 +36,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Apply the application's and the job queue's migrations.
+    /// Create the database if it is missing and apply the application's and the job
+    /// queue's migrations (with `demo`, the only command that creates or migrates).
     Migrate,
     /// Internal: render one organisation template request (JSON on stdin) under
     /// limits and answer on stdout (see `documents::sandbox`).

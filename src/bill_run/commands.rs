@@ -10,7 +10,7 @@ use super::invoices::{self, InvoiceFilter, InvoiceView};
 /// Invoice commands.
 #[derive(Subcommand, Debug)]
 pub enum InvoiceCommand {
-    /// Invoices of an organisation.
+    /// Invoices of an organisation, newest billing period first, paged.
     List {
         /// Organisation.
         #[arg(long)]

@@ -59,7 +59,7 @@ pub enum ImportsCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Imports, newest first.
+    /// Imports, newest first, paged.
     List {
         /// Only this organisation's.
         #[arg(long)]
