@@ -771,6 +771,16 @@ async fn jobs_command(
             json,
         } => {
             crate::paging::check_limit(limit)?;
+            // A job cursor is compared, not looked up (a job pruned since still
+            // positions the page): it must at least be a job id.
+            if let Some(a) = &after {
+                if ulid::Ulid::from_string(a).is_err() {
+                    bail!(
+                        "--after {a}: expected a job id (26 characters, as `billrun jobs list` \
+                         prints them)"
+                    );
+                }
+            }
             if let Some(s) = &state {
                 if !admin::STATES.contains(&s.as_str()) {
                     bail!(

@@ -331,6 +331,9 @@ async fn jobs_imports_and_late_usage_are_paged_the_same_way() {
         ]
     );
 
+    let err = cli.fails(&["jobs", "list", "--after", "inv-1"]);
+    assert!(err.contains("--after inv-1: expected a job id"), "{err}");
+
     // Three imports (stored, not run: no worker).
     let csv = cli.write("usage.csv", &fixtures_usage_csv());
     let imports: Vec<String> = (0..3)
