@@ -1,5 +1,6 @@
 # Multi-stage build of the billrun worker: a small Debian image running as a non-root user.
-# Build: docker build -t billrun .   Run: docker run -e DATABASE_URL=postgres://... billrun
+# Build: docker build -t billrun .   Run: docker run -e DATABASE_URL=postgres://... billrun migrate
+# once per release, then docker run -e DATABASE_URL=postgres://... billrun (the worker never migrates).
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src

@@ -136,7 +136,8 @@ async fn bill_run_bench(
 ) -> Result<()> {
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
-    let url = crate::store::resolve_database_url(&config).await?;
+    let url =
+        crate::store::resolve_database_url(&config, crate::store::Provision::Existing).await?;
     let opts: PgConnectOptions = url.parse()?;
     let mut admin = opts.clone().database("postgres").connect().await?;
     sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench WITH (FORCE)")
@@ -406,7 +407,8 @@ async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) ->
     use billrun_core::migration::MigrationMode;
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
-    let url = crate::store::resolve_database_url(&config).await?;
+    let url =
+        crate::store::resolve_database_url(&config, crate::store::Provision::Existing).await?;
     let opts: PgConnectOptions = url.parse()?;
     let mut admin = opts.clone().database("postgres").connect().await?;
     sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench_migration WITH (FORCE)")

@@ -37,7 +37,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Apply the application's and the job queue's migrations.
+    /// Create the database if it is missing and apply the application's and the job
+    /// queue's migrations (with `demo`, the only command that creates or migrates).
     Migrate,
     /// Internal: render one organisation template request (JSON on stdin) under
     /// limits and answer on stdout (see `documents::sandbox`).
@@ -211,10 +212,15 @@ enum JobsCommand {
         /// Only jobs for this organisation.
         #[arg(long)]
         org: Option<String>,
-        /// At most this many.
+        /// At most this many; when more match, stderr says how many and the
+        /// `--after` of the next page.
         #[arg(long, default_value_t = 50)]
         limit: i64,
-        /// JSON instead of a table.
+        /// The next page: the jobs older than this job id (the cursor printed as
+        /// `next page: --after ...`; with --json, the last element's `id`).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// JSON instead of a table (an array of the page's jobs).
         #[arg(long)]
         json: bool,
     },
@@ -266,7 +272,8 @@ enum ScheduleCommand {
 
 #[derive(Subcommand, Debug)]
 enum DbCommand {
-    /// Print the database URL billrun resolves to (starting the private server if needed).
+    /// Print the database URL billrun resolves to (starting the private server if it
+    /// exists and is stopped; creating nothing).
     Url,
     /// Stop the private PostgreSQL server, if it runs.
     Stop,
@@ -352,17 +359,30 @@ fn org_flag(matches: &clap::ArgMatches) -> Option<String> {
     }
 }
 
-/// The configuration and a migrated pool.
+/// The configuration and a pool on a database with exactly this binary's schema.
 struct Env {
     config: Arc<Config>,
     pool: PgPool,
 }
 
-async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Result<Env> {
+/// Opens the database for a command. Only `migrate` and `demo` pass
+/// [`store::Provision::Create`] (create the database if missing, apply the
+/// migrations); every other command uses what exists and fails, naming the database
+/// and the fix, when it is missing or its schema is not this binary's.
+async fn open_with(
+    cli_config: Option<&std::path::Path>,
+    max_connections: u32,
+    provision: store::Provision,
+) -> Result<Env> {
     let config = Config::load(cli_config)?;
-    let url = store::resolve_database_url(&config).await?;
+    let url = store::resolve_database_url(&config, provision).await?;
     let pool = store::connect(&url, max_connections).await?;
-    store::migrate(&pool).await?;
+    match provision {
+        store::Provision::Create => {
+            store::migrate(&pool).await?;
+        }
+        store::Provision::Existing => store::check(&pool).await?,
+    }
     // Every command aimed at an organisation fails when there is none of that id,
     // instead of printing an empty listing (nothing succeeds silently).
     if let Some(Some(org)) = ORG_FLAG.get() {
@@ -376,14 +396,24 @@ async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Res
     })
 }
 
+/// [`open_with`] for every command but `migrate` and `demo`: creates nothing.
+async fn open(cli_config: Option<&std::path::Path>, max_connections: u32) -> Result<Env> {
+    open_with(cli_config, max_connections, store::Provision::Existing).await
+}
+
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let cfg_path = cli.config.as_deref();
     match cli.command {
         Command::RenderSandbox => unreachable!("handled in main before the runtime starts"),
         Command::Migrate => {
-            let env = open(cfg_path, 2).await?;
-            drop(env);
-            println!("migrations applied");
+            let config = Config::load(cfg_path)?;
+            let url = store::resolve_database_url(&config, store::Provision::Create).await?;
+            let pool = store::connect(&url, 2).await?;
+            let applied = store::migrate(&pool).await?;
+            println!(
+                "{}: {applied} migration(s) applied, the schema is up to date",
+                store::redact(&url)
+            );
         }
         Command::Worker {
             kinds,
@@ -583,7 +613,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::bench::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Demo => {
-            let env = open(cfg_path, 8).await?;
+            let env = open_with(cfg_path, 8, store::Provision::Create).await?;
             demo(&env).await?;
         }
         Command::Db { command } => {
@@ -591,7 +621,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             match command {
                 DbCommand::Url => println!(
                     "{}",
-                    store::redact(&store::resolve_database_url(&config).await?)
+                    store::redact(
+                        &store::resolve_database_url(&config, store::Provision::Existing).await?,
+                    )
                 ),
                 DbCommand::Stop => {
                     if store::private_pg::stop(&config.data_dir.join("pg"))? {
@@ -736,8 +768,20 @@ async fn jobs_command(
             state,
             org,
             limit,
+            after,
             json,
         } => {
+            crate::paging::check_limit(limit)?;
+            // A job cursor is compared, not looked up (a job pruned since still
+            // positions the page): it must at least be a job id.
+            if let Some(a) = &after {
+                if ulid::Ulid::from_string(a).is_err() {
+                    bail!(
+                        "--after {a}: expected a job id (26 characters, as `billrun jobs list` \
+                         prints them)"
+                    );
+                }
+            }
             let state = state
                 .map(|s| s.parse::<admin::JobState>())
                 .transpose()
@@ -751,10 +795,12 @@ async fn jobs_command(
                 state,
                 organisation: org,
                 limit,
+                after,
             };
-            let jobs = admin::list(&env.pool, &filter).await?;
+            let page = admin::list(&env.pool, &filter).await?;
+            let jobs = &page.rows;
             if json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                println!("{}", serde_json::to_string_pretty(jobs)?);
             } else {
                 // Times in UTC, said so (`Z`).
                 println!(
@@ -778,6 +824,10 @@ async fn jobs_command(
                             .unwrap_or("")
                     );
                 }
+            }
+            // On stderr, so that the table and the JSON stay parseable.
+            if let Some(note) = page.note("jobs") {
+                eprintln!("{note}");
             }
         }
         JobsCommand::Show { id, json } => match admin::show(&env.pool, &id).await? {

@@ -17,6 +17,7 @@ pub mod documents;
 pub mod imports;
 pub mod jobs;
 pub mod mail;
+pub mod paging;
 pub mod plan_migration;
 pub mod queue;
 pub mod store;

@@ -11,7 +11,7 @@ use super::invoices::{self, InvoiceFilter, InvoiceView};
 /// Invoice commands.
 #[derive(Subcommand, Debug)]
 pub enum InvoiceCommand {
-    /// Invoices of an organisation.
+    /// Invoices of an organisation, newest billing period first, paged.
     List {
         /// Organisation.
         #[arg(long)]
@@ -22,10 +22,15 @@ pub enum InvoiceCommand {
         /// Only this status: DRAFT, DUE, PAID, VOID.
         #[arg(long)]
         status: Option<String>,
-        /// At most this many.
+        /// At most this many (newest first); when more match, stderr says how many
+        /// and the `--after` of the next page.
         #[arg(long, default_value_t = 200)]
         limit: i64,
-        /// JSON instead of a table.
+        /// The next page: the invoices after this invoice id (the cursor printed as
+        /// `next page: --after ...`; with --json, the last element's `id`).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// JSON instead of a table (an array of the page's invoices).
         #[arg(long)]
         json: bool,
     },
@@ -115,26 +120,33 @@ pub async fn run_invoice(pool: &PgPool, cmd: InvoiceCommand) -> Result<()> {
             account,
             status,
             limit,
+            after,
             json,
         } => {
+            crate::paging::check_limit(limit)?;
             let status = status
                 .map(|s| s.parse::<InvoiceStatus>())
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--status: {e}"))?;
-            let list = invoices::list(
+            let page = invoices::list(
                 pool,
                 &InvoiceFilter {
                     org,
                     account,
                     status,
                     limit,
+                    after,
                 },
             )
             .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                println!("{}", serde_json::to_string_pretty(&page.rows)?);
             } else {
-                print_table(&list);
+                print_table(&page.rows);
+            }
+            // On stderr, so that the table and the JSON stay parseable.
+            if let Some(note) = page.note("invoices") {
+                eprintln!("{note}");
             }
         }
         InvoiceCommand::Show {
@@ -460,7 +472,7 @@ pub async fn run_reissue(
 /// `billrun deliveries ...`.
 #[derive(Subcommand, Debug)]
 pub enum DeliveriesCommand {
-    /// Email deliveries of an organisation's invoices, latest first.
+    /// Email deliveries of an organisation's invoices, newest invoices first.
     List {
         /// Organisation.
         #[arg(long)]
@@ -468,10 +480,15 @@ pub enum DeliveriesCommand {
         /// Only this status: QUEUED, SENT, FAILED.
         #[arg(long)]
         status: Option<String>,
-        /// At most this many.
+        /// At most this many; when more match, stderr says how many and the
+        /// `--after` of the next page.
         #[arg(long, default_value_t = 200)]
         limit: i64,
-        /// JSON instead of a table.
+        /// The next page: the deliveries after this one (the cursor printed as
+        /// `next page: --after INVOICE_ID:RECIPIENT`).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// JSON instead of a table (an array of the page's deliveries).
         #[arg(long)]
         json: bool,
     },
@@ -484,23 +501,27 @@ pub async fn run_deliveries(pool: &PgPool, cmd: DeliveriesCommand) -> Result<()>
             org,
             status,
             limit,
+            after,
             json,
         } => {
+            crate::paging::check_limit(limit)?;
             let status = status.map(|s| s.to_uppercase());
             if let Some(s) = &status {
                 if !["QUEUED", "SENT", "FAILED"].contains(&s.as_str()) {
                     bail!("unknown delivery status {s:?}: expected one of QUEUED, SENT, FAILED");
                 }
             }
-            let list = super::deliver::list(pool, &org, status.as_deref(), limit).await?;
+            let page = super::deliver::list(pool, &org, status.as_deref(), limit, after.as_deref())
+                .await?;
+            let list = &page.rows;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                println!("{}", serde_json::to_string_pretty(list)?);
             } else {
                 println!(
                     "{:<20} {:<32} {:<7} {:>8}  {:<20} ERROR",
                     "INVOICE", "RECIPIENT", "STATUS", "ATTEMPTS", "SENT AT"
                 );
-                for d in &list {
+                for d in list {
                     println!(
                         "{:<20} {:<32} {:<7} {:>8}  {:<20} {}",
                         d.number.as_deref().unwrap_or(&d.invoice_id),
@@ -526,6 +547,10 @@ pub async fn run_deliveries(pool: &PgPool, cmd: DeliveriesCommand) -> Result<()>
                         }
                     }
                 }
+            }
+            // On stderr, so that the table and the JSON stay parseable.
+            if let Some(note) = page.note("deliveries") {
+                eprintln!("{note}");
             }
         }
     }

@@ -94,8 +94,11 @@ pub struct InvoiceFilter {
     /// Only this status (none: every status but MERGED, whose lines are on the invoice
     /// it was merged into).
     pub status: Option<InvoiceStatus>,
-    /// At most this many.
+    /// At most this many (1 or more).
     pub limit: i64,
+    /// Only invoices after this one (an invoice id) in the listing's order: the
+    /// next page's `--after`.
+    pub after: Option<String>,
 }
 
 impl InvoiceView {
@@ -113,25 +116,85 @@ impl InvoiceView {
     }
 }
 
-/// Invoices of an organisation, by boundary then account.
-pub async fn list(pool: &PgPool, f: &InvoiceFilter) -> Result<Vec<InvoiceView>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM invoices WHERE org_id = $1
+/// Invoices of an organisation, one page: newest billing period first (boundary
+/// descending), then by account, then newest first (id descending: ids are ULIDs,
+/// so creation order); every column of that order is fixed once an invoice is
+/// written, so `after` pages stably (see [`crate::paging`]). The cursor of a page is
+/// its last invoice's id.
+pub async fn list(
+    pool: &PgPool,
+    f: &InvoiceFilter,
+) -> Result<crate::paging::Page<InvoiceView>, crate::paging::ListError> {
+    const FILTER: &str = "org_id = $1
            AND ($2::text IS NULL OR account_id = $2)
-           AND (($3::text IS NULL AND status <> 'MERGED') OR status = $3)
-         ORDER BY boundary, account_id LIMIT $4"
+           AND (($3::text IS NULL AND status <> 'MERGED') OR status = $3)";
+    // The cursor's row precedes, or is, every row "up to the cursor".
+    const UP_TO_CURSOR: &str = "(boundary > $4 OR (boundary = $4 AND (account_id < $5
+           OR (account_id = $5 AND id >= $6))))";
+    // One snapshot for the cursor, the page and the counts, so they agree.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let cursor: Option<(chrono::NaiveDate, String, String)> = match &f.after {
+        None => None,
+        Some(after) => Some(
+            sqlx::query_as(
+                "SELECT boundary, account_id, id FROM invoices WHERE org_id = $1 AND id = $2",
+            )
+            .bind(&f.org)
+            .bind(after)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| crate::paging::ListError::BadCursor {
+                after: after.clone(),
+                reason: format!("organisation {} has no invoice with that id", f.org),
+            })?,
+        ),
+    };
+    let (cb, ca, ci) = match &cursor {
+        Some((b, a, i)) => (Some(*b), Some(a.as_str()), Some(i.as_str())),
+        None => (None, None, None),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM invoices WHERE {FILTER}
+           AND ($4::date IS NULL OR NOT {UP_TO_CURSOR})
+         ORDER BY boundary DESC, account_id, id DESC LIMIT $7"
     );
     let rows: Vec<InvoiceView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&f.org)
         .bind(&f.account)
         .bind(f.status)
-        .bind(f.limit)
-        .fetch_all(pool)
+        .bind(cb)
+        .bind(ca)
+        .bind(ci)
+        .bind(crate::paging::fetch_limit(f.limit))
+        .fetch_all(&mut *tx)
         .await?;
-    Ok(rows
+    let (total, before): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), count(*) FILTER (WHERE $4::date IS NOT NULL AND {UP_TO_CURSOR})
+         FROM invoices WHERE {FILTER}"
+    )))
+    .bind(&f.org)
+    .bind(&f.account)
+    .bind(f.status)
+    .bind(cb)
+    .bind(ca)
+    .bind(ci)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let rows = rows
         .into_iter()
         .map(InvoiceView::with_currency_scale)
-        .collect())
+        .collect();
+    Ok(crate::paging::Page::new(
+        rows,
+        f.limit,
+        total,
+        before,
+        |i: &InvoiceView| i.id.clone(),
+    ))
 }
 
 /// One invoice by id or number.

@@ -58,20 +58,70 @@ pub struct LateEvent {
     pub attributes: serde_json::Value,
 }
 
-/// Late events of `org`, most recently ingested first.
+/// Late events of `org`, one page: most recently ingested first, then by id (both
+/// fixed once an event is stored), so `after` (an event id: the cursor of the
+/// previous page) pages stably (see [`crate::paging`]).
 pub async fn late_events(
     pool: &sqlx::PgPool,
     org: &str,
     limit: i64,
-) -> Result<Vec<LateEvent>, sqlx::Error> {
-    sqlx::query_as(
+    after: Option<&str>,
+) -> Result<crate::paging::Page<LateEvent>, crate::paging::ListError> {
+    // The cursor's row precedes, or is, every row "up to the cursor".
+    const UP_TO_CURSOR: &str = "(ingested_at > $2 OR (ingested_at = $2 AND id <= $3))";
+    // One snapshot for the cursor, the page and the counts, so they agree.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let cursor: Option<(chrono::DateTime<chrono::Utc>, String)> = match after {
+        None => None,
+        Some(after) => Some(
+            sqlx::query_as(
+                "SELECT ingested_at, id FROM usage_events WHERE org_id = $1 AND id = $2",
+            )
+            .bind(org)
+            .bind(after)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| crate::paging::ListError::BadCursor {
+                after: after.into(),
+                reason: format!("organisation {org} has no event with that id"),
+            })?,
+        ),
+    };
+    let (cc, ci) = match &cursor {
+        Some((c, i)) => (Some(*c), Some(i.as_str())),
+        None => (None, None),
+    };
+    let rows: Vec<LateEvent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, account_id, ts, ingested_at, attributes FROM usage_events
-         WHERE org_id = $1 AND late ORDER BY ingested_at DESC, id LIMIT $2",
-    )
+         WHERE org_id = $1 AND late AND ($2::timestamptz IS NULL OR NOT {UP_TO_CURSOR})
+         ORDER BY ingested_at DESC, id LIMIT $4"
+    )))
     .bind(org)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    .bind(cc)
+    .bind(ci)
+    .bind(crate::paging::fetch_limit(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    let (total, before): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), count(*) FILTER (WHERE $2::timestamptz IS NOT NULL AND {UP_TO_CURSOR})
+         FROM usage_events WHERE org_id = $1 AND late"
+    )))
+    .bind(org)
+    .bind(cc)
+    .bind(ci)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(crate::paging::Page::new(
+        rows,
+        limit,
+        total,
+        before,
+        |e: &LateEvent| e.id.clone(),
+    ))
 }
 
 /// Marks stale the drafts of `org` that license updates recorded at or after `since`

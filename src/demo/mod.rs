@@ -425,11 +425,12 @@ pub async fn print_summary(pool: &PgPool) -> Result<()> {
             account: None,
             status: None,
             limit: 1000,
+            after: None,
         },
     )
     .await?;
     println!();
-    crate::bill_run::commands::print_table(&list);
+    crate::bill_run::commands::print_table(&list.rows);
     Ok(())
 }
 

@@ -21,7 +21,8 @@ const ACCOUNTS: u64 = 1_000;
 pub async fn run(config: Arc<Config>, rows: u64, peak_rss_mib: fn() -> f64) -> Result<()> {
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
-    let url = crate::store::resolve_database_url(&config).await?;
+    let url =
+        crate::store::resolve_database_url(&config, crate::store::Provision::Existing).await?;
     let opts: PgConnectOptions = url.parse()?;
     let mut admin = opts.clone().database("postgres").connect().await?;
     sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench_import WITH (FORCE)")

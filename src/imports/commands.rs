@@ -61,15 +61,20 @@ pub enum ImportsCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Imports, newest first.
+    /// Imports, newest first, paged.
     List {
         /// Only this organisation's.
         #[arg(long)]
         org: Option<String>,
-        /// At most this many.
+        /// At most this many; when more match, stderr says how many and the
+        /// `--after` of the next page.
         #[arg(long, default_value_t = 50)]
         limit: i64,
-        /// JSON instead of a table.
+        /// The next page: the imports older than this import id (the cursor printed
+        /// as `next page: --after ...`; with --json, the last element's `id`).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// JSON instead of a table (an array of the page's imports).
         #[arg(long)]
         json: bool,
     },
@@ -344,16 +349,23 @@ pub async fn run_imports(pool: &PgPool, cmd: ImportsCommand) -> Result<ExitCode>
                 None => std::io::stdout().write_all(&bytes)?,
             }
         }
-        ImportsCommand::List { org, limit, json } => {
-            let list = store::list(pool, org.as_deref(), limit).await?;
+        ImportsCommand::List {
+            org,
+            limit,
+            after,
+            json,
+        } => {
+            crate::paging::check_limit(limit)?;
+            let page = store::list(pool, org.as_deref(), limit, after.as_deref()).await?;
+            let list = &page.rows;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                println!("{}", serde_json::to_string_pretty(list)?);
             } else {
                 println!(
                     "{:<26} {:<10} {:<9} {:<8} {:>10} {:>10} {:>9} {:>8}  FILE",
                     "ID", "ORG", "KIND", "STATUS", "READ", "IMPORTED", "SKIPPED", "FAILED"
                 );
-                for v in &list {
+                for v in list {
                     println!(
                         "{:<26} {:<10} {:<9} {:<8} {:>10} {:>10} {:>9} {:>8}  {}",
                         v.id,
@@ -367,6 +379,10 @@ pub async fn run_imports(pool: &PgPool, cmd: ImportsCommand) -> Result<ExitCode>
                         v.file_name
                     );
                 }
+            }
+            // On stderr, so that the table and the JSON stay parseable.
+            if let Some(note) = page.note("imports") {
+                eprintln!("{note}");
             }
         }
     }

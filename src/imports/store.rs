@@ -214,19 +214,65 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<ImportView>, sqlx::Er
         .await
 }
 
-/// Imports, newest first (of one organisation if given).
+/// Imports, newest first (of one organisation if given), one page: by creation time
+/// then id, both descending and fixed once an import exists, so `after` (an import
+/// id: the cursor of the previous page) pages stably (see [`crate::paging`]).
 pub async fn list(
     pool: &PgPool,
     org: Option<&str>,
     limit: i64,
-) -> Result<Vec<ImportView>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE ($1::text IS NULL OR org_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2"
+    after: Option<&str>,
+) -> Result<crate::paging::Page<ImportView>, crate::paging::ListError> {
+    // One snapshot for the cursor, the page and the counts, so they agree.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let cursor: Option<(chrono::DateTime<chrono::Utc>, String)> = match after {
+        None => None,
+        Some(after) => Some(
+            sqlx::query_as("SELECT created_at, id FROM imports WHERE id = $1")
+                .bind(after)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| crate::paging::ListError::BadCursor {
+                    after: after.into(),
+                    reason: "there is no import with that id".into(),
+                })?,
+        ),
+    };
+    let (cc, ci) = match &cursor {
+        Some((c, i)) => (Some(*c), Some(i.as_str())),
+        None => (None, None),
+    };
+    let rows: Vec<ImportView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1::text IS NULL OR org_id = $1)
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4"
     )))
     .bind(org)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    .bind(cc)
+    .bind(ci)
+    .bind(crate::paging::fetch_limit(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    let (total, before): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE (created_at, id) >= ($2, $3))
+         FROM imports WHERE ($1::text IS NULL OR org_id = $1)",
+    )
+    .bind(org)
+    .bind(cc)
+    .bind(ci)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(crate::paging::Page::new(
+        rows,
+        limit,
+        total,
+        before,
+        |v: &ImportView| v.id.clone(),
+    ))
 }
 
 /// A bad row as stored.

@@ -211,10 +211,18 @@ pub struct ListFilter {
     pub organisation: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
+    /// Only jobs older than this job id (the next page's `--after`): job ids are
+    /// ULIDs, so id order is creation order and never changes.
+    pub after: Option<String>,
 }
 
-/// Jobs, newest first.
-pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<JobView>, sqlx::Error> {
+/// Jobs matching `filter`, one page, newest first (id descending), with the count
+/// of the whole listing (see [`crate::paging`]); the cursor of a page is its last
+/// job's id.
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+) -> Result<crate::paging::Page<JobView>, sqlx::Error> {
     let status_clause = match filter.state {
         None => "TRUE",
         Some(JobState::Scheduled) => "status = 'Pending' AND run_at > now()",
@@ -228,18 +236,41 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<JobView>, sq
             "status NOT IN ('Pending', 'Queued', 'Running', 'Done', 'Failed', 'Killed')"
         }
     };
-    let sql = format!(
-        "{SELECT} WHERE ($1::text IS NULL OR job_type = $1) AND {status_clause}
-           AND ($3::text IS NULL OR convert_from(job, 'UTF8')::jsonb ->> 'organisation' = $3)
-         ORDER BY id DESC LIMIT $2"
+    let filter_sql = format!(
+        "($1::text IS NULL OR job_type = $1) AND {status_clause}
+           AND ($2::text IS NULL OR convert_from(job, 'UTF8')::jsonb ->> 'organisation' = $2)"
     );
-    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(filter.kind.map(|k| k.queue()))
-        .bind(filter.limit)
-        .bind(&filter.organisation)
-        .fetch_all(pool)
+    // One snapshot (and one now()) for the page and the counts, so they agree.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
         .await?;
-    Ok(rows.into_iter().map(JobView::from).collect())
+    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE {filter_sql} AND ($3::text IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4"
+    )))
+    .bind(filter.kind.map(|k| k.queue()))
+    .bind(&filter.organisation)
+    .bind(&filter.after)
+    .bind(crate::paging::fetch_limit(filter.limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    let (total, before): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), count(*) FILTER (WHERE id >= $3) FROM apalis.jobs WHERE {filter_sql}"
+    )))
+    .bind(filter.kind.map(|k| k.queue()))
+    .bind(&filter.organisation)
+    .bind(&filter.after)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(crate::paging::Page::new(
+        rows.into_iter().map(JobView::from).collect(),
+        filter.limit,
+        total,
+        before,
+        |j: &JobView| j.id.clone(),
+    ))
 }
 
 /// One job by id.

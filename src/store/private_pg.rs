@@ -81,6 +81,12 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// Whether a cluster was initialised in `dir` (commands other than `migrate` and
+/// `demo` start an existing cluster but never create one).
+pub fn exists(dir: &Path) -> bool {
+    dir.join("PG_VERSION").exists()
+}
+
 /// A cluster in `dir`: created if missing, started if stopped. Returns its URL.
 pub async fn ensure_running(dir: &Path) -> Result<String> {
     let dir = std::path::absolute(dir)?;

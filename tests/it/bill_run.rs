@@ -692,7 +692,8 @@ async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
     assert!(out.status.success(), "{}", stderr(&out));
     let list: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
     let numbers: Vec<&str> = list.iter().map(|i| i["number"].as_str().unwrap()).collect();
-    assert_eq!(numbers, ["INV-2026-0001", "INV-2026-0004"]);
+    // Newest billing period first.
+    assert_eq!(numbers, ["INV-2026-0004", "INV-2026-0001"]);
 
     let out = cli(&[
         "invoice",

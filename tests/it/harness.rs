@@ -27,6 +27,18 @@ impl TestDb {
     }
 
     pub async fn on_server(server: &str) -> TestDb {
+        let db = Self::unmigrated_on_server(server).await;
+        billrun::store::migrate(&db.pool).await.unwrap();
+        db
+    }
+
+    /// A fresh database without any schema (what `CREATE DATABASE` gives), for the
+    /// tests of commands that must refuse it; dropped when the test ends.
+    pub async fn unmigrated() -> TestDb {
+        Self::unmigrated_on_server(&server_url()).await
+    }
+
+    async fn unmigrated_on_server(server: &str) -> TestDb {
         let name = format!(
             "billrun_t_{}",
             ulid::Ulid::generate().to_string().to_lowercase()
@@ -47,7 +59,6 @@ impl TestDb {
             .connect(&url)
             .await
             .unwrap();
-        billrun::store::migrate(&pool).await.unwrap();
         TestDb {
             name,
             url,
@@ -59,31 +70,36 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let server = self.server.clone();
-        let name = self.name.clone();
-        // Drop runs outside async context: use a thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = format!("{server}/postgres")
-                    .parse::<sqlx::postgres::PgConnectOptions>()
-                    .unwrap()
-                    .connect()
-                    .await
-                {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut c)
-                    .await;
-                }
-            })
-        })
-        .join();
+        drop_database(&self.server, &self.name);
     }
+}
+
+/// Drops database `name` on `server` if it exists (callable outside async context:
+/// it uses a thread with its own runtime).
+pub fn drop_database(server: &str, name: &str) {
+    let server = server.to_string();
+    let name = name.to_string();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(mut c) = format!("{server}/postgres")
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .unwrap()
+                .connect()
+                .await
+            {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut c)
+                .await;
+            }
+        })
+    })
+    .join();
 }
 
 /// A scratch folder for config and schedule files, removed at the end.
@@ -226,7 +242,11 @@ pub struct Cli {
 
 impl Cli {
     pub async fn new() -> Cli {
-        let db = TestDb::new().await;
+        Self::with_db(TestDb::new().await)
+    }
+
+    /// The command line pointed at `db` (e.g. [`TestDb::unmigrated`]).
+    pub fn with_db(db: TestDb) -> Cli {
         let scratch = Scratch::new();
         let config = scratch.config("", None);
         Cli {

@@ -4,6 +4,7 @@
 mod bill_run;
 mod catalog;
 mod credits;
+mod database;
 mod delivery;
 mod documents;
 mod fixtures;
@@ -11,6 +12,7 @@ mod harness;
 mod imports;
 mod invoicing;
 mod json_names;
+mod listing;
 mod migrations;
 mod plans;
 mod queue;

@@ -23,9 +23,14 @@ pub enum UsageCommand {
         /// Organisation.
         #[arg(long)]
         org: String,
-        /// At most this many, newest first.
+        /// At most this many, newest first; when more match, stderr says how many
+        /// and the `--after` of the next page.
         #[arg(long, default_value_t = 200)]
         limit: i64,
+        /// The next page: the late events after this event id (the cursor printed
+        /// as `next page: --after ...`; with --json, the last element's `id`).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -41,16 +46,24 @@ pub enum UsageCommand {
 pub async fn run_usage(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
     let (org, file, json) = match cmd {
         UsageCommand::Ingest { org, file, json } => (org, file, json),
-        UsageCommand::Late { org, limit, json } => {
-            let late = crate::bill_run::usage::late_events(pool, &org, limit).await?;
+        UsageCommand::Late {
+            org,
+            limit,
+            after,
+            json,
+        } => {
+            crate::paging::check_limit(limit)?;
+            let page =
+                crate::bill_run::usage::late_events(pool, &org, limit, after.as_deref()).await?;
+            let late = &page.rows;
             if json {
-                print_json(&late)?;
+                print_json(late)?;
             } else {
                 println!(
                     "{:<24} {:<16} {:<25} {:<25}",
                     "EVENT", "ACCOUNT", "TIMESTAMP", "INGESTED AT"
                 );
-                for e in &late {
+                for e in late {
                     println!(
                         "{:<24} {:<16} {:<25} {:<25}",
                         e.id,
@@ -59,6 +72,10 @@ pub async fn run_usage(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
                         e.ingested_at.to_rfc3339()
                     );
                 }
+            }
+            // On stderr, so that the table and the JSON stay parseable.
+            if let Some(note) = page.note("late events") {
+                eprintln!("{note}");
             }
             return Ok(());
         }
