@@ -226,6 +226,8 @@ pub fn truncate(text: &str, width: f32, style: Style) -> String {
 /// if it fits already). For values that must not be cut: amounts, quantities, the
 /// invoice number.
 pub fn fit(text: &str, style: Style, max_w: f32) -> Style {
+    // A layout never gives less than a point; a non-positive size would mirror it.
+    let max_w = max_w.max(1.0);
     let w = Canvas::width(text, style);
     if w <= max_w || w <= 0.0 {
         return style;

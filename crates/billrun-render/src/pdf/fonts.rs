@@ -7,8 +7,9 @@
 //! font types (they change with its features).
 //!
 //! # Characters the fonts lack
-//! DejaVu covers Latin, Greek, Cyrillic, many symbols and a few emoji (U+1F600
-//! smileys), but not most emoji, CJK ideographs or many other scripts. A character
+//! DejaVu covers Latin, Greek, Cyrillic, many symbols and a few emoji (most
+//! smileys from U+1F600 to U+1F643), but not most emoji, CJK ideographs or many
+//! other scripts. A character
 //! a face lacks would be drawn as its empty `.notdef` box, so [`Metrics::displayable`]
 //! replaces it, before it is measured or drawn, with U+FFFD REPLACEMENT CHARACTER
 //! (`�`, which both faces have): the reader sees that something was there, and the

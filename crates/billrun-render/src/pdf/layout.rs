@@ -13,8 +13,8 @@
 //! length of a name: text is measured with the embedded font's advance widths and
 //! wrapped within its column ([`wrap_at_most`]), breaking a word longer than the
 //! column between characters. Each free-text field takes at most a fixed number of
-//! lines (the `*_LINES` constants; a 255-character name fits in most columns), and
-//! text beyond them is cut, the last line ending with `…`, so the header, a table
+//! lines (the `*_LINES` constants), and text beyond them is cut, the last line
+//! ending with `…` (the README says how much of a name that shows), so the header, a table
 //! row, the payment block and the footer note always fit on one page. One-line
 //! places (the continuation header, the footer) cut with `…` too. Amounts,
 //! quantities and the invoice number are never cut: one wider than its column is
