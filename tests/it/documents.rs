@@ -358,3 +358,123 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
     }
     worker.terminate();
 }
+
+/// Issue 12 item 5: an organisation and a customer named at the 255-character
+/// limit (one of them a single word) and an account named with an emoji go through
+/// the bill run into a PDF whose words all lie inside the page margins, clear of
+/// the INVOICE title and of each other, with the emoji printed as U+FFFD.
+#[tokio::test]
+async fn long_names_and_emoji_stay_inside_the_page_of_a_billed_invoice() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
+    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    let org_name: String = "Acme Worldwide Holdings "
+        .repeat(11)
+        .chars()
+        .take(255)
+        .collect();
+    let customer_name = "WMW".repeat(85);
+    for (sql, value) in [
+        (
+            "UPDATE organisations SET name = $1 WHERE id = 'acme'",
+            org_name.as_str(),
+        ),
+        (
+            "UPDATE customers SET name = $1 WHERE id = 'cust-a1'",
+            &customer_name,
+        ),
+        (
+            "UPDATE accounts SET name = $1 WHERE id = 'a1'",
+            "Production 🚀 eu-west",
+        ),
+    ] {
+        sqlx::query(sql).bind(value).execute(pool).await.unwrap();
+    }
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let cli = |args: &[&str]| {
+        run({
+            let mut c = billrun(&db.url, &config);
+            c.args(args);
+            c
+        })
+    };
+    let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pdf = scratch.path().join("inv.pdf");
+    let out = cli(&[
+        "invoice",
+        "show",
+        "--org",
+        "acme",
+        "INV-2026-0002",
+        "--pdf",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let poppler = |args: &[&str]| {
+        let out = Command::new("pdftotext")
+            .args(args)
+            .arg(&pdf)
+            .arg("-")
+            .output()
+            .expect("pdftotext (apt-get install poppler-utils)");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = poppler(&["-layout"]);
+    for expected in [
+        "Acme Worldwide Holdings",
+        "Account: Production \u{FFFD} eu-west",
+        "WMWWMW",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    assert!(!text.contains('🚀'));
+    // Every word's box (points from the top-left of its page): inside A4 less the
+    // built-in layout's 48 pt side margins, and overlapping no other word.
+    let mut words: Vec<(usize, String, [f32; 4])> = Vec::new();
+    let mut page = 0;
+    for line in poppler(&["-bbox"]).lines().map(str::trim) {
+        if line.starts_with("<page ") {
+            page += 1;
+        } else if let Some(rest) = line.strip_prefix("<word ") {
+            let attr = |name: &str| -> f32 {
+                let at = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                rest[at..at + rest[at..].find('"').unwrap()]
+                    .parse()
+                    .unwrap()
+            };
+            let word = &rest[rest.find('>').unwrap() + 1..rest.rfind("</word>").unwrap()];
+            words.push((
+                page,
+                word.to_string(),
+                [attr("xMin"), attr("yMin"), attr("xMax"), attr("yMax")],
+            ));
+        }
+    }
+    assert!(words.len() > 20, "{words:?}");
+    for (page, word, [x0, y0, x1, y1]) in &words {
+        assert!(
+            *x0 >= 47.95 && *x1 <= 595.28 - 47.95 && *y0 >= 20.0 && *y1 <= 841.89 - 20.0,
+            "page {page}: {word:?} at {x0},{y0}..{x1},{y1} is outside the margins"
+        );
+    }
+    for (i, (p, a, ra)) in words.iter().enumerate() {
+        for (q, b, rb) in &words[i + 1..] {
+            let overlap = p == q
+                && ra[0] + 0.3 < rb[2]
+                && rb[0] + 0.3 < ra[2]
+                && ra[1] + 0.3 < rb[3]
+                && rb[1] + 0.3 < ra[3];
+            assert!(!overlap, "page {p}: {a:?} {ra:?} overlaps {b:?} {rb:?}");
+        }
+    }
+    let title = words.iter().find(|w| w.1 == "INVOICE").expect("the title");
+    let beside = words
+        .iter()
+        .filter(|w| w.0 == 1 && w.2[1] < title.2[3] && w.1.starts_with("Acme"))
+        .count();
+    assert!(beside >= 1, "the organisation's name is beside the title");
+}

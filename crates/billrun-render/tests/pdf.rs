@@ -336,3 +336,318 @@ fn an_organisation_template_goes_to_pdf_through_its_html() {
         .count();
     assert_eq!(images, 1, "one logo image: {list}");
 }
+
+/// One word of a PDF as `pdftotext -bbox` gives it: its page (from 1) and its box
+/// in points from the top-left corner of the page.
+#[derive(Debug, Clone)]
+struct Word {
+    page: usize,
+    text: String,
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+}
+
+impl Word {
+    /// Whether the boxes of two words on the same page overlap by more than
+    /// `slack` points each way (touching boxes of adjacent lines do not count).
+    fn overlaps(&self, o: &Word, slack: f32) -> bool {
+        self.page == o.page
+            && self.x0 + slack < o.x1
+            && o.x0 + slack < self.x1
+            && self.y0 + slack < o.y1
+            && o.y0 + slack < self.y1
+    }
+}
+
+fn words(pdf: &Pdf) -> Vec<Word> {
+    let out = poppler("pdftotext", &["-bbox", pdf.path.to_str().unwrap(), "-"]);
+    let attr = |line: &str, name: &str| -> f32 {
+        let start = line.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+        let len = line[start..].find('"').unwrap();
+        line[start..start + len].parse().unwrap()
+    };
+    let mut page = 0;
+    let mut found = Vec::new();
+    for line in out.lines().map(str::trim) {
+        if line.starts_with("<page ") {
+            page += 1;
+        } else if line.starts_with("<word ") {
+            let text = &line[line.find('>').unwrap() + 1..line.rfind("</word>").unwrap()];
+            found.push(Word {
+                page,
+                text: unescape(text).replace("&quot;", "\""),
+                x0: attr(line, "xMin"),
+                y0: attr(line, "yMin"),
+                x1: attr(line, "xMax"),
+                y1: attr(line, "yMax"),
+            });
+        }
+    }
+    found
+}
+
+/// The built-in layout's margins (`pdf::layout`: 48 pt left and right on A4; the
+/// body starts 44 pt from the top, the footer ends 34 pt above the bottom).
+const LEFT: f32 = 48.0;
+const RIGHT: f32 = 595.28 - 48.0;
+const TOP: f32 = 20.0;
+const BOTTOM: f32 = 841.89 - 20.0;
+
+/// Every word lies inside the margins, and no two words overlap.
+fn assert_laid_out(words: &[Word]) {
+    assert!(!words.is_empty());
+    for w in words {
+        // pdftotext rounds boxes to hundredths.
+        assert!(
+            w.x0 >= LEFT - 0.05 && w.x1 <= RIGHT + 0.05 && w.y0 >= TOP && w.y1 <= BOTTOM,
+            "outside the margins: {w:?}"
+        );
+    }
+    for (i, a) in words.iter().enumerate() {
+        for b in &words[i + 1..] {
+            assert!(!a.overlaps(b, 0.3), "overlapping words:\n{a:?}\n{b:?}");
+        }
+    }
+}
+
+/// 255 characters (the input limit of names) of `words`, with spaces.
+fn long_text(words: &str) -> String {
+    words
+        .repeat(255 / words.len() + 1)
+        .chars()
+        .take(255)
+        .collect()
+}
+
+/// 255 characters without a space, of the widest letters: the worst case.
+fn long_word() -> String {
+    "WMW".repeat(85)
+}
+
+#[test]
+fn the_sample_invoices_are_laid_out_inside_the_margins_without_overlaps() {
+    for doc in [sample(), sample_long(), sample_with(10, Currency::JPY)] {
+        assert_laid_out(&words(&write(&render_pdf(&doc))));
+    }
+}
+
+#[test]
+fn a_255_character_seller_name_does_not_overlap_the_invoice_title() {
+    for name in [long_text("Northwind Cloud Services "), long_word()] {
+        let mut doc = sample();
+        // Without a logo the organisation's name is drawn beside the title; a paid
+        // invoice shows its status under the number too.
+        doc.organisation.logo = None;
+        doc.organisation.name = name.clone();
+        doc.billing_details.legal_name = name.clone();
+        doc.status = billrun_render::InvoiceStatus::Paid;
+        doc.status_label = "Paid".into();
+        let pdf = write(&render_pdf(&doc));
+        let all = words(&pdf);
+        let title = all
+            .iter()
+            .find(|w| w.page == 1 && w.text == "INVOICE")
+            .expect("the title");
+        // The right column (title, number, status): nothing of the name reaches
+        // into it.
+        let column = ["INVOICE", "INV-2026-000042", "PAID"];
+        let right: Vec<&Word> = all
+            .iter()
+            .filter(|w| w.page == 1 && w.y0 < 100.0 && column.contains(&w.text.as_str()))
+            .collect();
+        assert_eq!(right.len(), 3, "{right:?}");
+        let column_x = right.iter().map(|w| w.x0).fold(f32::MAX, f32::min);
+        assert!(column_x >= title.x0 - 20.0, "{right:?}");
+        let beside: Vec<&Word> = all
+            .iter()
+            .filter(|o| o.page == 1 && o.y0 < 100.0 && !column.contains(&o.text.as_str()))
+            .collect();
+        assert!(beside.len() >= 3, "the name is drawn: {beside:?}");
+        for other in beside {
+            assert!(
+                other.x1 < column_x,
+                "{other:?} reaches the title column ({right:?})"
+            );
+        }
+        assert_laid_out(&all);
+        // The name starts as written, and what could not be shown ends in "…".
+        let t = text(&pdf, Some(1));
+        assert_has(&t, &name[..12]);
+        assert_has(&t, "…");
+        assert!(pages(&pdf) <= 2, "{} pages", pages(&pdf));
+    }
+}
+
+/// Every free-text field of a document at its input limit (255 characters, with
+/// and without spaces), many of them.
+fn document_with_long_text() -> InvoiceDocument {
+    let mut doc = sample();
+    let spaced = long_text("Müller Analytics Holding ");
+    let word = long_word();
+    doc.customer.name = spaced.clone();
+    doc.account.name = word.clone();
+    doc.account.address_lines = vec![spaced.clone(), word.clone(), spaced.clone()];
+    // 20 addresses of 254 characters (the limits of a recipient list).
+    doc.account.emails = (0..20)
+        .map(|i| format!("{i}{}@x.example", "a".repeat(244 - i.to_string().len())))
+        .collect();
+    doc.billing_details.legal_name = word.clone();
+    doc.billing_details.address_lines = vec![word.clone(), spaced.clone()];
+    doc.billing_details.tax_id = Some(word.clone());
+    doc.billing_details.payment_instructions = vec![spaced.clone(); 12];
+    doc.billing_details.footer_note = Some(long_text("Thank you for your business. ").repeat(40));
+    for (gi, g) in doc.groups.iter_mut().enumerate() {
+        g.name = if gi % 2 == 0 {
+            word.clone()
+        } else {
+            spaced.clone()
+        };
+        for (li, l) in g.lines.iter_mut().enumerate() {
+            l.display_name = if li % 2 == 0 {
+                spaced.clone()
+            } else {
+                word.clone()
+            };
+            l.description = Some(word.clone());
+            for s in &mut l.sub_lines {
+                s.description = Some(spaced.clone());
+            }
+        }
+    }
+    doc
+}
+
+#[test]
+fn long_names_wrap_inside_the_margins_and_amounts_stay_whole() {
+    let doc = document_with_long_text();
+    assert_eq!(doc.account.emails[0].chars().count(), 254);
+    let pdf = write(&render_pdf(&doc));
+    assert_laid_out(&words(&pdf));
+    // Every field has a bounded number of lines (see pdf::layout's *_LINES): 10
+    // lines of at most 6 + 4 lines and their sub-lines of at most 3, 30 lines of
+    // payment instructions and 20 of the note fit on 5 pages; the unbounded
+    // layout needed one line per 25 characters of each field.
+    let n = pages(&pdf);
+    assert!(n <= 5, "{n} pages");
+    let t = text(&pdf, None);
+    // Text is cut only where a field needs more than its lines, with "…"; the
+    // numbers are all there, whole.
+    assert_has(&t, "…");
+    assert_has(&t, "Müller Analytics Holding Müller");
+    assert_has(&t, "Account: WMWWMW");
+    for g in &doc.groups {
+        assert_has(&t, &g.amount.display);
+        for l in &g.lines {
+            assert_has(&t, &l.amount.display);
+            for s in &l.sub_lines {
+                assert_has(&t, &s.amount.display);
+            }
+        }
+    }
+    assert_has(&t, &doc.total.display);
+    assert_has(&t, &format!("Page {n} of {n}"));
+}
+
+#[test]
+fn huge_numbers_are_drawn_smaller_inside_their_columns() {
+    let mut doc = sample();
+    let l = &mut doc.groups[0].lines[0];
+    // 28 digits, the most a Decimal has, with separators: wider than the columns.
+    l.quantity = Some("1,234,567,890,123,456,789,012,345.678".into());
+    l.amount.display = "$9,999,999,999,999,999,999,999,999.99".into();
+    doc.total.display = "$9,999,999,999,999,999,999,999,999.99".into();
+    doc.amount_due.display = doc.total.display.clone();
+    doc.number = "ACME-WORLDWIDE-SUBSIDIARY-EUROPE-2026-0000000042".into();
+    let pdf = write(&render_pdf(&doc));
+    assert_laid_out(&words(&pdf));
+    let t = text(&pdf, None);
+    for v in [
+        "1,234,567,890,123,456,789,012,345.678",
+        "$9,999,999,999,999,999,999,999,999.99",
+        "ACME-WORLDWIDE-SUBSIDIARY-EUROPE-2026-0000000042",
+    ] {
+        assert_has(&t, v);
+    }
+}
+
+#[test]
+fn a_long_invoice_with_long_names_repeats_cut_names_on_every_page() {
+    let mut doc = sample_long();
+    doc.customer.name = long_word();
+    doc.billing_details.legal_name = long_text("Northwind Cloud Services ");
+    for g in &mut doc.groups {
+        g.name = long_text("usage of the platform ");
+    }
+    let pdf = write(&render_pdf(&doc));
+    assert_laid_out(&words(&pdf));
+    // Group headings of 3 lines instead of 1 take at most one page more.
+    let plain = pages(&write(&render_pdf(&sample_long())));
+    let n = pages(&pdf);
+    assert!(n <= plain + 1, "{n} pages, {plain} with short names");
+    // The continuation header and the footer cut the names to one line each.
+    let t = text(&pdf, Some(2));
+    assert_has(&t, "(continued)");
+    assert_has(&t, "· Invoice INV-2026-000042");
+    assert_has(&t, "Page 2 of");
+}
+
+#[test]
+fn emoji_the_fonts_lack_print_as_the_replacement_character() {
+    let mut doc = sample();
+    // 🚀 and 👩‍💻 (a ZWJ sequence) are not in DejaVu; 😀 is.
+    doc.account.name = "Müller 🚀 Production 👩\u{200D}💻".into();
+    doc.customer.name = "Zoë 😀 GmbH".into();
+    doc.groups[0].lines[0].display_name = "API calls 🇩🇪".into();
+    let pdf = write(&render_pdf(&doc));
+    let t = text(&pdf, None);
+    assert_has(&t, "Account: Müller \u{FFFD} Production \u{FFFD}");
+    assert_has(&t, "Zoë 😀 GmbH");
+    assert_has(&t, "API calls \u{FFFD}");
+    assert!(!t.contains('🚀') && !t.contains('💻'), "{t}");
+    assert_laid_out(&words(&pdf));
+    // No fallback font: the two DejaVu faces only.
+    let fonts = poppler("pdffonts", &[pdf.path.to_str().unwrap()]);
+    assert_eq!(fonts.lines().skip(2).count(), 2, "{fonts}");
+    // The HTML keeps the characters (browsers have fallback fonts).
+    let html = render_html(&doc).unwrap();
+    assert!(html.contains("Müller 🚀 Production 👩\u{200D}💻"));
+}
+
+#[cfg(feature = "html-pdf")]
+#[test]
+fn an_organisation_templates_pdf_replaces_emoji_too() {
+    let t = billrun_render::Template::parse(
+        r#"<html><body style="font-family: 'DejaVu Sans'"><p>Kunde: {{ account.name }}</p></body></html>"#,
+    )
+    .unwrap();
+    let mut doc = sample();
+    doc.account.name = "Müller 🚀 Production".into();
+    let text = text(&write(&t.render_pdf(&doc).unwrap()), None);
+    assert_has(&text, "Kunde: Müller \u{FFFD} Production");
+    assert!(!text.contains('🚀'), "{text}");
+    assert!(t
+        .render_html(&doc)
+        .unwrap()
+        .contains("Müller 🚀 Production"));
+}
+
+#[test]
+fn the_html_breaks_long_words_instead_of_widening_the_page() {
+    let mut doc = sample();
+    doc.customer.name = long_word();
+    let html = render_html(&doc).unwrap();
+    // The classes that hold free text break a word that does not fit (a table
+    // cell needs `anywhere`: `break-word` does not shrink its minimum width); the
+    // title and the amounts do not wrap.
+    let rule = html
+        .lines()
+        .find(|l| l.contains("overflow-wrap: anywhere"))
+        .expect("an overflow-wrap rule");
+    for class in [".org-name", ".block", ".lines td", ".payment", ".note"] {
+        assert!(rule.contains(class), "{class} not in {rule}");
+    }
+    assert!(html.contains(".num { text-align: right; white-space: nowrap; }"));
+    assert!(html.contains(&format!("<div class=\"strong\">{}</div>", long_word())));
+}

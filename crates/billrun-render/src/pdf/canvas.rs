@@ -3,6 +3,11 @@
 //! The layout thinks like a reader, in points from the top-left corner of the
 //! page; PDF counts from the bottom-left. Only this file converts. Coordinates are
 //! floats (layout only); amounts never pass through here except as display text.
+//!
+//! Text is measured with the embedded face's own advance widths, after the
+//! characters it lacks are replaced ([`super::fonts::Metrics::displayable`]), so
+//! what is measured is what is drawn. [`wrap_at_most`], [`truncate`] and
+//! [`fit`] keep text of any length inside the box it is given.
 
 use printpdf::{
     Color, FontId, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Pt, Rect, Rgb, TextItem,
@@ -67,16 +72,20 @@ impl<'a> Canvas<'a> {
         self.ops
     }
 
-    /// Width of `text` in `style`.
+    /// Width of `text` in `style`, in points, as drawn (characters the face lacks
+    /// measured as their replacement).
     pub fn width(text: &str, style: Style) -> f32 {
-        Fonts::get().metrics(style.face).width(text, style.size)
+        let m = Fonts::get().metrics(style.face);
+        m.width(&m.displayable(text), style.size)
     }
 
-    /// Draws `text` with its baseline at `y`, starting at `x`.
+    /// Draws `text` with its baseline at `y`, starting at `x` (characters the face
+    /// lacks replaced, see [`super::fonts`]).
     pub fn text(&mut self, x: f32, y: f32, text: &str, style: Style) {
         if text.is_empty() {
             return;
         }
+        let text = Fonts::get().metrics(style.face).displayable(text);
         let font = match style.face {
             Face::Regular => self.fonts.regular.clone(),
             Face::Bold => self.fonts.bold.clone(),
@@ -101,6 +110,23 @@ impl<'a> Canvas<'a> {
     /// Draws `text` so that it ends at `right`.
     pub fn text_right(&mut self, right: f32, y: f32, text: &str, style: Style) {
         self.text(right - Self::width(text, style), y, text, style);
+    }
+
+    /// Draws `text` so that it ends at `right`, at a smaller size if it is wider
+    /// than `max_w` ([`fit`]); returns the width drawn. For amounts and quantities,
+    /// which must be shown whole.
+    pub fn text_right_within(
+        &mut self,
+        right: f32,
+        y: f32,
+        text: &str,
+        style: Style,
+        max_w: f32,
+    ) -> f32 {
+        let st = fit(text, style, max_w);
+        let w = Self::width(text, st);
+        self.text(right - w, y, text, st);
+        w
     }
 
     /// Draws `text` centred on `centre`.
@@ -167,14 +193,80 @@ fn point(x: f32, y_from_top: f32) -> Point {
     }
 }
 
-/// Splits `text` into lines no wider than `width` in `style`, at spaces; a word
-/// longer than a line is cut between characters so nothing runs into the next
-/// column.
+/// Splits `text` into lines no wider than `width` points in `style`, at spaces; a
+/// word longer than a line is cut between characters (from where the line has
+/// room) so nothing runs into the next column. Characters the face lacks are replaced first (see [`super::fonts`]).
 pub fn wrap(text: &str, width: f32, style: Style) -> Vec<String> {
+    wrap_lines(text, width, style, usize::MAX)
+}
+
+/// [`wrap`], keeping at most `max` lines (at least one): if the text needs more,
+/// the last line kept ends with `…`, still within `width`. For fields whose length
+/// is not bounded by the page (names, addresses, descriptions, notes): a 255-letter
+/// word or a 10 MiB note costs at most `max` lines, and only those are measured.
+pub fn wrap_at_most(text: &str, width: f32, style: Style, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut lines = wrap_lines(text, width, style, max);
+    if lines.len() > max {
+        lines.truncate(max);
+        if let Some(last) = lines.last_mut() {
+            ellipsize(last, width, style);
+        }
+    }
+    lines
+}
+
+/// `text` on one line within `width` points: whole if it fits, else cut (at a space
+/// where possible) and ended with `…`.
+pub fn truncate(text: &str, width: f32, style: Style) -> String {
+    wrap_at_most(text, width, style, 1).remove(0)
+}
+
+/// `style` at the size that makes `text` at most `max_w` points wide (its own size
+/// if it fits already). For values that must not be cut: amounts, quantities, the
+/// invoice number.
+pub fn fit(text: &str, style: Style, max_w: f32) -> Style {
+    // A layout never gives less than a point; a non-positive size would mirror it.
+    let max_w = max_w.max(1.0);
+    let w = Canvas::width(text, style);
+    if w <= max_w || w <= 0.0 {
+        return style;
+    }
+    Style {
+        // A hair under the exact ratio, so rounding never leaves it wider.
+        size: style.size * max_w / w * 0.999,
+        ..style
+    }
+}
+
+/// Ends `line` with `…` (to say that text was left out after it), dropping
+/// characters and trailing spaces until it fits `width` points. A line that ends
+/// with one already is left as it is.
+pub fn ellipsize(line: &mut String, width: f32, style: Style) {
+    if line.ends_with('…') {
+        return;
+    }
+    loop {
+        let trimmed = line.trim_end().len();
+        line.truncate(trimmed);
+        if line.is_empty() || Canvas::width(&format!("{line}…"), style) <= width {
+            break;
+        }
+        line.pop();
+    }
+    line.push('…');
+}
+
+/// [`wrap`] that stops once it has `max + 1` lines (the caller cuts the last).
+fn wrap_lines(text: &str, width: f32, style: Style, max: usize) -> Vec<String> {
+    let text = Fonts::get().metrics(style.face).displayable(text);
     let measure = |s: &str| Canvas::width(s, style);
     let mut lines = Vec::new();
     let mut current = String::new();
     for word in text.split_whitespace() {
+        if lines.len() > max {
+            break;
+        }
         let candidate = if current.is_empty() {
             word.to_string()
         } else {
@@ -184,16 +276,27 @@ pub fn wrap(text: &str, width: f32, style: Style) -> Vec<String> {
             current = candidate;
             continue;
         }
-        if !current.is_empty() {
-            lines.push(std::mem::take(&mut current));
+        if measure(word) <= width {
+            // The word fits a line of its own: start one.
+            lines.push(std::mem::replace(&mut current, word.to_string()));
+            continue;
         }
-        // The word alone: cut it if it still does not fit.
-        let mut piece = String::new();
+        // Wider than any line: cut it between characters, starting on the current
+        // line, so a short label before it ("Account:") is not left alone.
+        let mut piece = if current.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", std::mem::take(&mut current))
+        };
         for c in word.chars() {
+            if lines.len() > max {
+                break;
+            }
             piece.push(c);
             if measure(&piece) > width && piece.chars().count() > 1 {
                 piece.pop();
-                lines.push(std::mem::take(&mut piece));
+                lines.push(piece.trim_end().to_string());
+                piece.clear();
                 piece.push(c);
             }
         }
@@ -228,6 +331,61 @@ mod tests {
         let cut = wrap(&long, 50.0, S);
         assert_eq!(cut.concat(), long);
         assert!(cut.iter().all(|l| Canvas::width(l, S) <= 50.0));
+        // A word longer than a line starts beside the word before it.
+        let labelled = wrap(&format!("Account: {long}"), 80.0, S);
+        assert!(labelled[0].starts_with("Account: xx"), "{labelled:?}");
+        assert_eq!(labelled.concat(), format!("Account: {long}"));
+        assert!(labelled.iter().all(|l| Canvas::width(l, S) <= 80.0));
         assert_eq!(wrap("", 50.0, S), [""]);
+    }
+
+    #[test]
+    fn wrap_at_most_cuts_with_an_ellipsis_inside_the_width() {
+        let text = "Analyst seats prorated for twenty-one of thirty-one days in January";
+        // Fits in 2 lines of 250 pt: unchanged.
+        let whole = wrap(text, 250.0, S);
+        assert_eq!(whole.len(), 2);
+        assert_eq!(wrap_at_most(text, 250.0, S, 2), whole);
+        // At most 2 lines of 120 pt: the words of the first line, then the second
+        // ends with an ellipsis, and both stay within 120 pt.
+        let all = wrap(text, 120.0, S);
+        let cut = wrap_at_most(text, 120.0, S, 2);
+        assert_eq!(cut.len(), 2);
+        assert_eq!(cut[0], all[0]);
+        assert!(cut[1].ends_with('…'), "{cut:?}");
+        assert!(all[1].starts_with(cut[1].trim_end_matches('…')), "{cut:?}");
+        assert!(cut.iter().all(|l| Canvas::width(l, S) <= 120.0), "{cut:?}");
+        // An unbroken 255-letter word on one line of 100 pt.
+        let word = "W".repeat(255);
+        let one = truncate(&word, 100.0, S);
+        assert!(one.ends_with('…') && one.starts_with("WWW"), "{one}");
+        assert!(Canvas::width(&one, S) <= 100.0);
+        // DejaVu's W is 0.989 em: 9.89 pt at 10 pt, the ellipsis 1 em: 10 pt, so
+        // 100 pt holds 9 W's and the ellipsis (99.0 pt), not 10 (108.9 pt).
+        assert_eq!(one, format!("{}…", "W".repeat(9)));
+        // A 10 MiB note costs the lines kept, not the whole text.
+        let huge = "word ".repeat(2 * 1024 * 1024);
+        let t = std::time::Instant::now();
+        assert_eq!(wrap_at_most(&huge, 300.0, S, 3).len(), 3);
+        assert!(t.elapsed().as_secs_f32() < 2.0, "{:?}", t.elapsed());
+        assert_eq!(truncate("short", 100.0, S), "short");
+    }
+
+    #[test]
+    fn fit_shrinks_only_what_does_not_fit() {
+        let n = "1,234,567,890,123,456";
+        let w = Canvas::width(n, S);
+        assert_eq!(fit(n, S, w + 1.0).size, S.size);
+        let small = fit(n, S, w / 2.0);
+        // Half the room: about half the size, and never wider than the room.
+        assert!((small.size - 5.0).abs() < 0.01, "{}", small.size);
+        assert!(Canvas::width(n, small) <= w / 2.0);
+    }
+
+    #[test]
+    fn missing_characters_are_measured_as_drawn() {
+        // The rocket is not in DejaVu: it is drawn, and so measured, as U+FFFD.
+        assert_eq!(Canvas::width("a🚀b", S), Canvas::width("a\u{FFFD}b", S));
+        assert_eq!(wrap("a 🚀 b", 500.0, S), ["a \u{FFFD} b"]);
     }
 }

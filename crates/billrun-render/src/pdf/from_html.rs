@@ -3,7 +3,9 @@
 //! The HTML is the template's own output, so the PDF shows what the template says.
 //! The renderer gets DejaVu Sans and Sans Bold (as families "DejaVu Sans" and
 //! "DejaVu Sans Bold") and the logo as the image named `logo` (templates are
-//! rendered for this route with `organisation.logo.src = "logo"`).
+//! rendered for this route with `organisation.logo.src = "logo"`). Characters
+//! neither face has (most emoji, CJK) are replaced with U+FFFD first, as in the
+//! built-in layout (see [`super::fonts`]), instead of drawing empty boxes.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -11,7 +13,7 @@ use std::sync::OnceLock;
 use printpdf::html::{build_font_pool, SharedFontPool};
 use printpdf::{Base64OrRaw, GeneratePdfOptions, PdfDocument, PdfSaveOptions};
 
-use super::fonts::{BOLD_TTF, REGULAR_TTF};
+use super::fonts::{Fonts, BOLD_TTF, REGULAR_TTF};
 use crate::logo::Logo;
 use crate::RenderError;
 
@@ -32,7 +34,9 @@ fn pool() -> SharedFontPool {
 
 /// Lays out `html` (A4, 15 mm margins) with printpdf's HTML renderer and returns
 /// the PDF file. `logo` is available to the HTML as `<img src="logo">`.
+/// Characters the embedded fonts lack are drawn as U+FFFD.
 pub fn render_pdf_from_html(html: &str, logo: Option<&Logo>) -> Result<Vec<u8>, RenderError> {
+    let html = Fonts::get().displayable_html(html);
     let fonts: BTreeMap<String, Base64OrRaw> = font_map()
         .into_iter()
         .map(|(k, v)| (k, Base64OrRaw::Raw(v)))
@@ -50,7 +54,7 @@ pub fn render_pdf_from_html(html: &str, logo: Option<&Logo>) -> Result<Vec<u8>, 
     };
     let mut warnings = Vec::new();
     let doc = PdfDocument::from_html_with_cache(
-        html,
+        &html,
         &images,
         &fonts,
         &options,

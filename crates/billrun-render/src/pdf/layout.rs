@@ -7,10 +7,24 @@
 //! (added once the page count is known). After the table: totals, payment
 //! instructions and the footer note, each moved to a new page whole if it does not
 //! fit. It shows exactly the fields of the built-in HTML template.
+//!
+//! # Text of any length
+//! Nothing is drawn outside the margins or over another element, whatever the
+//! length of a name: text is measured with the embedded font's advance widths and
+//! wrapped within its column ([`wrap_at_most`]), breaking a word longer than the
+//! column between characters. Each free-text field takes at most a fixed number of
+//! lines (the `*_LINES` constants), and text beyond them is cut, the last line
+//! ending with `…` (the README says how much of a name that shows), so the header, a table
+//! row, the payment block and the footer note always fit on one page. One-line
+//! places (the continuation header, the footer) cut with `…` too. Amounts,
+//! quantities and the invoice number are never cut: one wider than its column is
+//! drawn smaller ([`fit`]).
 
 use printpdf::{Op, XObjectId};
 
-use super::canvas::{wrap, Canvas, FontIds, Rgb8, Style, PAGE_H, PAGE_W};
+use super::canvas::{
+    ellipsize, fit, truncate, wrap_at_most, Canvas, FontIds, Rgb8, Style, PAGE_H, PAGE_W,
+};
 use super::fonts::Face;
 use crate::model::{InvoiceDocument, InvoiceStatus, Line, Party};
 
@@ -27,6 +41,36 @@ const QTY_R: f32 = X1 - 188.0;
 const DESC_X: f32 = X0 + 6.0;
 const DESC_W: f32 = X1 - 268.0 - DESC_X;
 const SUB_INDENT: f32 = 14.0;
+/// The widest a number may be drawn in its column (8 pt clear of the column to
+/// its left).
+const QTY_W: f32 = QTY_R - (DESC_X + DESC_W) - 8.0;
+const UNIT_W: f32 = UNIT_R - QTY_R - 8.0;
+const AMOUNT_W: f32 = AMOUNT_R - UNIT_R - 8.0;
+
+// The most lines a field takes (see the module docs); text beyond ends in `…`.
+/// The organisation's name beside the title, at 16 pt (then 3 lines at 12 pt).
+const ORG_NAME_LINES: usize = 2;
+/// A name in the FROM and BILL TO blocks (seller, customer).
+const NAME_LINES: usize = 5;
+/// The account's name, an address line, tax id, email, phone.
+const FIELD_LINES: usize = 3;
+/// A whole FROM or BILL TO block (20 emails would otherwise push the table off
+/// the first page).
+const BLOCK_LINES: usize = 16;
+/// A group (tag) name in the table.
+const GROUP_LINES: usize = 3;
+/// A charge line's name, and its grey period-and-description line.
+const LINE_NAME_LINES: usize = 6;
+const LINE_NOTE_LINES: usize = 4;
+/// A sub-line's label.
+const SUB_LINES: usize = 3;
+/// Each payment instruction, and all of them together.
+const PAYMENT_ENTRY_LINES: usize = 4;
+const PAYMENT_LINES: usize = 30;
+/// The closing note.
+const FOOTER_NOTE_LINES: usize = 20;
+/// The invoice number under the title is at most this wide (drawn smaller if not).
+const NUMBER_W: f32 = 200.0;
 
 const INK: Rgb8 = Rgb8(31, 41, 51);
 const MUTED: Rgb8 = Rgb8(107, 114, 128);
@@ -50,6 +94,9 @@ const TH: Style = style(Face::Bold, 8.0, INK);
 
 const BODY_LH: f32 = 11.5;
 const NOTE_LH: f32 = 9.5;
+const GROUP: Style = style(Face::Bold, 9.5, ACCENT);
+const GROUP_AMOUNT: Style = style(Face::Bold, 9.0, ACCENT);
+const GROUP_LH: f32 = 12.0;
 
 /// The logo as registered in the document, with its pixel size.
 pub struct PlacedLogo {
@@ -91,7 +138,18 @@ impl<'a> Layout<'a> {
         let last = std::mem::replace(&mut self.page, Canvas::new(self.fonts));
         self.pages.push(last.into_ops());
         let count = self.pages.len();
-        let left = format!("{} · Invoice {}", self.seller_name(), self.doc.number);
+        // The seller's name gives way to the page number and the invoice number.
+        let room = X1 - X0 - Canvas::width(&format!("Page {count} of {count}"), NOTE) - 16.0;
+        let suffix = format!(" · Invoice {}", self.doc.number);
+        let seller_room = room - Canvas::width(&suffix, NOTE);
+        let left = if seller_room >= 60.0 {
+            format!(
+                "{}{suffix}",
+                truncate(self.seller_name(), seller_room, NOTE)
+            )
+        } else {
+            truncate(&format!("{}{suffix}", self.seller_name()), room, NOTE)
+        };
         for (i, ops) in self.pages.iter_mut().enumerate() {
             let mut c = Canvas::new(self.fonts);
             c.hline(X0, X1, PAGE_H - 46.0, 0.5, RULE);
@@ -122,17 +180,27 @@ impl<'a> Layout<'a> {
         self.pages.push(done.into_ops());
         let seller = self.seller_name();
         let p = &mut self.page;
+        // Left the invoice and the customer, right the seller and the date; the
+        // names are cut to the room the other side leaves.
+        let invoice = format!("Invoice {}", self.doc.number);
+        let invoice_st = fit(&invoice, style(Face::Bold, 11.0, INK), (X1 - X0) / 2.0);
+        p.text(X0, TOP + 12.0, &invoice, invoice_st);
+        let room = X1 - X0 - Canvas::width(&invoice, invoice_st) - 16.0;
+        p.text_right(X1, TOP + 12.0, &truncate(seller, room, SMALL), SMALL);
+        let date = self
+            .doc
+            .invoice_date
+            .as_ref()
+            .map(|d| d.display.to_string())
+            .unwrap_or_default();
+        p.text_right(X1, TOP + 26.0, &date, SMALL);
+        let room = X1 - X0 - Canvas::width(&date, SMALL) - 16.0;
         p.text(
             X0,
-            TOP + 12.0,
-            &format!("Invoice {}", self.doc.number),
-            style(Face::Bold, 11.0, INK),
+            TOP + 26.0,
+            &truncate(&self.doc.customer.name, room, SMALL),
+            SMALL,
         );
-        p.text_right(X1, TOP + 12.0, seller, SMALL);
-        p.text(X0, TOP + 26.0, &self.doc.customer.name, SMALL);
-        if let Some(d) = &self.doc.invoice_date {
-            p.text_right(X1, TOP + 26.0, &d.display.to_string(), SMALL);
-        }
         self.y = TOP + 42.0;
     }
 
@@ -149,20 +217,13 @@ impl<'a> Layout<'a> {
     fn first_page_header(&mut self, logo: Option<&PlacedLogo>) {
         let doc = self.doc;
         let p = &mut self.page;
-        match logo {
-            Some(logo) => {
-                let (w, h) = fit(logo.px, 180.0, 54.0);
-                p.image(&logo.id, X0, TOP, w, h, logo.px);
-            }
-            None => p.text(
-                X0,
-                TOP + 18.0,
-                &doc.organisation.name,
-                style(Face::Bold, 16.0, INK),
-            ),
-        }
-        p.text_right(X1, TOP + 18.0, "INVOICE", style(Face::Bold, 20.0, ACCENT));
-        p.text_right(X1, TOP + 34.0, &doc.number, style(Face::Bold, 10.5, INK));
+        // Right: the title, the number and the status; the left column (logo or
+        // name) gets the rest of the width.
+        let title = style(Face::Bold, 20.0, ACCENT);
+        let number = fit(&doc.number, style(Face::Bold, 10.5, INK), NUMBER_W);
+        let mut right_w = Canvas::width("INVOICE", title).max(Canvas::width(&doc.number, number));
+        p.text_right(X1, TOP + 18.0, "INVOICE", title);
+        p.text_right(X1, TOP + 34.0, &doc.number, number);
         // A draft's number already reads "DRAFT".
         if doc.status != InvoiceStatus::Due && doc.status_label.to_uppercase() != doc.number {
             let color = match doc.status {
@@ -171,7 +232,24 @@ impl<'a> Layout<'a> {
                 _ => Rgb8(180, 83, 9),
             };
             let label = doc.status_label.to_uppercase();
-            p.text_right(X1, TOP + 48.0, &label, style(Face::Bold, 9.0, color));
+            let st = style(Face::Bold, 9.0, color);
+            right_w = right_w.max(Canvas::width(&label, st));
+            p.text_right(X1, TOP + 48.0, &label, st);
+        }
+        match logo {
+            Some(logo) => {
+                let (w, h) = fit_box(logo.px, 180.0, 54.0);
+                p.image(&logo.id, X0, TOP, w, h, logo.px);
+            }
+            None => {
+                let room = X1 - X0 - right_w - 18.0;
+                let (lines, st, lh) = org_name_lines(&doc.organisation.name, room);
+                let mut y = TOP + st.size + 2.0;
+                for line in lines {
+                    p.text(X0, y, &line, st);
+                    y += lh;
+                }
+            }
         }
 
         let top = TOP + 72.0;
@@ -182,11 +260,11 @@ impl<'a> Layout<'a> {
         self.amount_due_band();
     }
 
-    /// Draws wrapped lines from baseline `y`; returns the baseline after them.
-    fn lines(&mut self, x: f32, mut y: f32, w: f32, text: &str, st: Style, lh: f32) -> f32 {
-        for line in wrap(text, w, st) {
+    /// Draws `block`'s lines from baseline `y`; returns the baseline after them.
+    fn block(&mut self, x: f32, mut y: f32, block: Block) -> f32 {
+        for (line, st) in block.finish() {
             self.page.text(x, y, &line, st);
-            y += lh;
+            y += BODY_LH;
         }
         y
     }
@@ -194,32 +272,27 @@ impl<'a> Layout<'a> {
     fn seller_block(&mut self, x: f32, top: f32, w: f32) -> f32 {
         let bd = &self.doc.billing_details;
         self.page.text(x, top, "FROM", LABEL);
-        let mut y = self.lines(x, top + 13.0, w, self.seller_name(), BODY_BOLD, BODY_LH);
+        let mut b = Block::new(w);
+        b.add(self.seller_name(), BODY_BOLD, NAME_LINES);
         for a in &bd.address_lines {
-            y = self.lines(x, y, w, a, SMALL, BODY_LH);
+            b.add(a, SMALL, FIELD_LINES);
         }
         if let Some(t) = &bd.tax_id {
-            y = self.lines(x, y, w, &format!("Tax ID {t}"), SMALL, BODY_LH);
+            b.add(&format!("Tax ID {t}"), SMALL, FIELD_LINES);
         }
         for v in [&bd.email, &bd.phone].into_iter().flatten() {
-            y = self.lines(x, y, w, v, SMALL, BODY_LH);
+            b.add(v, SMALL, FIELD_LINES);
         }
-        y
+        self.block(x, top + 13.0, b)
     }
 
     fn bill_to_block(&mut self, x: f32, top: f32, w: f32) -> f32 {
         let (customer, account): (&Party, &Party) = (&self.doc.customer, &self.doc.account);
         self.page.text(x, top, "BILL TO", LABEL);
-        let mut y = self.lines(x, top + 13.0, w, &customer.name, BODY_BOLD, BODY_LH);
+        let mut b = Block::new(w);
+        b.add(&customer.name, BODY_BOLD, NAME_LINES);
         if !account.name.is_empty() && account.name != customer.name {
-            y = self.lines(
-                x,
-                y,
-                w,
-                &format!("Account: {}", account.name),
-                SMALL,
-                BODY_LH,
-            );
+            b.add(&format!("Account: {}", account.name), SMALL, FIELD_LINES);
         }
         let address = if account.address_lines.is_empty() {
             &customer.address_lines
@@ -227,7 +300,7 @@ impl<'a> Layout<'a> {
             &account.address_lines
         };
         for a in address {
-            y = self.lines(x, y, w, a, SMALL, BODY_LH);
+            b.add(a, SMALL, FIELD_LINES);
         }
         let emails = if account.emails.is_empty() {
             &customer.emails
@@ -235,9 +308,9 @@ impl<'a> Layout<'a> {
             &account.emails
         };
         for e in emails {
-            y = self.lines(x, y, w, e, SMALL, BODY_LH);
+            b.add(e, SMALL, FIELD_LINES);
         }
-        y
+        self.block(x, top + 13.0, b)
     }
 
     fn details_block(&mut self, x: f32, top: f32, w: f32) -> f32 {
@@ -265,7 +338,10 @@ impl<'a> Layout<'a> {
             if !fits {
                 y += 10.5;
             }
-            self.page.text_right(x + w, y, &value, DETAIL_VALUE);
+            // Values are short (dates, "Net 30", a currency code) except perhaps
+            // the number, which is drawn smaller rather than cut.
+            self.page
+                .text_right_within(x + w, y, &value, DETAIL_VALUE, w);
             y += 12.0;
         }
         y
@@ -283,23 +359,22 @@ impl<'a> Layout<'a> {
             style(Face::Regular, 9.0, MUTED),
         );
         let label_w = Canvas::width("Amount due", style(Face::Regular, 9.0, MUTED));
-        p.text(
-            X0 + 22.0 + label_w,
-            top + 22.0,
-            &doc.amount_due.display,
-            style(Face::Bold, 14.0, INK),
-        );
         let right = match (&doc.due_date, doc.status) {
             (_, InvoiceStatus::Draft) => "Draft: amounts may still change".to_string(),
             (_, InvoiceStatus::Paid) => "Paid: nothing to pay".to_string(),
             (Some(d), _) => format!("Due by {}", d.display),
             (None, _) => String::new(),
         };
-        p.text_right(
-            X1 - 12.0,
-            top + 21.0,
-            &right,
-            style(Face::Regular, 9.0, INK),
+        let right_st = style(Face::Regular, 9.0, INK);
+        p.text_right(X1 - 12.0, top + 21.0, &right, right_st);
+        let amount_x = X0 + 22.0 + label_w;
+        let room = X1 - 12.0 - Canvas::width(&right, right_st) - 16.0 - amount_x;
+        let amount = &doc.amount_due.display;
+        p.text(
+            amount_x,
+            top + 22.0,
+            amount,
+            fit(amount, style(Face::Bold, 14.0, INK), room),
         );
         self.y = top + 34.0 + 18.0;
     }
@@ -320,12 +395,11 @@ impl<'a> Layout<'a> {
         if self.ensure(h) {
             self.table_header();
             if let Some(g) = self.group {
-                self.page.text(
-                    DESC_X,
-                    self.y + 11.0,
-                    &format!("{g} (continued)"),
-                    style(Face::Bold, 9.0, MUTED),
-                );
+                let st = style(Face::Bold, 9.0, MUTED);
+                let room = AMOUNT_R - DESC_X - Canvas::width(" (continued)", st);
+                let name = truncate(g, room, st);
+                self.page
+                    .text(DESC_X, self.y + 11.0, &format!("{name} (continued)"), st);
                 self.y += 18.0;
             }
         }
@@ -340,19 +414,22 @@ impl<'a> Layout<'a> {
                 .lines
                 .first()
                 .map_or(0.0, |l| line_height(l) + sub_height(l.sub_lines.first()));
+            // The name wraps in the room the amount leaves.
+            let amount_st = fit(&g.amount.display, GROUP_AMOUNT, AMOUNT_W);
+            let room = AMOUNT_R - Canvas::width(&g.amount.display, amount_st) - 12.0 - DESC_X;
+            let name = wrap_at_most(&g.name, room, GROUP, GROUP_LINES);
+            let head_h = 22.0 + (name.len() - 1) as f32 * GROUP_LH;
             self.group = None;
-            self.table_break_if_needed(22.0 + first);
+            self.table_break_if_needed(head_h + first);
             let top = self.y;
+            for (i, line) in name.iter().enumerate() {
+                self.page
+                    .text(DESC_X, top + 12.0 + i as f32 * GROUP_LH, line, GROUP);
+            }
             self.page
-                .text(DESC_X, top + 12.0, &g.name, style(Face::Bold, 9.5, ACCENT));
-            self.page.text_right(
-                AMOUNT_R,
-                top + 12.0,
-                &g.amount.display,
-                style(Face::Bold, 9.0, ACCENT),
-            );
-            self.page.hline(X0, X1, top + 18.0, 0.6, RULE);
-            self.y = top + 22.0;
+                .text_right(AMOUNT_R, top + 12.0, &g.amount.display, amount_st);
+            self.page.hline(X0, X1, top + head_h - 4.0, 0.6, RULE);
+            self.y = top + head_h;
             self.group = Some(&g.name);
             for l in &g.lines {
                 self.table_break_if_needed(line_height(l) + sub_height(l.sub_lines.first()));
@@ -370,22 +447,29 @@ impl<'a> Layout<'a> {
     }
 
     fn numbers(&mut self, y: f32, l: &Line, st: Style) {
+        let p = &mut self.page;
         if let Some(q) = &l.quantity {
-            self.page.text_right(QTY_R, y, q, st);
+            p.text_right_within(QTY_R, y, q, st, QTY_W);
         }
         if let Some(u) = &l.unit_price {
-            self.page.text_right(UNIT_R, y, &u.display, st);
+            p.text_right_within(UNIT_R, y, &u.display, st, UNIT_W);
         }
-        self.page.text_right(AMOUNT_R, y, &l.amount.display, st);
+        p.text_right_within(AMOUNT_R, y, &l.amount.display, st, AMOUNT_W);
     }
 
     fn line(&mut self, l: &Line) {
         let base = self.y + 9.0;
         self.numbers(base, l, BODY);
-        let mut y = self.lines(DESC_X, base, DESC_W, &l.display_name, BODY, BODY_LH);
+        let (name, notes) = line_text(l);
+        let mut y = base;
+        for line in &name {
+            self.page.text(DESC_X, y, line, BODY);
+            y += BODY_LH;
+        }
         y -= BODY_LH - NOTE_LH;
-        for note in secondary(l) {
-            y = self.lines(DESC_X, y, DESC_W, &note, NOTE, NOTE_LH);
+        for line in &notes {
+            self.page.text(DESC_X, y, line, NOTE);
+            y += NOTE_LH;
         }
         self.y += line_height(l);
     }
@@ -393,14 +477,11 @@ impl<'a> Layout<'a> {
     fn sub_line(&mut self, s: &Line) {
         let base = self.y + 7.5;
         self.numbers(base, s, NOTE);
-        self.lines(
-            DESC_X + SUB_INDENT,
-            base,
-            DESC_W - SUB_INDENT,
-            sub_label(s),
-            NOTE,
-            NOTE_LH,
-        );
+        let mut y = base;
+        for line in sub_text(s) {
+            self.page.text(DESC_X + SUB_INDENT, y, &line, NOTE);
+            y += NOTE_LH;
+        }
         self.y += sub_height(Some(s));
     }
 
@@ -414,12 +495,20 @@ impl<'a> Layout<'a> {
         }
         rows.push(("Credits", doc.credits.display.clone()));
         let x = X1 - 250.0;
-        let payment: Vec<String> = doc
+        let payment_w = x - 20.0 - X0;
+        let mut payment: Vec<String> = doc
             .billing_details
             .payment_instructions
             .iter()
-            .flat_map(|l| wrap(l, x - 20.0 - X0, SMALL))
+            .flat_map(|l| wrap_at_most(l, payment_w, SMALL, PAYMENT_ENTRY_LINES))
+            .take(PAYMENT_LINES + 1)
             .collect();
+        if payment.len() > PAYMENT_LINES {
+            payment.truncate(PAYMENT_LINES);
+            if let Some(last) = payment.last_mut() {
+                ellipsize(last, payment_w, SMALL);
+            }
+        }
         let totals_h = rows.len() as f32 * 15.0 + 56.0;
         let payment_h = if payment.is_empty() {
             0.0
@@ -427,9 +516,9 @@ impl<'a> Layout<'a> {
             20.0 + payment.len() as f32 * BODY_LH
         };
         // The closing note travels with the totals, so a page never holds it alone.
-        let note_h = doc.billing_details.footer_note.as_ref().map_or(0.0, |n| {
-            wrap(n, X1 - X0, NOTE).len() as f32 * NOTE_LH + 22.0
-        });
+        let note_h = self
+            .footer_note_lines()
+            .map_or(0.0, |l| l.len() as f32 * NOTE_LH + 22.0);
         self.y += 6.0;
         self.ensure(totals_h.max(payment_h) + note_h);
         let top = self.y;
@@ -443,40 +532,43 @@ impl<'a> Layout<'a> {
         }
         let mut y = top + 10.0;
         for (label, value) in rows {
-            self.page.text(x + 8.0, y, label, BODY);
-            self.page.text_right(AMOUNT_R, y, &value, BODY);
+            self.total_row(x, y, label, BODY, &value, BODY);
             y += 15.0;
         }
         self.page.hline(x, X1, y - 9.0, 0.8, INK);
         y += 4.0;
-        self.page
-            .text(x + 8.0, y, "Total", style(Face::Bold, 10.0, INK));
-        self.page.text_right(
-            AMOUNT_R,
-            y,
-            &doc.total.display,
-            style(Face::Bold, 10.0, INK),
-        );
+        let bold = style(Face::Bold, 10.0, INK);
+        self.total_row(x, y, "Total", bold, &doc.total.display, bold);
         let band = y + 7.0;
         self.page.fill_rect(x, band, X1 - x, 24.0, BAND_BG);
-        self.page.text(
-            x + 8.0,
+        let amount_st = style(Face::Bold, 11.0, ACCENT);
+        self.total_row(
+            x,
             band + 16.0,
             "Amount due",
-            style(Face::Bold, 10.0, INK),
-        );
-        self.page.text_right(
-            AMOUNT_R,
-            band + 16.0,
+            bold,
             &doc.amount_due.display,
-            style(Face::Bold, 11.0, ACCENT),
+            amount_st,
         );
         self.y = top + totals_h.max(payment_h) + 14.0;
     }
 
+    /// A row of the totals: `label` at the left of the totals box, `value` at the
+    /// right, drawn whole in the room the label leaves.
+    fn total_row(&mut self, x: f32, y: f32, label: &str, label_st: Style, value: &str, st: Style) {
+        self.page.text(x + 8.0, y, label, label_st);
+        let room = AMOUNT_R - (x + 8.0 + Canvas::width(label, label_st) + 12.0);
+        self.page.text_right_within(AMOUNT_R, y, value, st, room);
+    }
+
+    /// The closing note's lines, if there is one.
+    fn footer_note_lines(&self) -> Option<Vec<String>> {
+        let note = self.doc.billing_details.footer_note.as_ref()?;
+        Some(wrap_at_most(note, X1 - X0, NOTE, FOOTER_NOTE_LINES))
+    }
+
     fn footer_note(&mut self) {
-        if let Some(note) = &self.doc.billing_details.footer_note {
-            let lines = wrap(note, X1 - X0, NOTE);
+        if let Some(lines) = self.footer_note_lines() {
             self.ensure(lines.len() as f32 * NOTE_LH + 8.0);
             self.page.hline(X0, X1, self.y - 4.0, 0.4, FAINT_RULE);
             let mut y = self.y + 8.0;
@@ -510,23 +602,82 @@ pub(crate) fn sub_label(s: &Line) -> &str {
     s.description.as_deref().unwrap_or(&s.display_name)
 }
 
-fn line_height(l: &Line) -> f32 {
-    let name = wrap(&l.display_name, DESC_W, BODY).len() as f32;
-    let notes: usize = secondary(l)
+/// A charge line's description lines: its name, then its grey note.
+fn line_text(l: &Line) -> (Vec<String>, Vec<String>) {
+    let name = wrap_at_most(&l.display_name, DESC_W, BODY, LINE_NAME_LINES);
+    let notes = secondary(l)
         .iter()
-        .map(|n| wrap(n, DESC_W, NOTE).len())
-        .sum();
-    4.0 + name * BODY_LH + notes as f32 * NOTE_LH
+        .flat_map(|n| wrap_at_most(n, DESC_W, NOTE, LINE_NOTE_LINES))
+        .collect();
+    (name, notes)
+}
+
+fn sub_text(s: &Line) -> Vec<String> {
+    wrap_at_most(sub_label(s), DESC_W - SUB_INDENT, NOTE, SUB_LINES)
+}
+
+fn line_height(l: &Line) -> f32 {
+    let (name, notes) = line_text(l);
+    4.0 + name.len() as f32 * BODY_LH + notes.len() as f32 * NOTE_LH
 }
 
 fn sub_height(s: Option<&Line>) -> f32 {
-    s.map_or(0.0, |s| {
-        wrap(sub_label(s), DESC_W - SUB_INDENT, NOTE).len() as f32 * NOTE_LH + 0.5
-    })
+    s.map_or(0.0, |s| sub_text(s).len() as f32 * NOTE_LH + 0.5)
+}
+
+/// The organisation's name beside the title, in `room` points: at 16 pt on up to
+/// [`ORG_NAME_LINES`] lines, else at 12 pt on up to one more, cut with `…` beyond.
+/// Returns the lines, their style and their line height.
+fn org_name_lines(name: &str, room: f32) -> (Vec<String>, Style, f32) {
+    let big = style(Face::Bold, 16.0, INK);
+    let lines = wrap_at_most(name, room, big, ORG_NAME_LINES + 1);
+    if lines.len() <= ORG_NAME_LINES {
+        return (lines, big, 19.0);
+    }
+    let small = style(Face::Bold, 12.0, INK);
+    (
+        wrap_at_most(name, room, small, ORG_NAME_LINES + 1),
+        small,
+        14.5,
+    )
+}
+
+/// The lines of a FROM or BILL TO block: each field wrapped in the block's width
+/// to at most its own number of lines, the whole to at most [`BLOCK_LINES`].
+struct Block {
+    w: f32,
+    lines: Vec<(String, Style)>,
+}
+
+impl Block {
+    fn new(w: f32) -> Block {
+        Block {
+            w,
+            lines: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, text: &str, st: Style, max: usize) {
+        if self.lines.len() > BLOCK_LINES {
+            return;
+        }
+        let lines = wrap_at_most(text, self.w, st, max);
+        self.lines.extend(lines.into_iter().map(|l| (l, st)));
+    }
+
+    fn finish(mut self) -> Vec<(String, Style)> {
+        if self.lines.len() > BLOCK_LINES {
+            self.lines.truncate(BLOCK_LINES);
+            if let Some((last, st)) = self.lines.last_mut() {
+                ellipsize(last, self.w, *st);
+            }
+        }
+        self.lines
+    }
 }
 
 /// The largest size of `px` that fits `max_w` x `max_h`, keeping its proportions.
-fn fit(px: (u32, u32), max_w: f32, max_h: f32) -> (f32, f32) {
+fn fit_box(px: (u32, u32), max_w: f32, max_h: f32) -> (f32, f32) {
     let (w, h) = (px.0 as f32, px.1 as f32);
     let k = (max_w / w).min(max_h / h);
     (w * k, h * k)
