@@ -29,6 +29,11 @@ pub const MAX_POSTAL_CODE_CHARS: usize = 20;
 pub const MAX_ALIASES: usize = 100;
 /// Longest dimension value of a usage event: 255 characters.
 pub const MAX_DIMENSION_CHARS: usize = 255;
+/// A billing-details profile's payment instructions: at most this many lines
+/// (each at most [`MAX_NAME_CHARS`]); the PDF shows them in one block.
+pub const MAX_PAYMENT_INSTRUCTION_LINES: usize = 20;
+/// A billing-details profile's footer note (the PDF shows at most 20 lines of it).
+pub const MAX_NOTE_CHARS: usize = 2000;
 
 /// Refuses `value` if it has more than `max` characters (Unicode scalar values, not
 /// bytes), naming the field and the limit.

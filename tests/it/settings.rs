@@ -227,6 +227,50 @@ async fn logo_is_checked_on_upload_and_drawn_with_the_billing_details_in_the_pdf
         "Germany",
     ]);
     assert!(err.contains("country"), "{err}");
+    // Limits on every field (README "Input limits"): a 2,001-character footer note,
+    // 21 payment-instruction lines, a 256-character line; nothing is written.
+    let long_note = "n".repeat(2001);
+    let err = cli.refused(&[
+        "billing-details",
+        "update",
+        "--org",
+        "acme",
+        "main",
+        "--footer-note",
+        &long_note,
+    ]);
+    assert!(err.contains("footerNote") && err.contains("2000"), "{err}");
+    let mut args = vec!["billing-details", "update", "--org", "acme", "main"];
+    for _ in 0..21 {
+        args.extend(["--payment-instructions", "IBAN"]);
+    }
+    let err = cli.refused(&args);
+    assert!(
+        err.contains("paymentInstructions: 21 lines, at most 20"),
+        "{err}"
+    );
+    let long_line = "x".repeat(256);
+    let err = cli.refused(&[
+        "billing-details",
+        "update",
+        "--org",
+        "acme",
+        "main",
+        "--payment-instructions",
+        &long_line,
+    ]);
+    assert!(
+        err.contains("paymentInstructions[1]") && err.contains("255"),
+        "{err}"
+    );
+    let kept: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["billing-details", "list", "--org", "acme", "--json"]))
+            .unwrap();
+    assert_eq!(
+        kept[0]["footerNote"].as_str(),
+        Some("Paid within 15 days, with thanks."),
+        "{kept}"
+    );
     cli.ok(&[
         "template",
         "update",

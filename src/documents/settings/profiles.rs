@@ -157,6 +157,30 @@ fn apply(p: &mut Profile, c: ProfileChanges) -> Result<()> {
     if let Some(e) = &p.email {
         crate::catalog::check_email("email", e)?;
     }
+    use crate::catalog::input::{self, check_len};
+    if let Some(t) = &p.tax_id {
+        check_len("taxId", t, input::MAX_ID_CHARS)?;
+    }
+    if let Some(t) = &p.phone {
+        check_len("phone", t, input::MAX_ID_CHARS)?;
+    }
+    if p.payment_instructions.len() > input::MAX_PAYMENT_INSTRUCTION_LINES {
+        bail!(
+            "paymentInstructions: {} lines, at most {} allowed",
+            p.payment_instructions.len(),
+            input::MAX_PAYMENT_INSTRUCTION_LINES
+        );
+    }
+    for (i, line) in p.payment_instructions.iter().enumerate() {
+        check_len(
+            &format!("paymentInstructions[{}]", i + 1),
+            line,
+            input::MAX_NAME_CHARS,
+        )?;
+    }
+    if let Some(n) = &p.footer_note {
+        check_len("footerNote", n, input::MAX_NOTE_CHARS)?;
+    }
     if let Some(a) = &p.address {
         a.validate("address")?;
     }
