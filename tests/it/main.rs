@@ -4,8 +4,10 @@
 mod bill_run;
 mod catalog;
 mod credits;
+mod dates;
 mod delivery;
 mod documents;
+mod env;
 mod fixtures;
 mod harness;
 mod imports;
@@ -18,5 +20,6 @@ mod restart;
 mod safety;
 mod schedule;
 mod settings;
+mod steps;
 mod trials;
 mod void;
