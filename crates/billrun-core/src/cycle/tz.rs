@@ -61,8 +61,7 @@ pub fn period_instants(period: Period, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>)
 mod tests {
     use super::*;
     use crate::cycle::tests::calendar;
-    use crate::testing::d;
-    use crate::testing::utc;
+    use crate::testing::{d, utc};
     use chrono::Days;
 
     fn hours(period: Period, tz: Tz) -> i64 {
