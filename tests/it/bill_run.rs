@@ -511,7 +511,7 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
     )
     .await;
     assert_eq!(
-        summary(&db).await,
+        summary(db).await,
         expected,
         "same invoices as the uninterrupted run (killed after {partial})"
     );

@@ -26,6 +26,16 @@ pub struct TestEnv {
     spawned: AtomicUsize,
 }
 
+/// A `TestEnv` is also its command line: `env.ok(..)`, `env.json(..)`, `env.db`,
+/// and the helpers test modules add to [`Cli`].
+impl std::ops::Deref for TestEnv {
+    type Target = Cli;
+
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
+}
+
 impl TestEnv {
     /// The default config of [`crate::harness::Scratch::config`] (fast heartbeats,
     /// polls and backoff), no schedule.

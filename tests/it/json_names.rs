@@ -98,14 +98,13 @@ impl Outputs {
 
 #[tokio::test]
 async fn every_json_output_names_its_fields_in_camel_case() {
-    let env = TestEnv::new().await;
-    let c = env.cli();
-    let pool = env.pool();
-    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
-    env.account("acme", "a1")
+    let c = TestEnv::new().await;
+    let pool = &c.db.pool;
+    c.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    c.account("acme", "a1")
         .with_usage("e1", "2026-01-05T10:00:00Z", dec!(1500))
         .await;
-    env.account("acme", "a2")
+    c.account("acme", "a2")
         .with_usage("e2", "2026-01-06T10:00:00Z", dec!(200))
         .await;
     // Recipients, so the bill run records deliveries.
@@ -114,7 +113,7 @@ async fn every_json_output_names_its_fields_in_camel_case() {
         .await
         .unwrap();
     // An account the plan has no rate for (EUR): the bill run reports it as a failure.
-    env.account("acme", "a3").await;
+    c.account("acme", "a3").await;
     sqlx::query("UPDATE accounts SET invoice_currency = 'EUR' WHERE id = 'a3'")
         .execute(pool)
         .await
