@@ -636,6 +636,7 @@ async fn enqueue_finalize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use billrun_core::testing::{d, utc as t};
     use serde_json::json;
 
     fn monthly() -> PricingCycleConfig {
@@ -643,14 +644,6 @@ mod tests {
             &json!({"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}}),
         )
         .unwrap()
-    }
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
     }
 
     #[test]

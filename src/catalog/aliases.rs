@@ -203,10 +203,7 @@ pub enum Resolution<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use billrun_core::testing::utc as t;
 
     #[test]
     fn a_moved_alias_resolves_by_instant() {

@@ -331,10 +331,7 @@ pub async fn overlapping(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
+    use billrun_core::testing::d;
 
     fn period(from: &str, until: Option<&str>) -> PlanAssociation {
         PlanAssociation {

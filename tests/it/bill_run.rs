@@ -6,11 +6,14 @@ use std::time::Duration;
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
+use billrun::queue::JobKind;
+
+use crate::env::TestEnv;
 use crate::fixtures::{self, InvoiceRow};
 use crate::harness::*;
 
-fn cycle_close(db: &TestDb, config: &std::path::Path, now: &str) -> std::process::Command {
-    let mut c = billrun(&db.url, config);
+fn cycle_close(env: &TestEnv, now: &str) -> std::process::Command {
+    let mut c = env.command();
     c.args(["run", "cycle-close", "--now", now, "--json"]);
     c
 }
@@ -33,18 +36,20 @@ fn row(f: [&str; 8]) -> InvoiceRow {
 
 /// acme (UTC, INV-{YYYY}-{SEQ:4}, net 15): a1 and a3 from Jan 1, a2 from Jan 16 with
 /// net 30; a1 used 15,000 calls in January and 2,000 in February, a2 2,500 in January.
-async fn acme(db: &TestDb) {
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::account(pool, "acme", "a2", "growth", "2026-01-16", Some(30)).await;
-    fixtures::account(pool, "acme", "a3", "growth", "2026-01-01", None).await;
-    fixtures::event(pool, "acme", "e1", "a1", "2026-01-05T10:00:00Z", dec!(5000)).await;
-    fixtures::event(pool, "acme", "e2", "a1", "2026-01-20T10:00:00Z", dec!(9000)).await;
-    fixtures::event(pool, "acme", "e3", "a1", "2026-01-31T23:59:59Z", dec!(1000)).await;
-    fixtures::event(pool, "acme", "e4", "a1", "2026-02-01T00:00:00Z", dec!(2000)).await;
-    fixtures::event(pool, "acme", "e5", "a2", "2026-01-20T12:00:00Z", dec!(2500)).await;
+async fn acme(env: &TestEnv) {
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(5000))
+        .with_usage("e2", "2026-01-20T10:00:00Z", dec!(9000))
+        .with_usage("e3", "2026-01-31T23:59:59Z", dec!(1000))
+        .with_usage("e4", "2026-02-01T00:00:00Z", dec!(2000))
+        .await;
+    env.account("acme", "a2")
+        .from("2026-01-16")
+        .net_terms(30)
+        .with_usage("e5", "2026-01-20T12:00:00Z", dec!(2500))
+        .await;
+    env.account("acme", "a3").await;
 }
 
 fn january_invoices() -> Vec<InvoiceRow> {
@@ -132,11 +137,10 @@ fn normalise(rows: Vec<InvoiceRow>) -> Vec<InvoiceRow> {
 
 #[tokio::test]
 async fn a_bill_run_produces_exactly_the_expected_invoices_to_the_cent() {
-    let db = TestDb::new().await;
-    acme(&db).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let out = run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"));
+    let env = TestEnv::new().await;
+    let db = env.db();
+    acme(&env).await;
+    let out = run(cycle_close(&env, "2026-02-01T00:00:00Z"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         normalise(fixtures::invoices(&db.pool, "acme").await),
@@ -176,14 +180,13 @@ async fn a_bill_run_produces_exactly_the_expected_invoices_to_the_cent() {
 
 #[tokio::test]
 async fn running_it_again_or_twice_at_once_bills_no_one_twice() {
-    let db = TestDb::new().await;
-    acme(&db).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    assert!(run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"))
+    let env = TestEnv::new().await;
+    let db = env.db();
+    acme(&env).await;
+    assert!(run(cycle_close(&env, "2026-02-01T00:00:00Z"))
         .status
         .success());
-    let out = run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"));
+    let out = run(cycle_close(&env, "2026-02-01T00:00:00Z"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         normalise(fixtures::invoices(&db.pool, "acme").await),
@@ -192,8 +195,8 @@ async fn running_it_again_or_twice_at_once_bills_no_one_twice() {
     );
 
     // A replay for the same instant still bills what is new since (a new account).
-    fixtures::account(&db.pool, "acme", "a4", "growth", "2026-01-01", None).await;
-    let out = run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"));
+    env.account("acme", "a4").await;
+    let out = run(cycle_close(&env, "2026-02-01T00:00:00Z"));
     assert!(out.status.success(), "{}", stderr(&out));
     let a4: Vec<(String, String)> = fixtures::invoices(&db.pool, "acme")
         .await
@@ -210,8 +213,8 @@ async fn running_it_again_or_twice_at_once_bills_no_one_twice() {
     );
 
     // Two bill runs for March 1 at the same time.
-    let mut a = cycle_close(&db, &config, "2026-03-01T00:00:00Z");
-    let mut b = cycle_close(&db, &config, "2026-03-01T00:00:00Z");
+    let mut a = cycle_close(&env, "2026-03-01T00:00:00Z");
+    let mut b = cycle_close(&env, "2026-03-01T00:00:00Z");
     let (ha, hb) = (a.spawn().unwrap(), b.spawn().unwrap());
     let (oa, ob) = (
         ha.wait_with_output().unwrap(),
@@ -292,12 +295,11 @@ async fn running_it_again_or_twice_at_once_bills_no_one_twice() {
 
 #[tokio::test]
 async fn a_missed_month_is_caught_up_in_order() {
-    let db = TestDb::new().await;
-    acme(&db).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
+    acme(&env).await;
     // No bill run in February at all: the run of March 1 closes January and February.
-    let out = run(cycle_close(&db, &config, "2026-03-01T00:00:00Z"));
+    let out = run(cycle_close(&env, "2026-03-01T00:00:00Z"));
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = fixtures::invoices(&db.pool, "acme").await;
     let boundaries: Vec<(String, String, String)> = rows
@@ -326,10 +328,18 @@ async fn a_missed_month_is_caught_up_in_order() {
 
 #[tokio::test]
 async fn finalizing_2000_invoices_with_4_concurrent_workers_leaves_no_gap_and_no_duplicate() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "bulk", "UTC", "B-{SEQ:5}", 30).await;
-    fixtures::plan(pool, "bulk", &fixtures::growth_plan(0)).await;
+    let env = TestEnv::with_config(
+        "[worker]\nheartbeat_secs = 1\nmissed_heartbeats = 3\npoll_interval_ms = 20\n\
+         [worker.concurrency]\n\"finalize-chunk\" = 2\n\
+         [retry]\nmax_attempts = 5\nbackoff_base_ms = 400\nbackoff_max_secs = 5\n",
+    )
+    .await;
+    let pool = env.pool();
+    env.org("bulk")
+        .number_format("B-{SEQ:5}")
+        .net_terms(30)
+        .with_plan(fixtures::growth_plan(0))
+        .await;
     sqlx::query("INSERT INTO customers (org_id, id, name) VALUES ('bulk', 'c', 'c')")
         .execute(pool)
         .await
@@ -354,14 +364,7 @@ async fn finalizing_2000_invoices_with_4_concurrent_workers_leaves_no_gap_and_no
     .execute(pool)
     .await
     .unwrap();
-    let scratch = Scratch::new();
-    let config = scratch.config(
-        "[worker]\nheartbeat_secs = 1\nmissed_heartbeats = 3\npoll_interval_ms = 20\n\
-         [worker.concurrency]\n\"finalize-chunk\" = 2\n",
-        None,
-    );
     // 80 chunks of 50 invoices, every invoice in two chunks, in shuffled order.
-    let mut conn = pool.acquire().await.unwrap();
     for round in 0..2 {
         for c in 0..40 {
             let ids: Vec<String> = (0..50)
@@ -374,34 +377,15 @@ async fn finalizing_2000_invoices_with_4_concurrent_workers_leaves_no_gap_and_no
                     format!("inv{:04}", n + 1)
                 })
                 .collect();
-            let req = billrun::queue::JobRequest {
-                kind: billrun::queue::JobKind::FinalizeChunk,
-                as_of: "2026-02-01T00:00:00Z".parse().unwrap(),
-                organisation: Some("bulk".into()),
-                payload: serde_json::json!({"organisation": "bulk", "invoices": ids}),
-                root: None,
-            };
-            let opts = billrun::queue::EnqueueOptions {
-                max_attempts: 5,
-                ..Default::default()
-            };
-            billrun::queue::enqueue(&mut conn, &req, &opts)
-                .await
-                .unwrap();
+            env.enqueue(
+                JobKind::FinalizeChunk,
+                serde_json::json!({"organisation": "bulk", "invoices": ids}),
+                "2026-02-01T00:00:00Z",
+            )
+            .await;
         }
     }
-    let _workers: Vec<Proc> = (0..2)
-        .map(|i| {
-            Proc::spawn(
-                {
-                    let mut c = billrun(&db.url, &config);
-                    c.args(["worker", "--no-scheduler", "--kinds", "finalize-chunk"]);
-                    c
-                },
-                &scratch.path().join(format!("w{i}.log")),
-            )
-        })
-        .collect();
+    let _workers = env.workers(2, &["--no-scheduler", "--kinds", "finalize-chunk"]);
     wait_for(
         Duration::from_secs(120),
         "every chunk to be done",
@@ -437,22 +421,21 @@ async fn finalizing_2000_invoices_with_4_concurrent_workers_leaves_no_gap_and_no
 
 #[tokio::test]
 async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run() {
-    async fn setup(db: &TestDb) {
-        let pool = &db.pool;
-        fixtures::org(pool, "big", "Europe/Berlin", "INV-{SEQ:6}", 14).await;
-        fixtures::plan(pool, "big", &fixtures::growth_plan(0)).await;
-        for i in 0..300 {
-            let id = format!("acc{i:03}");
-            fixtures::account(pool, "big", &id, "growth", "2026-01-01", None).await;
-            fixtures::event(
-                pool,
-                "big",
-                &format!("ev{i:03}"),
-                &id,
-                "2026-01-10T12:00:00Z",
-                rust_decimal::Decimal::from(i * 100),
-            )
+    async fn setup(env: &TestEnv) {
+        env.org("big")
+            .timezone("Europe/Berlin")
+            .number_format("INV-{SEQ:6}")
+            .net_terms(14)
+            .with_plan(fixtures::growth_plan(0))
             .await;
+        for i in 0..300 {
+            env.account("big", &format!("acc{i:03}"))
+                .with_usage(
+                    &format!("ev{i:03}"),
+                    "2026-01-10T12:00:00Z",
+                    rust_decimal::Decimal::from(i * 100),
+                )
+                .await;
         }
     }
     let summary = |db: &TestDb| {
@@ -467,13 +450,11 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
             .unwrap()
         }
     };
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-
-    let reference = TestDb::new().await;
-    setup(&reference).await;
+    let reference_env = TestEnv::new().await;
+    let reference = reference_env.db();
+    setup(&reference_env).await;
     let out = run({
-        let mut c = billrun(&reference.url, &config);
+        let mut c = reference_env.command();
         c.args([
             "run",
             "cycle-close",
@@ -484,31 +465,19 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
         c
     });
     assert!(out.status.success(), "{}", stderr(&out));
-    let expected = summary(&reference).await;
+    let expected = summary(reference).await;
     assert_eq!(expected.len(), 600);
 
-    let db = TestDb::new().await;
-    setup(&db).await;
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args([
-            "enqueue",
-            "cycle-close",
-            r#"{"chunkSize": 10}"#,
-            "--at",
-            "2026-02-01T00:00:00+01:00",
-        ]);
-        c
-    });
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut first = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("first.log"),
-    );
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env).await;
+    env.enqueue(
+        JobKind::CycleClose,
+        serde_json::json!({"chunkSize": 10}),
+        "2026-02-01T00:00:00+01:00",
+    )
+    .await;
+    let mut first = env.workers(1, &["--no-scheduler"]).remove(0);
     wait_for(Duration::from_secs(60), "some invoices", || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
             .fetch_one(&db.pool)
@@ -522,14 +491,7 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let _second = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("second.log"),
-    );
+    let _second = env.workers(1, &["--no-scheduler"]);
     wait_for(
         Duration::from_secs(120),
         "the run to finish after the restart",
@@ -549,7 +511,7 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
     )
     .await;
     assert_eq!(
-        summary(&db).await,
+        summary(db).await,
         expected,
         "same invoices as the uninterrupted run (killed after {partial})"
     );
@@ -564,14 +526,12 @@ async fn a_worker_killed_mid_run_then_restarted_bills_like_an_uninterrupted_run(
 
 #[tokio::test]
 async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_invoice() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(3)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::event(pool, "acme", "e1", "a1", "2026-01-05T10:00:00Z", dec!(5000)).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
+    env.org("acme").with_plan(fixtures::growth_plan(3)).await;
+    env.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(5000))
+        .await;
     let feb1 = |db: &TestDb| {
         let pool = db.pool.clone();
         async move {
@@ -584,10 +544,10 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
         }
     };
     let ingest = |line: &str, name: &str| {
-        let path = scratch.path().join(name);
+        let path = env.scratch().join(name);
         std::fs::write(&path, format!("{line}\n")).unwrap();
         let out = run({
-            let mut c = billrun(&db.url, &config);
+            let mut c = env.command();
             c.args(["usage", "ingest", "--org", "acme"]).arg(&path);
             c
         });
@@ -595,12 +555,12 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
         stdout(&out)
     };
 
-    assert!(run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"))
+    assert!(run(cycle_close(&env, "2026-02-01T00:00:00Z"))
         .status
         .success());
     // 5,000 calls = 300.00, + February's fee 99.00; in grace until Feb 4.
     assert_eq!(
-        feb1(&db).await,
+        feb1(db).await,
         ("DRAFT".into(), None, "399.00".into(), false)
     );
 
@@ -609,22 +569,22 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
         "grace.jsonl",
     );
     assert!(report.contains("drafts to recompute 1"), "{report}");
-    assert!(feb1(&db).await.3, "the draft is stale");
+    assert!(feb1(db).await.3, "the draft is stale");
 
-    assert!(run(cycle_close(&db, &config, "2026-02-02T00:00:00Z"))
+    assert!(run(cycle_close(&env, "2026-02-02T00:00:00Z"))
         .status
         .success());
     // 7,000 calls = 100.00 + 300.00; still in grace.
     assert_eq!(
-        feb1(&db).await,
+        feb1(db).await,
         ("DRAFT".into(), None, "499.00".into(), false)
     );
 
-    assert!(run(cycle_close(&db, &config, "2026-02-04T00:00:00Z"))
+    assert!(run(cycle_close(&env, "2026-02-04T00:00:00Z"))
         .status
         .success());
     assert_eq!(
-        feb1(&db).await,
+        feb1(db).await,
         (
             "DUE".into(),
             Some("INV-2026-0002".into()),
@@ -638,11 +598,11 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
         "late.jsonl",
     );
     assert!(report.contains("late 1"), "{report}");
-    assert!(run(cycle_close(&db, &config, "2026-02-05T00:00:00Z"))
+    assert!(run(cycle_close(&env, "2026-02-05T00:00:00Z"))
         .status
         .success());
     assert_eq!(
-        feb1(&db).await,
+        feb1(db).await,
         (
             "DUE".into(),
             Some("INV-2026-0002".into()),
@@ -653,7 +613,7 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
     );
 
     let out = run({
-        let mut c = billrun(&db.url, &config);
+        let mut c = env.command();
         c.args(["usage", "late", "--org", "acme", "--json"]);
         c
     });
@@ -665,20 +625,13 @@ async fn drafts_are_recomputed_during_grace_and_late_usage_never_changes_a_due_i
 
 #[tokio::test]
 async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
-    let db = TestDb::new().await;
-    acme(&db).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    assert!(run(cycle_close(&db, &config, "2026-02-01T00:00:00Z"))
+    let env = TestEnv::new().await;
+    let db = env.db();
+    acme(&env).await;
+    assert!(run(cycle_close(&env, "2026-02-01T00:00:00Z"))
         .status
         .success());
-    let cli = |args: &[&str]| {
-        run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        })
-    };
+    let cli = |args: &[&str]| env.cli().run(args);
 
     let out = cli(&[
         "invoice",
@@ -742,7 +695,7 @@ async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
         ]
     );
     // Another organisation (one that exists) never sees acme's invoices.
-    fixtures::org(&db.pool, "globex", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    env.org("globex").await;
     let other = cli(&["invoice", "show", "--org", "globex", "INV-2026-0004"]);
     assert!(
         stderr(&other).contains("organisation globex has no invoice INV-2026-0004"),
@@ -753,9 +706,8 @@ async fn invoices_are_listed_shown_paid_and_voided_from_the_cli() {
 
 #[tokio::test]
 async fn a_seat_change_during_grace_recomputes_the_draft() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 15).await;
+    let env = TestEnv::new().await;
+    let db = env.db();
     // Seats at 10.00 each per month, prorated by day; 3 days of grace.
     let plan = serde_json::json!({
         "name": "seats", "supportedCurrencies": ["USD"],
@@ -767,16 +719,13 @@ async fn a_seat_change_during_grace_recomputes_the_draft() {
             "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 10}]}]
         }]
     });
-    fixtures::plan(pool, "acme", &plan).await;
-    fixtures::account(pool, "acme", "a1", "seats", "2026-01-01", None).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    env.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .with_plan(plan)
+        .await;
+    env.account("acme", "a1").on_plan("seats").await;
     let cli = |args: &[&str]| {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        });
+        let out = env.cli().run(args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     };
     let seats = |kind: &str, qty: &str, from: &str, key: &str| {

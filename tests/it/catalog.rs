@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::dates::utc;
 use crate::harness::*;
 
 impl Cli {
@@ -1221,7 +1222,7 @@ async fn license_updates_are_idempotent_per_key() {
         &c.db.pool,
         "acme",
         "acc",
-        "2026-02-01T00:00:00Z".parse().unwrap(),
+        utc("2026-02-01T00:00:00Z"),
     )
     .await
     .unwrap();
@@ -1237,7 +1238,7 @@ async fn ingest_events_inserts_in_batches_and_reports_new_usage_spans() {
     c.org_with_meter("acme");
     c.account("acme", "a", "USD");
     c.account("acme", "b", "USD");
-    let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    let start = utc("2026-01-01T00:00:00Z");
     let n = usage::BATCH_SIZE * 2 + 500;
     let mut events: Vec<NewEvent> = (0..n)
         .map(|i| NewEvent {

@@ -6,6 +6,10 @@ use std::time::Duration;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use billrun::queue::JobKind;
+
+use crate::dates::utc;
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -27,20 +31,16 @@ fn simple_plan(grace: u32) -> Value {
     })
 }
 
-async fn setup(db: &TestDb, grace: u32) {
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
-    fixtures::plan(pool, "acme", &simple_plan(grace)).await;
-    fixtures::account(pool, "acme", "a1", "simple", "2026-01-01", None).await;
-    fixtures::event(
-        pool,
-        "acme",
-        "e1",
-        "a1",
-        "2026-01-10T00:00:00Z",
-        dec!(10000),
-    )
-    .await;
+async fn setup(env: &TestEnv, grace: u32) {
+    env.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(simple_plan(grace))
+        .await;
+    env.account("acme", "a1")
+        .on_plan("simple")
+        .with_usage("e1", "2026-01-10T00:00:00Z", dec!(10000))
+        .await;
 }
 
 struct Cli<'a> {
@@ -99,12 +99,12 @@ impl Cli<'_> {
 
 #[tokio::test]
 async fn grants_of_100_and_50_pay_an_invoice_of_120_in_priority_order() {
-    let db = TestDb::new().await;
-    setup(&db, 0).await;
-    let scratch = Scratch::new();
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env, 0).await;
     let cli = Cli {
-        db: &db,
-        config: scratch.config("", None),
+        db,
+        config: env.config().to_path_buf(),
     };
     let first = cli.grant(
         "g1",
@@ -220,12 +220,12 @@ async fn grants_of_100_and_50_pay_an_invoice_of_120_in_priority_order() {
 
 #[tokio::test]
 async fn a_grant_restricted_to_fixed_fees_pays_only_those_and_an_expired_grant_pays_nothing() {
-    let db = TestDb::new().await;
-    setup(&db, 0).await;
-    let scratch = Scratch::new();
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env, 0).await;
     let cli = Cli {
-        db: &db,
-        config: scratch.config("", None),
+        db,
+        config: env.config().to_path_buf(),
     };
     let fees_only = cli.grant(
         "fees",
@@ -367,16 +367,16 @@ async fn a_grant_restricted_to_fixed_fees_pays_only_those_and_an_expired_grant_p
 
 #[tokio::test]
 async fn concurrent_finalizations_of_one_account_never_spend_a_credit_twice() {
-    let db = TestDb::new().await;
-    setup(&db, 40).await; // long grace: the bill run leaves a draft
-    let scratch = Scratch::new();
-    let config = scratch.config(
-        "[worker]\nheartbeat_secs = 1\nmissed_heartbeats = 3\npoll_interval_ms = 20\n[worker.concurrency]\n\"finalize-chunk\" = 2\n",
-        None,
-    );
+    let env = TestEnv::with_config(
+        "[worker]\nheartbeat_secs = 1\nmissed_heartbeats = 3\npoll_interval_ms = 20\n[worker.concurrency]\n\"finalize-chunk\" = 2\n\
+         [retry]\nmax_attempts = 5\nbackoff_base_ms = 400\nbackoff_max_secs = 5\n",
+    )
+    .await;
+    let db = env.db();
+    setup(&env, 40).await; // long grace: the bill run leaves a draft
     let cli = Cli {
-        db: &db,
-        config: config.clone(),
+        db,
+        config: env.config().to_path_buf(),
     };
     cli.grant("big", "1000.00", &[]);
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
@@ -397,35 +397,15 @@ async fn concurrent_finalizations_of_one_account_never_spend_a_credit_twice() {
             .await
             .unwrap();
     assert_eq!(ids.len(), 20);
-    let mut conn = db.pool.acquire().await.unwrap();
     for id in &ids {
-        let req = billrun::queue::JobRequest {
-            kind: billrun::queue::JobKind::FinalizeChunk,
-            as_of: "2026-03-15T00:00:00Z".parse().unwrap(),
-            organisation: Some("acme".into()),
-            payload: json!({"organisation": "acme", "invoices": [id]}),
-            root: None,
-        };
-        let opts = billrun::queue::EnqueueOptions {
-            max_attempts: 5,
-            ..Default::default()
-        };
-        billrun::queue::enqueue(&mut conn, &req, &opts)
-            .await
-            .unwrap();
+        env.enqueue(
+            JobKind::FinalizeChunk,
+            json!({"organisation": "acme", "invoices": [id]}),
+            "2026-03-15T00:00:00Z",
+        )
+        .await;
     }
-    let _workers: Vec<Proc> = (0..2)
-        .map(|i| {
-            Proc::spawn(
-                {
-                    let mut c = billrun(&db.url, &config);
-                    c.args(["worker", "--no-scheduler", "--kinds", "finalize-chunk"]);
-                    c
-                },
-                &scratch.path().join(format!("w{i}.log")),
-            )
-        })
-        .collect();
+    let _workers = env.workers(2, &["--no-scheduler", "--kinds", "finalize-chunk"]);
     wait_for(
         Duration::from_secs(60),
         "every invoice finalized",
@@ -476,9 +456,9 @@ async fn concurrent_finalizations_of_one_account_never_spend_a_credit_twice() {
 
 #[tokio::test]
 async fn prepaid_credits_are_granted_once_the_invoice_is_paid_and_only_once() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
+    let env = TestEnv::new().await;
+    let db = env.db();
+    let pool = env.pool();
     let mut plan = simple_plan(0);
     plan["creditGrantRateCards"] = json!([{
         "id": "starter_pack", "name": "starter_pack", "invoiceTiming": "PREPAID", "type": "ONE_TIME",
@@ -486,13 +466,15 @@ async fn prepaid_credits_are_granted_once_the_invoice_is_paid_and_only_once() {
         "rateDetails": {"pricingModel": "TIERED", "currencySlabRateDetails": [
             {"currency": "USD", "creditAmount": 50, "slabDetails": [{"startAfter": 0, "priceType": "FLAT", "rate": 45}]}]}
     }]);
-    fixtures::plan(pool, "acme", &plan).await;
-    fixtures::account(pool, "acme", "a1", "simple", "2026-01-01", None).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    env.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(plan)
+        .await;
+    env.account("acme", "a1").on_plan("simple").await;
     let cli = Cli {
-        db: &db,
-        config: config.clone(),
+        db,
+        config: env.config().to_path_buf(),
     };
     cli.ok(&["run", "cycle-close", "--now", "2026-01-01T00:00:00Z"]);
     let list = cli.json(&["invoice", "list", "--org", "acme", "--json"]);
@@ -508,14 +490,7 @@ async fn prepaid_credits_are_granted_once_the_invoice_is_paid_and_only_once() {
     );
 
     cli.ok(&["invoice", "mark-paid", "--org", "acme", &number]);
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
+    let _worker = env.workers(1, &["--no-scheduler"]);
     wait_for(Duration::from_secs(30), "the prepaid grant", || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_grants")
             .fetch_one(&db.pool)
@@ -569,12 +544,12 @@ async fn prepaid_credits_are_granted_once_the_invoice_is_paid_and_only_once() {
 
 #[tokio::test]
 async fn bad_grants_are_refused_with_a_clear_message_and_nothing_written() {
-    let db = TestDb::new().await;
-    setup(&db, 0).await;
-    let scratch = Scratch::new();
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env, 0).await;
     let cli = Cli {
-        db: &db,
-        config: scratch.config("", None),
+        db,
+        config: env.config().to_path_buf(),
     };
     let base = [
         "credit",
@@ -637,12 +612,14 @@ async fn bad_grants_are_refused_with_a_clear_message_and_nothing_written() {
 
 #[tokio::test]
 async fn grants_made_in_bulk_are_recorded_once_per_key_and_checked_for_currency() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::account(pool, "acme", "a2", "growth", "2026-01-01", None).await;
+    let env = TestEnv::new().await;
+    let pool = env.pool();
+    env.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .with_plan(fixtures::growth_plan(0))
+        .await;
+    env.account("acme", "a1").await;
+    env.account("acme", "a2").await;
     let grant = |account: &str, amount, currency: &str, key: &str| billrun::credits::NewGrant {
         account: account.into(),
         amount,
@@ -654,7 +631,7 @@ async fn grants_made_in_bulk_are_recorded_once_per_key_and_checked_for_currency(
         applicable_entity_ids: vec!["platform_fee".into()],
         idempotency_key: key.into(),
     };
-    let now: chrono::DateTime<chrono::Utc> = "2026-01-16T00:00:00Z".parse().unwrap();
+    let now = utc("2026-01-16T00:00:00Z");
     let batch = [
         grant("a1", dec!(46.45), "USD", "k1"),
         grant("a2", dec!(30.97), "USD", "k2"),
@@ -728,8 +705,9 @@ async fn grants_made_in_bulk_are_recorded_once_per_key_and_checked_for_currency(
 
 #[tokio::test]
 async fn the_ledger_lists_movements_when_they_take_effect_at_the_currency_scale() {
-    let db = TestDb::new().await;
-    setup(&db, 0).await;
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env, 0).await;
     let pool = &db.pool;
     // Two more accounts, without plans, in JPY (0 decimals) and BHD (3 decimals).
     sqlx::query(
@@ -748,10 +726,9 @@ async fn the_ledger_lists_movements_when_they_take_effect_at_the_currency_scale(
         .await
         .unwrap();
     }
-    let scratch = Scratch::new();
     let cli = Cli {
-        db: &db,
-        config: scratch.config("", None),
+        db,
+        config: env.config().to_path_buf(),
     };
     // Granted now (the wall clock, late 2026), usable from Jan 1: amounts without
     // decimals.

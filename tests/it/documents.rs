@@ -4,40 +4,29 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
 #[tokio::test]
 async fn every_finalized_invoice_gets_its_documents_once_and_they_read_back() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    let env = TestEnv::new().await;
+    let pool = env.pool();
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage(
+            "e1",
+            "2026-01-05T10:00:00Z",
+            rust_decimal_macros::dec!(15000),
+        )
+        .await;
     sqlx::query(
         "UPDATE customers SET name = 'Müller <script>alert(1)</script> & Co' WHERE id = 'cust-a1'",
     )
     .execute(pool)
     .await
     .unwrap();
-    fixtures::event(
-        pool,
-        "acme",
-        "e1",
-        "a1",
-        "2026-01-05T10:00:00Z",
-        rust_decimal_macros::dec!(15000),
-    )
-    .await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let cli = |args: &[&str]| {
-        run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        })
-    };
+    let cli = |args: &[&str]| env.cli().run(args);
     let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (invoices, documents): (i64, i64) = sqlx::query_as(
@@ -52,8 +41,8 @@ async fn every_finalized_invoice_gets_its_documents_once_and_they_read_back() {
         "one document per finalized invoice"
     );
 
-    let pdf = scratch.path().join("inv.pdf");
-    let html = scratch.path().join("inv.html");
+    let pdf = env.scratch().join("inv.pdf");
+    let html = env.scratch().join("inv.html");
     let out = cli(&[
         "invoice",
         "show",
@@ -146,13 +135,12 @@ const HUGE_RANGE_ON_REAL_DATA: &str =
 
 #[tokio::test]
 async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_render() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     let pool = &cli.db.pool;
     // Two organisations: "evil" with four accounts (three on hostile templates, one
     // on the built-in template), "good" with one account on its own benign template.
     for org in ["evil", "good"] {
-        fixtures::org(pool, org, "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-        fixtures::plan(pool, org, &fixtures::growth_plan(0)).await;
+        cli.org(org).with_plan(fixtures::growth_plan(0)).await;
         cli.ok(&[
             "billing-details",
             "create",
@@ -164,9 +152,9 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
         ]);
     }
     for a in ["e1", "e2", "e3", "e4"] {
-        fixtures::account(pool, "evil", a, "growth", "2026-01-01", None).await;
+        cli.account("evil", a).await;
     }
-    fixtures::account(pool, "good", "g1", "growth", "2026-01-01", None).await;
+    cli.account("good", "g1").await;
     sqlx::query("UPDATE accounts SET billing_emails = ARRAY[id || '@x.test']")
         .execute(pool)
         .await

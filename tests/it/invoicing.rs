@@ -6,6 +6,7 @@
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -32,12 +33,16 @@ fn credits_plan(grace: u32) -> Value {
     })
 }
 
-async fn credits_setup(cli: &Cli, grace: u32) {
-    let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
-    fixtures::plan(pool, "acme", &credits_plan(grace)).await;
-    fixtures::account(pool, "acme", "a1", "calls", "2026-01-01", None).await;
-    fixtures::event(pool, "acme", "e1", "a1", "2026-01-15T12:00:00Z", dec!(30)).await;
+async fn credits_setup(env: &TestEnv, grace: u32) {
+    env.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(credits_plan(grace))
+        .await;
+    env.account("acme", "a1")
+        .on_plan("calls")
+        .with_usage("e1", "2026-01-15T12:00:00Z", dec!(30))
+        .await;
 }
 
 fn invoice_at(cli: &Cli, boundary: &str) -> Value {
@@ -86,7 +91,7 @@ async fn grants(cli: &Cli) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_cycles_credit_grant_pays_that_cycles_usage_on_the_invoice_that_closes_it() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     credits_setup(&cli, 0).await;
     // Jan 1: the opening invoice sells January's 50 credits at 0.00.
     cli.ok(&["run", "cycle-close", "--now", "2026-01-01T00:00:00Z"]);
@@ -138,7 +143,7 @@ async fn a_cycles_credit_grant_pays_that_cycles_usage_on_the_invoice_that_closes
 
 #[tokio::test]
 async fn a_cycles_credits_wait_for_its_invoice_through_the_grace_period() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     credits_setup(&cli, 3).await;
     cli.ok(&["run", "cycle-close", "--now", "2026-01-01T00:00:00Z"]);
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
@@ -205,12 +210,21 @@ async fn dated(cli: &Cli) -> Vec<(String, String, String, String, String)> {
 
 #[tokio::test]
 async fn invoices_are_dated_in_the_accounts_timezone_and_numbered_in_their_dates_year() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:3}", 30).await;
-    fixtures::plan(pool, "acme", &fee_plan()).await;
-    fixtures::account(pool, "acme", "tokyo", "fee", "2025-12-01", None).await;
-    fixtures::account(pool, "acme", "la", "fee", "2025-12-31", None).await;
+    cli.org("acme")
+        .number_format("INV-{YYYY}-{SEQ:3}")
+        .net_terms(30)
+        .with_plan(fee_plan())
+        .await;
+    cli.account("acme", "tokyo")
+        .on_plan("fee")
+        .from("2025-12-01")
+        .await;
+    cli.account("acme", "la")
+        .on_plan("fee")
+        .from("2025-12-31")
+        .await;
     for (account, tz) in [("tokyo", "Asia/Tokyo"), ("la", "America/Los_Angeles")] {
         sqlx::query("UPDATE accounts SET timezone = $2 WHERE org_id = 'acme' AND id = $1")
             .bind(account)
@@ -270,14 +284,17 @@ fn usage_plan() -> Value {
 
 #[tokio::test]
 async fn no_invoice_without_a_line_and_nothing_to_collect_is_paid_at_once() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
-    fixtures::plan(pool, "acme", &fee_plan()).await;
-    fixtures::plan(pool, "acme", &usage_plan()).await;
+    cli.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(fee_plan())
+        .with_plan(usage_plan())
+        .await;
     // "detached" pays its fee in advance for January and leaves the plan on Feb 1:
     // nothing in arrears closes there, so there is no Feb 1 invoice.
-    fixtures::account(pool, "acme", "detached", "fee", "2026-01-01", None).await;
+    cli.account("acme", "detached").on_plan("fee").await;
     sqlx::query(
         "UPDATE plan_associations SET effective_until = '2026-02-01' WHERE account_id = 'detached'",
     )
@@ -285,7 +302,7 @@ async fn no_invoice_without_a_line_and_nothing_to_collect_is_paid_at_once() {
     .await
     .unwrap();
     // "idle" uses nothing in January: 0 calls x 1.00 = 0.00, finalized straight to PAID.
-    fixtures::account(pool, "acme", "idle", "usage", "2026-01-01", None).await;
+    cli.account("acme", "idle").on_plan("usage").await;
     cli.ok(&["run", "cycle-close", "--now", "2026-01-01T00:00:00Z"]);
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     let rows = fixtures::invoices(pool, "acme").await;
@@ -350,14 +367,17 @@ pub fn pdf_text(pdf: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn every_output_gives_the_one_total_of_an_invoice_with_a_true_up_and_credits() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
     let mut plan = usage_plan();
     plan["minimumCommitment"] = json!({"displayName": "Monthly minimum",
                                        "rateValues": [{"currency": "USD", "rate": 1000}]});
-    fixtures::plan(pool, "acme", &plan).await;
-    fixtures::account(pool, "acme", "a1", "usage", "2026-01-01", None).await;
+    cli.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(plan)
+        .await;
+    cli.account("acme", "a1").on_plan("usage").await;
     for sql in [
         "UPDATE accounts SET billing_emails = '{ap@a1.test}' WHERE id = 'a1'",
         "UPDATE organisations SET billing_email = 'billing@acme.test'",

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -97,21 +98,22 @@ impl Outputs {
 
 #[tokio::test]
 async fn every_json_output_names_its_fields_in_camel_case() {
-    let c = Cli::new().await;
+    let c = TestEnv::new().await;
     let pool = &c.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::account(pool, "acme", "a2", "growth", "2026-01-01", None).await;
-    fixtures::event(pool, "acme", "e1", "a1", "2026-01-05T10:00:00Z", dec!(1500)).await;
-    fixtures::event(pool, "acme", "e2", "a2", "2026-01-06T10:00:00Z", dec!(200)).await;
+    c.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    c.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(1500))
+        .await;
+    c.account("acme", "a2")
+        .with_usage("e2", "2026-01-06T10:00:00Z", dec!(200))
+        .await;
     // Recipients, so the bill run records deliveries.
     sqlx::query("UPDATE accounts SET billing_emails = '{ap@acme.test}' WHERE org_id = 'acme'")
         .execute(pool)
         .await
         .unwrap();
     // An account the plan has no rate for (EUR): the bill run reports it as a failure.
-    fixtures::account(pool, "acme", "a3", "growth", "2026-01-01", None).await;
+    c.account("acme", "a3").await;
     sqlx::query("UPDATE accounts SET invoice_currency = 'EUR' WHERE id = 'a3'")
         .execute(pool)
         .await
@@ -446,9 +448,8 @@ async fn every_json_output_names_its_fields_in_camel_case() {
 /// it, as of its `as_of`, and `jobs show --json` prints it as it was stored.
 #[tokio::test]
 async fn a_job_queued_with_the_old_snake_case_names_is_run_after_the_upgrade() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
     let id = "01AAAAAAAAAAAAAAAAAAAAAAA9";
     let job =
         br#"{"kind":"probe","as_of":"2026-03-01T00:00:00Z","payload":{"key":"old","sleep_ms":1}}"#;
@@ -461,15 +462,8 @@ async fn a_job_queued_with_the_old_snake_case_names_is_run_after_the_upgrade() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
-    let log = scratch.path().join("worker.log");
+    let _worker = env.workers(1, &["--no-scheduler"]);
+    let log = env.worker_log(0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while job_state(&db.pool, id).await.as_deref() != Some("done") {
         assert!(
@@ -486,7 +480,7 @@ async fn a_job_queued_with_the_old_snake_case_names_is_run_after_the_upgrade() {
             .await
             .unwrap();
     assert_eq!(as_of.to_rfc3339(), "2026-03-01T00:00:00+00:00");
-    let mut c = billrun(&db.url, &config);
+    let mut c = env.command();
     c.args(["jobs", "show", id, "--json"]);
     let shown: Value = serde_json::from_str(&stdout(&run(c))).unwrap();
     assert_eq!(

@@ -7,27 +7,19 @@ use std::process::{Command, Output};
 
 use rust_decimal_macros::dec;
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
 /// A test organisation `acme` (USD, UTC, numbers INV-2026-0001...) on the growth
 /// plan with accounts each using 15,000 API calls in January: their 1 Feb invoices
 /// are $600.00 of usage + $99.00 platform fee = $699.00, their 1 Jan ones $99.00.
-async fn setup(db: &TestDb, accounts: &[&str]) {
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
+async fn setup(env: &TestEnv, accounts: &[&str]) {
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
     for (i, a) in accounts.iter().enumerate() {
-        fixtures::account(pool, "acme", a, "growth", "2026-01-01", None).await;
-        fixtures::event(
-            pool,
-            "acme",
-            &format!("e{i}"),
-            a,
-            "2026-01-05T10:00:00Z",
-            dec!(15000),
-        )
-        .await;
+        env.account("acme", a)
+            .with_usage(&format!("e{i}"), "2026-01-05T10:00:00Z", dec!(15000))
+            .await;
     }
 }
 
@@ -141,13 +133,13 @@ const LOGO: &[u8] = include_bytes!("../../crates/billrun-render/assets/sample-lo
 
 #[tokio::test]
 async fn logo_is_checked_on_upload_and_drawn_with_the_billing_details_in_the_pdf() {
-    let db = TestDb::new().await;
-    setup(&db, &["a1"]).await;
-    let scratch = Scratch::new();
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env, &["a1"]).await;
     let cli = Cli {
-        db: &db,
-        config: scratch.config("", None),
-        scratch: &scratch,
+        db,
+        config: env.config().to_path_buf(),
+        scratch: &env.scratch,
     };
 
     // Refused uploads name the file and say what was expected; nothing is stored.
@@ -288,7 +280,7 @@ async fn logo_is_checked_on_upload_and_drawn_with_the_billing_details_in_the_pdf
     assert_eq!(list[0]["address"]["postalCode"], "10117");
 
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-    let feb = invoice_id(&db, "a1", "2026-02-01").await;
+    let feb = invoice_id(db, "a1", "2026-02-01").await;
     let (html, text, pdf) = cli.documents(&feb);
     assert_shows(
         &text,
@@ -366,13 +358,13 @@ const FANCY_V1: &str = r#"<html><body>
 
 #[tokio::test]
 async fn an_account_uses_its_template_and_a_due_invoice_keeps_what_it_was_rendered_with() {
-    let db = TestDb::new().await;
-    setup(&db, &["a1", "a2"]).await;
-    let scratch = Scratch::new();
+    let env = TestEnv::new().await;
+    let db = env.db();
+    setup(&env, &["a1", "a2"]).await;
     let cli = Cli {
-        db: &db,
-        config: scratch.config("", None),
-        scratch: &scratch,
+        db,
+        config: env.config().to_path_buf(),
+        scratch: &env.scratch,
     };
     for (id, name, tax) in [
         ("main", "Acme Main GmbH", "DE111"),
@@ -470,8 +462,8 @@ async fn an_account_uses_its_template_and_a_due_invoice_keeps_what_it_was_render
     assert_eq!(list[1]["accounts"], serde_json::json!(["a1"]));
 
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-    let a1 = invoice_id(&db, "a1", "2026-02-01").await;
-    let a2 = invoice_id(&db, "a2", "2026-02-01").await;
+    let a1 = invoice_id(db, "a1", "2026-02-01").await;
+    let a2 = invoice_id(db, "a2", "2026-02-01").await;
     let (html1, text1, _) = cli.documents(&a1);
     let number1: String = sqlx::query_scalar("SELECT number FROM invoices WHERE id = $1")
         .bind(&a1)
@@ -584,7 +576,7 @@ async fn an_account_uses_its_template_and_a_due_invoice_keeps_what_it_was_render
 
     // The next invoice takes the current settings: version 2, the renamed profile.
     cli.ok(&["run", "cycle-close", "--now", "2026-03-01T00:00:00Z"]);
-    let mar = invoice_id(&db, "a1", "2026-03-01").await;
+    let mar = invoice_id(db, "a1", "2026-03-01").await;
     let (html3, text3, _) = cli.documents(&mar);
     for (what, text) in [("HTML", &html3), ("PDF", &text3)] {
         assert_shows(text, what, &["FANCY-MARK-V2", "From Renamed Holdings plc"]);

@@ -5,8 +5,8 @@
 use rust_decimal_macros::dec;
 use serde_json::json;
 
+use crate::env::TestEnv;
 use crate::fixtures;
-use crate::harness::*;
 
 /// Monthly (day 1, no grace period): a 31.00 fee in advance, prorated, and API calls
 /// at 0.10 each.
@@ -38,8 +38,8 @@ async fn invoices(pool: &sqlx::PgPool) -> Vec<(String, String, Option<String>, S
 
 #[tokio::test]
 async fn seven_free_days_of_january_bill_the_fee_prorated_from_the_trial_end_and_no_trial_usage() {
-    let c = Cli::new().await;
-    fixtures::org(&c.db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    let c = TestEnv::new().await;
+    c.org("acme").await;
     let pool = &c.db.pool;
     let plan = c.write("starter.json", &starter_plan().to_string());
     c.ok(&["plan", "apply", "--org", "acme", &plan]);
@@ -154,9 +154,8 @@ async fn seven_free_days_of_january_bill_the_fee_prorated_from_the_trial_end_and
 
 #[tokio::test]
 async fn a_trial_is_refused_when_absurdly_long() {
-    let c = Cli::new().await;
-    fixtures::org(&c.db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(&c.db.pool, "acme", &starter_plan()).await;
+    let c = TestEnv::new().await;
+    c.org("acme").with_plan(starter_plan()).await;
     c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
     c.ok(&[
         "account",
@@ -190,13 +189,13 @@ async fn a_trial_is_refused_when_absurdly_long() {
 
 #[tokio::test]
 async fn a_migration_leaves_an_account_in_its_trial_and_moves_it_after() {
-    let c = Cli::new().await;
-    fixtures::org(&c.db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    let pool = &c.db.pool;
-    fixtures::plan(pool, "acme", &starter_plan()).await;
+    let c = TestEnv::new().await;
     let mut target = starter_plan();
     target["name"] = json!("starter2");
-    fixtures::plan(pool, "acme", &target).await;
+    c.org("acme")
+        .with_plan(starter_plan())
+        .with_plan(target)
+        .await;
     c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
     c.ok(&[
         "account",
@@ -269,10 +268,9 @@ async fn a_migration_leaves_an_account_in_its_trial_and_moves_it_after() {
 
 #[tokio::test]
 async fn a_trial_is_never_billed_and_a_period_ending_in_it_is_never_due() {
-    let c = Cli::new().await;
-    fixtures::org(&c.db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    let c = TestEnv::new().await;
     let pool = &c.db.pool;
-    fixtures::plan(pool, "acme", &starter_plan()).await;
+    c.org("acme").with_plan(starter_plan()).await;
     c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
     c.ok(&[
         "account",

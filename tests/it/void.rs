@@ -4,6 +4,7 @@
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -40,13 +41,15 @@ fn plan(usage: bool, credits: bool) -> Value {
     p
 }
 
-async fn setup(usage: bool, credits: bool) -> Cli {
-    let cli = Cli::new().await;
-    let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
-    fixtures::plan(pool, "acme", &plan(usage, credits)).await;
-    fixtures::account(pool, "acme", "a1", "fee", "2026-01-01", None).await;
-    cli
+async fn setup(usage: bool, credits: bool) -> TestEnv {
+    let env = TestEnv::new().await;
+    env.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(plan(usage, credits))
+        .await;
+    env.account("acme", "a1").on_plan("fee").await;
+    env
 }
 
 impl Cli {
@@ -418,9 +421,7 @@ async fn a_void_invoice_reads_void_and_its_cycle_is_reissued_with_the_next_numbe
 
 #[tokio::test]
 async fn voiding_a_paid_invoice_with_nothing_paid_revokes_its_prepaid_credits() {
-    let cli = Cli::new().await;
-    let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
+    let cli = TestEnv::new().await;
     // A free starter pack of 50 credits, PREPAID: granted once its invoice is paid.
     let plan = json!({
         "name": "fee", "supportedCurrencies": ["USD"],
@@ -433,8 +434,12 @@ async fn voiding_a_paid_invoice_with_nothing_paid_revokes_its_prepaid_credits() 
                 {"currency": "USD", "creditAmount": 50, "slabDetails": [{"startAfter": 0, "priceType": "FLAT", "rate": 0}]}]}
         }]
     });
-    fixtures::plan(pool, "acme", &plan).await;
-    fixtures::account(pool, "acme", "a1", "fee", "2026-01-01", None).await;
+    cli.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(plan)
+        .await;
+    cli.account("acme", "a1").on_plan("fee").await;
     cli.ok(&["run", "cycle-close", "--now", "2026-01-01T00:00:00Z"]);
     // The pack's line is 0.00: the invoice's total is 0.00.
     let jan = cli.invoice_at("2026-01-01");

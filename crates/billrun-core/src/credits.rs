@@ -207,12 +207,9 @@ pub fn apply(lines: &[Payable], credits: &[Credit]) -> Vec<Consumption> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::utc as t;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
 
     fn credit(
         id: &str,

@@ -372,15 +372,12 @@ mod tests {
     use crate::charges::{cycle_charges, CycleInput, LicenseChange};
     use crate::cycle::CycleWindow;
     use crate::plan::Plan;
+    use crate::testing::d;
     use chrono::NaiveDate;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
     use serde_json::json;
     use std::collections::BTreeMap;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     fn plan() -> Plan {
         Plan::from_json(&json!({

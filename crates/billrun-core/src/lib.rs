@@ -16,6 +16,7 @@
 //! - [`invoice`]: the invoice line-item tree and its totals.
 //! - [`credits`]: which credit grants pay which invoice lines.
 //! - [`error`]: validation errors that name the offending field.
+//! - `testing` (tests only, or the `testing` feature): dates written as text in tests.
 #![warn(missing_docs)]
 
 pub mod charges;
@@ -31,6 +32,8 @@ pub mod period;
 pub mod plan;
 pub mod rate_card_ops;
 pub mod rating;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::FieldError;
 pub use money::{Currency, Money, RoundingMode};

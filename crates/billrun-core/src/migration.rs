@@ -202,12 +202,9 @@ pub fn unused_advance(
 mod tests {
     use super::*;
     use crate::charges::{cycle_charges, CycleInput};
+    use crate::testing::d;
     use rust_decimal_macros::dec;
     use serde_json::json;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     fn monthly_on_1st() -> PricingCycleConfig {
         PricingCycleConfig::from_json(

@@ -286,11 +286,8 @@ pub fn due_date(invoice_date: NaiveDate, net_term_days: u32) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::d;
     use proptest::prelude::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     #[test]
     fn renders_every_token() {

@@ -68,11 +68,8 @@ impl Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::d;
     use rust_decimal_macros::dec;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     #[test]
     fn days_contains_and_last_day() {

@@ -294,12 +294,9 @@ pub fn invoice_contents(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::d;
     use rust_decimal_macros::dec;
     use serde_json::json;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     pub(super) fn p(a: &str, b: &str) -> Period {
         Period::new(d(a), d(b))

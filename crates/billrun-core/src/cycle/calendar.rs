@@ -389,8 +389,9 @@ impl PricingCycleConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cycle::tests::{calendar, d};
+    use crate::cycle::tests::calendar;
     use crate::cycle::Interval;
+    use crate::testing::d;
     use serde_json::{json, Value};
 
     #[test]

@@ -308,12 +308,6 @@ impl PricingCycleConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
-
-    /// A date from `YYYY-MM-DD` (the calendar's and the timezones' tests use it too).
-    pub(super) fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     /// A calendar (not anniversary) config.
     pub(super) fn calendar(interval: &str, day: &str, month: Option<&str>) -> PricingCycleConfig {

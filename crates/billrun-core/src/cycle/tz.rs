@@ -60,12 +60,9 @@ pub fn period_instants(period: Period, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cycle::tests::{calendar, d};
+    use crate::cycle::tests::calendar;
+    use crate::testing::{d, utc};
     use chrono::Days;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
 
     fn hours(period: Period, tz: Tz) -> i64 {
         let (begin, end) = period_instants(period, tz);

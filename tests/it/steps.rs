@@ -1,0 +1,192 @@
+//! Job steps driven directly through the harness ([`TestEnv::run_step`]): one step
+//! runs in the test process, without a worker, and what it wrote and enqueued is
+//! checked.
+
+use rust_decimal_macros::dec;
+use serde_json::json;
+
+use billrun::queue::JobKind;
+
+use crate::env::TestEnv;
+use crate::fixtures;
+
+/// (account, boundary, status, number, sub_total, total) of every invoice of acme.
+async fn invoices(env: &TestEnv) -> Vec<(String, String, String, Option<String>, String, String)> {
+    fixtures::invoices(env.pool(), "acme")
+        .await
+        .into_iter()
+        .map(|r| (r.0, r.1, r.2, r.3, r.4, r.6))
+        .collect()
+}
+
+fn row(
+    account: &str,
+    boundary: &str,
+    status: &str,
+    number: Option<&str>,
+    sub_total: &str,
+    total: &str,
+) -> (String, String, String, Option<String>, String, String) {
+    (
+        account.into(),
+        boundary.into(),
+        status.into(),
+        number.map(str::to_string),
+        sub_total.into(),
+        total.into(),
+    )
+}
+
+#[tokio::test]
+async fn a_close_chunk_step_run_directly_writes_the_drafts_enqueues_their_finalization_and_a_rerun_changes_nothing(
+) {
+    let env = TestEnv::new().await;
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(5000))
+        .with_usage("e2", "2026-01-31T23:59:59Z", dec!(10000))
+        // February's: not on January's invoice.
+        .with_usage("e3", "2026-02-01T00:00:00Z", dec!(2000))
+        .await;
+    env.account("acme", "a2")
+        .from("2026-01-16")
+        .net_terms(30)
+        .with_usage("e4", "2026-01-20T12:00:00Z", dec!(2500))
+        .await;
+    let payload = json!({"organisation": "acme", "accounts": ["a1", "a2"]});
+
+    let result = env
+        .run_step(JobKind::CloseChunk, payload.clone(), "2026-02-01T00:00:00Z")
+        .await;
+    assert_eq!(result["accounts"], 2, "{result}");
+    assert_eq!(result["invoicesCreated"], 4, "{result}");
+    assert_eq!(result["failures"], json!([]), "{result}");
+    let drafts = vec![
+        // Opening invoices: January's 99.00 platform fee in advance; a2 from Jan 16,
+        // prorated 16/31: 99 x 16 / 31 = 51.096... = 51.10.
+        row("a1", "2026-01-01", "DRAFT", None, "99.00", "99.00"),
+        row("a2", "2026-01-16", "DRAFT", None, "51.10", "51.10"),
+        // Feb 1: January's usage in arrears + February's fee in advance.
+        // a1: 15,000 calls = 1000 x 0.10 + 9000 x 0.05 + 5000 x 0.01 = 600.00, + 99.00.
+        row("a1", "2026-02-01", "DRAFT", None, "699.00", "699.00"),
+        // a2: 2,500 calls = 1000 x 0.10 + 1500 x 0.05 = 175.00, + 99.00; January
+        // (51.10 + 175.00 = 226.10) is above the prorated minimum (300 x 16/31 =
+        // 154.84): no true-up.
+        row("a2", "2026-02-01", "DRAFT", None, "274.00", "274.00"),
+    ];
+    assert_eq!(invoices(&env).await, drafts);
+
+    // Its follow-up: one finalize-chunk of those four drafts (no grace: all are due
+    // at Feb 1), acting for the same instant, in the fan-out of the step.
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM invoices WHERE org_id = 'acme' ORDER BY id")
+            .fetch_all(env.pool())
+            .await
+            .unwrap();
+    let finalize = env.queued(JobKind::FinalizeChunk).await;
+    assert_eq!(finalize.len(), 1);
+    let (id, request) = &finalize[0];
+    assert_eq!(result["finalizeJob"], json!(id), "{result}");
+    assert_eq!(
+        request.payload,
+        json!({"organisation": "acme", "invoices": ids})
+    );
+    assert_eq!(request.as_of, crate::dates::utc("2026-02-01T00:00:00Z"));
+    assert!(request.root.as_deref().unwrap().starts_with("step-"));
+    let cycles = || async {
+        sqlx::query_as::<_, (String, String, String)>(
+            "SELECT account_id, billed_start::text, status FROM billing_cycles
+             WHERE org_id = 'acme' ORDER BY account_id, billed_start",
+        )
+        .fetch_all(env.pool())
+        .await
+        .unwrap()
+    };
+    let open_february = vec![
+        (
+            "a1".to_string(),
+            "2026-01-01".to_string(),
+            "CLOSED".to_string(),
+        ),
+        ("a1".into(), "2026-02-01".into(), "OPEN".into()),
+        ("a2".into(), "2026-01-16".into(), "CLOSED".into()),
+        ("a2".into(), "2026-02-01".into(), "OPEN".into()),
+    ];
+    assert_eq!(cycles().await, open_february);
+
+    // The same step again: nothing new to bill, the same drafts and cycles. It hands
+    // the same drafts to finalization again (finalizing is idempotent itself).
+    let again = env
+        .run_step(JobKind::CloseChunk, payload, "2026-02-01T00:00:00Z")
+        .await;
+    assert_eq!(
+        (
+            &again["invoicesCreated"],
+            &again["draftsRecomputed"],
+            &again["draftsRemoved"]
+        ),
+        (&json!(0), &json!(0), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(invoices(&env).await, drafts);
+    assert_eq!(cycles().await, open_february);
+    let finalize = env.queued(JobKind::FinalizeChunk).await;
+    assert_eq!(finalize.len(), 2);
+    assert_eq!(finalize[1].1.payload, finalize[0].1.payload);
+
+    // Both finalize steps, run the same way: numbers in boundary then account order,
+    // once.
+    let first = env
+        .run_step(
+            JobKind::FinalizeChunk,
+            finalize[0].1.payload.clone(),
+            "2026-02-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(first["finalized"], 4, "{first}");
+    let second = env
+        .run_step(
+            JobKind::FinalizeChunk,
+            finalize[1].1.payload.clone(),
+            "2026-02-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(second["finalized"], 0, "{second}");
+    assert_eq!(
+        invoices(&env).await,
+        vec![
+            row(
+                "a1",
+                "2026-01-01",
+                "DUE",
+                Some("INV-2026-0001"),
+                "99.00",
+                "99.00"
+            ),
+            row(
+                "a2",
+                "2026-01-16",
+                "DUE",
+                Some("INV-2026-0002"),
+                "51.10",
+                "51.10"
+            ),
+            row(
+                "a1",
+                "2026-02-01",
+                "DUE",
+                Some("INV-2026-0003"),
+                "699.00",
+                "699.00"
+            ),
+            row(
+                "a2",
+                "2026-02-01",
+                "DUE",
+                Some("INV-2026-0004"),
+                "274.00",
+                "274.00"
+            ),
+        ]
+    );
+}
