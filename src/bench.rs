@@ -107,7 +107,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
         BenchCommand::Migration {
             accounts,
             chunk_size,
-        } => migration_bench(config, accounts, chunk_size).await,
+        } => plan_migration_bench(config, accounts, chunk_size).await,
         BenchCommand::Import { rows } => {
             crate::imports::bench::run(config, rows, peak_rss_mib).await
         }
@@ -401,9 +401,9 @@ async fn queue_bench(
 }
 
 /// `bench migration`: see [`BenchCommand::Migration`].
-async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) -> Result<()> {
+async fn plan_migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) -> Result<()> {
     use crate::plan_migration::{self, NewMigration, SourceVersion};
-    use billrun_core::migration::MigrationMode;
+    use billrun_core::plan_migration::MigrationMode;
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
     let url = crate::store::resolve_database_url(&config).await?;

@@ -167,7 +167,7 @@ impl JobKind {
             JobKind::Noop => parse_payload::<NoArgs>(payload).map(drop),
             JobKind::QueueRetention => parse_payload::<retention::RetentionArgs>(payload).map(drop),
             JobKind::CycleClose => {
-                parse_payload::<crate::bill_run::scan::CycleCloseArgs>(payload).map(drop)
+                parse_payload::<crate::bill_run::cycle_close::CycleCloseArgs>(payload).map(drop)
             }
             JobKind::CloseChunk => parse_payload::<ChunkArgs>(payload).map(drop),
             JobKind::FinalizeChunk => parse_payload::<InvoiceChunkArgs>(payload).map(drop),
@@ -315,7 +315,11 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
             retention::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
         }
         JobKind::CycleClose => {
-            crate::bill_run::scan::cycle_close(ctx, parse_payload(&req.payload).map_err(bad)?).await
+            crate::bill_run::cycle_close::cycle_close(
+                ctx,
+                parse_payload(&req.payload).map_err(bad)?,
+            )
+            .await
         }
         JobKind::CloseChunk => {
             let args: ChunkArgs = parse_payload(&req.payload).map_err(bad)?;

@@ -10,7 +10,7 @@ mod fixtures;
 mod harness;
 mod imports;
 mod invoicing;
-mod migrations;
+mod plan_migration;
 mod plans;
 mod queue;
 mod restart;
