@@ -19,3 +19,4 @@ pub mod jobs;
 pub mod plan_migration;
 pub mod queue;
 pub mod store;
+pub mod timing;
