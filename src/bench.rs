@@ -13,6 +13,7 @@ use crate::jobs::{JobKind, JobRequest};
 use crate::queue::{self, worker, EnqueueOptions};
 
 pub mod bill_run;
+pub mod floor;
 
 /// The benchmarks.
 #[derive(Subcommand, Debug)]

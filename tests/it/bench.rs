@@ -1,7 +1,8 @@
 //! `billrun bench bill-run`'s floor: bare set-based SQL that bills exactly what
 //! billrun bills for the bench's data, and leaves nothing behind.
 
-use billrun::bench::bill_run::{floor, generate, totals, Billed};
+use billrun::bench::bill_run::{generate, totals, Billed};
+use billrun::bench::floor::floor;
 use rust_decimal_macros::dec;
 
 use crate::fixtures;
