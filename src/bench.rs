@@ -12,6 +12,9 @@ use crate::config::Config;
 use crate::jobs::{self, worker};
 use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
 
+pub mod bill_run;
+pub mod floor;
+
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -82,7 +85,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             chunk_size,
             concurrency,
         } => {
-            bill_run_bench(
+            bill_run::run(
                 config,
                 accounts,
                 events_per_account,
@@ -107,7 +110,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
         BenchCommand::Migration {
             accounts,
             chunk_size,
-        } => migration_bench(config, accounts, chunk_size).await,
+        } => plan_migration_bench(config, accounts, chunk_size).await,
         BenchCommand::Import { rows } => {
             crate::imports::bench::run(config, rows, peak_rss_mib).await
         }
@@ -125,203 +128,6 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-async fn bill_run_bench(
-    config: Arc<Config>,
-    accounts: u64,
-    events_per_account: u64,
-    chunk_size: usize,
-    concurrency: usize,
-) -> Result<()> {
-    use sqlx::postgres::PgConnectOptions;
-    use sqlx::ConnectOptions;
-    let url =
-        crate::store::resolve_database_url(&config, crate::store::Provision::Existing).await?;
-    let opts: PgConnectOptions = url.parse()?;
-    let mut admin = opts.clone().database("postgres").connect().await?;
-    sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench WITH (FORCE)")
-        .execute(&mut admin)
-        .await?;
-    sqlx::raw_sql("CREATE DATABASE billrun_bench")
-        .execute(&mut admin)
-        .await?;
-    let bench_url = opts.database("billrun_bench").to_url_lossy().to_string();
-    let pool = crate::store::connect(&bench_url, 16).await?;
-    crate::store::migrate(&pool).await?;
-
-    println!("bench bill-run: {accounts} accounts x {events_per_account} events, chunks of {chunk_size}, concurrency {concurrency}");
-    let start = Instant::now();
-    generate(&pool, accounts, events_per_account).await?;
-    println!(
-        "  data generated in {:.1} s (server-side, not part of the figures below)",
-        start.elapsed().as_secs_f64()
-    );
-    let rss_before = peak_rss_mib();
-
-    // Only the steps measured: cycle close and finalization. Later steps (documents,
-    // delivery) are left pending and deleted with the bench database.
-    let mut cfg = (*config).clone();
-    cfg.worker.default_concurrency = 0;
-    for kind in [
-        JobKind::CycleClose,
-        JobKind::CloseChunk,
-        JobKind::FinalizeChunk,
-    ] {
-        cfg.worker
-            .concurrency
-            .insert(kind.name().into(), concurrency);
-    }
-    cfg.worker.poll_interval_ms = 20;
-    let as_of = chrono::DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z")?.with_timezone(&Utc);
-    let req = jobs::request(
-        JobKind::CycleClose,
-        serde_json::json!({ "organisation": "bench", "chunk_size": chunk_size }),
-        as_of,
-        Some("bench".into()),
-    )
-    .map_err(anyhow::Error::msg)?;
-    let opts = EnqueueOptions {
-        max_attempts: 3,
-        ..Default::default()
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let start = Instant::now();
-    queue::enqueue(&mut *pool.acquire().await?, &req, &opts).await?;
-    let workers = tokio::spawn(worker::run(
-        pool.clone(),
-        Arc::new(cfg),
-        JobKind::ALL.to_vec(),
-        worker::process_name(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    // Every account gets its opening and its Feb 1 invoice, and both end finalized
-    // (DUE, or PAID when there is nothing to collect).
-    let expected = 2 * accounts as i64;
-    loop {
-        let due: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM invoices WHERE org_id = 'bench' AND status IN ('DUE', 'PAID')",
-        )
-        .fetch_one(&pool)
-        .await?;
-        if due >= expected {
-            break;
-        }
-        let dead: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM apalis.jobs WHERE status = 'Failed' AND attempts >= max_attempts",
-        )
-        .fetch_one(&pool)
-        .await?;
-        anyhow::ensure!(
-            dead == 0,
-            "{dead} bill-run jobs are dead: see billrun jobs list --state dead"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    workers.await??;
-    let (invoices, due): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE status IN ('DUE', 'PAID')) FROM invoices WHERE org_id = 'bench'",
-    )
-    .fetch_one(&pool)
-    .await?;
-    let events = accounts * events_per_account;
-    println!("  bill run:   {secs:.1} s for {invoices} invoices ({due} finalized, numbered), cycle close + finalization");
-    println!("  accounts/s: {:.0}", accounts as f64 / secs);
-    println!("  events/s:   {:.0}", events as f64 / secs);
-    println!(
-        "  peak RSS:   {:.0} MiB (before the run: {rss_before:.0} MiB)",
-        peak_rss_mib()
-    );
-    // The generated data takes gigabytes at full size: drop it.
-    pool.close().await;
-    sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench WITH (FORCE)")
-        .execute(&mut admin)
-        .await?;
-    Ok(())
-}
-
-/// The bench organisation, its plan (TIERED usage, an in-advance fee, a minimum
-/// commitment) and its accounts and events, generated by the server.
-async fn generate(pool: &PgPool, accounts: u64, events_per_account: u64) -> Result<()> {
-    let plan = serde_json::json!({
-        "name": "bench", "supportedCurrencies": ["USD"],
-        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 0},
-        "usageRateCards": [{
-            "name": "api_calls", "displayName": "API calls", "usageMeterId": "api_calls",
-            "ratePlan": {"pricingModel": "TIERED", "slabs": [
-                {"order": 1, "startAfter": 0, "priceType": "PER_UNIT"},
-                {"order": 2, "startAfter": 1000, "priceType": "PER_UNIT"},
-                {"order": 3, "startAfter": 10000, "priceType": "PER_UNIT"}]},
-            "rateValues": [{"currency": "USD", "slabRates": [
-                {"order": 1, "rate": "0.10"}, {"order": 2, "rate": "0.05"}, {"order": 3, "rate": "0.01"}]}]
-        }],
-        "fixedFeeRateCards": [{
-            "name": "platform_fee", "displayName": "Platform fee", "invoiceTiming": "IN_ADVANCE",
-            "type": "RECURRING", "rateValues": [{"currency": "USD", "rate": 99}]
-        }],
-        "minimumCommitment": {"rateValues": [{"currency": "USD", "rate": 300}]}
-    });
-    let plan = billrun_core::plan::Plan::from_json(&plan)
-        .map_err(|e| anyhow::anyhow!("bench plan: {e}"))?;
-    let mut tx = pool.begin().await?;
-    sqlx::raw_sql(
-        "INSERT INTO organisations (id, name, base_currency, enabled_currencies, invoice_number_format)
-             VALUES ('bench', 'Bench', 'USD', '{USD}', 'B-{YYYY}-{SEQ:7}');
-         INSERT INTO event_schemas (org_id, name, attributes, dimensions) VALUES ('bench', 'api', '{calls}', '{region}');
-         INSERT INTO usage_meters (org_id, id, name, event_schema, aggregation, attribute)
-             VALUES ('bench', 'api_calls', 'API calls', 'api', 'SUM', 'calls');
-         INSERT INTO price_plans (org_id, id) VALUES ('bench', 'bench');
-         INSERT INTO customers (org_id, id, name) VALUES ('bench', 'c', 'Bench customer');",
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO price_plan_versions (org_id, plan_id, version, status, definition, finalized_at)
-         VALUES ('bench', 'bench', 1, 'ACTIVE', $1, now())",
-    )
-    .bind(plan.to_json())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO accounts (org_id, id, customer_id, name, invoice_currency)
-         SELECT 'bench', 'acc' || lpad(g::text, 7, '0'), 'c', 'Account ' || g, 'USD' FROM generate_series(1, $1) g",
-    )
-    .bind(accounts as i64)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO plan_associations (org_id, account_id, plan_id, plan_version, effective_from)
-         SELECT 'bench', 'acc' || lpad(g::text, 7, '0'), 'bench', 1, '2026-01-01' FROM generate_series(1, $1) g",
-    )
-    .bind(accounts as i64)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    // Events in slices of accounts, so no transaction grows with the data set.
-    let slice = 5_000i64;
-    let mut first = 1i64;
-    while first <= accounts as i64 {
-        let last = (first + slice - 1).min(accounts as i64);
-        sqlx::query(
-            "INSERT INTO usage_events (org_id, id, account_id, schema_name, ts, attributes, dimensions)
-             SELECT 'bench', 'e' || a || '-' || e, 'acc' || lpad(a::text, 7, '0'), 'api',
-                    '2026-01-01'::timestamptz + ((a * 7919 + e * 104729) % 2678400) * interval '1 second',
-                    jsonb_build_object('calls', ((a * 31 + e * 17) % 400)::text), '{\"region\": \"eu\"}'
-             FROM generate_series($1::bigint, $2::bigint) a, generate_series(1::bigint, $3::bigint) e",
-        )
-        .bind(first)
-        .bind(last)
-        .bind(events_per_account as i64)
-        .execute(pool)
-        .await?;
-        first = last + 1;
-    }
-    sqlx::raw_sql("ANALYZE").execute(pool).await?;
-    Ok(())
 }
 
 async fn queue_bench(
@@ -402,9 +208,9 @@ async fn queue_bench(
 }
 
 /// `bench migration`: see [`BenchCommand::Migration`].
-async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) -> Result<()> {
+async fn plan_migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) -> Result<()> {
     use crate::plan_migration::{self, NewMigration, SourceVersion};
-    use billrun_core::migration::MigrationMode;
+    use billrun_core::plan_migration::MigrationMode;
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
     let url =
@@ -423,7 +229,7 @@ async fn migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u32) ->
         .to_string();
     let pool = crate::store::connect(&bench_url, 16).await?;
     crate::store::migrate(&pool).await?;
-    generate(&pool, accounts, 0).await?;
+    bill_run::generate(&pool, accounts, 0).await?;
     // A second plan to move to, and January's cycles open (their fee billed in
     // advance) so that IMMEDIATE cuts them and credits the unused days back.
     let target = serde_json::json!({

@@ -21,3 +21,4 @@ pub mod paging;
 pub mod plan_migration;
 pub mod queue;
 pub mod store;
+pub mod timing;

@@ -33,6 +33,7 @@ use sqlx::PgConnection;
 use super::load::{self, Association, UsageWindow};
 use crate::queue::{JobContext, JobError, JobKind};
 use crate::store::status::CycleStatus;
+use crate::timing::{Phase, Step, Stopwatch};
 
 /// One invoice to compute: a boundary of an association.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,14 +142,17 @@ pub async fn close_chunk(
     accounts: &[String],
 ) -> Result<Value, JobError> {
     let mut tx = ctx.pool.begin().await?;
+    let mut sw = Stopwatch::start(Step::Close);
     let conn: &mut PgConnection = &mut tx;
     load::lock_accounts(conn, org, accounts).await?;
+    sw.lap(Phase::Lock);
     let settings = load::org_settings(conn, org).await?;
     let account_rows = load::accounts(conn, &settings, accounts).await?;
     let associations = load::associations(conn, org, accounts).await?;
     let plans = load::plans(conn, org, &associations).await?;
     let progress = association_progress(conn, org, accounts).await?;
     let stale = stale_drafts(conn, org, accounts).await?;
+    sw.lap(Phase::Read);
 
     let mut failures = Vec::new();
     let mut work: Vec<Work> = Vec::new();
@@ -236,6 +240,7 @@ pub async fn close_chunk(
             });
         }
     }
+    sw.lap(Phase::Core);
     let usage = load::usage(conn, org, &windows).await?;
     let tzs: HashMap<String, Tz> = work
         .iter()
@@ -243,6 +248,7 @@ pub async fn close_chunk(
         .collect();
     let account_ids: Vec<String> = tzs.keys().cloned().collect();
     let licenses = load::license_changes(conn, org, &account_ids, &tzs).await?;
+    sw.lap(Phase::Read);
 
     let mut failed_associations: HashSet<(String, NaiveDate)> = HashSet::new();
     let mut new_invoices = InvoiceBatch::default();
@@ -295,6 +301,7 @@ pub async fn close_chunk(
             None => new_invoices.push(ulid::Ulid::generate().to_string(), w, &lines),
         }
     }
+    sw.lap(Phase::Core);
     let created = new_invoices.insert(conn, org, ctx.as_of).await?;
     let recomputed = recomputed_drafts
         .update_drafts(conn, org, ctx.as_of)
@@ -314,9 +321,12 @@ pub async fn close_chunk(
     let closed = cycle_writes.iter().filter(|c| c.3).count();
     let opened = cycle_writes.len() - closed;
     write_cycles(conn, org, &cycle_writes, ctx.as_of).await?;
+    sw.lap(Phase::Write);
 
     let finalize = enqueue_finalize(conn, ctx, org, accounts).await?;
+    sw.lap(Phase::Enqueue);
     tx.commit().await?;
+    sw.lap(Phase::Commit);
     for f in &failures {
         tracing::warn!(
             organisation = org,

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use super::load;
 use crate::queue::{JobContext, JobError};
 use crate::store::status::InvoiceStatus;
+use crate::timing::{Phase, Step, Stopwatch};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::CardKind;
 
@@ -197,6 +198,7 @@ pub async fn finalize_chunk(
     invoice_ids: &[String],
 ) -> Result<Value, JobError> {
     let mut tx = ctx.pool.begin().await?;
+    let mut sw = Stopwatch::start(Step::Finalize);
     let settings = load::org_settings(&mut tx, org).await?;
     // Lock in a fixed order, so overlapping chunks cannot deadlock; the order is also
     // the numbering order (boundary, then account).
@@ -223,8 +225,10 @@ pub async fn finalize_chunk(
     .bind(ctx.as_of)
     .fetch_all(&mut *tx)
     .await?;
+    sw.lap(Phase::Read);
     if rows.is_empty() {
         tx.commit().await?;
+        sw.lap(Phase::Commit);
         return Ok(json!({ "finalized": 0 }));
     }
     // Credits first: they change what is due.
@@ -250,6 +254,7 @@ pub async fn finalize_chunk(
     // Credits sold are granted per draft, from the plan that priced its lines.
     let (sold_rows, sold) = (rows.clone(), finalizing.clone());
     let (rows, mut finalizing, merged) = merge_same_date(rows, finalizing);
+    sw.lap(Phase::Core);
     // Date by date (a catch-up finalizes several cycles of an account at once): the
     // credits applied to a date's invoices, then the credits those invoices sell (not
     // PREPAID, unless the invoice is paid at once: nothing to collect), so that a
@@ -294,6 +299,8 @@ pub async fn finalize_chunk(
         let (r, f) = sold_on_date(true);
         granted += grant_sold_credits(&mut tx, org, &r, &f, true, ctx.as_of).await?;
     }
+    // Credits: their grants are read (under a row lock); written only when some apply.
+    sw.lap(Phase::Read);
     // Each invoice is dated in its account's timezone; its number comes from the
     // counter of its date's period. Counters are locked in key order (no deadlock
     // between chunks) and each is read and advanced once.
@@ -324,6 +331,7 @@ pub async fn finalize_chunk(
         .fetch_one(&mut *tx)
         .await?;
     }
+    sw.lap(Phase::Lock);
 
     let mut ids = Vec::with_capacity(rows.len());
     let mut numbers = Vec::with_capacity(rows.len());
@@ -349,6 +357,7 @@ pub async fn finalize_chunk(
         });
         ids.push(r.id.clone());
     }
+    sw.lap(Phase::Core);
     sqlx::query(
         "UPDATE invoices i
          SET status = u.status, number = u.number, invoice_date = u.invoice_date, due_date = u.due_date,
@@ -434,6 +443,7 @@ pub async fn finalize_chunk(
         .iter()
         .filter(|s| **s == InvoiceStatus::Paid.as_str())
         .count();
+    sw.lap(Phase::Write);
     // Their documents, rendered by the next step (enqueued only if this commits).
     let render = ctx.child(
         crate::queue::JobKind::RenderChunk,
@@ -441,7 +451,9 @@ pub async fn finalize_chunk(
         json!({ "organisation": org, "invoices": ids }),
     );
     crate::queue::enqueue(&mut tx, &render, &ctx.child_options(None)).await?;
+    sw.lap(Phase::Enqueue);
     tx.commit().await?;
+    sw.lap(Phase::Commit);
     Ok(json!({
         "creditsApplied": credits_applied,
         "merged": merged.len(),

@@ -22,12 +22,12 @@
 
 pub mod close;
 pub mod commands;
+pub mod cycle_close;
 pub mod deliver;
 pub mod finalize;
 pub mod invoices;
 pub mod load;
 pub mod render;
-pub mod scan;
 pub mod usage;
 
 pub use load::OrgSettings;

@@ -34,7 +34,7 @@ pub fn validate_payload(kind: JobKind, payload: &Value) -> Result<(), String> {
         JobKind::Noop => parse_payload::<NoArgs>(payload).map(drop),
         JobKind::QueueRetention => parse_payload::<retention::RetentionArgs>(payload).map(drop),
         JobKind::CycleClose => {
-            parse_payload::<crate::bill_run::scan::CycleCloseArgs>(payload).map(drop)
+            parse_payload::<crate::bill_run::cycle_close::CycleCloseArgs>(payload).map(drop)
         }
         JobKind::CloseChunk => parse_payload::<ChunkArgs>(payload).map(drop),
         JobKind::FinalizeChunk => parse_payload::<InvoiceChunkArgs>(payload).map(drop),
@@ -109,7 +109,11 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
             retention::run(ctx, parse_payload(&req.payload).map_err(bad)?).await
         }
         JobKind::CycleClose => {
-            crate::bill_run::scan::cycle_close(ctx, parse_payload(&req.payload).map_err(bad)?).await
+            crate::bill_run::cycle_close::cycle_close(
+                ctx,
+                parse_payload(&req.payload).map_err(bad)?,
+            )
+            .await
         }
         JobKind::CloseChunk => {
             let args: ChunkArgs = parse_payload(&req.payload).map_err(bad)?;
@@ -286,7 +290,7 @@ mod tests {
         }
         for name in ["chunkSize", "chunk_size"] {
             let p = json!({ name: 10 });
-            let a: crate::bill_run::scan::CycleCloseArgs = parse_payload(&p).unwrap();
+            let a: crate::bill_run::cycle_close::CycleCloseArgs = parse_payload(&p).unwrap();
             assert_eq!(a.chunk_size, Some(10), "{p}");
             let p = json!({"organisation": "o", "migration": "m", name: 3});
             let m: crate::plan_migration::job::PlanMigrationArgs = parse_payload(&p).unwrap();

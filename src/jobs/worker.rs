@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::jobs;
 use crate::queue::backend::QueueBackend;
 use crate::queue::{JobContext, JobError, JobKind, JobRequest};
+use crate::timing::{Phase, Step};
 
 /// A name no other process, anywhere, has: host, pid, and a ULID.
 pub fn process_name() -> String {
@@ -175,7 +176,17 @@ async fn handle(
     };
     let started = Instant::now();
     let result = jobs::execute(&ctx, &req).await;
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let elapsed = started.elapsed();
+    let step = match req.kind {
+        JobKind::CycleClose => Some(Step::Scan),
+        JobKind::CloseChunk => Some(Step::Close),
+        JobKind::FinalizeChunk => Some(Step::Finalize),
+        _ => None,
+    };
+    if let Some(step) = step {
+        crate::timing::add(step, Phase::Job, elapsed);
+    }
+    let duration_ms = elapsed.as_millis() as u64;
     let organisation = req.organisation.as_deref().unwrap_or("-");
     match result {
         Ok(value) => {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use billrun_core::migration::MigrationMode;
+use billrun_core::plan_migration::MigrationMode;
 use chrono::Utc;
 use serde::Deserialize;
 use sqlx::PgPool;

@@ -5,7 +5,7 @@
 //! run locks them, so the two serialise):
 //! 1. its plan period on the source that covers its migration date (the migration
 //!    instant's local date in its timezone) ends on the switch date
-//!    ([`billrun_core::migration::switch_date`]); a period on the target starts
+//!    ([`billrun_core::plan_migration::switch_date`]); a period on the target starts
 //!    there and runs until the old one would have ended;
 //! 2. the new period's overrides: the old ones carried to the target's cards of the
 //!    same name (`*_IGNORE_OVERRIDE`: none), plus, with `retainStartOffsets`, a
@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 use billrun_core::charges::{cycle_charges, CycleInput};
 use billrun_core::cycle::{local_date, local_start_instant, CycleWindow};
-use billrun_core::migration::{switch_date, unused_advance, MigrationMode};
 use billrun_core::overrides::Overrides;
+use billrun_core::plan_migration::{switch_date, unused_advance, MigrationMode};
 use billrun_core::{Currency, Period};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

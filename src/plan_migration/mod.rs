@@ -22,8 +22,8 @@
 pub mod commands;
 pub mod job;
 
-use billrun_core::migration::MigrationMode;
 use billrun_core::plan::Plan;
+use billrun_core::plan_migration::MigrationMode;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;

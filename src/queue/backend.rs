@@ -29,6 +29,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use ulid::Ulid;
 
+use crate::timing::{Phase, Step};
+
 /// Runs `fut` in its own task and waits for it. Dropping the returned future does not
 /// stop `fut`: a transaction inside it always ends with its own COMMIT or ROLLBACK.
 async fn detached<T: Send + 'static>(
@@ -112,6 +114,7 @@ impl Persistence for DetachedPersistence {
         let root = self.root.clone();
         let (tx_result, rx_result) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let claimed = async {
                 let mut tx = pool.begin().await?;
                 let tasks = claim(&mut tx, &config, worker.name(), root.as_deref()).await?;
@@ -119,6 +122,11 @@ impl Persistence for DetachedPersistence {
                 Ok::<_, Error>(tasks)
             }
             .await;
+            let phase = match &claimed {
+                Ok(tasks) if !tasks.is_empty() => Phase::Claim,
+                _ => Phase::EmptyPoll,
+            };
+            crate::timing::add(Step::Queue, phase, started.elapsed());
             if let Err(Ok(tasks)) = tx_result.send(claimed) {
                 // The worker stopped waiting (it is shutting down): give the jobs back.
                 let ids: Vec<String> = tasks
@@ -182,6 +190,7 @@ impl Persistence for DetachedPersistence {
             if acks.is_empty() && locks.is_empty() {
                 return Ok(());
             }
+            let started = std::time::Instant::now();
             let mut tx = pool.begin().await?;
             if !acks.is_empty() {
                 queries::handle_results(&mut *tx, &acks, worker.name()).await?;
@@ -190,6 +199,7 @@ impl Persistence for DetachedPersistence {
                 queries::lock_tasks(&mut *tx, &locks, worker.name()).await?;
             }
             tx.commit().await?;
+            crate::timing::add(Step::Queue, Phase::Ack, started.elapsed());
             Ok(())
         })
     }

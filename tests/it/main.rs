@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL (a fresh database per test), the real
 //! `billrun` binary as worker processes, nothing in the billing path mocked.
 
+mod bench;
 mod bill_run;
 mod catalog;
 mod credits;
@@ -15,7 +16,7 @@ mod imports;
 mod invoicing;
 mod json_names;
 mod listing;
-mod migrations;
+mod plan_migration;
 mod plans;
 mod queue;
 mod restart;

@@ -24,12 +24,12 @@ pub mod credits;
 pub mod cycle;
 pub mod error;
 pub mod invoice;
-pub mod migration;
 pub mod money;
 pub mod numbering;
 pub mod overrides;
 pub mod period;
 pub mod plan;
+pub mod plan_migration;
 pub mod rate_card_ops;
 pub mod rating;
 #[cfg(any(test, feature = "testing"))]
