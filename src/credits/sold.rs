@@ -3,10 +3,12 @@
 
 use serde_json::{json, Value};
 
-use super::{grant_from_invoice, Finalizing};
+use super::{grant, CreditError, Finalizing, Granted, NewGrant};
 use crate::queue::{JobContext, JobError};
 use billrun_core::invoice::InvoiceLines;
-use billrun_core::plan::CardKind;
+use billrun_core::plan::{CardKind, ExpiryType, InvoiceTiming, Plan};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 
 /// An invoice whose CREDIT_GRANT lines may sell credits, with the plan version that
 /// priced those lines (its cards say what they sell).
@@ -165,4 +167,107 @@ pub async fn grant_prepaid_credits(
     Ok(
         json!({ "invoice": invoice_id, "paid": rows.iter().any(|r| r.id == invoice_id), "grantsCreated": granted }),
     )
+}
+
+/// Grants the credits sold by an invoice's CREDIT_GRANT lines: at finalization for
+/// IN_ADVANCE and IN_ARREARS cards (`paid = false`), once paid for PREPAID cards
+/// (`paid = true`). Usable from the start of the period the line covers; until its end
+/// (PRICING_CYCLE), never (NO_EXPIRY), or for `expiryDuration` (CUSTOM: a number of
+/// days, or `{"unit": "DAYS" | "WEEKS" | "MONTHS" | "YEARS", "value": n}`). Idempotent
+/// per invoice and card.
+#[allow(clippy::too_many_arguments)]
+pub async fn grant_from_invoice(
+    conn: &mut PgConnection,
+    org: &str,
+    invoice_id: &str,
+    account_id: &str,
+    lines: &InvoiceLines,
+    plan: &Plan,
+    tz: chrono_tz::Tz,
+    paid: bool,
+    as_of: DateTime<Utc>,
+) -> Result<u64, CreditError> {
+    use billrun_core::cycle::local_start_instant;
+    let mut n = 0;
+    for line in lines.card_lines() {
+        if line.card_kind != Some(billrun_core::plan::CardKind::CreditGrant) {
+            continue;
+        }
+        let Some(card) = plan
+            .credit_grant_cards
+            .iter()
+            .find(|c| Some(&c.card.name) == line.card_name.as_ref())
+        else {
+            continue;
+        };
+        if (card.card.invoice_timing == InvoiceTiming::Prepaid) != paid {
+            continue;
+        }
+        let Some(rate) = card.rate_details.get(&lines.currency) else {
+            continue;
+        };
+        let Some(period) = line.period else { continue };
+        let from = local_start_instant(period.start, tz);
+        let until = match card.grant_details.expiry_type {
+            ExpiryType::PricingCycle => Some(local_start_instant(period.end, tz)),
+            ExpiryType::NoExpiry => None,
+            ExpiryType::Custom => custom_expiry(from, card.grant_details.expiry_duration.as_ref()),
+        };
+        let g = NewGrant {
+            account: account_id.to_string(),
+            // In the currency's minor units, like every amount of the ledger.
+            amount: lines.currency.round(rate.credit_amount, Default::default()),
+            currency: lines.currency.code().to_string(),
+            purpose: card.card.display().to_string(),
+            priority: card.grant_details.priority,
+            effective_from: Some(from),
+            effective_until: until,
+            applicable_entity_ids: card.grant_details.applicable_entity_ids.clone(),
+            idempotency_key: format!("invoice:{invoice_id}:card:{}", card.card.name),
+        };
+        if let Granted::New(_) =
+            grant(conn, org, &g, Some((invoice_id, &card.card.name)), as_of).await?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn custom_expiry(from: DateTime<Utc>, duration: Option<&Value>) -> Option<DateTime<Utc>> {
+    let (unit, value) = match duration? {
+        Value::Number(n) => ("DAYS", n.as_u64()?),
+        Value::Object(o) => (o.get("unit")?.as_str()?, o.get("value")?.as_u64()?),
+        _ => return None,
+    };
+    let months = |m: u64| from.checked_add_months(chrono::Months::new(m as u32));
+    match unit {
+        "DAYS" => Some(from + chrono::Duration::days(value as i64)),
+        "WEEKS" => Some(from + chrono::Duration::weeks(value as i64)),
+        "MONTHS" => months(value),
+        "YEARS" => months(value * 12),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn custom_expiry_durations() {
+        let from: DateTime<Utc> = "2026-01-31T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            custom_expiry(from, Some(&json!(30))).unwrap().to_rfc3339(),
+            "2026-03-02T00:00:00+00:00"
+        );
+        assert_eq!(
+            custom_expiry(from, Some(&json!({"unit": "MONTHS", "value": 1})))
+                .unwrap()
+                .to_rfc3339(),
+            "2026-02-28T00:00:00+00:00"
+        );
+        assert_eq!(custom_expiry(from, Some(&json!("soon"))), None);
+    }
 }
