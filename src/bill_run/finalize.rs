@@ -19,11 +19,11 @@ use billrun_core::numbering::due_date;
 use serde_json::{json, Value};
 
 use super::load;
+use crate::credits::{grant_sold_credits, Finalizing, Selling};
 use crate::queue::{JobContext, JobError};
 use crate::store::status::InvoiceStatus;
 use crate::timing::{Phase, Step, Stopwatch};
 use billrun_core::invoice::InvoiceLines;
-use billrun_core::plan::CardKind;
 
 #[derive(Clone, sqlx::FromRow)]
 struct DraftRow {
@@ -37,115 +37,6 @@ struct DraftRow {
     boundary: chrono::NaiveDate,
 }
 
-/// The account's timezone, as stored (validated when it was written: a value that
-/// does not parse is a fault to report, never read as UTC).
-fn timezone(r: &DraftRow) -> Result<chrono_tz::Tz, JobError> {
-    r.timezone.parse().map_err(|_| {
-        JobError::Fatal(anyhow::anyhow!(
-            "invoice {}: account {} has an unknown timezone {:?}",
-            r.id,
-            r.account_id,
-            r.timezone
-        ))
-    })
-}
-
-/// Grants the credits that the invoices' CREDIT_GRANT lines sold (see
-/// [`crate::credits::grant_from_invoice`]). Loads plans only when there is such a line.
-async fn grant_sold_credits(
-    conn: &mut sqlx::PgConnection,
-    org: &str,
-    rows: &[DraftRow],
-    invoices: &[crate::credits::Finalizing],
-    paid: bool,
-    as_of: chrono::DateTime<chrono::Utc>,
-) -> Result<u64, JobError> {
-    let sells = |f: &crate::credits::Finalizing| {
-        f.lines
-            .card_lines()
-            .any(|l| l.card_kind == Some(CardKind::CreditGrant))
-    };
-    let mut n = 0;
-    for (r, f) in rows.iter().zip(invoices).filter(|(_, f)| sells(f)) {
-        let def: Value = sqlx::query_scalar(
-            "SELECT definition FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 AND version = $3",
-        )
-        .bind(org)
-        .bind(&r.plan_id)
-        .bind(r.plan_version)
-        .fetch_one(&mut *conn)
-        .await?;
-        let plan = billrun_core::plan::Plan::from_json(&def).map_err(|e| {
-            JobError::Fatal(anyhow::anyhow!(
-                "plan {} v{}: {e}",
-                r.plan_id,
-                r.plan_version
-            ))
-        })?;
-        let tz = timezone(r)?;
-        n += crate::credits::grant_from_invoice(
-            conn,
-            org,
-            &r.id,
-            &r.account_id,
-            &f.lines,
-            &plan,
-            tz,
-            paid,
-            as_of,
-        )
-        .await
-        .map_err(|e| JobError::Fatal(anyhow::anyhow!("invoice {}: {e}", r.id)))?;
-    }
-    Ok(n)
-}
-
-/// Grants the PREPAID credits an invoice sold, once it is paid (the `invoice-paid`
-/// job). Idempotent: paying twice, or running the job twice, grants once.
-pub async fn grant_prepaid_credits(
-    ctx: &JobContext,
-    org: &str,
-    invoice_id: &str,
-) -> Result<Value, JobError> {
-    let mut tx = ctx.pool.begin().await?;
-    let rows: Vec<DraftRow> = sqlx::query_as(
-        "SELECT i.id, i.account_id, coalesce(a.net_term_days, o.net_term_days) AS net_terms,
-                i.lines, i.plan_id, i.plan_version, coalesce(a.timezone, o.timezone) AS timezone, i.boundary
-         FROM invoices i
-         JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
-         JOIN organisations o ON o.id = i.org_id
-         WHERE i.org_id = $1
-           AND ((i.id = $2 AND i.status = 'PAID')
-                OR (i.merged_into = $2 AND EXISTS (SELECT 1 FROM invoices p WHERE p.org_id = i.org_id
-                                                   AND p.id = $2 AND p.status = 'PAID')))
-         FOR SHARE OF i", // a concurrent void waits for this grant, or wins: nothing granted
-    )
-    .bind(org)
-    .bind(invoice_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut invoices = Vec::new();
-    for r in &rows {
-        let lines: InvoiceLines = serde_json::from_value(r.lines.clone()).map_err(|e| {
-            JobError::Fatal(anyhow::anyhow!(
-                "invoice {}: stored lines unreadable: {e}",
-                r.id
-            ))
-        })?;
-        invoices.push(crate::credits::Finalizing {
-            id: r.id.clone(),
-            account_id: r.account_id.clone(),
-            lines,
-            timezone: timezone(r)?,
-        });
-    }
-    let granted = grant_sold_credits(&mut tx, org, &rows, &invoices, true, ctx.as_of).await?;
-    tx.commit().await?;
-    Ok(
-        json!({ "invoice": invoice_id, "paid": rows.iter().any(|r| r.id == invoice_id), "grantsCreated": granted }),
-    )
-}
-
 /// Splits `rows` (ordered by boundary, account, plan period) into the invoices to
 /// finalize and the drafts merged into them: consecutive drafts of one account and
 /// boundary date become the first one, whose lines are all of theirs
@@ -154,14 +45,10 @@ pub async fn grant_prepaid_credits(
 #[allow(clippy::type_complexity)]
 fn merge_same_date(
     rows: Vec<DraftRow>,
-    finalizing: Vec<crate::credits::Finalizing>,
-) -> (
-    Vec<DraftRow>,
-    Vec<crate::credits::Finalizing>,
-    Vec<(String, String)>,
-) {
+    finalizing: Vec<Finalizing>,
+) -> (Vec<DraftRow>, Vec<Finalizing>, Vec<(String, String)>) {
     let mut kept_rows: Vec<DraftRow> = Vec::with_capacity(rows.len());
-    let mut kept: Vec<crate::credits::Finalizing> = Vec::with_capacity(rows.len());
+    let mut kept: Vec<Finalizing> = Vec::with_capacity(rows.len());
     let mut parts: Vec<(String, InvoiceLines)> = Vec::new();
     let mut merged = Vec::new();
     for (r, f) in rows.into_iter().zip(finalizing) {
@@ -234,18 +121,12 @@ pub async fn finalize_chunk(
     // Credits first: they change what is due.
     let mut finalizing = Vec::with_capacity(rows.len());
     for r in &rows {
-        let lines: InvoiceLines = serde_json::from_value(r.lines.clone()).map_err(|e| {
-            JobError::Fatal(anyhow::anyhow!(
-                "invoice {}: stored lines unreadable: {e}",
-                r.id
-            ))
-        })?;
-        finalizing.push(crate::credits::Finalizing {
-            id: r.id.clone(),
-            account_id: r.account_id.clone(),
-            lines,
-            timezone: timezone(r)?,
-        });
+        finalizing.push(Finalizing::from_stored(
+            &r.id,
+            &r.account_id,
+            &r.lines,
+            &r.timezone,
+        )?);
     }
     // One invoice per account and boundary date: the drafts of a plan change (the old
     // plan's closing part, the new plan's opening part) become one, the first (the
@@ -267,8 +148,7 @@ pub async fn finalize_chunk(
         let on_date: Vec<usize> = (0..rows.len())
             .filter(|&k| rows[k].boundary == boundary)
             .collect();
-        let mut group: Vec<crate::credits::Finalizing> =
-            on_date.iter().map(|&k| finalizing[k].clone()).collect();
+        let mut group: Vec<Finalizing> = on_date.iter().map(|&k| finalizing[k].clone()).collect();
         let applied =
             crate::credits::apply_at_finalization(&mut tx, org, &mut group, ctx.as_of).await?;
         let mut paid_at_once: Vec<&str> = Vec::new();
@@ -279,7 +159,7 @@ pub async fn finalize_chunk(
                 paid_at_once.push(rows[k].id.as_str());
             }
         }
-        let sold_on_date = |paid_only: bool| -> (Vec<DraftRow>, Vec<crate::credits::Finalizing>) {
+        let sold_on_date = |paid_only: bool| -> Vec<Selling<'_>> {
             sold_rows
                 .iter()
                 .zip(&sold)
@@ -291,13 +171,15 @@ pub async fn finalize_chunk(
                             .iter()
                             .any(|(m, p)| *m == r.id && paid_at_once.contains(&p.as_str()))
                 })
-                .map(|(r, f)| (r.clone(), f.clone()))
-                .unzip()
+                .map(|(r, f)| Selling {
+                    plan_id: &r.plan_id,
+                    plan_version: r.plan_version,
+                    invoice: f,
+                })
+                .collect()
         };
-        let (r, f) = sold_on_date(false);
-        granted += grant_sold_credits(&mut tx, org, &r, &f, false, ctx.as_of).await?;
-        let (r, f) = sold_on_date(true);
-        granted += grant_sold_credits(&mut tx, org, &r, &f, true, ctx.as_of).await?;
+        granted += grant_sold_credits(&mut tx, org, &sold_on_date(false), false, ctx.as_of).await?;
+        granted += grant_sold_credits(&mut tx, org, &sold_on_date(true), true, ctx.as_of).await?;
     }
     // Credits: their grants are read (under a row lock); written only when some apply.
     sw.lap(Phase::Read);

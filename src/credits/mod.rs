@@ -16,6 +16,8 @@
 pub mod commands;
 mod invoice_void;
 mod ledger;
+mod sold;
 
 pub use invoice_void::*;
 pub use ledger::*;
+pub use sold::*;

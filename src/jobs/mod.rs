@@ -170,8 +170,7 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
         }
         JobKind::InvoicePaid => {
             let args: InvoiceArgs = parse_payload(&req.payload).map_err(bad)?;
-            crate::bill_run::finalize::grant_prepaid_credits(ctx, &args.organisation, &args.invoice)
-                .await
+            crate::credits::grant_prepaid_credits(ctx, &args.organisation, &args.invoice).await
         }
     }
 }

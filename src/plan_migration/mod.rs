@@ -16,7 +16,7 @@
 //!   COMPLETED when no entry is pending.
 //!
 //! What a migrated account gets is decided by the pure rules of
-//! [`billrun_core::migration`] (switch date, credit back) and
+//! [`billrun_core::plan_migration`] (switch date, credit back) and
 //! [`billrun_core::overrides`] (overrides carried or dropped).
 
 pub mod commands;

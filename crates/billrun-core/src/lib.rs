@@ -12,6 +12,7 @@
 //! - [`numbering`]: invoice number formats and their sequences.
 //! - [`plan`]: Togai-shaped price plans (Price Plan V2 JSON), validated into types.
 //! - [`rating`]: rate plans and slabs (TIERED/VOLUME, PER_UNIT/FLAT/PACKAGE, min/max).
+//! - [`boundary`]: which cycles of a plan association to close and open, and invoice, as of an instant.
 //! - [`charges`]: what each rate card charges for one cycle.
 //! - [`invoice`]: the invoice line-item tree and its totals.
 //! - [`credits`]: which credit grants pay which invoice lines.
@@ -19,6 +20,7 @@
 //! - `testing` (tests only, or the `testing` feature): dates written as text in tests.
 #![warn(missing_docs)]
 
+pub mod boundary;
 pub mod charges;
 pub mod credits;
 pub mod cycle;

@@ -20,9 +20,17 @@
 //!
 //! What is stored is the canonical JSON of the validated plan
 //! ([`Plan::to_json`]), so a stored definition always parses back to the same plan.
+//!
+//! This module owns the lifecycle (apply, finalize, archive, discard); [`read`] lists
+//! and reads versions, [`rate_cards`] edits a plan by rate card operations.
+
+mod rate_cards;
+mod read;
+
+pub use rate_cards::*;
+pub use read::*;
 
 use billrun_core::plan::Plan;
-use billrun_core::rate_card_ops::{self, OperationErrors};
 use billrun_core::FieldError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -373,181 +381,6 @@ fn version_not_found(org: &str, plan_id: &str, version: u32) -> CatalogError {
         org: org.to_string(),
         id: format!("{plan_id} v{version}"),
     }
-}
-
-/// Every version of a plan, oldest first.
-pub async fn versions(pool: &PgPool, org: &str, plan_id: &str) -> Result<Vec<PlanVersion>> {
-    let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
-         ORDER BY version"
-    )))
-    .bind(org)
-    .bind(plan_id)
-    .fetch_all(pool)
-    .await?;
-    if rows.is_empty() {
-        return Err(plan_not_found(org, plan_id));
-    }
-    rows.into_iter().map(VersionRow::into_version).collect()
-}
-
-/// One version of a plan; the latest (draft or not) if `version` is `None`.
-pub async fn get_version(
-    pool: &PgPool,
-    org: &str,
-    plan_id: &str,
-    version: Option<u32>,
-) -> Result<PlanVersion> {
-    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
-         AND ($3::int IS NULL OR version = $3) ORDER BY version DESC LIMIT 1"
-    )))
-    .bind(org)
-    .bind(plan_id)
-    .bind(version.map(|v| v as i32))
-    .fetch_optional(pool)
-    .await?;
-    match (row, version) {
-        (Some(r), _) => r.into_version(),
-        (None, Some(v)) => Err(version_not_found(org, plan_id, v)),
-        (None, None) => Err(plan_not_found(org, plan_id)),
-    }
-}
-
-/// The latest ACTIVE version of a plan, if any.
-pub async fn latest_active(pool: &PgPool, org: &str, plan_id: &str) -> Result<Option<PlanVersion>> {
-    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
-         AND status = 'ACTIVE' ORDER BY version DESC LIMIT 1"
-    )))
-    .bind(org)
-    .bind(plan_id)
-    .fetch_optional(pool)
-    .await?;
-    row.map(VersionRow::into_version).transpose()
-}
-
-/// Several versions at once, by `(plan_id, version)`: what a bill run loads for the
-/// associations of a batch of accounts. Versions that do not exist are absent.
-pub async fn load_versions(
-    pool: &PgPool,
-    org: &str,
-    keys: &[(String, u32)],
-) -> Result<Vec<PlanVersion>> {
-    let plan_ids: Vec<&str> = keys.iter().map(|(p, _)| p.as_str()).collect();
-    let numbers: Vec<i32> = keys.iter().map(|(_, v)| *v as i32).collect();
-    let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM price_plan_versions \
-         WHERE org_id = $1 AND (plan_id, version) IN \
-               (SELECT * FROM UNNEST($2::text[], $3::int[])) \
-         ORDER BY plan_id, version"
-    )))
-    .bind(org)
-    .bind(&plan_ids)
-    .bind(&numbers)
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(VersionRow::into_version).collect()
-}
-
-/// The latest version of every plan of the organisation, by plan id.
-pub async fn list_latest(pool: &PgPool, org: &str) -> Result<Vec<PlanVersion>> {
-    let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT DISTINCT ON (plan_id) {COLUMNS} FROM price_plan_versions \
-         WHERE org_id = $1 ORDER BY plan_id, version DESC"
-    )))
-    .bind(org)
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(VersionRow::into_version).collect()
-}
-
-/// Why [`apply_rate_card_operations`] wrote nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum RateCardsError {
-    /// The plan, its versions or the database refused.
-    #[error("{0}")]
-    Catalog(#[from] CatalogError),
-    /// Some operations are wrong: one entry per failing operation (or card).
-    #[error("the rate card operations were refused, nothing was changed:\n{0}")]
-    Operations(OperationErrors),
-}
-
-impl From<sqlx::Error> for RateCardsError {
-    fn from(e: sqlx::Error) -> Self {
-        RateCardsError::Catalog(e.into())
-    }
-}
-
-/// Applies Togai's bulk rate card operations (`{"operations": [...]}`, see
-/// [`billrun_core::rate_card_ops`]) to the plan's DRAFT, all or nothing.
-///
-/// If the plan's latest version is finalized (ACTIVE or ARCHIVED), the next version
-/// is created as a DRAFT: a copy of that version with the operations applied. That
-/// finalized version does not change (nor do the invoices computed from it); accounts
-/// stay on it until they are attached to the new version. Either way it happens in
-/// one transaction under the plan's row lock, and if any operation fails nothing is
-/// written (no draft created or changed).
-pub async fn apply_rate_card_operations(
-    pool: &PgPool,
-    org: &str,
-    plan_id: &str,
-    operations: &Value,
-) -> Result<Applied, RateCardsError> {
-    let mut tx = pool.begin().await?;
-    lock_plan(&mut tx, org, plan_id).await?;
-    let latest: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
-         ORDER BY version DESC LIMIT 1"
-    )))
-    .bind(org)
-    .bind(plan_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let latest = latest
-        .ok_or_else(|| plan_not_found(org, plan_id))?
-        .into_version()?;
-    let plan = rate_card_ops::apply_operations(&latest.definition, operations)
-        .map_err(RateCardsError::Operations)?;
-    // Operations change cards only: name, currencies and cycle are the base's.
-    let definition = plan.to_json();
-    let (version, outcome) = if latest.status == PlanStatus::Draft {
-        if definition == latest.definition {
-            (latest.version, ApplyOutcome::Unchanged)
-        } else {
-            sqlx::query(
-                "UPDATE price_plan_versions SET definition = $4, updated_at = now() \
-                 WHERE org_id = $1 AND plan_id = $2 AND version = $3",
-            )
-            .bind(org)
-            .bind(plan_id)
-            .bind(latest.version as i32)
-            .bind(&definition)
-            .execute(&mut *tx)
-            .await?;
-            (latest.version, ApplyOutcome::DraftUpdated)
-        }
-    } else {
-        let next = latest.version + 1;
-        sqlx::query(
-            "INSERT INTO price_plan_versions (org_id, plan_id, version, status, definition) \
-             VALUES ($1, $2, $3, 'DRAFT', $4)",
-        )
-        .bind(org)
-        .bind(plan_id)
-        .bind(next as i32)
-        .bind(&definition)
-        .execute(&mut *tx)
-        .await?;
-        (next, ApplyOutcome::Created)
-    };
-    tx.commit().await?;
-    Ok(Applied {
-        plan_id: plan_id.to_string(),
-        version,
-        status: PlanStatus::Draft,
-        outcome,
-    })
 }
 
 /// What [`discard`] did.

@@ -1,0 +1,251 @@
+//! What `close-chunk` decides, without I/O: from the loaded associations, the
+//! boundaries to invoice and the cycles to record ([`plan_chunk`], through
+//! [`billrun_core::boundary::plan_association`]); the usage windows to read
+//! ([`usage_windows`]); and each boundary's lines ([`price`], through
+//! [`billrun_core::charges::invoice_contents`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use billrun_core::boundary::{plan_association, Boundary, Progress};
+use billrun_core::charges::{invoice_contents, CycleInput, LicenseChange};
+use billrun_core::cycle::{local_start_instant, CycleWindow};
+use billrun_core::invoice::InvoiceLines;
+use billrun_core::plan::Plan;
+use billrun_core::RoundingMode;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::load::StaleDraft;
+use crate::bill_run::load::{Association, BilledAccount, UsageWindow};
+
+/// An account that could not be billed, and why (in `close-chunk`'s job result:
+/// `{"accountId", "error"}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// The account.
+    pub account_id: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// One invoice to compute: a boundary of an association, or a stale draft's.
+pub(super) struct Work<'a> {
+    /// The plan association.
+    pub association: &'a Association,
+    /// Its plan (with its overrides).
+    pub plan: &'a Plan,
+    /// The account's timezone.
+    pub tz: Tz,
+    /// The account's invoice currency.
+    pub currency: billrun_core::Currency,
+    /// The cycles the invoice closes and opens.
+    pub boundary: Boundary,
+    /// Set when recomputing a stale draft.
+    pub draft_id: Option<String>,
+    /// Index of its closing cycle's usage in [`usage_windows`]' list.
+    pub usage_index: Option<usize>,
+}
+
+/// A cycle to record: its association, the account's timezone, the window, and
+/// whether it is closed (`true`) or opened.
+pub(super) type CycleWrite<'a> = (&'a Association, Tz, CycleWindow, bool);
+
+/// What [`plan_chunk`] decided: the invoices to compute, the cycles to record, and
+/// the accounts that cannot be billed.
+pub(super) struct Planned<'a> {
+    /// Invoices to compute, association by association.
+    pub work: Vec<Work<'a>>,
+    /// Cycles to record.
+    pub cycles: Vec<CycleWrite<'a>>,
+    /// Accounts that cannot be billed (an unreadable account or plan).
+    pub failures: Vec<Failure>,
+}
+
+/// For each association of the chunk: the boundaries to invoice and cycles to record
+/// as of `as_of` ([`plan_association`], in the account's timezone), and the stale
+/// drafts to recompute. An association whose account or plan is unreadable is a
+/// failure; one whose account or plan is missing is skipped.
+pub(super) fn plan_chunk<'a>(
+    associations: &'a [Association],
+    accounts: &'a HashMap<String, Result<BilledAccount, String>>,
+    plans: &'a HashMap<(String, NaiveDate), Result<Arc<Plan>, String>>,
+    progress: &HashMap<(String, NaiveDate), Progress>,
+    stale: &[StaleDraft],
+    as_of: DateTime<Utc>,
+) -> Planned<'a> {
+    let mut failures = Vec::new();
+    let mut work: Vec<Work> = Vec::new();
+    let mut cycle_writes: Vec<(&Association, Tz, CycleWindow, bool)> = Vec::new();
+    for a in associations {
+        let account = match accounts.get(&a.account_id) {
+            Some(Ok(acc)) => acc,
+            Some(Err(e)) => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: e.clone(),
+                });
+                continue;
+            }
+            None => continue,
+        };
+        let plan = match plans.get(&a.key()) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: e.clone(),
+                });
+                continue;
+            }
+            None => continue,
+        };
+        let key = (a.account_id.clone(), a.from);
+        let p = progress.get(&key).copied().unwrap_or(Progress::NotOpened);
+        let (cycle_config, billed_from) = a.billing(plan);
+        let (boundaries, cycles) = plan_association(
+            &cycle_config,
+            billed_from,
+            a.until,
+            p,
+            account.timezone,
+            as_of,
+        );
+        for (w, closed) in cycles {
+            cycle_writes.push((a, account.timezone, w, closed));
+        }
+        for boundary in boundaries {
+            work.push(Work {
+                association: a,
+                plan,
+                tz: account.timezone,
+                currency: account.currency,
+                boundary,
+                draft_id: None,
+                usage_index: None,
+            });
+        }
+        for draft in stale
+            .iter()
+            .filter(|d| d.account_id == a.account_id && d.association_from == a.from)
+        {
+            let (cycle_config, billed_from) = a.billing(plan);
+            let window = |i: Option<i32>| {
+                i.and_then(|i| cycle_config.window_at(billed_from, a.until, i as u32))
+            };
+            work.push(Work {
+                association: a,
+                plan,
+                tz: account.timezone,
+                currency: account.currency,
+                boundary: Boundary {
+                    closing: window(draft.closing_index),
+                    opening: window(draft.opening_index),
+                },
+                draft_id: Some(draft.id.clone()),
+                usage_index: None,
+            });
+        }
+    }
+
+    Planned {
+        work,
+        cycles: cycle_writes,
+        failures,
+    }
+}
+
+/// The usage windows of the closing cycles of `work`, in order; sets each work's
+/// `usage_index` into the returned list.
+pub(super) fn usage_windows(work: &mut [Work<'_>]) -> Vec<UsageWindow> {
+    let mut windows = Vec::new();
+    for w in work.iter_mut() {
+        if let Some(c) = w.boundary.closing {
+            w.usage_index = Some(windows.len());
+            windows.push(UsageWindow {
+                account_id: w.association.account_id.clone(),
+                starts_at: local_start_instant(c.billed.start, w.tz),
+                ends_at: local_start_instant(c.billed.end, w.tz),
+            });
+        }
+    }
+    windows
+}
+
+/// The invoices [`price`] computed.
+#[derive(Default)]
+pub(super) struct Priced<'w, 'a> {
+    /// New invoices: the work and its lines.
+    pub new: Vec<(&'w Work<'a>, InvoiceLines)>,
+    /// Recomputed stale drafts: the work (with its draft id) and its new lines.
+    pub recomputed: Vec<(&'w Work<'a>, InvoiceLines)>,
+    /// Drafts recomputed to nothing, to remove.
+    pub emptied: Vec<String>,
+    /// Associations (account, start) that could not be priced: their cycles are not
+    /// recorded.
+    pub failed: HashSet<(String, NaiveDate)>,
+}
+
+/// Prices each boundary of `work` from its closing cycle's `usage` (by
+/// [`Work::usage_index`]) and the accounts' `licenses`; an association that cannot be
+/// priced is added to `failures`.
+pub(super) fn price<'w, 'a>(
+    work: &'w [Work<'a>],
+    usage: &[BTreeMap<String, Decimal>],
+    licenses: &HashMap<String, BTreeMap<String, Vec<LicenseChange>>>,
+    rounding: RoundingMode,
+    failures: &mut Vec<Failure>,
+) -> Priced<'w, 'a> {
+    let mut priced = Priced::default();
+    for w in work {
+        let a = w.association;
+        let no_licenses = Default::default();
+        let account_licenses = licenses.get(&a.account_id).unwrap_or(&no_licenses);
+        let closing = w.boundary.closing.map(|window| CycleInput {
+            window,
+            usage: w.usage_index.map(|i| usage[i].clone()).unwrap_or_default(),
+            licenses: account_licenses.clone(),
+        });
+        let opening = w.boundary.opening.map(|window| CycleInput {
+            window,
+            usage: Default::default(),
+            licenses: account_licenses.clone(),
+        });
+        let contents = match invoice_contents(
+            w.plan,
+            w.currency,
+            rounding,
+            closing.as_ref(),
+            opening.as_ref(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(Failure {
+                    account_id: a.account_id.clone(),
+                    error: e.to_string(),
+                });
+                priced.failed.insert((a.account_id.clone(), a.from));
+                continue;
+            }
+        };
+        // A boundary with nothing billed (no line, no true-up) gets no invoice: an
+        // opening one with nothing in advance, a closing one with nothing in arrears
+        // (e.g. after a plan migration or a detach). A draft recomputed to nothing is
+        // removed (drafts have no number, so no gap is left).
+        if contents.lines.is_empty() && contents.true_up.is_none() {
+            if let Some(id) = &w.draft_id {
+                priced.emptied.push(id.clone());
+            }
+            continue;
+        }
+        let lines = InvoiceLines::from_contents(&contents);
+        match &w.draft_id {
+            Some(_) => priced.recomputed.push((w, lines)),
+            None => priced.new.push((w, lines)),
+        }
+    }
+    priced
+}

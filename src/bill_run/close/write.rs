@@ -1,0 +1,260 @@
+//! What `close-chunk` writes, set-based: the chunk's new and recomputed drafts
+//! ([`InvoiceBatch`]), its opened and closed cycles ([`write_cycles`]), and the
+//! `finalize-chunk` job of its drafts that are due ([`enqueue_finalize`]).
+
+use billrun_core::cycle::local_start_instant;
+use billrun_core::invoice::InvoiceLines;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+use super::decide::{CycleWrite, Work};
+use crate::queue::{JobContext, JobError, JobKind};
+use crate::store::status::CycleStatus;
+
+/// Invoices to write, column by column (one statement per chunk).
+#[derive(Default)]
+pub(super) struct InvoiceBatch {
+    id: Vec<String>,
+    account_id: Vec<String>,
+    association_from: Vec<NaiveDate>,
+    boundary: Vec<NaiveDate>,
+    plan_id: Vec<String>,
+    plan_version: Vec<i32>,
+    currency: Vec<String>,
+    closing_index: Vec<Option<i32>>,
+    closing_start: Vec<Option<NaiveDate>>,
+    closing_end: Vec<Option<NaiveDate>>,
+    closing_starts_at: Vec<Option<DateTime<Utc>>>,
+    closing_ends_at: Vec<Option<DateTime<Utc>>>,
+    opening_index: Vec<Option<i32>>,
+    opening_start: Vec<Option<NaiveDate>>,
+    opening_end: Vec<Option<NaiveDate>>,
+    sub_total: Vec<Decimal>,
+    true_up: Vec<Decimal>,
+    credits: Vec<Decimal>,
+    total: Vec<Decimal>,
+    lines: Vec<Value>,
+    grace_ends_at: Vec<DateTime<Utc>>,
+}
+
+impl InvoiceBatch {
+    /// Adds the invoice of `w` with `lines`, as invoice `id`.
+    pub(super) fn push(&mut self, id: String, w: &Work<'_>, lines: &InvoiceLines) {
+        let c = w.boundary.closing;
+        let o = w.boundary.opening;
+        self.id.push(id);
+        self.account_id.push(w.association.account_id.clone());
+        self.association_from.push(w.association.from);
+        self.boundary.push(w.boundary.date());
+        self.plan_id.push(w.association.plan_id.clone());
+        self.plan_version.push(w.association.plan_version);
+        self.currency.push(w.currency.code().to_string());
+        self.closing_index.push(c.map(|c| c.index as i32));
+        self.closing_start.push(c.map(|c| c.billed.start));
+        self.closing_end.push(c.map(|c| c.billed.end));
+        self.closing_starts_at
+            .push(c.map(|c| local_start_instant(c.billed.start, w.tz)));
+        self.closing_ends_at
+            .push(c.map(|c| local_start_instant(c.billed.end, w.tz)));
+        self.opening_index.push(o.map(|o| o.index as i32));
+        self.opening_start.push(o.map(|o| o.billed.start));
+        self.opening_end.push(o.map(|o| o.billed.end));
+        self.sub_total.push(lines.sub_total.amount);
+        self.true_up
+            .push(lines.true_up.as_ref().map_or(Decimal::ZERO, |t| t.amount));
+        self.credits.push(lines.total_credits.amount);
+        self.total.push(lines.total.amount);
+        self.lines
+            .push(serde_json::to_value(lines).expect("invoice lines serialise"));
+        // A draft is final once no more usage can arrive for its closing cycle; an
+        // opening invoice (in-advance charges only) at once.
+        self.grace_ends_at.push(match c {
+            Some(c) => local_start_instant(w.plan.pricing_cycle.grace_ends(c.billed.end), w.tz),
+            None => local_start_instant(w.boundary.date(), w.tz),
+        });
+    }
+
+    /// Inserts the batch as DRAFTs; boundaries already invoiced are skipped.
+    pub(super) async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        org: &str,
+        as_of: DateTime<Utc>,
+    ) -> Result<u64, JobError> {
+        if self.id.is_empty() {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "INSERT INTO invoices (org_id, id, account_id, association_from, boundary, plan_id, plan_version,
+                 status, currency, closing_index, closing_start, closing_end, closing_starts_at,
+                 closing_ends_at, opening_index, opening_start, opening_end, sub_total, true_up, credits,
+                 total, lines, grace_ends_at, computed_at)
+             SELECT $1, u.id, u.account_id, u.association_from, u.boundary, u.plan_id, u.plan_version,
+                 'DRAFT', u.currency, u.closing_index, u.closing_start, u.closing_end, u.closing_starts_at,
+                 u.closing_ends_at, u.opening_index, u.opening_start, u.opening_end, u.sub_total, u.true_up,
+                 u.credits, u.total, u.lines, u.grace_ends_at, $23
+             FROM unnest($2::text[], $3::text[], $4::date[], $5::date[], $6::text[], $7::int[], $8::text[],
+                         $9::int[], $10::date[], $11::date[], $12::timestamptz[], $13::timestamptz[],
+                         $14::int[], $15::date[], $16::date[], $17::numeric[], $18::numeric[],
+                         $19::numeric[], $20::numeric[], $21::jsonb[], $22::timestamptz[])
+               AS u(id, account_id, association_from, boundary, plan_id, plan_version, currency,
+                    closing_index, closing_start, closing_end, closing_starts_at, closing_ends_at,
+                    opening_index, opening_start, opening_end, sub_total, true_up, credits, total, lines,
+                    grace_ends_at)
+             ON CONFLICT ON CONSTRAINT invoices_one_per_account_cycle DO NOTHING",
+        )
+        .bind(org)
+        .bind(&self.id)
+        .bind(&self.account_id)
+        .bind(&self.association_from)
+        .bind(&self.boundary)
+        .bind(&self.plan_id)
+        .bind(&self.plan_version)
+        .bind(&self.currency)
+        .bind(&self.closing_index)
+        .bind(&self.closing_start)
+        .bind(&self.closing_end)
+        .bind(&self.closing_starts_at)
+        .bind(&self.closing_ends_at)
+        .bind(&self.opening_index)
+        .bind(&self.opening_start)
+        .bind(&self.opening_end)
+        .bind(&self.sub_total)
+        .bind(&self.true_up)
+        .bind(&self.credits)
+        .bind(&self.total)
+        .bind(&self.lines)
+        .bind(&self.grace_ends_at)
+        .bind(as_of)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+    }
+
+    /// Replaces the amounts and lines of drafts that are still drafts.
+    pub(super) async fn update_drafts(
+        &self,
+        conn: &mut PgConnection,
+        org: &str,
+        as_of: DateTime<Utc>,
+    ) -> Result<u64, JobError> {
+        if self.id.is_empty() {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "UPDATE invoices i SET sub_total = u.sub_total, true_up = u.true_up, credits = u.credits,
+                 total = u.total, lines = u.lines, stale = false, computed_at = $7
+             FROM unnest($2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $8::jsonb[])
+               AS u(id, sub_total, true_up, credits, total, lines)
+             WHERE i.org_id = $1 AND i.id = u.id AND i.status = 'DRAFT'",
+        )
+        .bind(org)
+        .bind(&self.id)
+        .bind(&self.sub_total)
+        .bind(&self.true_up)
+        .bind(&self.credits)
+        .bind(&self.total)
+        .bind(as_of)
+        .bind(&self.lines)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+    }
+}
+
+/// Records opened and closed cycles in one statement. A cycle already closed stays
+/// closed (a late retry cannot reopen it).
+pub(super) async fn write_cycles(
+    conn: &mut PgConnection,
+    org: &str,
+    cycles: &[CycleWrite<'_>],
+    as_of: DateTime<Utc>,
+) -> Result<(), JobError> {
+    if cycles.is_empty() {
+        return Ok(());
+    }
+    let mut account = Vec::new();
+    let mut from = Vec::new();
+    let mut index = Vec::new();
+    let (mut full_start, mut full_end, mut billed_start, mut billed_end) =
+        (vec![], vec![], vec![], vec![]);
+    let (mut starts_at, mut ends_at, mut status) = (vec![], vec![], vec![]);
+    for (a, tz, w, closed) in cycles {
+        account.push(a.account_id.clone());
+        from.push(a.from);
+        index.push(w.index as i32);
+        full_start.push(w.full.start);
+        full_end.push(w.full.end);
+        billed_start.push(w.billed.start);
+        billed_end.push(w.billed.end);
+        starts_at.push(local_start_instant(w.billed.start, *tz));
+        ends_at.push(local_start_instant(w.billed.end, *tz));
+        status.push(if *closed {
+            CycleStatus::Closed.as_str()
+        } else {
+            CycleStatus::Open.as_str()
+        });
+    }
+    sqlx::query(
+        "INSERT INTO billing_cycles (org_id, account_id, association_from, cycle_index, full_start,
+             full_end, billed_start, billed_end, starts_at, ends_at, status, closed_at)
+         SELECT $1, u.account_id, u.association_from, u.cycle_index, u.full_start, u.full_end,
+                u.billed_start, u.billed_end, u.starts_at, u.ends_at, u.status,
+                CASE WHEN u.status = 'CLOSED' THEN $12::timestamptz END
+         FROM unnest($2::text[], $3::date[], $4::int[], $5::date[], $6::date[], $7::date[], $8::date[],
+                     $9::timestamptz[], $10::timestamptz[], $11::text[])
+           AS u(account_id, association_from, cycle_index, full_start, full_end, billed_start,
+                billed_end, starts_at, ends_at, status)
+         ON CONFLICT (org_id, account_id, association_from, cycle_index)
+         DO UPDATE SET status = EXCLUDED.status, closed_at = EXCLUDED.closed_at
+         WHERE billing_cycles.status = 'OPEN'",
+    )
+    .bind(org)
+    .bind(&account)
+    .bind(&from)
+    .bind(&index)
+    .bind(&full_start)
+    .bind(&full_end)
+    .bind(&billed_start)
+    .bind(&billed_end)
+    .bind(&starts_at)
+    .bind(&ends_at)
+    .bind(&status)
+    .bind(as_of)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Enqueues (in the chunk's transaction) the finalization of the chunk's drafts whose
+/// grace period is over.
+pub(super) async fn enqueue_finalize(
+    conn: &mut PgConnection,
+    ctx: &JobContext,
+    org: &str,
+    accounts: &[String],
+) -> Result<Option<String>, JobError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM invoices
+         WHERE org_id = $1 AND account_id = ANY($2) AND status = 'DRAFT' AND NOT stale
+           AND grace_ends_at <= $3
+         ORDER BY id",
+    )
+    .bind(org)
+    .bind(accounts)
+    .bind(ctx.as_of)
+    .fetch_all(&mut *conn)
+    .await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let req = ctx.child(
+        JobKind::FinalizeChunk,
+        Some(org.to_string()),
+        json!({ "organisation": org, "invoices": ids }),
+    );
+    let job = crate::queue::enqueue(conn, &req, &ctx.child_options(None)).await?;
+    Ok(Some(job.id().to_string()))
+}

@@ -1,0 +1,63 @@
+//! Grants and their ledger in the database: requesting grants ([`grants`]), reading
+//! grants, the ledger and balances ([`views`]), voiding and expiring ([`lifecycle`]),
+//! and applying credits to invoices being finalized ([`apply`]). This module owns the
+//! error of every credit operation ([`CreditError`]) and the balance expression.
+
+mod apply;
+mod grants;
+mod lifecycle;
+mod views;
+
+pub use apply::*;
+pub use grants::*;
+pub use lifecycle::*;
+pub use views::*;
+
+/// Why a grant or a credit operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CreditError {
+    /// A field of the request is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// No such grant or account.
+    #[error("organisation {org} has no {what} {id}")]
+    NotFound {
+        /// Organisation.
+        org: String,
+        /// "account" or "credit grant".
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The grant is not in a state the operation applies to.
+    #[error("credit grant {id} is {status}: {action} applies only to ACTIVE grants")]
+    WrongStatus {
+        /// The grant.
+        id: String,
+        /// Its status.
+        status: String,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> CreditError {
+    CreditError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A grant's balance from its ledger (GRANTED and RESTORED add, the rest take away),
+/// for a grant row `g`.
+pub(super) const BALANCE: &str =
+    "(SELECT coalesce(sum(CASE WHEN t.kind IN ('GRANTED', 'RESTORED') THEN t.amount ELSE -t.amount END), 0)
+      FROM credit_transactions t WHERE t.org_id = g.org_id AND t.grant_id = g.id)";
