@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::catalog::input::parse_time;
 use crate::config::Config;
 use crate::jobs::{self, schedule, worker};
 use crate::queue::admin::{self, JobView, ListFilter};
@@ -663,15 +664,6 @@ fn parse_payload(arg: Option<&str>) -> Result<Value> {
     };
     serde_json::from_str(&text)
         .with_context(|| format!("{origin} is not JSON: expected e.g. '{{\"key\": \"value\"}}'"))
-}
-
-/// Parses `--now` / `--at` (and the credit and migration commands' times) with the
-/// catalog's one time parser, in its lenient forms: RFC 3339, `YYYY-MM-DDTHH:MM:SS`
-/// (UTC) or `YYYY-MM-DD` (midnight UTC); no leap second, a 4-digit year.
-pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
-    use crate::catalog::input::{parse_instant, TimeForms};
-    parse_instant(s.trim(), TimeForms::Lenient)
-        .map_err(|e| anyhow::anyhow!("bad time {s:?}: {}", e.reason()))
 }
 
 async fn run_worker(

@@ -354,7 +354,7 @@ pub async fn run_void(
     json: bool,
 ) -> Result<()> {
     let at = at
-        .map(crate::cli::parse_time)
+        .map(crate::catalog::input::parse_time)
         .transpose()?
         .unwrap_or_else(Utc::now);
     let v = invoices::void(pool, org, invoice, at).await?;
@@ -416,7 +416,7 @@ pub async fn run_reissue(
     json: bool,
 ) -> Result<()> {
     let at = at
-        .map(crate::cli::parse_time)
+        .map(crate::catalog::input::parse_time)
         .transpose()?
         .unwrap_or_else(Utc::now);
     let r = invoices::start_reissue(pool, org, invoice, at).await?;

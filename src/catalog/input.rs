@@ -122,6 +122,17 @@ impl TimeError {
     }
 }
 
+/// Parses a time given on the command line (`--now`, `--at`, the credit and plan
+/// migration commands' times) with [`parse_instant`] in its lenient forms: RFC 3339,
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD` (midnight UTC); no leap second, a
+/// 4-digit year.
+///
+/// Errors: `bad time "<value>": <why>`.
+pub fn parse_time(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    parse_instant(s.trim(), TimeForms::Lenient)
+        .map_err(|e| anyhow::anyhow!("bad time {s:?}: {}", e.reason()))
+}
+
 /// The one time parser: `value` (trimmed by the caller) as an instant, in one of
 /// `forms`. Refuses a leap second (`23:59:60`) and a year that is not 4 digits
 /// (`+12026`), which chrono alone would accept.

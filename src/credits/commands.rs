@@ -124,8 +124,14 @@ pub async fn run_credit(pool: &PgPool, config: Arc<Config>, cmd: CreditCommand) 
                 currency,
                 purpose,
                 priority,
-                effective_from: from.as_deref().map(crate::cli::parse_time).transpose()?,
-                effective_until: until.as_deref().map(crate::cli::parse_time).transpose()?,
+                effective_from: from
+                    .as_deref()
+                    .map(crate::catalog::input::parse_time)
+                    .transpose()?,
+                effective_until: until
+                    .as_deref()
+                    .map(crate::catalog::input::parse_time)
+                    .transpose()?,
                 applicable_entity_ids: applies_to,
                 idempotency_key: key,
             };

@@ -157,7 +157,11 @@ fn mode(s: &str) -> anyhow::Result<MigrationMode> {
 }
 
 fn request(args: &CreateArgs) -> anyhow::Result<NewMigration> {
-    let effective_at = args.at.as_deref().map(crate::cli::parse_time).transpose()?;
+    let effective_at = args
+        .at
+        .as_deref()
+        .map(crate::catalog::input::parse_time)
+        .transpose()?;
     if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading migration file {}", file.display()))?;
