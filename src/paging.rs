@@ -106,6 +106,18 @@ pub fn fetch_limit(limit: i64) -> i64 {
     limit.saturating_add(1)
 }
 
+/// Begins the read-only REPEATABLE READ transaction a page is read in: the cursor's
+/// row, the page and the counts see one snapshot (and one `now()`), so they agree.
+pub async fn snapshot(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -352,11 +352,7 @@ pub async fn list(
     const UP_TO_CURSOR: &str = "(i.boundary > $3 OR (i.boundary = $3 AND (i.account_id < $4
            OR (i.account_id = $4 AND (v.invoice_id > $5
                OR (v.invoice_id = $5 AND v.recipient <= $6))))))";
-    let mut tx = pool.begin().await?;
-    // One snapshot for the cursor, the page and the counts, so they agree.
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::paging::snapshot(pool).await?;
     let mut cursor: Option<(chrono::NaiveDate, String, String, String)> = None;
     if let Some(after) = after {
         // Invoice ids are ULIDs (no ':'); a recipient may hold anything.

@@ -131,11 +131,7 @@ pub async fn list(
     // The cursor's row precedes, or is, every row "up to the cursor".
     const UP_TO_CURSOR: &str = "(boundary > $4 OR (boundary = $4 AND (account_id < $5
            OR (account_id = $5 AND id >= $6))))";
-    // One snapshot for the cursor, the page and the counts, so they agree.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::paging::snapshot(pool).await?;
     let cursor: Option<(chrono::NaiveDate, String, String)> = match &f.after {
         None => None,
         Some(after) => Some(

@@ -69,11 +69,7 @@ pub async fn late_events(
 ) -> Result<crate::paging::Page<LateEvent>, crate::paging::ListError> {
     // The cursor's row precedes, or is, every row "up to the cursor".
     const UP_TO_CURSOR: &str = "(ingested_at > $2 OR (ingested_at = $2 AND id <= $3))";
-    // One snapshot for the cursor, the page and the counts, so they agree.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::paging::snapshot(pool).await?;
     let cursor: Option<(chrono::DateTime<chrono::Utc>, String)> = match after {
         None => None,
         Some(after) => Some(

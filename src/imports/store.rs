@@ -223,11 +223,7 @@ pub async fn list(
     limit: i64,
     after: Option<&str>,
 ) -> Result<crate::paging::Page<ImportView>, crate::paging::ListError> {
-    // One snapshot for the cursor, the page and the counts, so they agree.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::paging::snapshot(pool).await?;
     let cursor: Option<(chrono::DateTime<chrono::Utc>, String)> = match after {
         None => None,
         Some(after) => Some(

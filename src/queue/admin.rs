@@ -240,11 +240,7 @@ pub async fn list(
         "($1::text IS NULL OR job_type = $1) AND {status_clause}
            AND ($2::text IS NULL OR convert_from(job, 'UTF8')::jsonb ->> 'organisation' = $2)"
     );
-    // One snapshot (and one now()) for the page and the counts, so they agree.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::paging::snapshot(pool).await?;
     let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE {filter_sql} AND ($3::text IS NULL OR id < $3)
          ORDER BY id DESC LIMIT $4"
