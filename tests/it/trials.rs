@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::env::TestEnv;
 use crate::fixtures;
+use crate::harness::Cli;
 
 /// Monthly (day 1, no grace period): a 31.00 fee in advance, prorated, and API calls
 /// at 0.10 each.
@@ -24,6 +25,25 @@ fn starter_plan() -> serde_json::Value {
             "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
             "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "0.10"}]}]}]
     })
+}
+
+/// A customer `customer` named `name` and its USD account `account` in acme, through
+/// the CLI, with no plan yet (each test attaches its own, with or without a trial).
+fn customer_and_account(c: &Cli, customer: &str, name: &str, account: &str) {
+    c.ok(&[
+        "customer", "create", "--org", "acme", customer, "--name", name,
+    ]);
+    c.ok(&[
+        "account",
+        "create",
+        "--org",
+        "acme",
+        account,
+        "--customer",
+        customer,
+        "--invoice-currency",
+        "USD",
+    ]);
 }
 
 async fn invoices(pool: &sqlx::PgPool) -> Vec<(String, String, Option<String>, String)> {
@@ -46,20 +66,7 @@ async fn seven_free_days_of_january_bill_the_fee_prorated_from_the_trial_end_and
     c.ok(&["plan", "finalize", "--org", "acme", "starter"]);
     for (account, trial) in [("trial", Some("7")), ("paid", None)] {
         let customer = format!("cust-{account}");
-        c.ok(&[
-            "customer", "create", "--org", "acme", &customer, "--name", account,
-        ]);
-        c.ok(&[
-            "account",
-            "create",
-            "--org",
-            "acme",
-            account,
-            "--customer",
-            &customer,
-            "--invoice-currency",
-            "USD",
-        ]);
+        customer_and_account(&c, &customer, account, account);
         let mut args = vec![
             "account",
             "attach-plan",
@@ -156,18 +163,7 @@ async fn seven_free_days_of_january_bill_the_fee_prorated_from_the_trial_end_and
 async fn a_trial_is_refused_when_absurdly_long() {
     let c = TestEnv::new().await;
     c.org("acme").with_plan(starter_plan()).await;
-    c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
-    c.ok(&[
-        "account",
-        "create",
-        "--org",
-        "acme",
-        "a1",
-        "--customer",
-        "cust",
-        "--invoice-currency",
-        "USD",
-    ]);
+    customer_and_account(&c, "cust", "c", "a1");
     let err = c.fails(&[
         "account",
         "attach-plan",
@@ -196,18 +192,7 @@ async fn a_migration_leaves_an_account_in_its_trial_and_moves_it_after() {
         .with_plan(starter_plan())
         .with_plan(target)
         .await;
-    c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
-    c.ok(&[
-        "account",
-        "create",
-        "--org",
-        "acme",
-        "t1",
-        "--customer",
-        "cust",
-        "--invoice-currency",
-        "USD",
-    ]);
+    customer_and_account(&c, "cust", "c", "t1");
     c.ok(&[
         "account",
         "attach-plan",
@@ -271,18 +256,7 @@ async fn a_trial_is_never_billed_and_a_period_ending_in_it_is_never_due() {
     let c = TestEnv::new().await;
     let pool = &c.db.pool;
     c.org("acme").with_plan(starter_plan()).await;
-    c.ok(&["customer", "create", "--org", "acme", "cust", "--name", "c"]);
-    c.ok(&[
-        "account",
-        "create",
-        "--org",
-        "acme",
-        "t1",
-        "--customer",
-        "cust",
-        "--invoice-currency",
-        "USD",
-    ]);
+    customer_and_account(&c, "cust", "c", "t1");
     // On the plan Jan 1-9 ([Jan 1, Jan 10)) with 14 free days: all of it is trial.
     c.ok(&[
         "account",
