@@ -6,6 +6,7 @@
 
 pub use billrun_core as core;
 
+pub mod app;
 pub mod bench;
 pub mod bill_run;
 pub mod catalog;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod credits;
 pub mod demo;
 pub mod documents;
+pub mod error;
 pub mod imports;
 pub mod jobs;
 pub mod mail;

@@ -4,6 +4,7 @@
 //! in `migrations/` (sqlx); the queue's schema is apalis-postgres's own (schema
 //! `apalis`, its own migration history), both applied by `billrun migrate`.
 
+pub mod ids;
 pub mod private_pg;
 pub mod schema;
 pub mod status;
@@ -15,6 +16,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::Config;
+
+pub use ids::OrgId;
 
 /// The application's migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -22,6 +22,9 @@ use crate::queue::JobKind;
 use crate::queue::{self, EnqueueOptions, Enqueued};
 use crate::store;
 
+pub mod exit;
+pub mod output;
+
 /// billrun: usage-based billing on Postgres.
 #[derive(Parser, Debug)]
 #[command(name = "billrun", version, about)]
@@ -312,15 +315,14 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
-        Err(e) if e.downcast_ref::<jobs::run::Interrupted>().is_some() => {
-            // Do not wait for what the interrupted wait left running.
-            runtime.shutdown_background();
-            eprintln!("{e}");
-            ExitCode::from(130)
-        }
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let (code, message) = exit::for_error(&e);
+            if exit::interrupted(&e) {
+                // Do not wait for what the interrupted wait left running.
+                runtime.shutdown_background();
+            }
+            eprintln!("{message}");
+            code
         }
     }
 }
