@@ -19,6 +19,8 @@ pub enum ErrorKind {
     /// Something billrun depends on failed: the database, the mail server (HTTP 503 /
     /// 500); the request may succeed when retried.
     Unavailable,
+    /// A front end stopped waiting for a job (Ctrl-C): the job goes on in the queue.
+    Interrupted,
 }
 
 /// An application error that knows its [`ErrorKind`].

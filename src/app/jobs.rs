@@ -28,13 +28,24 @@ pub enum JobsError {
     /// Retry or cancel does not apply to the job's state.
     #[error(transparent)]
     Admin(#[from] AdminError),
-    /// Running or waiting for the job failed (the database, or an interrupted wait:
-    /// [`crate::jobs::run::Interrupted`] is in the chain).
+    /// The wait for the job was interrupted (Ctrl-C); the job goes on.
     #[error(transparent)]
-    Run(#[from] anyhow::Error),
+    Interrupted(crate::jobs::run::Interrupted),
+    /// Running or waiting for the job failed (the database, the workers).
+    #[error(transparent)]
+    Run(anyhow::Error),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl From<anyhow::Error> for JobsError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<crate::jobs::run::Interrupted>() {
+            Ok(i) => JobsError::Interrupted(i),
+            Err(e) => JobsError::Run(e),
+        }
+    }
 }
 
 impl Classify for JobsError {
@@ -45,6 +56,7 @@ impl Classify for JobsError {
                 ErrorKind::NotFound
             }
             JobsError::Admin(AdminError::WrongState { .. }) => ErrorKind::Conflict,
+            JobsError::Interrupted(_) => ErrorKind::Interrupted,
             JobsError::Admin(_) | JobsError::Run(_) | JobsError::Db(_) => ErrorKind::Unavailable,
         }
     }

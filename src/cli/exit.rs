@@ -9,6 +9,8 @@
 
 use std::process::ExitCode;
 
+use crate::error::{Classify, ErrorKind};
+
 /// The status of a command that was refused or failed.
 pub const FAILED: u8 = 1;
 /// The status of an interrupted wait (128 + SIGINT, as shells report it).
@@ -22,8 +24,56 @@ pub fn for_error(err: &anyhow::Error) -> (ExitCode, String) {
     (ExitCode::from(FAILED), format!("error: {err:#}"))
 }
 
-/// Whether `err` is, or was caused by, an interrupted wait ([`crate::jobs::run::Interrupted`]).
+/// Whether `err` is an interrupted wait ([`crate::jobs::run::Interrupted`], or an
+/// application error of that kind).
 pub fn interrupted(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.downcast_ref::<crate::jobs::run::Interrupted>().is_some())
+    kind(err) == Some(ErrorKind::Interrupted)
+}
+
+/// The kind of the first application error in `err`'s chain, if one is there.
+pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
+    err.chain().find_map(|e| {
+        if e.is::<crate::jobs::run::Interrupted>() {
+            return Some(ErrorKind::Interrupted);
+        }
+        // Every application error type, so that each maps to its status here.
+        macro_rules! kind_of {
+            ($($t:ty),* $(,)?) => {
+                $(if let Some(e) = e.downcast_ref::<$t>() {
+                    return Some(e.kind());
+                })*
+            };
+        }
+        kind_of!(crate::app::jobs::JobsError, sqlx::Error);
+        None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::jobs::JobsError;
+    use crate::jobs::run::Interrupted;
+
+    fn status(err: anyhow::Error) -> ExitCode {
+        for_error(&err).0
+    }
+
+    #[test]
+    fn an_interrupted_wait_is_130_however_it_is_wrapped_and_the_rest_is_1() {
+        let interrupted = || Interrupted { job: "J".into() };
+        assert_eq!(status(interrupted().into()), ExitCode::from(130));
+        let wrapped: JobsError = anyhow::Error::new(interrupted()).into();
+        assert_eq!(status(wrapped.into()), ExitCode::from(130));
+        let with_context = anyhow::Error::new(JobsError::from(anyhow::Error::new(interrupted())))
+            .context("importing");
+        assert_eq!(status(with_context), ExitCode::from(130));
+        assert_eq!(
+            status(JobsError::NotFound("J".into()).into()),
+            ExitCode::from(1)
+        );
+        assert_eq!(status(anyhow::anyhow!("anything")), ExitCode::from(1));
+        let (_, message) = for_error(&JobsError::NotFound("J".into()).into());
+        assert_eq!(message, "error: no job with id J");
+    }
 }

@@ -22,81 +22,15 @@
 
 use printpdf::{Op, XObjectId};
 
-use super::canvas::{
-    ellipsize, fit, truncate, wrap_at_most, Canvas, FontIds, Rgb8, Style, PAGE_H, PAGE_W,
-};
+use super::canvas::{ellipsize, fit, truncate, wrap_at_most, Canvas, FontIds, Rgb8, Style, PAGE_H};
 use super::fonts::Face;
 use crate::model::{InvoiceDocument, InvoiceStatus, Line, Party};
 
-const X0: f32 = 48.0;
-const X1: f32 = PAGE_W - 48.0;
-const TOP: f32 = 44.0;
-/// Nothing of the body goes below this; the footer lives under it.
-const LIMIT: f32 = PAGE_H - 62.0;
+mod style;
+mod text;
 
-// Table columns: right edges of the numbers, and the description's box.
-const AMOUNT_R: f32 = X1 - 6.0;
-const UNIT_R: f32 = X1 - 104.0;
-const QTY_R: f32 = X1 - 188.0;
-const DESC_X: f32 = X0 + 6.0;
-const DESC_W: f32 = X1 - 268.0 - DESC_X;
-const SUB_INDENT: f32 = 14.0;
-/// The widest a number may be drawn in its column (8 pt clear of the column to
-/// its left).
-const QTY_W: f32 = QTY_R - (DESC_X + DESC_W) - 8.0;
-const UNIT_W: f32 = UNIT_R - QTY_R - 8.0;
-const AMOUNT_W: f32 = AMOUNT_R - UNIT_R - 8.0;
-
-// The most lines a field takes (see the module docs); text beyond ends in `…`.
-/// The organisation's name beside the title, at 16 pt (then 3 lines at 12 pt).
-const ORG_NAME_LINES: usize = 2;
-/// A name in the FROM and BILL TO blocks (seller, customer).
-const NAME_LINES: usize = 5;
-/// The account's name, an address line, tax id, email, phone.
-const FIELD_LINES: usize = 3;
-/// A whole FROM or BILL TO block (20 emails would otherwise push the table off
-/// the first page).
-const BLOCK_LINES: usize = 16;
-/// A group (tag) name in the table.
-const GROUP_LINES: usize = 3;
-/// A charge line's name, and its grey period-and-description line.
-const LINE_NAME_LINES: usize = 6;
-const LINE_NOTE_LINES: usize = 4;
-/// A sub-line's label.
-const SUB_LINES: usize = 3;
-/// Each payment instruction, and all of them together.
-const PAYMENT_ENTRY_LINES: usize = 4;
-const PAYMENT_LINES: usize = 30;
-/// The closing note.
-const FOOTER_NOTE_LINES: usize = 20;
-/// The invoice number under the title is at most this wide (drawn smaller if not).
-const NUMBER_W: f32 = 200.0;
-
-const INK: Rgb8 = Rgb8(31, 41, 51);
-const MUTED: Rgb8 = Rgb8(107, 114, 128);
-const ACCENT: Rgb8 = Rgb8(22, 78, 160);
-const RULE: Rgb8 = Rgb8(209, 213, 219);
-const FAINT_RULE: Rgb8 = Rgb8(229, 231, 235);
-const HEADER_BG: Rgb8 = Rgb8(243, 244, 246);
-const BAND_BG: Rgb8 = Rgb8(235, 242, 251);
-
-const fn style(face: Face, size: f32, color: Rgb8) -> Style {
-    Style { face, size, color }
-}
-const BODY: Style = style(Face::Regular, 9.0, INK);
-const BODY_BOLD: Style = style(Face::Bold, 9.0, INK);
-const SMALL: Style = style(Face::Regular, 8.5, INK);
-const NOTE: Style = style(Face::Regular, 7.5, MUTED);
-const LABEL: Style = style(Face::Bold, 7.0, MUTED);
-const DETAIL_LABEL: Style = style(Face::Regular, 8.0, MUTED);
-const DETAIL_VALUE: Style = style(Face::Regular, 8.0, INK);
-const TH: Style = style(Face::Bold, 8.0, INK);
-
-const BODY_LH: f32 = 11.5;
-const NOTE_LH: f32 = 9.5;
-const GROUP: Style = style(Face::Bold, 9.5, ACCENT);
-const GROUP_AMOUNT: Style = style(Face::Bold, 9.0, ACCENT);
-const GROUP_LH: f32 = 12.0;
+use style::*;
+use text::*;
 
 /// The logo as registered in the document, with its pixel size.
 pub struct PlacedLogo {
@@ -579,106 +513,4 @@ impl<'a> Layout<'a> {
             self.y = y;
         }
     }
-}
-
-/// The grey line under a charge line's name: its period and description.
-fn secondary(l: &Line) -> Vec<String> {
-    let parts: Vec<String> = l
-        .period
-        .as_ref()
-        .map(|p| p.display.to_string())
-        .into_iter()
-        .chain(l.description.clone())
-        .collect();
-    if parts.is_empty() {
-        Vec::new()
-    } else {
-        vec![parts.join(" · ")]
-    }
-}
-
-/// What a sub-line is called: its description (slab bounds, days), else the name.
-pub(crate) fn sub_label(s: &Line) -> &str {
-    s.description.as_deref().unwrap_or(&s.display_name)
-}
-
-/// A charge line's description lines: its name, then its grey note.
-fn line_text(l: &Line) -> (Vec<String>, Vec<String>) {
-    let name = wrap_at_most(&l.display_name, DESC_W, BODY, LINE_NAME_LINES);
-    let notes = secondary(l)
-        .iter()
-        .flat_map(|n| wrap_at_most(n, DESC_W, NOTE, LINE_NOTE_LINES))
-        .collect();
-    (name, notes)
-}
-
-fn sub_text(s: &Line) -> Vec<String> {
-    wrap_at_most(sub_label(s), DESC_W - SUB_INDENT, NOTE, SUB_LINES)
-}
-
-fn line_height(l: &Line) -> f32 {
-    let (name, notes) = line_text(l);
-    4.0 + name.len() as f32 * BODY_LH + notes.len() as f32 * NOTE_LH
-}
-
-fn sub_height(s: Option<&Line>) -> f32 {
-    s.map_or(0.0, |s| sub_text(s).len() as f32 * NOTE_LH + 0.5)
-}
-
-/// The organisation's name beside the title, in `room` points: at 16 pt on up to
-/// [`ORG_NAME_LINES`] lines, else at 12 pt on up to one more, cut with `…` beyond.
-/// Returns the lines, their style and their line height.
-fn org_name_lines(name: &str, room: f32) -> (Vec<String>, Style, f32) {
-    let big = style(Face::Bold, 16.0, INK);
-    let lines = wrap_at_most(name, room, big, ORG_NAME_LINES + 1);
-    if lines.len() <= ORG_NAME_LINES {
-        return (lines, big, 19.0);
-    }
-    let small = style(Face::Bold, 12.0, INK);
-    (
-        wrap_at_most(name, room, small, ORG_NAME_LINES + 1),
-        small,
-        14.5,
-    )
-}
-
-/// The lines of a FROM or BILL TO block: each field wrapped in the block's width
-/// to at most its own number of lines, the whole to at most [`BLOCK_LINES`].
-struct Block {
-    w: f32,
-    lines: Vec<(String, Style)>,
-}
-
-impl Block {
-    fn new(w: f32) -> Block {
-        Block {
-            w,
-            lines: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, text: &str, st: Style, max: usize) {
-        if self.lines.len() > BLOCK_LINES {
-            return;
-        }
-        let lines = wrap_at_most(text, self.w, st, max);
-        self.lines.extend(lines.into_iter().map(|l| (l, st)));
-    }
-
-    fn finish(mut self) -> Vec<(String, Style)> {
-        if self.lines.len() > BLOCK_LINES {
-            self.lines.truncate(BLOCK_LINES);
-            if let Some((last, st)) = self.lines.last_mut() {
-                ellipsize(last, self.w, *st);
-            }
-        }
-        self.lines
-    }
-}
-
-/// The largest size of `px` that fits `max_w` x `max_h`, keeping its proportions.
-fn fit_box(px: (u32, u32), max_w: f32, max_h: f32) -> (f32, f32) {
-    let (w, h) = (px.0 as f32, px.1 as f32);
-    let k = (max_w / w).min(max_h / h);
-    (w * k, h * k)
 }
