@@ -22,6 +22,7 @@ use crate::queue::JobKind;
 use crate::queue::{self, EnqueueOptions, Enqueued};
 use crate::store;
 
+pub mod documents;
 pub mod exit;
 pub mod output;
 
@@ -138,17 +139,17 @@ enum Command {
     /// The organisation's logo on invoices: set, show, remove.
     Logo {
         #[command(subcommand)]
-        command: crate::documents::commands::LogoCommand,
+        command: documents::LogoCommand,
     },
     /// Billing-details profiles (who invoices are from): create, update, list, show.
     BillingDetails {
         #[command(subcommand)]
-        command: crate::documents::commands::BillingDetailsCommand,
+        command: documents::BillingDetailsCommand,
     },
     /// Invoice templates: add, update, list, show, set-default.
     Template {
         #[command(subcommand)]
-        command: crate::documents::commands::TemplateCommand,
+        command: documents::TemplateCommand,
     },
     /// Customers.
     Customer {
@@ -571,15 +572,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Logo { command } => {
-            crate::documents::commands::run_logo(&open(cfg_path, 4).await?.pool, command).await?
+            documents::run_logo(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::BillingDetails { command } => {
-            crate::documents::commands::run_billing_details(&open(cfg_path, 4).await?.pool, command)
-                .await?
+            documents::run_billing_details(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Template { command } => {
-            crate::documents::commands::run_template(&open(cfg_path, 4).await?.pool, command)
-                .await?
+            documents::run_template(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Customer { command } => {
             crate::catalog::commands::run_customer(&open(cfg_path, 4).await?.pool, command).await?
