@@ -24,6 +24,7 @@ use crate::store;
 
 pub mod documents;
 pub mod exit;
+pub mod import;
 pub mod output;
 
 /// billrun: usage-based billing on Postgres.
@@ -183,11 +184,11 @@ enum Command {
     },
     /// Import a CSV file (accounts, usage or licenses) through a `csv-import` job;
     /// `billrun import sample <kind>` prints a sample file.
-    Import(crate::imports::commands::ImportArgs),
+    Import(import::ImportArgs),
     /// CSV imports: show, errors, list.
     Imports {
         #[command(subcommand)]
-        command: crate::imports::commands::ImportsCommand,
+        command: import::ImportsCommand,
     },
     /// Benchmarks.
     Bench {
@@ -599,16 +600,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::catalog::commands::run_license(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Import(args) => {
-            if !crate::imports::commands::needs_database(&args) {
-                crate::imports::commands::sample(&args.file)?;
+            if !import::needs_database(&args) {
+                import::sample(&args.file)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let env = open(cfg_path, 4).await?;
-            return crate::imports::commands::run_import(&env.pool, env.config.clone(), args).await;
+            return import::run_import(&env.pool, env.config.clone(), args).await;
         }
         Command::Imports { command } => {
             let env = open(cfg_path, 2).await?;
-            return crate::imports::commands::run_imports(&env.pool, command).await;
+            return import::run_imports(&env.pool, command).await;
         }
         Command::Bench { command } => {
             let env = open(cfg_path, 16).await?;
