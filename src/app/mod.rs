@@ -12,4 +12,5 @@
 //! confirm a plan migration, import a file, enqueue and watch a job), which is why
 //! this layer sits above `jobs`.
 
+pub mod imports;
 pub mod jobs;

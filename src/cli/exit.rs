@@ -44,7 +44,13 @@ pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
                 })*
             };
         }
-        kind_of!(crate::app::jobs::JobsError, sqlx::Error);
+        kind_of!(
+            crate::app::jobs::JobsError,
+            crate::app::imports::WaitError,
+            crate::imports::ImportError,
+            crate::documents::DocumentError,
+            sqlx::Error,
+        );
         None
     })
 }

@@ -15,7 +15,9 @@ use crate::config::Config;
 use crate::store;
 
 mod demo;
+pub mod documents;
 pub mod exit;
+pub mod import;
 mod jobs;
 pub mod output;
 mod schedule;
@@ -89,17 +91,17 @@ enum Command {
     /// The organisation's logo on invoices: set, show, remove.
     Logo {
         #[command(subcommand)]
-        command: crate::documents::commands::LogoCommand,
+        command: documents::LogoCommand,
     },
     /// Billing-details profiles (who invoices are from): create, update, list, show.
     BillingDetails {
         #[command(subcommand)]
-        command: crate::documents::commands::BillingDetailsCommand,
+        command: documents::BillingDetailsCommand,
     },
     /// Invoice templates: add, update, list, show, set-default.
     Template {
         #[command(subcommand)]
-        command: crate::documents::commands::TemplateCommand,
+        command: documents::TemplateCommand,
     },
     /// Customers.
     Customer {
@@ -133,11 +135,11 @@ enum Command {
     },
     /// Import a CSV file (accounts, usage or licenses) through a `csv-import` job;
     /// `billrun import sample <kind>` prints a sample file.
-    Import(crate::imports::commands::ImportArgs),
+    Import(import::ImportArgs),
     /// CSV imports: show, errors, list.
     Imports {
         #[command(subcommand)]
-        command: crate::imports::commands::ImportsCommand,
+        command: import::ImportsCommand,
     },
     /// Benchmarks.
     Bench {
@@ -393,15 +395,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Logo { command } => {
-            crate::documents::commands::run_logo(&open(cfg_path, 4).await?.pool, command).await?
+            documents::run_logo(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::BillingDetails { command } => {
-            crate::documents::commands::run_billing_details(&open(cfg_path, 4).await?.pool, command)
-                .await?
+            documents::run_billing_details(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Template { command } => {
-            crate::documents::commands::run_template(&open(cfg_path, 4).await?.pool, command)
-                .await?
+            documents::run_template(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Customer { command } => {
             crate::catalog::commands::run_customer(&open(cfg_path, 4).await?.pool, command).await?
@@ -422,16 +422,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::catalog::commands::run_license(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Import(args) => {
-            if !crate::imports::commands::needs_database(&args) {
-                crate::imports::commands::sample(&args.file)?;
+            if !import::needs_database(&args) {
+                import::sample(&args.file)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let env = open(cfg_path, 4).await?;
-            return crate::imports::commands::run_import(&env.pool, env.config.clone(), args).await;
+            return import::run_import(&env.pool, env.config.clone(), args).await;
         }
         Command::Imports { command } => {
             let env = open(cfg_path, 2).await?;
-            return crate::imports::commands::run_imports(&env.pool, command).await;
+            return import::run_imports(&env.pool, command).await;
         }
         Command::Bench { command } => {
             let env = open(cfg_path, 16).await?;

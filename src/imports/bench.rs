@@ -82,7 +82,7 @@ pub async fn run(config: Arc<Config>, rows: u64, peak_rss_mib: fn() -> f64) -> R
     let start = Instant::now();
     let created = super::store::create(
         &pool,
-        "bench",
+        &crate::store::OrgId::from("bench"),
         ImportKind::Usage,
         &csv_path,
         &Mapping::default(),

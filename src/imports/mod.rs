@@ -12,21 +12,26 @@
 //! - [`split`]: CSV records out of a file read in slices (pure).
 //! - [`rows`]: one record into a typed row, or why it is bad (pure).
 //! - [`pgcopy`]: COPY text encoding (pure).
-//! - [`store`]: the stored file and what `billrun imports` shows.
+//! - [`store`]: the stored file and what `billrun imports` lists.
+//! - [`report`]: one import with its job, and its errors file.
 //! - [`merge`]: staging and merging a batch, per kind.
 //! - [`job`]: the `csv-import` job.
 //! - [`bench`]: `billrun bench import`.
-//! - [`commands`]: `billrun import ...` and `billrun imports ...`.
+//!
+//! Importing a file and following its job is `crate::app::imports`; the command line
+//! is `crate::cli::import` (`billrun import ...` and `billrun imports ...`).
 
 pub mod bench;
 pub mod columns;
-pub mod commands;
 pub mod job;
 pub mod merge;
 pub mod pgcopy;
+pub mod report;
 pub mod rows;
 pub mod split;
 pub mod store;
+
+use crate::error::{Classify, ErrorKind};
 
 pub use columns::{ImportKind, Mapping};
 
@@ -58,6 +63,49 @@ impl From<crate::catalog::CatalogError> for ImportError {
         match e {
             crate::catalog::CatalogError::Database(e) => ImportError::Database(e),
             other => ImportError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl Classify for ImportError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ImportError::Refused(_) | ImportError::Invalid(_) => ErrorKind::Invalid,
+            ImportError::NotFound(_) => ErrorKind::NotFound,
+            ImportError::Superseded => ErrorKind::Conflict,
+            ImportError::Database(e) => e.kind(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImportError;
+    use crate::error::{Classify, ErrorKind};
+
+    #[test]
+    fn each_import_error_has_its_kind() {
+        let cases = [
+            (
+                ImportError::Refused("a.csv: no header".into()),
+                ErrorKind::Invalid,
+            ),
+            (
+                ImportError::Invalid("the header no longer checks".into()),
+                ErrorKind::Invalid,
+            ),
+            (
+                ImportError::NotFound("no import \"x\"".into()),
+                ErrorKind::NotFound,
+            ),
+            (ImportError::Superseded, ErrorKind::Conflict),
+            (
+                ImportError::Database(sqlx::Error::PoolTimedOut),
+                ErrorKind::Unavailable,
+            ),
+        ];
+        for (err, kind) in cases {
+            assert_eq!(err.kind(), kind, "{err}");
         }
     }
 }

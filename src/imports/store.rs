@@ -10,6 +10,7 @@ use super::columns::{locate_header, ImportKind, Mapping};
 use super::ImportError;
 use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
 use crate::store::status::ImportStatus;
+use crate::store::OrgId;
 
 /// Bytes per stored chunk: what the job holds in memory at a time.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -65,6 +66,13 @@ impl ImportView {
         matches!(self.status, ImportStatus::Done | ImportStatus::Failed)
     }
 
+    /// Whether it ended DONE with every row accepted: `false` for a failed or
+    /// unfinished import, and for one with rejected rows (`rows_failed > 0`), which
+    /// the command line reports with a non-zero exit status.
+    pub fn succeeded(&self) -> bool {
+        self.status == ImportStatus::Done && self.rows_failed == 0
+    }
+
     /// One sentence on the outcome, honest about a file that changed nothing.
     pub fn summary(&self) -> String {
         let mut s = format!(
@@ -104,12 +112,15 @@ pub struct Created {
     pub job_id: String,
 }
 
-/// Checks a file's header, then stores the file and enqueues its `csv-import` job,
-/// all in one transaction: a refused file writes nothing, a stored file always has
-/// its job. The file is read one chunk at a time (memory flat in its size).
+/// Checks a file's header, then stores the file and enqueues its `csv-import` job
+/// (acting as of `as_of`, at most `max_attempts` attempts), all in one transaction: a
+/// refused file writes nothing, a stored file always has its job. The file is read
+/// one chunk at a time (memory flat in its size). Errors: the file unreadable, not
+/// CSV, a bad header or changed while read (Refused), no such organisation
+/// (NotFound), the database.
 pub async fn create(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     kind: ImportKind,
     path: &std::path::Path,
     mapping: &Mapping,
@@ -133,7 +144,8 @@ pub async fn create(
             .await?;
     if org_exists.is_none() {
         return Err(ImportError::NotFound(format!(
-            "organisation {org:?} does not exist"
+            "organisation {:?} does not exist",
+            org.as_str()
         )));
     }
     let import_id = ulid::Ulid::generate().to_string();
@@ -219,7 +231,7 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<ImportView>, sqlx::Er
 /// id: the cursor of the previous page) pages stably (see [`crate::paging`]).
 pub async fn list(
     pool: &PgPool,
-    org: Option<&str>,
+    org: Option<&OrgId>,
     limit: i64,
     after: Option<&str>,
 ) -> Result<crate::paging::Page<ImportView>, crate::paging::ListError> {

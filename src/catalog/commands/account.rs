@@ -112,7 +112,7 @@ pub enum AccountCommand {
     },
     /// Which invoice template the account's invoices use: a template, `builtin`, or
     /// `--default` for the organisation's default.
-    SetTemplate(crate::documents::commands::SetTemplateArgs),
+    SetTemplate(crate::cli::documents::SetTemplateArgs),
 }
 
 // ---------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
             }
         }
         AccountCommand::SetTemplate(args) => {
-            crate::documents::commands::run_set_template(pool, args).await?
+            crate::cli::documents::run_set_template(pool, args).await?
         }
     }
     Ok(())

@@ -2,13 +2,14 @@
 //! organisation's current logo set or removed (never touching a version a document
 //! used).
 
-use anyhow::{anyhow, Result};
 use billrun_render::Logo;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{base_name, ensure_org, lock_settings};
+use crate::documents::DocumentError;
+use crate::store::OrgId;
 
 /// The rules a logo file must meet, for error messages.
 pub const LOGO_RULES: &str = "a PNG or JPEG file of at most 1 MiB, each side 16 to 2000 px";
@@ -33,14 +34,25 @@ pub struct LogoInfo {
     pub uploaded_at: DateTime<Utc>,
 }
 
-/// Checks a logo file; the error names the file and what was expected.
-pub fn check_logo(file_name: &str, bytes: &[u8]) -> Result<Logo> {
-    Logo::from_bytes(bytes)
-        .map_err(|e| anyhow!("logo file {file_name} refused: {e} (expected {LOGO_RULES})"))
+/// Checks a logo file; the error ([`DocumentError::Invalid`]) names the file and what
+/// was expected.
+pub fn check_logo(file_name: &str, bytes: &[u8]) -> Result<Logo, DocumentError> {
+    Logo::from_bytes(bytes).map_err(|e| {
+        DocumentError::Invalid(format!(
+            "logo file {file_name} refused: {e} (expected {LOGO_RULES})"
+        ))
+    })
 }
 
-/// Stores `bytes` (checked first) as the organisation's new current logo.
-pub async fn set_logo(pool: &PgPool, org: &str, file_name: &str, bytes: &[u8]) -> Result<LogoInfo> {
+/// Stores `bytes` (checked first; `file_name` as uploaded, its last component is
+/// kept) as the organisation's new current logo, the next version. Errors: the file
+/// refused (Invalid), no such organisation (NotFound), the database.
+pub async fn set_logo(
+    pool: &PgPool,
+    org: &OrgId,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<LogoInfo, DocumentError> {
     let logo = check_logo(file_name, bytes)?;
     ensure_org(pool, org).await?;
     let format = match logo.format() {
@@ -75,8 +87,12 @@ pub async fn set_logo(pool: &PgPool, org: &str, file_name: &str, bytes: &[u8]) -
     Ok(info)
 }
 
-/// The organisation's current logo and its bytes.
-pub async fn current_logo(pool: &PgPool, org: &str) -> Result<Option<(LogoInfo, Vec<u8>)>> {
+/// The organisation's current logo and its bytes (`None`: it has none). Errors: no
+/// such organisation (NotFound), the database.
+pub async fn current_logo(
+    pool: &PgPool,
+    org: &OrgId,
+) -> Result<Option<(LogoInfo, Vec<u8>)>, DocumentError> {
     ensure_org(pool, org).await?;
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -98,8 +114,8 @@ pub async fn current_logo(pool: &PgPool, org: &str) -> Result<Option<(LogoInfo, 
 }
 
 /// Removes the current logo (documents already rendered keep theirs). Returns
-/// whether there was one.
-pub async fn remove_logo(pool: &PgPool, org: &str) -> Result<bool> {
+/// whether there was one. Errors: no such organisation (NotFound), the database.
+pub async fn remove_logo(pool: &PgPool, org: &OrgId) -> Result<bool, DocumentError> {
     ensure_org(pool, org).await?;
     let n = sqlx::query(
         "UPDATE document_settings SET logo_version = NULL, updated_at = now()

@@ -16,6 +16,10 @@
 //!   template's profile; the built-in template uses the profile the organisation set
 //!   for it, else the organisation's name and billing email.
 //!
+//! Every operation takes the organisation as an [`OrgId`] and fails with a
+//! [`DocumentError`]; none reads the wall clock (a profile's times are the `now` its
+//! caller passes; versions are stamped by the database's `now()`).
+//!
 //! The submodules (private; their public items are re-exported here): `logos`,
 //! `profiles` (billing-details profiles), `templates` (templates, the organisation's
 //! default and accounts' own templates) and `chunk` (what `render-chunk` loads once
@@ -38,8 +42,10 @@ pub use templates::{
     TemplateVersion,
 };
 
-use anyhow::{bail, Result};
 use sqlx::PgPool;
+
+use super::DocumentError;
+use crate::store::OrgId;
 
 /// The built-in template's id.
 pub const BUILTIN: &str = "builtin";
@@ -52,20 +58,24 @@ fn base_name(path: &str) -> &str {
         .unwrap_or(path)
 }
 
-async fn ensure_org(pool: &PgPool, org: &str) -> Result<()> {
+/// Fails with [`DocumentError::NotFound`] unless the organisation exists.
+async fn ensure_org(pool: &PgPool, org: &OrgId) -> Result<(), DocumentError> {
     let found: Option<String> = sqlx::query_scalar("SELECT id FROM organisations WHERE id = $1")
         .bind(org)
         .fetch_optional(pool)
         .await?;
     if found.is_none() {
-        bail!("organisation {org:?} does not exist");
+        return Err(DocumentError::NotFound(format!(
+            "organisation {:?} does not exist",
+            org.as_str()
+        )));
     }
     Ok(())
 }
 
 /// The organisation's settings row, created if missing and locked until `tx` ends
 /// (so two uploads number their versions one after the other).
-async fn lock_settings(tx: &mut sqlx::PgConnection, org: &str) -> Result<()> {
+async fn lock_settings(tx: &mut sqlx::PgConnection, org: &OrgId) -> Result<(), DocumentError> {
     sqlx::query("INSERT INTO document_settings (org_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(org)
         .execute(&mut *tx)

@@ -1,7 +1,6 @@
 //! Billing-details profiles (who an invoice says it is from): created, updated (fields
 //! changed or cleared), read and listed.
 
-use anyhow::{bail, Result};
 use billrun_render::BillingDetails;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,6 +9,8 @@ use sqlx::PgPool;
 
 use super::{ensure_org, is_unique_violation};
 use crate::catalog::customers::Address;
+use crate::documents::DocumentError;
+use crate::store::OrgId;
 
 /// A billing-details profile: who an invoice says it is from.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -106,7 +107,8 @@ pub(super) const SELECT_PROFILE: &str =
             created_at, updated_at
      FROM billing_details_profiles";
 
-fn apply(p: &mut Profile, c: ProfileChanges) -> Result<()> {
+/// Applies `c` to `p`, then checks every field (the first bad one is the error).
+fn apply(p: &mut Profile, c: ProfileChanges) -> Result<(), DocumentError> {
     for f in &c.clear {
         match f.as_str() {
             "address" => p.address = None,
@@ -115,10 +117,12 @@ fn apply(p: &mut Profile, c: ProfileChanges) -> Result<()> {
             "phone" => p.phone = None,
             "payment-instructions" => p.payment_instructions.clear(),
             "footer-note" => p.footer_note = None,
-            other => bail!(
-                "--clear {other:?}: expected one of {}",
-                CLEARABLE.join(", ")
-            ),
+            other => {
+                return Err(DocumentError::Invalid(format!(
+                    "--clear {other:?}: expected one of {}",
+                    CLEARABLE.join(", ")
+                )))
+            }
         }
     }
     if let Some(n) = c.legal_name {
@@ -165,11 +169,11 @@ fn apply(p: &mut Profile, c: ProfileChanges) -> Result<()> {
         check_len("phone", t, input::MAX_ID_CHARS)?;
     }
     if p.payment_instructions.len() > input::MAX_PAYMENT_INSTRUCTION_LINES {
-        bail!(
+        return Err(DocumentError::Invalid(format!(
             "paymentInstructions: {} lines, at most {} allowed",
             p.payment_instructions.len(),
             input::MAX_PAYMENT_INSTRUCTION_LINES
-        );
+        )));
     }
     for (i, line) in p.payment_instructions.iter().enumerate() {
         check_len(
@@ -187,19 +191,24 @@ fn apply(p: &mut Profile, c: ProfileChanges) -> Result<()> {
     Ok(())
 }
 
-/// Creates a profile.
+/// Creates a profile from `changes` (`legal_name` required; `clear` has nothing to
+/// clear), created and last changed at `now`. Errors: a bad id or field (Invalid), no
+/// such organisation (NotFound), a profile of that id exists already (Conflict), the
+/// database.
 pub async fn create_profile(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     changes: ProfileChanges,
-) -> Result<Profile> {
+    now: DateTime<Utc>,
+) -> Result<Profile, DocumentError> {
     crate::catalog::check_id("id", id)?;
     ensure_org(pool, org).await?;
     if changes.legal_name.is_none() {
-        bail!("--legal-name is required for a new billing-details profile");
+        return Err(DocumentError::Invalid(
+            "--legal-name is required for a new billing-details profile".into(),
+        ));
     }
-    let now = Utc::now();
     let mut p = Profile {
         id: id.to_string(),
         legal_name: String::new(),
@@ -215,8 +224,8 @@ pub async fn create_profile(
     apply(&mut p, changes)?;
     let res = sqlx::query(
         "INSERT INTO billing_details_profiles (org_id, id, legal_name, address, tax_id, email, phone,
-             payment_instructions, footer_note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             payment_instructions, footer_note, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
     )
     .bind(org)
     .bind(id)
@@ -227,25 +236,33 @@ pub async fn create_profile(
     .bind(&p.phone)
     .bind(&p.payment_instructions)
     .bind(&p.footer_note)
+    .bind(now)
     .execute(pool)
     .await;
     match res {
-        Err(e) if is_unique_violation(&e) => bail!(
-            "billing-details profile {id:?} exists already in organisation {org:?} \
-             (change it with `billrun billing-details update`)"
-        ),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DocumentError::Conflict(format!(
+                "billing-details profile {id:?} exists already in organisation {:?} \
+                 (change it with `billrun billing-details update`)",
+                org.as_str()
+            )))
+        }
         r => r?,
     };
     profile(pool, org, id).await
 }
 
-/// Changes a profile. Documents already rendered keep the details they copied.
+/// Changes a profile: the fields `changes` gives, then those it clears; last changed
+/// at `now`. Documents already rendered keep the details they copied. Errors: a bad
+/// field or `clear` name (Invalid), no such organisation or profile (NotFound), the
+/// database.
 pub async fn update_profile(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     changes: ProfileChanges,
-) -> Result<Profile> {
+    now: DateTime<Utc>,
+) -> Result<Profile, DocumentError> {
     let mut tx = pool.begin().await?;
     let p: Option<Profile> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PROFILE} WHERE org_id = $1 AND id = $2 FOR UPDATE"
@@ -256,13 +273,13 @@ pub async fn update_profile(
     .await?;
     let Some(mut p) = p else {
         ensure_org(pool, org).await?;
-        bail!("billing-details profile {id:?} does not exist in organisation {org:?}");
+        return Err(profile_not_found(org, id));
     };
     apply(&mut p, changes)?;
     sqlx::query(
         "UPDATE billing_details_profiles
          SET legal_name = $3, address = $4, tax_id = $5, email = $6, phone = $7,
-             payment_instructions = $8, footer_note = $9, updated_at = now()
+             payment_instructions = $8, footer_note = $9, updated_at = $10
          WHERE org_id = $1 AND id = $2",
     )
     .bind(org)
@@ -274,14 +291,22 @@ pub async fn update_profile(
     .bind(&p.phone)
     .bind(&p.payment_instructions)
     .bind(&p.footer_note)
+    .bind(now)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     profile(pool, org, id).await
 }
 
-/// One profile.
-pub async fn profile(pool: &PgPool, org: &str, id: &str) -> Result<Profile> {
+fn profile_not_found(org: &OrgId, id: &str) -> DocumentError {
+    DocumentError::NotFound(format!(
+        "billing-details profile {id:?} does not exist in organisation {:?}",
+        org.as_str()
+    ))
+}
+
+/// One profile. Errors: no such organisation or profile (NotFound), the database.
+pub async fn profile(pool: &PgPool, org: &OrgId, id: &str) -> Result<Profile, DocumentError> {
     let p: Option<Profile> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PROFILE} WHERE org_id = $1 AND id = $2"
     )))
@@ -293,13 +318,14 @@ pub async fn profile(pool: &PgPool, org: &str, id: &str) -> Result<Profile> {
         Some(p) => Ok(p),
         None => {
             ensure_org(pool, org).await?;
-            bail!("billing-details profile {id:?} does not exist in organisation {org:?}")
+            Err(profile_not_found(org, id))
         }
     }
 }
 
-/// Every profile of the organisation, by id.
-pub async fn profiles(pool: &PgPool, org: &str) -> Result<Vec<Profile>> {
+/// Every profile of the organisation, by id. Errors: no such organisation
+/// (NotFound), the database.
+pub async fn profiles(pool: &PgPool, org: &OrgId) -> Result<Vec<Profile>, DocumentError> {
     ensure_org(pool, org).await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PROFILE} WHERE org_id = $1 ORDER BY id"

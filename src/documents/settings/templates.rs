@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{base_name, ensure_org, is_fk_violation, is_unique_violation, lock_settings, BUILTIN};
-use crate::documents::sandbox;
+use crate::documents::{sandbox, DocumentError};
+use crate::store::OrgId;
 
 /// A template as listed: the built-in one or an organisation's.
 #[derive(Debug, Clone, Serialize)]
@@ -56,15 +56,17 @@ pub struct TemplateVersion {
     pub body: String,
 }
 
-fn check_template_id(id: &str) -> Result<()> {
+fn check_template_id(id: &str) -> Result<(), DocumentError> {
     if id == BUILTIN {
-        bail!("{BUILTIN:?} is the built-in template's id: choose another id");
+        return Err(DocumentError::Invalid(format!(
+            "{BUILTIN:?} is the built-in template's id: choose another id"
+        )));
     }
     let mut chars = id.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !ok || id.len() > 100 {
-        bail!("template id {id:?}: expected letters, digits, '_', '.' or '-' (starting with a letter or digit), at most 100");
+        return Err(DocumentError::Invalid(format!("template id {id:?}: expected letters, digits, '_', '.' or '-' (starting with a letter or digit), at most 100")));
     }
     Ok(())
 }
@@ -72,23 +74,28 @@ fn check_template_id(id: &str) -> Result<()> {
 /// Checks a template file in the render sandbox (`super::sandbox`): the policy
 /// (no environment, files, clock), then it compiles and renders the sample invoice
 /// to HTML and PDF within the sandbox's limits. The error names the file and
-/// carries the reason (Tera's message, the policy's, or the limit hit).
-pub async fn check_template(file_name: &str, body: &str) -> Result<()> {
+/// carries the reason (Tera's message, the policy's, or the limit hit): always
+/// [`DocumentError::Invalid`].
+pub async fn check_template(file_name: &str, body: &str) -> Result<(), DocumentError> {
     sandbox::check(body)
         .await
-        .map_err(|e| anyhow!("template file {file_name} refused: {e}"))?;
+        .map_err(|e| DocumentError::Invalid(format!("template file {file_name} refused: {e}")))?;
     Ok(())
 }
 
-/// Adds an organisation template from a file's text (version 1).
+/// Adds an organisation template from a file's text (version 1; `file_name` as
+/// uploaded, its last component is kept) using the billing-details profile
+/// `billing_details`. Errors: a bad id or a template that does not check (Invalid),
+/// no such organisation or profile (NotFound), a template of that id exists already
+/// (Conflict), the database.
 pub async fn add_template(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     file_name: &str,
     body: &str,
     billing_details: &str,
-) -> Result<TemplateInfo> {
+) -> Result<TemplateInfo, DocumentError> {
     check_template_id(id)?;
     check_template(file_name, body).await?;
     ensure_org(pool, org).await?;
@@ -102,14 +109,20 @@ pub async fn add_template(
     .execute(&mut *tx)
     .await;
     match res {
-        Err(e) if is_unique_violation(&e) => bail!(
-            "template {id:?} exists already in organisation {org:?} \
-             (`billrun template update --file` adds a new version)"
-        ),
-        Err(e) if is_fk_violation(&e, "invoice_templates_billing_details_fk") => bail!(
-            "billing-details profile {billing_details:?} does not exist in organisation {org:?} \
-             (create it with `billrun billing-details create`)"
-        ),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DocumentError::Conflict(format!(
+                "template {id:?} exists already in organisation {:?} \
+                 (`billrun template update --file` adds a new version)",
+                org.as_str()
+            )))
+        }
+        Err(e) if is_fk_violation(&e, "invoice_templates_billing_details_fk") => {
+            return Err(DocumentError::NotFound(format!(
+                "billing-details profile {billing_details:?} does not exist in organisation {:?} \
+                 (create it with `billrun billing-details create`)",
+                org.as_str()
+            )))
+        }
         r => r?,
     };
     insert_version(&mut tx, org, id, 1, file_name, body).await?;
@@ -119,12 +132,12 @@ pub async fn add_template(
 
 async fn insert_version(
     tx: &mut sqlx::PgConnection,
-    org: &str,
+    org: &OrgId,
     id: &str,
     version: i32,
     file_name: &str,
     body: &str,
-) -> Result<()> {
+) -> Result<(), DocumentError> {
     sqlx::query(
         "INSERT INTO invoice_template_versions (org_id, template_id, version, body, file_name, sha256)
          VALUES ($1, $2, $3, $4, $5, encode(sha256(convert_to($4, 'UTF8')), 'hex'))",
@@ -152,17 +165,24 @@ pub struct TemplateChanges {
 
 /// Updates a template: a file makes a new version (unless its text is the current
 /// version's), a profile replaces the one it uses. Returns the template and whether
-/// a new version was stored.
+/// a new version was stored. Errors: no change at all, a file for the built-in
+/// template, `no_billing_details` for another, a file that does not check (Invalid);
+/// no such organisation, template or profile (NotFound); the database.
 pub async fn update_template(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     changes: TemplateChanges,
-) -> Result<(TemplateInfo, bool)> {
+) -> Result<(TemplateInfo, bool), DocumentError> {
+    if changes.file.is_none() && changes.billing_details.is_none() && !changes.no_billing_details {
+        return Err(DocumentError::Invalid(
+            "nothing to change: give --file, --billing-details or --no-billing-details".into(),
+        ));
+    }
     ensure_org(pool, org).await?;
     if id == BUILTIN {
         if changes.file.is_some() {
-            bail!("the built-in template is part of billrun and cannot be replaced: add your own with `billrun template add`");
+            return Err(DocumentError::Invalid("the built-in template is part of billrun and cannot be replaced: add your own with `billrun template add`".into()));
         }
         let mut tx = pool.begin().await?;
         lock_settings(&mut tx, org).await?;
@@ -177,10 +197,11 @@ pub async fn update_template(
             .await;
             match res {
                 Err(e) if is_fk_violation(&e, "document_settings_billing_details_fk") => {
-                    bail!(
-                        "billing-details profile {:?} does not exist in organisation {org:?}",
-                        changes.billing_details.unwrap_or_default()
-                    )
+                    return Err(DocumentError::NotFound(format!(
+                        "billing-details profile {:?} does not exist in organisation {:?}",
+                        changes.billing_details.unwrap_or_default(),
+                        org.as_str()
+                    )))
                 }
                 r => r?,
             };
@@ -189,7 +210,7 @@ pub async fn update_template(
         return Ok((template(pool, org, id).await?, false));
     }
     if changes.no_billing_details {
-        bail!("--no-billing-details is for the built-in template only: every organisation template uses a profile");
+        return Err(DocumentError::Invalid("--no-billing-details is for the built-in template only: every organisation template uses a profile".into()));
     }
     if let Some((file_name, body)) = &changes.file {
         check_template(file_name, body).await?;
@@ -206,7 +227,10 @@ pub async fn update_template(
     .fetch_optional(&mut *tx)
     .await?;
     let Some((version, sha)) = current else {
-        bail!("template {id:?} does not exist in organisation {org:?} (add it with `billrun template add`)");
+        return Err(DocumentError::NotFound(format!(
+            "template {id:?} does not exist in organisation {:?} (add it with `billrun template add`)",
+            org.as_str()
+        )));
     };
     let mut new_version = false;
     if let Some((file_name, body)) = &changes.file {
@@ -232,7 +256,10 @@ pub async fn update_template(
         .await;
         match res {
             Err(e) if is_fk_violation(&e, "invoice_templates_billing_details_fk") => {
-                bail!("billing-details profile {p:?} does not exist in organisation {org:?}")
+                return Err(DocumentError::NotFound(format!(
+                    "billing-details profile {p:?} does not exist in organisation {:?}",
+                    org.as_str()
+                )))
             }
             r => r?,
         };
@@ -241,8 +268,9 @@ pub async fn update_template(
     Ok((template(pool, org, id).await?, new_version))
 }
 
-/// Every template of the organisation: the built-in one first.
-pub async fn templates(pool: &PgPool, org: &str) -> Result<Vec<TemplateInfo>> {
+/// Every template of the organisation: the built-in one first, then the
+/// organisation's by id. Errors: no such organisation (NotFound), the database.
+pub async fn templates(pool: &PgPool, org: &OrgId) -> Result<Vec<TemplateInfo>, DocumentError> {
     ensure_org(pool, org).await?;
     let (default, builtin_profile): (Option<String>, Option<String>) = sqlx::query_as(
         "SELECT s.default_template, s.builtin_billing_details
@@ -299,27 +327,37 @@ pub async fn templates(pool: &PgPool, org: &str) -> Result<Vec<TemplateInfo>> {
     Ok(out)
 }
 
-/// One template (its current version).
-pub async fn template(pool: &PgPool, org: &str, id: &str) -> Result<TemplateInfo> {
+/// One template (its current version). Errors: no such organisation or template
+/// (NotFound), the database.
+pub async fn template(pool: &PgPool, org: &OrgId, id: &str) -> Result<TemplateInfo, DocumentError> {
     templates(pool, org)
         .await?
         .into_iter()
         .find(|t| t.id == id)
-        .ok_or_else(|| {
-            anyhow!("template {id:?} does not exist in organisation {org:?} (see `billrun template list --org {org}`)")
-        })
+        .ok_or_else(|| template_not_found(org, id))
 }
 
-/// A template's text: the current version, or `version`.
+fn template_not_found(org: &OrgId, id: &str) -> DocumentError {
+    DocumentError::NotFound(format!(
+        "template {id:?} does not exist in organisation {:?} (see `billrun template list --org {org}`)",
+        org.as_str()
+    ))
+}
+
+/// A template's text: the current version, or `version`. Errors: a version of the
+/// built-in template (Invalid), no such organisation, template or version
+/// (NotFound), the database.
 pub async fn template_version(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     version: Option<i32>,
-) -> Result<TemplateVersion> {
+) -> Result<TemplateVersion, DocumentError> {
     if id == BUILTIN {
         if version.is_some() {
-            bail!("the built-in template has no versions: it is part of billrun");
+            return Err(DocumentError::Invalid(
+                "the built-in template has no versions: it is part of billrun".into(),
+            ));
         }
         return Ok(TemplateVersion {
             id: BUILTIN.into(),
@@ -342,10 +380,10 @@ pub async fn template_version(
     .fetch_optional(pool)
     .await?;
     let (version, file_name, sha256, created_at, body) = row.ok_or_else(|| {
-        anyhow!(
+        DocumentError::NotFound(format!(
             "template {id:?} has no version {}",
             version.map(|v| v.to_string()).unwrap_or_default()
-        )
+        ))
     })?;
     Ok(TemplateVersion {
         id: id.into(),
@@ -358,7 +396,12 @@ pub async fn template_version(
 }
 
 /// Makes `id` (`builtin` or an organisation template) the organisation's default.
-pub async fn set_default_template(pool: &PgPool, org: &str, id: &str) -> Result<()> {
+/// Errors: no such organisation or template (NotFound), the database.
+pub async fn set_default_template(
+    pool: &PgPool,
+    org: &OrgId,
+    id: &str,
+) -> Result<(), DocumentError> {
     ensure_org(pool, org).await?;
     let mut tx = pool.begin().await?;
     lock_settings(&mut tx, org).await?;
@@ -370,9 +413,9 @@ pub async fn set_default_template(pool: &PgPool, org: &str, id: &str) -> Result<
     .execute(&mut *tx)
     .await;
     match res {
-        Err(e) if is_fk_violation(&e, "document_settings_template_fk") => bail!(
-            "template {id:?} does not exist in organisation {org:?} (see `billrun template list --org {org}`)"
-        ),
+        Err(e) if is_fk_violation(&e, "document_settings_template_fk") => {
+            return Err(template_not_found(org, id))
+        }
         r => r?,
     };
     tx.commit().await?;
@@ -388,13 +431,14 @@ pub enum AccountTemplate {
     Named(String),
 }
 
-/// Sets which template an account uses.
+/// Sets which template an account uses. Errors: no such organisation, account or
+/// template (NotFound), the database.
 pub async fn set_account_template(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     account: &str,
     choice: &AccountTemplate,
-) -> Result<()> {
+) -> Result<(), DocumentError> {
     ensure_org(pool, org).await?;
     let exists: Option<String> =
         sqlx::query_scalar("SELECT id FROM accounts WHERE org_id = $1 AND id = $2")
@@ -403,7 +447,10 @@ pub async fn set_account_template(
             .fetch_optional(pool)
             .await?;
     if exists.is_none() {
-        bail!("account {account:?} does not exist in organisation {org:?}");
+        return Err(DocumentError::NotFound(format!(
+            "account {account:?} does not exist in organisation {:?}",
+            org.as_str()
+        )));
     }
     match choice {
         AccountTemplate::OrgDefault => {
@@ -427,9 +474,9 @@ pub async fn set_account_template(
             .execute(pool)
             .await;
             match res {
-                Err(e) if is_fk_violation(&e, "account_invoice_templates_template_fk") => bail!(
-                    "template {id:?} does not exist in organisation {org:?} (see `billrun template list --org {org}`)"
-                ),
+                Err(e) if is_fk_violation(&e, "account_invoice_templates_template_fk") => {
+                    return Err(template_not_found(org, id))
+                }
                 r => r?,
             };
         }
