@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use super::*;
 use crate::catalog::{CatalogError, Result};
+use crate::error::{Classify, ErrorKind};
 
 /// Why [`apply_rate_card_operations`] wrote nothing.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,15 @@ pub enum RateCardsError {
 impl From<sqlx::Error> for RateCardsError {
     fn from(e: sqlx::Error) -> Self {
         RateCardsError::Catalog(e.into())
+    }
+}
+
+impl Classify for RateCardsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RateCardsError::Catalog(e) => e.kind(),
+            RateCardsError::Operations(_) => ErrorKind::Invalid,
+        }
     }
 }
 
@@ -94,4 +104,27 @@ pub async fn apply_rate_card_operations(
         status: PlanStatus::Draft,
         outcome,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_operations_are_invalid_and_catalog_errors_keep_their_kind() {
+        assert_eq!(
+            RateCardsError::Operations(OperationErrors(Vec::new())).kind(),
+            ErrorKind::Invalid
+        );
+        let missing = CatalogError::NotFound {
+            what: "price plan",
+            org: "acme".into(),
+            id: "growth".into(),
+        };
+        assert_eq!(RateCardsError::from(missing).kind(), ErrorKind::NotFound);
+        assert_eq!(
+            RateCardsError::from(sqlx::Error::PoolTimedOut).kind(),
+            ErrorKind::Unavailable
+        );
+    }
 }
