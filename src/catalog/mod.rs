@@ -13,7 +13,6 @@
 //! - [`licenses`]: license quantity updates.
 //! - [`plans`]: price plans and their versions (DRAFT -> ACTIVE -> ARCHIVED).
 //! - [`input`]: rules every way in shares: the one time parser, text length limits.
-//! - [`commands`]: the `billrun org|customer|account|plan|meter|usage|license` CLI.
 //!
 //! Every value is parsed at the edge into a type that cannot be invalid (a [`Tz`],
 //! a [`Currency`], a [`billrun_core::plan::Plan`]); invalid input is refused with a
@@ -26,7 +25,6 @@
 pub mod accounts;
 pub mod aliases;
 pub mod associations;
-pub mod commands;
 pub mod customers;
 pub mod input;
 pub mod licenses;

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use super::*;
 use crate::catalog::{CatalogError, Result};
 use crate::error::{Classify, ErrorKind};
+use crate::store::OrgId;
 
 /// Why [`apply_rate_card_operations`] wrote nothing.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ impl Classify for RateCardsError {
 /// written (no draft created or changed).
 pub async fn apply_rate_card_operations(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     plan_id: &str,
     operations: &Value,
 ) -> Result<Applied, RateCardsError> {
