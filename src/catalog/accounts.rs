@@ -16,6 +16,7 @@ use super::{
     check_email, check_id, check_name, input, stored_currency, stored_days, stored_timezone,
     CatalogError, Result,
 };
+use crate::store::OrgId;
 
 /// Whether an account is billed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +202,7 @@ impl NewAccount {
 ///
 /// Its invoice currency must be enabled for the organisation (checked under a share
 /// lock of the organisation, so a concurrent `org configure` cannot disable it).
-pub async fn create(pool: &PgPool, org: &str, new: &NewAccount) -> Result<Account> {
+pub async fn create(pool: &PgPool, org: &OrgId, new: &NewAccount) -> Result<Account> {
     new.validate()?;
     let address = new.address.as_ref().filter(|a| !a.is_empty());
     let net_term_days = new
@@ -227,7 +228,8 @@ pub async fn create(pool: &PgPool, org: &str, new: &NewAccount) -> Result<Accoun
             format!(
                 "{currency} is not enabled for organisation {org:?} (enabled: {}); \
                  enable it with `billrun org configure {org} --currencies ...`",
-                enabled.join(", ")
+                enabled.join(", "),
+                org = org.as_str()
             ),
         )
         .into());
@@ -270,7 +272,7 @@ pub async fn create(pool: &PgPool, org: &str, new: &NewAccount) -> Result<Accoun
 }
 
 /// One account, or [`CatalogError::NotFound`].
-pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Account> {
+pub async fn get(pool: &PgPool, org: &OrgId, id: &str) -> Result<Account> {
     let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_ACCOUNT} WHERE org_id = $1 AND id = $2"
     )))
@@ -287,7 +289,7 @@ pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Account> {
 }
 
 /// The organisation's accounts (of one customer if given), by id.
-pub async fn list(pool: &PgPool, org: &str, customer: Option<&str>) -> Result<Vec<Account>> {
+pub async fn list(pool: &PgPool, org: &OrgId, customer: Option<&str>) -> Result<Vec<Account>> {
     let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_ACCOUNT} WHERE org_id = $1 AND ($2::text IS NULL OR customer_id = $2) \
          ORDER BY id"
@@ -310,4 +312,38 @@ pub async fn get_many(pool: &PgPool, org: &str, ids: &[String]) -> Result<Vec<Ac
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(AccountRow::into_account).collect()
+}
+
+/// One account with what is needed to show it: the settings in effect (its own, else
+/// the organisation's), its aliases and its plan periods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountDetails {
+    /// The account as stored.
+    pub account: Account,
+    /// The timezone its billing dates are computed in ([`Account::effective_timezone`]).
+    pub effective_timezone: Tz,
+    /// Its net term days ([`Account::effective_net_term_days`]).
+    pub effective_net_term_days: u32,
+    /// Every range of every alias that ever routed usage to it, by alias then
+    /// `effectiveFrom` ([`super::aliases::for_account`]).
+    pub aliases: Vec<super::aliases::AliasRange>,
+    /// Its plan periods, oldest first ([`super::associations::for_account`]).
+    pub plan_associations: Vec<super::associations::PlanAssociation>,
+}
+
+/// One account with its effective settings, aliases and plan periods
+/// ([`AccountDetails`]), or [`CatalogError::NotFound`] for a missing organisation or
+/// account.
+pub async fn details(pool: &PgPool, org: &OrgId, id: &str) -> Result<AccountDetails> {
+    let o = super::orgs::get(pool, org).await?;
+    let account = get(pool, org, id).await?;
+    let aliases = super::aliases::for_account(pool, org, id).await?;
+    let plan_associations = super::associations::for_account(pool, org, id).await?;
+    Ok(AccountDetails {
+        effective_timezone: account.effective_timezone(&o),
+        effective_net_term_days: account.effective_net_term_days(&o),
+        account,
+        aliases,
+        plan_associations,
+    })
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{check_id, CatalogError, Result};
+use crate::store::OrgId;
 
 /// One range of an alias: `[effective_from, effective_until)` routes to `account_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -56,7 +57,7 @@ const COLUMNS: &str = "alias, account_id, effective_from, effective_until";
 /// appended to, so usage already routed keeps its meaning.
 pub async fn assign(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     alias: &str,
     account: &str,
     from: DateTime<Utc>,
@@ -137,7 +138,7 @@ pub async fn assign(
 }
 
 /// Every range of every alias that ever routed to `account`, oldest first.
-pub async fn for_account(pool: &PgPool, org: &str, account: &str) -> Result<Vec<AliasRange>> {
+pub async fn for_account(pool: &PgPool, org: &OrgId, account: &str) -> Result<Vec<AliasRange>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM aliases WHERE org_id = $1 AND account_id = $2 \
          ORDER BY alias, effective_from"

@@ -21,6 +21,7 @@ use billrun_core::overrides::Overrides;
 
 use super::plans::PlanStatus;
 use super::{CatalogError, Result};
+use crate::store::OrgId;
 
 /// One period of an account on a plan version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,7 +137,7 @@ fn describe(a: &PlanAssociation) -> String {
 pub const MAX_TRIAL_DAYS: u32 = 3_660;
 
 /// Attaches a plan version to an account from a local date.
-pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached> {
+pub async fn attach(pool: &PgPool, org: &OrgId, a: &Attachment) -> Result<Attached> {
     if a.effective_until.is_some_and(|u| u <= a.effective_from) {
         return Err(FieldError::new("effectiveUntil", "must be after effectiveFrom").into());
     }
@@ -184,7 +185,9 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
             None => CatalogError::Conflict(format!(
                 "price plan {:?} has no ACTIVE version in organisation {org:?}: finalize one \
                  first (billrun plan finalize --org {org} {})",
-                a.plan_id, a.plan_id
+                a.plan_id,
+                a.plan_id,
+                org = org.as_str()
             )),
         });
     };
@@ -294,7 +297,11 @@ pub async fn attach(pool: &PgPool, org: &str, a: &Attachment) -> Result<Attached
 }
 
 /// An account's periods, oldest first.
-pub async fn for_account(pool: &PgPool, org: &str, account: &str) -> Result<Vec<PlanAssociation>> {
+pub async fn for_account(
+    pool: &PgPool,
+    org: &OrgId,
+    account: &str,
+) -> Result<Vec<PlanAssociation>> {
     let rows: Vec<AssociationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM plan_associations WHERE org_id = $1 AND account_id = $2 \
          ORDER BY effective_from"

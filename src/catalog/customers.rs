@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use super::{check_email, check_id, check_name, input, orgs, CatalogError, Result};
+use crate::store::OrgId;
 
 /// A postal address in Togai's shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +145,7 @@ impl NewCustomer {
 }
 
 /// Creates a customer in organisation `org`.
-pub async fn create(pool: &PgPool, org: &str, new: &NewCustomer) -> Result<Customer> {
+pub async fn create(pool: &PgPool, org: &OrgId, new: &NewCustomer) -> Result<Customer> {
     new.validate()?;
     let address = new.address.as_ref().filter(|a| !a.is_empty());
     let mut conn = pool.acquire().await?;
@@ -183,7 +184,7 @@ pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Customer> {
 }
 
 /// The organisation's customers, by id.
-pub async fn list(pool: &PgPool, org: &str) -> Result<Vec<Customer>> {
+pub async fn list(pool: &PgPool, org: &OrgId) -> Result<Vec<Customer>> {
     let rows: Vec<CustomerRow> = sqlx::query_as(
         "SELECT id, name, primary_email, address, created_at FROM customers \
          WHERE org_id = $1 ORDER BY id",

@@ -122,6 +122,14 @@ impl TimeError {
     }
 }
 
+impl crate::error::Classify for TimeError {
+    /// Always [`ErrorKind::Invalid`](crate::error::ErrorKind::Invalid): the value given
+    /// is not a time billrun accepts.
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Invalid
+    }
+}
+
 /// Parses a time given on the command line (`--now`, `--at`, the credit and plan
 /// migration commands' times) with [`parse_instant`] in its lenient forms: RFC 3339,
 /// `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD` (midnight UTC); no leap second, a
@@ -232,6 +240,19 @@ mod tests {
             "\"2016-12-31T23:59:60Z\": second 60 is a leap second, which billrun's times (like \
              PostgreSQL's and Unix time) do not have: use 23:59:59 or the next second"
         );
+    }
+
+    #[test]
+    fn every_time_error_is_invalid_input() {
+        use crate::error::{Classify, ErrorKind};
+        for e in [
+            TimeError::NotATime(TimeForms::WithOffset),
+            TimeError::NotATime(TimeForms::Lenient),
+            TimeError::LeapSecond,
+            TimeError::Year,
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Invalid, "{e:?}");
+        }
     }
 
     #[test]

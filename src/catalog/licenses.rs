@@ -16,6 +16,7 @@ use sqlx::{PgConnection, PgPool};
 use billrun_core::FieldError;
 
 use super::{check_id, check_key, CatalogError, Result};
+use crate::store::OrgId;
 
 /// How an update changes the quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +148,7 @@ pub fn check_license_known(license_id: &str, known: &BTreeSet<String>) -> Result
 
 /// Records a license update once per idempotency key. Refuses an update of a
 /// license that no plan prices ([`check_license_known`]).
-pub async fn record(pool: &PgPool, org: &str, u: &LicenseUpdate) -> Result<Recorded> {
+pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Recorded> {
     check_key("idempotencyKey", &u.idempotency_key)?;
     check_id("licenseId", &u.license_id)?;
     check_id("accountId", &u.account_id)?;

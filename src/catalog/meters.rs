@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use super::{check_id, check_name, CatalogError, Result};
+use crate::store::OrgId;
 
 /// An event schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -128,7 +129,11 @@ impl MeterRow {
 const METER_COLUMNS: &str = "id, name, event_schema, aggregation, attribute, filters";
 
 /// Creates an event schema.
-pub async fn create_schema(pool: &PgPool, org: &str, schema: &EventSchema) -> Result<EventSchema> {
+pub async fn create_schema(
+    pool: &PgPool,
+    org: &OrgId,
+    schema: &EventSchema,
+) -> Result<EventSchema> {
     schema.validate()?;
     let mut conn = pool.acquire().await?;
     super::orgs::ensure_exists(&mut conn, org).await?;
@@ -145,7 +150,7 @@ pub async fn create_schema(pool: &PgPool, org: &str, schema: &EventSchema) -> Re
 }
 
 /// The organisation's event schemas, by name.
-pub async fn schemas(pool: &PgPool, org: &str) -> Result<Vec<EventSchema>> {
+pub async fn schemas(pool: &PgPool, org: &OrgId) -> Result<Vec<EventSchema>> {
     Ok(sqlx::query_as(
         "SELECT name, attributes, dimensions FROM event_schemas WHERE org_id = $1 ORDER BY name",
     )
@@ -156,7 +161,7 @@ pub async fn schemas(pool: &PgPool, org: &str) -> Result<Vec<EventSchema>> {
 
 /// Creates a usage meter over an existing schema: a SUM meter sums one of the
 /// schema's attributes, and filters name the schema's dimensions.
-pub async fn create_meter(pool: &PgPool, org: &str, meter: &UsageMeter) -> Result<UsageMeter> {
+pub async fn create_meter(pool: &PgPool, org: &OrgId, meter: &UsageMeter) -> Result<UsageMeter> {
     check_id("id", &meter.id)?;
     check_name("name", &meter.name)?;
     let mut tx = pool.begin().await?;
@@ -173,7 +178,8 @@ pub async fn create_meter(pool: &PgPool, org: &str, meter: &UsageMeter) -> Resul
             "eventSchemaName",
             format!(
                 "event schema {:?} does not exist in organisation {org:?}",
-                meter.event_schema_name
+                meter.event_schema_name,
+                org = org.as_str()
             ),
         )
     })?;
@@ -230,7 +236,7 @@ pub async fn create_meter(pool: &PgPool, org: &str, meter: &UsageMeter) -> Resul
 }
 
 /// The organisation's usage meters, by id.
-pub async fn meters(pool: &PgPool, org: &str) -> Result<Vec<UsageMeter>> {
+pub async fn meters(pool: &PgPool, org: &OrgId) -> Result<Vec<UsageMeter>> {
     let rows: Vec<MeterRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {METER_COLUMNS} FROM usage_meters WHERE org_id = $1 ORDER BY id"
     )))

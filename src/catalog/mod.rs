@@ -13,7 +13,6 @@
 //! - [`licenses`]: license quantity updates.
 //! - [`plans`]: price plans and their versions (DRAFT -> ACTIVE -> ARCHIVED).
 //! - [`input`]: rules every way in shares: the one time parser, text length limits.
-//! - [`commands`]: the `billrun org|customer|account|plan|meter|usage|license` CLI.
 //!
 //! Every value is parsed at the edge into a type that cannot be invalid (a [`Tz`],
 //! a [`Currency`], a [`billrun_core::plan::Plan`]); invalid input is refused with a
@@ -26,7 +25,6 @@
 pub mod accounts;
 pub mod aliases;
 pub mod associations;
-pub mod commands;
 pub mod customers;
 pub mod input;
 pub mod licenses;
@@ -37,6 +35,8 @@ pub mod usage;
 
 use billrun_core::{Currency, FieldError};
 use chrono_tz::Tz;
+
+use crate::error::{Classify, ErrorKind};
 
 pub use billrun_core::error::FieldErrors;
 
@@ -175,6 +175,37 @@ impl From<sqlx::Error> for CatalogError {
         CatalogError::Constraint {
             constraint: name.to_string(),
             message,
+        }
+    }
+}
+
+/// The kind of failure a violated constraint is, by the constraint's name: a foreign
+/// key (`*_fk`) names a row that does not exist ([`ErrorKind::NotFound`]), a check
+/// (`*_check`, `organisations_base_currency_enabled`) a value that is not acceptable
+/// ([`ErrorKind::Invalid`]); a key, an exclusion (`*_no_overlap`), the one-draft index
+/// and the finalized-version trigger refuse what contradicts stored rows
+/// ([`ErrorKind::Conflict`]).
+fn constraint_kind(name: &str) -> ErrorKind {
+    if name.ends_with("_fk") {
+        ErrorKind::NotFound
+    } else if name.ends_with("_check") || name == "organisations_base_currency_enabled" {
+        ErrorKind::Invalid
+    } else {
+        ErrorKind::Conflict
+    }
+}
+
+impl Classify for CatalogError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CatalogError::Invalid(_) | CatalogError::InvalidPlan(_) => ErrorKind::Invalid,
+            CatalogError::NotFound { .. } => ErrorKind::NotFound,
+            CatalogError::Conflict(_) => ErrorKind::Conflict,
+            CatalogError::Constraint { constraint, .. } => constraint_kind(constraint),
+            // Stored data this binary cannot read is the server's problem, not the
+            // request's.
+            CatalogError::Corrupt { .. } => ErrorKind::Unavailable,
+            CatalogError::Database(e) => e.kind(),
         }
     }
 }
@@ -343,6 +374,86 @@ mod tests {
                 assert!(constraint_meaning(name).is_some(), "no meaning for {name}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_error_has_the_kind_a_caller_reacts_to() {
+        let field = || FieldError::new("timezone", "unknown");
+        assert_eq!(CatalogError::Invalid(field()).kind(), ErrorKind::Invalid);
+        assert_eq!(
+            CatalogError::InvalidPlan(FieldErrors(vec![field()])).kind(),
+            ErrorKind::Invalid
+        );
+        let missing = CatalogError::NotFound {
+            what: "account",
+            org: "acme".into(),
+            id: "a1".into(),
+        };
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            CatalogError::Conflict("DRAFT".into()).kind(),
+            ErrorKind::Conflict
+        );
+        let corrupt = CatalogError::Corrupt {
+            what: "x".into(),
+            message: "y".into(),
+        };
+        assert_eq!(corrupt.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            CatalogError::Database(sqlx::Error::PoolTimedOut).kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            CatalogError::Database(sqlx::Error::RowNotFound).kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn every_constraint_of_the_migration_has_the_kind_of_its_type() {
+        let constraint = |name: &str| CatalogError::Constraint {
+            constraint: name.into(),
+            message: String::new(),
+        };
+        let sql = include_str!("../../migrations/20261121000002_catalog.sql");
+        let mut seen = 0;
+        for line in sql.lines() {
+            let line = line.trim();
+            let (name, rest) = if let Some(rest) = line.strip_prefix("CONSTRAINT ") {
+                let mut words = rest.splitn(2, ' ');
+                (words.next().unwrap(), words.next().unwrap_or(""))
+            } else if let Some(rest) = line.strip_prefix("CREATE UNIQUE INDEX ") {
+                (rest.split_whitespace().next().unwrap(), "UNIQUE")
+            } else {
+                continue;
+            };
+            let expected = if rest.starts_with("FOREIGN KEY") {
+                ErrorKind::NotFound
+            } else if rest.starts_with("CHECK") || rest.is_empty() {
+                // A CHECK whose expression starts on the next line.
+                ErrorKind::Invalid
+            } else {
+                // PRIMARY KEY, EXCLUDE, UNIQUE.
+                ErrorKind::Conflict
+            };
+            assert_eq!(constraint(name).kind(), expected, "{name}: {rest}");
+            seen += 1;
+        }
+        assert!(seen > 30, "only {seen} constraints found");
+        // The finalized-version trigger: a write that contradicts the stored version.
+        assert_eq!(
+            constraint("price_plan_versions_immutable").kind(),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            constraint("plan_associations_trial_check").kind(),
+            ErrorKind::Invalid
+        );
     }
 }
 

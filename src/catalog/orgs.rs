@@ -16,6 +16,7 @@ use super::{
     check_email, check_id, check_name, stored_currency, stored_days, stored_timezone, CatalogError,
     Result,
 };
+use crate::store::OrgId;
 
 /// The number format a new organisation gets.
 pub const DEFAULT_INVOICE_NUMBER_FORMAT: &str = "INV-{YYYY}-{SEQ:6}";
@@ -193,7 +194,7 @@ const SELECT_ORG: &str = "SELECT id, name, timezone, base_currency, enabled_curr
 /// Creates an organisation.
 pub async fn create(
     pool: &PgPool,
-    id: &str,
+    id: &OrgId,
     name: &str,
     settings: &OrgSettings,
 ) -> Result<Organisation> {
@@ -230,7 +231,7 @@ fn days_too_large() -> FieldError {
 ///
 /// Refuses to disable a currency that an account invoices in (its invoices could no
 /// longer be issued), naming the accounts.
-pub async fn configure(pool: &PgPool, id: &str, changes: &OrgChanges) -> Result<Organisation> {
+pub async fn configure(pool: &PgPool, id: &OrgId, changes: &OrgChanges) -> Result<Organisation> {
     let mut tx = pool.begin().await?;
     // Locked so that an account created concurrently cannot pick a currency that
     // this change disables (account creation reads the row FOR SHARE).
@@ -323,7 +324,7 @@ fn not_found(id: &str) -> CatalogError {
 }
 
 /// One organisation, or [`CatalogError::NotFound`].
-pub async fn get(pool: &PgPool, id: &str) -> Result<Organisation> {
+pub async fn get(pool: &PgPool, id: &OrgId) -> Result<Organisation> {
     find(pool, id).await?.ok_or_else(|| not_found(id))
 }
 

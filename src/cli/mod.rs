@@ -14,13 +14,21 @@ use sqlx::PgPool;
 use crate::config::Config;
 use crate::store;
 
+pub mod account;
+pub mod customer;
 mod demo;
 pub mod documents;
 pub mod exit;
+pub mod flags;
 pub mod import;
 mod jobs;
+pub mod license;
+pub mod meter;
+pub mod org;
 pub mod output;
+pub mod plan;
 mod schedule;
+pub mod usage;
 mod worker;
 
 /// billrun: usage-based billing on Postgres.
@@ -86,7 +94,7 @@ enum Command {
     /// Organisations and their billing settings.
     Org {
         #[command(subcommand)]
-        command: crate::catalog::commands::OrgCommand,
+        command: org::OrgCommand,
     },
     /// The organisation's logo on invoices: set, show, remove.
     Logo {
@@ -106,32 +114,32 @@ enum Command {
     /// Customers.
     Customer {
         #[command(subcommand)]
-        command: crate::catalog::commands::CustomerCommand,
+        command: customer::CustomerCommand,
     },
     /// Accounts, their aliases and plans.
     Account {
         #[command(subcommand)]
-        command: crate::catalog::commands::AccountCommand,
+        command: account::AccountCommand,
     },
     /// Price plans and their versions.
     Plan {
         #[command(subcommand)]
-        command: crate::catalog::commands::PlanCommand,
+        command: plan::PlanCommand,
     },
     /// Event schemas and usage meters.
     Meter {
         #[command(subcommand)]
-        command: crate::catalog::commands::MeterCommand,
+        command: meter::MeterCommand,
     },
     /// Usage events.
     Usage {
         #[command(subcommand)]
-        command: crate::catalog::commands::UsageCommand,
+        command: usage::UsageCommand,
     },
     /// License quantities.
     License {
         #[command(subcommand)]
-        command: crate::catalog::commands::LicenseCommand,
+        command: license::LicenseCommand,
     },
     /// Import a CSV file (accounts, usage or licenses) through a `csv-import` job;
     /// `billrun import sample <kind>` prints a sample file.
@@ -391,9 +399,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::bill_run::commands::run_deliveries(&open(cfg_path, 4).await?.pool, command)
                 .await?
         }
-        Command::Org { command } => {
-            crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
-        }
+        Command::Org { command } => org::run(&open(cfg_path, 4).await?.pool, command).await?,
         Command::Logo { command } => {
             documents::run_logo(&open(cfg_path, 4).await?.pool, command).await?
         }
@@ -404,22 +410,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             documents::run_template(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Customer { command } => {
-            crate::catalog::commands::run_customer(&open(cfg_path, 4).await?.pool, command).await?
+            customer::run(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Account { command } => {
-            crate::catalog::commands::run_account(&open(cfg_path, 4).await?.pool, command).await?
+            account::run(&open(cfg_path, 4).await?.pool, command).await?
         }
-        Command::Plan { command } => {
-            crate::catalog::commands::run_plan(&open(cfg_path, 4).await?.pool, command).await?
-        }
-        Command::Meter { command } => {
-            crate::catalog::commands::run_meter(&open(cfg_path, 4).await?.pool, command).await?
-        }
-        Command::Usage { command } => {
-            crate::catalog::commands::run_usage(&open(cfg_path, 4).await?.pool, command).await?
-        }
+        Command::Plan { command } => plan::run(&open(cfg_path, 4).await?.pool, command).await?,
+        Command::Meter { command } => meter::run(&open(cfg_path, 4).await?.pool, command).await?,
+        Command::Usage { command } => usage::run(&open(cfg_path, 4).await?.pool, command).await?,
         Command::License { command } => {
-            crate::catalog::commands::run_license(&open(cfg_path, 4).await?.pool, command).await?
+            license::run(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Import(args) => {
             if !import::needs_database(&args) {

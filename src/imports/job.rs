@@ -141,8 +141,9 @@ pub async fn import(pool: &PgPool, id: &str) -> Result<ImportView, ImportError> 
         }
     };
 
+    let org = crate::store::OrgId::from(row.org_id.as_str());
     let cx = RowContext {
-        schemas: crate::catalog::meters::schemas(pool, &row.org_id)
+        schemas: crate::catalog::meters::schemas(pool, &org)
             .await
             .map_err(|e| match e {
                 crate::catalog::CatalogError::Database(e) => ImportError::Database(e),

@@ -38,6 +38,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use super::{CatalogError, Result};
+use crate::store::OrgId;
 
 /// Where a plan version is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,7 +174,7 @@ const COLUMNS: &str = "plan_id, version, status, definition, created_at, updated
 /// Every problem of the file is reported at once ([`CatalogError::InvalidPlan`]),
 /// each with its field path. The plan's currencies must be enabled for the
 /// organisation.
-pub async fn apply(pool: &PgPool, org: &str, json: &Value) -> Result<Applied> {
+pub async fn apply(pool: &PgPool, org: &OrgId, json: &Value) -> Result<Applied> {
     let plan = Plan::from_json(json)?;
     let definition = plan.to_json();
 
@@ -194,7 +195,8 @@ pub async fn apply(pool: &PgPool, org: &str, json: &Value) -> Result<Applied> {
                 format!("supportedCurrencies[{i}]"),
                 format!(
                     "{c} is not enabled for organisation {org:?} (enabled: {})",
-                    enabled.join(", ")
+                    enabled.join(", "),
+                    org = org.as_str()
                 ),
             )
             .into());
@@ -268,7 +270,7 @@ pub async fn apply(pool: &PgPool, org: &str, json: &Value) -> Result<Applied> {
 /// once finalized, the plan can no longer be fixed.
 pub async fn finalize(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     plan_id: &str,
     version: Option<u32>,
 ) -> Result<PlanVersion> {
@@ -323,7 +325,8 @@ pub async fn finalize(
                 format!(
                     "usage meter {:?} does not exist in organisation {org:?}: create it \
                      (billrun meter create) before finalizing",
-                    card.usage_meter_id
+                    card.usage_meter_id,
+                    org = org.as_str()
                 ),
             )
             .into());
@@ -343,7 +346,12 @@ pub async fn finalize(
 }
 
 /// Archives an ACTIVE version: accounts on it keep it, it can no longer be attached.
-pub async fn archive(pool: &PgPool, org: &str, plan_id: &str, version: u32) -> Result<PlanVersion> {
+pub async fn archive(
+    pool: &PgPool,
+    org: &OrgId,
+    plan_id: &str,
+    version: u32,
+) -> Result<PlanVersion> {
     let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE price_plan_versions SET status = 'ARCHIVED' \
          WHERE org_id = $1 AND plan_id = $2 AND version = $3 AND status = 'ACTIVE' \
@@ -400,7 +408,7 @@ pub struct Discarded {
 /// is deleted with it: it disappears from listings and its name can be applied
 /// afresh as version 1. Otherwise the draft's version number is free again: the next
 /// draft takes it.
-pub async fn discard(pool: &PgPool, org: &str, plan_id: &str) -> Result<Discarded> {
+pub async fn discard(pool: &PgPool, org: &OrgId, plan_id: &str) -> Result<Discarded> {
     let mut tx = pool.begin().await?;
     lock_plan(&mut tx, org, plan_id).await?;
     let version: Option<i32> = sqlx::query_scalar(

@@ -7,6 +7,8 @@ use sqlx::PgPool;
 
 use super::*;
 use crate::catalog::{CatalogError, Result};
+use crate::error::{Classify, ErrorKind};
+use crate::store::OrgId;
 
 /// Why [`apply_rate_card_operations`] wrote nothing.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,15 @@ impl From<sqlx::Error> for RateCardsError {
     }
 }
 
+impl Classify for RateCardsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RateCardsError::Catalog(e) => e.kind(),
+            RateCardsError::Operations(_) => ErrorKind::Invalid,
+        }
+    }
+}
+
 /// Applies Togai's bulk rate card operations (`{"operations": [...]}`, see
 /// [`billrun_core::rate_card_ops`]) to the plan's DRAFT, all or nothing.
 ///
@@ -36,7 +47,7 @@ impl From<sqlx::Error> for RateCardsError {
 /// written (no draft created or changed).
 pub async fn apply_rate_card_operations(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     plan_id: &str,
     operations: &Value,
 ) -> Result<Applied, RateCardsError> {
@@ -94,4 +105,27 @@ pub async fn apply_rate_card_operations(
         status: PlanStatus::Draft,
         outcome,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_operations_are_invalid_and_catalog_errors_keep_their_kind() {
+        assert_eq!(
+            RateCardsError::Operations(OperationErrors(Vec::new())).kind(),
+            ErrorKind::Invalid
+        );
+        let missing = CatalogError::NotFound {
+            what: "price plan",
+            org: "acme".into(),
+            id: "growth".into(),
+        };
+        assert_eq!(RateCardsError::from(missing).kind(), ErrorKind::NotFound);
+        assert_eq!(
+            RateCardsError::from(sqlx::Error::PoolTimedOut).kind(),
+            ErrorKind::Unavailable
+        );
+    }
 }

@@ -4,9 +4,10 @@ use sqlx::PgPool;
 
 use super::*;
 use crate::catalog::Result;
+use crate::store::OrgId;
 
 /// Every version of a plan, oldest first.
-pub async fn versions(pool: &PgPool, org: &str, plan_id: &str) -> Result<Vec<PlanVersion>> {
+pub async fn versions(pool: &PgPool, org: &OrgId, plan_id: &str) -> Result<Vec<PlanVersion>> {
     let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM price_plan_versions WHERE org_id = $1 AND plan_id = $2 \
          ORDER BY version"
@@ -24,7 +25,7 @@ pub async fn versions(pool: &PgPool, org: &str, plan_id: &str) -> Result<Vec<Pla
 /// One version of a plan; the latest (draft or not) if `version` is `None`.
 pub async fn get_version(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     plan_id: &str,
     version: Option<u32>,
 ) -> Result<PlanVersion> {
@@ -81,7 +82,7 @@ pub async fn load_versions(
 }
 
 /// The latest version of every plan of the organisation, by plan id.
-pub async fn list_latest(pool: &PgPool, org: &str) -> Result<Vec<PlanVersion>> {
+pub async fn list_latest(pool: &PgPool, org: &OrgId) -> Result<Vec<PlanVersion>> {
     let rows: Vec<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT DISTINCT ON (plan_id) {COLUMNS} FROM price_plan_versions \
          WHERE org_id = $1 ORDER BY plan_id, version DESC"

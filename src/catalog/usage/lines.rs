@@ -15,6 +15,7 @@ use super::*;
 use crate::catalog::aliases::{AliasBook, Resolution};
 use crate::catalog::meters::EventSchema;
 use crate::catalog::{input, CatalogError, Result};
+use crate::store::OrgId;
 
 /// A line that was not ingested, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -234,7 +235,7 @@ fn parse_line(
 /// with one query for its accounts, one for its aliases and one insert.
 pub async fn ingest_json_lines(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     mut input: impl BufRead,
 ) -> Result<LinesReport> {
     crate::catalog::orgs::get(pool, org).await?;

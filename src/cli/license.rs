@@ -1,15 +1,22 @@
-//! `billrun license ...`: license quantities.
+//! `billrun license ...`: license quantities (catalog::licenses).
 
-use super::*;
+use std::str::FromStr;
+
+use billrun_core::FieldError;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+use super::flags::instant;
+use super::output::OrgArgs;
+use crate::catalog::licenses::{self, LicenseUpdate, Recorded, UpdateType};
 
 /// `billrun license ...`.
 #[derive(clap::Subcommand, Debug)]
 pub enum LicenseCommand {
     /// Record a license quantity update (idempotent per --key).
     Update {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// The account.
         #[arg(long)]
         account: String,
@@ -31,11 +38,8 @@ pub enum LicenseCommand {
     },
 }
 
-// ---------------------------------------------------------------------------------
-// Licenses.
-
 /// Runs `billrun license ...`.
-pub async fn run_license(pool: &PgPool, cmd: LicenseCommand) -> anyhow::Result<()> {
+pub async fn run(pool: &PgPool, cmd: LicenseCommand) -> anyhow::Result<()> {
     let LicenseCommand::Update {
         org,
         account,
@@ -52,9 +56,9 @@ pub async fn run_license(pool: &PgPool, cmd: LicenseCommand) -> anyhow::Result<(
         update_type: UpdateType::parse("updateType", &update_type)?,
         quantity: Decimal::from_str(quantity.trim())
             .map_err(|_| FieldError::new("quantity", format!("{quantity:?} is not a number")))?,
-        effective_from: instant("effectiveFrom", from.as_deref())?,
+        effective_from: instant("effectiveFrom", from.as_deref(), chrono::Utc::now())?,
     };
-    match licenses::record(pool, &org, &update).await? {
+    match licenses::record(pool, &org.id(), &update).await? {
         Recorded::New => println!(
             "license {} of {}: {} {} from {} (key {})",
             update.license_id,

@@ -1,6 +1,10 @@
-//! `billrun customer ...`: customers.
+//! `billrun customer ...`: customers (catalog::customers), and the postal address
+//! flags customers and accounts share.
 
-use super::*;
+use sqlx::PgPool;
+
+use super::output::{or_dash, print_rows, Align, OrgArgs, OutputArgs, Table};
+use crate::catalog::customers::{self, Address, Customer, NewCustomer};
 
 /// `billrun customer ...`.
 // Parsed once per process: the size of a variant does not matter.
@@ -9,9 +13,8 @@ use super::*;
 pub enum CustomerCommand {
     /// Create a customer.
     Create {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// Its id.
         id: String,
         /// Its name.
@@ -25,12 +28,10 @@ pub enum CustomerCommand {
     },
     /// The organisation's customers.
     List {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
-        /// JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        org: OrgArgs,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -58,7 +59,8 @@ pub struct AddressFlags {
 }
 
 impl AddressFlags {
-    pub(super) fn into_address(self) -> Option<Address> {
+    /// The address, or `None` if no address flag was given.
+    pub fn into_address(self) -> Option<Address> {
         let a = Address {
             line1: self.line1,
             line2: self.line2,
@@ -71,11 +73,8 @@ impl AddressFlags {
     }
 }
 
-// ---------------------------------------------------------------------------------
-// Customers.
-
 /// Runs `billrun customer ...`.
-pub async fn run_customer(pool: &PgPool, cmd: CustomerCommand) -> anyhow::Result<()> {
+pub async fn run(pool: &PgPool, cmd: CustomerCommand) -> anyhow::Result<()> {
     match cmd {
         CustomerCommand::Create {
             org,
@@ -84,35 +83,36 @@ pub async fn run_customer(pool: &PgPool, cmd: CustomerCommand) -> anyhow::Result
             primary_email,
             address,
         } => {
-            let c = customers::create(
-                pool,
-                &org,
-                &NewCustomer {
-                    id,
-                    name,
-                    primary_email,
-                    address: address.into_address(),
-                },
-            )
-            .await?;
-            println!("customer {} created in {org}", c.id);
+            let new = NewCustomer {
+                id,
+                name,
+                primary_email,
+                address: address.into_address(),
+            };
+            let c = customers::create(pool, &org.id(), &new).await?;
+            println!("customer {} created in {}", c.id, org.org);
         }
-        CustomerCommand::List { org, json } => {
-            let list = customers::list(pool, &org).await?;
-            if json {
-                print_json(&list)?;
-            } else {
-                println!("{:<24} {:<30} EMAIL", "ID", "NAME");
-                for c in list {
-                    println!(
-                        "{:<24} {:<30} {}",
-                        c.id,
-                        c.name,
-                        or_dash(c.primary_email.as_deref())
-                    );
-                }
-            }
+        CustomerCommand::List { org, output } => {
+            let list = customers::list(pool, &org.id()).await?;
+            print_rows(output, &list, customer_table)?;
         }
     }
     Ok(())
+}
+
+/// `customer list`: a customer a line.
+fn customer_table(list: &[Customer]) -> Table {
+    let mut t = Table::new(&[
+        ("ID", 24, Align::Left),
+        ("NAME", 30, Align::Left),
+        ("EMAIL", 0, Align::Left),
+    ]);
+    for c in list {
+        t.row(vec![
+            c.id.clone(),
+            c.name.clone(),
+            or_dash(c.primary_email.as_deref()).to_string(),
+        ]);
+    }
+    t
 }

@@ -1,6 +1,16 @@
-//! `billrun account ...`: accounts, their plan periods and aliases.
+//! `billrun account ...`: accounts, their plan periods and aliases
+//! (catalog::accounts, catalog::associations, catalog::aliases).
 
-use super::*;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::customer::AddressFlags;
+use super::flags::{date, instant, json_file, net_term_days};
+use super::output::{print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
+use crate::catalog::accounts::{self, Account, AccountDetails, NewAccount};
+use crate::catalog::aliases;
+use crate::catalog::associations::{self, Attachment};
+use crate::catalog::{parse_currency, parse_timezone};
 
 /// `billrun account ...`.
 // Parsed once per process: the size of a variant does not matter.
@@ -9,9 +19,8 @@ use super::*;
 pub enum AccountCommand {
     /// Create an account for a customer.
     Create {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// Its id.
         id: String,
         /// The customer it belongs to.
@@ -44,9 +53,8 @@ pub enum AccountCommand {
     /// Put an account on an ACTIVE plan version from a local date (closing its
     /// open-ended period, if any, on that date).
     AttachPlan {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// The account.
         account: String,
         /// The plan (its name).
@@ -69,16 +77,14 @@ pub enum AccountCommand {
         /// starts the day after, prorated (README "Trial periods").
         #[arg(long, value_name = "N")]
         trial_period_days: Option<u32>,
-        /// Print the association as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Route usage sent with an alias to this account from an instant (moving the
     /// alias if it routes to another account).
     AddAlias {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// The account.
         account: String,
         /// The alias.
@@ -89,37 +95,30 @@ pub enum AccountCommand {
     },
     /// One account: settings, aliases and plan periods.
     Show {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// The account.
         account: String,
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The organisation's accounts.
     List {
-        /// Organisation.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: OrgArgs,
         /// Only this customer's.
         #[arg(long)]
         customer: Option<String>,
-        /// JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Which invoice template the account's invoices use: a template, `builtin`, or
     /// `--default` for the organisation's default.
     SetTemplate(crate::cli::documents::SetTemplateArgs),
 }
 
-// ---------------------------------------------------------------------------------
-// Accounts.
-
 /// Runs `billrun account ...`.
-pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<()> {
+pub async fn run(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
         AccountCommand::Create {
             org,
@@ -149,10 +148,10 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                 additional_emails,
                 address: address.into_address(),
             };
-            let a = accounts::create(pool, &org, &new).await?;
+            let a = accounts::create(pool, &org.id(), &new).await?;
             println!(
-                "account {} created in {org} (customer {}, invoices in {})",
-                a.id, a.customer_id, a.invoice_currency
+                "account {} created in {} (customer {}, invoices in {})",
+                a.id, org.org, a.customer_id, a.invoice_currency
             );
         }
         AccountCommand::AttachPlan {
@@ -164,18 +163,11 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
             until,
             overrides,
             trial_period_days,
-            json,
+            output,
         } => {
-            let overrides = match overrides {
-                None => None,
-                Some(file) => {
-                    let text = std::fs::read_to_string(&file)
-                        .with_context(|| format!("reading overrides file {}", file.display()))?;
-                    Some(serde_json::from_str::<Value>(&text).with_context(|| {
-                        format!("overrides file {} is not JSON", file.display())
-                    })?)
-                }
-            };
+            let overrides = overrides
+                .map(|file| json_file("overrides file", &file))
+                .transpose()?;
             let attachment = Attachment {
                 account_id: account,
                 plan_id: plan,
@@ -188,8 +180,8 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                 overrides,
                 trial_period_days,
             };
-            let done = associations::attach(pool, &org, &attachment).await?;
-            if json {
+            let done = associations::attach(pool, &org.id(), &attachment).await?;
+            if output.json {
                 return print_json(&done);
             }
             if let Some(c) = &done.closed {
@@ -223,8 +215,8 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
             alias,
             from,
         } => {
-            let from = instant("effectiveFrom", from.as_deref())?;
-            let done = aliases::assign(pool, &org, &alias, &account, from).await?;
+            let from = instant("effectiveFrom", from.as_deref(), chrono::Utc::now())?;
+            let done = aliases::assign(pool, &org.id(), &alias, &account, from).await?;
             if done.unchanged {
                 println!(
                     "alias {alias} already routes to {account} since {}",
@@ -244,100 +236,116 @@ pub async fn run_account(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<(
                 );
             }
         }
-        AccountCommand::Show { org, account, json } => {
-            let o = orgs::get(pool, &org).await?;
-            let a = accounts::get(pool, &org, &account).await?;
-            let alias_ranges = aliases::for_account(pool, &org, &account).await?;
-            let periods = associations::for_account(pool, &org, &account).await?;
-            if json {
-                let mut v = serde_json::to_value(&a)?;
-                v["effectiveTimezone"] = json!(a.effective_timezone(&o).name());
-                v["effectiveNetTermDays"] = json!(a.effective_net_term_days(&o));
-                v["aliases"] = serde_json::to_value(&alias_ranges)?;
-                v["planAssociations"] = serde_json::to_value(&periods)?;
+        AccountCommand::Show {
+            org,
+            account,
+            output,
+        } => {
+            let d = accounts::details(pool, &org.id(), &account).await?;
+            if output.json {
+                let mut v = serde_json::to_value(&d.account)?;
+                v["effectiveTimezone"] = json!(d.effective_timezone.name());
+                v["effectiveNetTermDays"] = json!(d.effective_net_term_days);
+                v["aliases"] = serde_json::to_value(&d.aliases)?;
+                v["planAssociations"] = serde_json::to_value(&d.plan_associations)?;
                 return print_json(&v);
             }
-            println!("id:                {}", a.id);
-            println!("name:              {}", a.name);
-            println!("customer:          {}", a.customer_id);
-            println!("status:            {:?}", a.status);
-            println!("invoice currency:  {}", a.invoice_currency);
-            println!(
-                "timezone:          {}{}",
-                a.effective_timezone(&o).name(),
-                if a.timezone.is_none() {
-                    " (organisation's)"
-                } else {
-                    ""
-                }
-            );
-            println!(
-                "net term days:     {}{}",
-                a.effective_net_term_days(&o),
-                if a.net_term_days.is_none() {
-                    " (organisation's)"
-                } else {
-                    ""
-                }
-            );
-            println!("billing emails:    {}", a.billing_emails.join(", "));
-            println!("additional emails: {}", a.additional_emails.join(", "));
-            println!("aliases:");
-            for r in alias_ranges {
-                println!(
-                    "  {:<24} from {} until {}",
-                    r.alias,
-                    r.effective_from.to_rfc3339(),
-                    r.effective_until
-                        .map_or("-".to_string(), |u| u.to_rfc3339())
-                );
-            }
-            println!("plans:");
-            for p in periods {
-                println!(
-                    "  {} v{} from {} until {}{}",
-                    p.plan_id,
-                    p.plan_version,
-                    p.effective_from,
-                    p.effective_until.map_or("-".to_string(), |u| u.to_string()),
-                    p.overrides
-                        .as_ref()
-                        .map(|o| format!(" overrides {o}"))
-                        .unwrap_or_default()
-                );
-                if let Some(days) = p.trial_period_days {
-                    println!("    free trial of {days} days");
-                }
-            }
+            print_account(&d);
         }
         AccountCommand::List {
             org,
             customer,
-            json,
+            output,
         } => {
-            let list = accounts::list(pool, &org, customer.as_deref()).await?;
-            if json {
-                print_json(&list)?;
-            } else {
-                println!(
-                    "{:<24} {:<24} {:<30} {:<8} TIMEZONE",
-                    "ID", "CUSTOMER", "NAME", "CURRENCY"
-                );
-                for a in list {
-                    println!(
-                        "{:<24} {:<24} {:<30} {:<8} {}",
-                        a.id,
-                        a.customer_id,
-                        a.name,
-                        a.invoice_currency,
-                        a.timezone.map_or("(organisation's)", |tz| tz.name())
-                    );
-                }
-            }
+            let list = accounts::list(pool, &org.id(), customer.as_deref()).await?;
+            print_rows(output, &list, account_table)?;
         }
         AccountCommand::SetTemplate(args) => {
             crate::cli::documents::run_set_template(pool, args).await?
         }
     }
     Ok(())
+}
+
+/// `account show`: the settings a line, then the aliases and the plan periods.
+fn print_account(d: &AccountDetails) {
+    let a = &d.account;
+    println!("id:                {}", a.id);
+    println!("name:              {}", a.name);
+    println!("customer:          {}", a.customer_id);
+    println!("status:            {:?}", a.status);
+    println!("invoice currency:  {}", a.invoice_currency);
+    println!(
+        "timezone:          {}{}",
+        d.effective_timezone.name(),
+        if a.timezone.is_none() {
+            " (organisation's)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "net term days:     {}{}",
+        d.effective_net_term_days,
+        if a.net_term_days.is_none() {
+            " (organisation's)"
+        } else {
+            ""
+        }
+    );
+    println!("billing emails:    {}", a.billing_emails.join(", "));
+    println!("additional emails: {}", a.additional_emails.join(", "));
+    println!("aliases:");
+    for r in &d.aliases {
+        println!(
+            "  {:<24} from {} until {}",
+            r.alias,
+            r.effective_from.to_rfc3339(),
+            r.effective_until
+                .map_or("-".to_string(), |u| u.to_rfc3339())
+        );
+    }
+    println!("plans:");
+    for p in &d.plan_associations {
+        println!(
+            "  {} v{} from {} until {}{}",
+            p.plan_id,
+            p.plan_version,
+            p.effective_from,
+            p.effective_until.map_or("-".to_string(), |u| u.to_string()),
+            p.overrides
+                .as_ref()
+                .map(|o| format!(" overrides {o}"))
+                .unwrap_or_default()
+        );
+        if let Some(days) = p.trial_period_days {
+            println!("    free trial of {days} days");
+        }
+    }
+}
+
+/// `account list`: an account a line.
+///
+/// The currency's cells are not padded: the table this replaces formatted a
+/// `Currency`, whose `Display` ignores widths, and the output is kept byte-identical.
+fn account_table(list: &[Account]) -> Table {
+    let mut t = Table::new(&[
+        ("ID", 24, Align::Left),
+        ("CUSTOMER", 24, Align::Left),
+        ("NAME", 30, Align::Left),
+        ("CURRENCY", 0, Align::Left),
+        ("TIMEZONE", 0, Align::Left),
+    ]);
+    for a in list {
+        t.row(vec![
+            a.id.clone(),
+            a.customer_id.clone(),
+            a.name.clone(),
+            a.invoice_currency.to_string(),
+            a.timezone
+                .map_or("(organisation's)", |tz| tz.name())
+                .to_string(),
+        ]);
+    }
+    t
 }
