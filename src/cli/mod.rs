@@ -22,7 +22,10 @@ use crate::queue::JobKind;
 use crate::queue::{self, EnqueueOptions, Enqueued};
 use crate::store;
 
+pub mod credit;
+pub mod deliveries;
 pub mod exit;
+pub mod invoice;
 pub mod output;
 
 /// billrun: usage-based billing on Postgres.
@@ -118,17 +121,17 @@ enum Command {
     /// Credits: grant, void, list, balance, ledger.
     Credit {
         #[command(subcommand)]
-        command: crate::credits::commands::CreditCommand,
+        command: credit::CreditCommand,
     },
     /// Invoices: list, show, mark paid, void.
     Invoice {
         #[command(subcommand)]
-        command: crate::bill_run::commands::InvoiceCommand,
+        command: invoice::InvoiceCommand,
     },
     /// Email deliveries of invoices.
     Deliveries {
         #[command(subcommand)]
-        command: crate::bill_run::commands::DeliveriesCommand,
+        command: deliveries::DeliveriesCommand,
     },
     /// Organisations and their billing settings.
     Org {
@@ -505,67 +508,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Credit { command } => {
             let env = open(cfg_path, 8).await?;
-            crate::credits::commands::run_credit(&env.pool, env.config.clone(), command).await?;
+            credit::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Invoice { command } => {
             let env = open(cfg_path, 4).await?;
-            match command {
-                crate::bill_run::commands::InvoiceCommand::Rerender { org, invoice } => {
-                    crate::bill_run::commands::run_rerender(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                    )
-                    .await?
-                }
-                crate::bill_run::commands::InvoiceCommand::Resend { org, invoice } => {
-                    crate::bill_run::commands::run_resend(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                    )
-                    .await?
-                }
-                crate::bill_run::commands::InvoiceCommand::Void {
-                    org,
-                    invoice,
-                    at,
-                    json,
-                } => {
-                    crate::bill_run::commands::run_void(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                        at.as_deref(),
-                        json,
-                    )
-                    .await?
-                }
-                crate::bill_run::commands::InvoiceCommand::Reissue {
-                    org,
-                    invoice,
-                    at,
-                    json,
-                } => {
-                    crate::bill_run::commands::run_reissue(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                        at.as_deref(),
-                        json,
-                    )
-                    .await?
-                }
-                command => crate::bill_run::commands::run_invoice(&env.pool, command).await?,
-            }
+            invoice::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Deliveries { command } => {
-            crate::bill_run::commands::run_deliveries(&open(cfg_path, 4).await?.pool, command)
-                .await?
+            deliveries::run(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Org { command } => {
             crate::catalog::commands::run_org(&open(cfg_path, 4).await?.pool, command).await?
@@ -948,7 +898,7 @@ async fn demo(env: &Env) -> Result<()> {
             job.last_error.unwrap_or_default()
         );
     }
-    crate::demo::print_summary(&env.pool).await?;
+    crate::demo::print_summary(&env.pool, |rows| invoice::invoice_table(rows).print()).await?;
     crate::demo::print_documents(&env.pool, &env.config).await?;
     println!(
         "\nsee one: billrun invoice show --org {} INV-2026-00028 [--pdf invoice.pdf]",
