@@ -1,5 +1,6 @@
 //! Jobs as an operator sees them: enqueue any kind, run one and wait, list, show,
-//! retry, cancel (README "Jobs").
+//! retry, cancel (README "Jobs"); and running an operation's job until it is done
+//! ([`run_operation`]), with a typed failure ([`JobFailure`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,9 @@ use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
+use crate::jobs::run::Interrupted;
 use crate::paging::Page;
-use crate::queue::admin::{self, AdminError, JobView, ListFilter};
+use crate::queue::admin::{self, AdminError, JobState, JobView, ListFilter};
 use crate::queue::{self, EnqueueOptions, Enqueued, JobKind};
 use crate::store::OrgId;
 
@@ -28,24 +30,13 @@ pub enum JobsError {
     /// Retry or cancel does not apply to the job's state.
     #[error(transparent)]
     Admin(#[from] AdminError),
-    /// The wait for the job was interrupted (Ctrl-C); the job goes on.
+    /// Running or waiting for the job failed: the database, the workers, or an
+    /// interrupted wait ([`JobFailure::Interrupted`]).
     #[error(transparent)]
-    Interrupted(crate::jobs::run::Interrupted),
-    /// Running or waiting for the job failed (the database, the workers).
-    #[error(transparent)]
-    Run(anyhow::Error),
+    Wait(#[from] JobFailure),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
-}
-
-impl From<anyhow::Error> for JobsError {
-    fn from(e: anyhow::Error) -> Self {
-        match e.downcast::<crate::jobs::run::Interrupted>() {
-            Ok(i) => JobsError::Interrupted(i),
-            Err(e) => JobsError::Run(e),
-        }
-    }
 }
 
 impl Classify for JobsError {
@@ -56,8 +47,8 @@ impl Classify for JobsError {
                 ErrorKind::NotFound
             }
             JobsError::Admin(AdminError::WrongState { .. }) => ErrorKind::Conflict,
-            JobsError::Interrupted(_) => ErrorKind::Interrupted,
-            JobsError::Admin(_) | JobsError::Run(_) | JobsError::Db(_) => ErrorKind::Unavailable,
+            JobsError::Wait(e) => e.kind(),
+            JobsError::Admin(_) | JobsError::Db(_) => ErrorKind::Unavailable,
         }
     }
 }
@@ -94,6 +85,90 @@ impl NewJob {
     }
 }
 
+/// Why an operator job did not end `done`, or could not be waited for.
+///
+/// The messages are the job's own (its last error) or the wait's, unchanged: a
+/// front end prints them as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFailure {
+    /// The payload was refused before anything was enqueued (a bug in the caller:
+    /// the payloads built here are valid).
+    #[error("{0}")]
+    Request(String),
+    /// The wait was interrupted (Ctrl-C): the job goes on in the queue. The message
+    /// is [`Interrupted`]'s, which stays in the error's chain (the CLI exits 130).
+    #[error("{0}")]
+    Interrupted(#[source] Interrupted),
+    /// The job could not be enqueued or waited for: the database failed, it did not
+    /// finish within the time allowed, or a job it fanned out to is dead. The
+    /// message says which (with the job's id).
+    #[error("{0}")]
+    Wait(String),
+    /// The job finished without succeeding (dead after its attempts, or cancelled).
+    #[error("{}", .last_error.clone().unwrap_or_else(|| format!("the {kind} job is {state}")))]
+    NotDone {
+        /// The job's kind.
+        kind: JobKind,
+        /// The state it ended in.
+        state: JobState,
+        /// Its last error (a fatal error's message names what was wrong).
+        last_error: Option<String>,
+    },
+}
+
+impl JobFailure {
+    /// The failure of a wait ([`crate::jobs::run::wait_for_job`] or
+    /// [`crate::jobs::run::run_to_completion`]): an interruption stays one, anything
+    /// else is its message with its causes (`a: b`), as the CLI printed it.
+    pub fn from_wait(err: anyhow::Error) -> Self {
+        match err.downcast::<Interrupted>() {
+            Ok(i) => JobFailure::Interrupted(i),
+            Err(e) => JobFailure::Wait(format!("{e:#}")),
+        }
+    }
+}
+
+impl Classify for JobFailure {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            JobFailure::Request(_) => ErrorKind::Invalid,
+            // The job's own refusals are checked before it is enqueued (each
+            // operation checks what it can first): what is left is the database, the
+            // mail server, a renderer, or the wait.
+            JobFailure::Interrupted(_) => ErrorKind::Interrupted,
+            JobFailure::Wait(_) | JobFailure::NotDone { .. } => ErrorKind::Unavailable,
+        }
+    }
+}
+
+/// Enqueues a `kind` job with `payload` for organisation `org`, acting as of `as_of`,
+/// runs it (and everything it fans out to) and waits at most `timeout`. Returns the
+/// job, `done`; any other end is a [`JobFailure`]. The common path of the operations that
+/// do their work as a job (re-render, resend, credit grant).
+pub async fn run_operation(
+    pool: &PgPool,
+    config: Arc<Config>,
+    kind: JobKind,
+    payload: Value,
+    org: &OrgId,
+    as_of: DateTime<Utc>,
+    timeout: Duration,
+) -> Result<JobView, JobFailure> {
+    let req = crate::jobs::request(kind, payload, as_of, Some(org.to_string()))
+        .map_err(JobFailure::Request)?;
+    let job = crate::jobs::run::run_to_completion(pool, config, req, timeout)
+        .await
+        .map_err(JobFailure::from_wait)?;
+    if job.state != JobState::Done {
+        return Err(JobFailure::NotDone {
+            kind,
+            state: job.state,
+            last_error: job.last_error,
+        });
+    }
+    Ok(job)
+}
+
 /// Enqueues `job` to run at `run_at` (now when `None`); with an idempotency `key`,
 /// a second enqueue returns the first job ([`Enqueued::Existing`]).
 pub async fn enqueue(
@@ -122,7 +197,9 @@ pub async fn run(
     timeout: Duration,
 ) -> Result<JobView, JobsError> {
     let req = job.request()?;
-    Ok(crate::jobs::run::run_to_completion(pool, config, req, timeout).await?)
+    crate::jobs::run::run_to_completion(pool, config, req, timeout)
+        .await
+        .map_err(|e| JobFailure::from_wait(e).into())
 }
 
 /// One page of jobs, newest first (see [`admin::list`]).
@@ -171,5 +248,39 @@ mod tests {
             allowed: "pending",
         };
         assert_eq!(JobsError::Admin(wrong).kind(), ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn job_failures_are_classified_and_keep_their_messages() {
+        let not_done = JobFailure::NotDone {
+            kind: JobKind::RenderChunk,
+            state: JobState::Cancelled,
+            last_error: None,
+        };
+        assert_eq!(not_done.kind(), ErrorKind::Unavailable);
+        assert_eq!(not_done.to_string(), "the render-chunk job is cancelled");
+        let dead = JobFailure::NotDone {
+            kind: JobKind::CreditGrant,
+            state: JobState::Dead,
+            last_error: Some("currency: no".into()),
+        };
+        assert_eq!(dead.to_string(), "currency: no");
+        assert_eq!(JobFailure::Request("bad".into()).kind(), ErrorKind::Invalid);
+        let wait = JobFailure::from_wait(anyhow::anyhow!("job 1 did not finish within 5s"));
+        assert_eq!(wait.kind(), ErrorKind::Unavailable);
+        assert_eq!(wait.to_string(), "job 1 did not finish within 5s");
+    }
+
+    #[test]
+    fn an_interrupted_wait_stays_an_interruption_in_the_chain() {
+        let failure = JobFailure::from_wait(Interrupted { job: "j1".into() }.into());
+        assert!(matches!(failure, JobFailure::Interrupted(_)));
+        let err = anyhow::Error::from(failure);
+        assert!(err
+            .chain()
+            .any(|e| e.downcast_ref::<Interrupted>().is_some()));
+        assert!(err
+            .to_string()
+            .starts_with("interrupted: stopped waiting for job j1"));
     }
 }

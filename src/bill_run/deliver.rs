@@ -15,6 +15,9 @@
 //! 4xx, a file-system error) leaves it QUEUED with `attempts` + 1 and `last_error`,
 //! and the job fails retryably, so the queue's backoff tries again; on the job's last
 //! attempt such rows become FAILED too.
+//!
+//! Also the deliveries' reads and the resend's requeue: [`list`] (`billrun deliveries
+//! list`) and [`requeue_recipients`] (`billrun invoice resend`).
 
 use lettre::message::Mailbox;
 use rust_decimal::Decimal;
@@ -23,7 +26,8 @@ use serde_json::{json, Value};
 
 use crate::mail::{build_message, render_email, EmailView, Mailer};
 use crate::queue::{JobContext, JobError};
-use crate::store::status::InvoiceStatus;
+use crate::store::status::{DeliveryStatus, InvoiceStatus};
+use crate::store::OrgId;
 
 #[derive(sqlx::FromRow)]
 struct InvoiceRow {
@@ -64,6 +68,32 @@ pub async fn queue_recipients(
     .execute(conn)
     .await?
     .rows_affected())
+}
+
+/// Puts every recipient of a finalized invoice back to QUEUED for a resend, in one
+/// transaction: the rows of recipients added since it was first sent are inserted
+/// ([`queue_recipients`]), then every row is reset (no attempts, no error, no message
+/// id). Returns how many recipients the invoice has now (0: its account has no
+/// billing or additional emails and its customer no primary email; nothing to send).
+pub async fn requeue_recipients(
+    pool: &sqlx::PgPool,
+    org: &OrgId,
+    invoice_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    queue_recipients(&mut tx, org, &[invoice_id.to_string()]).await?;
+    let n = sqlx::query(
+        "UPDATE invoice_deliveries SET status = 'QUEUED', attempts = 0, last_error = NULL,
+                message_id = NULL, updated_at = now()
+         WHERE org_id = $1 AND invoice_id = $2",
+    )
+    .bind(org)
+    .bind(invoice_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// Sends the QUEUED deliveries of `invoice_ids` (after queueing their recipients).
@@ -319,14 +349,23 @@ async fn record_attempt(
 #[derive(Debug, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
+    /// The invoice emailed.
     pub invoice_id: String,
+    /// Its number (every emailed invoice is finalized, so numbered).
     pub number: Option<String>,
+    /// One email address.
     pub recipient: String,
-    pub status: String,
+    /// QUEUED, SENT or FAILED.
+    pub status: DeliveryStatus,
+    /// Sending attempts so far (reset to 0 by a resend).
     pub attempts: i32,
+    /// The last attempt's error, if it failed.
     pub last_error: Option<String>,
+    /// The message id of the email sent (SENT rows).
     pub message_id: Option<String>,
+    /// When it was sent (UTC).
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the row last changed (UTC).
     pub updated_at: chrono::DateTime<chrono::Utc>,
     /// Every attempt, oldest first: `at`, `outcome` (SENT, DEFERRED, FAILED),
     /// `messageId`, `error`, `resend`.
@@ -338,11 +377,13 @@ pub struct DeliveryView {
 /// then newest invoice first), each invoice's recipients alphabetically. Every
 /// column of that order is fixed once a delivery is written (a retry or a resend
 /// updates the row, never moves it), so `after` pages stably (see
-/// [`crate::paging`]). The cursor of a page is its last row's `INVOICE_ID:RECIPIENT`.
+/// [`crate::paging`]). The cursor of a page is its last row's `INVOICE_ID:RECIPIENT`;
+/// `limit` is at least 1 (checked by the caller). Errors: a cursor that is malformed
+/// or names no invoice of `org` ([`crate::paging::ListError::BadCursor`]), the database.
 pub async fn list(
     pool: &sqlx::PgPool,
-    org: &str,
-    status: Option<&str>,
+    org: &OrgId,
+    status: Option<DeliveryStatus>,
     limit: i64,
     after: Option<&str>,
 ) -> Result<crate::paging::Page<DeliveryView>, crate::paging::ListError> {

@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 
+use crate::error::{Classify, ErrorKind};
 use crate::store::status::InvoiceStatus;
+use crate::store::OrgId;
 
 /// One invoice, as `billrun invoice list|show --json` prints it (camelCase, Togai's
 /// names where Togai's invoice has the field: `invoiceDate`, `dueDate`,
@@ -85,10 +87,10 @@ const COLUMNS: &str = "id, org_id, account_id, status, number, currency, boundar
     lines, merged_into";
 
 /// Filters of `billrun invoice list`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InvoiceFilter {
     /// Organisation (required: tenants are never mixed).
-    pub org: String,
+    pub org: OrgId,
     /// Only this account.
     pub account: Option<String>,
     /// Only this status (none: every status but MERGED, whose lines are on the invoice
@@ -193,10 +195,10 @@ pub async fn list(
     ))
 }
 
-/// One invoice by id or number.
+/// One invoice of `org` by id or number (none: the organisation has no such invoice).
 pub async fn show(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id_or_number: &str,
 ) -> Result<Option<InvoiceView>, sqlx::Error> {
     let sql =
@@ -258,19 +260,33 @@ pub enum StatusError {
     Db(#[from] sqlx::Error),
 }
 
+impl Classify for StatusError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StatusError::NotFound { .. } => ErrorKind::NotFound,
+            StatusError::WrongStatus { .. }
+            | StatusError::AlreadyReissued { .. }
+            | StatusError::MergedReissue { .. } => ErrorKind::Conflict,
+            StatusError::Db(e) => e.kind(),
+        }
+    }
+}
+
 /// DUE -> PAID (terminal), and, in the same transaction, an `invoice-paid` job that
 /// grants the PREPAID credits the invoice sold: a payment recorded is never without
-/// its follow-up, and paying twice is refused.
+/// its follow-up, and paying twice is refused. `id` is the invoice's id or number;
+/// `at` (UTC) is recorded as its `paid_at` and is the job's `as_of`. Errors:
+/// [`StatusError::NotFound`], [`StatusError::WrongStatus`] (not DUE), the database.
 pub async fn mark_paid(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<InvoiceView, StatusError> {
     let invoice = show(pool, org, id)
         .await?
         .ok_or_else(|| StatusError::NotFound {
-            org: org.into(),
+            org: org.to_string(),
             id: id.into(),
         })?;
     let mut tx = pool.begin().await?;
@@ -294,7 +310,7 @@ pub async fn mark_paid(
     let req = crate::queue::JobRequest {
         kind: crate::queue::JobKind::InvoicePaid,
         as_of: at,
-        organisation: Some(org.into()),
+        organisation: Some(org.to_string()),
         payload: serde_json::json!({ "organisation": org, "invoice": invoice.id }),
         root: None,
     };
@@ -340,7 +356,7 @@ pub struct Voided {
 /// invoice with a total above 0 (money was received: refund it outside billrun).
 pub async fn void(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<Voided, StatusError> {
@@ -355,7 +371,7 @@ pub async fn void(
     .await?;
     let Some((invoice_id, status, total, currency)) = row else {
         return Err(StatusError::NotFound {
-            org: org.into(),
+            org: org.to_string(),
             id: id.into(),
         });
     };
@@ -405,7 +421,7 @@ pub async fn void(
     let req = crate::queue::JobRequest {
         kind: crate::queue::JobKind::RenderChunk,
         as_of: at,
-        organisation: Some(org.into()),
+        organisation: Some(org.to_string()),
         payload: serde_json::json!({ "organisation": org, "invoices": [invoice_id], "rerender": true }),
         root: None,
     };
@@ -450,7 +466,7 @@ pub struct Reissue {
 /// invoice (re-issue that one after voiding it, if need be).
 pub async fn start_reissue(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<Reissue, StatusError> {
@@ -465,7 +481,7 @@ pub async fn start_reissue(
     .await?;
     let Some((voided_id, status, account)) = row else {
         return Err(StatusError::NotFound {
-            org: org.into(),
+            org: org.to_string(),
             id: id.into(),
         });
     };
@@ -538,7 +554,7 @@ pub async fn start_reissue(
     let req = crate::queue::JobRequest {
         kind: crate::queue::JobKind::CloseChunk,
         as_of: at,
-        organisation: Some(org.into()),
+        organisation: Some(org.to_string()),
         payload: serde_json::json!({ "organisation": org, "accounts": [account] }),
         root: None,
     };
@@ -554,4 +570,40 @@ pub async fn start_reissue(
         reissue_id,
         job_id: job.id().to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatusError;
+    use crate::error::{Classify, ErrorKind};
+
+    #[test]
+    fn status_errors_are_classified() {
+        let not_found = StatusError::NotFound {
+            org: "acme".into(),
+            id: "INV-1".into(),
+        };
+        assert_eq!(not_found.kind(), ErrorKind::NotFound);
+        let wrong = StatusError::WrongStatus {
+            id: "INV-1".into(),
+            status: "DRAFT".into(),
+            action: "void",
+            allowed: "DUE",
+        };
+        assert_eq!(wrong.kind(), ErrorKind::Conflict);
+        let reissued = StatusError::AlreadyReissued {
+            id: "INV-1".into(),
+            by: "INV-2".into(),
+        };
+        assert_eq!(reissued.kind(), ErrorKind::Conflict);
+        let merged = StatusError::MergedReissue {
+            id: "INV-1".into(),
+            merged: 1,
+        };
+        assert_eq!(merged.kind(), ErrorKind::Conflict);
+        assert_eq!(
+            StatusError::Db(sqlx::Error::PoolTimedOut).kind(),
+            ErrorKind::Unavailable
+        );
+    }
 }

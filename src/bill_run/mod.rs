@@ -21,7 +21,6 @@
 //! transaction that makes the invoice DUE.
 
 pub mod close;
-pub mod commands;
 pub mod cycle_close;
 pub mod deliver;
 pub mod finalize;

@@ -400,10 +400,11 @@ pub async fn has_document(
     .await
 }
 
-/// A stored document: (html, pdf).
+/// An invoice's stored documents, `(html, pdf)`: none until `render-chunk` has
+/// rendered it (after finalization).
 pub async fn document(
     pool: &sqlx::PgPool,
-    org: &str,
+    org: &crate::store::OrgId,
     invoice_id: &str,
 ) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
     sqlx::query_as("SELECT html, pdf FROM invoice_documents WHERE org_id = $1 AND invoice_id = $2")

@@ -35,7 +35,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>) -> Result<()> {
             job.last_error.unwrap_or_default()
         );
     }
-    crate::demo::print_summary(pool).await?;
+    crate::demo::print_summary(pool, |rows| super::invoice::invoice_table(rows).print()).await?;
     crate::demo::print_documents(pool, &config).await?;
     println!(
         "\nsee one: billrun invoice show --org {} INV-2026-00028 [--pdf invoice.pdf]",

@@ -47,6 +47,12 @@ pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
         kind_of!(
             crate::app::jobs::JobsError,
             crate::app::imports::WaitError,
+            crate::app::jobs::JobFailure,
+            crate::app::invoices::InvoiceError,
+            crate::app::credits::GrantError,
+            crate::bill_run::invoices::StatusError,
+            crate::credits::CreditError,
+            crate::catalog::CatalogError,
             crate::imports::ImportError,
             crate::documents::DocumentError,
             sqlx::Error,
@@ -58,7 +64,7 @@ pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::jobs::JobsError;
+    use crate::app::jobs::{JobFailure, JobsError};
     use crate::jobs::run::Interrupted;
 
     fn status(err: anyhow::Error) -> ExitCode {
@@ -69,10 +75,11 @@ mod tests {
     fn an_interrupted_wait_is_130_however_it_is_wrapped_and_the_rest_is_1() {
         let interrupted = || Interrupted { job: "J".into() };
         assert_eq!(status(interrupted().into()), ExitCode::from(130));
-        let wrapped: JobsError = anyhow::Error::new(interrupted()).into();
+        let wrapped = JobsError::from(JobFailure::from_wait(interrupted().into()));
         assert_eq!(status(wrapped.into()), ExitCode::from(130));
-        let with_context = anyhow::Error::new(JobsError::from(anyhow::Error::new(interrupted())))
-            .context("importing");
+        let with_context =
+            anyhow::Error::new(JobsError::from(JobFailure::from_wait(interrupted().into())))
+                .context("importing");
         assert_eq!(status(with_context), ExitCode::from(130));
         assert_eq!(
             status(JobsError::NotFound("J".into()).into()),

@@ -15,12 +15,15 @@ use crate::config::Config;
 use crate::store;
 
 pub mod account;
+pub mod credit;
 pub mod customer;
+pub mod deliveries;
 mod demo;
 pub mod documents;
 pub mod exit;
 pub mod flags;
 pub mod import;
+pub mod invoice;
 mod jobs;
 pub mod license;
 pub mod meter;
@@ -79,17 +82,17 @@ enum Command {
     /// Credits: grant, void, list, balance, ledger.
     Credit {
         #[command(subcommand)]
-        command: crate::credits::commands::CreditCommand,
+        command: credit::CreditCommand,
     },
     /// Invoices: list, show, mark paid, void.
     Invoice {
         #[command(subcommand)]
-        command: crate::bill_run::commands::InvoiceCommand,
+        command: invoice::InvoiceCommand,
     },
     /// Email deliveries of invoices.
     Deliveries {
         #[command(subcommand)]
-        command: crate::bill_run::commands::DeliveriesCommand,
+        command: deliveries::DeliveriesCommand,
     },
     /// Organisations and their billing settings.
     Org {
@@ -337,67 +340,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Credit { command } => {
             let env = open(cfg_path, 8).await?;
-            crate::credits::commands::run_credit(&env.pool, env.config.clone(), command).await?;
+            credit::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Invoice { command } => {
             let env = open(cfg_path, 4).await?;
-            match command {
-                crate::bill_run::commands::InvoiceCommand::Rerender { org, invoice } => {
-                    crate::bill_run::commands::run_rerender(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                    )
-                    .await?
-                }
-                crate::bill_run::commands::InvoiceCommand::Resend { org, invoice } => {
-                    crate::bill_run::commands::run_resend(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                    )
-                    .await?
-                }
-                crate::bill_run::commands::InvoiceCommand::Void {
-                    org,
-                    invoice,
-                    at,
-                    json,
-                } => {
-                    crate::bill_run::commands::run_void(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                        at.as_deref(),
-                        json,
-                    )
-                    .await?
-                }
-                crate::bill_run::commands::InvoiceCommand::Reissue {
-                    org,
-                    invoice,
-                    at,
-                    json,
-                } => {
-                    crate::bill_run::commands::run_reissue(
-                        &env.pool,
-                        env.config.clone(),
-                        &org,
-                        &invoice,
-                        at.as_deref(),
-                        json,
-                    )
-                    .await?
-                }
-                command => crate::bill_run::commands::run_invoice(&env.pool, command).await?,
-            }
+            invoice::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Deliveries { command } => {
-            crate::bill_run::commands::run_deliveries(&open(cfg_path, 4).await?.pool, command)
-                .await?
+            deliveries::run(&open(cfg_path, 4).await?.pool, command).await?
         }
         Command::Org { command } => org::run(&open(cfg_path, 4).await?.pool, command).await?,
         Command::Logo { command } => {

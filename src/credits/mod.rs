@@ -13,7 +13,6 @@
 //!   lines by [`billrun_core::credits::apply`]; the invoice shows a credits line per
 //!   grant and its total is reduced.
 
-pub mod commands;
 mod invoice_void;
 mod ledger;
 mod sold;

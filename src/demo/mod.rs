@@ -398,8 +398,12 @@ async fn document_settings(tx: &mut sqlx::PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// Prints what the bill run produced.
-pub async fn print_summary(pool: &PgPool) -> Result<()> {
+/// Prints what the bill run produced: invoices per plan and currency, then every
+/// invoice, printed by `print_invoices` (the CLI's invoice table).
+pub async fn print_summary(
+    pool: &PgPool,
+    print_invoices: impl FnOnce(&[crate::bill_run::invoices::InvoiceView]),
+) -> Result<()> {
     let rows: Vec<(String, String, i64, i64, i64, i64, Decimal)> = sqlx::query_as(
         "SELECT plan_id, currency, count(*), count(*) FILTER (WHERE status = 'DUE'),
                 count(*) FILTER (WHERE status = 'PAID'), count(*) FILTER (WHERE status = 'DRAFT'),
@@ -430,7 +434,7 @@ pub async fn print_summary(pool: &PgPool) -> Result<()> {
     )
     .await?;
     println!();
-    crate::bill_run::commands::print_table(&list.rows);
+    print_invoices(&list.rows);
     Ok(())
 }
 

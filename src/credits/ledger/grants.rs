@@ -108,14 +108,18 @@ impl Granted {
     }
 }
 
-/// Records a grant and its GRANTED transaction, once per idempotency key.
-pub async fn grant(
+/// Checks a grant as [`grant`] would record it as of `as_of`, without writing: the
+/// request itself ([`NewGrant::validate`]), the account (it must exist in `org`:
+/// [`CreditError::NotFound`]), its invoice currency (the grant's, else the grant could
+/// never be used), and the end after the start (`effectiveFrom`, default `as_of`).
+/// What an operator's request is checked with before its `credit-grant` job is
+/// enqueued, so that a refusal is an answer, not a dead job.
+pub async fn check_grant(
     conn: &mut PgConnection,
     org: &str,
     g: &NewGrant,
-    source: Option<(&str, &str)>,
     as_of: DateTime<Utc>,
-) -> Result<Granted, CreditError> {
+) -> Result<(), CreditError> {
     g.validate()?;
     let currency: Option<String> =
         sqlx::query_scalar("SELECT invoice_currency FROM accounts WHERE org_id = $1 AND id = $2")
@@ -140,10 +144,6 @@ pub async fn grant(
         ));
     }
     let from = g.effective_from.unwrap_or(as_of);
-    // Stored at the currency's scale (validate() refused more decimals).
-    let amount = Currency::parse(&g.currency)
-        .map(|c| c.round(g.amount, Default::default()))
-        .unwrap_or(g.amount);
     if let Some(until) = g.effective_until {
         if until <= from {
             return Err(invalid(
@@ -152,6 +152,25 @@ pub async fn grant(
             ));
         }
     }
+    Ok(())
+}
+
+/// Records a grant and its GRANTED transaction, once per idempotency key, after
+/// [`check_grant`]. It is usable from its `effectiveFrom`, else `as_of`; `source` is
+/// the invoice and rate card that sold it, if any.
+pub async fn grant(
+    conn: &mut PgConnection,
+    org: &str,
+    g: &NewGrant,
+    source: Option<(&str, &str)>,
+    as_of: DateTime<Utc>,
+) -> Result<Granted, CreditError> {
+    check_grant(conn, org, g, as_of).await?;
+    let from = g.effective_from.unwrap_or(as_of);
+    // Stored at the currency's scale (validate() refused more decimals).
+    let amount = Currency::parse(&g.currency)
+        .map(|c| c.round(g.amount, Default::default()))
+        .unwrap_or(g.amount);
     let id = format!("cg_{}", ulid::Ulid::generate());
     let inserted: Option<String> = sqlx::query_scalar(
         "INSERT INTO credit_grants (org_id, id, account_id, currency, amount, purpose, priority,

@@ -8,11 +8,14 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{list, CreditError, GrantView, BALANCE};
 use crate::store::status::GrantStatus;
+use crate::store::OrgId;
 
-/// Voids an ACTIVE grant: what is left is recorded as VOIDED.
+/// Voids an ACTIVE grant as of `as_of` (UTC): what is left is recorded as VOIDED at
+/// that instant. Returns the grant as it is now. Errors: [`CreditError::NotFound`],
+/// [`CreditError::WrongStatus`] (not ACTIVE), the database.
 pub async fn void(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     grant_id: &str,
     as_of: DateTime<Utc>,
 ) -> Result<GrantView, CreditError> {
@@ -27,7 +30,7 @@ pub async fn void(
     match status {
         None => {
             return Err(CreditError::NotFound {
-                org: org.into(),
+                org: org.to_string(),
                 what: "credit grant",
                 id: grant_id.into(),
             })

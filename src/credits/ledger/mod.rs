@@ -13,6 +13,8 @@ pub use grants::*;
 pub use lifecycle::*;
 pub use views::*;
 
+use crate::error::{Classify, ErrorKind};
+
 /// Why a grant or a credit operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CreditError {
@@ -49,6 +51,17 @@ pub enum CreditError {
     Db(#[from] sqlx::Error),
 }
 
+impl Classify for CreditError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CreditError::Invalid { .. } => ErrorKind::Invalid,
+            CreditError::NotFound { .. } => ErrorKind::NotFound,
+            CreditError::WrongStatus { .. } => ErrorKind::Conflict,
+            CreditError::Db(e) => e.kind(),
+        }
+    }
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> CreditError {
     CreditError::Invalid {
         field,
@@ -61,3 +74,31 @@ fn invalid(field: &'static str, message: impl Into<String>) -> CreditError {
 pub(super) const BALANCE: &str =
     "(SELECT coalesce(sum(CASE WHEN t.kind IN ('GRANTED', 'RESTORED') THEN t.amount ELSE -t.amount END), 0)
       FROM credit_transactions t WHERE t.org_id = g.org_id AND t.grant_id = g.id)";
+
+#[cfg(test)]
+mod tests {
+    use super::{invalid, CreditError};
+    use crate::error::{Classify, ErrorKind};
+
+    #[test]
+    fn credit_errors_are_classified() {
+        assert_eq!(invalid("amount", "not positive").kind(), ErrorKind::Invalid);
+        let not_found = CreditError::NotFound {
+            org: "acme".into(),
+            what: "account",
+            id: "a9".into(),
+        };
+        assert_eq!(not_found.kind(), ErrorKind::NotFound);
+        assert_eq!(not_found.to_string(), "organisation acme has no account a9");
+        let wrong = CreditError::WrongStatus {
+            id: "cg_1".into(),
+            status: "VOIDED".into(),
+            action: "void",
+        };
+        assert_eq!(wrong.kind(), ErrorKind::Conflict);
+        assert_eq!(
+            CreditError::Db(sqlx::Error::PoolTimedOut).kind(),
+            ErrorKind::Unavailable
+        );
+    }
+}

@@ -9,6 +9,7 @@ use sqlx::{FromRow, PgPool};
 
 use super::{CreditError, BALANCE};
 use crate::store::status::GrantStatus;
+use crate::store::OrgId;
 
 /// A grant with its balance, as listed.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -42,10 +43,12 @@ pub struct GrantView {
     pub source_invoice_id: Option<String>,
 }
 
-/// Grants of an organisation (optionally of one account), oldest first.
+/// Grants of an organisation (optionally of one account), oldest first, each with its
+/// balance from the ledger; amounts at the currency's scale. An unknown account has
+/// no grants (an empty list).
 pub async fn list(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     account: Option<&str>,
 ) -> Result<Vec<GrantView>, CreditError> {
     let sql = format!(
@@ -104,7 +107,7 @@ pub struct LedgerEntry {
 /// it, what a void gives back before what it takes away), then the order they were recorded in.
 pub async fn ledger(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     account: &str,
 ) -> Result<Vec<LedgerEntry>, CreditError> {
     Ok(sqlx::query_as(
@@ -137,10 +140,10 @@ fn at_scale(currency: &str, amount: Decimal) -> Decimal {
 }
 
 /// Balance of an account's ACTIVE grants per currency, from the ledger, at the
-/// currency's scale.
+/// currency's scale: `(currency, amount)` by currency code (empty: no usable credits).
 pub async fn balance(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     account: &str,
 ) -> Result<Vec<(String, Decimal)>, CreditError> {
     let sql = format!(
