@@ -1,7 +1,10 @@
 //! The test environment most tests start from: a fresh database, a config and a
 //! scratch folder ([`Cli`] holds the three), with builders of billing data (an
-//! organisation with a plan, an account with usage), worker processes, and the
-//! queue, either through workers or one job step run directly in the test process.
+//! organisation with a plan, an account with usage), worker processes (and other
+//! background commands: [`Spawned`], with their log, signals and exit status), and
+//! the queue, either through workers or one job step run directly in the test
+//! process. Tests drive a `billrun` process by hand only where the process itself is
+//! under test (a database it must refuse, say).
 
 use std::future::{Future, IntoFuture};
 use std::ops::{Deref, DerefMut};
