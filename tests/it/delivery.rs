@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use billrun::queue::JobKind;
+use serde_json::{json, Value};
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -115,17 +117,17 @@ print(json.dumps(out))
 
 /// Two accounts: a1 with billing and additional emails, a2 falling back to its
 /// customer's primary email. Two finalized invoices each at 2026-02-01.
-async fn setup(pool: &sqlx::PgPool) {
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+async fn setup(env: &TestEnv) {
+    let pool = env.pool();
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
     sqlx::query(
         "UPDATE organisations SET billing_email = 'billing@acme.test', name = 'Acme & Sons'",
     )
     .execute(pool)
     .await
     .unwrap();
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::account(pool, "acme", "a2", "growth", "2026-01-01", None).await;
+    env.account("acme", "a1").await;
+    env.account("acme", "a2").await;
     sqlx::query(
         "UPDATE accounts SET billing_emails = '{ap@a1.test}', additional_emails = '{cfo@a1.test}' WHERE id = 'a1'",
     )
@@ -148,32 +150,30 @@ async fn delivery_counts(pool: &sqlx::PgPool) -> Vec<(String, i64)> {
     .unwrap()
 }
 
-fn smtp_config(scratch: &Scratch, port: u16, retry: &str) -> PathBuf {
-    scratch.config(
-        &format!(
-            "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 5\n{retry}"
-        ),
-        None,
+/// The config's `[mail]` table for plain SMTP to 127.0.0.1:`port`, then `retry`
+/// (TOML, e.g. a `[retry]` table).
+fn smtp_config(port: u16, retry: &str) -> String {
+    format!(
+        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 5\n{retry}"
     )
+}
+
+/// The six finalized invoices' deliveries, sent by the file outbox (the default
+/// config): `billrun run cycle-close` as of 2026-02-01.
+fn bill_run(env: &TestEnv) {
+    let out = env.run(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[tokio::test]
 async fn each_recipient_gets_the_invoice_once_with_text_html_and_the_pdf() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
     let port = free_port();
-    let maildir = scratch.path().join("maildir");
-    let _smtp = mailbox_server(port, &maildir, &scratch.path().join("smtp.log"));
-    let config = smtp_config(&scratch, port, "");
-    let cli = |args: &[&str]| {
-        run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        })
-    };
+    let env = TestEnv::with_config(&smtp_config(port, "")).await;
+    let pool = env.pool();
+    setup(&env).await;
+    let maildir = env.scratch().join("maildir");
+    let _smtp = mailbox_server(port, &maildir, &env.scratch().join("smtp.log"));
+    let cli = |args: &[&str]| env.run(args);
     let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let invoices: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'DUE'")
@@ -244,11 +244,14 @@ async fn each_recipient_gets_the_invoice_once_with_text_html_and_the_pdf() {
         .fetch_all(pool)
         .await
         .unwrap();
-    let payload = serde_json::json!({"organisation": "acme", "invoices": ids}).to_string();
-    let out = cli(&["run", "deliver-chunk", &payload, "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(job["result"]["sent"], 0, "{job}");
+    let result = env
+        .run_step(
+            JobKind::DeliverChunk,
+            json!({"organisation": "acme", "invoices": ids}),
+            "2026-02-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(result["sent"], 0, "{result}");
     assert_eq!(messages(&maildir).len(), 6);
 
     // A resend is on purpose: every recipient of that invoice again.
@@ -277,30 +280,17 @@ async fn each_recipient_gets_the_invoice_once_with_text_html_and_the_pdf() {
 
 #[tokio::test]
 async fn smtp_down_then_up_is_retried_and_each_message_is_delivered_once() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
     let port = free_port(); // nothing listens there yet
-    let config = smtp_config(
-        &scratch,
+    let env = TestEnv::with_config(&smtp_config(
         port,
         "\n[retry]\nmax_attempts = 20\nbackoff_base_ms = 300\nbackoff_max_secs = 1\n",
-    );
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["enqueue", "cycle-close", "--at", "2026-02-01T00:00:00Z"]);
-        c
-    });
-    assert!(out.status.success(), "{}", stderr(&out));
+    ))
+    .await;
+    let pool = env.pool();
+    setup(&env).await;
+    let _worker = env.worker().no_scheduler().spawn();
+    env.enqueue(JobKind::CycleClose, json!({}), "2026-02-01T00:00:00Z")
+        .await;
     // Connection refused: rows stay QUEUED with their attempts and error.
     wait_for(Duration::from_secs(60), "a deferred delivery", || async {
         let n: i64 = sqlx::query_scalar(
@@ -312,8 +302,8 @@ async fn smtp_down_then_up_is_retried_and_each_message_is_delivered_once() {
         (n > 0).then_some(())
     })
     .await;
-    let maildir = scratch.path().join("maildir");
-    let _smtp = mailbox_server(port, &maildir, &scratch.path().join("smtp.log"));
+    let maildir = env.scratch().join("maildir");
+    let _smtp = mailbox_server(port, &maildir, &env.scratch().join("smtp.log"));
     wait_for(Duration::from_secs(60), "every delivery SENT", || async {
         (delivery_counts(pool).await == vec![("SENT".to_string(), 6)]).then_some(())
     })
@@ -339,20 +329,12 @@ async fn smtp_down_then_up_is_retried_and_each_message_is_delivered_once() {
 
 #[tokio::test]
 async fn a_permanent_rejection_is_failed_listed_and_not_retried() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
     let port = free_port();
-    let _smtp = rejecting_server(port, &scratch.path().join("smtp.log"));
-    let config = smtp_config(&scratch, port, "");
-    let cli = |args: &[&str]| {
-        run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        })
-    };
+    let env = TestEnv::with_config(&smtp_config(port, "")).await;
+    let pool = env.pool();
+    setup(&env).await;
+    let _smtp = rejecting_server(port, &env.scratch().join("smtp.log"));
+    let cli = |args: &[&str]| env.run(args);
     let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(delivery_counts(pool).await, vec![("FAILED".to_string(), 6)]);
@@ -390,20 +372,13 @@ async fn a_permanent_rejection_is_failed_listed_and_not_retried() {
 
 #[tokio::test]
 async fn the_default_file_outbox_gets_one_eml_per_recipient() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-        c
-    });
-    assert!(out.status.success(), "{}", stderr(&out));
+    let env = TestEnv::new().await;
+    let pool = env.pool();
+    setup(&env).await;
+    bill_run(&env);
     assert_eq!(delivery_counts(pool).await, vec![("SENT".to_string(), 6)]);
     // Default outbox: <data_dir>/outbox.
-    let outbox = scratch.path().join("data").join("outbox");
+    let outbox = env.scratch().join("data").join("outbox");
     let emls: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -542,23 +517,24 @@ while True:
 #[tokio::test]
 async fn starttls_and_smtps_with_auth_deliver_through_a_trusted_private_ca() {
     for mode in ["starttls", "smtps"] {
-        let db = TestDb::new().await;
-        let pool = &db.pool;
-        setup(pool).await;
-        let scratch = Scratch::new();
-        let (ca, cert, key) = test_certificates(scratch.path());
+        let mut env = TestEnv::new().await;
+        let pool = env.pool().clone();
+        let pool = &pool;
+        setup(&env).await;
+        let (ca, cert, key) = test_certificates(env.scratch());
         let port = free_port();
-        let maildir = scratch.path().join("maildir");
+        let maildir = env.scratch().join("maildir");
         let _smtp = tls_server(
             mode,
             port,
             &cert,
             &key,
             &maildir,
-            &scratch.path().join("smtp.log"),
+            &env.scratch().join("smtp.log"),
         );
         let scheme = if mode == "smtps" { "smtps" } else { "smtp" };
-        let config = scratch.config(
+        // The CA is a file of the scratch folder: the config is written after it.
+        env.configure(
             &format!(
                 "[mail]\ntransport = \"smtp\"\nsmtp_url = \"{scheme}://billing:s3cret@127.0.0.1:{port}\"\n\
                  ca_file = \"{}\"\ntimeout_secs = 5\n",
@@ -566,9 +542,7 @@ async fn starttls_and_smtps_with_auth_deliver_through_a_trusted_private_ca() {
             ),
             None,
         );
-        let mut c = billrun(&db.url, &config);
-        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-        let out = run(c);
+        let out = env.run(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
         assert!(out.status.success(), "{mode}: {}", stderr(&out));
         let errors: Vec<Option<String>> =
             sqlx::query_scalar("SELECT DISTINCT last_error FROM invoice_deliveries")
@@ -579,7 +553,7 @@ async fn starttls_and_smtps_with_auth_deliver_through_a_trusted_private_ca() {
             delivery_counts(pool).await,
             vec![("SENT".to_string(), 6)],
             "{mode}: {errors:?} {}",
-            std::fs::read_to_string(scratch.path().join("smtp.log")).unwrap_or_default()
+            std::fs::read_to_string(env.scratch().join("smtp.log")).unwrap_or_default()
         );
         let msgs = messages(&maildir);
         assert_eq!(msgs.len(), 6, "{mode}");
@@ -632,34 +606,26 @@ fn silent_after_data(port: u16, hold: Duration) {
 
 #[tokio::test]
 async fn a_server_that_goes_silent_after_the_message_is_given_up_after_timeout_secs() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
     let port = free_port();
+    let env = TestEnv::with_config(&format!(
+        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 2\n\
+         [retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n"
+    ))
+    .await;
+    let pool = env.pool();
+    setup(&env).await;
     // The server holds each connection 120 s after the message: without the
     // timeout, the run below would wait that long for the first message.
     silent_after_data(port, Duration::from_secs(120));
-    let config = scratch.config(
-        &format!(
-            "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 2\n\
-             [retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n"
-        ),
-        None,
-    );
     let started = Instant::now();
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args([
-            "run",
-            "cycle-close",
-            "--now",
-            "2026-02-01T00:00:00Z",
-            "--timeout",
-            "100",
-        ]);
-        c
-    });
+    let out = env.run(&[
+        "run",
+        "cycle-close",
+        "--now",
+        "2026-02-01T00:00:00Z",
+        "--timeout",
+        "100",
+    ]);
     let took = started.elapsed();
     // 6 deliveries (a1: 2 invoices x 2 recipients, a2: 2 x 1), one attempt each
     // (max_attempts = 1), each abandoned after 2 s: 6 x 2 s = 12 s of waiting at
@@ -710,22 +676,11 @@ fn outbox_ids(outbox: &Path) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_gets_a_new_one() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let billrun_ok = |args: &[&str]| {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        });
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        stdout(&out)
-    };
-    billrun_ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-    let outbox = scratch.path().join("data").join("outbox");
+    let env = TestEnv::new().await;
+    let pool = env.pool();
+    setup(&env).await;
+    bill_run(&env);
+    let outbox = env.scratch().join("data").join("outbox");
     let first = outbox_ids(&outbox);
     assert_eq!(first.len(), 6, "{first:?}");
     // What a worker killed after the server accepted the messages and before the
@@ -740,8 +695,12 @@ async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_g
             .await
             .unwrap();
     std::fs::remove_dir_all(&outbox).unwrap();
-    let payload = serde_json::json!({"organisation": "acme", "invoices": invoices}).to_string();
-    billrun_ok(&["run", "deliver-chunk", &payload]);
+    env.run_step(
+        JobKind::DeliverChunk,
+        json!({"organisation": "acme", "invoices": invoices}),
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
     // The same six (recipient, Message-ID) pairs: each copy is recognisable.
     assert_eq!(outbox_ids(&outbox), first);
 
@@ -753,18 +712,14 @@ async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_g
     .fetch_one(pool)
     .await
     .unwrap();
-    billrun_ok(&["invoice", "resend", "--org", "acme", &number]);
+    env.ok(&["invoice", "resend", "--org", "acme", &number]);
     let again = outbox_ids(&outbox);
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(first.iter().all(|(_, id)| *id != again[0].1), "{again:?}");
 
     // Every attempt is kept: a2's delivery of that invoice was sent three times
     // (first, after the crash with the same Message-ID, the resend with a new one).
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["deliveries", "list", "--org", "acme", "--json"]);
-        c
-    });
+    let out = env.run(&["deliveries", "list", "--org", "acme", "--json"]);
     let list: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
     let row = list
         .iter()
@@ -793,16 +748,11 @@ async fn a_delivery_sent_again_after_a_crash_keeps_its_message_id_and_a_resend_g
 
 #[tokio::test]
 async fn invoice_resend_with_the_mail_server_down_says_so_and_fails() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    setup(pool).await;
-    let scratch = Scratch::new();
-    let out = run({
-        let mut c = billrun(&db.url, &scratch.config("", None));
-        c.args(["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-        c
-    });
-    assert!(out.status.success(), "{}", stderr(&out));
+    let mut env = TestEnv::new().await;
+    let pool = env.pool().clone();
+    let pool = &pool;
+    setup(&env).await;
+    bill_run(&env);
     // a2's invoice has one recipient (its customer's primary email); nothing
     // listens on the SMTP port, and one attempt is all the job has.
     let number: String = sqlx::query_scalar(
@@ -811,16 +761,14 @@ async fn invoice_resend_with_the_mail_server_down_says_so_and_fails() {
     .fetch_one(pool)
     .await
     .unwrap();
-    let down = smtp_config(
-        &scratch,
-        free_port(),
-        "\n[retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+    env.configure(
+        &smtp_config(
+            free_port(),
+            "\n[retry]\nmax_attempts = 1\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+        ),
+        None,
     );
-    let out = run({
-        let mut c = billrun(&db.url, &down);
-        c.args(["invoice", "resend", "--org", "acme", &number]);
-        c
-    });
+    let out = env.run(&["invoice", "resend", "--org", "acme", &number]);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(
         stdout(&out).contains(&format!(

@@ -4,6 +4,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use billrun::queue::JobKind;
+
 use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
@@ -249,15 +251,13 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
     cli.ok(&["template", "set-default", "--org", "good", "plain"]);
 
     // A real bill run through a worker that carries the secret in its environment.
-    let mut worker = Proc::spawn(
-        {
-            let mut c = billrun(&cli.db.url, &cli.config);
-            c.args(["worker", "--no-scheduler"]).env(PROBE, SECRET);
-            c
-        },
-        &cli.scratch.path().join("worker.log"),
-    );
-    cli.ok(&["enqueue", "cycle-close", "--at", "2026-02-01T00:00:00Z"]);
+    let mut worker = cli.worker().no_scheduler().env(PROBE, SECRET).spawn();
+    cli.enqueue(
+        JobKind::CycleClose,
+        serde_json::json!({}),
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
     // Each account has two invoices (1 Jan opens January, 1 Feb closes it): g1's
     // and e4's four are rendered and emailed; e1..e3's six fail, each reported.
     let sent = |org: &'static str| async move {
@@ -276,7 +276,7 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let log = std::fs::read_to_string(cli.scratch.path().join("worker.log")).unwrap();
+    let log = worker.log();
     assert!(
         sent("good").await == 2 && sent("evil").await == 2,
         "good's and e4's emails:\n{log}"
@@ -353,11 +353,10 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
 /// the INVOICE title and of each other, with the emoji printed as U+FFFD.
 #[tokio::test]
 async fn long_names_and_emoji_stay_inside_the_page_of_a_billed_invoice() {
-    let db = TestDb::new().await;
-    let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    let env = TestEnv::new().await;
+    let pool = env.pool();
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1").await;
     let org_name: String = "Acme Worldwide Holdings "
         .repeat(11)
         .chars()
@@ -380,19 +379,10 @@ async fn long_names_and_emoji_stay_inside_the_page_of_a_billed_invoice() {
     ] {
         sqlx::query(sql).bind(value).execute(pool).await.unwrap();
     }
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let cli = |args: &[&str]| {
-        run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        })
-    };
-    let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    let out = env.run(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let pdf = scratch.path().join("inv.pdf");
-    let out = cli(&[
+    let pdf = env.scratch().join("inv.pdf");
+    let out = env.run(&[
         "invoice",
         "show",
         "--org",

@@ -1,13 +1,19 @@
 //! The test environment most tests start from: a fresh database, a config and a
 //! scratch folder ([`Cli`] holds the three), with builders of billing data (an
-//! organisation with a plan, an account with usage), worker processes, and the
-//! queue, either through workers or one job step run directly in the test process.
+//! organisation with a plan, an account with usage), worker processes (and other
+//! background commands: [`Spawned`], with their log, signals and exit status), and
+//! the queue, either through workers or one job step run directly in the test
+//! process. Tests drive a `billrun` process by hand only where the process itself is
+//! under test (a database it must refuse, say).
 
 use std::future::{Future, IntoFuture};
-use std::path::Path;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use billrun::queue::{JobContext, JobError, JobKind, JobRequest};
 use rust_decimal::Decimal;
@@ -28,7 +34,7 @@ pub struct TestEnv {
 
 /// A `TestEnv` is also its command line: `env.ok(..)`, `env.json(..)`, `env.db`,
 /// and the helpers test modules add to [`Cli`].
-impl std::ops::Deref for TestEnv {
+impl Deref for TestEnv {
     type Target = Cli;
 
     fn deref(&self) -> &Cli {
@@ -49,12 +55,39 @@ impl TestEnv {
     /// Like [`TestEnv::new`], with `extra` TOML in the config (a `[worker]` or
     /// `[retry]` table there replaces the fast defaults).
     pub async fn with_config(extra: &str) -> TestEnv {
-        let mut cli = Cli::new().await;
-        cli.config = cli.scratch.config(extra, None);
+        let mut env = TestEnv::new().await;
+        env.configure(extra, None);
+        env
+    }
+
+    /// Like [`TestEnv::with_config`], with `schedule` (TOML, `[[schedule]]` entries)
+    /// as the configured schedule file.
+    pub async fn with_schedule(extra: &str, schedule: &str) -> TestEnv {
+        let mut env = TestEnv::new().await;
+        env.configure(extra, Some(schedule));
+        env
+    }
+
+    /// Like [`TestEnv::new`], with the database on the PostgreSQL server `server`
+    /// (a URL without a database name) instead of the shared test server.
+    pub async fn on_server(server: &str) -> TestEnv {
         TestEnv {
-            cli,
+            cli: Cli::with_db(TestDb::on_server(server).await),
             spawned: AtomicUsize::new(0),
         }
+    }
+
+    /// Rewrites the config file: the fast defaults plus `extra` TOML, and `schedule`
+    /// as the schedule file (none: an empty one); for a config that names files of
+    /// the scratch folder, written once the folder exists.
+    pub fn configure(&mut self, extra: &str, schedule: Option<&str>) {
+        self.cli.config = self.cli.scratch.config(extra, schedule);
+    }
+
+    /// Points the binary at the config file `path` instead (one the test wrote
+    /// itself, e.g. without a `schedule_file`).
+    pub fn use_config_file(&mut self, path: PathBuf) {
+        self.cli.config = path;
     }
 
     /// The command line, pointed at this database and config.
@@ -117,19 +150,43 @@ impl TestEnv {
     /// Spawns `n` `billrun worker` processes with `args` after `worker` (e.g.
     /// `["--no-scheduler", "--kinds", "finalize-chunk"]`), each logging to its own
     /// file of the scratch folder; each is killed (SIGKILL) when dropped.
-    pub fn workers(&self, n: usize, args: &[&str]) -> Vec<Proc> {
-        (0..n)
-            .map(|_| {
-                let i = self.spawned.fetch_add(1, Ordering::SeqCst);
-                let mut c = self.command();
-                c.arg("worker").args(args);
-                Proc::spawn(c, &self.worker_log(i))
-            })
-            .collect()
+    pub fn workers(&self, n: usize, args: &[&str]) -> Vec<Spawned> {
+        (0..n).map(|_| self.worker().args(args).spawn()).collect()
     }
 
-    /// The log file of the `i`-th worker [`TestEnv::workers`] spawned (from 0).
-    pub fn worker_log(&self, i: usize) -> std::path::PathBuf {
+    /// One `billrun worker` to spawn, by default with the scheduler and every kind;
+    /// its flags, environment and folder are set on the builder, then
+    /// [`WorkerBuilder::spawn`].
+    pub fn worker(&self) -> WorkerBuilder<'_> {
+        WorkerBuilder {
+            env: self,
+            command: self.command(),
+            args: vec!["worker".into()],
+        }
+    }
+
+    /// Spawns `billrun` with `args` (e.g. `["run", "probe", ..]`) in the background,
+    /// logging its stdout and stderr to `{args[0]}-{i}.log` of the scratch folder; it
+    /// is killed (SIGKILL) when dropped. For a command under test that the test
+    /// signals or waits for, not for workers ([`TestEnv::worker`]).
+    pub fn spawn(&self, args: &[&str]) -> Spawned {
+        let mut c = self.command();
+        c.args(args);
+        self.spawn_logged(c, args.first().copied().unwrap_or("billrun"))
+    }
+
+    fn spawn_logged(&self, command: std::process::Command, name: &str) -> Spawned {
+        let i = self.spawned.fetch_add(1, Ordering::SeqCst);
+        let log = self.scratch().join(format!("{name}-{i}.log"));
+        Spawned {
+            proc: Proc::spawn(command, &log),
+            log,
+        }
+    }
+
+    /// The log file of the `i`-th process this environment spawned (from 0), if it
+    /// was a worker.
+    pub fn worker_log(&self, i: usize) -> PathBuf {
         self.scratch().join(format!("worker-{i}.log"))
     }
 
@@ -146,7 +203,25 @@ impl TestEnv {
     /// the config); its id. The organisation of the request is the payload's
     /// `organisation`, if any.
     pub async fn enqueue(&self, kind: JobKind, payload: Value, as_of: &str) -> String {
-        let req = request(kind, payload, as_of);
+        self.enqueue_request(request(kind, payload, as_of)).await
+    }
+
+    /// [`TestEnv::enqueue`] for organisation `org` (as `billrun enqueue --org`), for
+    /// a kind whose payload names none (e.g. `probe`).
+    pub async fn enqueue_for(
+        &self,
+        org: &str,
+        kind: JobKind,
+        payload: Value,
+        as_of: &str,
+    ) -> String {
+        let req = billrun::jobs::request(kind, payload, utc(as_of), Some(org.to_string()))
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        self.enqueue_request(req).await
+    }
+
+    async fn enqueue_request(&self, req: JobRequest) -> String {
+        let kind = req.kind;
         let opts = billrun::queue::EnqueueOptions {
             max_attempts: self.load_config().retry.max_attempts,
             ..Default::default()
@@ -208,6 +283,116 @@ impl TestEnv {
                 )
             })
             .collect()
+    }
+}
+
+/// A `billrun worker` to spawn ([`TestEnv::worker`]): flags, environment and
+/// working folder, then [`WorkerBuilder::spawn`].
+pub struct WorkerBuilder<'a> {
+    env: &'a TestEnv,
+    command: std::process::Command,
+    args: Vec<String>,
+}
+
+impl WorkerBuilder<'_> {
+    /// `--no-scheduler`: it runs jobs only, enqueues no scheduled ones.
+    pub fn no_scheduler(self) -> Self {
+        self.args(&["--no-scheduler"])
+    }
+
+    /// `--kinds kinds`: only these job kinds (comma-separated, e.g. `probe`).
+    pub fn kinds(self, kinds: &str) -> Self {
+        self.args(&["--kinds", kinds])
+    }
+
+    /// `--shutdown-timeout secs`: after the first SIGINT/SIGTERM, wait at most
+    /// `secs` seconds for running jobs.
+    pub fn shutdown_timeout(self, secs: u64) -> Self {
+        self.args(&["--shutdown-timeout", &secs.to_string()])
+    }
+
+    /// Further arguments after `worker`, as given.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// The environment variable `key` set to `value` in the worker's process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs the worker in folder `dir` (default: the test's own).
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Spawns it, logging its stdout and stderr to `worker-{i}.log` of the scratch
+    /// folder ([`TestEnv::worker_log`]); it is killed (SIGKILL) when dropped.
+    pub fn spawn(mut self) -> Spawned {
+        self.command.args(&self.args);
+        self.env.spawn_logged(self.command, "worker")
+    }
+}
+
+/// A background `billrun` process of a [`TestEnv`] (a worker, or a command under
+/// test) and its log: stdout and stderr, in one file. Killed (SIGKILL) when dropped;
+/// derefs to its [`Proc`] (`kill9`, `terminate`: SIGTERM then a wait of up to 15 s).
+pub struct Spawned {
+    proc: Proc,
+    log: PathBuf,
+}
+
+impl Spawned {
+    /// Its log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// What it has logged so far (stdout and stderr, interleaved as written).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| panic!("log {}: {e}", self.log.display()))
+    }
+
+    /// Sends it signal `sig` (e.g. `libc::SIGINT`), without waiting.
+    pub fn signal(&self, sig: libc::c_int) {
+        unsafe {
+            libc::kill(self.proc.0.id() as libc::pid_t, sig);
+        }
+    }
+
+    /// Its exit status if it has exited, without waiting.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.proc.0.try_wait().unwrap()
+    }
+
+    /// Waits up to `timeout` for it to exit; its status, or `None` if it still runs.
+    pub async fn exits_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Deref for Spawned {
+    type Target = Proc;
+
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -527,33 +528,25 @@ async fn end_state(db: &TestDb) -> (i64, String, Vec<(i64, String)>, [i64; 4]) {
 #[tokio::test]
 async fn a_worker_killed_mid_import_resumes_to_the_same_end_state() {
     const ROWS: usize = 200_000;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let file = scratch.path().join("big.csv");
+    let reference_env = TestEnv::new().await;
+    let reference = reference_env.db();
+    let file = reference_env.scratch().join("big.csv");
     big_usage_file(&file, ROWS);
 
-    let reference = TestDb::new().await;
-    big_setup(&reference).await;
-    let out = import(&reference, &config, "usage", &file, &[]);
+    big_setup(reference).await;
+    let out = import(reference, reference_env.config(), "usage", &file, &[]);
     assert!(!out.status.success(), "20 bad rows make it exit non-zero");
-    let expected = end_state(&reference).await;
+    let expected = end_state(reference).await;
     assert_eq!(expected.0, (ROWS - 20) as i64);
     assert_eq!(expected.3, [ROWS as i64, (ROWS - 20) as i64, 0, 20]);
 
-    let db = TestDb::new().await;
-    big_setup(&db).await;
-    let mut c = billrun(&db.url, &config);
-    c.args(["import", "usage"])
-        .arg(&file)
-        .args(["--org", "acme"]);
-    let out = run(c);
+    let env = TestEnv::new().await;
+    let db = env.db();
+    big_setup(db).await;
+    let out = env.run(&["import", "usage", file.to_str().unwrap(), "--org", "acme"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let spawn_worker = |log: &str| {
-        let mut c = billrun(&db.url, &config);
-        c.args(["worker", "--no-scheduler", "--kinds", "csv-import"]);
-        Proc::spawn(c, &scratch.path().join(log))
-    };
-    let mut first = spawn_worker("first.log");
+    let spawn_worker = || env.worker().no_scheduler().kinds("csv-import").spawn();
+    let mut first = spawn_worker();
     wait_for(
         Duration::from_secs(120),
         "a few committed batches",
@@ -581,7 +574,7 @@ async fn a_worker_killed_mid_import_resumes_to_the_same_end_state() {
         .unwrap();
     assert!(partial < (ROWS - 20) as i64);
 
-    let _second = spawn_worker("second.log");
+    let _second = spawn_worker();
     wait_for(
         Duration::from_secs(240),
         "the import to finish after the restart",
@@ -595,7 +588,7 @@ async fn a_worker_killed_mid_import_resumes_to_the_same_end_state() {
     )
     .await;
     assert_eq!(
-        end_state(&db).await,
+        end_state(db).await,
         expected,
         "killed after {batches} batches ({partial} events)"
     );

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -45,13 +46,15 @@ const ORDER: [&str; 7] = [
     "inv-6", "inv-5", "inv-3", "inv-4", "inv-7", "inv-1", "inv-2",
 ];
 
-async fn seven_invoices() -> Cli {
-    let cli = Cli::new().await;
-    let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
+async fn seven_invoices() -> TestEnv {
+    let cli = TestEnv::new().await;
+    cli.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .with_plan(fixtures::growth_plan(0))
+        .await;
     for a in ["a1", "a2", "a3"] {
-        fixtures::account(pool, "acme", a, "growth", "2025-12-01", None).await;
+        cli.account("acme", a).from("2025-12-01").await;
     }
     // Written in an order unlike the listing's, so that insertion order cannot pass.
     invoice(&cli, "inv-1", "a1", "2025-12-01", "2026-01-01").await;
@@ -293,9 +296,12 @@ fn every_page(cli: &Cli, args: &[&str]) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn jobs_imports_and_late_usage_are_paged_the_same_way() {
-    let cli = Cli::new().await;
+    let cli = TestEnv::new().await;
     let pool = &cli.db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:4}", 30).await;
+    cli.org("acme")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .await;
 
     // Five jobs, enqueued one after the other (job ids are ULIDs: creation order).
     let jobs: Vec<String> = (1..=5)
@@ -357,7 +363,7 @@ async fn jobs_imports_and_late_usage_are_paged_the_same_way() {
     // Three late events, ingested at known instants (e2 and e3 at the same one: by
     // id), and one event that is not late.
     fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
+    cli.account("acme", "a1").await;
     for (id, ingested, late) in [
         ("e1", "2026-02-10T00:00:00Z", true),
         ("e3", "2026-02-12T00:00:00Z", true),

@@ -18,6 +18,7 @@ use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -843,13 +844,14 @@ async fn accounts_that_cannot_move_fail_with_a_reason_and_the_rest_move() {
 
 #[tokio::test]
 async fn ten_thousand_accounts_killed_halfway_are_each_migrated_exactly_once() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let (db, config) = (env.db(), env.config());
     let pool = &db.pool;
-    fixtures::org(pool, "acme", "UTC", "INV-{SEQ:6}", 15).await;
-    fixtures::plan(pool, "acme", &basic()).await;
-    fixtures::plan(pool, "acme", &pro("pro", monthly("1"))).await;
+    env.org("acme")
+        .number_format("INV-{SEQ:6}")
+        .with_plan(basic())
+        .with_plan(pro("pro", monthly("1")))
+        .await;
     sqlx::query(
         "INSERT INTO customers (org_id, id, name)
          SELECT 'acme', 'c' || n, 'Customer ' || n FROM generate_series(1, 10000) n",
@@ -887,8 +889,8 @@ async fn ten_thousand_accounts_killed_halfway_are_each_migrated_exactly_once() {
     .unwrap();
 
     let m = migrate(
-        &db,
-        &config,
+        db,
+        config,
         &[
             "--source",
             "basic",
@@ -914,9 +916,7 @@ async fn ten_thousand_accounts_killed_halfway_are_each_migrated_exactly_once() {
         .unwrap()
     };
 
-    let mut worker = billrun(&db.url, &config);
-    worker.args(["worker", "--no-scheduler"]);
-    let mut first = Proc::spawn(worker, &scratch.path().join("worker-1.log"));
+    let mut first = env.worker().no_scheduler().spawn();
     wait_for(
         Duration::from_secs(120),
         "a third of the accounts migrated",
@@ -935,9 +935,7 @@ async fn ten_thousand_accounts_killed_halfway_are_each_migrated_exactly_once() {
     assert!(pending > 0, "killed before the end: {completed} completed");
     assert_eq!(pending + completed, total, "no account failed");
 
-    let mut worker = billrun(&db.url, &config);
-    worker.args(["worker", "--no-scheduler"]);
-    let mut second = Proc::spawn(worker, &scratch.path().join("worker-2.log"));
+    let mut second = env.worker().no_scheduler().spawn();
     wait_for(Duration::from_secs(300), "the migration completed", || {
         let pool = db.pool.clone();
         let id = id.clone();
@@ -982,14 +980,12 @@ async fn ten_thousand_accounts_killed_halfway_are_each_migrated_exactly_once() {
     assert_eq!(grants, (10_000, dec!(464500.00), 10_000));
 
     // Running it again migrates nobody twice.
-    let mut c = billrun(&db.url, &config);
-    c.args([
+    let out = env.run(&[
         "run",
         "plan-migration",
         "--json",
         &json!({"organisation": "acme", "migration": id}).to_string(),
     ]);
-    let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
     let associations: i64 =
         sqlx::query_scalar("SELECT count(*) FROM plan_associations WHERE org_id = 'acme'")

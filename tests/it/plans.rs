@@ -9,6 +9,7 @@ use std::process::Output;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use crate::env::TestEnv;
 use crate::fixtures;
 use crate::harness::*;
 
@@ -562,20 +563,12 @@ async fn a_discarded_draft_is_gone_and_a_plan_with_only_a_draft_goes_with_it() {
 
 #[tokio::test]
 async fn an_archived_version_cannot_be_attached_but_accounts_on_it_keep_billing() {
-    let c = Cli::new().await;
-    acme(&c).await;
+    let c = TestEnv::new().await;
+    c.org("acme").with_plan(fixtures::growth_plan(0)).await;
     let pool = &c.db.pool;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::event(
-        pool,
-        "acme",
-        "e1",
-        "a1",
-        "2026-01-05T10:00:00Z",
-        dec!(15000),
-    )
-    .await;
+    c.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(15000))
+        .await;
     c.usd_account("a2");
 
     assert_mentions(
@@ -675,21 +668,13 @@ async fn invoice_rows(pool: &sqlx::PgPool) -> Vec<Vec<Option<String>>> {
 
 #[tokio::test]
 async fn editing_an_active_plan_never_changes_an_invoice_already_finalized() {
-    let c = Cli::new().await;
-    acme(&c).await;
+    let c = TestEnv::new().await;
+    c.org("acme").with_plan(fixtures::growth_plan(0)).await;
     let pool = &c.db.pool;
-    fixtures::plan(pool, "acme", &fixtures::growth_plan(0)).await;
-    fixtures::account(pool, "acme", "a1", "growth", "2026-01-01", None).await;
-    fixtures::event(
-        pool,
-        "acme",
-        "e1",
-        "a1",
-        "2026-01-05T10:00:00Z",
-        dec!(15000),
-    )
-    .await;
-    fixtures::event(pool, "acme", "e2", "a1", "2026-02-10T10:00:00Z", dec!(2000)).await;
+    c.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(15000))
+        .with_usage("e2", "2026-02-10T10:00:00Z", dec!(2000))
+        .await;
 
     c.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     let january = invoice_rows(pool).await;

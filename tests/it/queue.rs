@@ -3,9 +3,14 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use billrun::queue::JobKind;
+use serde_json::{json, Value};
 
+use crate::env::{Spawned, TestEnv};
 use crate::harness::*;
+
+/// The instant the probes enqueued without `--at` act for (they record it only).
+const AS_OF: &str = "2026-02-01T00:00:00Z";
 
 async fn probe_results(db: &TestDb, key: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM probe_results WHERE key = $1")
@@ -15,37 +20,33 @@ async fn probe_results(db: &TestDb, key: &str) -> i64 {
         .unwrap()
 }
 
-fn enqueue(db: &TestDb, config: &std::path::Path, args: &[&str]) -> String {
-    let out = run({
-        let mut c = billrun(&db.url, config);
-        c.arg("enqueue").args(args);
-        c
-    });
+/// `billrun enqueue args`: its output, the job's id. Through the command line on
+/// purpose, for the tests of what `enqueue` itself does (its id, `--at`, `--key`);
+/// the others enqueue with [`TestEnv::enqueue`].
+fn enqueue(env: &TestEnv, args: &[&str]) -> String {
+    let out = env.run(&[&["enqueue"], args].concat());
     assert!(out.status.success(), "enqueue failed: {}", stderr(&out));
     stdout(&out).trim().to_string()
 }
 
+/// A probe job with `payload`, enqueued as the library does, acting for [`AS_OF`];
+/// its id.
+async fn probe(env: &TestEnv, payload: Value) -> String {
+    env.enqueue(JobKind::Probe, payload, AS_OF).await
+}
+
 #[tokio::test]
 async fn a_job_enqueued_from_the_cli_is_run_by_a_worker() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
     let id = enqueue(
-        &db,
-        &config,
+        &env,
         &["probe", r#"{"key":"cli"}"#, "--at", "2026-02-01T00:00:00Z"],
     );
     assert_eq!(id.len(), 26, "a ULID: {id}");
     assert_eq!(job_state(&db.pool, &id).await.as_deref(), Some("pending"));
 
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.arg("worker");
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
+    let worker = env.worker().spawn();
     wait_for(
         Duration::from_secs(30),
         "the probe job to be done",
@@ -62,7 +63,7 @@ async fn a_job_enqueued_from_the_cli_is_run_by_a_worker() {
         "2026-02-01T00:00:00+00:00",
         "the job acts as of --at"
     );
-    let log = std::fs::read_to_string(scratch.path().join("worker.log")).unwrap();
+    let log = worker.log();
     assert!(
         log.contains(&id) && log.contains("outcome=\"done\"") && log.contains("duration_ms"),
         "one log line per job run with id, kind, duration and outcome:\n{log}"
@@ -71,8 +72,6 @@ async fn a_job_enqueued_from_the_cli_is_run_by_a_worker() {
 
 #[tokio::test]
 async fn two_workers_enqueue_each_tick_exactly_once() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
     let schedule = r#"
         [[schedule]]
         name = "every-second"
@@ -80,19 +79,9 @@ async fn two_workers_enqueue_each_tick_exactly_once() {
         job = "probe"
         payload = { key = "tick" }
     "#;
-    let config = scratch.config("", Some(schedule));
-    let mut workers: Vec<Proc> = (0..2)
-        .map(|i| {
-            Proc::spawn(
-                {
-                    let mut c = billrun(&db.url, &config);
-                    c.arg("worker");
-                    c
-                },
-                &scratch.path().join(format!("worker{i}.log")),
-            )
-        })
-        .collect();
+    let env = TestEnv::with_schedule("", schedule).await;
+    let db = env.db();
+    let mut workers = env.workers(2, &[]);
     tokio::time::sleep(Duration::from_secs(7)).await;
     for w in &mut workers {
         w.terminate();
@@ -100,14 +89,7 @@ async fn two_workers_enqueue_each_tick_exactly_once() {
     // A tick enqueued just before the shutdown is left pending (a stopping worker
     // claims nothing more): a worker without a scheduler runs what is left, so that
     // every tick is executed, and exactly once.
-    let mut drain = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("drain.log"),
-    );
+    let mut drain = env.worker().no_scheduler().spawn();
     wait_for(Duration::from_secs(30), "every tick executed", || async {
         let left: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM apalis.jobs WHERE job_type = 'billrun:probe' AND status <> 'Done'",
@@ -157,30 +139,18 @@ async fn two_workers_enqueue_each_tick_exactly_once() {
     );
     assert!(executions.iter().all(|(_, n)| *n == 1));
     // Both processes ran the scheduler (each logged as a worker with its own name).
-    for i in 0..2 {
-        let log = std::fs::read_to_string(scratch.path().join(format!("worker{i}.log"))).unwrap();
+    for w in &workers {
+        let log = w.log();
         assert!(log.contains("worker starting"), "{log}");
     }
 }
 
 #[tokio::test]
 async fn a_job_of_a_killed_worker_is_finished_by_another_once() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let id = enqueue(
-        &db,
-        &config,
-        &["probe", r#"{"key":"crash","sleepMs":2500}"#],
-    );
-    let mut first = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("first.log"),
-    );
+    let env = TestEnv::new().await;
+    let db = env.db();
+    let id = probe(&env, json!({"key": "crash", "sleepMs": 2500})).await;
+    let mut first = env.worker().no_scheduler().spawn();
     wait_for(
         Duration::from_secs(20),
         "the first worker to start the job",
@@ -196,20 +166,13 @@ async fn a_job_of_a_killed_worker_is_finished_by_another_once() {
     .await;
     first.kill9();
     assert_eq!(
-        probe_results(&db, "crash").await,
+        probe_results(db, "crash").await,
         0,
         "killed before its effect"
     );
     assert_eq!(job_state(&db.pool, &id).await.as_deref(), Some("running"));
 
-    let _second = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("second.log"),
-    );
+    let _second = env.worker().no_scheduler().spawn();
     wait_for(
         Duration::from_secs(40),
         "the second worker to finish the job",
@@ -217,7 +180,7 @@ async fn a_job_of_a_killed_worker_is_finished_by_another_once() {
     )
     .await;
     assert_eq!(
-        probe_results(&db, "crash").await,
+        probe_results(db, "crash").await,
         1,
         "the effect happened once"
     );
@@ -235,19 +198,11 @@ async fn a_job_of_a_killed_worker_is_finished_by_another_once() {
 
 #[tokio::test]
 async fn a_failing_job_backs_off_then_is_dead_with_its_error() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
     // 4 attempts, backoff 400 ms, 800 ms, 1600 ms.
-    let config = scratch.config("", None);
-    let id = enqueue(&db, &config, &["probe", r#"{"key":"doomed","fail":true}"#]);
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
+    let env = TestEnv::new().await;
+    let db = env.db();
+    let id = probe(&env, json!({"key": "doomed", "fail": true})).await;
+    let _worker = env.worker().no_scheduler().spawn();
     wait_for(Duration::from_secs(30), "the job to be dead", || async {
         (job_state(&db.pool, &id).await.as_deref() == Some("dead")).then_some(())
     })
@@ -275,11 +230,7 @@ async fn a_failing_job_backs_off_then_is_dead_with_its_error() {
         .unwrap();
     assert_eq!(n, 4, "a dead job is not tried again");
 
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["jobs", "list", "--state", "dead", "--json"]);
-        c
-    });
+    let out = env.run(&["jobs", "list", "--state", "dead", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let jobs: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(jobs.len(), 1);
@@ -292,11 +243,7 @@ async fn a_failing_job_backs_off_then_is_dead_with_its_error() {
         .contains("asked to fail (attempt 4)"));
 
     // An operator retries it: it gets a fresh set of attempts.
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["jobs", "retry", &id]);
-        c
-    });
+    let out = env.run(&["jobs", "retry", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     wait_for(
         Duration::from_secs(30),
@@ -315,9 +262,8 @@ async fn a_failing_job_backs_off_then_is_dead_with_its_error() {
 
 #[tokio::test]
 async fn run_twice_with_the_same_now_gives_the_same_result() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
     let snapshot = || async {
         sqlx::query_as::<_, (String, chrono::DateTime<chrono::Utc>)>(
             "SELECT key, as_of FROM probe_results ORDER BY key, as_of",
@@ -328,18 +274,14 @@ async fn run_twice_with_the_same_now_gives_the_same_result() {
     };
     let mut states = Vec::new();
     for _ in 0..2 {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args([
-                "run",
-                "probe",
-                r#"{"key":"replay"}"#,
-                "--now",
-                "2026-03-01T00:00:00Z",
-                "--json",
-            ]);
-            c
-        });
+        let out = env.run(&[
+            "run",
+            "probe",
+            r#"{"key":"replay"}"#,
+            "--now",
+            "2026-03-01T00:00:00Z",
+            "--json",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(job["state"], "done");
@@ -352,9 +294,8 @@ async fn run_twice_with_the_same_now_gives_the_same_result() {
 
 #[tokio::test]
 async fn bad_kinds_payloads_and_times_are_refused_with_what_was_expected() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
     let cases: &[(&[&str], &str)] = &[
         (
             &["enqueue", "cycle-closer"],
@@ -383,11 +324,7 @@ async fn bad_kinds_payloads_and_times_are_refused_with_what_was_expected() {
         ),
     ];
     for (args, expected) in cases {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args(*args);
-            c
-        });
+        let out = env.run(args);
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(
             stderr(&out).contains(expected),
@@ -404,12 +341,10 @@ async fn bad_kinds_payloads_and_times_are_refused_with_what_was_expected() {
 
 #[tokio::test]
 async fn idempotency_keys_cancel_and_scheduled_jobs() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
+    let env = TestEnv::new().await;
+    let db = env.db();
     let a = enqueue(
-        &db,
-        &config,
+        &env,
         &[
             "probe",
             r#"{"key":"k"}"#,
@@ -420,8 +355,7 @@ async fn idempotency_keys_cancel_and_scheduled_jobs() {
         ],
     );
     let b = enqueue(
-        &db,
-        &config,
+        &env,
         &[
             "probe",
             r#"{"key":"k"}"#,
@@ -433,18 +367,10 @@ async fn idempotency_keys_cancel_and_scheduled_jobs() {
     );
     assert_eq!(a, b, "the same key enqueues once");
     assert_eq!(job_state(&db.pool, &a).await.as_deref(), Some("scheduled"));
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["jobs", "cancel", &a]);
-        c
-    });
+    let out = env.run(&["jobs", "cancel", &a]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(job_state(&db.pool, &a).await.as_deref(), Some("cancelled"));
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["jobs", "cancel", &a]);
-        c
-    });
+    let out = env.run(&["jobs", "cancel", &a]);
     assert!(
         stderr(&out).contains("is cancelled: cancel applies only to"),
         "{}",
@@ -454,9 +380,8 @@ async fn idempotency_keys_cancel_and_scheduled_jobs() {
 
 #[tokio::test]
 async fn queue_retention_prunes_old_finished_jobs_only() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("[retention]\ndone_days = 7\ndead_days = 30\n", None);
+    let env = TestEnv::with_config("[retention]\ndone_days = 7\ndead_days = 30\n").await;
+    let db = env.db();
     for (id, status, attempts, days_ago) in [
         ("01AAAAAAAAAAAAAAAAAAAAAAA1", "Done", 1, 8),
         ("01AAAAAAAAAAAAAAAAAAAAAAA2", "Done", 1, 6),
@@ -477,17 +402,13 @@ async fn queue_retention_prunes_old_finished_jobs_only() {
         .unwrap();
     }
     for round in 0..2 {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args([
-                "run",
-                "queue-retention",
-                "--now",
-                "2026-06-30T00:00:00Z",
-                "--json",
-            ]);
-            c
-        });
+        let out = env.run(&[
+            "run",
+            "queue-retention",
+            "--now",
+            "2026-06-30T00:00:00Z",
+            "--json",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
         let expected = if round == 0 { (1, 1) } else { (0, 0) };
@@ -515,24 +436,16 @@ async fn queue_retention_prunes_old_finished_jobs_only() {
 async fn an_idle_worker_picks_up_new_jobs_without_waiting_for_its_heartbeat() {
     // Heartbeats 30 s apart, polls every 50 ms. apalis 1.0's interval strategy, used
     // as is, only woke an idle worker on its heartbeat: this job would wait 30 s.
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config(
+    let env = TestEnv::with_config(
         "[worker]\nheartbeat_secs = 30\nmissed_heartbeats = 3\npoll_interval_ms = 50\n",
-        None,
-    );
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
+    )
+    .await;
+    let db = env.db();
+    let _worker = env.worker().no_scheduler().spawn();
     // Let it go idle (several empty polls) before there is anything to do.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for key in ["idle-1", "idle-2"] {
-        let id = enqueue(&db, &config, &["probe", &format!(r#"{{"key":"{key}"}}"#)]);
+        let id = probe(&env, json!({ "key": key })).await;
         wait_for(
             Duration::from_secs(15),
             "an idle worker to notice the job",
@@ -565,7 +478,8 @@ impl std::io::Write for LogBuffer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job() {
     use apalis_core::backend::persistence::Persistence;
-    let db = TestDb::new().await;
+    let env = TestEnv::new().await;
+    let db = env.db();
     let log = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter("warn")
@@ -578,22 +492,7 @@ async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job
     // installs one.
     let _ = tracing::subscriber::set_global_default(subscriber);
 
-    let req = billrun::jobs::request(
-        billrun::queue::JobKind::Probe,
-        serde_json::json!({"key": "claimed"}),
-        chrono::Utc::now(),
-        None,
-    )
-    .unwrap();
-    let opts = billrun::queue::EnqueueOptions {
-        max_attempts: 3,
-        ..Default::default()
-    };
-    let id = billrun::queue::enqueue(&mut db.pool.acquire().await.unwrap(), &req, &opts)
-        .await
-        .unwrap()
-        .id()
-        .to_string();
+    let id = probe(&env, json!({"key": "claimed"})).await;
     let config = apalis_postgres::Config::default()
         .queue(billrun::queue::JobKind::Probe.queue())
         .batch_size(1);
@@ -644,15 +543,9 @@ async fn a_claim_dropped_mid_flight_ends_its_transaction_once_and_strands_no_job
     );
 }
 
-fn spawn_worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) -> Proc {
-    Proc::spawn(
-        {
-            let mut c = billrun(&db.url, config);
-            c.args(["worker", "--kinds", "probe", "--no-scheduler"]);
-            c
-        },
-        log,
-    )
+/// A worker of probes only, without the scheduler.
+fn spawn_worker(env: &TestEnv) -> Spawned {
+    env.worker().kinds("probe").no_scheduler().spawn()
 }
 
 /// A job whose handler aborts its worker process: each claim counts an attempt, so
@@ -661,21 +554,28 @@ fn spawn_worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) ->
 /// beside it completes.
 #[tokio::test]
 async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config(
+    let env = TestEnv::with_config(
         "[retry]\nmax_attempts = 3\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
-        None,
-    );
+    )
+    .await;
+    let db = env.db();
     for org in ["a", "b"] {
-        crate::fixtures::org(&db.pool, org, "UTC", "INV-{SEQ:4}", 30).await;
+        env.org(org)
+            .number_format("INV-{SEQ:4}")
+            .net_terms(30)
+            .await;
     }
-    let poison = enqueue(
-        &db,
-        &config,
-        &["probe", r#"{"key":"poison","abort":true}"#, "--org", "a"],
-    );
-    let fine = enqueue(&db, &config, &["probe", r#"{"key":"fine"}"#, "--org", "b"]);
+    let poison = env
+        .enqueue_for(
+            "a",
+            JobKind::Probe,
+            json!({"key": "poison", "abort": true}),
+            AS_OF,
+        )
+        .await;
+    let fine = env
+        .enqueue_for("b", JobKind::Probe, json!({"key": "fine"}), AS_OF)
+        .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let mut restarts = 0;
     while job_state(&db.pool, &poison).await.as_deref() != Some("dead") {
@@ -685,11 +585,10 @@ async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
             job_state(&db.pool, &poison).await
         );
         // Restarted in a loop, as a supervisor (systemd, Kubernetes) would.
-        let mut w = spawn_worker(&db, &config, &scratch.path().join("worker.log"));
+        let mut w = spawn_worker(&env);
         restarts += 1;
         for _ in 0..100 {
-            if w.0.try_wait().unwrap().is_some()
-                || job_state(&db.pool, &poison).await.as_deref() == Some("dead")
+            if w.exited().is_some() || job_state(&db.pool, &poison).await.as_deref() == Some("dead")
             {
                 break;
             }
@@ -717,14 +616,14 @@ async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
         job.last_error
     );
     // The other organisation's job, enqueued beside it, is done, once.
-    let _w = spawn_worker(&db, &config, &scratch.path().join("worker2.log"));
+    let _w = spawn_worker(&env);
     wait_for(
         Duration::from_secs(30),
         "the other job to be done",
         || async { (job_state(&db.pool, &fine).await.as_deref() == Some("done")).then_some(()) },
     )
     .await;
-    assert_eq!(probe_results(&db, "fine").await, 1);
+    assert_eq!(probe_results(db, "fine").await, 1);
 }
 
 /// A job claimed by a worker that died cannot be cancelled while that worker could
@@ -732,13 +631,12 @@ async fn a_job_that_kills_its_worker_goes_dead_after_its_attempts() {
 /// gone.
 #[tokio::test]
 async fn a_job_of_a_dead_worker_can_be_cancelled() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let stuck = enqueue(&db, &config, &["probe", r#"{"key":"stuck","abort":true}"#]);
-    let mut w = spawn_worker(&db, &config, &scratch.path().join("worker.log"));
+    let env = TestEnv::new().await;
+    let db = env.db();
+    let stuck = probe(&env, json!({"key": "stuck", "abort": true})).await;
+    let mut w = spawn_worker(&env);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while w.0.try_wait().unwrap().is_none() {
+    while w.exited().is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the worker never aborted"
@@ -749,18 +647,12 @@ async fn a_job_of_a_dead_worker_can_be_cancelled() {
         job_state(&db.pool, &stuck).await.as_deref(),
         Some("running")
     );
-    let cancel = |db: &TestDb| {
-        run({
-            let mut c = billrun(&db.url, &config);
-            c.args(["jobs", "cancel", &stuck]);
-            c
-        })
-    };
-    let refused = cancel(&db);
+    let cancel = |env: &TestEnv| env.run(&["jobs", "cancel", &stuck]);
+    let refused = cancel(&env);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("running"), "{}", stderr(&refused));
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let out = cancel(&db);
+    let out = cancel(&env);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         job_state(&db.pool, &stuck).await.as_deref(),
@@ -772,22 +664,22 @@ async fn a_job_of_a_dead_worker_can_be_cancelled() {
 /// another kind and organisation, due now, is left pending for the workers.
 #[tokio::test]
 async fn run_leaves_other_pending_jobs_alone() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    crate::fixtures::org(&db.pool, "b", "UTC", "INV-{SEQ:4}", 30).await;
-    let other = enqueue(&db, &config, &["probe", r#"{"key":"other"}"#, "--org", "b"]);
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args([
-            "run",
-            "cycle-close",
-            "--now",
-            "2026-02-01T00:00:00Z",
-            "--json",
-        ]);
-        c
-    });
+    let env = TestEnv::new().await;
+    let db = env.db();
+    env.org("b")
+        .number_format("INV-{SEQ:4}")
+        .net_terms(30)
+        .await;
+    let other = env
+        .enqueue_for("b", JobKind::Probe, json!({"key": "other"}), AS_OF)
+        .await;
+    let out = env.run(&[
+        "run",
+        "cycle-close",
+        "--now",
+        "2026-02-01T00:00:00Z",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let job: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(job["state"], "done");
@@ -795,7 +687,7 @@ async fn run_leaves_other_pending_jobs_alone() {
         job_state(&db.pool, &other).await.as_deref(),
         Some("pending")
     );
-    assert_eq!(probe_results(&db, "other").await, 0);
+    assert_eq!(probe_results(db, "other").await, 0);
 }
 
 /// Waits until the probe `key` has started executing.
@@ -811,43 +703,19 @@ async fn probe_started(db: &TestDb, key: &str) {
     .await;
 }
 
-fn signal(p: &Proc, sig: i32) {
-    unsafe {
-        libc::kill(p.0.id() as i32, sig);
-    }
-}
-
-/// Waits up to `secs` for the process to exit; its status.
-async fn exits_within(p: &mut Proc, secs: u64) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = p.0.try_wait().unwrap() {
-            return Some(status);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 /// Ctrl-C during `billrun run` (a job of 60 s) stops waiting at once, exits 130 and
 /// says how to follow the job, which stays in the queue.
 #[tokio::test]
 async fn ctrl_c_stops_waiting_and_says_how_to_follow_the_job() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let log = scratch.path().join("run.log");
-    let mut p = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["run", "probe", r#"{"key":"slow","sleepMs":60000}"#]);
-            c
-        },
-        &log,
-    );
-    probe_started(&db, "slow").await;
-    signal(&p, libc::SIGINT);
-    let status = exits_within(&mut p, 5)
+    let env = TestEnv::new().await;
+    let db = env.db();
+    // `billrun run` itself is under test (its signal handling and exit status): a
+    // process of its own, signalled.
+    let mut p = env.spawn(&["run", "probe", r#"{"key":"slow","sleepMs":60000}"#]);
+    probe_started(db, "slow").await;
+    p.signal(libc::SIGINT);
+    let status = p
+        .exits_within(Duration::from_secs(5))
         .await
         .expect("billrun run still waits after Ctrl-C");
     assert_eq!(status.code(), Some(130));
@@ -855,7 +723,7 @@ async fn ctrl_c_stops_waiting_and_says_how_to_follow_the_job() {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = p.log();
     assert!(text.contains(&format!("billrun jobs show {id}")), "{text}");
     assert_ne!(job_state(&db.pool, &id).await.as_deref(), Some("done"));
 }
@@ -865,49 +733,36 @@ async fn ctrl_c_stops_waiting_and_says_how_to_follow_the_job() {
 /// after about a second (status 1).
 #[tokio::test]
 async fn worker_stops_gracefully_then_at_once_on_a_second_signal_or_timeout() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    enqueue(&db, &config, &["probe", r#"{"key":"w1","sleepMs":60000}"#]);
-    let mut w = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--kinds", "probe", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("w1.log"),
-    );
-    probe_started(&db, "w1").await;
-    signal(&w, libc::SIGINT);
+    let env = TestEnv::new().await;
+    let db = env.db();
+    // The worker's signal handling and exit statuses are under test: signalled
+    // directly, its status read.
+    probe(&env, json!({"key": "w1", "sleepMs": 60000})).await;
+    let mut w = spawn_worker(&env);
+    probe_started(db, "w1").await;
+    w.signal(libc::SIGINT);
     assert!(
-        exits_within(&mut w, 2).await.is_none(),
+        w.exits_within(Duration::from_secs(2)).await.is_none(),
         "the first signal waits for the running job"
     );
-    signal(&w, libc::SIGINT);
-    let status = exits_within(&mut w, 5)
+    w.signal(libc::SIGINT);
+    let status = w
+        .exits_within(Duration::from_secs(5))
         .await
         .expect("a second signal stops the worker at once");
     assert_eq!(status.code(), Some(130));
 
-    enqueue(&db, &config, &["probe", r#"{"key":"w2","sleepMs":60000}"#]);
-    let mut w = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args([
-                "worker",
-                "--kinds",
-                "probe",
-                "--no-scheduler",
-                "--shutdown-timeout",
-                "1",
-            ]);
-            c
-        },
-        &scratch.path().join("w2.log"),
-    );
-    probe_started(&db, "w2").await;
-    signal(&w, libc::SIGTERM);
-    let status = exits_within(&mut w, 6)
+    probe(&env, json!({"key": "w2", "sleepMs": 60000})).await;
+    let mut w = env
+        .worker()
+        .kinds("probe")
+        .no_scheduler()
+        .shutdown_timeout(1)
+        .spawn();
+    probe_started(db, "w2").await;
+    w.signal(libc::SIGTERM);
+    let status = w
+        .exits_within(Duration::from_secs(6))
         .await
         .expect("--shutdown-timeout 1 bounds the graceful wait");
     assert_eq!(status.code(), Some(1));

@@ -4,8 +4,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use billrun::queue::JobKind;
 use billrun::store::private_pg;
+use serde_json::json;
 
+use crate::env::TestEnv;
 use crate::harness::*;
 
 struct Cluster {
@@ -30,28 +33,18 @@ async fn jobs_enqueued_after_a_postgres_restart_still_run() {
         .await
         .unwrap();
     let server = url.trim_end_matches("/billrun").to_string();
-    let db = TestDb::on_server(&server).await;
+    let env = TestEnv::on_server(&server).await;
+    let db = env.db();
 
-    let scratch = Scratch::new();
-    let config = scratch.config("", None);
-    let _worker = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.args(["worker", "--no-scheduler"]);
-            c
-        },
-        &scratch.path().join("worker.log"),
-    );
+    let worker = env.worker().no_scheduler().spawn();
     let enqueue = |key: &str| {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args(["enqueue", "probe", &format!(r#"{{"key":"{key}"}}"#)]);
-            c
-        });
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out).trim().to_string()
+        env.enqueue(
+            JobKind::Probe,
+            json!({ "key": key }),
+            "2026-02-01T00:00:00Z",
+        )
     };
-    let before = enqueue("before");
+    let before = enqueue("before").await;
     wait_for(
         Duration::from_secs(30),
         "the job before the restart",
@@ -70,17 +63,18 @@ async fn jobs_enqueued_after_a_postgres_restart_still_run() {
         .await
         .unwrap();
 
-    let after = enqueue("after");
+    let after = enqueue("after").await;
     wait_for(
         Duration::from_secs(60),
         "the job after the restart",
         || async { (job_state(&db.pool, &after).await.as_deref() == Some("done")).then_some(()) },
     )
     .await;
-    let log = std::fs::read_to_string(scratch.path().join("worker.log")).unwrap();
+    let log = worker.log();
     assert!(
         log.contains("restarting"),
         "the worker noticed the outage and restarted:\n{log}"
     );
-    drop(db);
+    drop(worker);
+    drop(env);
 }

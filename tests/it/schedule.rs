@@ -1,6 +1,7 @@
 //! The cron schedule as `billrun schedule list` shows it (the scheduler enqueues the
 //! same fire times: both call `ScheduleEntry::next_fire_times`).
 
+use crate::env::TestEnv;
 use crate::harness::*;
 
 /// `billrun schedule list` with `schedule` as the configured schedule file. It reads
@@ -53,14 +54,14 @@ fn schedule_list_fires_a_berlin_night_job_once_per_local_day_across_dst() {
     assert_eq!(next[399], "2028-02-04T01:30:00Z");
 }
 
-/// A config file with no `schedule_file`, in a folder without `jobs/`.
-fn config_without_schedule(scratch: &Scratch) -> std::path::PathBuf {
-    let path = scratch.path().join("no-schedule.toml");
+/// A config file with no `schedule_file`, in the folder `dir` (without `jobs/`).
+fn config_without_schedule(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("no-schedule.toml");
     std::fs::write(
         &path,
         format!(
             "data_dir = {:?}\n[worker]\nheartbeat_secs = 1\npoll_interval_ms = 50\n",
-            scratch.path().join("data")
+            dir.join("data")
         ),
     )
     .unwrap();
@@ -69,13 +70,12 @@ fn config_without_schedule(scratch: &Scratch) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_worker_without_a_schedule_file_runs_the_built_in_schedule() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let config = config_without_schedule(&scratch);
+    let mut env = TestEnv::new().await;
+    env.use_config_file(config_without_schedule(env.scratch()));
     // `schedule list` from a folder without jobs/schedule.toml: the built-in entries.
     let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.current_dir(scratch.path())
+        let mut c = env.command();
+        c.current_dir(env.scratch())
             .args(["schedule", "list", "--json"]);
         c
     });
@@ -89,15 +89,8 @@ async fn a_worker_without_a_schedule_file_runs_the_built_in_schedule() {
         .collect();
     assert_eq!(names, ["cycle-close", "credit-expiry", "queue-retention"]);
     // The worker runs it (and does not warn about a missing file).
-    let log = scratch.path().join("worker.log");
-    let mut w = Proc::spawn(
-        {
-            let mut c = billrun(&db.url, &config);
-            c.current_dir(scratch.path()).arg("worker");
-            c
-        },
-        &log,
-    );
+    let mut w = env.worker().current_dir(env.scratch()).spawn();
+    let log = w.log_path().to_path_buf();
     let text = wait_for(
         std::time::Duration::from_secs(30),
         "the scheduler to start",
@@ -117,25 +110,22 @@ async fn a_worker_without_a_schedule_file_runs_the_built_in_schedule() {
 
 #[tokio::test]
 async fn a_named_schedule_file_that_is_missing_is_an_error() {
-    let db = TestDb::new().await;
-    let scratch = Scratch::new();
-    let missing = scratch.path().join("nope/schedule.toml");
+    // Workers that must refuse to start: run to their exit status, not spawned.
+    let mut env = TestEnv::new().await;
+    let missing = env.scratch().join("nope/schedule.toml");
     // Named in the configuration.
-    let config = scratch.path().join("named.toml");
+    let config = env.scratch().join("named.toml");
     std::fs::write(
         &config,
         format!(
             "schedule_file = {missing:?}\ndata_dir = {:?}\n",
-            scratch.path().join("data")
+            env.scratch().join("data")
         ),
     )
     .unwrap();
+    env.use_config_file(config);
     for args in [&["worker"][..], &["schedule", "list"][..]] {
-        let out = run({
-            let mut c = billrun(&db.url, &config);
-            c.args(args);
-            c
-        });
+        let out = env.run(args);
         assert!(!out.status.success(), "{args:?} should fail");
         let err = stderr(&out);
         assert!(
@@ -147,12 +137,8 @@ async fn a_named_schedule_file_that_is_missing_is_an_error() {
         );
     }
     // Named by flag.
-    let config = config_without_schedule(&scratch);
-    let out = run({
-        let mut c = billrun(&db.url, &config);
-        c.args(["worker", "--schedule"]).arg(&missing);
-        c
-    });
+    env.use_config_file(config_without_schedule(env.scratch()));
+    let out = env.run(&["worker", "--schedule", missing.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(&format!(
