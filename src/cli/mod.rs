@@ -23,6 +23,7 @@ use crate::queue::{self, EnqueueOptions, Enqueued};
 use crate::store;
 
 pub mod exit;
+pub mod identity;
 pub mod output;
 
 /// billrun: usage-based billing on Postgres.
@@ -187,6 +188,21 @@ enum Command {
     Imports {
         #[command(subcommand)]
         command: crate::imports::commands::ImportsCommand,
+    },
+    /// API tokens: create (shown once), list, deactivate, activate, delete.
+    Token {
+        #[command(subcommand)]
+        command: identity::TokenCommand,
+    },
+    /// Users: invite (by email), list.
+    User {
+        #[command(subcommand)]
+        command: identity::UserCommand,
+    },
+    /// The audit trail of changes.
+    Audit {
+        #[command(subcommand)]
+        command: identity::AuditCommand,
     },
     /// Benchmarks.
     Bench {
@@ -610,6 +626,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Imports { command } => {
             let env = open(cfg_path, 2).await?;
             return crate::imports::commands::run_imports(&env.pool, command).await;
+        }
+        Command::Token { command } => {
+            identity::run_token(&open(cfg_path, 2).await?.pool, command).await?
+        }
+        Command::User { command } => {
+            let env = open(cfg_path, 2).await?;
+            identity::run_user(&env.pool, &env.config, command).await?
+        }
+        Command::Audit { command } => {
+            identity::run_audit(&open(cfg_path, 2).await?.pool, command).await?
         }
         Command::Bench { command } => {
             let env = open(cfg_path, 16).await?;
