@@ -324,6 +324,46 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_and_module_tables_are_this_table() {
+        let code: Vec<[&str; 4]> = PERMISSIONS
+            .iter()
+            .map(|(r, _, _)| {
+                Role::ALL.map(|role| {
+                    match (
+                        allows(role, *r, Access::Read),
+                        allows(role, *r, Access::Write),
+                    ) {
+                        (_, true) => "W",
+                        (true, false) => "R",
+                        _ => "-",
+                    }
+                })
+            })
+            .collect();
+        for (doc, text) in [
+            ("README.md", include_str!("../../README.md")),
+            ("roles.rs", include_str!("roles.rs")),
+        ] {
+            let documented: Vec<[String; 4]> = text
+                .lines()
+                .map(|l| l.trim_start_matches("//! "))
+                .skip_while(|l| !l.starts_with("| resource | Administrator | Analyst"))
+                .skip(2)
+                .take_while(|l| l.starts_with('|'))
+                .map(|l| {
+                    let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
+                    [1, 2, 3, 4].map(|i| cells[cells.len() - 6 + i].clone())
+                })
+                .collect();
+            let documented: Vec<[&str; 4]> = documented
+                .iter()
+                .map(|r| r.each_ref().map(String::as_str))
+                .collect();
+            assert_eq!(documented, code, "the role table in {doc}");
+        }
+    }
+
+    #[test]
     fn roles_read_in_any_spelling() {
         for (text, role) in [
             ("administrator", Role::Administrator),
