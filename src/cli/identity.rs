@@ -26,7 +26,8 @@ pub struct ActorArgs {
 }
 
 impl ActorArgs {
-    /// The CLI actor: `--actor`, else `$USER`, else `$LOGNAME`, else `uid N`.
+    /// The CLI actor: `--actor`, else `$USER`, else `$LOGNAME`, else the name of the
+    /// process's user in the password database, else `uid N`.
     pub fn actor(&self) -> Actor {
         let name = self
             .actor
@@ -34,11 +35,38 @@ impl ActorArgs {
             .filter(|a| !a.trim().is_empty())
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
             .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+            .or_else(os_user_name)
             .unwrap_or_else(|| {
                 // SAFETY: getuid has no preconditions and cannot fail.
                 format!("uid {}", unsafe { libc::getuid() })
             });
         Actor::cli(name)
+    }
+}
+
+/// The name of the process's (real) user in the password database, if it has one.
+fn os_user_name() -> Option<String> {
+    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `pwd` and `buf` (whose length it is given) only,
+    // and sets `result` to `pwd` on success or to null; the name is read only then,
+    // while `buf` is alive.
+    unsafe {
+        let rc = libc::getpwuid_r(
+            libc::getuid(),
+            pwd.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || (*result).pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr((*result).pw_name)
+            .to_string_lossy()
+            .into_owned();
+        Some(name).filter(|n| !n.is_empty())
     }
 }
 

@@ -285,16 +285,19 @@ async fn every_change_is_audited_and_the_database_refuses_to_change_the_trail() 
     assert!(table.starts_with("    ID AT (UTC)"), "{table}");
     assert!(table.contains("CLI bob"), "{table}");
 
-    // The default actor is the OS user.
-    env.ok(&[
-        "token", "create", "--org", "acme", "--name", "n2", "--role", "analyst",
-    ]);
+    // The default actor is the OS user ($USER).
+    let out = crate::harness::run({
+        let mut c = env.command();
+        c.args([
+            "token", "create", "--org", "acme", "--name", "n2", "--role", "analyst",
+        ])
+        .env("USER", "carol");
+        c
+    });
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
     let last = env.json(&["audit", "list", "--org", "acme", "--limit", "1", "--json"]);
-    let os_user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }));
     assert_eq!(last[0]["actorKind"], "CLI");
-    assert_eq!(last[0]["actorId"], os_user.as_str());
+    assert_eq!(last[0]["actorId"], "carol");
 
     // Append-only, whatever connects to the database.
     for sql in [
