@@ -22,6 +22,7 @@ mod demo;
 pub mod documents;
 pub mod exit;
 pub mod flags;
+pub mod identity;
 pub mod import;
 pub mod invoice;
 mod jobs;
@@ -151,6 +152,21 @@ enum Command {
     Imports {
         #[command(subcommand)]
         command: import::ImportsCommand,
+    },
+    /// API tokens: create (shown once), list, deactivate, activate, delete.
+    Token {
+        #[command(subcommand)]
+        command: identity::TokenCommand,
+    },
+    /// Users: invite (by email), list.
+    User {
+        #[command(subcommand)]
+        command: identity::UserCommand,
+    },
+    /// The audit trail of changes.
+    Audit {
+        #[command(subcommand)]
+        command: identity::AuditCommand,
     },
     /// Benchmarks.
     Bench {
@@ -382,6 +398,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Imports { command } => {
             let env = open(cfg_path, 2).await?;
             return import::run_imports(&env.pool, command).await;
+        }
+        Command::Token { command } => {
+            identity::run_token(&open(cfg_path, 2).await?.pool, command).await?
+        }
+        Command::User { command } => {
+            let env = open(cfg_path, 2).await?;
+            identity::run_user(&env.pool, &env.config, command).await?
+        }
+        Command::Audit { command } => {
+            identity::run_audit(&open(cfg_path, 2).await?.pool, command).await?
         }
         Command::Bench { command } => {
             let env = open(cfg_path, 16).await?;

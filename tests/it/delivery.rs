@@ -28,7 +28,7 @@ fn python() -> &'static str {
     panic!("no python3 with aiosmtpd: apt-get install python3-aiosmtpd (see .ci/run)");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -45,7 +45,7 @@ fn wait_listening(port: u16) {
 }
 
 /// aiosmtpd storing every message in the Maildir `dir`.
-fn mailbox_server(port: u16, dir: &Path, log: &Path) -> Proc {
+pub(crate) fn mailbox_server(port: u16, dir: &Path, log: &Path) -> Proc {
     let mut c = Command::new(python());
     c.args(["-m", "aiosmtpd", "-n", "-l"])
         .arg(format!("127.0.0.1:{port}"))
@@ -78,7 +78,7 @@ while True:
 
 /// The messages of a Maildir, parsed: to, from, reply_to, subject, message_id, text,
 /// html, attachments [{name, type, pdf}].
-fn messages(maildir: &Path) -> Vec<Value> {
+pub(crate) fn messages(maildir: &Path) -> Vec<Value> {
     let script = r#"
 import email, json, os, sys
 from email import policy
