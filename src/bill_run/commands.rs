@@ -333,6 +333,7 @@ pub async fn run_rerender(
         crate::queue::JobKind::RenderChunk,
         payload,
         org,
+        Utc::now(),
         timeout,
     )
     .await?;
@@ -598,6 +599,7 @@ pub async fn run_resend(
         crate::queue::JobKind::DeliverChunk,
         payload,
         org,
+        Utc::now(),
         timeout,
     )
     .await?;

@@ -143,6 +143,7 @@ pub async fn run_credit(pool: &PgPool, config: Arc<Config>, cmd: CreditCommand) 
                 JobKind::CreditGrant,
                 payload,
                 &org,
+                Utc::now(),
                 Duration::from_secs(60),
             )
             .await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -116,18 +116,21 @@ pub async fn wait_for_job(
     Ok(job)
 }
 
-/// Runs one operator job (`kind` with `payload`, acting now) through the queue, waits,
-/// and fails with the job's last error unless it is done: the common path of CLI
-/// commands that do their work as a job (`credit grant`, `invoice rerender`, ...).
+/// Runs one operator job (`kind` with `payload`, acting as of `as_of`: its
+/// `JobContext::as_of`, which the caller reads from the clock or takes from the
+/// request) through the queue, waits at most `timeout`, and fails with the job's last
+/// error unless it is done: the common path of commands that do their work as a job
+/// (`credit grant`, `invoice rerender`, ...).
 pub async fn run_operator_job(
     pool: &PgPool,
     config: Arc<Config>,
     kind: JobKind,
     payload: Value,
     organisation: &str,
+    as_of: DateTime<Utc>,
     timeout: Duration,
 ) -> Result<JobView> {
-    let req = super::request(kind, payload, Utc::now(), Some(organisation.to_string()))
+    let req = super::request(kind, payload, as_of, Some(organisation.to_string()))
         .map_err(anyhow::Error::msg)?;
     let job = run_to_completion(pool, config, req, timeout).await?;
     if job.state != admin::JobState::Done {
