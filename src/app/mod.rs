@@ -11,3 +11,5 @@
 //! hold the operations that also run jobs through the queue (re-render, resend, void,
 //! confirm a plan migration, import a file, enqueue and watch a job), which is why
 //! this layer sits above `jobs`.
+
+pub mod plan_migrations;

@@ -24,6 +24,7 @@ use crate::store;
 
 pub mod exit;
 pub mod output;
+pub mod plan_migration;
 
 /// billrun: usage-based billing on Postgres.
 #[derive(Parser, Debug)]
@@ -113,7 +114,7 @@ enum Command {
     #[command(visible_alias = "migration")]
     Migrations {
         #[command(subcommand)]
-        command: crate::plan_migration::commands::MigrationCommand,
+        command: plan_migration::MigrationCommand,
     },
     /// Credits: grant, void, list, balance, ledger.
     Credit {
@@ -501,7 +502,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Migrations { command } => {
             let env = open(cfg_path, 8).await?;
-            crate::plan_migration::commands::run(&env.pool, env.config.clone(), command).await?;
+            plan_migration::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Credit { command } => {
             let env = open(cfg_path, 8).await?;
