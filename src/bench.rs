@@ -309,7 +309,8 @@ async fn plan_migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u3
             chunk_size: Some(chunk_size),
         };
         let start = Instant::now();
-        let created = plan_migration::create(&pool, 3, "bench", &request, Utc::now()).await?;
+        let created =
+            plan_migration::create(&pool, 3, &"bench".into(), &request, Utc::now()).await?;
         let job = created
             .job_id
             .clone()
@@ -322,7 +323,7 @@ async fn plan_migration_bench(config: Arc<Config>, accounts: u64, chunk_size: u3
             "the migration job is {}",
             done.state
         );
-        let view = plan_migration::get(&pool, "bench", &created.id).await?;
+        let view = plan_migration::get(&pool, &"bench".into(), &created.id).await?;
         anyhow::ensure!(
             view.counts.completed == accounts as i64,
             "{} of {accounts} accounts migrated",

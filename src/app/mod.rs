@@ -16,3 +16,4 @@ pub mod credits;
 pub mod imports;
 pub mod invoices;
 pub mod jobs;
+pub mod plan_migrations;

@@ -50,6 +50,7 @@ pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
             crate::app::jobs::JobFailure,
             crate::app::invoices::InvoiceError,
             crate::app::credits::GrantError,
+            crate::app::plan_migrations::PlanMigrationError,
             crate::bill_run::invoices::StatusError,
             crate::credits::CreditError,
             crate::catalog::CatalogError,

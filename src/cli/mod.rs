@@ -31,6 +31,7 @@ pub mod meter;
 pub mod org;
 pub mod output;
 pub mod plan;
+pub mod plan_migration;
 mod schedule;
 pub mod usage;
 mod worker;
@@ -78,7 +79,7 @@ enum Command {
     #[command(visible_alias = "migration")]
     Migrations {
         #[command(subcommand)]
-        command: crate::plan_migration::commands::MigrationCommand,
+        command: plan_migration::MigrationCommand,
     },
     /// Credits: grant, void, list, balance, ledger.
     Credit {
@@ -352,7 +353,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Schedule { command } => schedule::run(cfg_path, command)?,
         Command::Migrations { command } => {
             let env = open(cfg_path, 8).await?;
-            crate::plan_migration::commands::run(&env.pool, env.config.clone(), command).await?;
+            plan_migration::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Credit { command } => {
             let env = open(cfg_path, 8).await?;

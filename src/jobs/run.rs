@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use chrono::Utc;
-use serde_json::Value;
 use sqlx::PgPool;
 
 use super::worker;
@@ -113,29 +111,5 @@ pub async fn wait_for_job(
     };
     let _ = stop_tx.send(());
     workers.await??;
-    Ok(job)
-}
-
-/// Runs one operator job (`kind` with `payload`, acting now) through the queue, waits,
-/// and fails with the job's last error unless it is done: the common path of CLI
-/// commands that do their work as a job (`credit grant`, `invoice rerender`, ...).
-pub async fn run_operator_job(
-    pool: &PgPool,
-    config: Arc<Config>,
-    kind: JobKind,
-    payload: Value,
-    organisation: &str,
-    timeout: Duration,
-) -> Result<JobView> {
-    let req = super::request(kind, payload, Utc::now(), Some(organisation.to_string()))
-        .map_err(anyhow::Error::msg)?;
-    let job = run_to_completion(pool, config, req, timeout).await?;
-    if job.state != admin::JobState::Done {
-        bail!(
-            "{}",
-            job.last_error
-                .unwrap_or_else(|| format!("the {kind} job is {}", job.state))
-        );
-    }
     Ok(job)
 }

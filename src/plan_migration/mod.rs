@@ -19,7 +19,6 @@
 //! [`billrun_core::plan_migration`] (switch date, credit back) and
 //! [`billrun_core::overrides`] (overrides carried or dropped).
 
-pub mod commands;
 pub mod job;
 
 use billrun_core::plan::Plan;
@@ -33,6 +32,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::catalog::{CatalogError, Result};
 use crate::queue::{JobKind, JobRequest};
 use crate::store::status::{PlanMigrationEntryStatus, PlanMigrationStatus};
+use crate::store::OrgId;
 
 /// Which versions of the source plan a migration takes accounts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +179,10 @@ impl From<MigrationRow> for MigrationView {
 }
 
 /// One migration with its counts.
-pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<MigrationView> {
+///
+/// Errors: [`CatalogError::NotFound`] when the organisation has no migration `id`.
+pub async fn get(pool: &PgPool, org: &OrgId, id: &str) -> Result<MigrationView> {
+    let org: &str = org;
     let row: Option<MigrationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE m.org_id = $1 AND m.id = $2 GROUP BY m.org_id, m.id"
     )))
@@ -195,8 +198,8 @@ pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<MigrationView> {
         })
 }
 
-/// The organisation's migrations, newest first.
-pub async fn list(pool: &PgPool, org: &str) -> Result<Vec<MigrationView>> {
+/// The organisation's migrations, newest first (by creation, then id).
+pub async fn list(pool: &PgPool, org: &OrgId) -> Result<Vec<MigrationView>> {
     let rows: Vec<MigrationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE m.org_id = $1 GROUP BY m.org_id, m.id ORDER BY m.created_at DESC, m.id DESC"
     )))
@@ -228,12 +231,14 @@ pub struct Entry {
     pub reason: Option<String>,
 }
 
-/// A migration's entries (optionally of one status), by account.
+/// A migration's entries (optionally only those of one status), by account id.
+///
+/// Errors: [`CatalogError::NotFound`] when the organisation has no migration `id`.
 pub async fn entries(
     pool: &PgPool,
-    org: &str,
+    org: &OrgId,
     id: &str,
-    status: Option<&str>,
+    status: Option<PlanMigrationEntryStatus>,
 ) -> Result<Vec<Entry>> {
     get(pool, org, id).await?;
     Ok(sqlx::query_as(
@@ -245,7 +250,7 @@ pub async fn entries(
     )
     .bind(org)
     .bind(id)
-    .bind(status)
+    .bind(status.map(|s| s.as_str()))
     .fetch_all(pool)
     .await?)
 }
@@ -274,15 +279,23 @@ fn parse_plan(plan: &str, version: i32, definition: &Value) -> Result<Plan> {
     })
 }
 
-/// Validates and records a migration; enqueues its job unless it waits for
-/// confirmation.
+/// Validates and records a migration, created at `now`; enqueues its job (acting as
+/// of `now`, at most `max_attempts` attempts) in the same transaction unless it waits
+/// for confirmation. Returns it as stored (PENDING or AWAITING_CONFIRMATION).
+///
+/// Errors: [`CatalogError::NotFound`] for an unknown organisation, source plan (or
+/// version) or target version; [`CatalogError::Conflict`] for a target that is not
+/// ACTIVE, the same version as the source, an unreadable plan, or
+/// `retainStartOffsets` between plans of different intervals.
 pub async fn create(
     pool: &PgPool,
     max_attempts: u32,
-    org: &str,
+    org: &OrgId,
     m: &NewMigration,
     now: DateTime<Utc>,
 ) -> Result<MigrationView> {
+    let org_id = org;
+    let org: &str = org;
     let mut tx = pool.begin().await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)")
@@ -406,7 +419,7 @@ pub async fn create(
             .await?;
     }
     tx.commit().await?;
-    get(pool, org, &id).await
+    get(pool, org_id, &id).await
 }
 
 async fn enqueue_job(
@@ -460,14 +473,19 @@ async fn awaiting(conn: &mut PgConnection, org: &str, id: &str, verb: &str) -> R
     }
 }
 
-/// Confirms a migration that awaits confirmation: its job is enqueued.
+/// Confirms a migration that awaits confirmation, at `now`: it becomes PENDING and
+/// its job is enqueued (acting as of `now`, at most `max_attempts` attempts).
+///
+/// Errors: [`CatalogError::NotFound`] for an unknown migration,
+/// [`CatalogError::Conflict`] for one that is not AWAITING_CONFIRMATION.
 pub async fn confirm(
     pool: &PgPool,
     max_attempts: u32,
-    org: &str,
+    org_id: &OrgId,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<MigrationView> {
+    let org: &str = org_id;
     let mut tx = pool.begin().await?;
     awaiting(&mut tx, org, id, "confirmed").await?;
     sqlx::query(
@@ -480,16 +498,21 @@ pub async fn confirm(
     .await?;
     enqueue_job(&mut tx, max_attempts, org, id, now).await?;
     tx.commit().await?;
-    get(pool, org, id).await
+    get(pool, org_id, id).await
 }
 
-/// Rejects a migration that awaits confirmation: it ends having done nothing.
+/// Rejects a migration that awaits confirmation, at `now`: it ends REJECTED having
+/// done nothing.
+///
+/// Errors: [`CatalogError::NotFound`] for an unknown migration,
+/// [`CatalogError::Conflict`] for one that is not AWAITING_CONFIRMATION.
 pub async fn reject(
     pool: &PgPool,
-    org: &str,
+    org_id: &OrgId,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<MigrationView> {
+    let org: &str = org_id;
     let mut tx = pool.begin().await?;
     awaiting(&mut tx, org, id, "rejected").await?;
     sqlx::query(
@@ -501,5 +524,5 @@ pub async fn reject(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    get(pool, org, id).await
+    get(pool, org_id, id).await
 }

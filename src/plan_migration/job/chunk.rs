@@ -1,19 +1,23 @@
 //! One chunk of a plan migration, in one transaction: its pending entries locked,
-//! their accounts, plan periods, cycles and licenses loaded, each account decided
-//! ([`super::decide`]), and the outcomes written ([`super::write`]).
+//! their accounts, plan periods, cycles and licenses loaded and converted to the
+//! core's inputs, each account decided by the core
+//! ([`billrun_core::plan_migration::decide_account`]), and the outcomes written
+//! ([`super::write`]).
 
 use std::collections::HashMap;
 
-use billrun_core::plan_migration::MigrationMode;
+use billrun_core::overrides::Overrides;
+use billrun_core::plan_migration::{
+    decide_account, AccountOnSource, AccountSwitch, MigrationMode, MigrationTerms, RecordedCycle,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::decide::decide;
 use super::write::{write_failures, write_switches};
-use super::{ChunkInputs, Migration, Outcome, StoredCycle, Switch};
-use crate::bill_run::load::{self};
+use super::{Migration, Outcome, StoredCycle, Switch};
+use crate::bill_run::load::{self, Association, BilledAccount};
 use crate::queue::{JobContext, JobError};
 
 /// Migrates up to `chunk_size` pending entries in one transaction: (migrated, failed).
@@ -86,12 +90,16 @@ pub(super) async fn migrate_chunk(
         HashMap::new()
     };
 
-    let inputs = ChunkInputs {
-        settings: &settings,
-        migration: m,
-        mode,
-        effective_at,
+    let terms = MigrationTerms {
+        source_plan_id: &m.source_plan_id,
+        source_version: m.source_version,
+        target_plan_id: &m.target_plan_id,
+        target_version: m.target_version,
         target_definition: &target_definition,
+        mode,
+        retain_start_offsets: m.retain_start_offsets,
+        effective_at,
+        rounding: settings.rounding,
     };
     let mut outcomes = Vec::new();
     for (account_id, source_from) in &entries {
@@ -106,16 +114,34 @@ pub(super) async fn migrate_chunk(
             (_, None) => Outcome::Failed("the account no longer exists".into()),
             (_, Some(Err(e))) => Outcome::Failed(e.clone()),
             (Some(a), Some(Ok(account))) => {
-                let no_cycles = Vec::new();
+                let cycles: Vec<RecordedCycle> = cycles_of
+                    .get(&a.key())
+                    .map_or_else(Vec::new, |c| c.iter().map(StoredCycle::recorded).collect());
                 let no_licenses = Default::default();
-                decide(
-                    &inputs,
-                    a,
-                    account,
-                    source_plans.get(&a.key()),
-                    cycles_of.get(&a.key()).unwrap_or(&no_cycles),
-                    licenses.get(account_id).unwrap_or(&no_licenses),
-                )
+                let overrides = Overrides::from_json(a.overrides.as_ref().unwrap_or(&Value::Null));
+                let not_found = format!("plan {} v{} not found", a.plan_id, a.plan_version);
+                let source_plan = match source_plans.get(&a.key()) {
+                    Some(Ok(p)) => Ok(&**p),
+                    Some(Err(e)) => Err(e.as_str()),
+                    None => Err(not_found.as_str()),
+                };
+                let on_source = AccountOnSource {
+                    plan_id: &a.plan_id,
+                    plan_version: a.plan_version,
+                    from: a.from,
+                    until: a.until,
+                    trial_days: a.trial_days,
+                    overrides: &overrides,
+                    source_plan,
+                    currency: account.currency,
+                    timezone: account.timezone,
+                    cycles: &cycles,
+                    licenses: licenses.get(account_id).unwrap_or(&no_licenses),
+                };
+                match decide_account(&terms, &on_source) {
+                    Ok(decided) => Outcome::Migrated(Box::new(switch(a, account, decided))),
+                    Err(reason) => Outcome::Failed(reason.to_string()),
+                }
             }
         };
         outcomes.push((account_id.clone(), outcome));
@@ -141,4 +167,24 @@ pub(super) async fn migrate_chunk(
     write_failures(conn, org, id, &failures, ctx.as_of).await?;
     tx.commit().await?;
     Ok((switches.len() as u64, failures.len() as u64))
+}
+
+/// A migrated account's outcome as [`super::write`] writes it.
+fn switch(a: &Association, account: &BilledAccount, decided: AccountSwitch) -> Switch {
+    let credit = decided.credit();
+    let credit_detail = decided.credit_detail();
+    Switch {
+        account_id: a.account_id.clone(),
+        source_from: a.from,
+        switch: decided.switch,
+        until: a.until,
+        tz: account.timezone,
+        overrides: Some(decided.overrides.to_json()).filter(|o| !o.is_null()),
+        dropped: decided.dropped,
+        shorten: decided.shorten.map(|(i, end)| (i as i32, end)),
+        unbilled: decided.unbilled.into_iter().map(|i| i as i32).collect(),
+        credit,
+        credit_detail,
+        currency: account.currency,
+    }
 }

@@ -22,15 +22,15 @@
 //!
 //! This module owns the job (its payload, listing the accounts, the loop over
 //! chunks) and the types its steps share; a chunk is load -> decide -> write:
-//! [`chunk`] loads and runs it, [`decide`] decides one account without I/O, [`write`]
-//! writes the chunk's outcomes.
+//! [`chunk`] loads it and decides each account through the core
+//! ([`billrun_core::plan_migration::decide_account`], no I/O), [`write`] writes the
+//! chunk's outcomes.
 
 mod chunk;
-mod decide;
 mod write;
 
 use billrun_core::cycle::CycleWindow;
-use billrun_core::plan_migration::MigrationMode;
+use billrun_core::plan_migration::{MigrationMode, RecordedCycle};
 use billrun_core::{Currency, Period};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -39,7 +39,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use crate::bill_run::load::OrgSettings;
 use crate::queue::{JobContext, JobError};
 use crate::store::status::{CycleStatus, PlanMigrationStatus};
 use chunk::migrate_chunk;
@@ -210,11 +209,15 @@ struct StoredCycle {
 }
 
 impl StoredCycle {
-    fn window(&self) -> CycleWindow {
-        CycleWindow {
-            index: self.cycle_index as u32,
-            full: Period::new(self.full_start, self.full_end),
-            billed: Period::new(self.billed_start, self.billed_end),
+    /// The cycle as the core's decision reads it.
+    fn recorded(&self) -> RecordedCycle {
+        RecordedCycle {
+            window: CycleWindow {
+                index: self.cycle_index as u32,
+                full: Period::new(self.full_start, self.full_end),
+                billed: Period::new(self.billed_start, self.billed_end),
+            },
+            closed: self.status == CycleStatus::Closed,
         }
     }
 }
@@ -242,13 +245,4 @@ struct Switch {
     credit: Decimal,
     credit_detail: Vec<String>,
     currency: Currency,
-}
-
-/// What every account of a chunk is decided with.
-struct ChunkInputs<'a> {
-    settings: &'a OrgSettings,
-    migration: &'a Migration,
-    mode: MigrationMode,
-    effective_at: DateTime<Utc>,
-    target_definition: &'a Value,
 }

@@ -17,6 +17,18 @@
 //!
 //! `retainStartOffsets` keeps the account's cycle alignment on the new plan
 //! ([`crate::cycle::PricingCycleConfig::aligned_with`]).
+//!
+//! What migrating one account means as a whole (these rules, its overrides carried,
+//! the target checked in its currency, the cycles cut) is [`decide_account`]
+//! (module [`account`]).
+
+pub mod account;
+#[cfg(test)]
+mod account_tests;
+
+pub use account::{
+    decide_account, AccountOnSource, AccountSwitch, MigrationTerms, NotMigrated, RecordedCycle,
+};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
