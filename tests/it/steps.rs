@@ -190,3 +190,30 @@ async fn a_close_chunk_step_run_directly_writes_the_drafts_enqueues_their_finali
         ]
     );
 }
+
+#[tokio::test]
+async fn a_retried_close_chunk_attempt_enqueues_its_finalization_once() {
+    let env = TestEnv::new().await;
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(5000))
+        .await;
+    let payload = json!({"organisation": "acme", "accounts": ["a1"]});
+    let at = "2026-02-01T00:00:00Z";
+    // Attempt 1 commits (drafts, cycles, the finalize-chunk) and its worker dies
+    // before recording the outcome; the queue runs the same job again.
+    let first = env
+        .run_attempt(JobKind::CloseChunk, payload.clone(), at, "close-1", 1)
+        .await
+        .unwrap();
+    assert_eq!(first["invoicesCreated"], 2, "{first}");
+    let second = env
+        .run_attempt(JobKind::CloseChunk, payload, at, "close-1", 2)
+        .await
+        .unwrap();
+    assert_eq!(second["invoicesCreated"], 0, "{second}");
+    let finalize = env.queued(JobKind::FinalizeChunk).await;
+    assert_eq!(finalize.len(), 1, "one finalization per close-chunk job");
+    assert_eq!(first["finalizeJob"], json!(finalize[0].0), "{first}");
+    assert_eq!(second["finalizeJob"], json!(finalize[0].0), "{second}");
+}
