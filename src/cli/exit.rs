@@ -54,6 +54,7 @@ pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
             crate::bill_run::invoices::StatusError,
             crate::credits::CreditError,
             crate::catalog::CatalogError,
+            crate::paging::ListError,
             crate::imports::ImportError,
             crate::documents::DocumentError,
             sqlx::Error,
