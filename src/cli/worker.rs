@@ -29,9 +29,14 @@ pub struct WorkerArgs {
     shutdown_timeout: Option<u64>,
 }
 
-/// Runs `billrun worker` until a signal (see [`shutdown_signals`]).
+/// Runs `billrun worker` until a signal (see [`shutdown_signals`]); refuses to start
+/// with a `[mail]` configuration it cannot send with (no `smtp_url`, a bad URL or
+/// scheme, an unreadable `ca_file`).
 pub async fn run(pool: PgPool, config: Arc<Config>, args: WorkerArgs) -> Result<()> {
     let kinds = super::jobs::parse_kinds(&args.kinds)?;
+    // A mail configuration it cannot use stops the worker now, not every
+    // deliver-chunk (and user invitation) later.
+    crate::mail::Mailer::from_config(&config).context("the worker cannot send email")?;
     let shutdown = shutdown_signals(args.shutdown_timeout.map(Duration::from_secs))?;
     run_worker(
         pool,

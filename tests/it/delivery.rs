@@ -783,3 +783,24 @@ async fn invoice_resend_with_the_mail_server_down_says_so_and_fails() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn a_worker_refuses_to_start_with_a_mail_configuration_it_cannot_send_with() {
+    for (mail, why) in [
+        (
+            "transport = \"smtp\"\n",
+            "[mail] transport = \"smtp\" needs smtp_url",
+        ),
+        (
+            "transport = \"smtp\"\nsmtp_url = \"http://x\"\n",
+            "[mail] smtp_url scheme \"http\": expected smtp or smtps",
+        ),
+    ] {
+        let env = TestEnv::with_config(&format!("[mail]\n{mail}")).await;
+        let out = env.run(&["worker", "--no-scheduler"]);
+        assert!(!out.status.success(), "{mail}");
+        let err = crate::harness::stderr(&out);
+        assert!(err.contains("the worker cannot send email"), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+}
