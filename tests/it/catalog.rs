@@ -1109,7 +1109,7 @@ async fn two_organisations_with_the_same_ids_stay_separate() {
             "--from",
             "2026-01-01",
         ]),
-        &["growth", "no ACTIVE version"],
+        &["price plan \"growth\" does not exist in organisation \"south\""],
     );
     c.ok(&[
         "account",

@@ -119,7 +119,7 @@ async fn grants_of_100_and_50_pay_an_invoice_of_120_in_priority_order() {
         ],
     );
     let second = cli.grant("g2", "50.00", &["--priority", "2"]);
-    // The same key again grants nothing more.
+    // The same request with the same key again (a retry) grants nothing more.
     let again = cli.json(&[
         "credit",
         "grant",
@@ -131,12 +131,52 @@ async fn grants_of_100_and_50_pay_an_invoice_of_120_in_priority_order() {
         "50.00",
         "--currency",
         "USD",
+        "--from",
+        "2026-01-01",
+        "--priority",
+        "2",
         "--key",
         "g2",
         "--json",
     ]);
     assert_eq!(again["outcome"], "existing");
     assert_eq!(again["grant"]["id"], second.as_str());
+    // The key with another request is refused, naming what differs; nothing is
+    // granted and no job is left dead.
+    let out = cli.run(&[
+        "credit",
+        "grant",
+        "--org",
+        "acme",
+        "--account",
+        "a1",
+        "--amount",
+        "50.00",
+        "--currency",
+        "USD",
+        "--from",
+        "2026-01-01",
+        "--priority",
+        "2",
+        "--purpose",
+        "other",
+        "--key",
+        "g2",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "idempotency key \"g2\" was already used for credit grant {second}, which differs: \
+             purpose"
+        )),
+        "{err}"
+    );
+    let grants: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_grants")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(grants, 2);
 
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     let inv = cli.feb_invoice();

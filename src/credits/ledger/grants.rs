@@ -152,7 +152,73 @@ pub async fn check_grant(
             ));
         }
     }
-    Ok(())
+    check_key(conn, org, g).await
+}
+
+/// An idempotency key names one grant: a request that reuses the key of a recorded
+/// grant must ask for the same grant (a retry), else it is refused
+/// ([`CreditError::KeyReused`]) instead of silently answering with the other grant.
+/// `effectiveFrom` is compared only when the request gives one (absent, it is the
+/// instant of the request, which a retry does not repeat).
+async fn check_key(conn: &mut PgConnection, org: &str, g: &NewGrant) -> Result<(), CreditError> {
+    type Stored = (
+        String,
+        String,
+        String,
+        Decimal,
+        String,
+        i32,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Vec<String>,
+    );
+    let stored: Option<Stored> = sqlx::query_as(
+        "SELECT id, account_id, currency, amount, purpose, priority, effective_from,
+                effective_until, applicable_entity_ids
+         FROM credit_grants WHERE org_id = $1 AND idempotency_key = $2",
+    )
+    .bind(org)
+    .bind(&g.idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, account, currency, amount, purpose, priority, from, until, applies)) = stored
+    else {
+        return Ok(());
+    };
+    let mut differs = Vec::new();
+    if account != g.account {
+        differs.push(format!("account {account}, not {}", g.account));
+    }
+    if currency != g.currency {
+        differs.push(format!("currency {currency}, not {}", g.currency));
+    }
+    if amount != g.amount {
+        differs.push(format!("amount {amount}, not {}", g.amount));
+    }
+    if purpose != g.purpose {
+        differs.push(format!("purpose {purpose:?}, not {:?}", g.purpose));
+    }
+    if priority != g.priority as i32 {
+        differs.push(format!("priority {priority}, not {}", g.priority));
+    }
+    if g.effective_from.is_some_and(|f| f != from) {
+        differs.push(format!("effectiveFrom {from}"));
+    }
+    if until != g.effective_until {
+        differs.push("effectiveUntil".to_string());
+    }
+    if applies != g.applicable_entity_ids {
+        differs.push("applicableEntityIds".to_string());
+    }
+    if differs.is_empty() {
+        Ok(())
+    } else {
+        Err(CreditError::KeyReused {
+            key: g.idempotency_key.clone(),
+            grant: id,
+            differs: differs.join(", "),
+        })
+    }
 }
 
 /// Records a grant and its GRANTED transaction, once per idempotency key, after

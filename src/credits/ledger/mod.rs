@@ -46,6 +46,19 @@ pub enum CreditError {
         /// What was asked.
         action: &'static str,
     },
+    /// The idempotency key names a recorded grant that differs from the request.
+    #[error(
+        "idempotency key {key:?} was already used for credit grant {grant}, which differs: \
+         {differs} (a retry must repeat the request; a new grant needs a new key)"
+    )]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The grant recorded with it.
+        grant: String,
+        /// What differs, stored value first.
+        differs: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -56,7 +69,7 @@ impl Classify for CreditError {
         match self {
             CreditError::Invalid { .. } => ErrorKind::Invalid,
             CreditError::NotFound { .. } => ErrorKind::NotFound,
-            CreditError::WrongStatus { .. } => ErrorKind::Conflict,
+            CreditError::WrongStatus { .. } | CreditError::KeyReused { .. } => ErrorKind::Conflict,
             CreditError::Db(e) => e.kind(),
         }
     }
