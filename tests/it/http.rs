@@ -1,0 +1,430 @@
+//! The HTTP API (`billrun serve`): the real binary on a free loopback port, called
+//! over TCP with an HTTP client: authentication (401), the role table (403), tenant
+//! isolation (404), a create and get round trip, its audit row, `/health`,
+//! `/openapi.json`, and a graceful stop on SIGTERM.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::delivery::free_port;
+use crate::env::{Spawned, TestEnv};
+use crate::harness::wait_for;
+
+/// A running `billrun serve` and a client for it.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    process: Spawned,
+}
+
+impl Server {
+    /// Starts `billrun serve --listen 127.0.0.1:<free port>` on `env` and waits until
+    /// `/health` answers 200.
+    async fn start(env: &TestEnv) -> Server {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let process = env.spawn(&["serve", "--listen", &listen]);
+        let server = Server {
+            base: format!("http://{listen}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            process,
+        };
+        wait_for(
+            Duration::from_secs(30),
+            "billrun serve to answer /health",
+            || async {
+                match server.client.get(server.url("/health")).send().await {
+                    Ok(r) if r.status() == StatusCode::OK => Some(()),
+                    _ => None,
+                }
+            },
+        )
+        .await;
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path` with `token` (if any): status and JSON body.
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+
+    /// POST `body` as JSON to `path` with `token`: status and JSON body.
+    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        answer(res).await
+    }
+}
+
+async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text}"));
+    (status, body)
+}
+
+/// Creates a token through the CLI; the token printed on stdout.
+fn token(env: &TestEnv, org: &str, name: &str, role: &str) -> String {
+    let out = env.ok(&[
+        "token", "create", "--org", org, "--name", name, "--role", role,
+    ]);
+    out.trim().to_string()
+}
+
+/// The id of the token named `name`.
+fn token_id(env: &TestEnv, org: &str, name: &str) -> String {
+    let list = env.json(&["token", "list", "--org", org, "--json"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no token {name}: {list}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn customer(id: &str) -> Value {
+    json!({
+        "id": id,
+        "name": "Initech Corp",
+        "primaryEmail": "billing@initech.test",
+        "address": {"line1": "1 Main St", "city": "Austin", "postalCode": "73301", "country": "US"}
+    })
+}
+
+#[tokio::test]
+async fn the_server_answers_health_and_its_openapi_document_lists_the_routes() {
+    let env = TestEnv::new().await;
+    let mut server = Server::start(&env).await;
+
+    let (status, health) = server.get("/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health, json!({"status": "ok", "database": "ok"}));
+
+    let res = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers().get("x-request-id").is_some(),
+        "a request id is returned"
+    );
+
+    let (status, doc) = server.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    for (path, method) in [
+        ("/health", "get"),
+        ("/authenticate", "post"),
+        ("/customers", "post"),
+        ("/customers", "get"),
+        ("/customers/{customer_id}", "get"),
+        ("/accounts", "post"),
+        ("/accounts", "get"),
+        ("/accounts/{account_id}", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from /openapi.json"
+        );
+    }
+
+    // SIGTERM: a graceful stop, status 0.
+    server.process.signal(libc::SIGTERM);
+    let status = server
+        .process
+        .exits_within(Duration::from_secs(15))
+        .await
+        .expect("billrun serve stops on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", server.process.log());
+    let log = server.process.log();
+    assert!(log.contains("HTTP API listening"), "{log}");
+    assert!(
+        log.contains("request_id"),
+        "structured request logs with the id: {log}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_route_answers_401_in_togais_shape() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let good = token(&env, "acme", "ci", "administrator");
+    let doomed = token(&env, "acme", "old", "administrator");
+    let paused = token(&env, "acme", "paused", "administrator");
+    assert_eq!(
+        server.get("/customers", Some(&good)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/customers", Some(&doomed)).await.0,
+        StatusCode::OK
+    );
+
+    let (status, body) = server.get("/customers", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("Bearer"),
+        "{body}"
+    );
+
+    let mut wrong = good.clone();
+    wrong.pop();
+    wrong.push(if good.ends_with('0') { '1' } else { '0' });
+    let (status, body) = server.get("/customers", Some(&wrong)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "only a message: {body}");
+    assert_eq!(
+        server.get("/customers", Some("not-a-token")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    env.ok(&[
+        "token",
+        "deactivate",
+        &token_id(&env, "acme", "paused"),
+        "--org",
+        "acme",
+    ]);
+    let (status, body) = server.get("/customers", Some(&paused)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("inactive"),
+        "{body}"
+    );
+
+    env.ok(&[
+        "token",
+        "delete",
+        &token_id(&env, "acme", "old"),
+        "--org",
+        "acme",
+    ]);
+    let (status, _) = server.get("/customers", Some(&doomed)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server.post("/customers", &doomed, &customer("c1")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The good token still works.
+    assert_eq!(
+        server.get("/customers", Some(&good)).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn roles_decide_what_a_token_may_do_and_other_organisations_ids_are_not_found() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    env.org("globex").await;
+    let server = Server::start(&env).await;
+    let analyst = token(&env, "acme", "reader", "analyst");
+    let developer = token(&env, "acme", "dev", "developer");
+    let pm = token(&env, "acme", "pm", "product-manager");
+    let globex = token(&env, "globex", "admin", "administrator");
+
+    // An Analyst reads but does not write; a Product Manager reads customers only.
+    let (status, body) = server.post("/customers", &analyst, &customer("c1")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Analyst"),
+        "{body}"
+    );
+    let (status, _) = server.post("/customers", &pm, &customer("c1")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        server.get("/customers", Some(&analyst)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(server.get("/customers", Some(&pm)).await.0, StatusCode::OK);
+
+    // Nothing was created by the refused calls.
+    let (_, list) = server.get("/customers", Some(&developer)).await;
+    assert_eq!(list["data"], json!([]));
+
+    // A Developer writes customers; globex's administrator cannot see them.
+    let (status, _) = server.post("/customers", &developer, &customer("c1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = server.get("/customers/c1", Some(&globex)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("c1"), "{body}");
+    let (_, list) = server.get("/customers", Some(&globex)).await;
+    assert_eq!(list["data"], json!([]));
+    let account =
+        json!({"id": "a1", "name": "Initech main", "customerId": "c1", "invoiceCurrency": "USD"});
+    let (status, body) = server.post("/accounts", &globex, &account).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = server.post("/accounts", &developer, &account).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        server.get("/accounts/a1", Some(&globex)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server.get("/accounts/a1", Some(&analyst)).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_customer_and_an_account_round_trip_in_togais_shapes_and_are_audited() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let admin = token(&env, "acme", "admin", "administrator");
+    let token_id = token_id(&env, "acme", "admin");
+
+    let (status, created) = server
+        .post("/customers", &admin, &customer("initech"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created,
+        json!({
+            "id": "initech",
+            "togaiCustomerId": "initech",
+            "name": "Initech Corp",
+            "primaryEmail": "billing@initech.test",
+            "billingAddress": "1 Main St, 73301, Austin, US",
+            "address": {"line1": "1 Main St", "postalCode": "73301", "city": "Austin", "country": "US"}
+        })
+    );
+    let (status, got) = server.get("/customers/initech", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["name"], "Initech Corp");
+    assert_eq!(got["primaryEmail"], "billing@initech.test");
+    assert_eq!(got["status"], "ACTIVE");
+    assert_eq!(got["address"]["city"], "Austin");
+    assert_eq!(got["createdAt"], got["updatedAt"]);
+    // Seen by the CLI too.
+    assert!(env
+        .ok(&["customer", "list", "--org", "acme"])
+        .contains("Initech Corp"));
+
+    // A duplicate is a conflict; a bad field a 400 naming it, in Togai's shape.
+    let (status, body) = server
+        .post("/customers", &admin, &customer("initech"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let mut bad = customer("x2");
+    bad["address"]["country"] = json!("France");
+    let (status, body) = server.post("/customers", &admin, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("country"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post("/customers", &admin, &json!({"id": "x3"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Accounts: the organisation's base currency by default.
+    let (status, account) = server
+        .post(
+            "/accounts",
+            &admin,
+            &json!({"id": "initech-main", "name": "Initech main", "customerId": "initech",
+                    "netTermDays": 15,
+                    "billingInformation": {"emailRecipients": ["ap@initech.test"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    assert_eq!(account["togaiAccountId"], "initech-main");
+    assert_eq!(account["customerId"], "initech");
+    assert_eq!(account["invoiceCurrency"], "USD");
+    assert_eq!(account["netTermDays"], 15);
+    assert_eq!(account["status"], "ACTIVE");
+    assert_eq!(
+        account["billingInformation"]["emailRecipients"],
+        json!(["ap@initech.test"])
+    );
+    let (_, got) = server.get("/accounts/initech-main", Some(&admin)).await;
+    assert_eq!(got, account);
+
+    // The audit rows: who, what, on which object, the outcome.
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT actor_kind, actor_id, action, object_id, outcome FROM audit_log
+         WHERE org_id = 'acme' AND action IN ('customer.create', 'account.create') ORDER BY id",
+    )
+    .fetch_all(env.pool())
+    .await
+    .unwrap();
+    let t = |a: &str, o: &str, out: &str| {
+        (
+            "TOKEN".to_string(),
+            token_id.clone(),
+            a.to_string(),
+            o.to_string(),
+            out.to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            t("customer.create", "initech", "SUCCESS"),
+            t("customer.create", "initech", "FAILURE"),
+            t("customer.create", "x2", "FAILURE"),
+            t("account.create", "initech-main", "SUCCESS"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn lists_page_with_next_token() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let admin = token(&env, "acme", "admin", "administrator");
+    for id in ["c1", "c2", "c3"] {
+        assert_eq!(
+            server.post("/customers", &admin, &customer(id)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let (_, first) = server.get("/customers?pageSize=2", Some(&admin)).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["c1", "c2"]);
+    assert_eq!(first["context"]["pageSize"], 2);
+    let next = first["nextToken"].as_str().unwrap();
+    let (_, second) = server
+        .get(
+            &format!("/customers?pageSize=2&nextToken={next}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(ids(&second), ["c3"]);
+    assert!(second.get("nextToken").is_none(), "{second}");
+    let (status, _) = server.get("/customers?pageSize=500", Some(&admin)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
