@@ -38,6 +38,7 @@ pub mod accounts;
 pub mod auth;
 pub mod customers;
 pub mod error;
+pub mod event_schemas;
 pub mod extract;
 pub mod openapi;
 pub mod routes;
@@ -114,6 +115,8 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/accounts") => on(filter, accounts::create),
         ("GET", "/accounts") => on(filter, accounts::list),
         ("GET", "/accounts/{account_id}") => on(filter, accounts::get),
+        ("POST", "/event_schema") => on(filter, event_schemas::create),
+        ("GET", "/event_schema") => on(filter, event_schemas::list),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

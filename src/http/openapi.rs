@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, auth, customers, error, PageContext};
+use super::{accounts, auth, customers, error, event_schemas, PageContext};
 
 /// The document.
 #[derive(OpenApi)]
@@ -27,6 +27,8 @@ use super::{accounts, auth, customers, error, PageContext};
         accounts::create,
         accounts::list,
         accounts::get,
+        event_schemas::create,
+        event_schemas::list,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

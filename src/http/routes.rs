@@ -43,7 +43,7 @@ const fn route(method: Method, path: &'static str, guard: Guard, summary: &'stat
 
 use Access::{Read, Write};
 use Guard::{Needs, Public};
-use Resource::{Accounts, Customers};
+use Resource::{Accounts, Customers, EventSchemas};
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
@@ -100,6 +100,18 @@ pub const ROUTES: &[Route] = &[
         "/accounts/{account_id}",
         Needs(Accounts, Read),
         "one account",
+    ),
+    route(
+        Method::POST,
+        "/event_schema",
+        Needs(EventSchemas, Write),
+        "create an event schema",
+    ),
+    route(
+        Method::GET,
+        "/event_schema",
+        Needs(EventSchemas, Read),
+        "list event schemas (status, nextToken, pageSize)",
     ),
 ];
 

@@ -428,3 +428,98 @@ async fn lists_page_with_next_token() {
     let (status, _) = server.get("/customers?pageSize=500", Some(&admin)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn event_schemas_are_created_by_developers_and_listed_in_togais_shape() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let developer = token(&env, "acme", "dev", "developer");
+    let pm = token(&env, "acme", "pm", "product-manager");
+    let schema = json!({
+        "name": "api_calls",
+        "attributes": [{"name": "calls"}],
+        "dimensions": [{"name": "region"}]
+    });
+    let (status, _) = server.post("/event_schema", &pm, &schema).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, created) = server.post("/event_schema", &developer, &schema).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created,
+        json!({"name": "api_calls", "version": 1, "status": "ACTIVE",
+               "attributes": [{"name": "calls"}], "dimensions": [{"name": "region"}]})
+    );
+    let (status, list) = server.get("/event_schema", Some(&pm)).await;
+    assert_eq!(status, StatusCode::OK);
+    // The organisation's builder made a schema "api" too: listed by name.
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "api_calls"]);
+    assert_eq!(list["data"][1], created);
+    let (_, inactive) = server.get("/event_schema?status=INACTIVE", Some(&pm)).await;
+    assert_eq!(inactive["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_user_authenticates_with_a_password_and_acts_with_the_session_token() {
+    use billrun::identity::{users, Actor, Role};
+    use billrun::store::OrgId;
+
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let mut config = env.load_config();
+    config.mail.from = Some("billing@acme.test".into());
+    let now = chrono::Utc::now();
+    let options = users::InviteOptions {
+        accept_url: "https://billing.acme.test/accept".into(),
+        valid_for: chrono::Duration::hours(1),
+    };
+    let invitation = users::invite(
+        env.pool(),
+        &config,
+        &OrgId::from("acme"),
+        "ann@acme.test",
+        Role::Analyst,
+        &options,
+        &Actor::cli("test"),
+        now,
+    )
+    .await
+    .unwrap();
+    users::accept(env.pool(), &invitation.token, "correct horse battery", now)
+        .await
+        .unwrap();
+
+    let login = |password: &str| {
+        server
+            .client
+            .post(server.url("/authenticate"))
+            .json(&json!({"email": "ann@acme.test", "password": password}))
+            .send()
+    };
+    let (status, body) = answer(login("wrong password!").await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = answer(login("correct horse battery").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = body["token"].as_str().unwrap().to_string();
+    assert!(session.starts_with("brs_"), "{body}");
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        1,
+        "Togai's TokenResponse: {body}"
+    );
+
+    // An Analyst's session reads, and may not write.
+    assert_eq!(
+        server.get("/customers", Some(&session)).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = server.post("/customers", &session, &customer("c1")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
