@@ -146,6 +146,59 @@ pub fn find(method: &Method, path: &str) -> Option<&'static Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::{roles, Role};
+
+    /// The README's row of `route`, up to its roles column.
+    fn readme_row(route: &Route) -> String {
+        let (resource, access, roles) = match route.guard {
+            Public => ("-".to_string(), "public", "anyone".to_string()),
+            Needs(resource, access) => {
+                let allowed: Vec<&str> = Role::ALL
+                    .into_iter()
+                    .filter(|r| roles::allows(*r, resource, access))
+                    .map(Role::title)
+                    .collect();
+                let roles = if allowed.len() == Role::ALL.len() {
+                    "all four".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                let access = match access {
+                    Read => "read",
+                    Write => "write",
+                };
+                (resource_name(resource).to_string(), access, roles)
+            }
+        };
+        format!(
+            "| {} | `{}` | {resource} | {access} | {roles}",
+            route.method, route.path
+        )
+    }
+
+    #[test]
+    fn the_readme_shows_this_table() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let section = readme
+            .split("## HTTP API")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("README has a section HTTP API");
+        for route in ROUTES {
+            let row = readme_row(route);
+            assert!(section.contains(&row), "README lacks the row: {row}");
+        }
+        let rows = section
+            .lines()
+            .filter(|l| l.starts_with("| GET |") || l.starts_with("| POST |"))
+            .count();
+        assert_eq!(
+            rows,
+            ROUTES.len(),
+            "the README's route table has other rows"
+        );
+    }
 
     #[test]
     fn each_method_and_path_is_in_the_table_once() {

@@ -23,8 +23,16 @@ impl Server {
     /// Starts `billrun serve --listen 127.0.0.1:<free port>` on `env` and waits until
     /// `/health` answers 200.
     async fn start(env: &TestEnv) -> Server {
+        Server::start_with(env, &["serve"]).await
+    }
+
+    /// Starts `billrun <args> --listen 127.0.0.1:<free port>` (`serve`, or `worker
+    /// --serve`) and waits until `/health` answers 200.
+    async fn start_with(env: &TestEnv, args: &[&str]) -> Server {
         let listen = format!("127.0.0.1:{}", free_port());
-        let process = env.spawn(&["serve", "--listen", &listen]);
+        let mut args = args.to_vec();
+        args.extend(["--listen", &listen]);
+        let process = env.spawn(&args);
         let server = Server {
             base: format!("http://{listen}"),
             client: reqwest::Client::builder()
@@ -522,4 +530,25 @@ async fn a_user_authenticates_with_a_password_and_acts_with_the_session_token() 
     );
     let (status, _) = server.post("/customers", &session, &customer("c1")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn worker_serve_runs_jobs_and_the_api_in_one_process_and_stops_both_on_sigterm() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let mut server = Server::start_with(&env, &["worker", "--serve", "--no-scheduler"]).await;
+    let admin = token(&env, "acme", "admin", "administrator");
+    let (status, _) = server.post("/customers", &admin, &customer("c1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    server.process.signal(libc::SIGTERM);
+    let status = server
+        .process
+        .exits_within(Duration::from_secs(20))
+        .await
+        .expect("billrun worker --serve stops on SIGTERM");
+    let log = server.process.log();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("worker starting"), "{log}");
+    assert!(log.contains("HTTP API stopped"), "{log}");
 }
