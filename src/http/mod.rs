@@ -40,6 +40,7 @@ pub mod customers;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
+pub mod invoices;
 pub mod openapi;
 pub mod routes;
 
@@ -117,6 +118,8 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/accounts/{account_id}") => on(filter, accounts::get),
         ("POST", "/event_schema") => on(filter, event_schemas::create),
         ("GET", "/event_schema") => on(filter, event_schemas::list),
+        ("GET", "/invoices") => on(filter, invoices::list),
+        ("GET", "/invoices/{invoice_id}") => on(filter, invoices::get),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, auth, customers, error, event_schemas, PageContext};
+use super::{accounts, auth, customers, error, event_schemas, invoices, PageContext};
 
 /// The document.
 #[derive(OpenApi)]
@@ -29,6 +29,8 @@ use super::{accounts, auth, customers, error, event_schemas, PageContext};
         accounts::get,
         event_schemas::create,
         event_schemas::list,
+        invoices::list,
+        invoices::get,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

@@ -43,7 +43,7 @@ const fn route(method: Method, path: &'static str, guard: Guard, summary: &'stat
 
 use Access::{Read, Write};
 use Guard::{Needs, Public};
-use Resource::{Accounts, Customers, EventSchemas};
+use Resource::{Accounts, Customers, EventSchemas, Invoices};
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
@@ -112,6 +112,18 @@ pub const ROUTES: &[Route] = &[
         "/event_schema",
         Needs(EventSchemas, Read),
         "list event schemas (status, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/invoices",
+        Needs(Invoices, Read),
+        "list invoices (status, owner_id, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/invoices/{invoice_id}",
+        Needs(Invoices, Read),
+        "one invoice, by id or number",
     ),
 ];
 

@@ -552,3 +552,102 @@ async fn worker_serve_runs_jobs_and_the_api_in_one_process_and_stops_both_on_sig
     assert!(log.contains("worker starting"), "{log}");
     assert!(log.contains("HTTP API stopped"), "{log}");
 }
+
+/// A DRAFT invoice written straight to the table (what is answered, not how it was
+/// billed, is under test), for `account` of acme at `boundary`.
+async fn draft_invoice(env: &TestEnv, id: &str, account: &str, boundary: &str) {
+    sqlx::query(
+        "INSERT INTO invoices (org_id, id, account_id, association_from, boundary, plan_id,
+             plan_version, currency, sub_total, total, lines, grace_ends_at, computed_at,
+             closing_start, closing_end)
+         VALUES ('acme', $1, $2, '2025-12-01', $3::date, 'growth', 1, 'USD', 149, 149, '{}',
+                 now(), now(), $3::date - 31, $3::date)",
+    )
+    .bind(id)
+    .bind(account)
+    .bind(boundary)
+    .execute(env.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn invoices_are_listed_and_read_in_togais_shape_by_the_roles_that_may() {
+    let env = TestEnv::new().await;
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    env.org("globex").await;
+    for a in ["a1", "a2"] {
+        env.account("acme", a).from("2025-12-01").await;
+    }
+    draft_invoice(&env, "inv-1", "a1", "2026-01-01").await;
+    draft_invoice(&env, "inv-2", "a2", "2026-01-01").await;
+    draft_invoice(&env, "inv-3", "a1", "2026-02-01").await;
+    let server = Server::start(&env).await;
+    let pm = token(&env, "acme", "pm", "product-manager");
+    let developer = token(&env, "acme", "dev", "developer");
+    let globex = token(&env, "globex", "admin", "administrator");
+
+    assert_eq!(
+        server.get("/invoices", Some(&developer)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, first) = server.get("/invoices?pageSize=2", Some(&pm)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(ids(&first), ["inv-3", "inv-1"]);
+    let next = first["nextToken"].as_str().unwrap();
+    let (_, second) = server
+        .get(&format!("/invoices?pageSize=2&nextToken={next}"), Some(&pm))
+        .await;
+    assert_eq!(ids(&second), ["inv-2"]);
+    assert!(second.get("nextToken").is_none(), "{second}");
+    let (_, a2) = server.get("/invoices?owner_id=a2", Some(&pm)).await;
+    assert_eq!(ids(&a2), ["inv-2"]);
+    let (_, paid) = server.get("/invoices?status=PAID", Some(&pm)).await;
+    assert_eq!(ids(&paid), Vec::<String>::new());
+    assert_eq!(
+        server.get("/invoices?customer_id=c1", Some(&pm)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let summary = &first["data"][0];
+    assert_eq!(summary["ownerId"], "a1");
+    assert_eq!(summary["pricePlanId"], "growth");
+    assert_eq!(summary["status"], "DRAFT");
+    assert_eq!(summary["invoiceClass"], "INVOICE");
+    assert_eq!(summary["invoiceType"], "STANDARD");
+    assert_eq!(summary["invoiceDate"], "2026-02-01T00:00:00Z");
+    assert_eq!(summary["startDate"], "2026-01-01T00:00:00Z");
+    assert_eq!(summary["endDate"], "2026-02-01T00:00:00Z");
+    assert_eq!(summary["endDateInclusive"], "2026-01-31T00:00:00Z");
+
+    // One invoice: amounts are JSON numbers with the currency's scale.
+    let res = server
+        .client
+        .get(server.url("/invoices/inv-3"))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("\"totalAmount\":149.00"), "{text}");
+    assert!(text.contains("\"paidAmount\":0"), "{text}");
+    let one: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(one["id"], "inv-3");
+    assert_eq!(one["netTermDays"], 0);
+    assert!(one.get("usageInfo").is_none(), "{one}");
+
+    let (status, body) = server.get("/invoices/inv-3", Some(&globex)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, none) = server.get("/invoices", Some(&globex)).await;
+    assert_eq!(ids(&none), Vec::<String>::new());
+}
