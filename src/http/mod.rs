@@ -43,6 +43,7 @@ pub mod extract;
 pub mod invoices;
 pub mod openapi;
 pub mod routes;
+pub mod usage_meters;
 
 use error::{ApiError, ErrorBody};
 
@@ -118,6 +119,8 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/accounts/{account_id}") => on(filter, accounts::get),
         ("POST", "/event_schema") => on(filter, event_schemas::create),
         ("GET", "/event_schema") => on(filter, event_schemas::list),
+        ("POST", "/usage_meters") => on(filter, usage_meters::create),
+        ("GET", "/usage_meters") => on(filter, usage_meters::list),
         ("GET", "/invoices") => on(filter, invoices::list),
         ("GET", "/invoices/{invoice_id}") => on(filter, invoices::get),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, auth, customers, error, event_schemas, invoices, PageContext};
+use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 
 /// The document.
 #[derive(OpenApi)]
@@ -29,6 +29,8 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, PageConte
         accounts::get,
         event_schemas::create,
         event_schemas::list,
+        usage_meters::create,
+        usage_meters::list,
         invoices::list,
         invoices::get,
     ),

@@ -43,7 +43,7 @@ const fn route(method: Method, path: &'static str, guard: Guard, summary: &'stat
 
 use Access::{Read, Write};
 use Guard::{Needs, Public};
-use Resource::{Accounts, Customers, EventSchemas, Invoices};
+use Resource::{Accounts, Customers, EventSchemas, Invoices, UsageMeters};
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
@@ -112,6 +112,18 @@ pub const ROUTES: &[Route] = &[
         "/event_schema",
         Needs(EventSchemas, Read),
         "list event schemas (status, nextToken, pageSize)",
+    ),
+    route(
+        Method::POST,
+        "/usage_meters",
+        Needs(UsageMeters, Write),
+        "create a usage meter",
+    ),
+    route(
+        Method::GET,
+        "/usage_meters",
+        Needs(UsageMeters, Read),
+        "list usage meters (nextToken, pageSize)",
     ),
     route(
         Method::GET,

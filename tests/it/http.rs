@@ -651,3 +651,58 @@ async fn invoices_are_listed_and_read_in_togais_shape_by_the_roles_that_may() {
     let (_, none) = server.get("/invoices", Some(&globex)).await;
     assert_eq!(ids(&none), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn usage_meters_are_created_from_togais_request_and_listed() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let developer = token(&env, "acme", "dev", "developer");
+    let analyst = token(&env, "acme", "reader", "analyst");
+    let schema = json!({"name": "storage", "attributes": [{"name": "gb"}],
+                        "dimensions": [{"name": "region"}]});
+    assert_eq!(
+        server.post("/event_schema", &developer, &schema).await.0,
+        StatusCode::CREATED
+    );
+    let meter = json!({
+        "name": "Storage GB", "type": "COUNTER", "aggregation": "SUM",
+        "computations": [{"computation": "gb", "order": 1}],
+        "filters": [{"field": "dimensions.region", "value": "eu"}],
+        "eventSchemaName": "storage"
+    });
+    assert_eq!(
+        server.post("/usage_meters", &analyst, &meter).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, created) = server.post("/usage_meters", &developer, &meter).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created,
+        json!({"id": "storage_gb", "name": "Storage GB", "displayName": "Storage GB",
+               "filters": [{"field": "region", "value": "eu"}], "type": "COUNTER",
+               "status": "ACTIVE", "aggregation": "SUM",
+               "computations": [{"computation": "gb", "order": 1}]})
+    );
+    // Seen by the CLI's catalog too.
+    let stored = billrun::catalog::meters::get_meter(env.pool(), "acme", "storage_gb")
+        .await
+        .unwrap();
+    assert_eq!(stored.attribute.as_deref(), Some("gb"));
+
+    let (status, body) = server.post("/usage_meters", &developer, &meter).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let mut bad = meter.clone();
+    bad["name"] = json!("Storage TB");
+    bad["computations"][0]["computation"] = json!("tb");
+    let (status, body) = server.post("/usage_meters", &developer, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("tb"), "{body}");
+
+    let (status, list) = server.get("/usage_meters", Some(&analyst)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list["data"].as_array().unwrap().contains(&created),
+        "{list}"
+    );
+}
