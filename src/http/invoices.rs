@@ -50,7 +50,8 @@ pub struct ListQuery {
     pub end_time: Option<String>,
 }
 
-/// Togai's `InvoiceSummary`.
+/// Togai's `InvoiceSummary`, and its `Invoice` without `usageInfo` and
+/// `revenueInfo` (the same fields).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceSummary {
@@ -88,15 +89,6 @@ pub struct InvoiceSummary {
     /// Its number (finalized invoices).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sequence_id: Option<String>,
-}
-
-/// Togai's `Invoice`, without `usageInfo` and `revenueInfo`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InvoiceBody {
-    /// The summary's fields.
-    #[serde(flatten)]
-    pub summary: InvoiceSummary,
     /// The amount due, in the invoice's currency.
     #[schema(value_type = f64)]
     pub total_amount: Box<RawValue>,
@@ -128,6 +120,11 @@ fn number(d: Decimal) -> Box<RawValue> {
 }
 
 fn summary(i: &InvoiceView) -> InvoiceSummary {
+    let paid = if i.status == InvoiceStatus::Paid {
+        i.total
+    } else {
+        Decimal::ZERO
+    };
     let start = [i.closing_start, i.opening_start]
         .into_iter()
         .flatten()
@@ -153,6 +150,9 @@ fn summary(i: &InvoiceView) -> InvoiceSummary {
         generated_at: i.finalized_at,
         updated_at: updated,
         sequence_id: i.number.clone(),
+        total_amount: number(i.total),
+        paid_amount: number(paid),
+        net_term_days: i.net_term_days.unwrap_or(0),
     }
 }
 
@@ -222,7 +222,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/invoices/{invoice_id}", tag = "invoices",
     params(("invoice_id" = String, Path, description = "the invoice's id or number")),
     responses(
-        (status = 200, description = "the invoice", body = InvoiceBody),
+        (status = 200, description = "the invoice", body = InvoiceSummary),
         (status = 404, description = "no such invoice in the organisation", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -230,7 +230,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<InvoiceBody>, ApiError> {
+) -> Result<Json<InvoiceSummary>, ApiError> {
     let i = invoices::show(&state.pool, &who.org, &id)
         .await?
         .ok_or_else(|| {
@@ -239,15 +239,5 @@ pub async fn get(
                 format!("organisation {} has no invoice {id}", who.org),
             )
         })?;
-    let paid = if i.status == InvoiceStatus::Paid {
-        i.total
-    } else {
-        Decimal::ZERO
-    };
-    Ok(Json(InvoiceBody {
-        summary: summary(&i),
-        total_amount: number(i.total),
-        paid_amount: number(paid),
-        net_term_days: i.net_term_days.unwrap_or(0),
-    }))
+    Ok(Json(summary(&i)))
 }

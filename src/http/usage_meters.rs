@@ -117,6 +117,20 @@ pub struct UsageMeterPage {
     pub context: PageContext,
 }
 
+/// The query of `GET /usage_meters`: Togai's paging and filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Only meters of this status (billrun's are all `ACTIVE`).
+    pub status: Option<String>,
+    /// Only meters of this aggregation (`COUNT` or `SUM`).
+    pub aggregations: Option<String>,
+    /// The `nextToken` of the previous page.
+    pub next_token: Option<String>,
+    /// Rows per page, 1 to 50 (default 10).
+    pub page_size: Option<u32>,
+}
+
 /// The id of a meter named `name`: lower case, runs of whitespace as `_`, at most
 /// [`MAX_METER_ID_CHARS`] characters.
 pub fn meter_id(name: &str) -> String {
@@ -256,7 +270,7 @@ pub async fn create(
 
 /// The caller's organisation's usage meters, by id, a page at a time.
 #[utoipa::path(get, path = "/usage_meters", tag = "usage meters",
-    params(PageQuery),
+    params(ListQuery),
     responses(
         (status = 200, description = "a page of usage meters", body = UsageMeterPage),
         (status = 401, description = "no valid credential", body = ErrorBody),
@@ -265,10 +279,28 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Params(q): Params<PageQuery>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<UsageMeterPage>, ApiError> {
-    let all = meters::meters(&state.pool, &who.org).await?;
-    let (rows, next_token, context) = q.page(all, |m| m.id.as_str())?;
+    let aggregation = q
+        .aggregations
+        .as_deref()
+        .map(|a| {
+            Aggregation::parse("aggregations", a).map_err(|e| ApiError::invalid(e.to_string()))
+        })
+        .transpose()?;
+    let all = match q.status.as_deref() {
+        None | Some("ACTIVE") => meters::meters(&state.pool, &who.org).await?,
+        Some(_) => Vec::new(),
+    };
+    let all = all
+        .into_iter()
+        .filter(|m| aggregation.is_none_or(|a| m.aggregation == a))
+        .collect();
+    let paging = PageQuery {
+        next_token: q.next_token,
+        page_size: q.page_size,
+    };
+    let (rows, next_token, context) = paging.page(all, |m| m.id.as_str())?;
     Ok(Json(UsageMeterPage {
         data: rows.into_iter().map(body).collect(),
         next_token,

@@ -628,6 +628,10 @@ async fn invoices_are_listed_and_read_in_togais_shape_by_the_roles_that_may() {
     assert_eq!(summary["startDate"], "2026-01-01T00:00:00Z");
     assert_eq!(summary["endDate"], "2026-02-01T00:00:00Z");
     assert_eq!(summary["endDateInclusive"], "2026-01-31T00:00:00Z");
+    // Togai's client requires the amounts and the net term on the summary too.
+    assert_eq!(summary["totalAmount"].as_f64(), Some(149.0));
+    assert_eq!(summary["paidAmount"].as_f64(), Some(0.0));
+    assert_eq!(summary["netTermDays"], 0);
 
     // One invoice: amounts are JSON numbers with the currency's scale.
     let res = server
