@@ -710,3 +710,20 @@ async fn usage_meters_are_created_from_togais_request_and_listed() {
         "{list}"
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_configured_limit_is_answered_413_in_togais_shape() {
+    let env = TestEnv::with_config("[http]\nbody_limit_bytes = 2000\n").await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let admin = token(&env, "acme", "admin", "administrator");
+    let mut big = customer("c1");
+    big["name"] = json!("x".repeat(5000));
+    let (status, body) = server.post("/customers", &admin, &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    // A malformed body is a 400 in the same shape, not axum's plain-text 422.
+    let (status, body) = server.post("/customers", &admin, &json!({"id": 5})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("id"), "{body}");
+}
