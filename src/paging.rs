@@ -88,9 +88,31 @@ pub enum ListError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A filter names a row that does not exist (e.g. `--account nobody`): an
+    /// empty page would read as "none", which is not what is true.
+    #[error("{what} {id:?} does not exist in organisation {org:?}")]
+    NotFound {
+        /// What the filter names: "account", ...
+        what: &'static str,
+        /// The organisation looked in.
+        org: String,
+        /// The id given.
+        id: String,
+    },
     /// The database.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl crate::error::Classify for ListError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ListError::BadCursor { .. } => ErrorKind::Invalid,
+            ListError::NotFound { .. } => ErrorKind::NotFound,
+            ListError::Db(e) => e.kind(),
+        }
+    }
 }
 
 /// Checks a `--limit`: at least 1.

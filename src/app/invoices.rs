@@ -114,6 +114,9 @@ pub enum InvoiceError {
         /// The job's `failures` (JSON), as it recorded them.
         failures: String,
     },
+    /// The `[mail]` configuration cannot send (resend): the message names the setting.
+    #[error("cannot send email: {0}")]
+    Mail(String),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -129,9 +132,9 @@ impl Classify for InvoiceError {
             | InvoiceError::ReissueGone { .. }
             | InvoiceError::NotReissued { .. } => ErrorKind::Conflict,
             InvoiceError::Job(e) => e.kind(),
-            InvoiceError::VoidNotRendered { .. } | InvoiceError::ReissueWait { .. } => {
-                ErrorKind::Unavailable
-            }
+            InvoiceError::VoidNotRendered { .. }
+            | InvoiceError::ReissueWait { .. }
+            | InvoiceError::Mail(_) => ErrorKind::Unavailable,
             InvoiceError::Db(e) => e.kind(),
         }
     }
@@ -225,6 +228,9 @@ pub async fn resend(
             status: inv.status,
         });
     }
+    // A mail configuration that cannot send fails here, before the rows are queued
+    // again for a job that would die on it.
+    crate::mail::Mailer::from_config(&config).map_err(|e| InvoiceError::Mail(format!("{e:#}")))?;
     let recipients = deliver::requeue_recipients(pool, org, &inv.id).await?;
     if recipients == 0 {
         return Err(InvoiceError::NoRecipient {

@@ -122,7 +122,8 @@ impl InvoiceView {
 /// descending), then by account, then newest first (id descending: ids are ULIDs,
 /// so creation order); every column of that order is fixed once an invoice is
 /// written, so `after` pages stably (see [`crate::paging`]). The cursor of a page is
-/// its last invoice's id.
+/// its last invoice's id. An `account` filter naming no account of the organisation is
+/// [`ListError::NotFound`](crate::paging::ListError::NotFound), not an empty page.
 pub async fn list(
     pool: &PgPool,
     f: &InvoiceFilter,
@@ -134,6 +135,22 @@ pub async fn list(
     const UP_TO_CURSOR: &str = "(boundary > $4 OR (boundary = $4 AND (account_id < $5
            OR (account_id = $5 AND id >= $6))))";
     let mut tx = crate::paging::snapshot(pool).await?;
+    if let Some(account) = &f.account {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE org_id = $1 AND id = $2)",
+        )
+        .bind(&f.org)
+        .bind(account)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !exists {
+            return Err(crate::paging::ListError::NotFound {
+                what: "account",
+                org: f.org.to_string(),
+                id: account.clone(),
+            });
+        }
+    }
     let cursor: Option<(chrono::NaiveDate, String, String)> = match &f.after {
         None => None,
         Some(after) => Some(

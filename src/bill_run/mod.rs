@@ -27,6 +27,5 @@ pub mod finalize;
 pub mod invoices;
 pub mod load;
 pub mod render;
-pub mod usage;
 
 pub use load::OrgSettings;

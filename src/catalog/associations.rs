@@ -176,6 +176,7 @@ pub async fn attach(pool: &PgPool, org: &OrgId, a: &Attachment) -> Result<Attach
     .fetch_optional(&mut *tx)
     .await?;
     let Some((number, status, definition)) = version else {
+        super::plans::require(&mut tx, org, &a.plan_id).await?;
         return Err(match a.version {
             Some(v) => CatalogError::NotFound {
                 what: "price plan version",

@@ -198,7 +198,7 @@ pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Rec
     .await?
     .rows_affected();
     if inserted == 1 {
-        crate::bill_run::usage::after_license_updates(&mut tx, org, since).await?;
+        crate::catalog::usage::late::after_license_updates(&mut tx, org, since).await?;
         tx.commit().await?;
         return Ok(Recorded::New);
     }

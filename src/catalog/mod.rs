@@ -44,7 +44,7 @@ pub use billrun_core::error::FieldErrors;
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// A value was not acceptable; the error names the field.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     /// A price plan file was not acceptable; every problem, each with its field path.
     #[error("the plan is invalid:\n{0}")]

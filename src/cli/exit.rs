@@ -54,6 +54,7 @@ pub fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
             crate::bill_run::invoices::StatusError,
             crate::credits::CreditError,
             crate::catalog::CatalogError,
+            crate::paging::ListError,
             crate::imports::ImportError,
             crate::documents::DocumentError,
             sqlx::Error,
@@ -89,5 +90,17 @@ mod tests {
         assert_eq!(status(anyhow::anyhow!("anything")), ExitCode::from(1));
         let (_, message) = for_error(&JobsError::NotFound("J".into()).into());
         assert_eq!(message, "error: no job with id J");
+    }
+
+    #[test]
+    fn a_refusal_is_printed_once_not_once_per_wrapper() {
+        let field = billrun_core::FieldError::new("primaryEmail", "\"x\" is not an email address");
+        let err = crate::catalog::CatalogError::from(field);
+        let (code, message) = for_error(&err.into());
+        assert_eq!(code, ExitCode::from(1));
+        assert_eq!(
+            message,
+            "error: primaryEmail: \"x\" is not an email address"
+        );
     }
 }

@@ -56,6 +56,16 @@ pub fn instant(
     }
 }
 
+/// A `--at` / `--now` / `--from` TIME ([`crate::catalog::input::parse_time`]: RFC 3339
+/// or `YYYY-MM-DD`, midnight UTC), or the current instant when the flag is absent: the
+/// one place a command reads the wall clock for "now".
+pub fn time_or_now(s: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+    Ok(match s {
+        Some(s) => crate::catalog::input::parse_time(s)?,
+        None => Utc::now(),
+    })
+}
+
 /// Reads a JSON file; `what` names it in errors (`reading <what> <path>`,
 /// `<what> <path> is not JSON`).
 pub fn json_file(what: &str, file: &Path) -> anyhow::Result<Value> {

@@ -14,7 +14,6 @@ use sqlx::PgPool;
 
 use super::output::{print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
 use crate::bill_run::invoices::{self, InvoiceFilter, InvoiceView};
-use crate::catalog::input::parse_time;
 use crate::config::Config;
 use crate::store::status::InvoiceStatus;
 
@@ -218,15 +217,8 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: InvoiceCommand) -> Res
             at,
             output,
         } => {
-            let at = at.as_deref().map(parse_time).transpose()?;
-            let v = crate::app::invoices::void(
-                pool,
-                config,
-                &org.id(),
-                &invoice,
-                at.unwrap_or_else(Utc::now),
-            )
-            .await?;
+            let at = super::flags::time_or_now(at.as_deref())?;
+            let v = crate::app::invoices::void(pool, config, &org.id(), &invoice, at).await?;
             if output.json {
                 return print_json(&v);
             }
@@ -238,15 +230,8 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: InvoiceCommand) -> Res
             at,
             output,
         } => {
-            let at = at.as_deref().map(parse_time).transpose()?;
-            let r = crate::app::invoices::reissue(
-                pool,
-                config,
-                &org.id(),
-                &invoice,
-                at.unwrap_or_else(Utc::now),
-            )
-            .await?;
+            let at = super::flags::time_or_now(at.as_deref())?;
+            let r = crate::app::invoices::reissue(pool, config, &org.id(), &invoice, at).await?;
             let new = &r.invoice;
             if output.json {
                 return print_json(new);

@@ -185,12 +185,7 @@ pub async fn enqueue(
 /// Parses `billrun run`'s arguments: the job (checked, before the database is
 /// opened), the timeout and `--json`.
 pub fn parse_run(a: RunArgs) -> Result<(NewJob, Duration, bool)> {
-    let as_of = a
-        .now
-        .as_deref()
-        .map(parse_time)
-        .transpose()?
-        .unwrap_or_else(Utc::now);
+    let as_of = super::flags::time_or_now(a.now.as_deref())?;
     let job = new_job(&a.kind, a.payload.as_deref(), as_of, a.org)?;
     job.check()?;
     Ok((job, Duration::from_secs(a.timeout), a.json))

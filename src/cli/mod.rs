@@ -90,7 +90,7 @@ enum Command {
         #[command(subcommand)]
         command: credit::CreditCommand,
     },
-    /// Invoices: list, show, mark paid, void.
+    /// Invoices: list, show, rerender, resend, mark paid, void, reissue.
     Invoice {
         #[command(subcommand)]
         command: invoice::InvoiceCommand,

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::input::parse_time;
 use crate::config::Config;
 use crate::jobs::schedule;
 
@@ -38,9 +37,9 @@ pub fn run(cfg_path: Option<&Path>, command: ScheduleCommand) -> Result<()> {
         json,
     } = command;
     let config = Config::load(cfg_path)?;
-    let from = from.as_deref().map(parse_time).transpose()?;
+    let from = super::flags::time_or_now(from.as_deref())?;
     let file = schedule.or(config.schedule_file);
-    schedule_list(file.as_deref(), count, from.unwrap_or_else(Utc::now), json)
+    schedule_list(file.as_deref(), count, from, json)
 }
 
 fn schedule_list(file: Option<&Path>, count: usize, now: DateTime<Utc>, json: bool) -> Result<()> {

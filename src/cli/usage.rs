@@ -1,5 +1,5 @@
 //! `billrun usage ...`: usage ingest (catalog::usage) and late usage
-//! (bill_run::usage).
+//! (catalog::usage::late).
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use sqlx::PgPool;
 
 use super::output::{print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
-use crate::bill_run::usage::LateEvent;
+use crate::catalog::usage::late::LateEvent;
 use crate::catalog::usage::{self, LinesReport};
 
 /// `billrun usage ...`.
@@ -66,7 +66,7 @@ pub async fn run(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
         } => {
             crate::paging::check_limit(limit)?;
             let page =
-                crate::bill_run::usage::late_events(pool, &org.id(), limit, after.as_deref())
+                crate::catalog::usage::late::late_events(pool, &org.id(), limit, after.as_deref())
                     .await?;
             print_rows(output, &page.rows, late_table)?;
             // On stderr, so that the table and the JSON stay parseable.

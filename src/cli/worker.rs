@@ -37,10 +37,15 @@ pub struct WorkerArgs {
     listen: Option<String>,
 }
 
-/// Runs `billrun worker` until a signal (see [`shutdown_signals`]).
+/// Runs `billrun worker` until a signal (see [`shutdown_signals`]); refuses to start
+/// with a `[mail]` configuration it cannot send with (no `smtp_url`, a bad URL or
+/// scheme, an unreadable `ca_file`).
 pub async fn run(pool: PgPool, config: Arc<Config>, args: WorkerArgs) -> Result<()> {
     use futures::FutureExt;
     let kinds = super::jobs::parse_kinds(&args.kinds)?;
+    // A mail configuration it cannot use stops the worker now, not every
+    // deliver-chunk (and user invitation) later.
+    crate::mail::Mailer::from_config(&config).context("the worker cannot send email")?;
     let shutdown = shutdown_signals(args.shutdown_timeout.map(Duration::from_secs))?.shared();
     let server = if args.serve {
         let listen = super::serve::listen_address(&config, args.listen.as_deref())?;

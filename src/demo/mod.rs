@@ -51,47 +51,59 @@ impl Lcg {
     }
 }
 
+/// The tables whose rows of the demo organisation a new demo deletes, children
+/// before parents. Every table with an `org_id` column is here or in [`KEPT_TABLES`]
+/// (a test checks it).
+pub const PURGED_TABLES: &[&str] = &[
+    "invoice_delivery_attempts",
+    "invoice_deliveries",
+    "invoice_documents",
+    "account_invoice_templates",
+    "document_settings",
+    "invoice_template_versions",
+    "invoice_templates",
+    "billing_details_profiles",
+    "organisation_logos",
+    "credit_transactions",
+    "credit_grants",
+    "imports",
+    "plan_migration_entries",
+    "plan_migrations",
+    "invoice_number_sequences",
+    "invoices",
+    "billing_cycles",
+    "usage_events",
+    "license_updates",
+    "plan_associations",
+    "aliases",
+    "accounts",
+    "customers",
+    "usage_meters",
+    "event_schemas",
+    "price_plan_versions",
+    "price_plans",
+];
+
+/// The tables with an `org_id` column that a new demo leaves alone: who may act in the
+/// organisation (its tokens and users are not sample data) and the audit log, which
+/// is append-only.
+pub const KEPT_TABLES: &[&str] = &[
+    "api_tokens",
+    "users",
+    "user_invites",
+    "user_sessions",
+    "audit_log",
+];
+
 /// Replaces the demo organisation with freshly generated sample data. Returns the
 /// number of accounts and events written.
 pub async fn load_sample_data(pool: &PgPool) -> Result<(usize, usize)> {
     let mut tx = pool.begin().await?;
     // Finalized plan versions are never deleted, except with their whole organisation.
     crate::catalog::plans::allow_organisation_purge(&mut tx, ORG).await?;
-    for table in [
-        "invoice_deliveries",
-        "invoice_documents",
-        "account_invoice_templates",
-        "document_settings",
-        "invoice_template_versions",
-        "invoice_templates",
-        "billing_details_profiles",
-        "organisation_logos",
-        "credit_transactions",
-        "credit_grants",
-        "imports",
-        "plan_migration_entries",
-        "plan_migrations",
-        "invoice_number_sequences",
-        "invoices",
-        "billing_cycles",
-        "usage_events",
-        "license_updates",
-        "plan_associations",
-        "aliases",
-        "accounts",
-        "customers",
-        "usage_meters",
-        "event_schemas",
-        "price_plan_versions",
-        "price_plans",
-    ] {
-        let col = if table == "organisations" {
-            "id"
-        } else {
-            "org_id"
-        };
+    for table in PURGED_TABLES {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE {col} = $1"
+            "DELETE FROM {table} WHERE org_id = $1"
         )))
         .bind(ORG)
         .execute(&mut *tx)

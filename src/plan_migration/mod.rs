@@ -337,6 +337,7 @@ pub async fn create(
         None => targets.iter().rev().find(|(_, s, _)| s == "ACTIVE"),
     };
     let Some((target_version, target_status, target_definition)) = target else {
+        crate::catalog::plans::require(&mut tx, org, &m.target_plan).await?;
         return Err(match m.target_version {
             Some(v) => CatalogError::NotFound {
                 what: "finalized price plan version",

@@ -258,6 +258,27 @@ async fn claim(
     .bind(root)
     .fetch_all(&mut *conn)
     .await?;
+    // A job whose id is not a ULID (inserted by hand, not through `enqueue`) cannot
+    // be handed to apalis: it goes dead at once with the reason, instead of failing
+    // the whole claim (which would leave the batch locked by this worker and stop
+    // the worker, again after every restart).
+    let (rows, bad): (Vec<Row>, Vec<Row>) = rows
+        .into_iter()
+        .partition(|r| Ulid::from_string(&r.0).is_ok());
+    for (id, ..) in &bad {
+        tracing::error!(job_id = %id, "job id is not a ULID: the job goes dead without running");
+        sqlx::query(
+            "UPDATE apalis.jobs
+             SET status = 'Failed', attempts = max_attempts, done_at = now(), lock_by = NULL,
+                 last_result = jsonb_build_object('Err', format(
+                     'job id %s is not a ULID (26 characters of Crockford base 32, as billrun \
+                      enqueue makes them): enqueue the job again with billrun enqueue', id))
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
     rows.into_iter()
         .map(
             |(id, job, queue, before, max, run_at, priority, key, meta)| {

@@ -55,8 +55,7 @@ macro_rules! status_enum {
                 match s {
                     $($text => Ok($name::$variant),)+
                     _ => Err(format!(
-                        "{s:?} is not a {}: expected one of {}",
-                        stringify!($name),
+                        "{s:?} is not a status: expected one of {}",
                         [$($text),+].join(", ")
                     )),
                 }
@@ -165,6 +164,14 @@ status_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_value_is_refused_with_the_known_ones_in_words_not_type_names() {
+        assert_eq!(
+            "bogus".parse::<InvoiceStatus>().unwrap_err(),
+            "\"bogus\" is not a status: expected one of DRAFT, DUE, PAID, VOID, MERGED"
+        );
+    }
 
     #[test]
     fn values_round_trip_and_unknown_ones_are_errors() {

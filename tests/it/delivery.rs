@@ -783,3 +783,59 @@ async fn invoice_resend_with_the_mail_server_down_says_so_and_fails() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn a_worker_refuses_to_start_with_a_mail_configuration_it_cannot_send_with() {
+    for (mail, why) in [
+        (
+            "transport = \"smtp\"\n",
+            "[mail] transport = \"smtp\" needs smtp_url",
+        ),
+        (
+            "transport = \"smtp\"\nsmtp_url = \"http://x\"\n",
+            "[mail] smtp_url scheme \"http\": expected smtp or smtps",
+        ),
+    ] {
+        let env = TestEnv::with_config(&format!("[mail]\n{mail}")).await;
+        let out = env.run(&["worker", "--no-scheduler"]);
+        assert!(!out.status.success(), "{mail}");
+        let err = crate::harness::stderr(&out);
+        assert!(err.contains("the worker cannot send email"), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn invoice_resend_with_a_mail_configuration_that_cannot_send_changes_nothing() {
+    let mut env = TestEnv::new().await;
+    let pool = env.pool().clone();
+    setup(&env).await;
+    bill_run(&env);
+    let number: String = sqlx::query_scalar(
+        "SELECT number FROM invoices WHERE account_id = 'a2' ORDER BY number DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let rows = || async {
+        sqlx::query_as::<_, (String, String, i32, Option<String>)>(
+            "SELECT recipient, status, attempts, message_id FROM invoice_deliveries
+             ORDER BY invoice_id, recipient",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let before = rows().await;
+    assert!(before.iter().all(|r| r.1 == "SENT"), "{before:?}");
+    env.configure(
+        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"http://x\"\n",
+        None,
+    );
+    let err = env.fails(&["invoice", "resend", "--org", "acme", &number]);
+    assert!(
+        err.contains("cannot send email: [mail] smtp_url scheme \"http\": expected smtp or smtps"),
+        "{err}"
+    );
+    assert_eq!(rows().await, before);
+}

@@ -252,16 +252,30 @@ impl TestEnv {
         payload: Value,
         as_of: &str,
     ) -> Result<Value, JobError> {
-        let req = request(kind, payload, as_of);
         let id = format!("step-{}", ulid::Ulid::generate());
+        self.run_attempt(kind, payload, as_of, &id, 1).await
+    }
+
+    /// Attempt `attempt` of the job step `job_id` (as [`TestEnv::try_run_step`]): the
+    /// same id again is what a worker runs when it retries a job whose earlier
+    /// attempt may have committed (a worker that died before recording the outcome).
+    pub async fn run_attempt(
+        &self,
+        kind: JobKind,
+        payload: Value,
+        as_of: &str,
+        job_id: &str,
+        attempt: u32,
+    ) -> Result<Value, JobError> {
+        let req = request(kind, payload, as_of);
         let ctx = JobContext {
             pool: self.pool().clone(),
             config: Arc::new(self.load_config()),
-            job_id: id.clone(),
-            attempt: 1,
+            job_id: job_id.to_string(),
+            attempt,
             worker: "test-process".into(),
             as_of: req.as_of,
-            root: id,
+            root: job_id.to_string(),
         };
         billrun::jobs::execute(&ctx, &req).await
     }

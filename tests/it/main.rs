@@ -9,6 +9,7 @@ mod credits;
 mod database;
 mod dates;
 mod delivery;
+mod demo;
 mod documents;
 mod env;
 mod fixtures;

@@ -767,3 +767,51 @@ async fn worker_stops_gracefully_then_at_once_on_a_second_signal_or_timeout() {
         .expect("--shutdown-timeout 1 bounds the graceful wait");
     assert_eq!(status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn a_job_whose_id_is_not_a_ulid_goes_dead_with_the_reason_and_the_worker_runs_the_rest() {
+    let env = TestEnv::new().await;
+    // Inserted by hand, not through `enqueue`: an id apalis cannot take.
+    let job =
+        br#"{"kind":"probe","asOf":"2026-03-01T00:00:00Z","payload":{"key":"hand","sleepMs":1}}"#;
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+         VALUES ('by-hand-1', 'billrun:probe', $1, 'Pending', 0, 3, now() - interval '1 second', 1)",
+    )
+    .bind(&job[..])
+    .execute(env.pool())
+    .await
+    .unwrap();
+    let good = env
+        .enqueue(
+            JobKind::Probe,
+            json!({"key": "good", "sleepMs": 1}),
+            "2026-03-01T00:00:00Z",
+        )
+        .await;
+    let _worker = env.workers(1, &["--no-scheduler"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while job_state(env.pool(), &good).await.as_deref() != Some("done") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the good job is {:?}:\n{}",
+            job_state(env.pool(), &good).await,
+            std::fs::read_to_string(env.worker_log(0)).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bad = billrun::queue::admin::show(env.pool(), "by-hand-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bad.state.to_string(), "dead");
+    assert_eq!(bad.attempts, bad.max_attempts);
+    assert!(
+        bad.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("job id by-hand-1 is not a ULID"),
+        "{:?}",
+        bad.last_error
+    );
+}

@@ -48,6 +48,68 @@ async fn a_command_aimed_at_an_organisation_that_does_not_exist_fails_naming_it(
 }
 
 #[tokio::test]
+async fn a_listing_filtered_by_an_account_that_does_not_exist_fails_naming_it() {
+    let env = crate::env::TestEnv::new().await;
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    env.account("acme", "a1").await;
+    for args in [
+        &["invoice", "list", "--org", "acme", "--account", "nobody"][..],
+        &["credit", "balance", "--org", "acme", "--account", "nobody"],
+    ] {
+        let err = env.fails(args);
+        assert!(
+            err.contains("nobody") && err.contains("acme") && err.contains("account"),
+            "{args:?}: {err}"
+        );
+    }
+    // The account that exists lists (nothing, successfully).
+    env.ok(&["invoice", "list", "--org", "acme", "--account", "a1"]);
+    env.ok(&["credit", "balance", "--org", "acme", "--account", "a1"]);
+}
+
+#[tokio::test]
+async fn a_plan_that_does_not_exist_is_named_as_missing_not_as_lacking_an_active_version() {
+    let env = crate::env::TestEnv::new().await;
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    env.account("acme", "a1").await;
+    let attach = env.fails(&[
+        "account",
+        "attach-plan",
+        "a1",
+        "--org",
+        "acme",
+        "--plan",
+        "nosuch",
+        "--from",
+        "2026-01-01",
+    ]);
+    assert!(
+        attach.contains("price plan \"nosuch\" does not exist in organisation \"acme\""),
+        "{attach}"
+    );
+    let migrate = env.fails(&[
+        "migrations",
+        "create",
+        "--org",
+        "acme",
+        "--source",
+        "growth",
+        "--target",
+        "nosuch",
+        "--mode",
+        "NEXT_CYCLE",
+    ]);
+    assert!(
+        migrate.contains("price plan \"nosuch\" does not exist in organisation \"acme\""),
+        "{migrate}"
+    );
+}
+
+#[tokio::test]
 async fn jobs_list_shows_and_filters_the_organisation_with_times_in_utc() {
     let cli = Cli::new().await;
     for org in ["a", "b"] {

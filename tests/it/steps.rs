@@ -7,6 +7,7 @@ use serde_json::json;
 
 use billrun::queue::JobKind;
 
+use crate::delivery::{free_port, mailbox_server, messages};
 use crate::env::TestEnv;
 use crate::fixtures;
 
@@ -87,10 +88,11 @@ async fn a_close_chunk_step_run_directly_writes_the_drafts_enqueues_their_finali
     assert_eq!(finalize.len(), 1);
     let (id, request) = &finalize[0];
     assert_eq!(result["finalizeJob"], json!(id), "{result}");
-    assert_eq!(
-        request.payload,
-        json!({"organisation": "acme", "invoices": ids})
-    );
+    assert_eq!(request.payload["organisation"], "acme");
+    let mut delivered: Vec<String> =
+        serde_json::from_value(request.payload["invoices"].clone()).unwrap();
+    delivered.sort();
+    assert_eq!(delivered, ids);
     assert_eq!(request.as_of, crate::dates::utc("2026-02-01T00:00:00Z"));
     assert!(request.root.as_deref().unwrap().starts_with("step-"));
     let cycles = || async {
@@ -189,4 +191,194 @@ async fn a_close_chunk_step_run_directly_writes_the_drafts_enqueues_their_finali
             ),
         ]
     );
+}
+
+/// (invoice, template, its HTML names its number, its PDF is one, rendered at Feb 1)
+/// of every stored document of acme.
+async fn documents(env: &TestEnv) -> Vec<(String, String, bool, bool, bool)> {
+    sqlx::query_as(
+        "SELECT d.invoice_id, d.template, position(i.number IN d.html) > 0,
+                substr(d.pdf, 1, 5) = '%PDF-'::bytea, d.rendered_at = '2026-02-01T00:00:00Z'::timestamptz
+         FROM invoice_documents d JOIN invoices i ON i.org_id = d.org_id AND i.id = d.invoice_id
+         WHERE d.org_id = 'acme' ORDER BY d.invoice_id",
+    )
+    .fetch_all(env.pool())
+    .await
+    .unwrap()
+}
+
+/// (invoice, recipient, status, attempts, message id) of every delivery of acme.
+async fn deliveries(env: &TestEnv) -> Vec<(String, String, String, i32, Option<String>)> {
+    sqlx::query_as(
+        "SELECT invoice_id, recipient, status, attempts, message_id FROM invoice_deliveries
+         WHERE org_id = 'acme' ORDER BY invoice_id, recipient",
+    )
+    .fetch_all(env.pool())
+    .await
+    .unwrap()
+}
+
+/// How many jobs the queue holds, of every kind.
+async fn jobs(env: &TestEnv) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+        .fetch_one(env.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn render_and_deliver_chunk_steps_run_directly_store_the_documents_send_once_and_a_rerun_changes_nothing(
+) {
+    let port = free_port();
+    let env = TestEnv::with_config(&format!(
+        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 5\n"
+    ))
+    .await;
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(5000))
+        .await;
+    for update in [
+        "UPDATE organisations SET billing_email = 'billing@acme.test' WHERE id = 'acme'",
+        "UPDATE accounts SET billing_emails = '{ap@a1.test}', additional_emails = '{cfo@a1.test}'
+         WHERE org_id = 'acme' AND id = 'a1'",
+    ] {
+        sqlx::query(update).execute(env.pool()).await.unwrap();
+    }
+    let as_of = "2026-02-01T00:00:00Z";
+    // Two DUE invoices (Jan 1's opening one, Feb 1's), by the steps before.
+    env.run_step(
+        JobKind::CloseChunk,
+        json!({"organisation": "acme", "accounts": ["a1"]}),
+        as_of,
+    )
+    .await;
+    let finalize = env.queued(JobKind::FinalizeChunk).await;
+    env.run_step(JobKind::FinalizeChunk, finalize[0].1.payload.clone(), as_of)
+        .await;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM invoices WHERE org_id = 'acme' ORDER BY id")
+            .fetch_all(env.pool())
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 2);
+    let render = env.queued(JobKind::RenderChunk).await;
+    assert_eq!(render.len(), 1);
+    let payload = render[0].1.payload.clone();
+    let by_number: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM invoices WHERE org_id = 'acme' ORDER BY number")
+            .fetch_all(env.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        payload,
+        json!({"organisation": "acme", "invoices": by_number})
+    );
+
+    // render-chunk: each invoice's HTML and PDF with the built-in template, and the
+    // delivery of both, enqueued for the same instant in the step's fan-out.
+    let result = env
+        .run_step(JobKind::RenderChunk, payload.clone(), as_of)
+        .await;
+    assert_eq!(result, json!({"rendered": 2}));
+    let stored = documents(&env).await;
+    assert_eq!(
+        stored,
+        ids.iter()
+            .map(|id| (id.clone(), "builtin".to_string(), true, true, true))
+            .collect::<Vec<_>>()
+    );
+    let deliver = env.queued(JobKind::DeliverChunk).await;
+    assert_eq!(deliver.len(), 1);
+    let request = &deliver[0].1;
+    assert_eq!(request.payload["organisation"], "acme");
+    let mut delivered: Vec<String> =
+        serde_json::from_value(request.payload["invoices"].clone()).unwrap();
+    delivered.sort();
+    assert_eq!(delivered, ids);
+    assert_eq!(request.as_of, crate::dates::utc(as_of));
+    assert!(request.root.as_deref().unwrap().starts_with("step-"));
+
+    // Again: the documents are kept (not a re-render), nothing more to deliver.
+    let queued_jobs = jobs(&env).await;
+    let again = env
+        .run_step(JobKind::RenderChunk, payload.clone(), as_of)
+        .await;
+    assert_eq!(again, json!({"rendered": 0}));
+    assert_eq!(documents(&env).await, stored);
+    assert_eq!(jobs(&env).await, queued_jobs);
+
+    // deliver-chunk: one row per recipient, each SENT once, the message received.
+    let maildir = env.scratch().join("maildir");
+    let _smtp = mailbox_server(port, &maildir, &env.scratch().join("smtp.log"));
+    let result = env
+        .run_step(JobKind::DeliverChunk, request.payload.clone(), as_of)
+        .await;
+    assert_eq!(
+        result,
+        json!({"recipientsQueued": 4, "sent": 4, "failed": 0, "deferred": 0, "resend": false})
+    );
+    let sent = deliveries(&env).await;
+    let mut expected = Vec::new();
+    for id in &ids {
+        for recipient in ["ap@a1.test", "cfo@a1.test"] {
+            expected.push((id.clone(), recipient.to_string(), "SENT".to_string(), 1));
+        }
+    }
+    assert_eq!(
+        sent.iter()
+            .map(|d| (d.0.clone(), d.1.clone(), d.2.clone(), d.3))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let msgs = messages(&maildir);
+    assert_eq!(msgs.len(), 4, "{msgs:#?}");
+    let mut received: Vec<String> = msgs
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    received.sort();
+    let mut ids_sent: Vec<String> = sent.iter().map(|d| d.4.clone().unwrap()).collect();
+    ids_sent.sort();
+    assert_eq!(received, ids_sent);
+
+    // Again: nothing queued or sent, the rows as they were; the last step enqueues
+    // nothing.
+    let again = env
+        .run_step(JobKind::DeliverChunk, request.payload.clone(), as_of)
+        .await;
+    assert_eq!(
+        again,
+        json!({"recipientsQueued": 0, "sent": 0, "failed": 0, "deferred": 0, "resend": false})
+    );
+    assert_eq!(deliveries(&env).await, sent);
+    assert_eq!(messages(&maildir).len(), 4);
+    assert_eq!(jobs(&env).await, queued_jobs);
+}
+
+#[tokio::test]
+async fn a_retried_close_chunk_attempt_enqueues_its_finalization_once() {
+    let env = TestEnv::new().await;
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage("e1", "2026-01-05T10:00:00Z", dec!(5000))
+        .await;
+    let payload = json!({"organisation": "acme", "accounts": ["a1"]});
+    let at = "2026-02-01T00:00:00Z";
+    // Attempt 1 commits (drafts, cycles, the finalize-chunk) and its worker dies
+    // before recording the outcome; the queue runs the same job again.
+    let first = env
+        .run_attempt(JobKind::CloseChunk, payload.clone(), at, "close-1", 1)
+        .await
+        .unwrap();
+    assert_eq!(first["invoicesCreated"], 2, "{first}");
+    let second = env
+        .run_attempt(JobKind::CloseChunk, payload, at, "close-1", 2)
+        .await
+        .unwrap();
+    assert_eq!(second["invoicesCreated"], 0, "{second}");
+    let finalize = env.queued(JobKind::FinalizeChunk).await;
+    assert_eq!(finalize.len(), 1, "one finalization per close-chunk job");
+    assert_eq!(first["finalizeJob"], json!(finalize[0].0), "{first}");
+    assert_eq!(second["finalizeJob"], json!(finalize[0].0), "{second}");
 }

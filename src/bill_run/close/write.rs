@@ -229,7 +229,7 @@ pub(super) async fn write_cycles(
 }
 
 /// Enqueues (in the chunk's transaction) the finalization of the chunk's drafts whose
-/// grace period is over.
+/// grace period is over, once per close-chunk job (idempotency key `<job id>:finalize`).
 pub(super) async fn enqueue_finalize(
     conn: &mut PgConnection,
     ctx: &JobContext,
@@ -255,6 +255,10 @@ pub(super) async fn enqueue_finalize(
         Some(org.to_string()),
         json!({ "organisation": org, "invoices": ids }),
     );
-    let job = crate::queue::enqueue(conn, &req, &ctx.child_options(None)).await?;
+    // Keyed by this job: a retry of it (the same job id, after an attempt that
+    // committed but was not recorded as done) finds the finalization it enqueued
+    // instead of enqueuing the same drafts again.
+    let key = format!("{}:finalize", ctx.job_id);
+    let job = crate::queue::enqueue(conn, &req, &ctx.child_options(Some(key))).await?;
     Ok(Some(job.id().to_string()))
 }

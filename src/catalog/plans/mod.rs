@@ -457,6 +457,24 @@ async fn lock_plan(conn: &mut PgConnection, org: &str, plan_id: &str) -> Result<
         .ok_or_else(|| plan_not_found(org, plan_id))
 }
 
+/// Fails with "price plan ... does not exist" ([`CatalogError::NotFound`]) unless the
+/// organisation has the plan: for refusals that would otherwise blame its versions
+/// ("no ACTIVE version") when the id itself is wrong.
+pub async fn require(conn: &mut PgConnection, org: &str, plan_id: &str) -> Result<()> {
+    let found: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM price_plans WHERE org_id = $1 AND id = $2)",
+    )
+    .bind(org)
+    .bind(plan_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if found {
+        Ok(())
+    } else {
+        Err(plan_not_found(org, plan_id))
+    }
+}
+
 /// Lets the current transaction delete the organisation's finalized plan versions,
 /// which the database otherwise refuses: for deleting a whole organisation's data
 /// (the demo replacing its previous run), and nothing else.

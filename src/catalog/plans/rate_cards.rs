@@ -14,7 +14,7 @@ use crate::store::OrgId;
 #[derive(Debug, thiserror::Error)]
 pub enum RateCardsError {
     /// The plan, its versions or the database refused.
-    #[error("{0}")]
+    #[error(transparent)]
     Catalog(#[from] CatalogError),
     /// Some operations are wrong: one entry per failing operation (or card).
     #[error("the rate card operations were refused, nothing was changed:\n{0}")]

@@ -15,7 +15,7 @@
 //!
 //! Attribute values are stored as exact decimal strings (`{"tokens": "12.5"}`);
 //! `(attributes->>'tokens')::numeric` reads them. Units are not stored. In each
-//! batch's transaction, the bill run's step (`bill_run::usage::after_ingest`) flags
+//! batch's transaction, [`late::after_ingest`] flags
 //! events dated in an already finalized cycle as late and marks drafts whose cycle
 //! received usage as stale; [`IngestReport::usage_spans`] says which accounts
 //! received usage over which instants.
@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use super::Result;
 
 mod conflicts;
+pub mod late;
 mod lines;
 mod validate;
 
@@ -223,7 +224,7 @@ pub async fn ingest_events(pool: &PgPool, org: &str, events: &[NewEvent]) -> Res
         }
         // In the same transaction: what the new usage means for invoices already
         // computed (a crash cannot leave usage recorded but unaccounted for).
-        let (late, stale) = crate::bill_run::usage::after_ingest(&mut tx, org, since).await?;
+        let (late, stale) = late::after_ingest(&mut tx, org, since).await?;
         tx.commit().await?;
         batch_report.late = late;
         batch_report.drafts_made_stale = stale;

@@ -141,11 +141,25 @@ fn at_scale(currency: &str, amount: Decimal) -> Decimal {
 
 /// Balance of an account's ACTIVE grants per currency, from the ledger, at the
 /// currency's scale: `(currency, amount)` by currency code (empty: no usable credits).
+/// An account that does not exist in the organisation is [`CreditError::NotFound`].
 pub async fn balance(
     pool: &PgPool,
     org: &OrgId,
     account: &str,
 ) -> Result<Vec<(String, Decimal)>, CreditError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE org_id = $1 AND id = $2)")
+            .bind(org)
+            .bind(account)
+            .fetch_one(pool)
+            .await?;
+    if !exists {
+        return Err(CreditError::NotFound {
+            org: org.to_string(),
+            what: "account",
+            id: account.to_string(),
+        });
+    }
     let sql = format!(
         "SELECT g.currency, coalesce(sum({BALANCE}), 0) FROM credit_grants g
          WHERE g.org_id = $1 AND g.account_id = $2 AND g.status = 'ACTIVE' GROUP BY g.currency ORDER BY 1"

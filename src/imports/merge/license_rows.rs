@@ -72,7 +72,7 @@ impl Loader {
         let since: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
             .fetch_one(&mut *tx)
             .await?;
-        crate::bill_run::usage::after_license_updates(tx, &self.org, since).await?;
+        crate::catalog::usage::late::after_license_updates(tx, &self.org, since).await?;
         if inserted < staged {
             let existing: Vec<(i64, bool, bool, String)> = sqlx::query_as(
                 "SELECT s.line, l.created_at >= $2,

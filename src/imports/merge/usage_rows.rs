@@ -131,8 +131,9 @@ impl Loader {
             }
         }
         out.imported = inserted;
-        // Same transaction as the insert (see bill_run::usage).
-        let (late, _stale) = crate::bill_run::usage::after_ingest(tx, &self.org, since).await?;
+        // Same transaction as the insert (see catalog::usage::late).
+        let (late, _stale) =
+            crate::catalog::usage::late::after_ingest(tx, &self.org, since).await?;
         out.late = late;
         Ok(out)
     }

@@ -164,7 +164,7 @@ pub enum NotMigrated {
     },
     /// No switch date: the period starts on or after the migration date, or ends
     /// before the switch.
-    #[error("{0}")]
+    #[error(transparent)]
     Switch(#[from] SwitchError),
     /// A cycle already closed (invoiced) on the old plan ends after the switch.
     #[error(

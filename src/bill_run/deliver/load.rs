@@ -1,0 +1,84 @@
+//! What `deliver-chunk` reads: the sender ([`sender`]), the chunk's invoices that
+//! have QUEUED deliveries, with their PDF ([`invoices`]), and each one's QUEUED
+//! recipients ([`queued_recipients`]).
+
+use rust_decimal::Decimal;
+
+use crate::store::status::InvoiceStatus;
+
+/// An invoice to email: what the email says, and its PDF.
+#[derive(sqlx::FromRow)]
+pub(super) struct InvoiceRow {
+    /// The invoice.
+    pub id: String,
+    /// Its number (finalized invoices have one).
+    pub number: Option<String>,
+    /// Invoice date (the account's local date).
+    pub invoice_date: Option<chrono::NaiveDate>,
+    /// Due date (the account's local date).
+    pub due_date: Option<chrono::NaiveDate>,
+    /// Grand total, in `currency`.
+    pub total: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Its stored status.
+    pub status: InvoiceStatus,
+    /// The account's name.
+    pub account_name: String,
+    /// The account's customer's name.
+    pub customer_name: String,
+    /// The stored PDF document.
+    pub pdf: Vec<u8>,
+}
+
+/// The organisation's name and billing email (the default sender).
+pub(super) async fn sender(
+    pool: &sqlx::PgPool,
+    org: &str,
+) -> Result<(String, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT name, billing_email FROM organisations WHERE id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+}
+
+/// The invoices among `invoice_ids` that have documents and at least one QUEUED
+/// delivery, in id order.
+pub(super) async fn invoices(
+    pool: &sqlx::PgPool,
+    org: &str,
+    invoice_ids: &[String],
+) -> Result<Vec<InvoiceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT i.id, i.number, i.invoice_date, i.due_date, i.total, i.currency, i.status,
+                a.name AS account_name, c.name AS customer_name, d.pdf
+         FROM invoices i
+         JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
+         JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id
+         JOIN invoice_documents d ON d.org_id = i.org_id AND d.invoice_id = i.id
+         WHERE i.org_id = $1 AND i.id = ANY($2)
+           AND EXISTS (SELECT 1 FROM invoice_deliveries v
+                       WHERE v.org_id = i.org_id AND v.invoice_id = i.id AND v.status = 'QUEUED')
+         ORDER BY i.id",
+    )
+    .bind(org)
+    .bind(invoice_ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// The QUEUED recipients of `invoice`, alphabetically.
+pub(super) async fn queued_recipients(
+    pool: &sqlx::PgPool,
+    org: &str,
+    invoice: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT recipient FROM invoice_deliveries
+         WHERE org_id = $1 AND invoice_id = $2 AND status = 'QUEUED' ORDER BY recipient",
+    )
+    .bind(org)
+    .bind(invoice)
+    .fetch_all(pool)
+    .await
+}
