@@ -1,6 +1,7 @@
 # Multi-stage build of the billrun worker: a small Debian image running as a non-root user.
 # Build: docker build -t billrun .   Run: docker run -e DATABASE_URL=postgres://... billrun migrate
-# once per release, then docker run -e DATABASE_URL=postgres://... billrun (the worker never migrates).
+# once per release, then docker run -e DATABASE_URL=postgres://... -p 8080:8080 billrun (the worker
+# and the HTTP API in one process; the worker never migrates). TLS: a proxy in front of port 8080.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
@@ -23,4 +24,5 @@ WORKDIR /app
 USER billrun
 # DATABASE_URL must point at your Postgres; the image never starts a private one.
 ENTRYPOINT ["billrun"]
-CMD ["worker"]
+EXPOSE 8080
+CMD ["worker", "--serve", "--listen", "0.0.0.0:8080"]

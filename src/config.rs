@@ -31,6 +31,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Email delivery of invoices.
     pub mail: MailConfig,
+    /// The HTTP API (`billrun serve`).
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             retry: RetryConfig::default(),
             retention: RetentionConfig::default(),
             mail: MailConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -184,6 +187,33 @@ impl Default for MailConfig {
     }
 }
 
+/// The `[http]` section: the API server of `billrun serve` (and `worker --serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address to listen on, `host:port` (default `127.0.0.1:8080`; `--listen`
+    /// overrides it). Plain HTTP: TLS is terminated by a proxy in front.
+    pub listen: String,
+    /// The largest request body accepted, in bytes (default 1 MiB); a larger one is
+    /// answered 413.
+    pub body_limit_bytes: usize,
+    /// Seconds a request may take before it is answered 408 (default 30).
+    pub request_timeout_secs: u64,
+    /// Hours a session opened by `POST /authenticate` stays valid (default 24).
+    pub session_hours: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            session_hours: 24,
+        }
+    }
+}
+
 impl Config {
     /// The folder of the file mail transport.
     pub fn outbox_dir(&self) -> PathBuf {
@@ -250,5 +280,9 @@ mod tests {
         assert_eq!(c.mail.transport, MailTransport::Smtp);
         assert_eq!(c.outbox_dir(), PathBuf::from(".billrun/outbox"));
         assert!(toml::from_str::<Config>("[mail]\ntransport = \"pigeon\"\n").is_err());
+        let c: Config = toml::from_str("[http]\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        assert_eq!(c.http.listen, "0.0.0.0:9000");
+        assert_eq!(c.http.body_limit_bytes, 1024 * 1024);
+        assert_eq!(Config::default().http.listen, "127.0.0.1:8080");
     }
 }

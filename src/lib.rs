@@ -16,6 +16,7 @@ pub mod credits;
 pub mod demo;
 pub mod documents;
 pub mod error;
+pub mod http;
 pub mod identity;
 pub mod imports;
 pub mod jobs;

@@ -33,6 +33,7 @@ pub mod output;
 pub mod plan;
 pub mod plan_migration;
 mod schedule;
+mod serve;
 pub mod usage;
 mod worker;
 
@@ -59,8 +60,11 @@ enum Command {
     /// limits and answer on stdout (see `documents::sandbox`).
     #[command(hide = true, name = "render-sandbox")]
     RenderSandbox,
-    /// Run jobs of every kind (and the cron scheduler) until Ctrl-C / SIGTERM.
+    /// Run jobs of every kind (and the cron scheduler) until Ctrl-C / SIGTERM; with
+    /// `--serve`, the HTTP API too, in the same process.
     Worker(worker::WorkerArgs),
+    /// Serve the HTTP API (Togai's paths and shapes) until Ctrl-C / SIGTERM.
+    Serve(serve::ServeArgs),
     /// Enqueue a job and print its id.
     Enqueue(jobs::EnqueueArgs),
     /// Run a job in this process, through the worker's code path, and wait for it.
@@ -331,6 +335,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Worker(args) => {
             let env = open(cfg_path, 16).await?;
             worker::run(env.pool, env.config, args).await?;
+        }
+        Command::Serve(args) => {
+            let env = open(cfg_path, 16).await?;
+            serve::run(env.pool, env.config, args).await?;
         }
         Command::Enqueue(args) => {
             let job = jobs::parse_enqueue(args)?;

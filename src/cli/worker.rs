@@ -27,18 +27,39 @@ pub struct WorkerArgs {
     /// then stop anyway (default: wait for them; a second signal stops at once).
     #[arg(long, value_name = "SECS")]
     shutdown_timeout: Option<u64>,
+    /// Also serve the HTTP API in this process (as `billrun serve`); the first
+    /// SIGINT/SIGTERM stops both: the server finishes its requests in flight, the
+    /// worker its running jobs.
+    #[arg(long)]
+    serve: bool,
+    /// With `--serve`: the address to listen on (default: `[http] listen`).
+    #[arg(long, value_name = "HOST:PORT", requires = "serve")]
+    listen: Option<String>,
 }
 
 /// Runs `billrun worker` until a signal (see [`shutdown_signals`]); refuses to start
 /// with a `[mail]` configuration it cannot send with (no `smtp_url`, a bad URL or
 /// scheme, an unreadable `ca_file`).
 pub async fn run(pool: PgPool, config: Arc<Config>, args: WorkerArgs) -> Result<()> {
+    use futures::FutureExt;
     let kinds = super::jobs::parse_kinds(&args.kinds)?;
     // A mail configuration it cannot use stops the worker now, not every
     // deliver-chunk (and user invitation) later.
     crate::mail::Mailer::from_config(&config).context("the worker cannot send email")?;
-    let shutdown = shutdown_signals(args.shutdown_timeout.map(Duration::from_secs))?;
-    run_worker(
+    let shutdown = shutdown_signals(args.shutdown_timeout.map(Duration::from_secs))?.shared();
+    let server = if args.serve {
+        let listen = super::serve::listen_address(&config, args.listen.as_deref())?;
+        let listener = crate::http::bind(listen).await?;
+        Some(tokio::spawn(crate::http::serve_on(
+            listener,
+            pool.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
+    let worked = run_worker(
         pool,
         config,
         kinds,
@@ -46,7 +67,11 @@ pub async fn run(pool: PgPool, config: Arc<Config>, args: WorkerArgs) -> Result<
         args.schedule,
         shutdown,
     )
-    .await
+    .await;
+    if let Some(server) = server {
+        server.await.context("the HTTP API task")??;
+    }
+    worked
 }
 
 async fn run_worker(

@@ -152,6 +152,14 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         })
 }
 
+/// Whether the database answers: one `SELECT 1` (the API's `/health`).
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await
+        .map(drop)
+}
+
 /// SQLSTATE `invalid_catalog_name`: the database named in the URL does not exist.
 const UNDEFINED_DATABASE: &str = "3D000";
 

@@ -14,6 +14,7 @@ mod documents;
 mod env;
 mod fixtures;
 mod harness;
+mod http;
 mod identity;
 mod imports;
 mod invoicing;

@@ -1,0 +1,147 @@
+//! Authentication and authorisation of every request, and `POST /authenticate`.
+//!
+//! A request carries `Authorization: Bearer <token>`: an API token (`brt_...`,
+//! [`tokens::authenticate`]) or a session token (`brs_...`, [`users::session`]). A
+//! missing, malformed, unknown, wrong, deactivated or deleted credential, or an
+//! expired session, is answered 401 in Togai's error shape. The credential's
+//! [`Principal`] then decides everything: its organisation is the only one the request
+//! can see (another organisation's ids answer 404, because every application function
+//! is given this organisation), and its role must allow the route's resource and
+//! access in identity's permission table ([`roles::allows`]), else 403.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorBody};
+use super::routes::{self, Guard};
+use super::AppState;
+use crate::identity::{roles, tokens, users, IdentityError, OrgId, Principal};
+
+/// The middleware of every route: finds the route in [`routes::ROUTES`], lets public
+/// routes through, and for the others authenticates the bearer credential, checks
+/// its role, and hands the [`Principal`] to the handler (a request extension).
+pub async fn authorize(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+    let Some(route) = routes::find(req.method(), path) else {
+        tracing::error!(method = %req.method(), path, "a route is missing from the route table");
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this route is not in the route table",
+        ));
+    };
+    let (resource, access) = match route.guard {
+        Guard::Public => return Ok(next.run(req).await),
+        Guard::Needs(resource, access) => (resource, access),
+    };
+    let token = bearer(&req)?;
+    let principal = authenticate(&state, token).await?;
+    if !roles::allows(principal.role, resource, access) {
+        return Err(ApiError::forbidden(format!(
+            "the role {} may not {} {}",
+            principal.role.title(),
+            match access {
+                roles::Access::Read => "read",
+                roles::Access::Write => "change",
+            },
+            routes::resource_name(resource),
+        )));
+    }
+    tracing::debug!(actor = %principal.actor, org = %principal.org, "authorised");
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+/// The token of `Authorization: Bearer <token>`, or 401.
+fn bearer(req: &Request) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer <token>"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <token>"))
+}
+
+/// The principal of an API token or a session token, at the current time; 401 when
+/// neither authenticates.
+async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let now = Utc::now();
+    let found = if token.starts_with("brs_") {
+        users::session(&state.pool, token, now).await
+    } else {
+        tokens::authenticate(&state.pool, token, now).await
+    };
+    found.map_err(|e| match e {
+        IdentityError::Unauthenticated(m) => ApiError::unauthenticated(m),
+        other => ApiError::from(other),
+    })
+}
+
+/// `POST /authenticate`: an email and a password (and the organisation, when the
+/// address is a user of several).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Credentials {
+    /// The user's email address.
+    pub email: String,
+    /// The user's password.
+    pub password: String,
+    /// The organisation's id, when the address is a user of several.
+    #[serde(default)]
+    pub org_id: Option<String>,
+}
+
+/// Togai's `TokenResponse`: a bearer token.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// A session token (`brs_...`), valid for `[http] session_hours`.
+    pub token: String,
+}
+
+/// Opens a session for a user: the token to send as `Authorization: Bearer`.
+#[utoipa::path(post, path = "/authenticate", tag = "authentication",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "a session token", body = TokenResponse),
+        (status = 401, description = "wrong email or password", body = ErrorBody),
+    ))]
+pub async fn authenticate_user(
+    State(state): State<AppState>,
+    super::extract::Body(creds): super::extract::Body<Credentials>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let org = creds.org_id.map(OrgId::from);
+    let valid_for = chrono::Duration::hours(i64::from(state.config.http.session_hours));
+    let session = users::authenticate(
+        &state.pool,
+        &creds.email,
+        &creds.password,
+        org.as_ref(),
+        valid_for,
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        IdentityError::Unauthenticated(m) => ApiError::unauthenticated(m),
+        other => ApiError::from(other),
+    })?;
+    Ok(Json(TokenResponse {
+        token: session.token,
+    }))
+}

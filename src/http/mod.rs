@@ -1,0 +1,346 @@
+//! The HTTP API (`billrun serve`, issue 14): Togai's paths and shapes over billrun, a
+//! front end beside the CLI (`src/cli/`). Like the CLI it parses, calls the
+//! application layer (`crate::app`) and the areas' public functions, and answers:
+//! no SQL and no business decisions here. The organisation of every call is the
+//! caller's credential's ([`auth`]); what a role may do is decided by the route table
+//! ([`routes::ROUTES`]) and identity's permission table; errors are Togai's shape with
+//! statuses decided from their kind in one place ([`error::status_of`]); every change
+//! writes an audit row ([`audited`]).
+//!
+//! The server: axum on tokio, plain HTTP (TLS is terminated by a proxy in front), a
+//! request id on every request (`x-request-id`, taken from the request or made, and
+//! returned), one structured log line per request with it, a body size limit (413) and
+//! a request timeout (408) from `[http]`, and graceful shutdown: on the shutdown
+//! signal it stops accepting connections and finishes the requests in flight.
+//! Only this layer (and the CLI) reads the wall clock: handlers pass `now` down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::identity::audit::{self, Entry, Outcome};
+use crate::identity::Principal;
+
+pub mod accounts;
+pub mod auth;
+pub mod customers;
+pub mod error;
+pub mod event_schemas;
+pub mod extract;
+pub mod invoices;
+pub mod openapi;
+pub mod routes;
+pub mod usage_meters;
+
+use error::{ApiError, ErrorBody};
+
+/// What every handler can reach: the database and the configuration.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: PgPool,
+    /// The configuration (`[http]`, the mailer, ...).
+    pub config: Arc<Config>,
+}
+
+/// The header carrying the request id.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The API's router, built from the route table: each route of
+/// [`routes::ROUTES`] with its handler, [`auth::authorize`] in front of every one,
+/// and the request id, log, body limit and timeout layers around them all.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in routes::ROUTES {
+        router = router.route(route.path, endpoint(route));
+    }
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    let http = &state.config.http;
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        })
+        .on_response(
+            |res: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
+                tracing::info!(
+                    status = res.status().as_u16(),
+                    ms = latency.as_millis() as u64,
+                    "answered"
+                );
+            },
+        );
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The handler of `route`. Every route of the table has one (a unit test builds the
+/// router); a route without one is a programming error found at start-up.
+fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
+    let filter = MethodFilter::try_from(route.method.clone()).expect("a standard method");
+    match (route.method.as_str(), route.path) {
+        ("GET", "/health") => on(filter, health),
+        ("GET", "/openapi.json") => on(filter, openapi::document),
+        ("POST", "/authenticate") => on(filter, auth::authenticate_user),
+        ("POST", "/customers") => on(filter, customers::create),
+        ("GET", "/customers") => on(filter, customers::list),
+        ("GET", "/customers/{customer_id}") => on(filter, customers::get),
+        ("POST", "/accounts") => on(filter, accounts::create),
+        ("GET", "/accounts") => on(filter, accounts::list),
+        ("GET", "/accounts/{account_id}") => on(filter, accounts::get),
+        ("POST", "/event_schema") => on(filter, event_schemas::create),
+        ("GET", "/event_schema") => on(filter, event_schemas::list),
+        ("POST", "/usage_meters") => on(filter, usage_meters::create),
+        ("GET", "/usage_meters") => on(filter, usage_meters::list),
+        ("GET", "/invoices") => on(filter, invoices::list),
+        ("GET", "/invoices/{invoice_id}") => on(filter, invoices::get),
+        (method, path) => panic!("the route {method} {path} of the route table has no handler"),
+    }
+}
+
+/// Binds `listen` (the first step of [`serve_on`], done before anything else starts,
+/// so that an address in use fails at once). Errors: the address cannot be bound.
+pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))
+}
+
+/// Serves the API on `listen` until `shutdown` resolves ([`bind`], then [`serve_on`]).
+pub async fn serve(
+    pool: PgPool,
+    config: Arc<Config>,
+    listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_on(bind(listen).await?, pool, config, shutdown).await
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes the requests
+/// in flight and returns.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    pool: PgPool,
+    config: Arc<Config>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(AppState { pool, config });
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, "HTTP API listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the HTTP API")?;
+    tracing::info!("HTTP API stopped");
+    Ok(())
+}
+
+/// `/health`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// `ok` when the database answered.
+    pub database: &'static str,
+}
+
+/// Whether the server and its database answer (no credentials needed).
+#[utoipa::path(get, path = "/health", tag = "server",
+    responses(
+        (status = 200, description = "up", body = Health),
+        (status = 503, description = "the database does not answer", body = ErrorBody),
+    ))]
+pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    match crate::store::ping(&state.pool).await {
+        Ok(_) => Ok(Json(Health {
+            status: "ok",
+            database: "ok",
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "health: the database does not answer");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            ))
+        }
+    }
+}
+
+/// What a change was, for its audit row.
+pub struct Change<'a> {
+    /// `object.verb`, e.g. `customer.create`.
+    pub action: &'a str,
+    /// The kind of object, e.g. `customer`.
+    pub object_type: &'a str,
+    /// The object's id.
+    pub object_id: &'a str,
+}
+
+/// Writes the audit row of `change` made by `who` with `result` (SUCCESS, or FAILURE
+/// with the error's message) and returns `result`. A failure to write the row is
+/// logged (the change is made already).
+pub async fn audited<T, E: std::fmt::Display>(
+    state: &AppState,
+    who: &Principal,
+    change: Change<'_>,
+    details: serde_json::Value,
+    result: Result<T, E>,
+) -> Result<T, E> {
+    let (outcome, details) = match &result {
+        Ok(_) => (Outcome::Success, details),
+        Err(e) => (
+            Outcome::Failure,
+            serde_json::json!({ "error": e.to_string() }),
+        ),
+    };
+    let entry = Entry {
+        at: chrono::Utc::now(),
+        org: &who.org,
+        actor: &who.actor,
+        action: change.action,
+        object_type: change.object_type,
+        object_id: change.object_id,
+        outcome,
+        details,
+    };
+    let written = match state.pool.acquire().await {
+        Ok(mut conn) => audit::record(&mut conn, &entry).await.map(drop),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = written {
+        tracing::warn!(action = change.action, error = %e, "could not write the audit row");
+    }
+    result
+}
+
+/// Togai's paging query: `nextToken` (where the previous page ended) and `pageSize`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct PageQuery {
+    /// The `nextToken` of the previous page; none for the first page.
+    pub next_token: Option<String>,
+    /// Rows per page, 1 to 50 (default 10).
+    pub page_size: Option<u32>,
+}
+
+/// Togai's `PaginationOptions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageContext {
+    /// Rows per page.
+    pub page_size: u32,
+    /// `ASC`: by id.
+    pub sort_order: &'static str,
+}
+
+/// The default and largest `pageSize`.
+const DEFAULT_PAGE_SIZE: u32 = 10;
+const MAX_PAGE_SIZE: u32 = 50;
+
+impl PageQuery {
+    /// One page of `rows` (ordered by `key`, ascending and unique): the rows after
+    /// `nextToken`, at most `pageSize`, and the next token when more follow (the last
+    /// row's key). Errors: `pageSize` out of 1..=50.
+    pub fn page<T>(
+        &self,
+        rows: Vec<T>,
+        key: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<T>, Option<String>, PageContext), ApiError> {
+        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ApiError::invalid(format!(
+                "pageSize {size}: expected 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        let mut after: Vec<T> = match &self.next_token {
+            Some(t) => rows.into_iter().filter(|r| key(r) > t.as_str()).collect(),
+            None => rows,
+        };
+        let next = if after.len() > size as usize {
+            after.truncate(size as usize);
+            after.last().map(|r| key(r).to_string())
+        } else {
+            None
+        };
+        Ok((
+            after,
+            next,
+            PageContext {
+                page_size: size,
+                sort_order: "ASC",
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_each_other_by_key() {
+        let rows: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let q = PageQuery {
+            next_token: None,
+            page_size: Some(2),
+        };
+        let (page, next, _) = q.page(rows.clone(), |s| s.as_str()).unwrap();
+        assert_eq!(page, ["a", "b"]);
+        assert_eq!(next.as_deref(), Some("b"));
+        let q = PageQuery {
+            next_token: next,
+            page_size: Some(2),
+        };
+        let (page, next, _) = q.page(rows.clone(), |s| s.as_str()).unwrap();
+        assert_eq!(page, ["c"]);
+        assert_eq!(next, None);
+        let q = PageQuery {
+            next_token: None,
+            page_size: Some(0),
+        };
+        assert!(q.page(rows, |s| s.as_str()).is_err());
+    }
+
+    #[tokio::test]
+    async fn every_route_of_the_table_has_a_handler_and_the_router_builds() {
+        for route in routes::ROUTES {
+            let _ = endpoint(route);
+        }
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let _ = router(AppState {
+            pool,
+            config: Arc::new(Config::default()),
+        });
+    }
+}

@@ -1,0 +1,321 @@
+//! `/usage_meters`: create and list usage meters in Togai's shapes
+//! (`CreateUsageMeterRequest`, `UsageMeter`, `UsageMeterPaginatedResponse`), through
+//! `catalog::meters` as `billrun meter create` / `list`.
+//!
+//! Togai's request has no id (Togai makes one); billrun's meters are named by id in
+//! rate cards, so the id is made from the name: lower case, each run of spaces as
+//! `_`, at most 20 characters (Togai's limit); two names giving one id are a 409. The
+//! answer's `id` is what rate cards name as `usageMeterId`. `type` is `COUNTER`;
+//! `aggregation` `COUNT` takes no computation (or the single computation `"1"`), and
+//! `SUM` exactly one computation naming the attribute it sums, without a matcher
+//! (billrun sums one attribute; expressions and matchers are not supported yet).
+//! A filter's `field` is a dimension of the schema (`region` or `dimensions.region`).
+//! Meters are usable once created: `status` `ACTIVE`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Body, Params};
+use super::{audited, AppState, Change, PageContext, PageQuery};
+use crate::catalog::meters::{self, Aggregation, UsageMeter};
+use crate::identity::Principal;
+
+/// The most characters of a usage meter's id (Togai's limit).
+pub const MAX_METER_ID_CHARS: usize = 20;
+
+/// Togai's `UsageMeterFilterEntry`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterEntry {
+    /// A dimension of the event schema.
+    pub field: String,
+    /// The value an event's dimension must have.
+    pub value: String,
+}
+
+/// Togai's `Computation`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputationBody {
+    /// An identifier of the pair (kept by Togai, ignored by billrun).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Not supported yet: must be absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matcher: Option<String>,
+    /// COUNT: `"1"`; SUM: the attribute summed.
+    pub computation: String,
+    /// The order of evaluation.
+    pub order: i64,
+}
+
+/// Togai's `CreateUsageMeterRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUsageMeterRequest {
+    /// The meter's name (its id is made from it).
+    pub name: String,
+    /// The name shown on invoices, if not `name` (not kept yet: must be absent).
+    #[serde(default)]
+    pub billable_name: Option<String>,
+    /// Not kept yet: must be absent.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Dimension filters.
+    #[serde(default)]
+    pub filters: Vec<FilterEntry>,
+    /// `COUNTER`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `COUNT` or `SUM`.
+    pub aggregation: String,
+    /// See the module documentation.
+    #[serde(default)]
+    pub computations: Vec<ComputationBody>,
+    /// The event schema the meter aggregates.
+    pub event_schema_name: String,
+}
+
+/// Togai's `UsageMeter`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMeterBody {
+    /// The meter's id (rate cards' `usageMeterId`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its name.
+    pub display_name: String,
+    /// Its filters.
+    pub filters: Vec<FilterEntry>,
+    /// `COUNTER`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `ACTIVE`.
+    pub status: &'static str,
+    /// `COUNT` or `SUM`.
+    pub aggregation: &'static str,
+    /// SUM: the attribute summed, as one computation.
+    pub computations: Vec<ComputationBody>,
+}
+
+/// Togai's `UsageMeterPaginatedResponse`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMeterPage {
+    /// The page's meters, by id.
+    pub data: Vec<UsageMeterBody>,
+    /// The token of the next page, absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The page's size and order.
+    pub context: PageContext,
+}
+
+/// The query of `GET /usage_meters`: Togai's paging and filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Only meters of this status (billrun's are all `ACTIVE`).
+    pub status: Option<String>,
+    /// Only meters of this aggregation (`COUNT` or `SUM`).
+    pub aggregations: Option<String>,
+    /// The `nextToken` of the previous page.
+    pub next_token: Option<String>,
+    /// Rows per page, 1 to 50 (default 10).
+    pub page_size: Option<u32>,
+}
+
+/// The id of a meter named `name`: lower case, runs of whitespace as `_`, at most
+/// [`MAX_METER_ID_CHARS`] characters.
+pub fn meter_id(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_")
+        .to_lowercase()
+        .chars()
+        .take(MAX_METER_ID_CHARS)
+        .collect()
+}
+
+fn body(m: UsageMeter) -> UsageMeterBody {
+    UsageMeterBody {
+        id: m.id,
+        display_name: m.name.clone(),
+        name: m.name,
+        filters: m
+            .filters
+            .into_iter()
+            .map(|(field, value)| FilterEntry { field, value })
+            .collect(),
+        kind: "COUNTER",
+        status: "ACTIVE",
+        aggregation: m.aggregation.as_str(),
+        computations: m
+            .attribute
+            .map(|a| ComputationBody {
+                id: None,
+                matcher: None,
+                computation: a,
+                order: 1,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// billrun's meter from Togai's request (see the module documentation).
+fn meter(req: CreateUsageMeterRequest) -> Result<UsageMeter, ApiError> {
+    for (field, given) in [
+        ("billableName", &req.billable_name),
+        ("description", &req.description),
+    ] {
+        if given.is_some() {
+            return Err(ApiError::invalid(format!("{field}: not supported yet")));
+        }
+    }
+    if req.kind != "COUNTER" {
+        return Err(ApiError::invalid(format!(
+            "type {:?}: expected COUNTER",
+            req.kind
+        )));
+    }
+    let aggregation = Aggregation::parse("aggregation", &req.aggregation)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    if let Some(c) = req.computations.iter().find(|c| c.matcher.is_some()) {
+        return Err(ApiError::invalid(format!(
+            "computations[{}].matcher: matchers are not supported yet",
+            c.order
+        )));
+    }
+    let attribute =
+        match (aggregation, req.computations.as_slice()) {
+            (Aggregation::Count, []) => None,
+            (Aggregation::Count, [c]) if c.computation.trim() == "1" => None,
+            (Aggregation::Count, _) => {
+                return Err(ApiError::invalid(
+                    "computations: a COUNT meter takes none, or the single computation \"1\"",
+                ))
+            }
+            (Aggregation::Sum, [c]) => Some(c.computation.trim().to_string()),
+            (Aggregation::Sum, _) => return Err(ApiError::invalid(
+                "computations: a SUM meter takes exactly one computation, the attribute it sums",
+            )),
+        };
+    let mut filters = BTreeMap::new();
+    for f in req.filters {
+        let field = f
+            .field
+            .strip_prefix("dimensions.")
+            .unwrap_or(&f.field)
+            .to_string();
+        if filters.insert(field.clone(), f.value).is_some() {
+            return Err(ApiError::invalid(format!(
+                "filters: {field:?} is filtered twice"
+            )));
+        }
+    }
+    Ok(UsageMeter {
+        id: meter_id(&req.name),
+        name: req.name,
+        event_schema_name: req.event_schema_name,
+        aggregation,
+        attribute,
+        filters,
+    })
+}
+
+/// Creates a usage meter in the caller's organisation (audited as
+/// `usage_meter.create`).
+#[utoipa::path(post, path = "/usage_meters", tag = "usage meters",
+    request_body = CreateUsageMeterRequest,
+    responses(
+        (status = 201, description = "created", body = UsageMeterBody),
+        (status = 400, description = "a field is invalid or not supported yet", body = ErrorBody),
+        (status = 403, description = "the role may not change usage meters", body = ErrorBody),
+        (status = 409, description = "the id exists", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Body(req): Body<CreateUsageMeterRequest>,
+) -> Result<(StatusCode, Json<UsageMeterBody>), ApiError> {
+    let id = meter_id(&req.name);
+    let created = match meter(req) {
+        Ok(m) => meters::create_meter(&state.pool, &who.org, &m)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let m = audited(
+        &state,
+        &who,
+        Change {
+            action: "usage_meter.create",
+            object_type: "usage_meter",
+            object_id: &id,
+        },
+        serde_json::json!({}),
+        created,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(body(m))))
+}
+
+/// The caller's organisation's usage meters, by id, a page at a time.
+#[utoipa::path(get, path = "/usage_meters", tag = "usage meters",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of usage meters", body = UsageMeterPage),
+        (status = 401, description = "no valid credential", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<UsageMeterPage>, ApiError> {
+    let aggregation = q
+        .aggregations
+        .as_deref()
+        .map(|a| {
+            Aggregation::parse("aggregations", a).map_err(|e| ApiError::invalid(e.to_string()))
+        })
+        .transpose()?;
+    let all = match q.status.as_deref() {
+        None | Some("ACTIVE") => meters::meters(&state.pool, &who.org).await?,
+        Some(_) => Vec::new(),
+    };
+    let all = all
+        .into_iter()
+        .filter(|m| aggregation.is_none_or(|a| m.aggregation == a))
+        .collect();
+    let paging = PageQuery {
+        next_token: q.next_token,
+        page_size: q.page_size,
+    };
+    let (rows, next_token, context) = paging.page(all, |m| m.id.as_str())?;
+    Ok(Json(UsageMeterPage {
+        data: rows.into_iter().map(body).collect(),
+        next_token,
+        context,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_meter_id_is_made_from_its_name() {
+        assert_eq!(meter_id("API calls"), "api_calls");
+        assert_eq!(meter_id("  Storage   GB "), "storage_gb");
+        assert_eq!(meter_id("a very long meter name indeed").len(), 20);
+    }
+}
