@@ -21,23 +21,8 @@ use crate::period::Period;
 use crate::plan::Plan;
 use crate::testing::{d, utc};
 
-fn growth() -> Plan {
-    Plan::from_json(&json!({
-        "name": "growth", "supportedCurrencies": ["USD"],
-        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}},
-        "fixedFeeRateCards": [
-            {"name": "platform_fee", "invoiceTiming": "IN_ADVANCE", "type": "RECURRING",
-             "enableProration": false, "recurrenceConfig": {"interval": 1, "offset": 0},
-             "rateValues": [{"currency": "USD", "rate": 99}]},
-            {"name": "setup", "invoiceTiming": "IN_ADVANCE", "type": "ONE_TIME",
-             "rateValues": [{"currency": "USD", "rate": 500}]},
-            {"name": "support", "invoiceTiming": "IN_ARREARS", "type": "RECURRING",
-             "recurrenceConfig": {"interval": 1, "offset": 0},
-             "rateValues": [{"currency": "USD", "rate": 40}]}
-        ]
-    }))
-    .unwrap()
-}
+/// The source plan `growth` v1 (the module doc above).
+use super::tests::plan as growth;
 
 fn pro(interval: &str, day: &str) -> Value {
     json!({

@@ -339,7 +339,10 @@ mod tests {
         .is_err());
     }
 
-    fn plan() -> Plan {
+    /// `growth` v1: monthly on the 1st; platform_fee 99.00 USD a month in advance, a
+    /// one-time setup fee 500.00 in advance, support 40.00 in arrears (also
+    /// `account_tests`' source plan).
+    pub(super) fn plan() -> Plan {
         Plan::from_json(&json!({
             "name": "growth", "supportedCurrencies": ["USD"],
             "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}},
