@@ -61,15 +61,20 @@ pub struct AddressFlags {
 impl AddressFlags {
     /// The address, or `None` if no address flag was given.
     pub fn into_address(self) -> Option<Address> {
-        let a = Address {
+        let a = self.into_fields();
+        (!a.is_empty()).then_some(a)
+    }
+
+    /// The address's fields as given (each absent one `None`).
+    pub fn into_fields(self) -> Address {
+        Address {
             line1: self.line1,
             line2: self.line2,
             postal_code: self.postal_code,
             city: self.city,
             state: self.state,
             country: self.country,
-        };
-        (!a.is_empty()).then_some(a)
+        }
     }
 }
 

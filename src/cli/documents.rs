@@ -13,7 +13,6 @@ use clap::{Args, Subcommand};
 use sqlx::PgPool;
 
 use super::output::{or_dash, print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
-use crate::catalog::customers::Address;
 use crate::documents::settings::{
     self, AccountTemplate, Profile, ProfileChanges, TemplateChanges, TemplateInfo, BUILTIN,
 };
@@ -96,24 +95,8 @@ pub struct ProfileFlags {
     /// Legal name (required to create).
     #[arg(long)]
     legal_name: Option<String>,
-    /// Address line 1.
-    #[arg(long)]
-    line1: Option<String>,
-    /// Address line 2.
-    #[arg(long)]
-    line2: Option<String>,
-    /// Postal code.
-    #[arg(long)]
-    postal_code: Option<String>,
-    /// City.
-    #[arg(long)]
-    city: Option<String>,
-    /// State or region.
-    #[arg(long)]
-    state: Option<String>,
-    /// ISO 3166-1 alpha-2 country code.
-    #[arg(long)]
-    country: Option<String>,
+    #[command(flatten)]
+    address: super::customer::AddressFlags,
     /// Tax / VAT id.
     #[arg(long)]
     tax_id: Option<String>,
@@ -136,14 +119,7 @@ impl ProfileFlags {
     fn into_changes(self, clear: Vec<String>) -> ProfileChanges {
         ProfileChanges {
             legal_name: self.legal_name,
-            address: Address {
-                line1: self.line1,
-                line2: self.line2,
-                postal_code: self.postal_code,
-                city: self.city,
-                state: self.state,
-                country: self.country,
-            },
+            address: self.address.into_fields(),
             tax_id: self.tax_id,
             email: self.email,
             phone: self.phone,
