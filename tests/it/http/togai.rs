@@ -1,0 +1,101 @@
+//! Togai's official Python client, unmodified (`togai-client==1.0.3`, in a virtual
+//! environment), against a live `billrun serve`: the acceptance test of the API's
+//! shapes. Each script in `tests/togai/` drives one area; the client validates every
+//! answer against Togai's models, so a field name, type or status Togai's client does
+//! not accept fails the script, and so the test.
+//!
+//! The virtual environment is `target/togai-venv` (or `$BILLRUN_TOGAI_VENV`). `.ci/run`
+//! creates it; when it is missing, the first test here creates it (`python3 -m venv`,
+//! then `pip install togai-client==1.0.3`), which needs the package index.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{token, Server};
+use crate::env::TestEnv;
+
+/// The client's version every script runs against.
+const TOGAI_CLIENT: &str = "togai-client==1.0.3";
+
+/// Serialises the creation of the virtual environment between tests.
+static VENV: Mutex<()> = Mutex::new(());
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The virtual environment's python, created with the client when missing.
+fn python() -> PathBuf {
+    let venv = std::env::var_os("BILLRUN_TOGAI_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/togai-venv"));
+    let python = venv.join("bin/python");
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let ready = |python: &Path| {
+        std::process::Command::new(python)
+            .args(["-c", "import togai_client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ready(&python) {
+        let run = |cmd: &mut std::process::Command| {
+            let out = cmd.output().expect("running python3");
+            assert!(
+                out.status.success(),
+                "{cmd:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(std::process::Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv));
+        run(std::process::Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            TOGAI_CLIENT,
+        ]));
+        assert!(
+            ready(&python),
+            "{TOGAI_CLIENT} did not install into {venv:?}"
+        );
+    }
+    python
+}
+
+/// Runs `tests/togai/<script>` against `server` with an Administrator token of `org`
+/// and fails the test, with the script's output, unless it exits 0.
+pub(crate) async fn run_script(env: &TestEnv, server: &Server, org: &str, script: &str) {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let admin = token(env, org, &format!("togai-{script}"), "administrator");
+    let dir = workspace().join("tests/togai");
+    let out = tokio::process::Command::new(python)
+        .arg(dir.join(script))
+        .current_dir(&dir)
+        .env("BILLRUN_URL", server.url(""))
+        .env("BILLRUN_TOKEN", admin)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .await
+        .expect("running the client script");
+    assert!(
+        out.status.success(),
+        "tests/togai/{script} failed ({}):\n{}{}\nserver log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.process.log()
+    );
+}
+
+#[tokio::test]
+async fn togais_client_creates_and_reads_customers_accounts_schemas_meters_and_invoices() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "catalog.py").await;
+}
