@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::customers::Address;
 use super::orgs::Organisation;
@@ -203,6 +203,16 @@ impl NewAccount {
 /// Its invoice currency must be enabled for the organisation (checked under a share
 /// lock of the organisation, so a concurrent `org configure` cannot disable it).
 pub async fn create(pool: &PgPool, org: &OrgId, new: &NewAccount) -> Result<Account> {
+    let mut tx = pool.begin().await?;
+    let account = create_in(&mut tx, org, new).await?;
+    tx.commit().await?;
+    Ok(account)
+}
+
+/// [`create`] on `conn`, inside the caller's transaction (the organisation's row is
+/// share-locked until it ends): e.g. a customer and its account together
+/// ([`super::customers::create_with_account`]).
+pub async fn create_in(conn: &mut PgConnection, org: &OrgId, new: &NewAccount) -> Result<Account> {
     new.validate()?;
     let address = new.address.as_ref().filter(|a| !a.is_empty());
     let net_term_days = new
@@ -210,11 +220,10 @@ pub async fn create(pool: &PgPool, org: &OrgId, new: &NewAccount) -> Result<Acco
         .map(|d| i32::try_from(d).map_err(|_| FieldError::new("netTermDays", "is too large")))
         .transpose()?;
 
-    let mut tx = pool.begin().await?;
     let enabled: Option<Vec<String>> =
         sqlx::query_scalar("SELECT enabled_currencies FROM organisations WHERE id = $1 FOR SHARE")
             .bind(org)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
     let enabled = enabled.ok_or_else(|| CatalogError::NotFound {
         what: "organisation",
@@ -238,7 +247,7 @@ pub async fn create(pool: &PgPool, org: &OrgId, new: &NewAccount) -> Result<Acco
         sqlx::query_scalar("SELECT id FROM customers WHERE org_id = $1 AND id = $2")
             .bind(org)
             .bind(&new.customer_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
     if customer.is_none() {
         return Err(CatalogError::NotFound {
@@ -265,9 +274,8 @@ pub async fn create(pool: &PgPool, org: &OrgId, new: &NewAccount) -> Result<Acco
     .bind(&new.billing_emails)
     .bind(&new.additional_emails)
     .bind(address.map(Json))
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    tx.commit().await?;
     row.into_account()
 }
 
@@ -296,6 +304,27 @@ pub async fn list(pool: &PgPool, org: &OrgId, customer: Option<&str>) -> Result<
     )))
     .bind(org)
     .bind(customer)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(AccountRow::into_account).collect()
+}
+
+/// One page of the organisation's accounts by id (keyset paging): at most `limit`
+/// accounts whose id sorts after `after` (from the first when `None`), ascending
+/// (the database's collation, the primary key's order, which the query walks).
+pub async fn page(
+    pool: &PgPool,
+    org: &OrgId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Account>> {
+    let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ACCOUNT} WHERE org_id = $1 AND ($2::text IS NULL OR id > $2) \
+         ORDER BY id LIMIT $3"
+    )))
+    .bind(org)
+    .bind(after)
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(AccountRow::into_account).collect()

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::{check_id, CatalogError, Result};
 use crate::store::OrgId;
@@ -62,13 +62,41 @@ pub async fn assign(
     account: &str,
     from: DateTime<Utc>,
 ) -> Result<Assigned> {
-    check_id("alias", alias)?;
     let mut tx = pool.begin().await?;
+    let done = assign_in(&mut tx, org, alias, account, from, None).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`assign`] on `conn` (inside the caller's transaction), with an optional end:
+/// with `until`, the new range is `[from, until)` (Togai's `effectiveUntil`; it must
+/// be after `from`, else [`CatalogError::Invalid`]); an alias already pointing at
+/// `account` from before `from` with no end is left as it is (`unchanged`).
+pub async fn assign_in(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    alias: &str,
+    account: &str,
+    from: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Assigned> {
+    check_id("alias", alias)?;
+    if let Some(u) = until.filter(|u| *u <= from) {
+        return Err(billrun_core::FieldError::new(
+            "effectiveUntil",
+            format!(
+                "{} is not after effectiveFrom {}",
+                u.to_rfc3339(),
+                from.to_rfc3339()
+            ),
+        )
+        .into());
+    }
     let exists: Option<String> =
         sqlx::query_scalar("SELECT id FROM accounts WHERE org_id = $1 AND id = $2")
             .bind(org)
             .bind(account)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
     if exists.is_none() {
         return Err(CatalogError::NotFound {
@@ -85,7 +113,7 @@ pub async fn assign(
     )))
     .bind(org)
     .bind(alias)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     if let Some(later) = ranges.iter().find(|r| r.effective_from >= from) {
         return Err(CatalogError::Conflict(format!(
@@ -97,7 +125,7 @@ pub async fn assign(
     }
     let mut closed = None;
     if let Some(current) = ranges.iter().find(|r| r.covers(from)) {
-        if current.account_id == account && current.effective_until.is_none() {
+        if current.account_id == account && current.effective_until.is_none() && until.is_none() {
             return Ok(Assigned {
                 range: current.clone(),
                 closed: None,
@@ -112,7 +140,7 @@ pub async fn assign(
         .bind(alias)
         .bind(current.effective_from)
         .bind(from)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         closed = Some(AliasRange {
             effective_until: Some(from),
@@ -120,21 +148,215 @@ pub async fn assign(
         });
     }
     let range: AliasRange = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO aliases (org_id, alias, account_id, effective_from) \
-         VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+        "INSERT INTO aliases (org_id, alias, account_id, effective_from, effective_until) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     )))
     .bind(org)
     .bind(alias)
     .bind(account)
     .bind(from)
-    .fetch_one(&mut *tx)
+    .bind(until)
+    .fetch_one(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(Assigned {
         range,
         closed,
         unchanged: false,
     })
+}
+
+/// A range of an alias with when it was recorded (what the API lists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasRecord {
+    /// The range.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub range: AliasRange,
+    /// When it was recorded (UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every range of every alias that ever routed to `account`, by alias then
+/// `effective_from`, with when each was recorded. Errors: the account does not
+/// exist in `org` ([`CatalogError::NotFound`]).
+pub async fn records_for_account(
+    pool: &PgPool,
+    org: &OrgId,
+    account: &str,
+) -> Result<Vec<AliasRecord>> {
+    ensure_account(&mut *pool.acquire().await?, org, account).await?;
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, created_at FROM aliases WHERE org_id = $1 AND account_id = $2 \
+         ORDER BY alias, effective_from"
+    )))
+    .bind(org)
+    .bind(account)
+    .fetch_all(pool)
+    .await?)
+}
+
+async fn ensure_account(conn: &mut PgConnection, org: &OrgId, account: &str) -> Result<()> {
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE org_id = $1 AND id = $2")
+            .bind(org)
+            .bind(account)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(CatalogError::NotFound {
+            what: "account",
+            org: org.to_string(),
+            id: account.to_string(),
+        }),
+    }
+}
+
+/// What [`end`] did to a range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Ended {
+    /// The range now ends at the instant asked (it had begun before it).
+    Closed(AliasRange),
+    /// The range had not begun at the instant asked: it is deleted.
+    Deleted(AliasRange),
+    /// The range had ended by then already: nothing changed.
+    AlreadyEnded(AliasRange),
+}
+
+/// Ends the range of `alias` on `account` that starts at `effective_from`, or, when
+/// `effective_from` is `None`, the range in effect at `at` (Togai's
+/// `remove_aliases`: "deleted from this date"): usage at or after `at` is no longer
+/// routed by it. A range that begins at or after `at` is deleted. Errors: no such
+/// account, or no such range of the alias on this account, in `org`
+/// ([`CatalogError::NotFound`]).
+pub async fn end(
+    pool: &PgPool,
+    org: &OrgId,
+    account: &str,
+    alias: &str,
+    effective_from: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<Ended> {
+    let mut tx = pool.begin().await?;
+    let ended = end_in(&mut tx, org, account, alias, effective_from, at).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// A range to open: `alias` from `from` (until `until`, if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRange {
+    /// The alias.
+    pub alias: String,
+    /// First instant routed.
+    pub from: DateTime<Utc>,
+    /// First instant no longer routed; none: open-ended.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A range to end: `alias`'s range starting at `effective_from` (or the one in
+/// effect at `at`), from `at` on ([`end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndRange {
+    /// The alias.
+    pub alias: String,
+    /// The range's start; none: the range in effect at `at`.
+    pub effective_from: Option<DateTime<Utc>>,
+    /// From when it no longer routes.
+    pub at: DateTime<Utc>,
+}
+
+/// Opens `ranges` on `account` ([`assign_in`] each: a move closes the alias's range on
+/// another account) and ends `ends` ([`end`] each), all in one transaction: all or
+/// nothing (Togai's `add_aliases` / `remove_aliases` with several aliases). Errors:
+/// the first refusal, with nothing changed.
+pub async fn change_all(
+    pool: &PgPool,
+    org: &OrgId,
+    account: &str,
+    ranges: &[NewRange],
+    ends: &[EndRange],
+) -> Result<(Vec<Assigned>, Vec<Ended>)> {
+    let mut tx = pool.begin().await?;
+    ensure_account(&mut tx, org, account).await?;
+    let mut assigned = Vec::new();
+    for r in ranges {
+        assigned.push(assign_in(&mut tx, org, &r.alias, account, r.from, r.until).await?);
+    }
+    let mut ended = Vec::new();
+    for e in ends {
+        ended.push(end_in(&mut tx, org, account, &e.alias, e.effective_from, e.at).await?);
+    }
+    tx.commit().await?;
+    Ok((assigned, ended))
+}
+
+async fn end_in(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    account: &str,
+    alias: &str,
+    effective_from: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<Ended> {
+    let tx = conn;
+    ensure_account(&mut *tx, org, account).await?;
+    let ranges: Vec<AliasRange> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM aliases WHERE org_id = $1 AND alias = $2 AND account_id = $3 \
+         ORDER BY effective_from FOR UPDATE"
+    )))
+    .bind(org)
+    .bind(alias)
+    .bind(account)
+    .fetch_all(&mut *tx)
+    .await?;
+    let found = match effective_from {
+        Some(f) => ranges.iter().find(|r| r.effective_from == f),
+        None => ranges
+            .iter()
+            .find(|r| r.covers(at))
+            .or_else(|| ranges.iter().find(|r| r.effective_from >= at)),
+    };
+    let Some(range) = found.cloned() else {
+        let id = match effective_from {
+            Some(f) => format!("{alias}@{}", f.to_rfc3339()),
+            None => alias.to_string(),
+        };
+        return Err(CatalogError::NotFound {
+            what: "alias of the account",
+            org: org.to_string(),
+            id,
+        });
+    };
+    let ended = if range.effective_until.is_some_and(|u| u <= at) {
+        Ended::AlreadyEnded(range)
+    } else if range.effective_from >= at {
+        sqlx::query("DELETE FROM aliases WHERE org_id = $1 AND alias = $2 AND effective_from = $3")
+            .bind(org)
+            .bind(alias)
+            .bind(range.effective_from)
+            .execute(&mut *tx)
+            .await?;
+        Ended::Deleted(range)
+    } else {
+        sqlx::query(
+            "UPDATE aliases SET effective_until = $4 \
+             WHERE org_id = $1 AND alias = $2 AND effective_from = $3",
+        )
+        .bind(org)
+        .bind(alias)
+        .bind(range.effective_from)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Ended::Closed(AliasRange {
+            effective_until: Some(at),
+            ..range
+        })
+    };
+    Ok(ended)
 }
 
 /// Every range of every alias that ever routed to `account`, oldest first.

@@ -5,7 +5,7 @@ use billrun_core::FieldError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::{check_email, check_id, check_name, input, orgs, CatalogError, Result};
 use crate::store::OrgId;
@@ -146,10 +146,20 @@ impl NewCustomer {
 
 /// Creates a customer in organisation `org`.
 pub async fn create(pool: &PgPool, org: &OrgId, new: &NewCustomer) -> Result<Customer> {
+    let mut conn = pool.acquire().await?;
+    create_in(&mut conn, org, new).await
+}
+
+/// [`create`] on `conn` (a transaction's, to create more with it: e.g.
+/// [`create_with_account`]).
+pub async fn create_in(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    new: &NewCustomer,
+) -> Result<Customer> {
     new.validate()?;
     let address = new.address.as_ref().filter(|a| !a.is_empty());
-    let mut conn = pool.acquire().await?;
-    orgs::ensure_exists(&mut conn, org).await?;
+    orgs::ensure_exists(&mut *conn, org).await?;
     let row: CustomerRow = sqlx::query_as(
         "INSERT INTO customers (org_id, id, name, primary_email, address) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -163,6 +173,37 @@ pub async fn create(pool: &PgPool, org: &OrgId, new: &NewCustomer) -> Result<Cus
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.into())
+}
+
+/// Creates a customer and, if given, its first account with its aliases (Togai's
+/// `CreateCustomerRequest.account`), all or nothing: one transaction, so a refused
+/// account or alias (bad currency, duplicate id, an alias taken later, ...) leaves no
+/// customer either. The account's `customer_id` is set to the customer's id. Errors:
+/// those of [`create`], [`super::accounts::create`] and [`super::aliases::assign_in`].
+pub async fn create_with_account(
+    pool: &PgPool,
+    org: &OrgId,
+    new: &NewCustomer,
+    account: Option<(&super::accounts::NewAccount, &[super::aliases::NewRange])>,
+) -> Result<(Customer, Option<super::accounts::Account>)> {
+    let mut tx = pool.begin().await?;
+    let customer = create_in(&mut tx, org, new).await?;
+    let account = match account {
+        Some((a, ranges)) => {
+            let a = super::accounts::NewAccount {
+                customer_id: customer.id.clone(),
+                ..a.clone()
+            };
+            let created = super::accounts::create_in(&mut tx, org, &a).await?;
+            for r in ranges {
+                super::aliases::assign_in(&mut tx, org, &r.alias, &a.id, r.from, r.until).await?;
+            }
+            Some(created)
+        }
+        None => None,
+    };
+    tx.commit().await?;
+    Ok((customer, account))
 }
 
 /// One customer, or [`CatalogError::NotFound`].
@@ -190,6 +231,29 @@ pub async fn list(pool: &PgPool, org: &OrgId) -> Result<Vec<Customer>> {
          WHERE org_id = $1 ORDER BY id",
     )
     .bind(org)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Customer::from).collect())
+}
+
+/// One page of the organisation's customers by id (keyset paging): at most `limit`
+/// customers whose id sorts after `after` (all from the first when `None`), in
+/// ascending id order (the database's collation, the order of the primary key's
+/// index, which the query walks: no row before `after` is read).
+pub async fn page(
+    pool: &PgPool,
+    org: &OrgId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Customer>> {
+    let rows: Vec<CustomerRow> = sqlx::query_as(
+        "SELECT id, name, primary_email, address, created_at FROM customers \
+         WHERE org_id = $1 AND ($2::text IS NULL OR id > $2) \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(org)
+    .bind(after)
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Customer::from).collect())

@@ -255,3 +255,92 @@ pub async fn updates_for_account(
     .await?;
     rows.into_iter().map(UpdateRow::into_update).collect()
 }
+
+/// A recorded license update with the quantity in effect from it on and when it was
+/// recorded (what the API answers: Togai's `LicenseUpdateResponse`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseRecord {
+    /// The update as requested.
+    #[serde(flatten)]
+    pub update: LicenseUpdate,
+    /// The license's absolute quantity for the account from this update on: the
+    /// updates of the account and license applied in order (effective time, then
+    /// recording order, then key), an ABSOLUTE one setting the quantity, a RELATIVE
+    /// one adding to it (from 0 before any ABSOLUTE update).
+    pub absolute_quantity: Decimal,
+    /// When it was recorded (UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which updates [`page`] lists; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseFilter {
+    /// Only this account's.
+    pub account: Option<String>,
+    /// Only this license's.
+    pub license: Option<String>,
+    /// Only updates effective at or after this instant.
+    pub effective_from: Option<DateTime<Utc>>,
+    /// Only the update recorded under this idempotency key.
+    pub key: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    #[sqlx(flatten)]
+    update: UpdateRow,
+    absolute_quantity: Decimal,
+    created_at: DateTime<Utc>,
+}
+
+/// One page of `org`'s license updates matching `filter`, keyset paged by idempotency
+/// key: at most `limit` updates whose key sorts after `after` (from the first when
+/// `None`), each with its absolute quantity ([`LicenseRecord`]).
+pub async fn page(
+    pool: &PgPool,
+    org: &OrgId,
+    filter: &LicenseFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<LicenseRecord>> {
+    // Within an account's license, each ABSOLUTE update starts a segment; the sum of a
+    // segment's quantities up to an update is the quantity from that update on.
+    let rows: Vec<RecordRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH ordered AS ( \
+             SELECT {COLUMNS}, created_at, row_number() OVER w AS n, \
+                    count(*) FILTER (WHERE update_type = 'ABSOLUTE') OVER w AS segment \
+             FROM license_updates \
+             WHERE org_id = $1 AND ($2::text IS NULL OR account_id = $2) \
+               AND ($3::text IS NULL OR license_id = $3) \
+             WINDOW w AS (PARTITION BY account_id, license_id \
+                          ORDER BY effective_from, created_at, idempotency_key)), \
+         quantities AS ( \
+             SELECT *, sum(quantity) OVER (PARTITION BY account_id, license_id, segment \
+                                           ORDER BY n) AS absolute_quantity \
+             FROM ordered) \
+         SELECT {COLUMNS}, absolute_quantity, created_at FROM quantities \
+         WHERE ($4::timestamptz IS NULL OR effective_from >= $4) \
+           AND ($5::text IS NULL OR idempotency_key = $5) \
+           AND ($6::text IS NULL OR idempotency_key > $6) \
+         ORDER BY idempotency_key LIMIT $7"
+    )))
+    .bind(org)
+    .bind(&filter.account)
+    .bind(&filter.license)
+    .bind(filter.effective_from)
+    .bind(&filter.key)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(LicenseRecord {
+                update: r.update.into_update()?,
+                absolute_quantity: r.absolute_quantity,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
+}

@@ -108,7 +108,7 @@ pub struct AccountPage {
     pub context: PageContext,
 }
 
-fn body(a: Account) -> AccountBody {
+pub(super) fn body(a: Account) -> AccountBody {
     AccountBody {
         togai_account_id: a.id.clone(),
         togai_customer_id: a.customer_id.clone(),
@@ -131,7 +131,7 @@ fn body(a: Account) -> AccountBody {
 }
 
 /// The account to create from Togai's request, in organisation `who.org`.
-async fn new_account(
+pub(super) async fn new_account(
     state: &AppState,
     who: &Principal,
     req: CreateAccountRequest,
@@ -233,8 +233,9 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    let all = accounts::list(&state.pool, &who.org, None).await?;
-    let (rows, next_token, context) = q.page(all, |a| a.id.as_str())?;
+    let (size, limit) = q.keyset_limit()?;
+    let rows = accounts::page(&state.pool, &who.org, q.next_token.as_deref(), limit).await?;
+    let (rows, next_token, context) = q.keyset_page(size, rows, |a| a.id.as_str());
     Ok(Json(AccountPage {
         data: rows.into_iter().map(body).collect(),
         next_token,

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Params};
 use super::{audited, AppState, Change, PageContext, PageQuery};
+use crate::catalog::accounts::NewAccount;
+use crate::catalog::aliases::NewRange;
 use crate::catalog::customers::{self, Address, Customer, NewCustomer};
 use crate::identity::Principal;
 
@@ -69,8 +71,9 @@ impl From<Address> for AddressBody {
     }
 }
 
-/// Togai's `CreateCustomerRequest` (without `settings` and `account`, not supported
-/// yet: create the account with `POST /accounts`).
+/// Togai's `CreateCustomerRequest`: the customer and, in `account`, its first account
+/// (created with it, all or nothing). `settings` is not supported yet (refused unless
+/// empty).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCustomerRequest {
@@ -82,6 +85,107 @@ pub struct CreateCustomerRequest {
     pub primary_email: String,
     /// Its postal address.
     pub address: AddressBody,
+    /// Not supported yet: refused unless empty.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub settings: Option<Vec<serde_json::Value>>,
+    /// Its first account, created with it.
+    #[serde(default)]
+    pub account: Option<InlineAccount>,
+}
+
+/// Togai's `CreateAccountRequestWithoutCustomerId`: an account created with its
+/// customer. `settings`, `metadata` and `tags` are not kept yet (refused unless
+/// empty); `aliases` and `accountAliases` are assigned as `add_aliases` does.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InlineAccount {
+    /// The account's id, unique in the organisation.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// ISO 4217 code; default the organisation's base currency.
+    #[serde(default)]
+    pub invoice_currency: Option<String>,
+    /// Aliases routed from now on.
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    /// Aliases with their ranges.
+    #[serde(default)]
+    pub account_aliases: Option<Vec<super::aliases::NewAlias>>,
+    /// Its postal address.
+    #[serde(default)]
+    pub address: Option<AddressBody>,
+    /// Its main contact address.
+    #[serde(default)]
+    pub primary_email: Option<String>,
+    /// Who receives its invoices.
+    #[serde(default)]
+    pub billing_information: Option<super::accounts::BillingInformation>,
+    /// Not supported yet: refused unless empty.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub settings: Option<Vec<serde_json::Value>>,
+    /// Days from invoice date to due date; default the organisation's.
+    #[serde(default)]
+    pub net_term_days: Option<i64>,
+    /// Not supported yet: refused unless empty.
+    #[serde(default)]
+    pub metadata: Option<std::collections::HashMap<String, String>>,
+    /// Not supported yet: refused unless empty.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// `ACTIVE` (the default); `DRAFT` is not supported yet.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Refuses `field` unless it is absent or empty (billrun does not keep it yet).
+fn refuse_unless_empty(field: &str, empty: bool) -> Result<(), ApiError> {
+    if empty {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "{field}: not supported yet (billrun does not keep it)"
+        )))
+    }
+}
+
+/// The account and alias ranges `account` asks for, for customer `customer`, as of
+/// `now`.
+async fn inline_account(
+    state: &AppState,
+    who: &Principal,
+    customer: &str,
+    account: InlineAccount,
+    now: chrono::DateTime<Utc>,
+) -> Result<(NewAccount, Vec<NewRange>), ApiError> {
+    refuse_unless_empty(
+        "account.settings",
+        account.settings.as_ref().is_none_or(Vec::is_empty),
+    )?;
+    refuse_unless_empty(
+        "account.metadata",
+        account.metadata.as_ref().is_none_or(|m| m.is_empty()),
+    )?;
+    refuse_unless_empty(
+        "account.tags",
+        account.tags.as_ref().is_none_or(Vec::is_empty),
+    )?;
+    let ranges = super::aliases::new_ranges(account.aliases, account.account_aliases, now);
+    let req = super::accounts::CreateAccountRequest {
+        id: account.id,
+        name: account.name,
+        customer_id: customer.to_string(),
+        invoice_currency: account.invoice_currency,
+        address: account.address,
+        primary_email: account.primary_email,
+        billing_information: account.billing_information,
+        net_term_days: account.net_term_days,
+        status: account.status,
+    };
+    let new = super::accounts::new_account(state, who, req).await?;
+    Ok((new, ranges))
 }
 
 /// Togai's `CreateCustomerResponse`.
@@ -100,6 +204,9 @@ pub struct CreateCustomerResponse {
     pub billing_address: String,
     /// Its postal address.
     pub address: AddressBody,
+    /// The account created with it, if the request had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<super::accounts::AccountBody>,
 }
 
 /// Togai's `Customer`.
@@ -171,7 +278,9 @@ fn body(c: Customer) -> CustomerBody {
     }
 }
 
-/// Creates a customer in the caller's organisation (audited as `customer.create`).
+/// Creates a customer in the caller's organisation, with its first account when the
+/// request has one (all or nothing; audited as `customer.create`, with the account's
+/// id in the row's details).
 #[utoipa::path(post, path = "/customers", tag = "customers",
     request_body = CreateCustomerRequest,
     responses(
@@ -193,8 +302,28 @@ pub async fn create(
         primary_email: Some(req.primary_email),
         address: Some(Address::from(req.address)),
     };
-    let created = customers::create(&state.pool, &who.org, &new).await;
-    let c = audited(
+    let account_id = req.account.as_ref().map(|a| a.id.clone());
+    let checked = match (req.settings, req.account) {
+        (Some(s), _) if !s.is_empty() => Err(ApiError::invalid(
+            "settings: not supported yet (billrun does not keep customer settings)",
+        )),
+        (_, Some(a)) => inline_account(&state, &who, &new.id, a, Utc::now())
+            .await
+            .map(Some),
+        (_, None) => Ok(None),
+    };
+    let created = match checked {
+        Ok(account) => customers::create_with_account(
+            &state.pool,
+            &who.org,
+            &new,
+            account.as_ref().map(|(a, r)| (a, r.as_slice())),
+        )
+        .await
+        .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let (c, account) = audited(
         &state,
         &who,
         Change {
@@ -202,7 +331,7 @@ pub async fn create(
             object_type: "customer",
             object_id: &new.id,
         },
-        serde_json::json!({ "name": new.name }),
+        serde_json::json!({ "name": new.name, "accountId": account_id }),
         created,
     )
     .await?;
@@ -216,6 +345,7 @@ pub async fn create(
             primary_email: c.primary_email.unwrap_or_default(),
             billing_address: one_line(&address),
             address: address.into(),
+            account: account.map(super::accounts::body),
         }),
     ))
 }
@@ -233,8 +363,9 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<CustomerPage>, ApiError> {
-    let all = customers::list(&state.pool, &who.org).await?;
-    let (rows, next_token, context) = q.page(all, |c| c.id.as_str())?;
+    let (size, limit) = q.keyset_limit()?;
+    let rows = customers::page(&state.pool, &who.org, q.next_token.as_deref(), limit).await?;
+    let (rows, next_token, context) = q.keyset_page(size, rows, |c| c.id.as_str());
     Ok(Json(CustomerPage {
         data: rows.into_iter().map(body).collect(),
         next_token,

@@ -45,6 +45,12 @@ pub mod openapi;
 pub mod routes;
 pub mod usage_meters;
 
+pub mod aliases;
+pub mod credits;
+pub mod license_updates;
+pub mod money;
+pub mod settings;
+
 use error::{ApiError, ErrorBody};
 
 /// What every handler can reach: the database and the configuration.
@@ -123,6 +129,20 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/usage_meters") => on(filter, usage_meters::list),
         ("GET", "/invoices") => on(filter, invoices::list),
         ("GET", "/invoices/{invoice_id}") => on(filter, invoices::get),
+        ("POST", "/accounts/{account_id}/add_aliases") => on(filter, aliases::add),
+        ("POST", "/accounts/{account_id}/remove_aliases") => on(filter, aliases::remove),
+        ("GET", "/accounts/{account_id}/account_aliases") => on(filter, aliases::list),
+        ("POST", "/credits") => on(filter, credits::create),
+        ("GET", "/credits") => on(filter, credits::list),
+        ("GET", "/credits/{credit_id}") => on(filter, credits::get),
+        ("POST", "/credits/{credit_id}/void") => on(filter, credits::void),
+        ("GET", "/accounts/{account_id}/credit_balance") => on(filter, credits::balance),
+        ("POST", "/license_updates") => on(filter, license_updates::create),
+        ("GET", "/license_updates") => on(filter, license_updates::list),
+        ("GET", "/settings") => on(filter, settings::list),
+        ("POST", "/settings") => on(filter, settings::insert),
+        ("GET", "/settings/{setting_id_str}") => on(filter, settings::get),
+        ("PATCH", "/settings/{setting_id_str}") => on(filter, settings::update),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }
@@ -299,6 +319,45 @@ impl PageQuery {
                 sort_order: "ASC",
             },
         ))
+    }
+
+    /// The validated `pageSize` (1 to 50, default 10) and the row limit to ask a keyset
+    /// query for: one more than the page, to know whether another page follows
+    /// ([`PageQuery::keyset_page`]). Errors: `pageSize` out of 1..=50.
+    pub fn keyset_limit(&self) -> Result<(u32, i64), ApiError> {
+        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ApiError::invalid(format!(
+                "pageSize {size}: expected 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        Ok((size, i64::from(size) + 1))
+    }
+
+    /// A page from the rows a keyset query answered for [`PageQuery::keyset_limit`]
+    /// (those after `nextToken`, ordered by `key`, at most `pageSize + 1`): the first
+    /// `pageSize`, and the next token (the last one's key) when a row was left over.
+    /// The same `nextToken` semantics as [`PageQuery::page`].
+    pub fn keyset_page<T>(
+        &self,
+        size: u32,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>, PageContext) {
+        let next = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            rows.last().map(|r| key(r).to_string())
+        } else {
+            None
+        };
+        (
+            rows,
+            next,
+            PageContext {
+                page_size: size,
+                sort_order: "ASC",
+            },
+        )
     }
 }
 

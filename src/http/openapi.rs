@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
+use super::{aliases, credits, license_updates, settings};
 
 /// The document.
 #[derive(OpenApi)]
@@ -33,6 +34,20 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, usage_met
         usage_meters::list,
         invoices::list,
         invoices::get,
+        aliases::add,
+        aliases::remove,
+        aliases::list,
+        credits::create,
+        credits::list,
+        credits::get,
+        credits::void,
+        credits::balance,
+        license_updates::create,
+        license_updates::list,
+        settings::list,
+        settings::insert,
+        settings::get,
+        settings::update,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

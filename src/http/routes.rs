@@ -137,6 +137,90 @@ pub const ROUTES: &[Route] = &[
         Needs(Invoices, Read),
         "one invoice, by id or number",
     ),
+    route(
+        Method::POST,
+        "/accounts/{account_id}/add_aliases",
+        Needs(Accounts, Write),
+        "point aliases at an account (moving them), with ranges",
+    ),
+    route(
+        Method::POST,
+        "/accounts/{account_id}/remove_aliases",
+        Needs(Accounts, Write),
+        "end an account's alias ranges",
+    ),
+    route(
+        Method::GET,
+        "/accounts/{account_id}/account_aliases",
+        Needs(Accounts, Read),
+        "an account's alias ranges",
+    ),
+    route(
+        Method::POST,
+        "/credits",
+        Needs(Resource::Credits, Write),
+        "grant credits",
+    ),
+    route(
+        Method::GET,
+        "/credits",
+        Needs(Resource::Credits, Read),
+        "list credits (status, account_id, id, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/credits/{credit_id}",
+        Needs(Resource::Credits, Read),
+        "one credit with its transactions",
+    ),
+    route(
+        Method::POST,
+        "/credits/{credit_id}/void",
+        Needs(Resource::Credits, Write),
+        "void a credit",
+    ),
+    route(
+        Method::GET,
+        "/accounts/{account_id}/credit_balance",
+        Needs(Resource::Credits, Read),
+        "an account's credit balance",
+    ),
+    route(
+        Method::POST,
+        "/license_updates",
+        Needs(Resource::Events, Write),
+        "record a license update",
+    ),
+    route(
+        Method::GET,
+        "/license_updates",
+        Needs(Resource::Events, Read),
+        "list license updates (account_id, licenseId, effectiveFrom, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/settings",
+        Needs(Resource::Settings, Read),
+        "the organisation's settings",
+    ),
+    route(
+        Method::POST,
+        "/settings",
+        Needs(Resource::Settings, Write),
+        "set an organisation setting",
+    ),
+    route(
+        Method::GET,
+        "/settings/{setting_id_str}",
+        Needs(Resource::Settings, Read),
+        "one organisation setting",
+    ),
+    route(
+        Method::PATCH,
+        "/settings/{setting_id_str}",
+        Needs(Resource::Settings, Write),
+        "change an organisation setting",
+    ),
 ];
 
 /// A resource's name in messages and the README's route table.
@@ -215,7 +299,11 @@ mod tests {
         }
         let rows = section
             .lines()
-            .filter(|l| l.starts_with("| GET |") || l.starts_with("| POST |"))
+            .filter(|l| {
+                ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                    .iter()
+                    .any(|m| l.starts_with(&format!("| {m} |")))
+            })
             .count();
         assert_eq!(
             rows,

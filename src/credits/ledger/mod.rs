@@ -6,11 +6,13 @@
 mod apply;
 mod grants;
 mod lifecycle;
+mod records;
 mod views;
 
 pub use apply::*;
 pub use grants::*;
 pub use lifecycle::*;
+pub use records::*;
 pub use views::*;
 
 use crate::error::{Classify, ErrorKind};

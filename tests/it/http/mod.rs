@@ -7,6 +7,8 @@
 mod catalog;
 mod togai;
 
+mod accounts_more;
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

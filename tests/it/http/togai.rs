@@ -99,3 +99,15 @@ async fn togais_client_creates_and_reads_customers_accounts_schemas_meters_and_i
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "catalog.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_manages_aliases_credits_license_updates_settings_and_inline_accounts() {
+    let env = TestEnv::new().await;
+    let plan =
+        std::fs::read_to_string(workspace().join("tests/fixtures/plan_growth.json")).unwrap();
+    env.org("acme")
+        .with_plan(serde_json::from_str(&plan).unwrap())
+        .await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "accounts.py").await;
+}
