@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
+use super::{imports, invoice_actions, settings, templates};
 
 /// The document.
 #[derive(OpenApi)]
@@ -33,6 +34,27 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, usage_met
         usage_meters::list,
         invoices::list,
         invoices::get,
+        invoice_actions::update,
+        invoice_actions::pdf,
+        invoice_actions::html,
+        invoice_actions::resend,
+        invoice_actions::rerender,
+        settings::get_logo,
+        settings::set_logo,
+        settings::remove_logo,
+        settings::list_profiles,
+        settings::create_profile,
+        settings::get_profile,
+        settings::update_profile,
+        templates::list,
+        templates::add,
+        templates::get,
+        templates::update,
+        templates::set_default,
+        templates::set_account,
+        imports::upload,
+        imports::get,
+        imports::errors,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),
