@@ -121,7 +121,10 @@ pub async fn update(
                             StatusCode::CONFLICT,
                             format!(
                                 "invoice {id} is VOID already (since {}): nothing done",
-                                v.invoice.voided_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                                v.invoice
+                                    .voided_at
+                                    .map(|t| t.to_rfc3339())
+                                    .unwrap_or_default()
                             ),
                         ))
                     }
@@ -162,8 +165,8 @@ async fn document(
     pdf: bool,
 ) -> Result<Response, ApiError> {
     let inv = find(state, who, id).await?;
-    let Some((html, bytes)) = crate::bill_run::render::document(&state.pool, &who.org, &inv.id)
-        .await?
+    let Some((html, bytes)) =
+        crate::bill_run::render::document(&state.pool, &who.org, &inv.id).await?
     else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -265,7 +268,9 @@ pub async fn resend(
     let now = Utc::now();
     let sent = ops::resend(&state.pool, state.config.clone(), &who.org, &id, now).await;
     let details = match &sent {
-        Ok(r) => serde_json::json!({ "recipients": r.recipients, "sent": r.sent, "failed": r.failed }),
+        Ok(r) => {
+            serde_json::json!({ "recipients": r.recipients, "sent": r.sent, "failed": r.failed })
+        }
         Err(_) => serde_json::Value::Null,
     };
     let r = audited(&state, &who, change("invoice.resend", &id), details, sent).await?;

@@ -150,8 +150,9 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("PUT", "/billrun/accounts/{account_id}/template") => on(filter, templates::set_account),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
-        ("POST", "/billrun/imports") => on(filter, imports::upload)
-            .layer(axum::extract::DefaultBodyLimit::disable()),
+        ("POST", "/billrun/imports") => {
+            on(filter, imports::upload).layer(axum::extract::DefaultBodyLimit::disable())
+        }
         ("GET", "/billrun/imports/{import_id}") => on(filter, imports::get),
         ("GET", "/billrun/imports/{import_id}/errors") => on(filter, imports::errors),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),

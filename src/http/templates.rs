@@ -325,7 +325,9 @@ pub async fn set_default(
         set,
     )
     .await?;
-    Ok(Json(settings::template(&state.pool, &who.org, &id).await?.into()))
+    Ok(Json(
+        settings::template(&state.pool, &who.org, &id).await?.into(),
+    ))
 }
 
 /// Sets which template an account uses (audited as `account.set_template`).
