@@ -201,6 +201,10 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// Hours a session opened by `POST /authenticate` stays valid (default 24).
     pub session_hours: u32,
+    /// The largest CSV file `POST /billrun/imports` accepts, in bytes (default 256
+    /// MiB): the upload is streamed to a temporary file, never held in memory, so
+    /// it is not bound by `body_limit_bytes`; a larger one is answered 413.
+    pub upload_limit_bytes: u64,
 }
 
 impl Default for HttpConfig {
@@ -210,6 +214,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             session_hours: 24,
+            upload_limit_bytes: 256 * 1024 * 1024,
         }
     }
 }

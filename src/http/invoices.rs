@@ -119,7 +119,8 @@ fn number(d: Decimal) -> Box<RawValue> {
     RawValue::from_string(d.to_string()).expect("a decimal is a JSON number")
 }
 
-fn summary(i: &InvoiceView) -> InvoiceSummary {
+/// Togai's `InvoiceSummary` (and `Invoice`) of a billrun invoice, as mapped above.
+pub fn summary(i: &InvoiceView) -> InvoiceSummary {
     let paid = if i.status == InvoiceStatus::Paid {
         i.total
     } else {

@@ -44,6 +44,11 @@ pub mod invoices;
 pub mod openapi;
 pub mod routes;
 pub mod usage_meters;
+// billrun's own routes (README "HTTP API", "billrun's own routes").
+pub mod imports;
+pub mod document_settings;
+pub mod invoice_actions;
+pub mod templates;
 
 pub mod aliases;
 pub mod credits;
@@ -143,6 +148,33 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/settings") => on(filter, settings::insert),
         ("GET", "/settings/{setting_id_str}") => on(filter, settings::get),
         ("PATCH", "/settings/{setting_id_str}") => on(filter, settings::update),
+        ("PATCH", "/invoices/{invoice_id}") => on(filter, invoice_actions::update),
+        ("GET", "/billrun/invoices/{invoice_id}/pdf") => on(filter, invoice_actions::pdf),
+        ("GET", "/billrun/invoices/{invoice_id}/html") => on(filter, invoice_actions::html),
+        ("POST", "/billrun/invoices/{invoice_id}/resend") => on(filter, invoice_actions::resend),
+        ("POST", "/billrun/invoices/{invoice_id}/rerender") => {
+            on(filter, invoice_actions::rerender)
+        }
+        ("GET", "/billrun/logo") => on(filter, document_settings::get_logo),
+        ("PUT", "/billrun/logo") => on(filter, document_settings::set_logo),
+        ("DELETE", "/billrun/logo") => on(filter, document_settings::remove_logo),
+        ("GET", "/billrun/billing_details") => on(filter, document_settings::list_profiles),
+        ("POST", "/billrun/billing_details") => on(filter, document_settings::create_profile),
+        ("GET", "/billrun/billing_details/{profile_id}") => on(filter, document_settings::get_profile),
+        ("PATCH", "/billrun/billing_details/{profile_id}") => on(filter, document_settings::update_profile),
+        ("GET", "/billrun/templates") => on(filter, templates::list),
+        ("POST", "/billrun/templates") => on(filter, templates::add),
+        ("GET", "/billrun/templates/{template_id}") => on(filter, templates::get),
+        ("PATCH", "/billrun/templates/{template_id}") => on(filter, templates::update),
+        ("POST", "/billrun/templates/{template_id}/default") => on(filter, templates::set_default),
+        ("PUT", "/billrun/accounts/{account_id}/template") => on(filter, templates::set_account),
+        // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
+        // (checked by the handler), not by `body_limit_bytes`.
+        ("POST", "/billrun/imports") => {
+            on(filter, imports::upload).layer(axum::extract::DefaultBodyLimit::disable())
+        }
+        ("GET", "/billrun/imports/{import_id}") => on(filter, imports::get),
+        ("GET", "/billrun/imports/{import_id}/errors") => on(filter, imports::errors),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

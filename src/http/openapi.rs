@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::{aliases, credits, license_updates, settings};
+use super::{document_settings, imports, invoice_actions, templates};
 
 /// The document.
 #[derive(OpenApi)]
@@ -48,6 +49,27 @@ use super::{aliases, credits, license_updates, settings};
         settings::insert,
         settings::get,
         settings::update,
+        invoice_actions::update,
+        invoice_actions::pdf,
+        invoice_actions::html,
+        invoice_actions::resend,
+        invoice_actions::rerender,
+        document_settings::get_logo,
+        document_settings::set_logo,
+        document_settings::remove_logo,
+        document_settings::list_profiles,
+        document_settings::create_profile,
+        document_settings::get_profile,
+        document_settings::update_profile,
+        templates::list,
+        templates::add,
+        templates::get,
+        templates::update,
+        templates::set_default,
+        templates::set_account,
+        imports::upload,
+        imports::get,
+        imports::errors,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

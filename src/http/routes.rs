@@ -43,7 +43,7 @@ const fn route(method: Method, path: &'static str, guard: Guard, summary: &'stat
 
 use Access::{Read, Write};
 use Guard::{Needs, Public};
-use Resource::{Accounts, Customers, EventSchemas, Invoices, UsageMeters};
+use Resource::{Accounts, Customers, EventSchemas, Imports, Invoices, Settings, UsageMeters};
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
@@ -220,6 +220,133 @@ pub const ROUTES: &[Route] = &[
         "/settings/{setting_id_str}",
         Needs(Resource::Settings, Write),
         "change an organisation setting",
+    ),
+    // Invoice actions and billrun's own routes (README "HTTP API", "billrun's own routes").
+    route(
+        Method::PATCH,
+        "/invoices/{invoice_id}",
+        Needs(Invoices, Write),
+        "status PAID (mark paid) or VOID (void)",
+    ),
+    route(
+        Method::GET,
+        "/billrun/invoices/{invoice_id}/pdf",
+        Needs(Invoices, Read),
+        "the invoice's stored PDF",
+    ),
+    route(
+        Method::GET,
+        "/billrun/invoices/{invoice_id}/html",
+        Needs(Invoices, Read),
+        "the invoice's stored HTML",
+    ),
+    route(
+        Method::POST,
+        "/billrun/invoices/{invoice_id}/resend",
+        Needs(Invoices, Write),
+        "email the invoice again, and wait",
+    ),
+    route(
+        Method::POST,
+        "/billrun/invoices/{invoice_id}/rerender",
+        Needs(Invoices, Write),
+        "render the invoice's documents again, and wait",
+    ),
+    route(
+        Method::GET,
+        "/billrun/logo",
+        Needs(Settings, Read),
+        "the current logo's image",
+    ),
+    route(
+        Method::PUT,
+        "/billrun/logo",
+        Needs(Settings, Write),
+        "set the logo (the image's bytes)",
+    ),
+    route(
+        Method::DELETE,
+        "/billrun/logo",
+        Needs(Settings, Write),
+        "remove the current logo",
+    ),
+    route(
+        Method::GET,
+        "/billrun/billing_details",
+        Needs(Settings, Read),
+        "list billing-details profiles",
+    ),
+    route(
+        Method::POST,
+        "/billrun/billing_details",
+        Needs(Settings, Write),
+        "create a billing-details profile",
+    ),
+    route(
+        Method::GET,
+        "/billrun/billing_details/{profile_id}",
+        Needs(Settings, Read),
+        "one billing-details profile",
+    ),
+    route(
+        Method::PATCH,
+        "/billrun/billing_details/{profile_id}",
+        Needs(Settings, Write),
+        "change a billing-details profile",
+    ),
+    route(
+        Method::GET,
+        "/billrun/templates",
+        Needs(Settings, Read),
+        "list invoice templates",
+    ),
+    route(
+        Method::POST,
+        "/billrun/templates",
+        Needs(Settings, Write),
+        "add an invoice template (checked first)",
+    ),
+    route(
+        Method::GET,
+        "/billrun/templates/{template_id}",
+        Needs(Settings, Read),
+        "a template's text (version)",
+    ),
+    route(
+        Method::PATCH,
+        "/billrun/templates/{template_id}",
+        Needs(Settings, Write),
+        "a new version, or another profile",
+    ),
+    route(
+        Method::POST,
+        "/billrun/templates/{template_id}/default",
+        Needs(Settings, Write),
+        "make it the organisation's default",
+    ),
+    route(
+        Method::PUT,
+        "/billrun/accounts/{account_id}/template",
+        Needs(Settings, Write),
+        "the template an account uses",
+    ),
+    route(
+        Method::POST,
+        "/billrun/imports",
+        Needs(Imports, Write),
+        "upload a CSV import (multipart, kind, map)",
+    ),
+    route(
+        Method::GET,
+        "/billrun/imports/{import_id}",
+        Needs(Imports, Read),
+        "an import's status and progress",
+    ),
+    route(
+        Method::GET,
+        "/billrun/imports/{import_id}/errors",
+        Needs(Imports, Read),
+        "an import's errors file (CSV)",
     ),
 ];
 

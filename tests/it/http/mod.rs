@@ -6,6 +6,9 @@
 
 mod catalog;
 mod togai;
+// billrun's own routes.
+mod documents;
+mod imports;
 
 mod accounts_more;
 
