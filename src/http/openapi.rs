@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
+use super::{billrun_jobs, jobs};
 
 /// The document.
 #[derive(OpenApi)]
@@ -33,6 +34,18 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, usage_met
         usage_meters::list,
         invoices::list,
         invoices::get,
+        jobs::list,
+        jobs::get,
+        jobs::confirm,
+        jobs::reject,
+        jobs::entries,
+        jobs::create_migration,
+        jobs::bill_run,
+        billrun_jobs::enqueue,
+        billrun_jobs::list,
+        billrun_jobs::get,
+        billrun_jobs::retry,
+        billrun_jobs::cancel,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod togai;
+mod jobs;
 
 use std::time::Duration;
 
