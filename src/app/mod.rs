@@ -17,3 +17,5 @@ pub mod imports;
 pub mod invoices;
 pub mod jobs;
 pub mod plan_migrations;
+pub mod org_jobs;
+pub mod togai_jobs;

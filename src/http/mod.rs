@@ -55,6 +55,8 @@ pub mod credits;
 pub mod license_updates;
 pub mod money;
 pub mod settings;
+pub mod jobs;
+pub mod billrun_jobs;
 
 use error::{ApiError, ErrorBody};
 
@@ -175,6 +177,18 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         }
         ("GET", "/billrun/imports/{import_id}") => on(filter, imports::get),
         ("GET", "/billrun/imports/{import_id}/errors") => on(filter, imports::errors),
+        ("GET", "/jobs") => on(filter, jobs::list),
+        ("GET", "/jobs/{job_id}") => on(filter, jobs::get),
+        ("POST", "/jobs/{job_id}/confirm") => on(filter, jobs::confirm),
+        ("POST", "/jobs/{job_id}/reject") => on(filter, jobs::reject),
+        ("GET", "/jobs/{job_id}/entries") => on(filter, jobs::entries),
+        ("POST", "/v2/price_plans/migration") => on(filter, jobs::create_migration),
+        ("POST", "/invoices/bill_runs") => on(filter, jobs::bill_run),
+        ("POST", "/billrun/jobs") => on(filter, billrun_jobs::enqueue),
+        ("GET", "/billrun/jobs") => on(filter, billrun_jobs::list),
+        ("GET", "/billrun/jobs/{job_id}") => on(filter, billrun_jobs::get),
+        ("POST", "/billrun/jobs/{job_id}/retry") => on(filter, billrun_jobs::retry),
+        ("POST", "/billrun/jobs/{job_id}/cancel") => on(filter, billrun_jobs::cancel),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

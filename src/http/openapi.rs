@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::{aliases, credits, license_updates, settings};
 use super::{document_settings, imports, invoice_actions, templates};
+use super::{billrun_jobs, jobs};
 
 /// The document.
 #[derive(OpenApi)]
@@ -70,6 +71,18 @@ use super::{document_settings, imports, invoice_actions, templates};
         imports::upload,
         imports::get,
         imports::errors,
+        jobs::list,
+        jobs::get,
+        jobs::confirm,
+        jobs::reject,
+        jobs::entries,
+        jobs::create_migration,
+        jobs::bill_run,
+        billrun_jobs::enqueue,
+        billrun_jobs::list,
+        billrun_jobs::get,
+        billrun_jobs::retry,
+        billrun_jobs::cancel,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

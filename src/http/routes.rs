@@ -44,6 +44,7 @@ const fn route(method: Method, path: &'static str, guard: Guard, summary: &'stat
 use Access::{Read, Write};
 use Guard::{Needs, Public};
 use Resource::{Accounts, Customers, EventSchemas, Imports, Invoices, Settings, UsageMeters};
+use Resource::{Jobs, Schedules};
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
@@ -347,6 +348,78 @@ pub const ROUTES: &[Route] = &[
         "/billrun/imports/{import_id}/errors",
         Needs(Imports, Read),
         "an import's errors file (CSV)",
+    ),
+    route(
+        Method::GET,
+        "/jobs",
+        Needs(Schedules, Read),
+        "Togai's jobs: plan migrations and bill runs (nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/jobs/{job_id}",
+        Needs(Schedules, Read),
+        "one Togai job, with its entry counts",
+    ),
+    route(
+        Method::POST,
+        "/jobs/{job_id}/confirm",
+        Needs(Schedules, Write),
+        "confirm a plan migration awaiting confirmation",
+    ),
+    route(
+        Method::POST,
+        "/jobs/{job_id}/reject",
+        Needs(Schedules, Write),
+        "reject a plan migration awaiting confirmation",
+    ),
+    route(
+        Method::GET,
+        "/jobs/{job_id}/entries",
+        Needs(Schedules, Read),
+        "a job's entries: a migration's accounts, a bill run's chunk jobs",
+    ),
+    route(
+        Method::POST,
+        "/v2/price_plans/migration",
+        Needs(Schedules, Write),
+        "create a plan migration",
+    ),
+    route(
+        Method::POST,
+        "/invoices/bill_runs",
+        Needs(Invoices, Write),
+        "run a bill run (asOf, default now)",
+    ),
+    route(
+        Method::POST,
+        "/billrun/jobs",
+        Needs(Jobs, Write),
+        "enqueue a job of the organisation",
+    ),
+    route(
+        Method::GET,
+        "/billrun/jobs",
+        Needs(Jobs, Read),
+        "list the organisation's jobs (kind, state, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/billrun/jobs/{job_id}",
+        Needs(Jobs, Read),
+        "one job, with its fan-out's progress",
+    ),
+    route(
+        Method::POST,
+        "/billrun/jobs/{job_id}/retry",
+        Needs(Jobs, Write),
+        "retry a dead or cancelled job",
+    ),
+    route(
+        Method::POST,
+        "/billrun/jobs/{job_id}/cancel",
+        Needs(Jobs, Write),
+        "cancel a job that has not started",
     ),
 ];
 

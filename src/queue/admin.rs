@@ -373,6 +373,18 @@ async fn finish_action(
     Ok(job)
 }
 
+/// The jobs of `root`'s fan-out (every job enqueued with metadata `root`: a bill
+/// run's close, finalize, render and deliver chunks), oldest first (by id).
+pub async fn fan_out(pool: &PgPool, root: &str) -> Result<Vec<JobView>, sqlx::Error> {
+    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE metadata -> 'root' = $1 ORDER BY id"
+    )))
+    .bind(root)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(JobView::from).collect())
+}
+
 /// Jobs of a fan-out (enqueued with `root`) that are not finished yet, and those
 /// that are dead.
 pub async fn descendants(pool: &PgPool, root: &str) -> Result<(i64, i64), sqlx::Error> {

@@ -11,6 +11,7 @@ mod documents;
 mod imports;
 
 mod accounts_more;
+mod jobs;
 
 use std::time::Duration;
 

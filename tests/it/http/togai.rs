@@ -111,3 +111,24 @@ async fn togais_client_manages_aliases_credits_license_updates_settings_and_inli
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "accounts.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_migrates_plans_confirms_and_rejects_jobs_and_runs_a_bill_run() {
+    use chrono::Datelike;
+    let env = TestEnv::new().await;
+    let mut scale = crate::fixtures::growth_plan(0);
+    scale["name"] = serde_json::json!("scale");
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .with_plan(scale)
+        .await;
+    // From the first day of this month (UTC): the bill run "now" bills the month's
+    // opening invoice only.
+    let month = chrono::Utc::now().date_naive().with_day(1).unwrap().to_string();
+    for account in ["b1", "m1", "m2"] {
+        env.account("acme", account).from(&month).await;
+    }
+    let server = Server::start(&env).await;
+    let _worker = env.worker().no_scheduler().spawn();
+    run_script(&env, &server, "acme", "jobs.py").await;
+}
