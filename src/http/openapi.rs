@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
+use super::price_plans;
 
 /// The document.
 #[derive(OpenApi)]
@@ -33,6 +34,18 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, usage_met
         usage_meters::list,
         invoices::list,
         invoices::get,
+        price_plans::list,
+        price_plans::create,
+        price_plans::get,
+        price_plans::update,
+        price_plans::discard,
+        price_plans::finalize,
+        price_plans::rate_cards::list,
+        price_plans::rate_cards::bulk,
+        price_plans::pricing_rules,
+        price_plans::update_pricing_rules,
+        price_plans::errors,
+        price_plans::versions,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod togai;
+mod price_plans;
 
 use std::time::Duration;
 

@@ -99,3 +99,11 @@ async fn togais_client_creates_and_reads_customers_accounts_schemas_meters_and_i
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "catalog.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_creates_fills_finalizes_and_versions_price_plans() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "price_plans.py").await;
+}
