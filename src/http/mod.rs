@@ -57,6 +57,7 @@ pub mod money;
 pub mod settings;
 pub mod jobs;
 pub mod billrun_jobs;
+pub mod price_plans;
 
 use error::{ApiError, ErrorBody};
 
@@ -189,6 +190,26 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/billrun/jobs/{job_id}") => on(filter, billrun_jobs::get),
         ("POST", "/billrun/jobs/{job_id}/retry") => on(filter, billrun_jobs::retry),
         ("POST", "/billrun/jobs/{job_id}/cancel") => on(filter, billrun_jobs::cancel),
+        ("GET", "/v2/price_plans") => on(filter, price_plans::list),
+        ("POST", "/v2/price_plans") => on(filter, price_plans::create),
+        ("GET", "/v2/price_plans/{price_plan_id}") => on(filter, price_plans::get),
+        ("PATCH", "/v2/price_plans/{price_plan_id}") => on(filter, price_plans::update),
+        ("DELETE", "/v2/price_plans/{price_plan_id}/discard") => on(filter, price_plans::discard),
+        ("POST", "/v2/price_plans/{price_plan_id}/finalize") => on(filter, price_plans::finalize),
+        ("GET", "/v2/price_plans/{price_plan_id}/rate_cards") => {
+            on(filter, price_plans::rate_cards::list)
+        }
+        ("POST", "/v2/price_plans/{price_plan_id}/rate_cards") => {
+            on(filter, price_plans::rate_cards::bulk)
+        }
+        ("GET", "/v2/price_plans/{price_plan_id}/pricing_rules") => {
+            on(filter, price_plans::pricing_rules)
+        }
+        ("PUT", "/v2/price_plans/{price_plan_id}/pricing_rules") => {
+            on(filter, price_plans::update_pricing_rules)
+        }
+        ("GET", "/v2/price_plans/{price_plan_id}/errors") => on(filter, price_plans::errors),
+        ("GET", "/v2/price_plans/{price_plan_id}/versions") => on(filter, price_plans::versions),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

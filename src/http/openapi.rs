@@ -11,6 +11,7 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, usage_met
 use super::{aliases, credits, license_updates, settings};
 use super::{document_settings, imports, invoice_actions, templates};
 use super::{billrun_jobs, jobs};
+use super::price_plans;
 
 /// The document.
 #[derive(OpenApi)]
@@ -83,6 +84,18 @@ use super::{billrun_jobs, jobs};
         billrun_jobs::get,
         billrun_jobs::retry,
         billrun_jobs::cancel,
+        price_plans::list,
+        price_plans::create,
+        price_plans::get,
+        price_plans::update,
+        price_plans::discard,
+        price_plans::finalize,
+        price_plans::rate_cards::list,
+        price_plans::rate_cards::bulk,
+        price_plans::pricing_rules,
+        price_plans::update_pricing_rules,
+        price_plans::errors,
+        price_plans::versions,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

@@ -421,6 +421,78 @@ pub const ROUTES: &[Route] = &[
         Needs(Jobs, Write),
         "cancel a job that has not started",
     ),
+    route(
+        Method::GET,
+        "/v2/price_plans",
+        Needs(Resource::PricePlans, Read),
+        "list price plans, each its latest version (nextToken, pageSize)",
+    ),
+    route(
+        Method::POST,
+        "/v2/price_plans",
+        Needs(Resource::PricePlans, Write),
+        "create a price plan: an empty DRAFT",
+    ),
+    route(
+        Method::GET,
+        "/v2/price_plans/{price_plan_id}",
+        Needs(Resource::PricePlans, Read),
+        "one price plan version (version, else the latest)",
+    ),
+    route(
+        Method::PATCH,
+        "/v2/price_plans/{price_plan_id}",
+        Needs(Resource::PricePlans, Write),
+        "update a price plan's DRAFT (a new one after finalizing)",
+    ),
+    route(
+        Method::DELETE,
+        "/v2/price_plans/{price_plan_id}/discard",
+        Needs(Resource::PricePlans, Write),
+        "discard a price plan's DRAFT",
+    ),
+    route(
+        Method::POST,
+        "/v2/price_plans/{price_plan_id}/finalize",
+        Needs(Resource::PricePlans, Write),
+        "finalize a price plan's DRAFT: ACTIVE",
+    ),
+    route(
+        Method::GET,
+        "/v2/price_plans/{price_plan_id}/rate_cards",
+        Needs(Resource::PricePlans, Read),
+        "the rate cards of a price plan's latest version (nextToken, pageSize)",
+    ),
+    route(
+        Method::POST,
+        "/v2/price_plans/{price_plan_id}/rate_cards",
+        Needs(Resource::PricePlans, Write),
+        "bulk rate card operations on a price plan, all or nothing",
+    ),
+    route(
+        Method::GET,
+        "/v2/price_plans/{price_plan_id}/pricing_rules",
+        Needs(Resource::PricePlans, Read),
+        "a price plan's pricing rules (none: not supported yet)",
+    ),
+    route(
+        Method::PUT,
+        "/v2/price_plans/{price_plan_id}/pricing_rules",
+        Needs(Resource::PricePlans, Write),
+        "replace a price plan's pricing rules (only with none)",
+    ),
+    route(
+        Method::GET,
+        "/v2/price_plans/{price_plan_id}/errors",
+        Needs(Resource::PricePlans, Read),
+        "what stands in the way of finalizing a price plan",
+    ),
+    route(
+        Method::GET,
+        "/v2/price_plans/{price_plan_id}/versions",
+        Needs(Resource::PricePlans, Read),
+        "a price plan's versions (nextToken, pageSize)",
+    ),
 ];
 
 /// A resource's name in messages and the README's route table.

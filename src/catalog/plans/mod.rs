@@ -175,6 +175,19 @@ const COLUMNS: &str = "plan_id, version, status, definition, created_at, updated
 /// each with its field path. The plan's currencies must be enabled for the
 /// organisation.
 pub async fn apply(pool: &PgPool, org: &OrgId, json: &Value) -> Result<Applied> {
+    write_draft(pool, org, json, false).await
+}
+
+/// Creates a new plan from a Togai plan JSON: version 1, a DRAFT, as [`apply`] would,
+/// except that a plan of that name must not exist yet ([`CatalogError::Conflict`]
+/// otherwise; Togai's `POST /v2/price_plans` creates, it never edits). The plan may
+/// have no rate card at all: cards come later by [`apply_rate_card_operations`].
+pub async fn create(pool: &PgPool, org: &OrgId, json: &Value) -> Result<Applied> {
+    write_draft(pool, org, json, true).await
+}
+
+/// [`apply`], or [`create`] when `must_be_new`.
+async fn write_draft(pool: &PgPool, org: &OrgId, json: &Value, must_be_new: bool) -> Result<Applied> {
     let plan = Plan::from_json(json)?;
     let definition = plan.to_json();
 
@@ -202,11 +215,19 @@ pub async fn apply(pool: &PgPool, org: &OrgId, json: &Value) -> Result<Applied> 
             .into());
         }
     }
-    sqlx::query("INSERT INTO price_plans (org_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(org)
-        .bind(&plan.name)
-        .execute(&mut *tx)
-        .await?;
+    let inserted =
+        sqlx::query("INSERT INTO price_plans (org_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(org)
+            .bind(&plan.name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if must_be_new && inserted == 0 {
+        return Err(CatalogError::Conflict(format!(
+            "price plan {:?} exists already: edit it (PATCH, rate card operations) instead",
+            plan.name
+        )));
+    }
     // The plan row is the lock that orders concurrent applies and finalizes of one plan.
     sqlx::query("SELECT 1 FROM price_plans WHERE org_id = $1 AND id = $2 FOR UPDATE")
         .bind(org)
@@ -311,26 +332,8 @@ pub async fn finalize(
         )));
     }
     let plan = current.plan()?;
-    let meter_ids: Vec<String> = plan.requirements().usage_meter_ids.into_iter().collect();
-    let known: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM usage_meters WHERE org_id = $1 AND id = ANY ($2)")
-            .bind(org)
-            .bind(&meter_ids)
-            .fetch_all(&mut *tx)
-            .await?;
-    for (i, card) in plan.usage_cards.iter().enumerate() {
-        if !known.contains(&card.usage_meter_id) {
-            return Err(FieldError::new(
-                format!("usageRateCards[{i}].usageMeterId"),
-                format!(
-                    "usage meter {:?} does not exist in organisation {org:?}: create it \
-                     (billrun meter create) before finalizing",
-                    card.usage_meter_id,
-                    org = org.as_str()
-                ),
-            )
-            .into());
-        }
+    if let Some((_, first)) = missing_meters(&mut tx, org, &plan).await?.into_iter().next() {
+        return Err(first.into());
     }
     let row: VersionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE price_plan_versions SET status = 'ACTIVE', finalized_at = now() \
@@ -343,6 +346,59 @@ pub async fn finalize(
     .await?;
     tx.commit().await?;
     row.into_version()
+}
+
+/// The usage cards of `plan` whose usage meter does not exist in the organisation
+/// (what [`finalize`] refuses), each as `(card name, error)` with the error's path in
+/// the plan (`usageRateCards[i].usageMeterId`), in the plan's order.
+async fn missing_meters(
+    conn: &mut PgConnection,
+    org: &str,
+    plan: &Plan,
+) -> Result<Vec<(String, FieldError)>> {
+    let meter_ids: Vec<String> = plan.requirements().usage_meter_ids.into_iter().collect();
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM usage_meters WHERE org_id = $1 AND id = ANY ($2)")
+            .bind(org)
+            .bind(&meter_ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(plan
+        .usage_cards
+        .iter()
+        .enumerate()
+        .filter(|(_, card)| !known.contains(&card.usage_meter_id))
+        .map(|(i, card)| {
+            let error = FieldError::new(
+                format!("usageRateCards[{i}].usageMeterId"),
+                format!(
+                    "usage meter {:?} does not exist in organisation {org:?}: create it \
+                     (billrun meter create) before finalizing",
+                    card.usage_meter_id
+                ),
+            );
+            (card.card.name.clone(), error)
+        })
+        .collect())
+}
+
+/// What stands in the way of finalizing the plan's latest version (Togai's "errors of
+/// a price plan"): `(card name, error)` for each usage card whose meter does not exist
+/// in the organisation. Empty when the latest version is finalized already (it was
+/// checked then) or when nothing is wrong. Errors: the plan does not exist (not
+/// found).
+pub async fn finalize_problems(
+    pool: &PgPool,
+    org: &OrgId,
+    plan_id: &str,
+) -> Result<Vec<(String, FieldError)>> {
+    let latest = get_version(pool, org, plan_id, None).await?;
+    if latest.status != PlanStatus::Draft {
+        return Ok(Vec::new());
+    }
+    let plan = latest.plan()?;
+    let mut conn = pool.acquire().await?;
+    missing_meters(&mut conn, org, &plan).await
 }
 
 /// Archives an ACTIVE version: accounts on it keep it, it can no longer be attached.

@@ -12,6 +12,7 @@ mod imports;
 
 mod accounts_more;
 mod jobs;
+mod price_plans;
 
 use std::time::Duration;
 

@@ -132,3 +132,11 @@ async fn togais_client_migrates_plans_confirms_and_rejects_jobs_and_runs_a_bill_
     let _worker = env.worker().no_scheduler().spawn();
     run_script(&env, &server, "acme", "jobs.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_creates_fills_finalizes_and_versions_price_plans() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "price_plans.py").await;
+}
