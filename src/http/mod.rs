@@ -40,6 +40,7 @@ pub mod customers;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
+pub mod ingest;
 pub mod invoices;
 pub mod openapi;
 pub mod routes;
@@ -123,6 +124,8 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/usage_meters") => on(filter, usage_meters::list),
         ("GET", "/invoices") => on(filter, invoices::list),
         ("GET", "/invoices/{invoice_id}") => on(filter, invoices::get),
+        ("POST", "/ingest") => on(filter, ingest::ingest),
+        ("POST", "/ingestBatch") => on(filter, ingest::ingest_batch),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

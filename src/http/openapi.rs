@@ -33,6 +33,8 @@ use super::{accounts, auth, customers, error, event_schemas, invoices, usage_met
         usage_meters::list,
         invoices::list,
         invoices::get,
+        super::ingest::ingest,
+        super::ingest::ingest_batch,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),
