@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::jobs::{self, worker};
 use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
 
+pub mod api;
 pub mod bill_run;
 pub mod floor;
 
@@ -71,6 +72,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
     },
+    /// The HTTP API (`billrun serve`, started from this binary on loopback): invoice
+    /// reads per second, and events per second through `/ingestBatch` beside the same
+    /// number through `usage ingest`'s function, in a fresh database
+    /// `billrun_bench_api`.
+    Api {
+        /// Events through each ingest path.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// `GET /invoices/{id}` requests.
+        #[arg(long, default_value_t = 20_000)]
+        requests: u64,
+        /// Clients reading the invoice at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 /// Runs a benchmark and prints its figures.
@@ -114,6 +130,13 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
         BenchCommand::Import { rows } => {
             crate::imports::bench::run(config, rows, peak_rss_mib).await
         }
+        BenchCommand::Api {
+            events,
+            requests,
+            concurrency,
+        } => api::run(config, events, requests, concurrency)
+            .await
+            .map(drop),
     }
 }
 

@@ -40,6 +40,7 @@ pub mod customers;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
+pub mod ingest;
 pub mod invoices;
 pub mod openapi;
 pub mod routes;
@@ -210,6 +211,8 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         }
         ("GET", "/v2/price_plans/{price_plan_id}/errors") => on(filter, price_plans::errors),
         ("GET", "/v2/price_plans/{price_plan_id}/versions") => on(filter, price_plans::versions),
+        ("POST", "/ingest") => on(filter, ingest::ingest),
+        ("POST", "/ingestBatch") => on(filter, ingest::ingest_batch),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -96,6 +96,8 @@ use super::price_plans;
         price_plans::update_pricing_rules,
         price_plans::errors,
         price_plans::versions,
+        super::ingest::ingest,
+        super::ingest::ingest_batch,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),

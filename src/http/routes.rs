@@ -493,6 +493,18 @@ pub const ROUTES: &[Route] = &[
         Needs(Resource::PricePlans, Read),
         "a price plan's versions (nextToken, pageSize)",
     ),
+    route(
+        Method::POST,
+        "/ingest",
+        Needs(Resource::Events, Write),
+        "ingest one usage event",
+    ),
+    route(
+        Method::POST,
+        "/ingestBatch",
+        Needs(Resource::Events, Write),
+        "ingest 1 to 1,000 usage events (207: some refused)",
+    ),
 ];
 
 /// A resource's name in messages and the README's route table.

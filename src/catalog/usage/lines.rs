@@ -120,8 +120,21 @@ fn parse_line(
     schemas: &HashMap<String, EventSchema>,
 ) -> Result<(ValidEvent, Target), String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
-    let Value::Object(o) = v else {
+    if !v.is_object() {
         return Err("expected a JSON object (one event per line)".into());
+    }
+    parse_value(&v, schemas)
+}
+
+/// Parses one event given as a JSON object into a valid event and who it is for, or
+/// says what is wrong (`field: reason`, the field as a JSON path): [`parse_line`]
+/// without the text.
+fn parse_value(
+    v: &Value,
+    schemas: &HashMap<String, EventSchema>,
+) -> Result<(ValidEvent, Target), String> {
+    let Value::Object(o) = v else {
+        return Err("expected a JSON object (an event)".into());
     };
     if let Some(unknown) = o.keys().find(|k| !EVENT_FIELDS.contains(&k.as_str())) {
         return Err(format!(
@@ -130,12 +143,12 @@ fn parse_line(
             EVENT_FIELDS.join(", ")
         ));
     }
-    let id = required_string(&o, "id")?;
-    let schema_name = required_string(&o, "schemaName")?;
-    let timestamp = required_string(&o, "timestamp")?;
+    let id = required_string(o, "id")?;
+    let schema_name = required_string(o, "schemaName")?;
+    let timestamp = required_string(o, "timestamp")?;
     let (account, target) = match (
-        optional_string(&o, "accountId")?,
-        optional_string(&o, "alias")?,
+        optional_string(o, "accountId")?,
+        optional_string(o, "alias")?,
     ) {
         (Some(_), Some(_)) => return Err("give accountId or alias, not both".into()),
         (Some(a), None) => (a, Target::AccountId),
@@ -274,29 +287,80 @@ pub async fn ingest_json_lines(
                 }),
             }
         }
-        if batch.is_empty() {
-            continue;
-        }
-        let (lines, events): (Vec<u64>, Vec<NewEvent>) =
-            resolve_batch(pool, org, batch, &mut report.rejected_lines)
-                .await?
-                .into_iter()
-                .unzip();
-        let mut ingested = ingest_events(pool, org, &events).await?;
-        for c in std::mem::take(&mut ingested.conflicts) {
-            report.conflict_lines.push(ConflictLine {
-                line: lines[c.position],
-                id: c.id,
-                reason: c.reason,
-            });
-        }
-        report.ingest.add(ingested);
+        ingest_batch(pool, org, batch, &mut report).await?;
     }
-    report.rejected_lines.sort_by_key(|r| r.line);
-    report.rejected = report.rejected_lines.len() as u64;
-    report.conflict_lines.sort_by_key(|r| r.line);
-    report.conflicts = report.conflict_lines.len() as u64;
-    Ok(report)
+    Ok(report.finish())
+}
+
+/// Togai events given as JSON objects (the `events` of an HTTP `/ingestBatch`, or the
+/// one `event` of `/ingest`): the same parsing, validation, routing, idempotency and
+/// reporting as [`ingest_json_lines`], event by event, where the "line" of an event
+/// is its 1-based position in `events` (`line - 1` is its index). Errors: the
+/// organisation does not exist, or the database fails (batches of [`BATCH_SIZE`]
+/// before the failure stay committed; sending the same events again is safe).
+pub async fn ingest_json_values(
+    pool: &PgPool,
+    org: &OrgId,
+    events: &[Value],
+) -> Result<LinesReport> {
+    crate::catalog::orgs::get(pool, org).await?;
+    let schemas: HashMap<String, EventSchema> = crate::catalog::meters::schemas(pool, org)
+        .await?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let mut report = LinesReport::default();
+    for (chunk_no, chunk) in events.chunks(BATCH_SIZE).enumerate() {
+        let mut batch: Vec<(u64, ValidEvent, Target)> = Vec::with_capacity(chunk.len());
+        for (i, v) in chunk.iter().enumerate() {
+            let line = (chunk_no * BATCH_SIZE + i + 1) as u64;
+            report.read += 1;
+            match parse_value(v, &schemas) {
+                Ok((e, target)) => batch.push((line, e, target)),
+                Err(reason) => report.rejected_lines.push(RejectedLine { line, reason }),
+            }
+        }
+        ingest_batch(pool, org, batch, &mut report).await?;
+    }
+    Ok(report.finish())
+}
+
+impl LinesReport {
+    /// Sorts the rejected and conflicting lines and counts them.
+    fn finish(mut self) -> LinesReport {
+        self.rejected_lines.sort_by_key(|r| r.line);
+        self.rejected = self.rejected_lines.len() as u64;
+        self.conflict_lines.sort_by_key(|r| r.line);
+        self.conflicts = self.conflict_lines.len() as u64;
+        self
+    }
+}
+
+/// Routes and inserts one batch of parsed events, adding what happened to `report`.
+async fn ingest_batch(
+    pool: &PgPool,
+    org: &str,
+    batch: Vec<(u64, ValidEvent, Target)>,
+    report: &mut LinesReport,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let (lines, events): (Vec<u64>, Vec<NewEvent>) =
+        resolve_batch(pool, org, batch, &mut report.rejected_lines)
+            .await?
+            .into_iter()
+            .unzip();
+    let mut ingested = ingest_events(pool, org, &events).await?;
+    for c in std::mem::take(&mut ingested.conflicts) {
+        report.conflict_lines.push(ConflictLine {
+            line: lines[c.position],
+            id: c.id,
+            reason: c.reason,
+        });
+    }
+    report.ingest.add(ingested);
+    Ok(())
 }
 
 /// Routes a batch of parsed events to accounts: one query for the account ids named,

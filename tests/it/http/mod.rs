@@ -5,6 +5,7 @@
 //! Togai's routes one by one (shapes, paging, audit rows).
 
 mod catalog;
+mod ingest;
 mod togai;
 // billrun's own routes.
 mod documents;

@@ -140,3 +140,11 @@ async fn togais_client_creates_fills_finalizes_and_versions_price_plans() {
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "price_plans.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_ingests_one_event_and_batches_and_parses_the_answers() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "ingest.py").await;
+}
