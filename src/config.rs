@@ -201,6 +201,10 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// Hours a session opened by `POST /authenticate` stays valid (default 24).
     pub session_hours: u32,
+    /// The URL people reach the API at, without a trailing slash (e.g.
+    /// `https://billing.example.com`, behind a proxy); invitation links point at
+    /// `<public_url>/invites/accept`. Default: `http://<listen>`.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -210,7 +214,20 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             session_hours: 24,
+            public_url: None,
         }
+    }
+}
+
+impl HttpConfig {
+    /// The page that accepts invitations (`GET`/`POST /invites/accept` of the API):
+    /// `<public_url>/invites/accept`, else `http://<listen>/invites/accept`.
+    pub fn invite_accept_url(&self) -> String {
+        let base = match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        };
+        format!("{base}/invites/accept")
     }
 }
 

@@ -137,6 +137,24 @@ pub const ROUTES: &[Route] = &[
         Needs(Invoices, Read),
         "one invoice, by id or number",
     ),
+    route(
+        Method::GET,
+        "/audit_log",
+        Needs(Resource::AuditLog, Read),
+        "the audit trail, newest first (actorKind, actor, action, objectType, objectId, since, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/invites/accept",
+        Public,
+        "an invitation's form (the emailed link; ?token=)",
+    ),
+    route(
+        Method::POST,
+        "/invites/accept",
+        Public,
+        "accept an invitation: token and a new password",
+    ),
 ];
 
 /// A resource's name in messages and the README's route table.
