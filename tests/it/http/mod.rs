@@ -5,6 +5,8 @@
 //! Togai's routes one by one (shapes, paging, audit rows).
 
 mod catalog;
+mod login;
+mod security;
 mod togai;
 
 use std::time::Duration;
