@@ -206,6 +206,10 @@ pub struct HttpConfig {
     /// MiB): the upload is streamed to a temporary file, never held in memory, so
     /// it is not bound by `body_limit_bytes`; a larger one is answered 413.
     pub upload_limit_bytes: u64,
+    /// The URL people reach the API at, without a trailing slash (e.g.
+    /// `https://billing.example.com`, behind a proxy); invitation links point at
+    /// `<public_url>/invites/accept`. Default: `http://<listen>`.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -216,7 +220,20 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             session_hours: 24,
             upload_limit_bytes: 256 * 1024 * 1024,
+            public_url: None,
         }
+    }
+}
+
+impl HttpConfig {
+    /// The page that accepts invitations (`GET`/`POST /invites/accept` of the API):
+    /// `<public_url>/invites/accept`, else `http://<listen>/invites/accept`.
+    pub fn invite_accept_url(&self) -> String {
+        let base = match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        };
+        format!("{base}/invites/accept")
     }
 }
 

@@ -12,6 +12,7 @@
 //! confirm a plan migration, import a file, enqueue and watch a job), which is why
 //! this layer sits above `jobs`.
 
+pub mod audit;
 pub mod credits;
 pub mod imports;
 pub mod invoices;

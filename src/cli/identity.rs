@@ -137,9 +137,10 @@ pub enum UserCommand {
         /// administrator, analyst, developer or product-manager.
         #[arg(long)]
         role: Role,
-        /// The page that accepts invitations (the API's); the link adds `?token=...`.
-        #[arg(long, value_name = "URL", default_value = DEFAULT_ACCEPT_URL)]
-        accept_url: String,
+        /// The page that accepts invitations; the link adds `?token=...` (default: the
+        /// API's `/invites/accept` at `[http] public_url`, else at `[http] listen`).
+        #[arg(long, value_name = "URL")]
+        accept_url: Option<String>,
         /// How long the link can be used, in hours.
         #[arg(long, value_name = "HOURS", default_value_t = 72)]
         valid_hours: u32,
@@ -156,9 +157,6 @@ pub enum UserCommand {
         output: OutputArgs,
     },
 }
-
-/// The default `--accept-url`: `billrun serve`'s default address.
-pub const DEFAULT_ACCEPT_URL: &str = "http://127.0.0.1:8080/invites/accept";
 
 /// `billrun audit ...`.
 #[derive(Subcommand, Debug)]
@@ -182,6 +180,9 @@ pub enum AuditCommand {
         /// Only this object.
         #[arg(long)]
         object_id: Option<String>,
+        /// Only rows written at or after this instant (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<DateTime<Utc>>,
         /// At most this many; when more match, stderr says how many and the `--after`
         /// of the next page.
         #[arg(long, default_value_t = 50)]
@@ -322,7 +323,7 @@ pub async fn run_user(pool: &sqlx::PgPool, config: &Config, command: UserCommand
                 anyhow::bail!("--valid-hours 0: expected 1 or more");
             }
             let options = InviteOptions {
-                accept_url,
+                accept_url: accept_url.unwrap_or_else(|| config.http.invite_accept_url()),
                 valid_for: chrono::Duration::hours(i64::from(valid_hours)),
             };
             let invitation = users::invite(
@@ -365,6 +366,7 @@ pub async fn run_audit(pool: &sqlx::PgPool, command: AuditCommand) -> Result<()>
         by,
         object_type,
         object_id,
+        since,
         limit,
         after,
         output,
@@ -386,6 +388,7 @@ pub async fn run_audit(pool: &sqlx::PgPool, command: AuditCommand) -> Result<()>
         actor_id: by,
         object_type,
         object_id,
+        since,
     };
     let page = audit::list(pool, &org.id(), &filter, limit, after.as_deref()).await?;
     print_rows(output, &page.rows, audit_table)?;

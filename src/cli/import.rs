@@ -120,6 +120,7 @@ pub async fn run_import(pool: &PgPool, config: Arc<Config>, args: ImportArgs) ->
         Utc::now(),
     )
     .await?;
+    super::audit::note_object(created.import_id.to_string());
     println!("{}", created.import_id);
     if !args.wait {
         eprintln!(

@@ -172,7 +172,10 @@ pub async fn enqueue(
     config: &Config,
     (job, at, key): (NewJob, Option<DateTime<Utc>>, Option<String>),
 ) -> Result<()> {
-    match jobs::enqueue(pool, config, job, at, key).await? {
+    let enqueued = jobs::enqueue(pool, config, job, at, key).await?;
+    let (Enqueued::New(id) | Enqueued::Existing(id)) = &enqueued;
+    super::audit::note_object(id.to_string());
+    match enqueued {
         Enqueued::New(id) => println!("{id}"),
         Enqueued::Existing(id) => {
             eprintln!("a job with this idempotency key exists already");
@@ -273,6 +276,7 @@ pub async fn run_jobs(pool: &PgPool, config: &Config, command: JobsCommand) -> R
         JobsCommand::Show { id, output } => print_job(&jobs::show(pool, &id).await?, output.json),
         JobsCommand::Retry { id } => {
             let job = jobs::retry(pool, &id).await?;
+            super::audit::note_org(job.organisation.clone());
             println!(
                 "job {} will run again ({} attempts allowed)",
                 job.id, job.max_attempts
@@ -280,6 +284,7 @@ pub async fn run_jobs(pool: &PgPool, config: &Config, command: JobsCommand) -> R
         }
         JobsCommand::Cancel { id } => {
             let job = jobs::cancel(pool, config, &id).await?;
+            super::audit::note_org(job.organisation.clone());
             println!("job {} cancelled", job.id);
         }
         JobsCommand::Kinds { output } => kinds(output)?,

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::store;
 
 pub mod account;
+pub mod audit;
 pub mod credit;
 pub mod customer;
 pub mod deliveries;
@@ -47,6 +48,9 @@ pub struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// Who is acting, as the audit trail records each change (default: the OS user).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub actor: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -227,7 +231,17 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let planned = audit::plan(&matches);
+    let actor = identity::ActorArgs {
+        actor: cli.actor.clone(),
+    }
+    .actor();
+    let outcome = runtime.block_on(async {
+        let result = dispatch(cli).await;
+        audit::record(planned, &actor, &result).await;
+        result
+    });
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             let (code, message) = exit::for_error(&e);
@@ -294,6 +308,7 @@ async fn open_with(
     let config = Config::load(cli_config)?;
     let url = store::resolve_database_url(&config, provision).await?;
     let pool = store::connect(&url, max_connections).await?;
+    audit::set_pool(&pool);
     match provision {
         store::Provision::Create => {
             store::migrate(&pool).await?;

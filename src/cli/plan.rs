@@ -104,6 +104,8 @@ pub async fn run(pool: &PgPool, cmd: PlanCommand) -> anyhow::Result<()> {
         PlanCommand::Apply { org, file, output } => {
             let value = json_file("plan file", &file)?;
             let applied = plans::apply(pool, &org.id(), &value).await?;
+            super::audit::note_object(applied.plan_id.to_string());
+            super::audit::note_details("version", serde_json::json!(applied.version));
             print_applied(output, &applied)?;
         }
         PlanCommand::Finalize { org, plan, version } => {

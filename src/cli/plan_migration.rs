@@ -263,6 +263,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: MigrationCommand) -> a
             let req = request(&args)?;
             let org = args.org.id();
             let view = app::create(pool, config, &org, &req, Utc::now(), wait(args.wait)).await?;
+            super::audit::note_object(view.id.to_string());
             print(&view, args.output)?;
         }
         MigrationCommand::Confirm {

@@ -56,6 +56,16 @@ pub async fn run(pool: &PgPool, cmd: UsageCommand) -> anyhow::Result<()> {
                     .with_context(|| format!("opening usage file {}", file.display()))?;
                 usage::ingest_json_lines(pool, &org, BufReader::new(f)).await?
             };
+            super::audit::note_details(
+                "counts",
+                serde_json::json!({
+                    "read": report.read,
+                    "inserted": report.ingest.inserted,
+                    "duplicates": report.ingest.duplicates,
+                    "rejected": report.rejected,
+                    "conflicts": report.conflicts,
+                }),
+            );
             print_report(output, &report)
         }
         UsageCommand::Late {

@@ -31,16 +31,17 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::identity::audit::{self, Entry, Outcome};
 use crate::identity::Principal;
 
 pub mod accounts;
+pub mod audit_log;
 pub mod auth;
 pub mod customers;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
 pub mod ingest;
+pub mod invites;
 pub mod invoices;
 pub mod openapi;
 pub mod routes;
@@ -213,6 +214,9 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/v2/price_plans/{price_plan_id}/versions") => on(filter, price_plans::versions),
         ("POST", "/ingest") => on(filter, ingest::ingest),
         ("POST", "/ingestBatch") => on(filter, ingest::ingest_batch),
+        ("GET", "/audit_log") => on(filter, audit_log::list),
+        ("GET", "/invites/accept") => on(filter, invites::show),
+        ("POST", "/invites/accept") => on(filter, invites::accept),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }
@@ -296,8 +300,9 @@ pub struct Change<'a> {
 }
 
 /// Writes the audit row of `change` made by `who` with `result` (SUCCESS, or FAILURE
-/// with the error's message) and returns `result`. A failure to write the row is
-/// logged (the change is made already).
+/// with the error's message) and returns `result`, through the one function every
+/// front end uses ([`crate::app::audit::record_result`]). A failure to write the row
+/// is logged (the change is made already).
 pub async fn audited<T, E: std::fmt::Display>(
     state: &AppState,
     who: &Principal,
@@ -305,31 +310,21 @@ pub async fn audited<T, E: std::fmt::Display>(
     details: serde_json::Value,
     result: Result<T, E>,
 ) -> Result<T, E> {
-    let (outcome, details) = match &result {
-        Ok(_) => (Outcome::Success, details),
-        Err(e) => (
-            Outcome::Failure,
-            serde_json::json!({ "error": e.to_string() }),
-        ),
-    };
-    let entry = Entry {
-        at: chrono::Utc::now(),
-        org: &who.org,
-        actor: &who.actor,
+    let change = crate::app::audit::Change {
         action: change.action,
         object_type: change.object_type,
         object_id: change.object_id,
-        outcome,
+    };
+    crate::app::audit::record_result(
+        &state.pool,
+        chrono::Utc::now(),
+        &who.org,
+        &who.actor,
+        change,
         details,
-    };
-    let written = match state.pool.acquire().await {
-        Ok(mut conn) => audit::record(&mut conn, &entry).await.map(drop),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = written {
-        tracing::warn!(action = change.action, error = %e, "could not write the audit row");
-    }
-    result
+        result,
+    )
+    .await
 }
 
 /// Togai's paging query: `nextToken` (where the previous page ended) and `pageSize`.

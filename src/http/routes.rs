@@ -505,6 +505,24 @@ pub const ROUTES: &[Route] = &[
         Needs(Resource::Events, Write),
         "ingest 1 to 1,000 usage events (207: some refused)",
     ),
+    route(
+        Method::GET,
+        "/audit_log",
+        Needs(Resource::AuditLog, Read),
+        "the audit trail, newest first (actorKind, actor, action, objectType, objectId, since, nextToken, pageSize)",
+    ),
+    route(
+        Method::GET,
+        "/invites/accept",
+        Public,
+        "an invitation's form (the emailed link; ?token=)",
+    ),
+    route(
+        Method::POST,
+        "/invites/accept",
+        Public,
+        "accept an invitation: token and a new password",
+    ),
 ];
 
 /// A resource's name in messages and the README's route table.

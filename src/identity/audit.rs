@@ -134,6 +134,8 @@ pub struct Filter {
     pub object_type: Option<String>,
     /// Only this object id.
     pub object_id: Option<String>,
+    /// Only rows written at or after this instant (UTC, inclusive).
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// The organisation's audit rows matching `filter`, newest first, one page of at most
@@ -157,12 +159,13 @@ pub async fn list(
         .transpose()?;
     const FILTER: &str = "org_id = $1 AND ($2::text IS NULL OR action = $2)
          AND ($3::text IS NULL OR actor_kind = $3) AND ($4::text IS NULL OR actor_id = $4)
-         AND ($5::text IS NULL OR object_type = $5) AND ($6::text IS NULL OR object_id = $6)";
+         AND ($5::text IS NULL OR object_type = $5) AND ($6::text IS NULL OR object_id = $6)
+         AND ($7::timestamptz IS NULL OR at >= $7)";
     let mut tx = crate::paging::snapshot(pool).await?;
     let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, at, actor_kind, actor_id, action, object_type, object_id, outcome, details
-         FROM audit_log WHERE {FILTER} AND ($7::bigint IS NULL OR id < $7)
-         ORDER BY id DESC LIMIT $8"
+         FROM audit_log WHERE {FILTER} AND ($8::bigint IS NULL OR id < $8)
+         ORDER BY id DESC LIMIT $9"
     )))
     .bind(org)
     .bind(&filter.action)
@@ -170,12 +173,13 @@ pub async fn list(
     .bind(&filter.actor_id)
     .bind(&filter.object_type)
     .bind(&filter.object_id)
+    .bind(filter.since)
     .bind(after_id)
     .bind(crate::paging::fetch_limit(limit))
     .fetch_all(&mut *tx)
     .await?;
     let (total, before): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*), count(*) FILTER (WHERE $7::bigint IS NOT NULL AND id >= $7)
+        "SELECT count(*), count(*) FILTER (WHERE $8::bigint IS NOT NULL AND id >= $8)
          FROM audit_log WHERE {FILTER}"
     )))
     .bind(org)
@@ -184,6 +188,7 @@ pub async fn list(
     .bind(&filter.actor_id)
     .bind(&filter.object_type)
     .bind(&filter.object_id)
+    .bind(filter.since)
     .bind(after_id)
     .fetch_one(&mut *tx)
     .await?;

@@ -310,6 +310,62 @@ pub async fn accept(
     Ok(user)
 }
 
+/// An invitation that can still be accepted, as [`pending`] finds it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingInvite {
+    /// The invited address (lower case).
+    pub email: String,
+    /// The organisation's id.
+    pub org_id: OrgId,
+    /// The role the user will have.
+    pub role: Role,
+    /// The end of its validity (UTC, exclusive).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The invitation whose secret is `invite_token`, if it can be accepted at `as_of`
+/// (what a page showing the form asks; it changes nothing and writes no audit row).
+/// Errors: `Unauthenticated` for an unknown, used, replaced or expired invitation,
+/// with the same messages as [`accept`].
+pub async fn pending(
+    pool: &sqlx::PgPool,
+    invite_token: &str,
+    as_of: DateTime<Utc>,
+) -> Result<PendingInvite> {
+    type Row = (OrgId, String, Role, DateTime<Utc>, Option<DateTime<Utc>>);
+    let found: Option<Row> = sqlx::query_as(
+        "SELECT i.org_id, i.email, u.role, i.expires_at, i.used_at
+         FROM user_invites i JOIN users u ON u.org_id = i.org_id AND u.email = i.email
+         WHERE i.token_sha256 = $1",
+    )
+    .bind(sha256_hex(invite_token))
+    .fetch_optional(pool)
+    .await?;
+    let Some((org_id, email, role, expires_at, used_at)) = found else {
+        return Err(IdentityError::Unauthenticated(
+            "unknown invitation: ask for a new one".into(),
+        ));
+    };
+    if used_at.is_some() {
+        return Err(IdentityError::Unauthenticated(
+            "this invitation was used or replaced already: ask for a new one".into(),
+        ));
+    }
+    if as_of >= expires_at {
+        return Err(IdentityError::Unauthenticated(format!(
+            "this invitation expired at {}: ask for a new one",
+            expires_at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    Ok(PendingInvite {
+        email,
+        org_id,
+        role,
+        expires_at,
+    })
+}
+
 /// The organisation's users, active and invited, by email.
 pub async fn list(pool: &sqlx::PgPool, org: &OrgId) -> Result<Vec<UserView>> {
     Ok(sqlx::query_as(

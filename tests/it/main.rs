@@ -2,6 +2,7 @@
 //! `billrun` binary as worker processes, nothing in the billing path mocked.
 
 mod architecture;
+mod audit_cli;
 mod bench;
 mod bill_run;
 mod catalog;

@@ -6,6 +6,8 @@
 
 mod catalog;
 mod ingest;
+mod login;
+mod security;
 mod togai;
 // billrun's own routes.
 mod documents;

@@ -1,0 +1,407 @@
+//! Security tests over the whole route table (issue 14), written over
+//! `billrun::http::routes::ROUTES` so that a route added later is covered without
+//! touching this file: every non-public route answers 401 (Togai's shape) without a
+//! valid credential; every role the permission table denies a route's (resource,
+//! access) gets 403; no secret of a token, session or invitation is in any text column
+//! of the database; and every GET route with a path parameter answers 404 for another
+//! organisation's object. The 404 test needs a way to make an object for each path
+//! parameter's name ([`fixture`]): a new parameter without one fails the test, naming
+//! it, so that its author adds one.
+
+use billrun::http::routes::{Guard, Route, ROUTES};
+use billrun::identity::{roles, Role};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::{customer, token, token_id, Server};
+use crate::env::TestEnv;
+
+/// The CLI's name of `role` (`product-manager`).
+fn cli_role(role: Role) -> String {
+    role.as_str().to_ascii_lowercase().replace('_', "-")
+}
+
+/// `path` with each `{name}` replaced by `fill(name)`.
+fn fill(path: &str, mut fill: impl FnMut(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').unwrap() + open;
+        out.push_str(&rest[..open]);
+        out.push_str(&fill(&rest[open + 1..close]));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The names of `path`'s parameters.
+fn params(path: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    fill(path, |n| {
+        names.push(n.to_string());
+        String::new()
+    });
+    names
+}
+
+/// Calls `route` at `path` with `authorization` (a raw header value, if any); a
+/// non-GET route gets the body `{}`. Status and JSON body (`null` if not JSON).
+async fn call(
+    server: &Server,
+    route: &Route,
+    path: &str,
+    authorization: Option<&str>,
+) -> (StatusCode, Value) {
+    let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+    let is_get = method == reqwest::Method::GET;
+    let mut req = server.client.request(method, server.url(path));
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    if !is_get {
+        req = req.json(&json!({}));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Togai's error shape: `{"message": "..."}` and nothing else.
+fn togai_error(body: &Value) -> bool {
+    body.as_object()
+        .is_some_and(|o| o.len() == 1 && o["message"].as_str().is_some_and(|m| !m.is_empty()))
+}
+
+fn guarded() -> impl Iterator<Item = (&'static Route, roles::Resource, roles::Access)> {
+    ROUTES.iter().filter_map(|r| match r.guard {
+        Guard::Public => None,
+        Guard::Needs(res, acc) => Some((r, res, acc)),
+    })
+}
+
+#[tokio::test]
+async fn every_guarded_route_answers_401_without_a_valid_credential() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let good = token(&env, "acme", "ci", "administrator");
+    let paused = token(&env, "acme", "paused", "administrator");
+    let gone = token(&env, "acme", "gone", "administrator");
+    env.ok(&[
+        "token",
+        "deactivate",
+        &token_id(&env, "acme", "paused"),
+        "--org",
+        "acme",
+    ]);
+    env.ok(&[
+        "token",
+        "delete",
+        &token_id(&env, "acme", "gone"),
+        "--org",
+        "acme",
+    ]);
+    let mut wrong = good.clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("a wrong token", Some(format!("Bearer {wrong}"))),
+        ("a deactivated token", Some(format!("Bearer {paused}"))),
+        ("a deleted token", Some(format!("Bearer {gone}"))),
+        (
+            "an unknown session",
+            Some(format!("Bearer brs_{}", "0".repeat(64))),
+        ),
+        ("not a bearer", Some(format!("Basic {good}"))),
+    ];
+    let mut checked = 0;
+    for (route, _, _) in guarded() {
+        let path = fill(route.path, |_| "x1".into());
+        for (what, auth) in &cases {
+            let (status, body) = call(&server, route, &path, auth.as_deref()).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{} {path} with {what}: {body}",
+                route.method
+            );
+            assert!(
+                togai_error(&body),
+                "{} {path} with {what}: {body}",
+                route.method
+            );
+            checked += 1;
+        }
+        // The good token passes authentication (the check above can fail).
+        let (status, body) = call(&server, route, &path, Some(&format!("Bearer {good}"))).await;
+        assert_ne!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{} {path}: {body}",
+            route.method
+        );
+    }
+    assert!(
+        checked >= 6 * 10,
+        "only {checked} calls: the table lost its routes?"
+    );
+}
+
+#[tokio::test]
+async fn every_role_the_permission_table_denies_a_route_gets_403() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let name = cli_role(role);
+        tokens.push((role, token(&env, "acme", &name, &name)));
+    }
+    let (mut denied, mut allowed) = (0, 0);
+    for (route, resource, access) in guarded() {
+        let path = fill(route.path, |_| "x1".into());
+        for (role, token) in &tokens {
+            let (status, body) =
+                call(&server, route, &path, Some(&format!("Bearer {token}"))).await;
+            if roles::allows(*role, resource, access) {
+                allowed += 1;
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{} {path} as {role:?} is allowed by the table, got {status}: {body}",
+                    route.method
+                );
+            } else {
+                denied += 1;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} {path} as {role:?}: {body}",
+                    route.method
+                );
+                assert!(togai_error(&body), "{body}");
+                assert!(
+                    body["message"].as_str().unwrap().contains(role.title()),
+                    "the message names the role: {body}"
+                );
+            }
+        }
+    }
+    // Not vacuous: the table denies some routes to some roles, and allows others.
+    assert!(denied >= 10, "only {denied} denials over the route table");
+    assert!(allowed >= 20, "only {allowed} allowed calls");
+    // Nothing was created by the refused (or malformed) calls.
+    let (_, list) = server.get("/customers", Some(&tokens[0].1)).await;
+    assert_eq!(list["data"], json!([]));
+}
+
+/// Every text column (text, varchar, char, json, jsonb) of every table of the
+/// database but the system's: (schema, table, column).
+async fn text_columns(pool: &sqlx::PgPool) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT c.table_schema::text, c.table_name::text, c.column_name::text
+         FROM information_schema.columns c
+         JOIN information_schema.tables t
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+         WHERE t.table_type = 'BASE TABLE'
+           AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
+           AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The (table.column)s of the database holding `needle` in some row.
+async fn columns_holding(pool: &sqlx::PgPool, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (schema, table, column) in text_columns(pool).await {
+        let q = format!(
+            "SELECT count(*) FROM \"{schema}\".\"{table}\" WHERE strpos(\"{column}\"::text, $1) > 0"
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .bind(needle)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            found.push(format!("{schema}.{table}.{column}"));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_token_session_or_invitation_secret_is_stored_in_any_text_column() {
+    use billrun::identity::{users, Actor};
+    use billrun::store::OrgId;
+
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let admin = token(&env, "acme", "ci", "administrator");
+    let paused = token(&env, "acme", "paused", "analyst");
+    env.ok(&[
+        "token",
+        "deactivate",
+        &token_id(&env, "acme", "paused"),
+        "--org",
+        "acme",
+    ]);
+    // A change through the API, so that its audit row is scanned too.
+    let (status, _) = server.post("/customers", &admin, &customer("c1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let mut config = env.load_config();
+    config.mail.from = Some("billing@acme.test".into());
+    let now = chrono::Utc::now();
+    let options = users::InviteOptions {
+        accept_url: server.url("/invites/accept"),
+        valid_for: chrono::Duration::hours(1),
+    };
+    let acme = OrgId::from("acme");
+    let cli = Actor::cli("test");
+    let invite = |email: &'static str| {
+        users::invite(
+            env.pool(),
+            &config,
+            &acme,
+            email,
+            Role::Analyst,
+            &options,
+            &cli,
+            now,
+        )
+    };
+    let accepted = invite("ann@acme.test").await.unwrap();
+    let pending = invite("bob@acme.test").await.unwrap();
+    let (status, _) = server
+        .client
+        .post(server.url("/invites/accept"))
+        .json(&json!({"token": accepted.token, "password": "correct horse battery"}))
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let res = server
+        .client
+        .post(server.url("/authenticate"))
+        .json(&json!({"email": "ann@acme.test", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = super::answer(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = body["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.get("/customers", Some(&session)).await.0,
+        StatusCode::OK
+    );
+
+    let pool = env.pool();
+    // The scan finds what is stored: a token's public prefix is.
+    let prefix = admin.split('_').nth(1).unwrap();
+    assert!(
+        !columns_holding(pool, prefix).await.is_empty(),
+        "the scan finds the stored prefix {prefix}"
+    );
+    for secret in [&admin, &paused, &session, &accepted.token, &pending.token] {
+        let tail = secret.rsplit('_').next().unwrap();
+        assert_eq!(tail.len(), 64, "{secret}");
+        for needle in [secret.as_str(), tail] {
+            let found = columns_holding(pool, needle).await;
+            assert!(found.is_empty(), "a secret is stored in {found:?}");
+        }
+    }
+    assert!(!columns_holding(pool, "correct horse battery")
+        .await
+        .iter()
+        .any(|_| true));
+}
+
+/// An object of the organisation `org` for the path parameter `param` of a GET route,
+/// made through `admin` (an Administrator token of `org`) or the test fixtures: its id.
+/// A parameter with no fixture fails the test: add one here.
+async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: &str) -> String {
+    match param {
+        "customer_id" => {
+            let (status, body) = server.post("/customers", admin, &customer("gc1")).await;
+            assert!(
+                status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+                "{body}"
+            );
+            "gc1".into()
+        }
+        "account_id" => {
+            env.account(org, "ga1").from("2025-12-01").await;
+            "ga1".into()
+        }
+        "invoice_id" => {
+            env.account(org, "ga2").from("2025-12-01").await;
+            sqlx::query(
+                "INSERT INTO invoices (org_id, id, account_id, association_from, boundary,
+                     plan_id, plan_version, currency, sub_total, total, lines, grace_ends_at,
+                     computed_at, closing_start, closing_end)
+                 VALUES ($1, 'ginv-1', 'ga2', '2025-12-01', '2026-01-01', 'growth', 1, 'USD',
+                         149, 149, '{}', now(), now(), '2025-12-01', '2026-01-01')",
+            )
+            .bind(org)
+            .execute(env.pool())
+            .await
+            .unwrap();
+            "ginv-1".into()
+        }
+        other => panic!(
+            "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
+             tests/it/http/security.rs (make an object of organisation {org}, return its id)"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn every_get_route_with_a_path_parameter_answers_404_for_another_organisations_object() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    env.org("globex")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    let server = Server::start(&env).await;
+    let acme = token(&env, "acme", "admin", "administrator");
+    let globex = token(&env, "globex", "admin", "administrator");
+    let mut checked = 0;
+    for (route, _, _) in guarded().filter(|(r, _, _)| r.method == axum::http::Method::GET) {
+        let names = params(route.path);
+        if names.is_empty() {
+            continue;
+        }
+        let mut ids = std::collections::HashMap::new();
+        for n in &names {
+            ids.insert(
+                n.clone(),
+                fixture(&env, &server, &globex, "globex", n).await,
+            );
+        }
+        let path = fill(route.path, |n| ids[n].clone());
+        let (status, body) = server.get(&path, Some(&globex)).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "GET {path} in its own organisation: {body}"
+        );
+        let (status, body) = server.get(&path, Some(&acme)).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "GET {path} from another organisation: {body}"
+        );
+        assert!(togai_error(&body), "{body}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} GET routes with a path parameter"
+    );
+}
