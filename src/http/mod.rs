@@ -42,9 +42,9 @@ pub mod event_schemas;
 pub mod extract;
 pub mod invoices;
 pub mod openapi;
+pub mod price_plans;
 pub mod routes;
 pub mod usage_meters;
-pub mod price_plans;
 
 use error::{ApiError, ErrorBody};
 

@@ -7,8 +7,8 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::price_plans;
+use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 
 /// The document.
 #[derive(OpenApi)]
