@@ -44,6 +44,7 @@ pub mod ingest;
 pub mod invites;
 pub mod invoices;
 pub mod openapi;
+pub mod price_plans;
 pub mod routes;
 pub mod usage_meters;
 // billrun's own routes (README "HTTP API", "billrun's own routes").
@@ -59,7 +60,6 @@ pub mod money;
 pub mod settings;
 pub mod jobs;
 pub mod billrun_jobs;
-pub mod price_plans;
 
 use error::{ApiError, ErrorBody};
 

@@ -187,7 +187,12 @@ pub async fn create(pool: &PgPool, org: &OrgId, json: &Value) -> Result<Applied>
 }
 
 /// [`apply`], or [`create`] when `must_be_new`.
-async fn write_draft(pool: &PgPool, org: &OrgId, json: &Value, must_be_new: bool) -> Result<Applied> {
+async fn write_draft(
+    pool: &PgPool,
+    org: &OrgId,
+    json: &Value,
+    must_be_new: bool,
+) -> Result<Applied> {
     let plan = Plan::from_json(json)?;
     let definition = plan.to_json();
 
@@ -332,7 +337,11 @@ pub async fn finalize(
         )));
     }
     let plan = current.plan()?;
-    if let Some((_, first)) = missing_meters(&mut tx, org, &plan).await?.into_iter().next() {
+    if let Some((_, first)) = missing_meters(&mut tx, org, &plan)
+        .await?
+        .into_iter()
+        .next()
+    {
         return Err(first.into());
     }
     let row: VersionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(

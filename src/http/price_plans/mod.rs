@@ -204,7 +204,9 @@ impl VersionQuery {
             .as_deref()
             .map(|v| {
                 v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ApiError::invalid(format!("version {v:?}: expected a version number (1, 2, ...)"))
+                    ApiError::invalid(format!(
+                        "version {v:?}: expected a version number (1, 2, ...)"
+                    ))
                 })
             })
             .transpose()
@@ -215,9 +217,7 @@ impl VersionQuery {
 pub fn cycle_to_wire(cycle: &Value) -> Value {
     let mut cycle = cycle.clone();
     if let Some(start) = cycle.get_mut("startOffset").and_then(Value::as_object_mut) {
-        start
-            .entry("monthOffset")
-            .or_insert_with(|| json!("NIL"));
+        start.entry("monthOffset").or_insert_with(|| json!("NIL"));
     }
     cycle
 }
@@ -336,8 +336,13 @@ pub async fn create(
         created,
     )
     .await?;
-    let v = plans::get_version(&state.pool, &who.org, &applied.plan_id, Some(applied.version))
-        .await?;
+    let v = plans::get_version(
+        &state.pool,
+        &who.org,
+        &applied.plan_id,
+        Some(applied.version),
+    )
+    .await?;
     Ok(Json(plan_body(&v)))
 }
 
@@ -450,7 +455,14 @@ pub async fn discard(
         Ok(d) => json!({ "version": d.version, "planDeleted": d.plan_deleted }),
         Err(_) => json!({}),
     };
-    audited(&state, &who, change("plan.discard", &id), details, discarded).await?;
+    audited(
+        &state,
+        &who,
+        change("plan.discard", &id),
+        details,
+        discarded,
+    )
+    .await?;
     Ok(Json(SuccessBody { success: true }))
 }
 
@@ -486,7 +498,14 @@ pub async fn finalize(
         Ok(v) => json!({ "version": v.version }),
         Err(_) => json!({}),
     };
-    audited(&state, &who, change("plan.finalize", &id), details, finalized).await?;
+    audited(
+        &state,
+        &who,
+        change("plan.finalize", &id),
+        details,
+        finalized,
+    )
+    .await?;
     Ok(Json(SuccessBody { success: true }))
 }
 

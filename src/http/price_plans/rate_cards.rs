@@ -88,8 +88,8 @@ impl Serialize for Numbers<'_> {
                     match v {
                         Value::String(t) if NUMBERS.contains(&k.as_str()) => {
                             let d: Decimal = t.parse().map_err(S::Error::custom)?;
-                            let raw = RawValue::from_string(d.to_string())
-                                .map_err(S::Error::custom)?;
+                            let raw =
+                                RawValue::from_string(d.to_string()).map_err(S::Error::custom)?;
                             map.serialize_entry(k, &raw)?;
                         }
                         _ => map.serialize_entry(k, &Numbers(v))?,
@@ -320,7 +320,8 @@ fn to_core_operation(i: usize, op: &Value) -> Result<(Value, Option<&'static str
         CardKind::FixedFee | CardKind::License | CardKind::CreditGrant => Some("id"),
         CardKind::MinimumCommitment => None,
     };
-    if let (Some(field), Some(billable)) = (id_field, data.get("billableId").and_then(Value::as_str))
+    if let (Some(field), Some(billable)) =
+        (id_field, data.get("billableId").and_then(Value::as_str))
     {
         match card.get(field).and_then(Value::as_str) {
             Some(own) if own != billable => {
@@ -346,9 +347,7 @@ fn to_core_operation(i: usize, op: &Value) -> Result<(Value, Option<&'static str
 /// Togai's `BulkRateCardOperationsRequest` as billrun's operations file, with each
 /// operation's `RateCardDetails` key (to give error paths back as the client sent
 /// them). Errors: every operation that cannot be translated, one a line.
-pub fn to_core_operations(
-    request: &Value,
-) -> Result<(Value, Vec<Option<&'static str>>), String> {
+pub fn to_core_operations(request: &Value) -> Result<(Value, Vec<Option<&'static str>>), String> {
     let Some(ops) = request.get("operations").and_then(Value::as_array) else {
         return Err("operations: required, a list of rate card operations".into());
     };
@@ -438,7 +437,14 @@ pub async fn bulk(
         Ok(a) => json!({ "operations": count, "version": a.version }),
         Err(_) => json!({ "operations": count }),
     };
-    let applied = audited(&state, &who, change("plan.rate_cards", &id), details, applied).await?;
+    let applied = audited(
+        &state,
+        &who,
+        change("plan.rate_cards", &id),
+        details,
+        applied,
+    )
+    .await?;
     let v = plans::get_version(&state.pool, &who.org, &id, Some(applied.version)).await?;
     Ok(Json(BulkRateCardOperationsResponse {
         rate_cards: cards_of(&v),
@@ -486,9 +492,15 @@ mod tests {
         };
         let e = to_core_operations(&op("BILLING_ENTITLEMENT", "billingEntitlementRateCard"))
             .unwrap_err();
-        assert!(e.contains("operations[0].rateCard.type (card e1): BILLING_ENTITLEMENT"), "{e}");
+        assert!(
+            e.contains("operations[0].rateCard.type (card e1): BILLING_ENTITLEMENT"),
+            "{e}"
+        );
         assert!(e.contains("not supported"), "{e}");
         let e = to_core_operations(&op("USAGE", "fixedFeeRateCard")).unwrap_err();
-        assert!(e.contains("USAGE does not match rateCardDetails.fixedFeeRateCard"), "{e}");
+        assert!(
+            e.contains("USAGE does not match rateCardDetails.fixedFeeRateCard"),
+            "{e}"
+        );
     }
 }

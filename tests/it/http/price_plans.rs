@@ -105,7 +105,9 @@ fn equivalent_file() -> Value {
 }
 
 fn message(body: &Value) -> &str {
-    body["message"].as_str().unwrap_or_else(|| panic!("no message: {body}"))
+    body["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {body}"))
 }
 
 #[tokio::test]
@@ -118,7 +120,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     let post = Method::POST;
 
     // An empty DRAFT, version 1.
-    let (status, plan) = call(&server, post.clone(), "/v2/price_plans", &pm, Some(&new_plan("growth"))).await;
+    let (status, plan) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans",
+        &pm,
+        Some(&new_plan("growth")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{plan}");
     assert_eq!(plan["id"], "growth");
     assert_eq!(plan["name"], "growth");
@@ -132,16 +141,35 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
         json!({"interval": "MONTHLY", "startOffset": {"dayOffset": "1", "monthOffset": "NIL"},
                "gracePeriod": 3, "anniversaryCycle": false})
     );
-    assert!(plan["createdAt"].is_string() && plan["updatedAt"].is_string(), "{plan}");
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans", &pm, Some(&new_plan("growth"))).await;
+    assert!(
+        plan["createdAt"].is_string() && plan["updatedAt"].is_string(),
+        "{plan}"
+    );
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans",
+        &pm,
+        Some(&new_plan("growth")),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, cards) = server.get("/v2/price_plans/growth/rate_cards", Some(&pm)).await;
+    let (status, cards) = server
+        .get("/v2/price_plans/growth/rate_cards", Some(&pm))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cards, json!({"data": []}));
 
     // Bulk CREATE of a usage card with slabs and a fixed fee.
     let ops = json!({"operations": [usage_op("api_calls", "api_calls"), fee_op()]});
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/rate_cards", &pm, Some(&ops)).await;
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/rate_cards",
+        &pm,
+        Some(&ops),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let cards = body["rateCards"].as_array().unwrap();
     assert_eq!(cards.len(), 2, "{body}");
@@ -168,12 +196,20 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!(fee["type"], "FIXED_FEE");
     assert_eq!(fee["billableId"], "platform");
     assert_eq!(fee["invoiceTiming"], "IN_ADVANCE");
-    assert_eq!(fee["rateCardDetails"]["fixedFeeRateCard"]["rateValues"][0]["rate"], json!(99));
-    let (_, listed) = server.get("/v2/price_plans/growth/rate_cards?pageSize=1", Some(&pm)).await;
+    assert_eq!(
+        fee["rateCardDetails"]["fixedFeeRateCard"]["rateValues"][0]["rate"],
+        json!(99)
+    );
+    let (_, listed) = server
+        .get("/v2/price_plans/growth/rate_cards?pageSize=1", Some(&pm))
+        .await;
     assert_eq!(listed["data"][0]["name"], "api_calls", "{listed}");
     assert_eq!(listed["nextToken"], "api_calls", "{listed}");
     let (_, listed) = server
-        .get("/v2/price_plans/growth/rate_cards?pageSize=1&nextToken=api_calls", Some(&pm))
+        .get(
+            "/v2/price_plans/growth/rate_cards?pageSize=1&nextToken=api_calls",
+            Some(&pm),
+        )
         .await;
     assert_eq!(listed["data"][0]["name"], "platform_fee", "{listed}");
     assert!(listed.get("nextToken").is_none(), "{listed}");
@@ -181,28 +217,55 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     // A bad card: 400 naming the operation and the field as sent; nothing changes.
     let mut bad = usage_op("eu_calls", "api_calls");
     bad["rateCard"]["rateCardDetails"]["usageRateCard"]["rateValues"][0]["currency"] = json!("EUR");
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/rate_cards", &pm,
-        Some(&json!({"operations": [bad]}))).await;
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/rate_cards",
+        &pm,
+        Some(&json!({"operations": [bad]})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(message(&body).contains("operations[0] (CREATE eu_calls)"), "{body}");
     assert!(
-        message(&body).contains("rateCard.rateCardDetails.usageRateCard.rateValues: has a rate for EUR"),
+        message(&body).contains("operations[0] (CREATE eu_calls)"),
+        "{body}"
+    );
+    assert!(
+        message(&body)
+            .contains("rateCard.rateCardDetails.usageRateCard.rateValues: has a rate for EUR"),
         "{body}"
     );
     let entitlement = json!({"operations": [{"actionType": "CREATE", "rateCardName": "seats_ent",
         "rateCard": {"billableId": "seats", "type": "BILLING_ENTITLEMENT", "invoiceTiming": "IN_ADVANCE",
                      "rateCardDetails": {"billingEntitlementRateCard": {"featureId": "seats"}}}}]});
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/rate_cards", &pm,
-        Some(&entitlement)).await;
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/rate_cards",
+        &pm,
+        Some(&entitlement),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("seats_ent"), "{body}");
-    assert!(message(&body).contains("BILLING_ENTITLEMENT rate cards are not supported"), "{body}");
-    let (_, listed) = server.get("/v2/price_plans/growth/rate_cards", Some(&pm)).await;
+    assert!(
+        message(&body).contains("BILLING_ENTITLEMENT rate cards are not supported"),
+        "{body}"
+    );
+    let (_, listed) = server
+        .get("/v2/price_plans/growth/rate_cards", Some(&pm))
+        .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 2);
 
     // A card on a meter that does not exist: an error of the plan, finalizing refused.
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/rate_cards", &pm,
-        Some(&json!({"operations": [usage_op("storage", "storage_gb")]}))).await;
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/rate_cards",
+        &pm,
+        Some(&json!({"operations": [usage_op("storage", "storage_gb")]})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, errors) = server.get("/v2/price_plans/growth/errors", Some(&pm)).await;
     assert_eq!(status, StatusCode::OK);
@@ -211,24 +274,66 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!(data[0]["referenceId"], "growth");
     assert_eq!(data[0]["entityId"], "storage");
     assert_eq!(data[0]["entityType"], "RATE_CARD");
-    assert!(data[0]["errorMessage"].as_str().unwrap().contains("\"storage_gb\" does not exist"), "{errors}");
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/finalize", &pm, Some(&json!({}))).await;
+    assert!(
+        data[0]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("\"storage_gb\" does not exist"),
+        "{errors}"
+    );
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/finalize",
+        &pm,
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(message(&body).contains("usageRateCards[1].usageMeterId"), "{body}");
+    assert!(
+        message(&body).contains("usageRateCards[1].usageMeterId"),
+        "{body}"
+    );
     let delete = json!({"operations": [{"actionType": "DELETE", "rateCardName": "storage"}]});
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/rate_cards", &pm, Some(&delete)).await;
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/rate_cards",
+        &pm,
+        Some(&delete),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(server.get("/v2/price_plans/growth/errors", Some(&pm)).await.1, json!({"data": []}));
+    assert_eq!(
+        server
+            .get("/v2/price_plans/growth/errors", Some(&pm))
+            .await
+            .1,
+        json!({"data": []})
+    );
 
     // Finalize: ACTIVE, and stored as `billrun plan apply` stores the equivalent file.
-    let (status, body) = call(&server, post.clone(), "/v2/price_plans/growth/finalize", &pm, Some(&json!({}))).await;
+    let (status, body) = call(
+        &server,
+        post.clone(),
+        "/v2/price_plans/growth/finalize",
+        &pm,
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"success": true}));
     let (_, plan) = server.get("/v2/price_plans/growth", Some(&pm)).await;
-    assert_eq!((plan["version"].clone(), plan["status"].clone()), (json!(1), json!("ACTIVE")));
+    assert_eq!(
+        (plan["version"].clone(), plan["status"].clone()),
+        (json!(1), json!("ACTIVE"))
+    );
     let shown = env.json(&["plan", "show", "growth", "--org", "acme", "--json"]);
     assert_eq!(shown["status"], "ACTIVE");
-    assert_eq!(shown["definition"], Plan::from_json(&equivalent_file()).unwrap().to_json());
+    assert_eq!(
+        shown["definition"],
+        Plan::from_json(&equivalent_file()).unwrap().to_json()
+    );
     env.org("globex").await;
     let file = env.scratch().join("growth.json");
     std::fs::write(&file, equivalent_file().to_string()).unwrap();
@@ -237,45 +342,103 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!(shown["definition"], applied["definition"]);
 
     // PATCH after finalizing: version 2, a DRAFT; versions page by number.
-    let (status, v2) = call(&server, Method::PATCH, "/v2/price_plans/growth", &pm,
-        Some(&json!({"description": "Growth, 2027 prices"}))).await;
+    let (status, v2) = call(
+        &server,
+        Method::PATCH,
+        "/v2/price_plans/growth",
+        &pm,
+        Some(&json!({"description": "Growth, 2027 prices"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{v2}");
-    assert_eq!((v2["version"].clone(), v2["status"].clone()), (json!(2), json!("DRAFT")));
+    assert_eq!(
+        (v2["version"].clone(), v2["status"].clone()),
+        (json!(2), json!("DRAFT"))
+    );
     assert_eq!(v2["description"], "Growth, 2027 prices");
-    let (_, v1) = server.get("/v2/price_plans/growth?version=1", Some(&pm)).await;
+    let (_, v1) = server
+        .get("/v2/price_plans/growth?version=1", Some(&pm))
+        .await;
     assert!(v1.get("description").is_none(), "{v1}");
-    let (_, page) = server.get("/v2/price_plans/growth/versions?pageSize=1", Some(&pm)).await;
+    let (_, page) = server
+        .get("/v2/price_plans/growth/versions?pageSize=1", Some(&pm))
+        .await;
     assert_eq!(page["data"][0]["version"], 1, "{page}");
     let next = page["nextToken"].as_str().unwrap().to_string();
     let (_, page) = server
-        .get(&format!("/v2/price_plans/growth/versions?pageSize=1&nextToken={next}"), Some(&pm))
+        .get(
+            &format!("/v2/price_plans/growth/versions?pageSize=1&nextToken={next}"),
+            Some(&pm),
+        )
         .await;
     assert_eq!(page["data"][0]["version"], 2, "{page}");
     assert_eq!(page["data"][0]["status"], "DRAFT");
     assert!(page.get("nextToken").is_none(), "{page}");
-    let (status, body) = server.get("/v2/price_plans/growth?version=x", Some(&pm)).await;
+    let (status, body) = server
+        .get("/v2/price_plans/growth?version=x", Some(&pm))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(server.get("/v2/price_plans/growth?version=7", Some(&pm)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server
+            .get("/v2/price_plans/growth?version=7", Some(&pm))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 
     // Discard the DRAFT: version 1 is left; discarding again is a conflict.
-    let (status, body) = call(&server, Method::DELETE, "/v2/price_plans/growth/discard", &pm, None).await;
+    let (status, body) = call(
+        &server,
+        Method::DELETE,
+        "/v2/price_plans/growth/discard",
+        &pm,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"success": true}));
-    let (_, versions) = server.get("/v2/price_plans/growth/versions", Some(&pm)).await;
+    let (_, versions) = server
+        .get("/v2/price_plans/growth/versions", Some(&pm))
+        .await;
     assert_eq!(versions["data"].as_array().unwrap().len(), 1, "{versions}");
-    let (status, _) = call(&server, Method::DELETE, "/v2/price_plans/growth/discard", &pm, None).await;
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        "/v2/price_plans/growth/discard",
+        &pm,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Pricing rules: none; only an empty list may be put.
-    let (status, rules) = server.get("/v2/price_plans/growth/pricing_rules", Some(&pm)).await;
+    let (status, rules) = server
+        .get("/v2/price_plans/growth/pricing_rules", Some(&pm))
+        .await;
     assert_eq!((status, rules), (StatusCode::OK, json!({"data": []})));
     let rule = json!({"pricingRules": [{"name": "r", "order": 1, "computation": "{}",
                                         "action": {"type": "USAGE"}}]});
-    let (status, body) = call(&server, Method::PUT, "/v2/price_plans/growth/pricing_rules", &pm, Some(&rule)).await;
+    let (status, body) = call(
+        &server,
+        Method::PUT,
+        "/v2/price_plans/growth/pricing_rules",
+        &pm,
+        Some(&rule),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(message(&body).contains("pricing rules are not supported by billrun yet"), "{body}");
-    let (status, body) = call(&server, Method::PUT, "/v2/price_plans/growth/pricing_rules", &pm,
-        Some(&json!({"pricingRules": []}))).await;
+    assert!(
+        message(&body).contains("pricing rules are not supported by billrun yet"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &server,
+        Method::PUT,
+        "/v2/price_plans/growth/pricing_rules",
+        &pm,
+        Some(&json!({"pricingRules": []})),
+    )
+    .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"data": []})));
 
     // The audit rows, in order.
@@ -286,7 +449,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     .fetch_all(env.pool())
     .await
     .unwrap();
-    let t = |a: &str, out: &str| (pm_id.clone(), a.to_string(), "growth".to_string(), out.to_string());
+    let t = |a: &str, out: &str| {
+        (
+            pm_id.clone(),
+            a.to_string(),
+            "growth".to_string(),
+            out.to_string(),
+        )
+    };
     assert_eq!(
         rows,
         [
@@ -320,38 +490,88 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
     let globex = token(&env, "globex", "admin", "administrator");
 
     for name in ["pro", "basic", "growth"] {
-        let (status, body) = call(&server, Method::POST, "/v2/price_plans", &admin, Some(&new_plan(name))).await;
+        let (status, body) = call(
+            &server,
+            Method::POST,
+            "/v2/price_plans",
+            &admin,
+            Some(&new_plan(name)),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, page) = server.get("/v2/price_plans?pageSize=2", Some(&analyst)).await;
+    let (status, page) = server
+        .get("/v2/price_plans?pageSize=2", Some(&analyst))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = page["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let names: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["basic", "growth"]);
     assert_eq!(page["nextToken"], "growth");
-    let (_, page) = server.get("/v2/price_plans?pageSize=2&nextToken=growth", Some(&analyst)).await;
+    let (_, page) = server
+        .get(
+            "/v2/price_plans?pageSize=2&nextToken=growth",
+            Some(&analyst),
+        )
+        .await;
     assert_eq!(page["data"][0]["id"], "pro");
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     assert!(page.get("nextToken").is_none(), "{page}");
 
     // A Developer neither reads nor writes plans; an Analyst reads only.
-    let (status, body) = call(&server, Method::POST, "/v2/price_plans", &developer, Some(&new_plan("dev"))).await;
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/v2/price_plans",
+        &developer,
+        Some(&new_plan("dev")),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(message(&body).contains("Developer"), "{body}");
-    assert_eq!(server.get("/v2/price_plans", Some(&developer)).await.0, StatusCode::FORBIDDEN);
-    let (status, _) = call(&server, Method::POST, "/v2/price_plans/growth/finalize", &analyst, Some(&json!({}))).await;
+    assert_eq!(
+        server.get("/v2/price_plans", Some(&developer)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/v2/price_plans/growth/finalize",
+        &analyst,
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(server.get("/v2/price_plans/growth", Some(&analyst)).await.0, StatusCode::OK);
+    assert_eq!(
+        server.get("/v2/price_plans/growth", Some(&analyst)).await.0,
+        StatusCode::OK
+    );
 
     // Another organisation's plan is not found, and stays as it was.
     let (status, body) = server.get("/v2/price_plans/growth", Some(&globex)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(message(&body).contains("growth"), "{body}");
     for (method, path, body) in [
-        (Method::POST, "/v2/price_plans/growth/finalize", Some(json!({}))),
+        (
+            Method::POST,
+            "/v2/price_plans/growth/finalize",
+            Some(json!({})),
+        ),
         (Method::DELETE, "/v2/price_plans/growth/discard", None),
-        (Method::PATCH, "/v2/price_plans/growth", Some(json!({"description": "x"}))),
-        (Method::POST, "/v2/price_plans/growth/rate_cards",
-         Some(json!({"operations": [usage_op("api_calls", "api_calls")]}))),
+        (
+            Method::PATCH,
+            "/v2/price_plans/growth",
+            Some(json!({"description": "x"})),
+        ),
+        (
+            Method::POST,
+            "/v2/price_plans/growth/rate_cards",
+            Some(json!({"operations": [usage_op("api_calls", "api_calls")]})),
+        ),
         (Method::GET, "/v2/price_plans/growth/rate_cards", None),
         (Method::GET, "/v2/price_plans/growth/versions", None),
         (Method::GET, "/v2/price_plans/growth/errors", None),
@@ -361,8 +581,17 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
     }
     let (_, plan) = server.get("/v2/price_plans/growth", Some(&admin)).await;
-    assert_eq!((plan["status"].clone(), plan["description"].clone()), (json!("DRAFT"), Value::Null));
-    assert_eq!(server.get("/v2/price_plans/growth/rate_cards", Some(&admin)).await.1, json!({"data": []}));
+    assert_eq!(
+        (plan["status"].clone(), plan["description"].clone()),
+        (json!("DRAFT"), Value::Null)
+    );
+    assert_eq!(
+        server
+            .get("/v2/price_plans/growth/rate_cards", Some(&admin))
+            .await
+            .1,
+        json!({"data": []})
+    );
 
     // Requests billrun cannot honour are refused by name, not dropped.
     let mut purchase = new_plan("p2");
@@ -370,14 +599,34 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
     let mut deferred = new_plan("p3");
     deferred["deferredRevenue"] = json!(true);
     let mut no_cycle = new_plan("p4");
-    no_cycle.as_object_mut().unwrap().remove("pricingCycleConfig");
-    for (body, field) in [(purchase, "type"), (deferred, "deferredRevenue"), (no_cycle, "pricingCycleConfig")] {
-        let (status, answer) = call(&server, Method::POST, "/v2/price_plans", &admin, Some(&body)).await;
+    no_cycle
+        .as_object_mut()
+        .unwrap()
+        .remove("pricingCycleConfig");
+    for (body, field) in [
+        (purchase, "type"),
+        (deferred, "deferredRevenue"),
+        (no_cycle, "pricingCycleConfig"),
+    ] {
+        let (status, answer) = call(
+            &server,
+            Method::POST,
+            "/v2/price_plans",
+            &admin,
+            Some(&body),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
         assert!(message(&answer).contains(field), "{answer}");
     }
-    let (status, body) = call(&server, Method::POST, "/v2/price_plans/growth/finalize", &admin,
-        Some(&json!({"migrationMode": "IMMEDIATE"}))).await;
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/v2/price_plans/growth/finalize",
+        &admin,
+        Some(&json!({"migrationMode": "IMMEDIATE"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("migrationMode"), "{body}");
 }
