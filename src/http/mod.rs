@@ -36,16 +36,16 @@ use crate::identity::Principal;
 
 pub mod accounts;
 pub mod auth;
+pub mod billrun_jobs;
 pub mod customers;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
 pub mod invoices;
+pub mod jobs;
 pub mod openapi;
 pub mod routes;
 pub mod usage_meters;
-pub mod jobs;
-pub mod billrun_jobs;
 
 use error::{ApiError, ErrorBody};
 

@@ -5,8 +5,8 @@
 //! Togai's routes one by one (shapes, paging, audit rows).
 
 mod catalog;
-mod togai;
 mod jobs;
+mod togai;
 
 use std::time::Duration;
 
