@@ -17,6 +17,6 @@ pub mod credits;
 pub mod imports;
 pub mod invoices;
 pub mod jobs;
-pub mod plan_migrations;
 pub mod org_jobs;
+pub mod plan_migrations;
 pub mod togai_jobs;

@@ -515,7 +515,10 @@ mod tests {
     #[test]
     fn a_bill_run_is_done_when_its_fan_out_is() {
         let root = job("r", JobState::Done);
-        let t = bill_run_job(&root, &[job("a", JobState::Done), job("b", JobState::Pending)]);
+        let t = bill_run_job(
+            &root,
+            &[job("a", JobState::Done), job("b", JobState::Pending)],
+        );
         assert_eq!(t.status, JobStatus::InProgress);
         assert_eq!((t.total, t.pending, t.completed, t.failed), (2, 1, 1, 0));
         let t = bill_run_job(&root, &[job("a", JobState::Done), job("b", JobState::Dead)]);

@@ -27,7 +27,7 @@ use crate::queue::JobKind;
 /// The request of `POST /billrun/jobs`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnqueueRequest {
+pub struct EnqueueJobRequest {
     /// The kind's name (`billrun jobs kinds`): cycle-close, close-chunk,
     /// finalize-chunk, render-chunk, deliver-chunk, plan-migration, credit-grant,
     /// credit-expiry or invoice-paid.
@@ -66,7 +66,7 @@ pub struct Progress {
 /// progress.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct JobBody {
+pub struct BillrunJob {
     /// The job (`billrun jobs show --json`'s fields).
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -93,9 +93,9 @@ pub struct ListQuery {
 /// A page of jobs, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct JobPage {
+pub struct BillrunJobPage {
     /// The page's jobs, newest first (by id).
-    pub data: Vec<JobBody>,
+    pub data: Vec<BillrunJob>,
     /// The token of the next (older) page, absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -110,10 +110,10 @@ fn kind(name: &str) -> Result<JobKind, ApiError> {
 /// Enqueues a job for the caller's organisation (audited as `job.enqueue`): 201 with
 /// the job, or 200 with the existing one for an idempotency key seen before.
 #[utoipa::path(post, path = "/billrun/jobs", tag = "billrun jobs",
-    request_body = EnqueueRequest,
+    request_body = EnqueueJobRequest,
     responses(
-        (status = 201, description = "enqueued", body = JobBody),
-        (status = 200, description = "the job of this idempotency key", body = JobBody),
+        (status = 201, description = "enqueued", body = BillrunJob),
+        (status = 200, description = "the job of this idempotency key", body = BillrunJob),
         (status = 400, description = "an unknown kind, one not for one organisation, a payload that does not fit", body = ErrorBody),
         (status = 403, description = "only administrators change jobs", body = ErrorBody),
     ),
@@ -121,8 +121,8 @@ fn kind(name: &str) -> Result<JobKind, ApiError> {
 pub async fn enqueue(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Body(req): Body<EnqueueRequest>,
-) -> Result<(StatusCode, Json<JobBody>), ApiError> {
+    Body(req): Body<EnqueueJobRequest>,
+) -> Result<(StatusCode, Json<BillrunJob>), ApiError> {
     let details = serde_json::json!({ "kind": req.kind, "payload": req.payload });
     let enqueued = match kind(&req.kind) {
         Ok(k) => {
@@ -156,7 +156,7 @@ pub async fn enqueue(
     };
     Ok((
         status,
-        Json(JobBody {
+        Json(BillrunJob {
             job,
             progress: None,
         }),
@@ -167,7 +167,7 @@ pub async fn enqueue(
 #[utoipa::path(get, path = "/billrun/jobs", tag = "billrun jobs",
     params(ListQuery),
     responses(
-        (status = 200, description = "a page of jobs", body = JobPage),
+        (status = 200, description = "a page of jobs", body = BillrunJobPage),
         (status = 400, description = "an unknown kind or state, pageSize out of 1 to 50", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -175,7 +175,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Params(q): Params<ListQuery>,
-) -> Result<Json<JobPage>, ApiError> {
+) -> Result<Json<BillrunJobPage>, ApiError> {
     let kind = q.kind.as_deref().map(kind).transpose()?;
     let job_state = q
         .state
@@ -197,11 +197,11 @@ pub async fn list(
         q.next_token,
     )
     .await?;
-    Ok(Json(JobPage {
+    Ok(Json(BillrunJobPage {
         data: page
             .rows
             .into_iter()
-            .map(|job| JobBody {
+            .map(|job| BillrunJob {
                 job,
                 progress: None,
             })
@@ -215,7 +215,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/billrun/jobs/{job_id}", tag = "billrun jobs",
     params(("job_id" = String, Path, description = "the job's id")),
     responses(
-        (status = 200, description = "the job", body = JobBody),
+        (status = 200, description = "the job", body = BillrunJob),
         (status = 404, description = "no such job in the organisation", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -223,7 +223,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<JobBody>, ApiError> {
+) -> Result<Json<BillrunJob>, ApiError> {
     let job = org_jobs::show(&state.pool, &who.org, &id).await?;
     let fan_out = org_jobs::fan_out(&state.pool, &who.org, &id).await?;
     let count = |f: fn(JobState) -> bool| fan_out.iter().filter(|j| f(j.state)).count();
@@ -233,7 +233,7 @@ pub async fn get(
         unfinished: count(|s| !s.is_finished()),
         failed: count(|s| matches!(s, JobState::Dead | JobState::Cancelled)),
     };
-    Ok(Json(JobBody {
+    Ok(Json(BillrunJob {
         job,
         progress: Some(progress),
     }))
@@ -244,7 +244,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/billrun/jobs/{job_id}/retry", tag = "billrun jobs",
     params(("job_id" = String, Path, description = "the job's id")),
     responses(
-        (status = 200, description = "retried", body = JobBody),
+        (status = 200, description = "retried", body = BillrunJob),
         (status = 404, description = "no such job in the organisation", body = ErrorBody),
         (status = 409, description = "the job is not dead or cancelled", body = ErrorBody),
     ),
@@ -253,7 +253,7 @@ pub async fn retry(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<JobBody>, ApiError> {
+) -> Result<Json<BillrunJob>, ApiError> {
     let done = org_jobs::retry(&state.pool, &who.org, &id).await;
     let change = Change {
         action: "job.retry",
@@ -261,7 +261,7 @@ pub async fn retry(
         object_id: &id,
     };
     let job = audited(&state, &who, change, serde_json::json!({}), done).await?;
-    Ok(Json(JobBody {
+    Ok(Json(BillrunJob {
         job,
         progress: None,
     }))
@@ -272,7 +272,7 @@ pub async fn retry(
 #[utoipa::path(post, path = "/billrun/jobs/{job_id}/cancel", tag = "billrun jobs",
     params(("job_id" = String, Path, description = "the job's id")),
     responses(
-        (status = 200, description = "cancelled", body = JobBody),
+        (status = 200, description = "cancelled", body = BillrunJob),
         (status = 404, description = "no such job in the organisation", body = ErrorBody),
         (status = 409, description = "the job is running, done, dead or cancelled", body = ErrorBody),
     ),
@@ -281,7 +281,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<JobBody>, ApiError> {
+) -> Result<Json<BillrunJob>, ApiError> {
     let done = org_jobs::cancel(&state.pool, &state.config, &who.org, &id).await;
     let change = Change {
         action: "job.cancel",
@@ -289,7 +289,7 @@ pub async fn cancel(
         object_id: &id,
     };
     let job = audited(&state, &who, change, serde_json::json!({}), done).await?;
-    Ok(Json(JobBody {
+    Ok(Json(BillrunJob {
         job,
         progress: None,
     }))

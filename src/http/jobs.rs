@@ -192,7 +192,9 @@ pub async fn get(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<JobBody>, ApiError> {
-    Ok(Json(togai_jobs::get(&state.pool, &who.org, &id).await?.into()))
+    Ok(Json(
+        togai_jobs::get(&state.pool, &who.org, &id).await?.into(),
+    ))
 }
 
 /// A Togai job's entries (a migration's accounts, a bill run's chunk jobs), a page at
@@ -236,14 +238,8 @@ pub async fn confirm(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<JobBody>, ApiError> {
-    let done = togai_jobs::confirm(
-        &state.pool,
-        state.config.clone(),
-        &who.org,
-        &id,
-        Utc::now(),
-    )
-    .await;
+    let done =
+        togai_jobs::confirm(&state.pool, state.config.clone(), &who.org, &id, Utc::now()).await;
     let change = Change {
         action: "plan_migration.confirm",
         object_type: "plan_migration",

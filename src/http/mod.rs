@@ -34,32 +34,30 @@ use crate::config::Config;
 use crate::identity::Principal;
 
 pub mod accounts;
+pub mod aliases;
 pub mod audit_log;
 pub mod auth;
+pub mod billrun_jobs;
+pub mod credits;
 pub mod customers;
+pub mod document_settings;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
+pub mod imports;
 pub mod ingest;
 pub mod invites;
+pub mod invoice_actions;
 pub mod invoices;
+pub mod jobs;
+pub mod license_updates;
+pub mod money;
 pub mod openapi;
 pub mod price_plans;
 pub mod routes;
-pub mod usage_meters;
-// billrun's own routes (README "HTTP API", "billrun's own routes").
-pub mod imports;
-pub mod document_settings;
-pub mod invoice_actions;
-pub mod templates;
-
-pub mod aliases;
-pub mod credits;
-pub mod license_updates;
-pub mod money;
 pub mod settings;
-pub mod jobs;
-pub mod billrun_jobs;
+pub mod templates;
+pub mod usage_meters;
 
 use error::{ApiError, ErrorBody};
 

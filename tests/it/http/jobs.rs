@@ -338,7 +338,7 @@ async fn a_bill_run_over_the_api_is_a_bill_run_job_and_its_invoices_are_listed_t
     // 9000 x 0.05 + 5000 x 0.01 = 600.00 of usage + 99.00 = 699.00; both DUE.
     let (status, invoices) = server.get("/invoices?owner_id=a1", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{invoices}");
-    let got: Vec<(String, String, String)> = invoices["data"]
+    let got: Vec<(String, String, rust_decimal::Decimal)> = invoices["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -346,14 +346,17 @@ async fn a_bill_run_over_the_api_is_a_bill_run_job_and_its_invoices_are_listed_t
             (
                 i["sequenceId"].as_str().unwrap().to_string(),
                 i["status"].as_str().unwrap().to_string(),
-                i["totalAmount"].to_string(),
+                i["totalAmount"].to_string().parse().unwrap(),
             )
         })
         .collect();
-    let want = |n: &str, t: &str| (n.to_string(), "DUE".to_string(), t.to_string());
+    let want = |n: &str, t| (n.to_string(), "DUE".to_string(), t);
     assert_eq!(
         got,
-        [want("INV-2026-0002", "699.00"), want("INV-2026-0001", "99.00")]
+        [
+            want("INV-2026-0002", dec!(699.00)),
+            want("INV-2026-0001", dec!(99.00))
+        ]
     );
 
     let rows = audit_rows(&env, "bill_run.").await;
@@ -452,7 +455,10 @@ async fn billruns_own_job_routes_enqueue_list_show_retry_and_cancel_within_the_o
 
     // Another organisation: not found, whatever it does; its list is empty.
     assert_eq!(
-        server.get(&format!("/billrun/jobs/{id}"), Some(&globex)).await.0,
+        server
+            .get(&format!("/billrun/jobs/{id}"), Some(&globex))
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
     for action in ["retry", "cancel"] {
@@ -480,7 +486,11 @@ async fn billruns_own_job_routes_enqueue_list_show_retry_and_cancel_within_the_o
     assert_eq!(status, StatusCode::OK, "{retried}");
     assert_eq!(retried["state"], "pending");
     let (status, _) = server
-        .post(&format!("/billrun/jobs/{id}/cancel"), &developer, &json!({}))
+        .post(
+            &format!("/billrun/jobs/{id}/cancel"),
+            &developer,
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 

@@ -4,18 +4,16 @@
 //! the role table (403), tenant isolation (404) and `/authenticate`; in [`catalog`],
 //! Togai's routes one by one (shapes, paging, audit rows).
 
+mod accounts_more;
 mod catalog;
-mod ingest;
-mod login;
-mod security;
-mod togai;
-// billrun's own routes.
 mod documents;
 mod imports;
-
-mod accounts_more;
+mod ingest;
 mod jobs;
+mod login;
 mod price_plans;
+mod security;
+mod togai;
 
 use std::time::Duration;
 

@@ -124,7 +124,11 @@ async fn togais_client_migrates_plans_confirms_and_rejects_jobs_and_runs_a_bill_
         .await;
     // From the first day of this month (UTC): the bill run "now" bills the month's
     // opening invoice only.
-    let month = chrono::Utc::now().date_naive().with_day(1).unwrap().to_string();
+    let month = chrono::Utc::now()
+        .date_naive()
+        .with_day(1)
+        .unwrap()
+        .to_string();
     for account in ["b1", "m1", "m2"] {
         env.account("acme", account).from(&month).await;
     }
