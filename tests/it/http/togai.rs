@@ -99,3 +99,11 @@ async fn togais_client_creates_and_reads_customers_accounts_schemas_meters_and_i
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "catalog.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_sees_401_and_404_in_togais_shape() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "security.py").await;
+}
