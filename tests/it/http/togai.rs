@@ -152,3 +152,11 @@ async fn togais_client_ingests_one_event_and_batches_and_parses_the_answers() {
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "ingest.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_sees_401_and_404_in_togais_shape() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "security.py").await;
+}
