@@ -106,7 +106,7 @@ pub async fn set_logo(
         Change {
             action: "logo.set",
             object_type: "logo",
-            object_id: &who.org.to_string(),
+            object_id: who.org.as_str(),
         },
         serde_json::json!({ "fileName": file_name, "bytes": bytes.len() }),
         stored,
@@ -178,7 +178,7 @@ pub async fn remove_logo(
         Change {
             action: "logo.remove",
             object_type: "logo",
-            object_id: &who.org.to_string(),
+            object_id: who.org.as_str(),
         },
         serde_json::json!({}),
         removed,
