@@ -218,6 +218,7 @@ pub const READS: &[&str] = &[
     "bench bill-run",
     "bench migration",
     "bench import",
+    "bench api",
     "demo",
     "db url",
     "db stop",

@@ -163,8 +163,12 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("DELETE", "/billrun/logo") => on(filter, document_settings::remove_logo),
         ("GET", "/billrun/billing_details") => on(filter, document_settings::list_profiles),
         ("POST", "/billrun/billing_details") => on(filter, document_settings::create_profile),
-        ("GET", "/billrun/billing_details/{profile_id}") => on(filter, document_settings::get_profile),
-        ("PATCH", "/billrun/billing_details/{profile_id}") => on(filter, document_settings::update_profile),
+        ("GET", "/billrun/billing_details/{profile_id}") => {
+            on(filter, document_settings::get_profile)
+        }
+        ("PATCH", "/billrun/billing_details/{profile_id}") => {
+            on(filter, document_settings::update_profile)
+        }
         ("GET", "/billrun/templates") => on(filter, templates::list),
         ("POST", "/billrun/templates") => on(filter, templates::add),
         ("GET", "/billrun/templates/{template_id}") => on(filter, templates::get),

@@ -7,11 +7,11 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::price_plans;
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::{aliases, credits, license_updates, settings};
-use super::{document_settings, imports, invoice_actions, templates};
 use super::{billrun_jobs, jobs};
-use super::price_plans;
+use super::{document_settings, imports, invoice_actions, templates};
 
 /// The document.
 #[derive(OpenApi)]

@@ -309,9 +309,14 @@ pub async fn delete(
     Ok(view)
 }
 
+/// How precise a token's `last_used_at` is: a use within this long of the recorded one
+/// is not written again (README "Identity").
+pub const LAST_USED_PRECISION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 /// Authenticates a token (`brt_<prefix>_<secret>`, as [`create`] returned it) at
 /// `as_of`: its organisation, role and id (as a `TOKEN` actor), and records `as_of` as
-/// its `last_used_at`. Errors: `Unauthenticated` for a malformed, unknown, deleted or
+/// its `last_used_at` when the one recorded is older than [`LAST_USED_PRECISION`] (so
+/// that a busy token does not write, and lock its row, on every request). Errors: `Unauthenticated` for a malformed, unknown, deleted or
 /// inactive token or a wrong secret (the message never repeats the token).
 pub async fn authenticate(
     pool: &sqlx::PgPool,
@@ -325,13 +330,15 @@ pub async fn authenticate(
         .map(|(prefix, _)| prefix)
         .filter(|p| p.len() == PREFIX_LEN)
         .ok_or_else(unknown)?;
-    let found: Option<(String, OrgId, Role, String, String)> = sqlx::query_as(
-        "SELECT id, org_id, role, status, token_sha256 FROM api_tokens WHERE prefix = $1",
+    type Found = (String, OrgId, Role, String, String, Option<DateTime<Utc>>);
+    let found: Option<Found> = sqlx::query_as(
+        "SELECT id, org_id, role, status, token_sha256, last_used_at
+         FROM api_tokens WHERE prefix = $1",
     )
     .bind(prefix)
     .fetch_optional(pool)
     .await?;
-    let Some((id, org, role, status, hash)) = found else {
+    let Some((id, org, role, status, hash, last_used)) = found else {
         return Err(unknown());
     };
     if !constant_time_eq(&hash, &sha256_hex(token)) {
@@ -342,11 +349,15 @@ pub async fn authenticate(
             "API token {id} is inactive"
         )));
     }
-    sqlx::query("UPDATE api_tokens SET last_used_at = greatest(last_used_at, $2) WHERE id = $1")
+    if last_used.is_none_or(|at| at + LAST_USED_PRECISION <= as_of) {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = greatest(last_used_at, $2) WHERE id = $1",
+        )
         .bind(&id)
         .bind(as_of)
         .execute(pool)
         .await?;
+    }
     Ok(Principal {
         org,
         role,

@@ -585,3 +585,36 @@ async fn an_invitation_the_mail_server_refuses_is_not_stored() {
     assert_eq!(audit[0]["action"], "user.invite");
     assert_eq!(audit[0]["outcome"], "FAILURE");
 }
+
+#[tokio::test]
+async fn a_tokens_last_use_is_written_at_most_once_a_minute() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let pool = env.pool();
+    let token = create_token(&env, "acme", "busy", "developer");
+    let id = token_id(&env, "acme", "busy");
+    let last_used = || async {
+        let (at,): (Option<chrono::DateTime<Utc>>,) =
+            sqlx::query_as("SELECT last_used_at FROM api_tokens WHERE id = $1")
+                .bind(&id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        at
+    };
+    let t0 = "2026-11-30T10:00:00Z"
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    assert_eq!(last_used().await, None);
+    tokens::authenticate(pool, &token, t0).await.unwrap();
+    assert_eq!(last_used().await, Some(t0));
+    // 59 s later: the recorded use stands (no write).
+    tokens::authenticate(pool, &token, t0 + chrono::TimeDelta::seconds(59))
+        .await
+        .unwrap();
+    assert_eq!(last_used().await, Some(t0));
+    // A minute later: written again.
+    let t1 = t0 + chrono::TimeDelta::seconds(60);
+    tokens::authenticate(pool, &token, t1).await.unwrap();
+    assert_eq!(last_used().await, Some(t1));
+}
