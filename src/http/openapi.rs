@@ -7,11 +7,11 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::price_plans;
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::{aliases, credits, license_updates, settings};
-use super::{document_settings, imports, invoice_actions, templates};
 use super::{billrun_jobs, jobs};
-use super::price_plans;
+use super::{document_settings, imports, invoice_actions, templates};
 
 /// The document.
 #[derive(OpenApi)]
@@ -101,6 +101,13 @@ use super::price_plans;
         super::audit_log::list,
         super::invites::show,
         super::invites::accept,
+        super::standalone_aliases::create,
+        super::standalone_aliases::list,
+        super::standalone_aliases::get,
+        super::standalone_aliases::delete,
+        super::schedules::list,
+        super::schedules::edit,
+        super::schedules::finalize,
     ),
     components(schemas(error::ErrorBody, PageContext)),
     modifiers(&Bearer),
