@@ -551,7 +551,7 @@ pub const ROUTES: &[Route] = &[
         Method::GET,
         "/v2/accounts/{account_id}/schedules",
         Needs(Schedules, Read),
-        "an account's plan periods (mode ACTIVE; DRAFT is empty)",
+        "an account's plan periods (mode ACTIVE, the default; DRAFT is empty)",
     ),
     route(
         Method::POST,

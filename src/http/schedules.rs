@@ -204,8 +204,9 @@ pub struct SchedulesPage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `ACTIVE` (the periods) or `DRAFT` (always empty).
-    pub mode: String,
+    /// `ACTIVE` (the periods; the default) or `DRAFT` (always empty).
+    #[serde(default)]
+    pub mode: Option<String>,
     /// Ignored: one page holds every schedule.
     #[serde(default)]
     pub next_token: Option<String>,
@@ -415,7 +416,7 @@ pub async fn finalize(
 }
 
 /// An account's schedules: `mode=ACTIVE` its plan periods, oldest first (one page);
-/// `mode=DRAFT` none.
+/// `mode=DRAFT` none. Without `mode`: ACTIVE.
 #[utoipa::path(get, path = "/v2/accounts/{account_id}/schedules", tag = "schedules",
     params(("account_id" = String, Path, description = "the account's id"), ListQuery),
     responses(
@@ -431,7 +432,7 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<SchedulesPage>, ApiError> {
     accounts::get(&state.pool, &who.org, &id).await?;
-    let periods = match q.mode.as_str() {
+    let periods = match q.mode.as_deref().unwrap_or("ACTIVE") {
         "ACTIVE" => associations::for_account(&state.pool, &who.org, &id).await?,
         "DRAFT" => Vec::new(),
         other => {
