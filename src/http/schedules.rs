@@ -11,8 +11,9 @@
 //! associations. `edit_schedules` validates every edit, then attaches each in order at
 //! once (one `attach` each: an edit refused after an earlier one was applied leaves
 //! the earlier one; the answer's error names the refused edit) and answers the
-//! account's schedules; `finalize_schedules` changes nothing and answers success (so
-//! a Togai client's edit-then-finalize works), and `GET .../schedules?mode=DRAFT`
+//! account's schedules; `finalize_schedules` changes nothing and answers the account's
+//! schedules, as Togai's `SchedulesPaginatedResponse` (so a Togai client's
+//! edit-then-finalize works), and `GET .../schedules?mode=DRAFT`
 //! answers an empty page. An edit is `ASSOCIATE` (the default) with
 //! `associationConfig.pricePlanId` (its latest ACTIVE version), `effectiveFrom` and
 //! `effectiveUntil` (exclusive; `9999-12-31` or later: open-ended); attaching while
@@ -31,7 +32,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Params};
-use super::price_plans::{cycle_to_wire, SuccessBody};
+use super::price_plans::cycle_to_wire;
 use super::{audited, AppState, Change};
 use crate::catalog::associations::{self, Attachment, PlanAssociation};
 use crate::catalog::{accounts, plans};
@@ -332,6 +333,47 @@ async fn apply(
     Ok(attached)
 }
 
+/// `periods` in Togai's `AccountSchedule` shape (each with its plan version's
+/// description, currencies and cycle).
+async fn schedules_of(
+    state: &AppState,
+    who: &Principal,
+    periods: Vec<PlanAssociation>,
+) -> Result<Vec<AccountScheduleBody>, ApiError> {
+    let mut data = Vec::new();
+    for a in periods {
+        let v = plans::get_version(&state.pool, &who.org, &a.plan_id, Some(a.plan_version)).await?;
+        let d = &v.definition;
+        data.push(AccountScheduleBody {
+            id: schedule_id(&a),
+            account_id: a.account_id.clone(),
+            price_plan_id: a.plan_id.clone(),
+            version: a.plan_version,
+            deferred_revenue: false,
+            price_plan_info: PricePlanInfo {
+                name: a.plan_id.clone(),
+                description: d["description"].as_str().map(str::to_string),
+            },
+            account_schedule_info: ScheduleInfo {
+                supported_currencies: d["supportedCurrencies"]
+                    .as_array()
+                    .map(|c| {
+                        c.iter()
+                            .filter_map(|c| c.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                pricing_cycle_config: cycle_to_wire(&d["pricingCycleConfig"]),
+            },
+            is_overridden: a.overrides.is_some(),
+            start_date: midnight(a.effective_from),
+            end_date: end_date(&a),
+            allow_ongoing_cycle_updates: false,
+        });
+    }
+    Ok(data)
+}
+
 /// Attaches price plans to an account of the caller's organisation, at once (see the
 /// module documentation).
 #[utoipa::path(post, path = "/v2/accounts/{account_id}/edit_schedules", tag = "schedules",
@@ -373,12 +415,13 @@ pub async fn edit(
 }
 
 /// Finalizes an account's schedules: edits are already applied, so this changes
-/// nothing (404 for an unknown account; 400 for what is not supported).
+/// nothing and answers the account's schedules, as `GET .../schedules?mode=ACTIVE`
+/// (404 for an unknown account; 400 for what is not supported).
 #[utoipa::path(post, path = "/v2/accounts/{account_id}/finalize_schedules", tag = "schedules",
     params(("account_id" = String, Path, description = "the account's id")),
     request_body = FinalizeSchedulesRequest,
     responses(
-        (status = 200, description = "nothing to finalize", body = SuccessBody),
+        (status = 200, description = "the account's schedules (nothing changed)", body = SchedulesPage),
         (status = 400, description = "mergeSchedules or preActions given", body = ErrorBody),
         (status = 403, description = "the role may not change schedules", body = ErrorBody),
         (status = 404, description = "no such account in the organisation", body = ErrorBody),
@@ -389,7 +432,7 @@ pub async fn finalize(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Body(req): Body<FinalizeSchedulesRequest>,
-) -> Result<Json<SuccessBody>, ApiError> {
+) -> Result<Json<SchedulesPage>, ApiError> {
     let done = match accounts::get(&state.pool, &who.org, &id).await {
         Err(e) => Err(ApiError::from(e)),
         Ok(_) if req.merge_schedules == Some(true) => Err(ApiError::invalid(
@@ -412,7 +455,10 @@ pub async fn finalize(
         done,
     )
     .await?;
-    Ok(Json(SuccessBody { success: true }))
+    let periods = associations::for_account(&state.pool, &who.org, &id).await?;
+    Ok(Json(SchedulesPage {
+        data: schedules_of(&state, &who, periods).await?,
+    }))
 }
 
 /// An account's schedules: `mode=ACTIVE` its plan periods, oldest first (one page);
@@ -441,36 +487,7 @@ pub async fn list(
             )))
         }
     };
-    let mut data = Vec::new();
-    for a in periods {
-        let v = plans::get_version(&state.pool, &who.org, &a.plan_id, Some(a.plan_version)).await?;
-        let d = &v.definition;
-        data.push(AccountScheduleBody {
-            id: schedule_id(&a),
-            account_id: a.account_id.clone(),
-            price_plan_id: a.plan_id.clone(),
-            version: a.plan_version,
-            deferred_revenue: false,
-            price_plan_info: PricePlanInfo {
-                name: a.plan_id.clone(),
-                description: d["description"].as_str().map(str::to_string),
-            },
-            account_schedule_info: ScheduleInfo {
-                supported_currencies: d["supportedCurrencies"]
-                    .as_array()
-                    .map(|c| {
-                        c.iter()
-                            .filter_map(|c| c.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                pricing_cycle_config: cycle_to_wire(&d["pricingCycleConfig"]),
-            },
-            is_overridden: a.overrides.is_some(),
-            start_date: midnight(a.effective_from),
-            end_date: end_date(&a),
-            allow_ongoing_cycle_updates: false,
-        });
-    }
-    Ok(Json(SchedulesPage { data }))
+    Ok(Json(SchedulesPage {
+        data: schedules_of(&state, &who, periods).await?,
+    }))
 }

@@ -139,7 +139,8 @@ async fn edit_schedules_attaches_plans_at_once_and_finalize_changes_nothing() {
         .post("/v2/accounts/a1/finalize_schedules", &pm, &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body, json!({"success": true}));
+    assert_eq!(body["data"][0]["id"], "growth@v1@2026-01-01");
+    assert_eq!(body["data"][1]["id"], "scale@v1@2026-03-01");
     let (status, body) = server
         .post(
             "/v2/accounts/a1/finalize_schedules",
