@@ -336,7 +336,16 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             "gc1".into()
         }
         "account_id" => {
-            env.account(org, "ga1").from("2025-12-01").await;
+            // Several routes take an account: make it once.
+            let made: Option<String> =
+                sqlx::query_scalar("SELECT id FROM accounts WHERE org_id = $1 AND id = 'ga1'")
+                    .bind(org)
+                    .fetch_optional(env.pool())
+                    .await
+                    .unwrap();
+            if made.is_none() {
+                env.account(org, "ga1").from("2025-12-01").await;
+            }
             "ga1".into()
         }
         "invoice_id" => {
