@@ -371,6 +371,35 @@ pub async fn for_account(pool: &PgPool, org: &OrgId, account: &str) -> Result<Ve
     .await?)
 }
 
+/// Every range of every alias of `org` (all accounts), by alias then
+/// `effective_from`, with when each was recorded (what `GET /aliases` lists).
+pub async fn records_for_org(pool: &PgPool, org: &OrgId) -> Result<Vec<AliasRecord>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, created_at FROM aliases WHERE org_id = $1 \
+         ORDER BY alias, effective_from"
+    )))
+    .bind(org)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Every range of `alias` in `org`, oldest first, with when each was recorded;
+/// empty when `org` never had the alias.
+pub async fn records_for_alias(
+    pool: &PgPool,
+    org: &OrgId,
+    alias: &str,
+) -> Result<Vec<AliasRecord>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, created_at FROM aliases WHERE org_id = $1 AND alias = $2 \
+         ORDER BY effective_from"
+    )))
+    .bind(org)
+    .bind(alias)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The ranges of a set of aliases, to resolve many events in memory.
 #[derive(Debug, Clone, Default)]
 pub struct AliasBook {

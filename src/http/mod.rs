@@ -55,7 +55,9 @@ pub mod money;
 pub mod openapi;
 pub mod price_plans;
 pub mod routes;
+pub mod schedules;
 pub mod settings;
+pub mod standalone_aliases;
 pub mod templates;
 pub mod usage_meters;
 
@@ -219,6 +221,13 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/audit_log") => on(filter, audit_log::list),
         ("GET", "/invites/accept") => on(filter, invites::show),
         ("POST", "/invites/accept") => on(filter, invites::accept),
+        ("POST", "/aliases") => on(filter, standalone_aliases::create),
+        ("GET", "/aliases") => on(filter, standalone_aliases::list),
+        ("GET", "/aliases/{alias}") => on(filter, standalone_aliases::get),
+        ("DELETE", "/aliases/{alias}") => on(filter, standalone_aliases::delete),
+        ("GET", "/v2/accounts/{account_id}/schedules") => on(filter, schedules::list),
+        ("POST", "/v2/accounts/{account_id}/edit_schedules") => on(filter, schedules::edit),
+        ("POST", "/v2/accounts/{account_id}/finalize_schedules") => on(filter, schedules::finalize),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -523,6 +523,48 @@ pub const ROUTES: &[Route] = &[
         Public,
         "accept an invitation: token and a new password",
     ),
+    route(
+        Method::POST,
+        "/aliases",
+        Needs(Accounts, Write),
+        "standalone aliases: 400, not supported (use add_aliases)",
+    ),
+    route(
+        Method::GET,
+        "/aliases",
+        Needs(Accounts, Read),
+        "every alias the organisation routed (one page)",
+    ),
+    route(
+        Method::GET,
+        "/aliases/{alias}",
+        Needs(Accounts, Read),
+        "one alias",
+    ),
+    route(
+        Method::DELETE,
+        "/aliases/{alias}",
+        Needs(Accounts, Write),
+        "delete an alias: 400, not supported (use remove_aliases)",
+    ),
+    route(
+        Method::GET,
+        "/v2/accounts/{account_id}/schedules",
+        Needs(Schedules, Read),
+        "an account's plan periods (mode ACTIVE, the default; DRAFT is empty)",
+    ),
+    route(
+        Method::POST,
+        "/v2/accounts/{account_id}/edit_schedules",
+        Needs(Schedules, Write),
+        "attach price plans to an account, applied at once",
+    ),
+    route(
+        Method::POST,
+        "/v2/accounts/{account_id}/finalize_schedules",
+        Needs(Schedules, Write),
+        "finalize schedules: a no-op (edits are applied at once)",
+    ),
 ];
 
 /// A resource's name in messages and the README's route table.

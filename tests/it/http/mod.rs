@@ -12,6 +12,7 @@ mod ingest;
 mod jobs;
 mod login;
 mod price_plans;
+mod schedules;
 mod security;
 mod togai;
 

@@ -426,6 +426,18 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
                 .await
                 .unwrap()
         }
+        "alias" => {
+            env.account(org, "ga4").from("2025-12-01").await;
+            let (status, body) = server
+                .post(
+                    "/accounts/ga4/add_aliases",
+                    admin,
+                    &serde_json::json!({"aliases": ["galias-1"]}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            "galias-1".into()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"

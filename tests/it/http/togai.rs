@@ -160,3 +160,13 @@ async fn togais_client_sees_401_and_404_in_togais_shape() {
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "security.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_edits_finalizes_and_lists_schedules_and_reads_aliases() {
+    let env = TestEnv::new().await;
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "schedules.py").await;
+}
