@@ -26,10 +26,11 @@ impl TestDb {
         Self::on_server(&server_url()).await
     }
 
+    /// A copy of the server's migrated template ([`template`]): what `billrun migrate`
+    /// gives, without running the migrations again for every test.
     pub async fn on_server(server: &str) -> TestDb {
-        let db = Self::unmigrated_on_server(server).await;
-        billrun::store::migrate(&db.pool).await.unwrap();
-        db
+        let template = template(server).await;
+        Self::create(server, &format!("TEMPLATE {template}")).await
     }
 
     /// A fresh database without any schema (what `CREATE DATABASE` gives), for the
@@ -39,20 +40,28 @@ impl TestDb {
     }
 
     async fn unmigrated_on_server(server: &str) -> TestDb {
+        Self::create(server, "").await
+    }
+
+    /// `CREATE DATABASE <fresh name> <options>` on `server`, with a pool on it.
+    async fn create(server: &str, options: &str) -> TestDb {
         let name = format!(
             "billrun_t_{}",
             ulid::Ulid::generate().to_string().to_lowercase()
         );
-        let mut admin = format!("{server}/postgres")
-            .parse::<sqlx::postgres::PgConnectOptions>()
-            .unwrap()
-            .connect()
-            .await
-            .expect("test server reachable (start it: pg_ctlcluster ... main start)");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        let mut admin = admin(server).await;
+        // Commits do not wait for the WAL to reach the disk (about 5 ms each here): what
+        // every session sees is the same, only a crash of PostgreSQL itself could lose
+        // the last commits, and no test crashes it (the restart test stops it cleanly).
+        for statement in [
+            format!("CREATE DATABASE {name} {options}"),
+            format!("ALTER DATABASE {name} SET synchronous_commit = off"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
         let url = format!("{server}/{name}");
         let pool = PgPoolOptions::new()
             .max_connections(5)
@@ -72,6 +81,75 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         drop_database(&self.server, &self.name);
     }
+}
+
+/// A connection to `server`'s `postgres` database, for creating and dropping others.
+async fn admin(server: &str) -> sqlx::PgConnection {
+    format!("{server}/postgres")
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .connect()
+        .await
+        .expect("test server reachable (start it: pg_ctlcluster ... main start)")
+}
+
+/// The name of `server`'s database migrated to exactly this build's schema, made once
+/// (per schema, across test runs) and copied by every [`TestDb::new`].
+///
+/// The name carries a hash of both migration histories (the job queue's and
+/// billrun's: versions and checksums), so a changed or added migration gets a new
+/// template and a worktree on another schema never shares one. It is migrated under a
+/// temporary name, closed to connections (`CREATE DATABASE ... TEMPLATE` needs none
+/// open on it) and then renamed, so a half-migrated template is never copied; when two
+/// test processes race, the loser drops its copy. Old templates are left on the
+/// server (`DROP DATABASE billrun_tpl_...` removes them).
+async fn template(server: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    static MADE: tokio::sync::Mutex<Vec<(String, String)>> =
+        tokio::sync::Mutex::const_new(Vec::new());
+    let mut made = MADE.lock().await;
+    if let Some((_, name)) = made.iter().find(|(s, _)| s == server) {
+        return name.clone();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for migrator in [
+        &apalis_postgres::PostgresStorage::migrations(),
+        &billrun::store::MIGRATOR,
+    ] {
+        for m in migrator.iter() {
+            (m.version, &m.checksum[..]).hash(&mut hasher);
+        }
+    }
+    let name = format!("billrun_tpl_{:016x}", hasher.finish());
+    let mut admin = admin(server).await;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    if !exists {
+        let draft = TestDb::create(server, "").await;
+        billrun::store::migrate(&draft.pool).await.unwrap();
+        draft.pool.close().await;
+        let renamed = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {0} WITH ALLOW_CONNECTIONS false; ALTER DATABASE {0} RENAME TO {name}",
+            draft.name
+        )))
+        .execute(&mut admin)
+        .await;
+        // Renamed, the draft's name is gone and its drop does nothing; when another
+        // test process made the template first, the draft is dropped.
+        drop(draft);
+        if let Err(e) = renamed {
+            assert!(
+                e.to_string().contains("already exists"),
+                "making the template database {name}: {e}"
+            );
+        }
+    }
+    made.push((server.to_string(), name.clone()));
+    name
 }
 
 /// Drops database `name` on `server` if it exists (callable outside async context:
