@@ -46,7 +46,7 @@ pub async fn authorize(
     let token = bearer(&req)?;
     let principal = authenticate(&state, token).await?;
     if !roles::allows(principal.role, resource, access) {
-        return Err(ApiError::forbidden(format!(
+        let message = format!(
             "the role {} may not {} {}",
             principal.role.title(),
             match access {
@@ -54,11 +54,47 @@ pub async fn authorize(
                 roles::Access::Write => "change",
             },
             routes::resource_name(resource),
-        )));
+        );
+        if access == roles::Access::Write {
+            record_forbidden_change(&state, &principal, route, req.uri().path(), &message).await;
+        }
+        return Err(ApiError::forbidden(message));
     }
     tracing::debug!(actor = %principal.actor, org = %principal.org, "authorised");
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
+}
+
+/// The audit row of a change its caller's role may not make (README "Identity"):
+/// action `request.forbidden`, object type `route`, object id the route as the table
+/// has it (`PATCH /invoices/{invoice_id}`), outcome `FAILURE` with `details.error` the
+/// 403's message and the request's method and path (with the ids it named): `the role
+/// Analyst may not change invoices: PATCH /invoices/inv_1`. Refused reads are not
+/// changes and write no row.
+async fn record_forbidden_change(
+    state: &AppState,
+    who: &Principal,
+    route: &routes::Route,
+    path: &str,
+    message: &str,
+) {
+    let object_id = format!("{} {}", route.method, route.path);
+    let change = crate::app::audit::Change {
+        action: "request.forbidden",
+        object_type: "route",
+        object_id: &object_id,
+    };
+    let refused: Result<(), String> = Err(format!("{message}: {} {path}", route.method));
+    let _ = crate::app::audit::record_result(
+        &state.pool,
+        Utc::now(),
+        &who.org,
+        &who.actor,
+        change,
+        serde_json::Value::Null,
+        refused,
+    )
+    .await;
 }
 
 /// The token of `Authorization: Bearer <token>`, or 401.

@@ -161,6 +161,7 @@ async fn every_role_the_permission_table_denies_a_route_gets_403() {
         tokens.push((role, token(&env, "acme", &name, &name)));
     }
     let (mut denied, mut allowed) = (0, 0);
+    let mut denied_changes = Vec::new();
     for (route, resource, access) in guarded() {
         let path = fill(route.path, |_| "x1".into());
         for (role, token) in &tokens {
@@ -186,12 +187,35 @@ async fn every_role_the_permission_table_denies_a_route_gets_403() {
                     body["message"].as_str().unwrap().contains(role.title()),
                     "the message names the role: {body}"
                 );
+                if access == roles::Access::Write {
+                    denied_changes.push(format!(
+                        "{} {}|{}: {} {path}",
+                        route.method,
+                        route.path,
+                        body["message"].as_str().unwrap(),
+                        route.method
+                    ));
+                }
             }
         }
     }
     // Not vacuous: the table denies some routes to some roles, and allows others.
     assert!(denied >= 10, "only {denied} denials over the route table");
     assert!(allowed >= 20, "only {allowed} allowed calls");
+    // Each refused change has its audit row (FAILURE, the route, the message and the
+    // path); refused reads have none.
+    let mut rows: Vec<String> = sqlx::query_scalar(
+        "SELECT object_id || '|' || (details->>'error') FROM audit_log
+          WHERE action = 'request.forbidden' AND object_type = 'route'
+            AND outcome = 'FAILURE' AND org_id = 'acme'",
+    )
+    .fetch_all(env.pool())
+    .await
+    .unwrap();
+    rows.sort();
+    denied_changes.sort();
+    assert!(denied_changes.len() >= 10, "{denied_changes:?}");
+    assert_eq!(rows, denied_changes);
     // Nothing was created by the refused (or malformed) calls.
     let (_, list) = server.get("/customers", Some(&tokens[0].1)).await;
     assert_eq!(list["data"], json!([]));
