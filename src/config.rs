@@ -198,8 +198,12 @@ pub struct HttpConfig {
     /// 1,000 events of Togai's largest shape, about 3 KB each); a larger one is
     /// answered 413.
     pub body_limit_bytes: usize,
-    /// Seconds a request may take before it is answered 408 (default 30).
+    /// Seconds a request may take before it is answered 408 (default 30); the request
+    /// itself goes on to its end (README "HTTP API").
     pub request_timeout_secs: u64,
+    /// The same for the routes that wait for a job, the mail server or an upload
+    /// (`http::deadline::WAITS_FOR_WORK`; default 300).
+    pub long_request_timeout_secs: u64,
     /// Hours a session opened by `POST /authenticate` stays valid (default 24).
     pub session_hours: u32,
     /// The largest CSV file `POST /billrun/imports` accepts, in bytes (default 256
@@ -218,6 +222,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 4 * 1024 * 1024,
             request_timeout_secs: 30,
+            long_request_timeout_secs: 300,
             session_hours: 24,
             upload_limit_bytes: 256 * 1024 * 1024,
             public_url: None,

@@ -10,7 +10,8 @@
 //! The server: axum on tokio, plain HTTP (TLS is terminated by a proxy in front), a
 //! request id on every request (`x-request-id`, taken from the request or made, and
 //! returned), one structured log line per request with it, a body size limit (413) and
-//! a request timeout (408) from `[http]`, and graceful shutdown: on the shutdown
+//! a deadline (408, [`deadline`]: the request itself runs to its end) from `[http]`, and
+//! graceful shutdown: on the shutdown
 //! signal it stops accepting connections and finishes the requests in flight.
 //! Only this layer (and the CLI) reads the wall clock: handlers pass `now` down.
 
@@ -27,7 +28,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -40,6 +40,7 @@ pub mod auth;
 pub mod billrun_jobs;
 pub mod credits;
 pub mod customers;
+pub mod deadline;
 pub mod document_settings;
 pub mod error;
 pub mod event_schemas;
@@ -108,11 +109,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authorize,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(http.request_timeout_secs),
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline::run_to_the_end,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

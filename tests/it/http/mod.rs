@@ -406,3 +406,37 @@ async fn a_body_over_the_configured_limit_is_answered_413_in_togais_shape() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["message"].as_str().unwrap().contains("id"), "{body}");
 }
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_answered_408_and_its_change_still_finishes() {
+    let env = TestEnv::with_config("[http]\nrequest_timeout_secs = 1\n").await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let admin = token(&env, "acme", "admin", "administrator");
+    // Inserts into customers wait while another transaction holds this lock.
+    let mut blocker = env.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE customers IN SHARE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let (status, body) = server.post("/customers", &admin, &customer("c1")).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("no answer within 1 s") && message.contains("goes on to its end"),
+        "{body}"
+    );
+    // Not cut short: once the lock goes, the customer is created and audited.
+    blocker.commit().await.unwrap();
+    wait_for(Duration::from_secs(20), "the customer", || async {
+        let (status, _) = server.get("/customers/c1", Some(&admin)).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT object_id, outcome FROM audit_log WHERE action = 'customer.create'")
+            .fetch_all(env.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![("c1".to_string(), "SUCCESS".to_string())]);
+}
