@@ -247,6 +247,10 @@ async fn an_api_token_is_shown_once_listed_without_its_secret_deactivated_activa
             .await
             .unwrap();
     assert_eq!(leaked, 0, "no secret in the audit trail");
+    // Nor in the server's log, which has a line for each of these requests.
+    let log = server.process.log();
+    assert!(log.contains("/billrun/api_tokens"), "{log}");
+    assert!(!log.contains(tail), "a secret in the log");
 }
 
 /// The emailed link to `to` (the newest message to that address).
@@ -338,6 +342,12 @@ async fn users_are_invited_by_email_through_the_api_accept_change_role_and_are_r
     assert!(
         link.starts_with(&format!("{accept_url}?token=bri_")),
         "{link}"
+    );
+    let log = server.process.log();
+    assert!(log.contains("/billrun/users/invite"), "{log}");
+    assert!(
+        !log.contains(link.split("bri_").nth(1).unwrap()),
+        "the link's secret in the log"
     );
     let (status, users) = server.get("/billrun/users", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{users}");
