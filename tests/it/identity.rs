@@ -723,3 +723,55 @@ async fn the_cli_changes_a_users_role_and_removes_users_but_never_the_last_activ
     assert_eq!(audit[2]["details"]["previousRole"], "ANALYST");
     assert_eq!(audit[2]["actorId"], "alice");
 }
+
+#[tokio::test]
+async fn two_administrators_removing_each_other_at_once_leave_one() {
+    use billrun::identity::{user_admin, Actor};
+
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let pool = env.pool();
+    let acme = OrgId::from("acme");
+    let now = Utc::now();
+    // Ten rounds, each with two fresh active Administrators (and none other) who remove
+    // each other concurrently: the rows' locks let exactly one removal through.
+    for round in 0..10 {
+        sqlx::query("DELETE FROM users WHERE org_id = 'acme'")
+            .execute(pool)
+            .await
+            .unwrap();
+        let (a, b) = (format!("a{round}@acme.test"), format!("b{round}@acme.test"));
+        for email in [&a, &b] {
+            sqlx::query(
+                "INSERT INTO users (org_id, email, role, status, password_hash, created_at)
+                 VALUES ('acme', $1, 'ADMINISTRATOR', 'ACTIVE', 'not-a-hash', now())",
+            )
+            .bind(email)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let (by_a, by_b) = (Actor::cli(a.clone()), Actor::cli(b.clone()));
+        let (x, y) = tokio::join!(
+            user_admin::remove(pool, &acme, &b, &by_a, now),
+            user_admin::remove(pool, &acme, &a, &by_b, now),
+        );
+        assert_eq!(
+            u8::from(x.is_ok()) + u8::from(y.is_ok()),
+            1,
+            "round {round}: {x:?} {y:?}"
+        );
+        let err = x.err().or(y.err()).unwrap();
+        assert!(
+            err.to_string().contains("last active Administrator"),
+            "{err}"
+        );
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM users WHERE org_id = 'acme' AND role = 'ADMINISTRATOR'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(left, 1, "round {round}");
+    }
+}
