@@ -10,7 +10,9 @@
 //! `credits::grant`, ...): those are application functions already. The modules here
 //! hold the operations that also run jobs through the queue (re-render, resend, void,
 //! confirm a plan migration, import a file, enqueue and watch a job), which is why
-//! this layer sits above `jobs`.
+//! this layer sits above `jobs`. And the few operations where a front end would
+//! otherwise do work of its own around an area function (`users::invite`: the
+//! invitation's defaults), so that the CLI and the API share it.
 
 pub mod audit;
 pub mod credits;
@@ -20,3 +22,4 @@ pub mod jobs;
 pub mod org_jobs;
 pub mod plan_migrations;
 pub mod togai_jobs;
+pub mod users;

@@ -1,7 +1,7 @@
 //! The audit row of every change the CLI makes (issue 14, README "Identity"): which
 //! commands change data ([`CHANGES`], with the action, the kind of object and the
 //! argument naming it), which only read ([`READS`]) and which record their own rows
-//! (`token ...`, `user invite`: identity writes them in the change's transaction).
+//! (`token ...`, `user invite|set-role|remove`: identity writes them in the change's transaction).
 //! A unit test holds every command of the CLI to be in exactly one of these lists, so
 //! that a new command must say whether it is audited.
 //!
@@ -168,6 +168,8 @@ pub const AUDITED_BY_IDENTITY: &[&str] = &[
     "token activate",
     "token delete",
     "user invite",
+    "user set-role",
+    "user remove",
 ];
 
 /// Commands that change no organisation's data: listings, shows, the server and the

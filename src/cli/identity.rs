@@ -1,6 +1,7 @@
 //! `billrun token ...`, `billrun user ...` and `billrun audit list`: parse, call
-//! [`crate::identity`], print. Every change is recorded in the audit trail by the
-//! function it calls, with the CLI as the actor: the OS user, or `--actor`.
+//! [`crate::identity`] (an invitation through [`crate::app::users`], as the API does),
+//! print. Every change is recorded in the audit trail by the function it calls, with
+//! the CLI as the actor: the OS user, or `--actor`.
 //!
 //! A new token is printed once, alone on stdout (the rest of the message on stderr),
 //! so that `TOKEN=$(billrun token create ...)` keeps it; nothing else prints a
@@ -11,10 +12,12 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use super::output::{or_dash, print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
+use crate::app::users::{self as app_users, InviteRequest};
 use crate::config::Config;
 use crate::identity::audit::{self, AuditRow, Filter};
 use crate::identity::tokens::{self, TokenView};
-use crate::identity::users::{self, InviteOptions, UserView};
+use crate::identity::user_admin;
+use crate::identity::users::{self, UserView};
 use crate::identity::{Actor, ActorKind, Role};
 
 /// `--actor NAME`: who the audit trail records for a change.
@@ -142,7 +145,7 @@ pub enum UserCommand {
         #[arg(long, value_name = "URL")]
         accept_url: Option<String>,
         /// How long the link can be used, in hours.
-        #[arg(long, value_name = "HOURS", default_value_t = 72)]
+        #[arg(long, value_name = "HOURS", default_value_t = crate::app::users::DEFAULT_VALID_HOURS)]
         valid_hours: u32,
         #[command(flatten)]
         actor: ActorArgs,
@@ -155,6 +158,29 @@ pub enum UserCommand {
         org: OrgArgs,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Give a user (active or invited) another role; never the organisation's last
+    /// active administrator.
+    SetRole {
+        /// The user's email address.
+        email: String,
+        #[command(flatten)]
+        org: OrgArgs,
+        /// administrator, analyst, developer or product-manager.
+        #[arg(long)]
+        role: Role,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// Remove a user (its sessions end) or revoke an invitation; never the
+    /// organisation's last active administrator.
+    Remove {
+        /// The user's email address.
+        email: String,
+        #[command(flatten)]
+        org: OrgArgs,
+        #[command(flatten)]
+        actor: ActorArgs,
     },
 }
 
@@ -319,24 +345,15 @@ pub async fn run_user(pool: &sqlx::PgPool, config: &Config, command: UserCommand
             actor,
             output,
         } => {
-            if valid_hours == 0 {
-                anyhow::bail!("--valid-hours 0: expected 1 or more");
-            }
-            let options = InviteOptions {
-                accept_url: accept_url.unwrap_or_else(|| config.http.invite_accept_url()),
-                valid_for: chrono::Duration::hours(i64::from(valid_hours)),
-            };
-            let invitation = users::invite(
-                pool,
-                config,
-                &org.id(),
-                &email,
+            let request = InviteRequest {
+                email,
                 role,
-                &options,
-                &actor.actor(),
-                Utc::now(),
-            )
-            .await?;
+                accept_url,
+                valid_hours: Some(valid_hours),
+            };
+            let invitation =
+                app_users::invite(pool, config, &org.id(), request, &actor.actor(), Utc::now())
+                    .await?;
             if output.json {
                 print_json(&invitation)?;
             } else {
@@ -352,6 +369,25 @@ pub async fn run_user(pool: &sqlx::PgPool, config: &Config, command: UserCommand
         UserCommand::List { org, output } => {
             let rows = users::list(pool, &org.id()).await?;
             print_rows(output, &rows, user_table)?;
+        }
+        UserCommand::SetRole {
+            email,
+            org,
+            role,
+            actor,
+        } => {
+            let u = user_admin::set_role(pool, &org.id(), &email, role, &actor.actor(), Utc::now())
+                .await?;
+            println!("{} is now {} in {}", u.email, u.role, org.org);
+        }
+        UserCommand::Remove { email, org, actor } => {
+            let u = user_admin::remove(pool, &org.id(), &email, &actor.actor(), Utc::now()).await?;
+            let what = if u.status == "INVITED" {
+                "invitation revoked"
+            } else {
+                "removed"
+            };
+            println!("{} ({}): {what}", u.email, u.role);
         }
     }
     Ok(())

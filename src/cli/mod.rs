@@ -167,7 +167,7 @@ enum Command {
         #[command(subcommand)]
         command: identity::TokenCommand,
     },
-    /// Users: invite (by email), list.
+    /// Users: invite (by email), list, set-role, remove.
     User {
         #[command(subcommand)]
         command: identity::UserCommand,

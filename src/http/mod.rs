@@ -35,6 +35,7 @@ use crate::identity::Principal;
 
 pub mod accounts;
 pub mod aliases;
+pub mod api_tokens;
 pub mod audit_log;
 pub mod auth;
 pub mod billrun_jobs;
@@ -61,6 +62,7 @@ pub mod settings;
 pub mod standalone_aliases;
 pub mod templates;
 pub mod usage_meters;
+pub mod users;
 
 use error::{ApiError, ErrorBody};
 
@@ -229,6 +231,17 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/v2/accounts/{account_id}/schedules") => on(filter, schedules::list),
         ("POST", "/v2/accounts/{account_id}/edit_schedules") => on(filter, schedules::edit),
         ("POST", "/v2/accounts/{account_id}/finalize_schedules") => on(filter, schedules::finalize),
+        ("POST", "/billrun/api_tokens") => on(filter, api_tokens::create),
+        ("GET", "/billrun/api_tokens") => on(filter, api_tokens::list),
+        ("GET", "/billrun/api_tokens/{token_id}") => on(filter, api_tokens::get),
+        ("POST", "/billrun/api_tokens/{token_id}/deactivate") => on(filter, api_tokens::deactivate),
+        ("POST", "/billrun/api_tokens/{token_id}/activate") => on(filter, api_tokens::activate),
+        ("DELETE", "/billrun/api_tokens/{token_id}") => on(filter, api_tokens::delete),
+        ("POST", "/billrun/users/invite") => on(filter, users::invite),
+        ("GET", "/billrun/users") => on(filter, users::list),
+        ("GET", "/billrun/users/{email}") => on(filter, users::get),
+        ("PATCH", "/billrun/users/{email}") => on(filter, users::update),
+        ("DELETE", "/billrun/users/{email}") => on(filter, users::remove),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

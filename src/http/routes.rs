@@ -140,6 +140,17 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/v2/accounts/{account_id}/schedules", Needs(Schedules, Read), "an account's plan periods (mode ACTIVE, the default; DRAFT is empty)"),
     route(POST, "/v2/accounts/{account_id}/edit_schedules", Needs(Schedules, Write), "attach price plans to an account, applied at once"),
     route(POST, "/v2/accounts/{account_id}/finalize_schedules", Needs(Schedules, Write), "finalize schedules: a no-op (edits are applied at once)"),
+    route(POST, "/billrun/api_tokens", Needs(Resource::ApiTokens, Write), "create an API token (its secret shown this once)"),
+    route(GET, "/billrun/api_tokens", Needs(Resource::ApiTokens, Read), "the organisation's API tokens, never their secrets"),
+    route(GET, "/billrun/api_tokens/{token_id}", Needs(Resource::ApiTokens, Read), "one API token"),
+    route(POST, "/billrun/api_tokens/{token_id}/deactivate", Needs(Resource::ApiTokens, Write), "deactivate an API token (not the caller's own)"),
+    route(POST, "/billrun/api_tokens/{token_id}/activate", Needs(Resource::ApiTokens, Write), "activate a deactivated API token"),
+    route(DELETE, "/billrun/api_tokens/{token_id}", Needs(Resource::ApiTokens, Write), "delete an API token (not the caller's own)"),
+    route(POST, "/billrun/users/invite", Needs(Resource::Users, Write), "invite a user by email (the link is emailed)"),
+    route(GET, "/billrun/users", Needs(Resource::Users, Read), "the organisation's users, active and invited"),
+    route(GET, "/billrun/users/{email}", Needs(Resource::Users, Read), "one user"),
+    route(PATCH, "/billrun/users/{email}", Needs(Resource::Users, Write), "give a user another role (not the last active Administrator)"),
+    route(DELETE, "/billrun/users/{email}", Needs(Resource::Users, Write), "remove a user or revoke an invitation (not the last active Administrator)"),
 ];
 
 /// A resource's name in messages and the README's route table.

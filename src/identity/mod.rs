@@ -7,6 +7,8 @@
 //!   deactivated, re-activated, deleted; authenticated);
 //! - [`users`]: users invited by email, accepting with a password (argon2id), and
 //!   their sessions;
+//! - [`user_admin`]: showing a user, changing its role, removing it or revoking its
+//!   invitation (never the organisation's last active Administrator);
 //! - [`audit`]: the append-only audit trail every change here writes to.
 //!
 //! The functions take the organisation as an [`OrgId`], the actor as an [`Actor`] and
@@ -32,6 +34,7 @@ pub mod audit;
 mod invite_email;
 pub mod roles;
 pub mod tokens;
+pub mod user_admin;
 pub mod users;
 
 pub use roles::{Access, Resource, Role};

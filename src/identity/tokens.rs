@@ -201,9 +201,22 @@ pub async fn list(pool: &sqlx::PgPool, org: &OrgId) -> Result<Vec<TokenView>> {
     rows.into_iter().map(view).collect()
 }
 
+/// One token of the organisation, without its secret. Errors: `NotFound` (no such
+/// token in the organisation: another organisation's id is not found either).
+pub async fn show(pool: &sqlx::PgPool, org: &OrgId, id: &str) -> Result<TokenView> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE org_id = $1 AND id = $2"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(view).transpose()?.ok_or_else(|| not_found(org, id))
+}
+
 /// Sets an ACTIVE token INACTIVE: it stops authenticating at once. Errors: `NotFound`
-/// (no such token in the organisation), `Conflict` (inactive already). Audit row
-/// `token.deactivate`.
+/// (no such token in the organisation), `Conflict` (inactive already, or the token
+/// is `actor` itself: see [`refuse_self`]). Audit row `token.deactivate`.
 pub async fn deactivate(
     pool: &sqlx::PgPool,
     org: &OrgId,
@@ -239,6 +252,11 @@ async fn set_status(
         TokenStatus::Inactive => "token.deactivate",
     };
     let entry = entry(as_of, org, actor, action, id, serde_json::json!({}));
+    if to == TokenStatus::Inactive {
+        if let Some(err) = refuse_self(actor, id, "deactivating") {
+            return audit::refused(pool, entry, err).await;
+        }
+    }
     let mut tx = pool.begin().await?;
     let current: Option<String> = sqlx::query_scalar(
         "SELECT status FROM api_tokens WHERE org_id = $1 AND id = $2 FOR UPDATE",
@@ -278,7 +296,8 @@ async fn set_status(
 }
 
 /// Deletes a token (active or not): it never authenticates again, and its row is
-/// gone; returns what it was. Errors: `NotFound`. Audit row `token.delete`.
+/// gone; returns what it was. Errors: `NotFound`, `Conflict` (the token is `actor`
+/// itself: see [`refuse_self`]). Audit row `token.delete`.
 pub async fn delete(
     pool: &sqlx::PgPool,
     org: &OrgId,
@@ -287,6 +306,9 @@ pub async fn delete(
     as_of: DateTime<Utc>,
 ) -> Result<TokenView> {
     let entry = entry(as_of, org, actor, "token.delete", id, serde_json::json!({}));
+    if let Some(err) = refuse_self(actor, id, "deleting") {
+        return audit::refused(pool, entry, err).await;
+    }
     let mut tx = pool.begin().await?;
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "DELETE FROM api_tokens WHERE org_id = $1 AND id = $2 RETURNING {COLUMNS}"
@@ -368,9 +390,24 @@ pub async fn authenticate(
     })
 }
 
+/// A token may not deactivate or delete itself (README "HTTP API", "Users and API
+/// tokens"): `Conflict` when `actor` is the token `id`. The caller would lock itself
+/// out in the middle of its own work, and the API, answering with that token, could
+/// not even undo it (an inactive token cannot activate itself); another
+/// Administrator's token, a user's session or the CLI can. The CLI's actor is never a
+/// token, so operators are not affected.
+fn refuse_self(actor: &Actor, id: &str, doing: &str) -> Option<IdentityError> {
+    (actor.kind == ActorKind::Token && actor.id == id).then(|| {
+        IdentityError::Conflict(format!(
+            "token {id} is the token making this request: {doing} it would lock this caller \
+             out; use another Administrator's token or session, or `billrun token`"
+        ))
+    })
+}
+
 fn not_found(org: &OrgId, id: &str) -> IdentityError {
     IdentityError::NotFound(format!(
-        "organisation {org} has no API token {id} (billrun token list --org {org} lists them)"
+        "organisation {org} has no API token {id} (`billrun token list`, `GET /billrun/api_tokens` list them)"
     ))
 }
 

@@ -27,6 +27,10 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Longest password accepted, in bytes (argon2 would take more; nobody types more).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// The longest an invitation can be valid: 365 days (a link valid longer is a
+/// standing credential in someone's mailbox).
+pub const MAX_INVITE_VALIDITY: Duration = Duration::days(365);
+
 /// A user as listed (camelCase in JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -136,11 +140,15 @@ async fn invite_in(
 ) -> Result<Invitation> {
     let as_of = entry.at;
     let email = normalise_email(email)?;
-    if options.valid_for <= Duration::zero() {
-        return Err(IdentityError::Invalid(
-            "an invitation must be valid for some time".into(),
-        ));
+    if options.valid_for <= Duration::zero() || options.valid_for > MAX_INVITE_VALIDITY {
+        return Err(IdentityError::Invalid(format!(
+            "an invitation valid for {} hours (validHours, --valid-hours): expected 1 to {} \
+             hours",
+            options.valid_for.num_hours(),
+            MAX_INVITE_VALIDITY.num_hours()
+        )));
     }
+    check_accept_url(&options.accept_url)?;
     let mut tx = pool.begin().await?;
     let org_row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT name, billing_email FROM organisations WHERE id = $1")
@@ -181,18 +189,18 @@ async fn invite_in(
     .execute(&mut *tx)
     .await?;
     let token = format!("bri_{}", random_secret());
-    let expires_at = as_of + options.valid_for;
-    sqlx::query(
+    // The expiry as stored (to the microsecond), so that what is answered is what holds.
+    let expires_at: DateTime<Utc> = sqlx::query_scalar(
         "INSERT INTO user_invites (id, org_id, email, token_sha256, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING expires_at",
     )
     .bind(format!("inv_{}", random_id(16)))
     .bind(org)
     .bind(&email)
     .bind(sha256_hex(&token))
     .bind(as_of)
-    .bind(expires_at)
-    .execute(&mut *tx)
+    .bind(as_of + options.valid_for)
+    .fetch_one(&mut *tx)
     .await?;
     let separator = if options.accept_url.contains('?') {
         '&'
@@ -495,6 +503,26 @@ fn user_entry<'a>(
     }
 }
 
+/// The page an invitation's link points at must be an absolute `http://` or
+/// `https://` URL without spaces: the link carries the invitation's secret, and the
+/// invited person opens it in a browser.
+fn check_accept_url(url: &str) -> Result<()> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(IdentityError::Invalid(format!(
+            "acceptUrl {url:?} (--accept-url): expected an absolute http:// or https:// URL \
+             without spaces"
+        )))
+    }
+}
+
 fn check_password(password: &str) -> Result<()> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
@@ -580,5 +608,25 @@ mod tests {
         assert!(!verify_password("wrong horse".into(), hash).await.unwrap());
         assert!(check_password("short").is_err());
         assert!(check_password("long enough!").is_ok());
+    }
+
+    #[test]
+    fn accept_urls_are_absolute_http_urls() {
+        for good in [
+            "https://billing.example/invites/accept",
+            "http://127.0.0.1:8080/x?a=1",
+        ] {
+            assert!(check_accept_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/invites/accept",
+            "ftp://x/y",
+            "https://",
+            "https:///x",
+            "https://x/a b",
+        ] {
+            assert!(check_accept_url(bad).is_err(), "{bad:?}");
+        }
     }
 }

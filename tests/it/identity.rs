@@ -618,3 +618,160 @@ async fn a_tokens_last_use_is_written_at_most_once_a_minute() {
     tokens::authenticate(pool, &token, t1).await.unwrap();
     assert_eq!(last_used().await, Some(t1));
 }
+
+#[tokio::test]
+async fn the_cli_changes_a_users_role_and_removes_users_but_never_the_last_active_administrator() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let mut config = env.load_config();
+    config.mail.from = Some("billing@acme.test".into());
+    let options = users::InviteOptions {
+        accept_url: "https://billing.acme.test/accept".into(),
+        valid_for: Duration::hours(1),
+    };
+    let now = Utc::now();
+    let cli = billrun::identity::Actor::cli("test");
+    let acme = OrgId::from("acme");
+    for (email, role) in [
+        ("boss@acme.test", Role::Administrator),
+        ("ann@acme.test", Role::Analyst),
+    ] {
+        let invitation =
+            users::invite(env.pool(), &config, &acme, email, role, &options, &cli, now)
+                .await
+                .unwrap();
+        users::accept(env.pool(), &invitation.token, "correct horse battery", now)
+            .await
+            .unwrap();
+    }
+    // The one active Administrator: neither demoted nor removed.
+    let err = env.fails(&[
+        "user",
+        "set-role",
+        "boss@acme.test",
+        "--org",
+        "acme",
+        "--role",
+        "analyst",
+    ]);
+    assert!(err.contains("last active Administrator"), "{err}");
+    let err = env.fails(&["user", "remove", "Boss@acme.test", "--org", "acme"]);
+    assert!(err.contains("last active Administrator"), "{err}");
+    // Another one made, the first can go.
+    let out = env.ok(&[
+        "user",
+        "set-role",
+        "ann@acme.test",
+        "--org",
+        "acme",
+        "--role",
+        "administrator",
+        "--actor",
+        "alice",
+    ]);
+    assert_eq!(out.trim(), "ann@acme.test is now ADMINISTRATOR in acme");
+    let out = env.ok(&[
+        "user",
+        "remove",
+        "boss@acme.test",
+        "--org",
+        "acme",
+        "--actor",
+        "alice",
+    ]);
+    assert_eq!(out.trim(), "boss@acme.test (ADMINISTRATOR): removed");
+    let err = env.fails(&["user", "remove", "boss@acme.test", "--org", "acme"]);
+    assert!(err.contains("has no user boss@acme.test"), "{err}");
+    let listed = env.json(&["user", "list", "--org", "acme", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["email"], "ann@acme.test");
+    assert_eq!(listed[0]["role"], "ADMINISTRATOR");
+    // Audited by identity, newest first: removed, the role set (from ANALYST), refusals.
+    let audit = env.json(&[
+        "audit",
+        "list",
+        "--org",
+        "acme",
+        "--object-type",
+        "user",
+        "--json",
+    ]);
+    let rows: Vec<(String, String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(5)
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["objectId"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row = |a: &str, o: &str, r: &str| (a.to_string(), o.to_string(), r.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            row("user.remove", "boss@acme.test", "FAILURE"),
+            row("user.remove", "boss@acme.test", "SUCCESS"),
+            row("user.set_role", "ann@acme.test", "SUCCESS"),
+            row("user.remove", "boss@acme.test", "FAILURE"),
+            row("user.set_role", "boss@acme.test", "FAILURE"),
+        ]
+    );
+    assert_eq!(audit[2]["details"]["previousRole"], "ANALYST");
+    assert_eq!(audit[2]["actorId"], "alice");
+}
+
+#[tokio::test]
+async fn two_administrators_removing_each_other_at_once_leave_one() {
+    use billrun::identity::{user_admin, Actor};
+
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let pool = env.pool();
+    let acme = OrgId::from("acme");
+    let now = Utc::now();
+    // Ten rounds, each with two fresh active Administrators (and none other) who remove
+    // each other concurrently: the rows' locks let exactly one removal through.
+    for round in 0..10 {
+        sqlx::query("DELETE FROM users WHERE org_id = 'acme'")
+            .execute(pool)
+            .await
+            .unwrap();
+        let (a, b) = (format!("a{round}@acme.test"), format!("b{round}@acme.test"));
+        for email in [&a, &b] {
+            sqlx::query(
+                "INSERT INTO users (org_id, email, role, status, password_hash, created_at)
+                 VALUES ('acme', $1, 'ADMINISTRATOR', 'ACTIVE', 'not-a-hash', now())",
+            )
+            .bind(email)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let (by_a, by_b) = (Actor::cli(a.clone()), Actor::cli(b.clone()));
+        let (x, y) = tokio::join!(
+            user_admin::remove(pool, &acme, &b, &by_a, now),
+            user_admin::remove(pool, &acme, &a, &by_b, now),
+        );
+        assert_eq!(
+            u8::from(x.is_ok()) + u8::from(y.is_ok()),
+            1,
+            "round {round}: {x:?} {y:?}"
+        );
+        let err = x.err().or(y.err()).unwrap();
+        assert!(
+            err.to_string().contains("last active Administrator"),
+            "{err}"
+        );
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM users WHERE org_id = 'acme' AND role = 'ADMINISTRATOR'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(left, 1, "round {round}");
+    }
+}

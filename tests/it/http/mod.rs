@@ -7,6 +7,7 @@
 mod accounts_more;
 mod catalog;
 mod documents;
+mod identity;
 mod imports;
 mod ingest;
 mod jobs;

@@ -462,6 +462,36 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             assert_eq!(status, StatusCode::OK, "{body}");
             "galias-1".into()
         }
+        "token_id" => {
+            let (status, body) = server
+                .post(
+                    "/billrun/api_tokens",
+                    admin,
+                    &json!({"name": "gt1", "role": "ANALYST"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["id"].as_str().unwrap().to_string()
+        }
+        "email" => {
+            // Invited through the API: the default mailer writes to the outbox folder.
+            env.ok(&[
+                "org",
+                "configure",
+                org,
+                "--billing-email",
+                "billing@globex.test",
+            ]);
+            let (status, body) = server
+                .post(
+                    "/billrun/users/invite",
+                    admin,
+                    &json!({"email": "gu1@globex.test", "role": "ANALYST"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            "gu1@globex.test".into()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"
