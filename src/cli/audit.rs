@@ -159,6 +159,10 @@ pub const CHANGES: &[CliChange] = &[
         "plan_migration",
         &["id"],
     ),
+    change("customer update", "customer.update", "customer", &["id"]),
+    change("customer delete", "customer.delete", "customer", &["id"]),
+    change("account update", "account.update", "account", &["account"]),
+    change("account delete", "account.delete", "account", &["account"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).

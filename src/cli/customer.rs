@@ -4,7 +4,8 @@
 use sqlx::PgPool;
 
 use super::output::{or_dash, print_rows, Align, OrgArgs, OutputArgs, Table};
-use crate::catalog::customers::{self, Address, Customer, NewCustomer};
+use crate::catalog::customers::{self, Address, Customer, CustomerChanges, NewCustomer};
+use crate::catalog::history;
 
 /// `billrun customer ...`.
 // Parsed once per process: the size of a variant does not matter.
@@ -25,6 +26,31 @@ pub enum CustomerCommand {
         primary_email: Option<String>,
         #[command(flatten)]
         address: AddressFlags,
+    },
+    /// Change a customer: each flag given replaces the stored value; the address
+    /// flags replace the address whole (as Togai's PATCH /customers/{id}).
+    Update {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new main contact address.
+        #[arg(long)]
+        primary_email: Option<String>,
+        #[command(flatten)]
+        address: AddressFlags,
+    },
+    /// Delete a customer with its contacts and accounts, refused (nothing deleted)
+    /// when an account of it has billing history (README "Customers and accounts that
+    /// change").
+    Delete {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
     },
     /// The organisation's customers.
     List {
@@ -96,6 +122,36 @@ pub async fn run(pool: &PgPool, cmd: CustomerCommand) -> anyhow::Result<()> {
             };
             let c = customers::create(pool, &org.id(), &new).await?;
             println!("customer {} created in {}", c.id, org.org);
+        }
+        CustomerCommand::Update {
+            org,
+            id,
+            name,
+            primary_email,
+            address,
+        } => {
+            let changes = CustomerChanges {
+                name,
+                primary_email,
+                address: address.into_address(),
+            };
+            let c = customers::update(pool, &org.id(), &id, &changes).await?;
+            println!("customer {} updated in {}", c.id, org.org);
+        }
+        CustomerCommand::Delete { org, id } => {
+            let d = history::delete_customer(pool, &org.id(), &id).await?;
+            crate::cli::audit::note_details("accounts", serde_json::json!(d.accounts));
+            println!(
+                "customer {id} deleted from {} with {} account(s){} and {} contact(s)",
+                org.org,
+                d.accounts.len(),
+                if d.accounts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", d.accounts.join(", "))
+                },
+                d.contacts
+            );
         }
         CustomerCommand::List { org, output } => {
             let list = customers::list(pool, &org.id()).await?;

@@ -33,12 +33,14 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::identity::Principal;
 
+pub mod account_changes;
 pub mod accounts;
 pub mod aliases;
 pub mod audit_log;
 pub mod auth;
 pub mod billrun_jobs;
 pub mod credits;
+pub mod customer_changes;
 pub mod customers;
 pub mod document_settings;
 pub mod error;
@@ -228,6 +230,14 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/v2/accounts/{account_id}/schedules") => on(filter, schedules::list),
         ("POST", "/v2/accounts/{account_id}/edit_schedules") => on(filter, schedules::edit),
         ("POST", "/v2/accounts/{account_id}/finalize_schedules") => on(filter, schedules::finalize),
+        ("PATCH", "/customers/{customer_id}") => on(filter, customer_changes::update),
+        ("DELETE", "/customers/{customer_id}") => on(filter, customer_changes::delete),
+        ("POST", "/customers/{customer_id}/contacts") => on(filter, customer_changes::add_contact),
+        ("PATCH", "/accounts/{account_id}") => on(filter, account_changes::update),
+        ("DELETE", "/accounts/{account_id}") => on(filter, account_changes::delete),
+        ("GET", "/invoices/bill_runs") => on(filter, invoices::eligible),
+        ("PATCH", "/license_updates/{license_id}") => on(filter, license_updates::update_entry),
+        ("DELETE", "/v2/accounts/{account_id}/discard_schedules") => on(filter, schedules::discard),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

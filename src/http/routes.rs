@@ -140,6 +140,14 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/v2/accounts/{account_id}/schedules", Needs(Schedules, Read), "an account's plan periods (mode ACTIVE, the default; DRAFT is empty)"),
     route(POST, "/v2/accounts/{account_id}/edit_schedules", Needs(Schedules, Write), "attach price plans to an account, applied at once"),
     route(POST, "/v2/accounts/{account_id}/finalize_schedules", Needs(Schedules, Write), "finalize schedules: a no-op (edits are applied at once)"),
+    route(PATCH, "/customers/{customer_id}", Needs(Customers, Write), "change a customer's name, email or address"),
+    route(DELETE, "/customers/{customer_id}", Needs(Customers, Write), "delete a customer and its accounts (409: billing history)"),
+    route(POST, "/customers/{customer_id}/contacts", Needs(Customers, Write), "add a contact to a customer (no portal access)"),
+    route(PATCH, "/accounts/{account_id}", Needs(Accounts, Write), "change an account (currency only before it is billed)"),
+    route(DELETE, "/accounts/{account_id}", Needs(Accounts, Write), "delete an account (409: billing history)"),
+    route(GET, "/invoices/bill_runs", Needs(Invoices, Read), "invoices eligible for a bill run: the DRAFT ones (owner_id, nextToken, pageSize)"),
+    route(PATCH, "/license_updates/{license_id}", Needs(Resource::Events, Write), "a license update's metadata: only none (not kept)"),
+    route(DELETE, "/v2/accounts/{account_id}/discard_schedules", Needs(Schedules, Write), "discard draft schedules: a no-op (edits are applied at once)"),
 ];
 
 /// A resource's name in messages and the README's route table.
