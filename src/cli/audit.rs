@@ -226,6 +226,7 @@ pub const READS: &[&str] = &[
     "demo",
     "db url",
     "db stop",
+    "customer contacts",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

@@ -4,6 +4,7 @@
 use sqlx::PgPool;
 
 use super::output::{or_dash, print_rows, Align, OrgArgs, OutputArgs, Table};
+use crate::catalog::contacts::{self, Contact};
 use crate::catalog::customers::{self, Address, Customer, CustomerChanges, NewCustomer};
 use crate::catalog::history;
 
@@ -51,6 +52,15 @@ pub enum CustomerCommand {
         org: OrgArgs,
         /// Its id.
         id: String,
+    },
+    /// A customer's contacts (kept with it; never emailed invoices).
+    Contacts {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The organisation's customers.
     List {
@@ -153,6 +163,11 @@ pub async fn run(pool: &PgPool, cmd: CustomerCommand) -> anyhow::Result<()> {
                 d.contacts
             );
         }
+        CustomerCommand::Contacts { org, id, output } => {
+            customers::get(pool, &org.org, &id).await?;
+            let list = contacts::list(pool, &org.id(), &id).await?;
+            print_rows(output, &list, contact_table)?;
+        }
         CustomerCommand::List { org, output } => {
             let list = customers::list(pool, &org.id()).await?;
             print_rows(output, &list, customer_table)?;
@@ -173,6 +188,25 @@ fn customer_table(list: &[Customer]) -> Table {
             c.id.clone(),
             c.name.clone(),
             or_dash(c.primary_email.as_deref()).to_string(),
+        ]);
+    }
+    t
+}
+
+/// `customer contacts`: a contact a line.
+fn contact_table(list: &[Contact]) -> Table {
+    let mut t = Table::new(&[
+        ("USERNAME", 30, Align::Left),
+        ("NAME", 30, Align::Left),
+        ("EMAIL", 30, Align::Left),
+        ("PHONE", 0, Align::Left),
+    ]);
+    for c in list {
+        t.row(vec![
+            c.username.clone(),
+            c.name.clone(),
+            c.email.clone(),
+            or_dash(c.phone.as_deref()).to_string(),
         ]);
     }
     t

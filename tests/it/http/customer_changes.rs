@@ -263,6 +263,13 @@ async fn customers_and_accounts_change_and_billing_history_is_never_deleted() {
     }
     let (status, _) = server.post("/customers/c1/contacts", &globex, &ann).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let listed = env.json(&["customer", "contacts", "c1", "--org", "acme", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        (listed[0]["email"].as_str(), listed[0]["username"].as_str()),
+        (Some("ann@initech.test"), contact["username"].as_str())
+    );
+    env.fails(&["customer", "contacts", "nobody", "--org", "acme"]);
 
     // A customer without history goes with its account, alias ranges and contact.
     let (status, _) = server
