@@ -376,3 +376,180 @@ pub async fn details(pool: &PgPool, org: &OrgId, id: &str) -> Result<AccountDeta
         plan_associations,
     })
 }
+
+/// What to change of an account (Togai's `UpdateAccountRequest`, `billrun account
+/// update`): each field given replaces the stored one (the address whole; an empty one
+/// removes it). The id and the customer do not change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountChanges {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new main contact address.
+    pub primary_email: Option<String>,
+    /// New invoice recipients.
+    pub billing_emails: Option<Vec<String>>,
+    /// New copy recipients.
+    pub additional_emails: Option<Vec<String>>,
+    /// A new postal address.
+    pub address: Option<Address>,
+    /// Its own net term days from now on: invoices finalized later get due dates from
+    /// it; those finalized keep theirs.
+    pub net_term_days: Option<u32>,
+    /// A new invoice currency: only while the account has no invoices, plan periods
+    /// or credit grants ([`super::history::AccountHistory::is_priced`]).
+    pub invoice_currency: Option<Currency>,
+    /// Its own timezone: under the same condition as the currency.
+    pub timezone: Option<Tz>,
+}
+
+impl AccountChanges {
+    /// Whether nothing is to change.
+    pub fn is_empty(&self) -> bool {
+        *self == AccountChanges::default()
+    }
+
+    /// The checks of [`NewAccount::validate`] for the fields given; nothing given is
+    /// refused. Errors are in Togai's field names.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.is_empty() {
+            return Err(FieldError::new(
+                "name",
+                "nothing to change: give name, primaryEmail, billingInformation, address, \
+                 netTermDays or invoiceCurrency",
+            ));
+        }
+        if let Some(n) = &self.name {
+            check_name("name", n)?;
+        }
+        if let Some(e) = &self.primary_email {
+            check_email("primaryEmail", e)?;
+        }
+        if let Some(e) = &self.billing_emails {
+            check_emails("billingInformation.emailRecipients", e)?;
+        }
+        if let Some(e) = &self.additional_emails {
+            check_emails("billingInformation.additionalEmailRecipients", e)?;
+        }
+        if let Some(a) = &self.address {
+            a.validate("address")?;
+        }
+        if let Some(d) = self.net_term_days {
+            i32::try_from(d).map_err(|_| FieldError::new("netTermDays", "is too large"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes account `id` of `org` ([`AccountChanges`]) and answers it as stored.
+///
+/// The account's row is locked for the change. A new invoice currency must be enabled
+/// for the organisation (as on create); it and a new timezone are refused with
+/// [`CatalogError::Conflict`] once the account has invoices, plan periods or credit
+/// grants: its cycles are priced and dated in them, and a change would re-date or
+/// re-price open cycles (the same value again is no change and passes). Errors: a
+/// field ([`AccountChanges::validate`]), [`CatalogError::NotFound`] for an account
+/// not in `org`.
+pub async fn update(
+    pool: &PgPool,
+    org: &OrgId,
+    id: &str,
+    changes: &AccountChanges,
+) -> Result<Account> {
+    changes.validate()?;
+    let mut tx = pool.begin().await?;
+    let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ACCOUNT} WHERE org_id = $1 AND id = $2 FOR UPDATE"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let current = row
+        .ok_or_else(|| CatalogError::NotFound {
+            what: "account",
+            org: org.to_string(),
+            id: id.to_string(),
+        })?
+        .into_account()?;
+    let new_currency = changes
+        .invoice_currency
+        .filter(|c| *c != current.invoice_currency);
+    let new_timezone = changes.timezone.filter(|tz| Some(*tz) != current.timezone);
+    if let Some(c) = new_currency {
+        let enabled: Vec<String> = sqlx::query_scalar(
+            "SELECT enabled_currencies FROM organisations WHERE id = $1 FOR SHARE",
+        )
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !enabled.iter().any(|e| e == c.code()) {
+            return Err(FieldError::new(
+                "invoiceCurrency",
+                format!(
+                    "{c} is not enabled for organisation {:?} (enabled: {})",
+                    org.as_str(),
+                    enabled.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
+    if new_currency.is_some() || new_timezone.is_some() {
+        let history = super::history::history_in(&mut tx, org, id).await?;
+        if history.is_priced() {
+            let field = if new_currency.is_some() {
+                "invoiceCurrency"
+            } else {
+                "timezone"
+            };
+            return Err(CatalogError::Conflict(format!(
+                "{field} of account {id:?} cannot change: it has {} and its cycles are \
+                 priced and dated in its currency and timezone (create another account \
+                 for the new one)",
+                history.describe()
+            )));
+        }
+    }
+    let address = match &changes.address {
+        Some(a) => (!a.is_empty()).then(|| a.clone()),
+        None => current.address.clone(),
+    };
+    let net_term_days = changes.net_term_days.or(current.net_term_days);
+    let row: AccountRow = sqlx::query_as(
+        "UPDATE accounts SET name = $3, primary_email = $4, billing_emails = $5, \
+             additional_emails = $6, address = $7, net_term_days = $8, \
+             invoice_currency = $9, timezone = $10 \
+         WHERE org_id = $1 AND id = $2 \
+         RETURNING id, customer_id, name, invoice_currency, timezone, net_term_days, \
+         primary_email, billing_emails, additional_emails, address, status, created_at",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(changes.name.as_ref().unwrap_or(&current.name))
+    .bind(
+        changes
+            .primary_email
+            .as_ref()
+            .or(current.primary_email.as_ref()),
+    )
+    .bind(
+        changes
+            .billing_emails
+            .as_ref()
+            .unwrap_or(&current.billing_emails),
+    )
+    .bind(
+        changes
+            .additional_emails
+            .as_ref()
+            .unwrap_or(&current.additional_emails),
+    )
+    .bind(address.map(Json))
+    .bind(net_term_days.map(|d| d as i32))
+    .bind(new_currency.unwrap_or(current.invoice_currency).code())
+    .bind(new_timezone.or(current.timezone).map(|tz| tz.name()))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.into_account()
+}

@@ -90,6 +90,9 @@ pub struct Customer {
     pub address: Option<Address>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed by [`update`] (`None`: as created).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A customer to create.
@@ -112,6 +115,7 @@ struct CustomerRow {
     primary_email: Option<String>,
     address: Option<Json<Address>>,
     created_at: DateTime<Utc>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
 impl From<CustomerRow> for Customer {
@@ -122,6 +126,7 @@ impl From<CustomerRow> for Customer {
             primary_email: r.primary_email,
             address: r.address.map(|a| a.0),
             created_at: r.created_at,
+            updated_at: r.updated_at,
         }
     }
 }
@@ -163,7 +168,7 @@ pub async fn create_in(
     let row: CustomerRow = sqlx::query_as(
         "INSERT INTO customers (org_id, id, name, primary_email, address) \
          VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id, name, primary_email, address, created_at",
+         RETURNING id, name, primary_email, address, created_at, updated_at",
     )
     .bind(org)
     .bind(&new.id)
@@ -206,10 +211,89 @@ pub async fn create_with_account(
     Ok((customer, account))
 }
 
+/// What to change of a customer (Togai's `UpdateCustomerRequest`, `billrun customer
+/// update`): each field given replaces the stored one; the address is replaced whole
+/// (an empty address removes it). The id and the accounts do not change here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerChanges {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new main contact address.
+    pub primary_email: Option<String>,
+    /// A new postal address.
+    pub address: Option<Address>,
+}
+
+impl CustomerChanges {
+    /// Whether nothing is to change.
+    pub fn is_empty(&self) -> bool {
+        *self == CustomerChanges::default()
+    }
+
+    /// The checks of [`NewCustomer::validate`] for the fields given; nothing given is
+    /// refused (a change that changes nothing is a mistake, not a success).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.is_empty() {
+            return Err(FieldError::new(
+                "name",
+                "nothing to change: give name, primaryEmail or address",
+            ));
+        }
+        if let Some(n) = &self.name {
+            check_name("name", n)?;
+        }
+        if let Some(e) = &self.primary_email {
+            check_email("primaryEmail", e)?;
+        }
+        if let Some(a) = &self.address {
+            a.validate("address")?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes customer `id` of `org` ([`CustomerChanges`]) and answers it as stored, with
+/// `updated_at` the change's time. Errors: a field ([`CustomerChanges::validate`]),
+/// [`CatalogError::NotFound`] for a customer not in `org`.
+pub async fn update(
+    pool: &PgPool,
+    org: &OrgId,
+    id: &str,
+    changes: &CustomerChanges,
+) -> Result<Customer> {
+    changes.validate()?;
+    // Given: Some(the new address, None when empty); not given: None.
+    let address: Option<Option<Json<Address>>> = changes
+        .address
+        .as_ref()
+        .map(|a| (!a.is_empty()).then(|| Json(a.clone())));
+    let row: Option<CustomerRow> = sqlx::query_as(
+        "UPDATE customers SET name = coalesce($3, name), \
+             primary_email = coalesce($4, primary_email), \
+             address = CASE WHEN $5 THEN $6 ELSE address END, updated_at = now() \
+         WHERE org_id = $1 AND id = $2 \
+         RETURNING id, name, primary_email, address, created_at, updated_at",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(&changes.name)
+    .bind(&changes.primary_email)
+    .bind(address.is_some())
+    .bind(address.flatten())
+    .fetch_optional(pool)
+    .await?;
+    row.map(Customer::from)
+        .ok_or_else(|| CatalogError::NotFound {
+            what: "customer",
+            org: org.to_string(),
+            id: id.to_string(),
+        })
+}
+
 /// One customer, or [`CatalogError::NotFound`].
 pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Customer> {
     let row: Option<CustomerRow> = sqlx::query_as(
-        "SELECT id, name, primary_email, address, created_at FROM customers \
+        "SELECT id, name, primary_email, address, created_at, updated_at FROM customers \
          WHERE org_id = $1 AND id = $2",
     )
     .bind(org)
@@ -227,7 +311,7 @@ pub async fn get(pool: &PgPool, org: &str, id: &str) -> Result<Customer> {
 /// The organisation's customers, by id.
 pub async fn list(pool: &PgPool, org: &OrgId) -> Result<Vec<Customer>> {
     let rows: Vec<CustomerRow> = sqlx::query_as(
-        "SELECT id, name, primary_email, address, created_at FROM customers \
+        "SELECT id, name, primary_email, address, created_at, updated_at FROM customers \
          WHERE org_id = $1 ORDER BY id",
     )
     .bind(org)
@@ -247,7 +331,7 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<Customer>> {
     let rows: Vec<CustomerRow> = sqlx::query_as(
-        "SELECT id, name, primary_email, address, created_at FROM customers \
+        "SELECT id, name, primary_email, address, created_at, updated_at FROM customers \
          WHERE org_id = $1 AND ($2::text IS NULL OR id > $2) \
          ORDER BY id LIMIT $3",
     )

@@ -344,3 +344,45 @@ pub async fn page(
         })
         .collect()
 }
+
+/// The license update of `license` for `account` of `org` effective exactly at `at`
+/// (Togai names an entry so: `PATCH /license_updates/{license_id}` with `accountId`
+/// and `effectiveFrom`), with its absolute quantity; of several at that instant, the
+/// one recorded last (the one the quantity from then on comes from). Errors:
+/// [`CatalogError::NotFound`] when there is none.
+pub async fn entry_at(
+    pool: &PgPool,
+    org: &OrgId,
+    license: &str,
+    account: &str,
+    at: DateTime<Utc>,
+) -> Result<LicenseRecord> {
+    let filter = LicenseFilter {
+        account: Some(account.to_string()),
+        license: Some(license.to_string()),
+        effective_from: Some(at),
+        key: None,
+    };
+    let mut found = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let rows = page(pool, org, &filter, after.as_deref(), 500).await?;
+        let last = rows.last().map(|r| r.update.idempotency_key.clone());
+        found.extend(rows.into_iter().filter(|r| r.update.effective_from == at));
+        match last {
+            Some(key) => after = Some(key),
+            None => break,
+        }
+    }
+    found
+        .into_iter()
+        .max_by_key(|r| (r.created_at, r.update.idempotency_key.clone()))
+        .ok_or_else(|| CatalogError::NotFound {
+            what: "license update",
+            org: org.to_string(),
+            id: format!(
+                "{license} of account {account} effective from {}",
+                at.to_rfc3339()
+            ),
+        })
+}

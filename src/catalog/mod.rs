@@ -5,12 +5,15 @@
 //! - [`orgs`]: organisations and their settings (timezone, currencies, net term days,
 //!   invoice number format, rounding).
 //! - [`customers`]: customers (who is billed).
+//! - [`contacts`]: people to reach at a customer (never emailed invoices).
 //! - [`accounts`]: accounts (the billed entity, in one invoice currency).
 //! - [`aliases`]: strings that route usage to an account over a range of time.
 //! - [`associations`]: which plan version an account is on, over which local dates.
 //! - [`meters`]: event schemas and usage meters.
 //! - [`usage`]: usage events, validated and ingested in batches.
 //! - [`licenses`]: license quantity updates.
+//! - [`history`]: an account's billing history, and deleting customers and accounts
+//!   that have none.
 //! - [`plans`]: price plans and their versions (DRAFT -> ACTIVE -> ARCHIVED).
 //! - [`input`]: rules every way in shares: the one time parser, text length limits.
 //!
@@ -25,7 +28,9 @@
 pub mod accounts;
 pub mod aliases;
 pub mod associations;
+pub mod contacts;
 pub mod customers;
+pub mod history;
 pub mod input;
 pub mod licenses;
 pub mod meters;
@@ -148,6 +153,9 @@ fn constraint_meaning(name: &str) -> Option<&'static str> {
         "price_plan_versions_finalized_check" => {
             "a version is finalized exactly when it is no longer a DRAFT"
         }
+        "customer_contacts_pkey" => "a contact with this username exists already",
+        "customer_contacts_email_key" => "the customer has a contact with this email already",
+        "customer_contacts_customer_fk" => "the customer does not exist in the organisation",
         _ => return None,
     })
 }

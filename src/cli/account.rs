@@ -7,10 +7,10 @@ use sqlx::PgPool;
 use super::customer::AddressFlags;
 use super::flags::{date, instant, json_file, net_term_days};
 use super::output::{print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
-use crate::catalog::accounts::{self, Account, AccountDetails, NewAccount};
+use crate::catalog::accounts::{self, Account, AccountChanges, AccountDetails, NewAccount};
 use crate::catalog::aliases;
 use crate::catalog::associations::{self, Attachment};
-use crate::catalog::{parse_currency, parse_timezone};
+use crate::catalog::{history, parse_currency, parse_timezone};
 
 /// `billrun account ...`.
 // Parsed once per process: the size of a variant does not matter.
@@ -101,6 +101,46 @@ pub enum AccountCommand {
         account: String,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Change an account: each flag given replaces the stored value (the address
+    /// flags the address whole). The invoice currency and the timezone change only
+    /// while the account has no invoices, plan periods or credit grants.
+    Update {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The account.
+        account: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new invoice currency (one of the organisation's enabled currencies).
+        #[arg(long)]
+        invoice_currency: Option<String>,
+        /// Its own timezone.
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Its own net term days, for invoices finalized from now on.
+        #[arg(long, allow_negative_numbers = true)]
+        net_term_days: Option<i64>,
+        /// A new main contact address.
+        #[arg(long)]
+        primary_email: Option<String>,
+        /// New invoice recipients, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        billing_emails: Option<Vec<String>>,
+        /// New copy recipients, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        additional_emails: Option<Vec<String>>,
+        #[command(flatten)]
+        address: AddressFlags,
+    },
+    /// Delete an account with no billing history (refused when it has invoices, plan
+    /// periods, credit grants, usage, license updates or plan-migration entries).
+    Delete {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The account.
+        account: String,
     },
     /// The organisation's accounts.
     List {
@@ -251,6 +291,44 @@ pub async fn run(pool: &PgPool, cmd: AccountCommand) -> anyhow::Result<()> {
                 return print_json(&v);
             }
             print_account(&d);
+        }
+        AccountCommand::Update {
+            org,
+            account,
+            name,
+            invoice_currency,
+            timezone,
+            net_term_days: days,
+            primary_email,
+            billing_emails,
+            additional_emails,
+            address,
+        } => {
+            let changes = AccountChanges {
+                name,
+                primary_email,
+                billing_emails,
+                additional_emails,
+                address: address.into_address(),
+                net_term_days: net_term_days(days)?,
+                invoice_currency: invoice_currency
+                    .as_deref()
+                    .map(|c| parse_currency("invoiceCurrency", c))
+                    .transpose()?,
+                timezone: timezone
+                    .as_deref()
+                    .map(|tz| parse_timezone("timezone", tz))
+                    .transpose()?,
+            };
+            let a = accounts::update(pool, &org.id(), &account, &changes).await?;
+            println!(
+                "account {} updated in {} (invoices in {})",
+                a.id, org.org, a.invoice_currency
+            );
+        }
+        AccountCommand::Delete { org, account } => {
+            history::delete_account(pool, &org.id(), &account).await?;
+            println!("account {account} deleted from {}", org.org);
         }
         AccountCommand::List {
             org,

@@ -159,6 +159,10 @@ pub const CHANGES: &[CliChange] = &[
         "plan_migration",
         &["id"],
     ),
+    change("customer update", "customer.update", "customer", &["id"]),
+    change("customer delete", "customer.delete", "customer", &["id"]),
+    change("account update", "account.update", "account", &["account"]),
+    change("account delete", "account.delete", "account", &["account"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -224,6 +228,7 @@ pub const READS: &[&str] = &[
     "demo",
     "db url",
     "db stop",
+    "customer contacts",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

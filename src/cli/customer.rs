@@ -4,7 +4,9 @@
 use sqlx::PgPool;
 
 use super::output::{or_dash, print_rows, Align, OrgArgs, OutputArgs, Table};
-use crate::catalog::customers::{self, Address, Customer, NewCustomer};
+use crate::catalog::contacts::{self, Contact};
+use crate::catalog::customers::{self, Address, Customer, CustomerChanges, NewCustomer};
+use crate::catalog::history;
 
 /// `billrun customer ...`.
 // Parsed once per process: the size of a variant does not matter.
@@ -25,6 +27,40 @@ pub enum CustomerCommand {
         primary_email: Option<String>,
         #[command(flatten)]
         address: AddressFlags,
+    },
+    /// Change a customer: each flag given replaces the stored value; the address
+    /// flags replace the address whole (as Togai's PATCH /customers/{id}).
+    Update {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new main contact address.
+        #[arg(long)]
+        primary_email: Option<String>,
+        #[command(flatten)]
+        address: AddressFlags,
+    },
+    /// Delete a customer with its contacts and accounts, refused (nothing deleted)
+    /// when an account of it has billing history (README "Customers and accounts that
+    /// change").
+    Delete {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
+    },
+    /// A customer's contacts (kept with it; never emailed invoices).
+    Contacts {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The organisation's customers.
     List {
@@ -97,6 +133,41 @@ pub async fn run(pool: &PgPool, cmd: CustomerCommand) -> anyhow::Result<()> {
             let c = customers::create(pool, &org.id(), &new).await?;
             println!("customer {} created in {}", c.id, org.org);
         }
+        CustomerCommand::Update {
+            org,
+            id,
+            name,
+            primary_email,
+            address,
+        } => {
+            let changes = CustomerChanges {
+                name,
+                primary_email,
+                address: address.into_address(),
+            };
+            let c = customers::update(pool, &org.id(), &id, &changes).await?;
+            println!("customer {} updated in {}", c.id, org.org);
+        }
+        CustomerCommand::Delete { org, id } => {
+            let d = history::delete_customer(pool, &org.id(), &id).await?;
+            crate::cli::audit::note_details("accounts", serde_json::json!(d.accounts));
+            println!(
+                "customer {id} deleted from {} with {} account(s){} and {} contact(s)",
+                org.org,
+                d.accounts.len(),
+                if d.accounts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", d.accounts.join(", "))
+                },
+                d.contacts
+            );
+        }
+        CustomerCommand::Contacts { org, id, output } => {
+            customers::get(pool, &org.org, &id).await?;
+            let list = contacts::list(pool, &org.id(), &id).await?;
+            print_rows(output, &list, contact_table)?;
+        }
         CustomerCommand::List { org, output } => {
             let list = customers::list(pool, &org.id()).await?;
             print_rows(output, &list, customer_table)?;
@@ -117,6 +188,25 @@ fn customer_table(list: &[Customer]) -> Table {
             c.id.clone(),
             c.name.clone(),
             or_dash(c.primary_email.as_deref()).to_string(),
+        ]);
+    }
+    t
+}
+
+/// `customer contacts`: a contact a line.
+fn contact_table(list: &[Contact]) -> Table {
+    let mut t = Table::new(&[
+        ("USERNAME", 30, Align::Left),
+        ("NAME", 30, Align::Left),
+        ("EMAIL", 30, Align::Left),
+        ("PHONE", 0, Align::Left),
+    ]);
+    for c in list {
+        t.row(vec![
+            c.username.clone(),
+            c.name.clone(),
+            c.email.clone(),
+            or_dash(c.phone.as_deref()).to_string(),
         ]);
     }
     t

@@ -77,6 +77,7 @@ pub const PURGED_TABLES: &[&str] = &[
     "plan_associations",
     "aliases",
     "accounts",
+    "customer_contacts",
     "customers",
     "usage_meters",
     "event_schemas",

@@ -3,7 +3,8 @@
 //! `CustomerPaginatedResponse`), through `catalog::customers` as `billrun customer`.
 //!
 //! Fields billrun does not keep are answered with fixed values: `togaiCustomerId` is
-//! the customer's id, `status` is `ACTIVE`, `updatedAt` is `createdAt`, and
+//! the customer's id, `status` is `ACTIVE`, `updatedAt` is the last change's time
+//! (`createdAt` until it changes), and
 //! `billingAddress` is the address's lines joined with ", ". A customer without an
 //! email is answered with `primaryEmail` "" (Togai requires the field).
 
@@ -141,7 +142,7 @@ pub struct InlineAccount {
 }
 
 /// Refuses `field` unless it is absent or empty (billrun does not keep it yet).
-fn refuse_unless_empty(field: &str, empty: bool) -> Result<(), ApiError> {
+pub(super) fn refuse_unless_empty(field: &str, empty: bool) -> Result<(), ApiError> {
     if empty {
         Ok(())
     } else {
@@ -229,7 +230,7 @@ pub struct CustomerBody {
     pub status: &'static str,
     /// When it was created (UTC).
     pub created_at: DateTime<Utc>,
-    /// When it was created (billrun does not update customers yet).
+    /// When it last changed (`createdAt` until it changes).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -263,7 +264,7 @@ pub fn one_line(a: &Address) -> String {
     .join(", ")
 }
 
-fn body(c: Customer) -> CustomerBody {
+pub(super) fn body(c: Customer) -> CustomerBody {
     let address = c.address.unwrap_or_default();
     CustomerBody {
         togai_customer_id: c.id.clone(),
@@ -274,7 +275,7 @@ fn body(c: Customer) -> CustomerBody {
         address: address.into(),
         status: "ACTIVE",
         created_at: c.created_at,
-        updated_at: c.created_at,
+        updated_at: c.updated_at.unwrap_or(c.created_at),
     }
 }
 

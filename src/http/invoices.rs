@@ -172,6 +172,43 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<InvoicePage>, ApiError> {
+    page(&state, &who, q, None).await
+}
+
+/// The invoices eligible for a bill run (Togai's `GET /invoices/bill_runs`, "list
+/// invoices eligible for bill run"): the caller's organisation's DRAFT invoices, which
+/// the next bill run finalizes once their grace period has ended (until then it
+/// recomputes them), a page at a time as `GET /invoices`. `status` may only be
+/// `DRAFT`. The bill runs themselves are Togai's jobs of type `BILL_RUN` (`GET
+/// /jobs`).
+#[utoipa::path(get, path = "/invoices/bill_runs", tag = "invoices",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of DRAFT invoices", body = InvoicePage),
+        (status = 400, description = "a parameter is invalid, not supported yet, or a status other than DRAFT", body = ErrorBody),
+        (status = 401, description = "no valid credential", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn eligible(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<InvoicePage>, ApiError> {
+    if let Some(s) = q.status.as_deref().filter(|s| *s != "DRAFT") {
+        return Err(ApiError::invalid(format!(
+            "status: {s:?}: only DRAFT invoices are eligible for a bill run"
+        )));
+    }
+    page(&state, &who, q, Some(InvoiceStatus::Draft)).await
+}
+
+/// One page of `GET /invoices` for `q` (with `status` forced to `only` when given).
+async fn page(
+    state: &AppState,
+    who: &Principal,
+    q: ListQuery,
+    only: Option<InvoiceStatus>,
+) -> Result<Json<InvoicePage>, ApiError> {
     for (name, given) in [
         ("customer_id", &q.customer_id),
         ("start_time", &q.start_time),
@@ -196,7 +233,8 @@ pub async fn list(
             s.parse::<InvoiceStatus>()
                 .map_err(|e| ApiError::invalid(format!("status: {e}")))
         })
-        .transpose()?;
+        .transpose()?
+        .or(only);
     let filter = InvoiceFilter {
         org: who.org.clone(),
         account: q.owner_id,

@@ -8,12 +8,17 @@
 //! is the license's absolute quantity for the account from that update on (Togai's
 //! "absolute quantity of the license"; [`crate::catalog::licenses::LicenseRecord`]).
 //! Lists are by idempotency key, keyset paged. Recording is audited as
-//! `license_update.create`. `PATCH /license_updates/{license_id}` (metadata of an
-//! entry) is not served: billrun keeps no metadata.
+//! `license_update.create`. `PATCH /license_updates/{license_id}` changes an entry's
+//! metadata in Togai, and billrun keeps none: the entry (`accountId`, `effectiveFrom`)
+//! is looked up (404 when there is none), an empty `metadata` answers it unchanged
+//! and any other is refused (400); audited as `license_update.update`. Togai's client
+//! sends that path with its template unfilled (`/license_updates/%7Blicense_id%7D`)
+//! and the license as the query's `licenseId`: a path of `{license_id}` takes the
+//! query's.
 
 use std::collections::HashMap;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -224,4 +229,117 @@ pub async fn list(
         data: rows.into_iter().map(body).collect(),
         next_token,
     }))
+}
+
+/// Togai's `LicenseEntryDetailsUpdateRequest`: the entry (`accountId`,
+/// `effectiveFrom`) and its new metadata.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryDetailsRequest {
+    /// The account of the entry.
+    pub account_id: String,
+    /// The instant the entry is effective from (exactly).
+    pub effective_from: DateTime<Utc>,
+    /// Not kept: only an empty object is accepted.
+    pub metadata: HashMap<String, String>,
+}
+
+/// The query of `PATCH /license_updates/{license_id}`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct EntryQuery {
+    /// The license, as Togai's client sends it (the path's template left unfilled).
+    #[serde(rename = "licenseId")]
+    pub license_id: Option<String>,
+}
+
+/// The license a `PATCH` names: the path's, or the query's when the path is Togai's
+/// client's unfilled template `{license_id}`; the two must agree when both are given.
+fn license_of(path: &str, query: Option<String>) -> Result<String, ApiError> {
+    let from_path = (path != "{license_id}").then(|| path.to_string());
+    match (from_path, query) {
+        (Some(p), Some(q)) if p != q => Err(ApiError::invalid(format!(
+            "licenseId: the path names {p:?} and the query {q:?}"
+        ))),
+        (Some(p), _) => Ok(p),
+        (None, Some(q)) => Ok(q),
+        (None, None) => Err(ApiError::invalid(
+            "licenseId: missing (in the path or the query)",
+        )),
+    }
+}
+
+/// The metadata of a license update: billrun keeps none, so the entry is answered
+/// unchanged for an empty `metadata` and any other is refused (audited as
+/// `license_update.update`).
+#[utoipa::path(patch, path = "/license_updates/{license_id}", tag = "licenses",
+    params(("license_id" = String, Path, description = "the license (`{license_id}`: the query's)"), EntryQuery),
+    request_body = EntryDetailsRequest,
+    responses(
+        (status = 200, description = "the entry, unchanged", body = LicenseUpdateBody),
+        (status = 400, description = "metadata given (not kept), or a field is invalid", body = ErrorBody),
+        (status = 403, description = "the role may not record license updates", body = ErrorBody),
+        (status = 404, description = "no such entry in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_entry(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(path): Path<String>,
+    Params(q): Params<EntryQuery>,
+    Body(req): Body<EntryDetailsRequest>,
+) -> Result<Json<LicenseUpdateBody>, ApiError> {
+    let license = license_of(&path, q.license_id);
+    let object = format!(
+        "{}/{}",
+        req.account_id,
+        license.as_deref().unwrap_or(path.as_str())
+    );
+    let found = match license {
+        Ok(license) => licenses::entry_at(
+            &state.pool,
+            &who.org,
+            &license,
+            &req.account_id,
+            req.effective_from,
+        )
+        .await
+        .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let done = match found {
+        Ok(_) if !req.metadata.is_empty() => Err(ApiError::invalid(
+            "metadata: not supported (billrun does not keep license update metadata)",
+        )),
+        other => other,
+    };
+    let record = audited(
+        &state,
+        &who,
+        Change {
+            action: "license_update.update",
+            object_type: "license_update",
+            object_id: &object,
+        },
+        serde_json::json!({ "effectiveFrom": req.effective_from, "metadata": req.metadata }),
+        done,
+    )
+    .await?;
+    Ok(Json(body(record)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_license_is_the_paths_or_for_the_unfilled_template_the_querys() {
+        assert_eq!(license_of("seats", None).unwrap(), "seats");
+        assert_eq!(
+            license_of("{license_id}", Some("seats".into())).unwrap(),
+            "seats"
+        );
+        assert_eq!(license_of("seats", Some("seats".into())).unwrap(), "seats");
+        assert!(license_of("seats", Some("cpus".into())).is_err());
+        assert!(license_of("{license_id}", None).is_err());
+    }
 }

@@ -33,6 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::identity::Principal;
 
+pub mod account_changes;
 pub mod accounts;
 pub mod aliases;
 pub mod api_tokens;
@@ -40,6 +41,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod billrun_jobs;
 pub mod credits;
+pub mod customer_changes;
 pub mod customers;
 pub mod deadline;
 pub mod document_settings;
@@ -242,6 +244,14 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/billrun/users/{email}") => on(filter, users::get),
         ("PATCH", "/billrun/users/{email}") => on(filter, users::update),
         ("DELETE", "/billrun/users/{email}") => on(filter, users::remove),
+        ("PATCH", "/customers/{customer_id}") => on(filter, customer_changes::update),
+        ("DELETE", "/customers/{customer_id}") => on(filter, customer_changes::delete),
+        ("POST", "/customers/{customer_id}/contacts") => on(filter, customer_changes::add_contact),
+        ("PATCH", "/accounts/{account_id}") => on(filter, account_changes::update),
+        ("DELETE", "/accounts/{account_id}") => on(filter, account_changes::delete),
+        ("GET", "/invoices/bill_runs") => on(filter, invoices::eligible),
+        ("PATCH", "/license_updates/{license_id}") => on(filter, license_updates::update_entry),
+        ("DELETE", "/v2/accounts/{account_id}/discard_schedules") => on(filter, schedules::discard),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -151,6 +151,14 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/billrun/users/{email}", Needs(Resource::Users, Read), "one user"),
     route(PATCH, "/billrun/users/{email}", Needs(Resource::Users, Write), "give a user another role (not the last active Administrator)"),
     route(DELETE, "/billrun/users/{email}", Needs(Resource::Users, Write), "remove a user or revoke an invitation (not the last active Administrator)"),
+    route(PATCH, "/customers/{customer_id}", Needs(Customers, Write), "change a customer's name, email or address"),
+    route(DELETE, "/customers/{customer_id}", Needs(Customers, Write), "delete a customer and its accounts (409: billing history)"),
+    route(POST, "/customers/{customer_id}/contacts", Needs(Customers, Write), "add a contact to a customer (no portal access)"),
+    route(PATCH, "/accounts/{account_id}", Needs(Accounts, Write), "change an account (currency only before it is billed)"),
+    route(DELETE, "/accounts/{account_id}", Needs(Accounts, Write), "delete an account (409: billing history)"),
+    route(GET, "/invoices/bill_runs", Needs(Invoices, Read), "invoices eligible for a bill run: the DRAFT ones (owner_id, nextToken, pageSize)"),
+    route(PATCH, "/license_updates/{license_id}", Needs(Resource::Events, Write), "a license update's metadata: only none (not kept)"),
+    route(DELETE, "/v2/accounts/{account_id}/discard_schedules", Needs(Schedules, Write), "discard draft schedules: a no-op (edits are applied at once)"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -21,8 +21,11 @@
 //! 400 naming the field: `DISASSOCIATE`, `scheduleId`,
 //! `pricingCycleConfigOverride`, `retainStartOffsets: true`, `mergeSchedules: true`,
 //! finalize's `mergeSchedules: true` and `preActions`. `?discard=true` discards
-//! nothing (there are no drafts). Audited as `account.edit_schedules` /
-//! `account.finalize_schedules`.
+//! nothing (there are no drafts), and so does `DELETE .../discard_schedules`: it
+//! answers Togai's `{"success": true}` for an account of the organisation and leaves
+//! the applied edits as they are (undo one by editing again). Audited as
+//! `account.edit_schedules` / `account.finalize_schedules` /
+//! `account.discard_schedules`.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -490,4 +493,40 @@ pub async fn list(
     Ok(Json(SchedulesPage {
         data: schedules_of(&state, &who, periods).await?,
     }))
+}
+
+/// Discards an account's draft schedules: billrun has none (edits are applied at
+/// once), so nothing changes and applied edits stay; answers Togai's
+/// `BaseSuccessResponse` (404 for an unknown account; audited as
+/// `account.discard_schedules`).
+#[utoipa::path(delete, path = "/v2/accounts/{account_id}/discard_schedules", tag = "schedules",
+    params(("account_id" = String, Path, description = "the account's id")),
+    responses(
+        (status = 200, description = "nothing to discard", body = super::customer_changes::Success),
+        (status = 403, description = "the role may not change schedules", body = ErrorBody),
+        (status = 404, description = "no such account in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn discard(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<super::customer_changes::Success>, ApiError> {
+    let found = accounts::get(&state.pool, &who.org, &id)
+        .await
+        .map(|_| ())
+        .map_err(ApiError::from);
+    audited(
+        &state,
+        &who,
+        Change {
+            action: "account.discard_schedules",
+            object_type: "account",
+            object_id: &id,
+        },
+        serde_json::json!({ "discarded": 0 }),
+        found,
+    )
+    .await?;
+    Ok(Json(super::customer_changes::Success { success: true }))
 }

@@ -1,11 +1,19 @@
-"""Account aliases, credits, license updates, settings and a customer created with
-its account, through the official client (see common.py for how this script is run).
-The organisation has a plan with the license rate card "seats"."""
+"""Account aliases, credits, license updates, settings, a customer created with its
+account, and customers and accounts that change (update, contacts, delete), through the
+official client (see common.py for how this script is run). The organisation has a plan
+with the license rate card "seats"."""
 
 from datetime import date, datetime, timezone
 
 from togai_client import (
     AccountsApi,
+    AccountsBillingInformation,
+    CreateCustomerContactRequest,
+    InvoicesApi,
+    LicenseEntryDetailsUpdateRequest,
+    SchedulesApi,
+    UpdateAccountRequest,
+    UpdateCustomerRequest,
     AddAccountAliasesRequest,
     CreateAccountAliasRequest,
     CreateAccountRequestWithoutCustomerId,
@@ -130,4 +138,43 @@ inserted = settings.insert_setting(Setting(
 check(inserted.value == '["USD","EUR"]', f"inserted: {inserted!r}")
 e = refused(400, settings.get_setting, "timezoneOfTheMoon")
 check("timezoneOfTheMoon" in e.body, f"names the setting: {e.body}")
+
+# Customers and accounts that change. initech-main has credit grants and license
+# updates (billing history); globex-main only alias ranges.
+changed = customers.update_customer("initech", UpdateCustomerRequest(
+    name="Initech Inc", address=Address(city="Dallas", country="US")))
+check(changed.name == "Initech Inc" and changed.primary_email == "billing@initech.test",
+      f"updated customer: {changed!r}")
+check(changed.address.city == "Dallas" and changed.address.line1 is None, f"address whole: {changed!r}")
+check(changed.updated_at > changed.created_at, f"updatedAt: {changed!r}")
+contact = customers.create_customer_contact("initech", CreateCustomerContactRequest(
+    name="Ann Smith", email="ann@initech.test", phone="+1 512 555 0100"))
+check(contact.username.startswith("ct_") and not contact.login_access and not contact.verified,
+      f"contact: {contact!r}")
+e = refused(400, customers.create_customer_contact, "initech", CreateCustomerContactRequest(
+    name="Bob", email="bob@initech.test", login_access=True))
+check("loginAccess" in e.body, f"names loginAccess: {e.body}")
+account = accounts.update_account("initech-main", UpdateAccountRequest(
+    net_term_days=45, billing_information=AccountsBillingInformation(email_recipients=["ap@initech.test"])))
+check(account.net_term_days == 45 and account.billing_information.email_recipients == ["ap@initech.test"],
+      f"updated account: {account!r}")
+e = refused(409, accounts.update_account, "initech-main", UpdateAccountRequest(invoice_currency="EUR"))
+check("credit grant" in e.body, f"the currency of a credited account stays: {e.body}")
+entry = licenses.update_license_entry_details(
+    license_id="seats", license_entry_details_update_request=LicenseEntryDetailsUpdateRequest(
+        account_id="initech-main", effective_from=utc(2026, 1, 5, 9), metadata={}))
+check(entry.quantity == 5 and entry.license_id == "seats", f"license entry: {entry!r}")
+refused(400, licenses.update_license_entry_details, license_id="seats",
+        license_entry_details_update_request=LicenseEntryDetailsUpdateRequest(
+            account_id="initech-main", effective_from=utc(2026, 1, 5, 9), metadata={"po": "4711"}))
+eligible = InvoicesApi(api).list_invoices_for_bill_run()
+check(eligible.data == [] and eligible.next_token is None, f"no drafts: {eligible!r}")
+discarded = SchedulesApi(api).discard_account_schedules("globex-main")
+check(discarded.success, f"discard: {discarded!r}")
+e = refused(409, customers.delete_customer, "initech")
+check("billing history" in e.body, f"initech is kept: {e.body}")
+check(accounts.delete_account("globex-main").success, "globex-main deleted")
+refused(404, accounts.get_account, "globex-main")
+check(customers.delete_customer("globex").success, "globex deleted")
+refused(404, customers.get_customer, "globex")
 print("accounts: ok")

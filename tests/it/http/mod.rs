@@ -6,6 +6,7 @@
 
 mod accounts_more;
 mod catalog;
+mod customer_changes;
 mod documents;
 mod identity;
 mod imports;

@@ -492,6 +492,20 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             assert_eq!(status, StatusCode::CREATED, "{body}");
             "gu1@globex.test".into()
         }
+        "license_id" => {
+            // A license with one update (PATCH /license_updates/{license_id} names it).
+            env.account(org, "ga5").from("2025-12-01").await;
+            sqlx::query(
+                "INSERT INTO license_updates (org_id, idempotency_key, license_id, account_id,
+                     update_type, quantity, effective_from)
+                 VALUES ($1, 'g-seats-1', 'gseats', 'ga5', 'ABSOLUTE', 3, '2026-01-01T00:00:00Z')",
+            )
+            .bind(org)
+            .execute(env.pool())
+            .await
+            .unwrap();
+            "gseats".into()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"
