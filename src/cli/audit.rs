@@ -159,6 +159,44 @@ pub const CHANGES: &[CliChange] = &[
         "plan_migration",
         &["id"],
     ),
+    change(
+        "meter update-schema",
+        "event_schema.update",
+        "event_schema",
+        &["name"],
+    ),
+    change(
+        "meter activate-schema",
+        "event_schema.activate",
+        "event_schema",
+        &["name"],
+    ),
+    change(
+        "meter deactivate-schema",
+        "event_schema.deactivate",
+        "event_schema",
+        &["name"],
+    ),
+    change(
+        "meter delete-schema",
+        "event_schema.delete",
+        "event_schema",
+        &["name"],
+    ),
+    change("meter update", "usage_meter.update", "usage_meter", &["id"]),
+    change(
+        "meter activate",
+        "usage_meter.activate",
+        "usage_meter",
+        &["id"],
+    ),
+    change(
+        "meter deactivate",
+        "usage_meter.deactivate",
+        "usage_meter",
+        &["id"],
+    ),
+    change("meter delete", "usage_meter.delete", "usage_meter", &["id"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -222,6 +260,8 @@ pub const READS: &[&str] = &[
     "demo",
     "db url",
     "db stop",
+    "meter schema-versions",
+    "meter show",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

@@ -228,6 +228,25 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/v2/accounts/{account_id}/schedules") => on(filter, schedules::list),
         ("POST", "/v2/accounts/{account_id}/edit_schedules") => on(filter, schedules::edit),
         ("POST", "/v2/accounts/{account_id}/finalize_schedules") => on(filter, schedules::finalize),
+        ("GET", "/event_schema/{event_schema_name}") => on(filter, event_schemas::get),
+        ("PATCH", "/event_schema/{event_schema_name}") => on(filter, event_schemas::update),
+        ("DELETE", "/event_schema/{event_schema_name}") => on(filter, event_schemas::delete),
+        ("POST", "/event_schema/{event_schema_name}/activate") => {
+            on(filter, event_schemas::activate)
+        }
+        ("POST", "/event_schema/{event_schema_name}/deactivate") => {
+            on(filter, event_schemas::deactivate)
+        }
+        ("GET", "/event_schema/{event_schema_name}/versions") => {
+            on(filter, event_schemas::versions)
+        }
+        ("GET", "/usage_meters/{usage_meter_id}") => on(filter, usage_meters::get),
+        ("PATCH", "/usage_meters/{usage_meter_id}") => on(filter, usage_meters::update),
+        ("DELETE", "/usage_meters/{usage_meter_id}") => on(filter, usage_meters::delete),
+        ("POST", "/usage_meters/{usage_meter_id}/activate") => on(filter, usage_meters::activate),
+        ("POST", "/usage_meters/{usage_meter_id}/deactivate") => {
+            on(filter, usage_meters::deactivate)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -11,6 +11,7 @@ mod imports;
 mod ingest;
 mod jobs;
 mod login;
+mod meters;
 mod price_plans;
 mod schedules;
 mod security;
