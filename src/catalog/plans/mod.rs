@@ -399,8 +399,8 @@ async fn missing_meters(
 }
 
 /// What stands in the way of finalizing the plan's latest version (Togai's "errors of
-/// a price plan"): `(card name, error)` for each usage card whose meter is INACTIVE or does not exist
-/// in the organisation. Empty when the latest version is finalized already (it was
+/// a price plan"): `(card name, error)` for each usage card whose meter is INACTIVE or
+/// does not exist in the organisation. Empty when the latest version is finalized already (it was
 /// checked then) or when nothing is wrong. Errors: the plan does not exist (not
 /// found).
 pub async fn finalize_problems(
