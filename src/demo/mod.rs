@@ -79,6 +79,7 @@ pub const PURGED_TABLES: &[&str] = &[
     "accounts",
     "customers",
     "usage_meters",
+    "event_schema_versions",
     "event_schemas",
     "price_plan_versions",
     "price_plans",
