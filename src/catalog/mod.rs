@@ -9,7 +9,8 @@
 //! - [`accounts`]: accounts (the billed entity, in one invoice currency).
 //! - [`aliases`]: strings that route usage to an account over a range of time.
 //! - [`associations`]: which plan version an account is on, over which local dates.
-//! - [`meters`]: event schemas and usage meters.
+//! - [`meters`]: event schemas and usage meters, their statuses and schema versions
+//!   (what may change once they are in use: [`meters::changes`]).
 //! - [`usage`]: usage events, validated and ingested in batches.
 //! - [`licenses`]: license quantity updates.
 //! - [`history`]: an account's billing history, and deleting customers and accounts

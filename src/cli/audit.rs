@@ -163,6 +163,44 @@ pub const CHANGES: &[CliChange] = &[
     change("customer delete", "customer.delete", "customer", &["id"]),
     change("account update", "account.update", "account", &["account"]),
     change("account delete", "account.delete", "account", &["account"]),
+    change(
+        "meter update-schema",
+        "event_schema.update",
+        "event_schema",
+        &["name"],
+    ),
+    change(
+        "meter activate-schema",
+        "event_schema.activate",
+        "event_schema",
+        &["name"],
+    ),
+    change(
+        "meter deactivate-schema",
+        "event_schema.deactivate",
+        "event_schema",
+        &["name"],
+    ),
+    change(
+        "meter delete-schema",
+        "event_schema.delete",
+        "event_schema",
+        &["name"],
+    ),
+    change("meter update", "usage_meter.update", "usage_meter", &["id"]),
+    change(
+        "meter activate",
+        "usage_meter.activate",
+        "usage_meter",
+        &["id"],
+    ),
+    change(
+        "meter deactivate",
+        "usage_meter.deactivate",
+        "usage_meter",
+        &["id"],
+    ),
+    change("meter delete", "usage_meter.delete", "usage_meter", &["id"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -229,6 +267,8 @@ pub const READS: &[&str] = &[
     "db url",
     "db stop",
     "customer contacts",
+    "meter schema-versions",
+    "meter show",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

@@ -1,4 +1,7 @@
-//! `billrun meter ...`: event schemas and usage meters (catalog::meters).
+//! `billrun meter ...`: event schemas and usage meters (catalog::meters): create,
+//! list and show them; change, activate, deactivate and delete them with the rules of
+//! `catalog::meters::changes` (README "HTTP API", "Event schemas and usage meters"),
+//! as the HTTP API's `/event_schema/{name}` and `/usage_meters/{id}` routes do.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +10,9 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::output::{or_dash, print_json, Align, OrgArgs, OutputArgs, Table};
+use crate::catalog::meters::changes::{self, SchemaChange};
 use crate::catalog::meters::{self, Aggregation, EventSchema, UsageMeter};
+use crate::store::status::CatalogStatus;
 
 /// `billrun meter ...`: event schemas and usage meters.
 #[derive(clap::Subcommand, Debug)]
@@ -54,6 +59,105 @@ pub enum MeterCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Add attributes or dimensions to an event schema (its next version; none can be
+    /// removed).
+    UpdateSchema {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The schema's name.
+        name: String,
+        /// Every attribute after the change, comma-separated (default: unchanged).
+        #[arg(long, value_delimiter = ',')]
+        attributes: Option<Vec<String>>,
+        /// Every dimension after the change, comma-separated (default: unchanged).
+        #[arg(long, value_delimiter = ',')]
+        dimensions: Option<Vec<String>>,
+    },
+    /// Activate an event schema: it accepts events again.
+    ActivateSchema {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The schema's name.
+        name: String,
+    },
+    /// Deactivate an event schema (refused while an ACTIVE meter measures it).
+    DeactivateSchema {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The schema's name.
+        name: String,
+    },
+    /// Delete an event schema (refused while a meter measures it or events name it).
+    DeleteSchema {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The schema's name.
+        name: String,
+    },
+    /// Every version of an event schema.
+    SchemaVersions {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The schema's name.
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// One usage meter.
+    Show {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The meter's id.
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Change a usage meter (what it measures only while no price plan names it).
+    Update {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The meter's id.
+        id: String,
+        /// A new display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The event schema it measures.
+        #[arg(long)]
+        schema: Option<String>,
+        /// COUNT or SUM (with it, the attribute is --attribute's, else none).
+        #[arg(long)]
+        aggregation: Option<String>,
+        /// The attribute summed (SUM only).
+        #[arg(long)]
+        attribute: Option<String>,
+        /// Replace the filters: DIMENSION=VALUE (repeatable).
+        #[arg(long = "filter", value_name = "DIMENSION=VALUE")]
+        filters: Vec<String>,
+        /// Remove every filter.
+        #[arg(long, conflicts_with = "filters")]
+        no_filters: bool,
+    },
+    /// Activate a usage meter (its schema must be ACTIVE).
+    Activate {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The meter's id.
+        id: String,
+    },
+    /// Deactivate a usage meter (refused while a price plan names it).
+    Deactivate {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The meter's id.
+        id: String,
+    },
+    /// Delete a usage meter (refused while a price plan names it).
+    Delete {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The meter's id.
+        id: String,
+    },
 }
 
 /// Runs `billrun meter ...`.
@@ -68,11 +172,7 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
             let trim = |v: Vec<String>| -> Vec<String> {
                 v.into_iter().map(|s| s.trim().to_string()).collect()
             };
-            let schema = EventSchema {
-                name,
-                attributes: trim(attributes),
-                dimensions: trim(dimensions),
-            };
+            let schema = EventSchema::new(name, trim(attributes), trim(dimensions));
             let s = meters::create_schema(pool, &org.id(), &schema).await?;
             println!("event schema {} created in {}", s.name, org.org);
         }
@@ -93,6 +193,7 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
                 aggregation: Aggregation::parse("aggregation", &aggregation)?,
                 attribute,
                 filters,
+                status: CatalogStatus::Active,
             };
             let m = meters::create_meter(pool, &org.id(), &meter).await?;
             println!("usage meter {} created in {}", m.id, org.org);
@@ -107,6 +208,117 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
             schema_table(&schemas).print();
             println!();
             meter_table(&list).print();
+        }
+        MeterCommand::UpdateSchema {
+            org,
+            name,
+            attributes,
+            dimensions,
+        } => {
+            let trim = |v: Vec<String>| -> Vec<String> {
+                v.into_iter().map(|s| s.trim().to_string()).collect()
+            };
+            let change = SchemaChange {
+                attributes: attributes.map(trim),
+                dimensions: dimensions.map(trim),
+            };
+            let s = changes::update_schema(pool, &org.id(), &name, &change).await?;
+            println!("event schema {} is at version {}", s.name, s.version);
+        }
+        MeterCommand::ActivateSchema { org, name } => {
+            changes::set_schema_status(pool, &org.id(), &name, CatalogStatus::Active).await?;
+            println!("event schema {name} is ACTIVE");
+        }
+        MeterCommand::DeactivateSchema { org, name } => {
+            changes::set_schema_status(pool, &org.id(), &name, CatalogStatus::Inactive).await?;
+            println!("event schema {name} is INACTIVE");
+        }
+        MeterCommand::DeleteSchema { org, name } => {
+            changes::delete_schema(pool, &org.id(), &name).await?;
+            println!("event schema {name} deleted");
+        }
+        MeterCommand::SchemaVersions { org, name, output } => {
+            let versions = changes::schema_versions(pool, &org.id(), &name).await?;
+            if output.json {
+                let list: Vec<_> = versions
+                    .iter()
+                    .map(|v| json!({"schema": v.schema, "current": v.current}))
+                    .collect();
+                return print_json(&list);
+            }
+            let mut t = Table::new(&[
+                ("VERSION", 8, Align::Right),
+                ("STATUS", 9, Align::Left),
+                ("ATTRIBUTES", 30, Align::Left),
+                ("DIMENSIONS", 0, Align::Left),
+            ]);
+            for v in versions {
+                let status = if v.current {
+                    v.schema.status.as_str()
+                } else {
+                    "ARCHIVED"
+                };
+                t.row(vec![
+                    v.schema.version.to_string(),
+                    status.to_string(),
+                    v.schema.attributes.join(","),
+                    v.schema.dimensions.join(","),
+                ]);
+            }
+            t.print();
+        }
+        MeterCommand::Show { org, id, output } => {
+            let m = meters::get_meter(pool, org.id().as_str(), &id).await?;
+            if output.json {
+                return print_json(&m);
+            }
+            meter_table(std::slice::from_ref(&m)).print();
+        }
+        MeterCommand::Update {
+            org,
+            id,
+            name,
+            schema,
+            aggregation,
+            attribute,
+            filters,
+            no_filters,
+        } => {
+            let org = org.id();
+            let current = meters::get_meter(pool, org.as_str(), &id).await?;
+            let mut next = current.clone();
+            if let Some(name) = name {
+                next.name = name;
+            }
+            if let Some(schema) = schema {
+                next.event_schema_name = schema;
+            }
+            if let Some(a) = aggregation {
+                next.aggregation = Aggregation::parse("aggregation", &a)?;
+                next.attribute = None;
+            }
+            if attribute.is_some() {
+                next.attribute = attribute;
+            }
+            if no_filters {
+                next.filters.clear();
+            } else if !filters.is_empty() {
+                next.filters = parse_filters(&filters)?;
+            }
+            let m = changes::update_meter(pool, &org, &current, &next).await?;
+            println!("usage meter {} updated in {}", m.id, org);
+        }
+        MeterCommand::Activate { org, id } => {
+            changes::set_meter_status(pool, &org.id(), &id, CatalogStatus::Active).await?;
+            println!("usage meter {id} is ACTIVE");
+        }
+        MeterCommand::Deactivate { org, id } => {
+            changes::set_meter_status(pool, &org.id(), &id, CatalogStatus::Inactive).await?;
+            println!("usage meter {id} is INACTIVE");
+        }
+        MeterCommand::Delete { org, id } => {
+            changes::delete_meter(pool, &org.id(), &id).await?;
+            println!("usage meter {id} deleted");
         }
     }
     Ok(())
@@ -131,12 +343,16 @@ fn parse_filters(filters: &[String]) -> Result<BTreeMap<String, String>, FieldEr
 fn schema_table(schemas: &[EventSchema]) -> Table {
     let mut t = Table::new(&[
         ("EVENT SCHEMA", 24, Align::Left),
+        ("VERSION", 8, Align::Right),
+        ("STATUS", 9, Align::Left),
         ("ATTRIBUTES", 30, Align::Left),
         ("DIMENSIONS", 0, Align::Left),
     ]);
     for s in schemas {
         t.row(vec![
             s.name.clone(),
+            s.version.to_string(),
+            s.status.as_str().to_string(),
             s.attributes.join(","),
             s.dimensions.join(","),
         ]);
@@ -148,6 +364,7 @@ fn schema_table(schemas: &[EventSchema]) -> Table {
 fn meter_table(list: &[UsageMeter]) -> Table {
     let mut t = Table::new(&[
         ("USAGE METER", 24, Align::Left),
+        ("STATUS", 9, Align::Left),
         ("SCHEMA", 24, Align::Left),
         ("AGG", 6, Align::Left),
         ("ATTRIBUTE", 16, Align::Left),
@@ -157,6 +374,7 @@ fn meter_table(list: &[UsageMeter]) -> Table {
         let filters: Vec<_> = m.filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         t.row(vec![
             m.id.clone(),
+            m.status.as_str().to_string(),
             m.event_schema_name.clone(),
             m.aggregation.as_str().to_string(),
             or_dash(m.attribute.as_deref()).to_string(),

@@ -80,6 +80,7 @@ pub const PURGED_TABLES: &[&str] = &[
     "customer_contacts",
     "customers",
     "usage_meters",
+    "event_schema_versions",
     "event_schemas",
     "price_plan_versions",
     "price_plans",

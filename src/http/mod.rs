@@ -252,6 +252,25 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/invoices/bill_runs") => on(filter, invoices::eligible),
         ("PATCH", "/license_updates/{license_id}") => on(filter, license_updates::update_entry),
         ("DELETE", "/v2/accounts/{account_id}/discard_schedules") => on(filter, schedules::discard),
+        ("GET", "/event_schema/{event_schema_name}") => on(filter, event_schemas::get),
+        ("PATCH", "/event_schema/{event_schema_name}") => on(filter, event_schemas::update),
+        ("DELETE", "/event_schema/{event_schema_name}") => on(filter, event_schemas::delete),
+        ("POST", "/event_schema/{event_schema_name}/activate") => {
+            on(filter, event_schemas::activate)
+        }
+        ("POST", "/event_schema/{event_schema_name}/deactivate") => {
+            on(filter, event_schemas::deactivate)
+        }
+        ("GET", "/event_schema/{event_schema_name}/versions") => {
+            on(filter, event_schemas::versions)
+        }
+        ("GET", "/usage_meters/{usage_meter_id}") => on(filter, usage_meters::get),
+        ("PATCH", "/usage_meters/{usage_meter_id}") => on(filter, usage_meters::update),
+        ("DELETE", "/usage_meters/{usage_meter_id}") => on(filter, usage_meters::delete),
+        ("POST", "/usage_meters/{usage_meter_id}/activate") => on(filter, usage_meters::activate),
+        ("POST", "/usage_meters/{usage_meter_id}/deactivate") => {
+            on(filter, usage_meters::deactivate)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

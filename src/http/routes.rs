@@ -159,6 +159,17 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/invoices/bill_runs", Needs(Invoices, Read), "invoices eligible for a bill run: the DRAFT ones (owner_id, nextToken, pageSize)"),
     route(PATCH, "/license_updates/{license_id}", Needs(Resource::Events, Write), "a license update's metadata: only none (not kept)"),
     route(DELETE, "/v2/accounts/{account_id}/discard_schedules", Needs(Schedules, Write), "discard draft schedules: a no-op (edits are applied at once)"),
+    route(GET, "/event_schema/{event_schema_name}", Needs(EventSchemas, Read), "one event schema (version, else the current one)"),
+    route(PATCH, "/event_schema/{event_schema_name}", Needs(EventSchemas, Write), "add attributes or dimensions: the schema's next version"),
+    route(DELETE, "/event_schema/{event_schema_name}", Needs(EventSchemas, Write), "delete an event schema no meter measures and no event names"),
+    route(POST, "/event_schema/{event_schema_name}/activate", Needs(EventSchemas, Write), "activate an event schema: it accepts events again"),
+    route(POST, "/event_schema/{event_schema_name}/deactivate", Needs(EventSchemas, Write), "deactivate an event schema no ACTIVE meter measures"),
+    route(GET, "/event_schema/{event_schema_name}/versions", Needs(EventSchemas, Read), "every version of an event schema"),
+    route(GET, "/usage_meters/{usage_meter_id}", Needs(UsageMeters, Read), "one usage meter (includeSchema)"),
+    route(PATCH, "/usage_meters/{usage_meter_id}", Needs(UsageMeters, Write), "change a usage meter (what it measures: only while no plan names it)"),
+    route(DELETE, "/usage_meters/{usage_meter_id}", Needs(UsageMeters, Write), "delete a usage meter no plan names"),
+    route(POST, "/usage_meters/{usage_meter_id}/activate", Needs(UsageMeters, Write), "activate a usage meter"),
+    route(POST, "/usage_meters/{usage_meter_id}/deactivate", Needs(UsageMeters, Write), "deactivate a usage meter no plan names"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -10,20 +10,31 @@
 //! `SUM` exactly one computation naming the attribute it sums, without a matcher
 //! (billrun sums one attribute; expressions and matchers are not supported yet).
 //! A filter's `field` is a dimension of the schema (`region` or `dimensions.region`).
-//! Meters are usable once created: `status` `ACTIVE`.
+//!
+//! A meter is ACTIVE once created (Togai's DRAFT is not kept). `PATCH` takes Togai's
+//! `UpdateUsageMeterRequest`: each field given replaces the meter's (the id stays, also
+//! when `name` changes); changing what it measures (`eventSchemaName`,
+//! `aggregation`, `computations`, `filters`) is refused with 409 while a price plan
+//! version names the meter, since bill runs would re-rate open cycles with the new
+//! definition. `deactivate` and `DELETE` are refused (409) while a plan version names
+//! it; an INACTIVE meter cannot be finalized into a plan; `activate` needs its schema
+//! ACTIVE. The rules and their sources are [`crate::catalog::meters::changes`]'.
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
+use super::event_schemas::{self, status_filter, EventSchemaBody};
 use super::extract::{Body, Params};
+use super::jobs::SuccessBody;
 use super::{audited, AppState, Change, PageContext, PageQuery};
-use crate::catalog::meters::{self, Aggregation, UsageMeter};
+use crate::catalog::meters::{self, changes, Aggregation, UsageMeter};
 use crate::identity::Principal;
+use crate::store::status::CatalogStatus;
 
 /// The most characters of a usage meter's id (Togai's limit).
 pub const MAX_METER_ID_CHARS: usize = 20;
@@ -96,12 +107,15 @@ pub struct UsageMeterBody {
     /// `COUNTER`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// `ACTIVE`.
+    /// `ACTIVE` or `INACTIVE`.
     pub status: &'static str,
     /// `COUNT` or `SUM`.
     pub aggregation: &'static str,
     /// SUM: the attribute summed, as one computation.
     pub computations: Vec<ComputationBody>,
+    /// The event schema it measures (`GET /usage_meters/{id}?includeSchema=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_schema: Option<EventSchemaBody>,
 }
 
 /// Togai's `UsageMeterPaginatedResponse`.
@@ -121,7 +135,7 @@ pub struct UsageMeterPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
-    /// Only meters of this status (billrun's are all `ACTIVE`).
+    /// Only meters of this status: `ACTIVE` or `INACTIVE` (`DRAFT`, `ARCHIVED`: none).
     pub status: Option<String>,
     /// Only meters of this aggregation (`COUNT` or `SUM`).
     pub aggregations: Option<String>,
@@ -154,7 +168,7 @@ fn body(m: UsageMeter) -> UsageMeterBody {
             .map(|(field, value)| FilterEntry { field, value })
             .collect(),
         kind: "COUNTER",
-        status: "ACTIVE",
+        status: m.status.as_str(),
         aggregation: m.aggregation.as_str(),
         computations: m
             .attribute
@@ -166,6 +180,7 @@ fn body(m: UsageMeter) -> UsageMeterBody {
             })
             .into_iter()
             .collect(),
+        event_schema: None,
     }
 }
 
@@ -185,16 +200,35 @@ fn meter(req: CreateUsageMeterRequest) -> Result<UsageMeter, ApiError> {
             req.kind
         )));
     }
-    let aggregation = Aggregation::parse("aggregation", &req.aggregation)
+    let (aggregation, attribute) = measure(&req.aggregation, &req.computations)?;
+    let filters = filter_map(req.filters)?;
+    Ok(UsageMeter {
+        id: meter_id(&req.name),
+        name: req.name,
+        event_schema_name: req.event_schema_name,
+        aggregation,
+        attribute,
+        filters,
+        status: CatalogStatus::Active,
+    })
+}
+
+/// The aggregation and the attribute summed, from Togai's `aggregation` and
+/// `computations` (see the module documentation).
+fn measure(
+    aggregation: &str,
+    computations: &[ComputationBody],
+) -> Result<(Aggregation, Option<String>), ApiError> {
+    let aggregation = Aggregation::parse("aggregation", aggregation)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if let Some(c) = req.computations.iter().find(|c| c.matcher.is_some()) {
+    if let Some(c) = computations.iter().find(|c| c.matcher.is_some()) {
         return Err(ApiError::invalid(format!(
             "computations[{}].matcher: matchers are not supported yet",
             c.order
         )));
     }
     let attribute =
-        match (aggregation, req.computations.as_slice()) {
+        match (aggregation, computations) {
             (Aggregation::Count, []) => None,
             (Aggregation::Count, [c]) if c.computation.trim() == "1" => None,
             (Aggregation::Count, _) => {
@@ -207,8 +241,13 @@ fn meter(req: CreateUsageMeterRequest) -> Result<UsageMeter, ApiError> {
                 "computations: a SUM meter takes exactly one computation, the attribute it sums",
             )),
         };
+    Ok((aggregation, attribute))
+}
+
+/// Togai's filters as dimension -> value. Errors: a dimension filtered twice.
+fn filter_map(given: Vec<FilterEntry>) -> Result<BTreeMap<String, String>, ApiError> {
     let mut filters = BTreeMap::new();
-    for f in req.filters {
+    for f in given {
         let field = f
             .field
             .strip_prefix("dimensions.")
@@ -220,14 +259,7 @@ fn meter(req: CreateUsageMeterRequest) -> Result<UsageMeter, ApiError> {
             )));
         }
     }
-    Ok(UsageMeter {
-        id: meter_id(&req.name),
-        name: req.name,
-        event_schema_name: req.event_schema_name,
-        aggregation,
-        attribute,
-        filters,
-    })
+    Ok(filters)
 }
 
 /// Creates a usage meter in the caller's organisation (audited as
@@ -288,13 +320,15 @@ pub async fn list(
             Aggregation::parse("aggregations", a).map_err(|e| ApiError::invalid(e.to_string()))
         })
         .transpose()?;
-    let all = match q.status.as_deref() {
-        None | Some("ACTIVE") => meters::meters(&state.pool, &who.org).await?,
-        Some(_) => Vec::new(),
+    let status = status_filter(q.status.as_deref())?;
+    let all = match status {
+        Some(None) => Vec::new(),
+        _ => meters::meters(&state.pool, &who.org).await?,
     };
     let all = all
         .into_iter()
         .filter(|m| aggregation.is_none_or(|a| m.aggregation == a))
+        .filter(|m| status.is_none_or(|wanted| wanted == Some(m.status)))
         .collect();
     let paging = PageQuery {
         next_token: q.next_token,
@@ -306,6 +340,247 @@ pub async fn list(
         next_token,
         context,
     }))
+}
+
+/// The path of the routes on one meter.
+#[derive(Debug, Deserialize)]
+pub struct MeterPath {
+    /// The meter's id.
+    pub usage_meter_id: String,
+}
+
+/// The query of `GET /usage_meters/{usage_meter_id}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct GetQuery {
+    /// Also answer the event schema it measures (`eventSchema`).
+    pub include_schema: Option<bool>,
+}
+
+/// Togai's `UpdateUsageMeterRequest`: each field given replaces the meter's.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateUsageMeterRequest {
+    /// Its display name (its id stays).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Not kept yet: must be absent.
+    #[serde(default)]
+    pub billable_name: Option<String>,
+    /// Not kept yet: must be absent.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The event schema it measures.
+    #[serde(default)]
+    pub event_schema_name: Option<String>,
+    /// `COUNTER`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// `COUNT` or `SUM`; with a new aggregation, absent `computations` are none.
+    #[serde(default)]
+    pub aggregation: Option<String>,
+    /// As at creation.
+    #[serde(default)]
+    pub computations: Option<Vec<ComputationBody>>,
+    /// Dimension filters (all of them).
+    #[serde(default)]
+    pub filters: Option<Vec<FilterEntry>>,
+}
+
+/// `current` with the fields of `req` (see [`UpdateUsageMeterRequest`]).
+fn updated(current: &UsageMeter, req: UpdateUsageMeterRequest) -> Result<UsageMeter, ApiError> {
+    for (field, given) in [
+        ("billableName", &req.billable_name),
+        ("description", &req.description),
+    ] {
+        if given.is_some() {
+            return Err(ApiError::invalid(format!("{field}: not supported yet")));
+        }
+    }
+    if let Some(kind) = req.kind.as_deref().filter(|k| *k != "COUNTER") {
+        return Err(ApiError::invalid(format!(
+            "type {kind:?}: expected COUNTER"
+        )));
+    }
+    let mut next = current.clone();
+    if let Some(name) = req.name {
+        next.name = name;
+    }
+    if let Some(schema) = req.event_schema_name {
+        next.event_schema_name = schema;
+    }
+    if req.aggregation.is_some() || req.computations.is_some() {
+        let aggregation = req
+            .aggregation
+            .unwrap_or_else(|| current.aggregation.as_str().to_string());
+        let computations = match req.computations {
+            Some(c) => c,
+            None if aggregation != current.aggregation.as_str() => Vec::new(),
+            None => body(current.clone()).computations,
+        };
+        (next.aggregation, next.attribute) = measure(&aggregation, &computations)?;
+    }
+    if let Some(filters) = req.filters {
+        next.filters = filter_map(filters)?;
+    }
+    Ok(next)
+}
+
+/// One usage meter, with its event schema when `includeSchema=true`.
+#[utoipa::path(get, path = "/usage_meters/{usage_meter_id}", tag = "usage meters",
+    params(("usage_meter_id" = String, Path, description = "the meter's id"), GetQuery),
+    responses(
+        (status = 200, description = "the meter", body = UsageMeterBody),
+        (status = 404, description = "no such meter in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(p): Path<MeterPath>,
+    Params(q): Params<GetQuery>,
+) -> Result<Json<UsageMeterBody>, ApiError> {
+    let m = meters::get_meter(&state.pool, &who.org, &p.usage_meter_id).await?;
+    let schema = if q.include_schema == Some(true) {
+        let s = meters::get_schema(&state.pool, &who.org, &m.event_schema_name).await?;
+        Some(event_schemas::body(s))
+    } else {
+        None
+    };
+    let mut b = body(m);
+    b.event_schema = schema;
+    Ok(Json(b))
+}
+
+/// Changes a usage meter (audited as `usage_meter.update`).
+#[utoipa::path(patch, path = "/usage_meters/{usage_meter_id}", tag = "usage meters",
+    params(("usage_meter_id" = String, Path, description = "the meter's id")),
+    request_body = UpdateUsageMeterRequest,
+    responses(
+        (status = 200, description = "the meter as changed", body = UsageMeterBody),
+        (status = 400, description = "a field is invalid or not supported yet", body = ErrorBody),
+        (status = 404, description = "no such meter in the organisation", body = ErrorBody),
+        (status = 409, description = "what it measures would change while a price plan names it; or its schema is INACTIVE", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(p): Path<MeterPath>,
+    Body(req): Body<UpdateUsageMeterRequest>,
+) -> Result<Json<UsageMeterBody>, ApiError> {
+    let id = p.usage_meter_id;
+    let done = async {
+        let current = meters::get_meter(&state.pool, &who.org, &id).await?;
+        let next = updated(&current, req)?;
+        Ok::<_, ApiError>(changes::update_meter(&state.pool, &who.org, &current, &next).await?)
+    }
+    .await;
+    let m = audited(
+        &state,
+        &who,
+        Change {
+            action: "usage_meter.update",
+            object_type: "usage_meter",
+            object_id: &id,
+        },
+        serde_json::json!({}),
+        done,
+    )
+    .await?;
+    Ok(Json(body(m)))
+}
+
+async fn set_status(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    status: CatalogStatus,
+) -> Result<Json<UsageMeterBody>, ApiError> {
+    let done = changes::set_meter_status(&state.pool, &who.org, id, status).await;
+    let action = match status {
+        CatalogStatus::Active => "usage_meter.activate",
+        CatalogStatus::Inactive => "usage_meter.deactivate",
+    };
+    let m = audited(
+        state,
+        who,
+        Change {
+            action,
+            object_type: "usage_meter",
+            object_id: id,
+        },
+        serde_json::json!({}),
+        done,
+    )
+    .await?;
+    Ok(Json(body(m)))
+}
+
+/// Activates a usage meter (audited as `usage_meter.activate`; an ACTIVE meter is
+/// answered unchanged).
+#[utoipa::path(post, path = "/usage_meters/{usage_meter_id}/activate", tag = "usage meters",
+    params(("usage_meter_id" = String, Path, description = "the meter's id")),
+    responses(
+        (status = 200, description = "the meter, ACTIVE", body = UsageMeterBody),
+        (status = 404, description = "no such meter in the organisation", body = ErrorBody),
+        (status = 409, description = "its event schema is INACTIVE", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(p): Path<MeterPath>,
+) -> Result<Json<UsageMeterBody>, ApiError> {
+    set_status(&state, &who, &p.usage_meter_id, CatalogStatus::Active).await
+}
+
+/// Deactivates a usage meter (audited as `usage_meter.deactivate`).
+#[utoipa::path(post, path = "/usage_meters/{usage_meter_id}/deactivate", tag = "usage meters",
+    params(("usage_meter_id" = String, Path, description = "the meter's id")),
+    responses(
+        (status = 200, description = "the meter, INACTIVE", body = UsageMeterBody),
+        (status = 404, description = "no such meter in the organisation", body = ErrorBody),
+        (status = 409, description = "a price plan version names it", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(p): Path<MeterPath>,
+) -> Result<Json<UsageMeterBody>, ApiError> {
+    set_status(&state, &who, &p.usage_meter_id, CatalogStatus::Inactive).await
+}
+
+/// Deletes a usage meter (audited as `usage_meter.delete`).
+#[utoipa::path(delete, path = "/usage_meters/{usage_meter_id}", tag = "usage meters",
+    params(("usage_meter_id" = String, Path, description = "the meter's id")),
+    responses(
+        (status = 200, description = "deleted", body = SuccessBody),
+        (status = 404, description = "no such meter in the organisation", body = ErrorBody),
+        (status = 409, description = "a price plan version names it", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(p): Path<MeterPath>,
+) -> Result<Json<SuccessBody>, ApiError> {
+    let id = p.usage_meter_id;
+    let done = changes::delete_meter(&state.pool, &who.org, &id).await;
+    audited(
+        &state,
+        &who,
+        Change {
+            action: "usage_meter.delete",
+            object_type: "usage_meter",
+            object_id: &id,
+        },
+        serde_json::json!({}),
+        done,
+    )
+    .await?;
+    Ok(Json(SuccessBody { success: true }))
 }
 
 #[cfg(test)]

@@ -161,6 +161,19 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// Whether an event schema or a usage meter is in use (Togai's `ACTIVE` /
+    /// `INACTIVE`; README "HTTP API", "Event schemas and usage meters"). An INACTIVE
+    /// schema accepts no events; an INACTIVE meter cannot be named by a plan being
+    /// finalized.
+    CatalogStatus {
+        /// In use: the state a schema or meter is created in.
+        Active = "ACTIVE",
+        /// Switched off (`deactivate`), until activated again.
+        Inactive = "INACTIVE",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

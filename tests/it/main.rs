@@ -21,6 +21,7 @@ mod imports;
 mod invoicing;
 mod json_names;
 mod listing;
+mod meter_cli;
 mod plan_migration;
 mod plans;
 mod queue;

@@ -10,6 +10,8 @@ from togai_client import (
     CustomersApi,
     EventSchemasApi,
     InvoicesApi,
+    UpdateEventSchemaRequest,
+    UpdateUsageMeterRequest,
     UsageMetersApi,
 )
 from togai_client.models.address import Address
@@ -74,6 +76,59 @@ meter = meters.create_usage_meter(CreateUsageMeterRequest.from_dict({
     "eventSchemaName": "api_call",
 }))
 check(meter.id == "tokens" and meter.aggregation == "SUM", f"meter: {meter!r}")
+
+# A schema grows by versions (additions only) and answers its versions.
+got = schemas.get_event_schema("api_call")
+check(got.version == 1 and got.status == "ACTIVE", f"schema v1: {got!r}")
+grown = schemas.event_schema_event_schema_name_patch("api_call", UpdateEventSchemaRequest.from_dict({
+    "attributes": [{"name": "tokens"}, {"name": "cost"}],
+}))
+check(grown.version == 2 and [a.name for a in grown.attributes] == ["tokens", "cost"],
+      f"schema v2: {grown!r}")
+refused(409, schemas.event_schema_event_schema_name_patch, "api_call",
+        UpdateEventSchemaRequest.from_dict({"attributes": [{"name": "cost"}]}))
+versions = schemas.list_event_schema_versions("api_call")
+check([(v.version, v.status) for v in versions.data] == [(1, "ARCHIVED"), (2, "ACTIVE")],
+      f"versions: {versions!r}")
+old = schemas.get_event_schema("api_call", version=1)
+check(old.status == "ARCHIVED" and [a.name for a in old.attributes] == ["tokens"],
+      f"version 1: {old!r}")
+refused(404, schemas.get_event_schema, "nothing")
+# The ACTIVE meter "tokens" measures it: it cannot be deactivated.
+refused(409, schemas.deactivate_event_schema, "api_call")
+
+# A meter: read with its schema, renamed (its id stays), deactivated and activated.
+got = meters.get_usage_meter("tokens", include_schema=True)
+check(got.event_schema is not None and got.event_schema.name == "api_call"
+      and got.event_schema.version == 2, f"meter with schema: {got!r}")
+renamed = meters.update_usage_meter("tokens", UpdateUsageMeterRequest.from_dict({"name": "LLM tokens"}))
+check(renamed.id == "tokens" and renamed.display_name == "LLM tokens", f"renamed: {renamed!r}")
+off = meters.deactivate_usage_meter("tokens")
+check(off.status == "INACTIVE", f"deactivated meter: {off!r}")
+inactive = meters.get_usage_meters_for_event_schema(status="INACTIVE")
+check([m.id for m in inactive.data] == ["tokens"], f"INACTIVE meters: {inactive!r}")
+off = schemas.deactivate_event_schema("api_call")
+check(off.status == "INACTIVE", f"deactivated schema: {off!r}")
+inactive = schemas.list_event_schemas(status="INACTIVE")
+check([s.name for s in inactive.data] == ["api_call"], f"INACTIVE schemas: {inactive!r}")
+refused(409, meters.activate_usage_meter, "tokens")
+on = schemas.activate_event_schema("api_call")
+check(on.status == "ACTIVE", f"activated schema: {on!r}")
+on = meters.activate_usage_meter("tokens")
+check(on.status == "ACTIVE", f"activated meter: {on!r}")
+
+# What nothing uses is deleted.
+scratch = meters.create_usage_meter(CreateUsageMeterRequest.from_dict({
+    "name": "Scratch count", "type": "COUNTER", "aggregation": "COUNT",
+    "eventSchemaName": "api_call",
+}))
+check(meters.delete_usage_meter(scratch.id).success, "meter deleted")
+refused(404, meters.get_usage_meter, scratch.id)
+schemas.create_event_schema(CreateEventSchemaRequest.from_dict({
+    "name": "scratch", "attributes": [], "dimensions": [],
+}))
+check(schemas.delete_event_schema("scratch").success, "schema deleted")
+refused(404, schemas.get_event_schema, "scratch")
 
 invoices = InvoicesApi(api).list_invoices()
 check(invoices.data == [], f"no invoices yet: {invoices!r}")

@@ -38,6 +38,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use super::{CatalogError, Result};
+use crate::store::status::CatalogStatus;
 use crate::store::OrgId;
 
 /// Where a plan version is in its life.
@@ -357,8 +358,8 @@ pub async fn finalize(
     row.into_version()
 }
 
-/// The usage cards of `plan` whose usage meter does not exist in the organisation
-/// (what [`finalize`] refuses), each as `(card name, error)` with the error's path in
+/// The usage cards of `plan` whose usage meter does not exist in the organisation or
+/// is INACTIVE (what [`finalize`] refuses), each as `(card name, error)` with the error's path in
 /// the plan (`usageRateCards[i].usageMeterId`), in the plan's order.
 async fn missing_meters(
     conn: &mut PgConnection,
@@ -366,34 +367,40 @@ async fn missing_meters(
     plan: &Plan,
 ) -> Result<Vec<(String, FieldError)>> {
     let meter_ids: Vec<String> = plan.requirements().usage_meter_ids.into_iter().collect();
-    let known: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM usage_meters WHERE org_id = $1 AND id = ANY ($2)")
-            .bind(org)
-            .bind(&meter_ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    // FOR SHARE: a meter cannot be deactivated or deleted while the plan is finalized.
+    let known: Vec<(String, CatalogStatus)> = sqlx::query_as(
+        "SELECT id, status FROM usage_meters WHERE org_id = $1 AND id = ANY ($2) FOR SHARE",
+    )
+    .bind(org)
+    .bind(&meter_ids)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(plan
         .usage_cards
         .iter()
         .enumerate()
-        .filter(|(_, card)| !known.contains(&card.usage_meter_id))
-        .map(|(i, card)| {
-            let error = FieldError::new(
-                format!("usageRateCards[{i}].usageMeterId"),
-                format!(
-                    "usage meter {:?} does not exist in organisation {org:?}: create it \
-                     (billrun meter create) before finalizing",
-                    card.usage_meter_id
+        .filter_map(|(i, card)| {
+            let id = &card.usage_meter_id;
+            let message = match known.iter().find(|(k, _)| k == id) {
+                Some((_, CatalogStatus::Active)) => return None,
+                Some((_, CatalogStatus::Inactive)) => format!(
+                    "usage meter {id:?} is INACTIVE: activate it (or name another) before \
+                     finalizing"
                 ),
-            );
-            (card.card.name.clone(), error)
+                None => format!(
+                    "usage meter {id:?} does not exist in organisation {org:?}: create it \
+                     (billrun meter create) before finalizing"
+                ),
+            };
+            let error = FieldError::new(format!("usageRateCards[{i}].usageMeterId"), message);
+            Some((card.card.name.clone(), error))
         })
         .collect())
 }
 
 /// What stands in the way of finalizing the plan's latest version (Togai's "errors of
-/// a price plan"): `(card name, error)` for each usage card whose meter does not exist
-/// in the organisation. Empty when the latest version is finalized already (it was
+/// a price plan"): `(card name, error)` for each usage card whose meter is INACTIVE or
+/// does not exist in the organisation. Empty when the latest version is finalized already (it was
 /// checked then) or when nothing is wrong. Errors: the plan does not exist (not
 /// found).
 pub async fn finalize_problems(

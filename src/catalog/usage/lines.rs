@@ -446,11 +446,11 @@ mod tests {
     fn schemas() -> HashMap<String, EventSchema> {
         HashMap::from([(
             "api".to_string(),
-            EventSchema {
-                name: "api".into(),
-                attributes: vec!["tokens".into(), "bytes".into()],
-                dimensions: vec!["region".into()],
-            },
+            EventSchema::new(
+                "api".into(),
+                vec!["tokens".into(), "bytes".into()],
+                vec!["region".into()],
+            ),
         )])
     }
 
@@ -491,5 +491,16 @@ mod tests {
         assert!(with(&|v| v["dimensions"]["region"] = 3.into()).starts_with("dimensions.region"));
         assert!(with(&|v| v["colour"] = "red".into()).contains("unknown field"));
         assert!(with(&|v| v["schemaName"] = "web".into()).starts_with("schemaName: unknown"));
+    }
+
+    #[test]
+    fn an_inactive_schema_accepts_no_events() {
+        let mut off = schemas();
+        off.get_mut("api").unwrap().status = crate::store::status::CatalogStatus::Inactive;
+        assert_eq!(
+            parse_line(GOOD, &off).unwrap_err(),
+            "schemaName: event schema \"api\" is INACTIVE: it accepts no events until it is \
+             activated"
+        );
     }
 }

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::catalog::meters::EventSchema;
 use crate::catalog::{check_id, input, Result};
+use crate::store::status::CatalogStatus;
 
 /// An event as a way in received it, every value still text (a JSON number as its
 /// text, a CSV cell trimmed). Absent values are absent (a blank CSV cell, a missing
@@ -76,7 +77,8 @@ pub struct ValidEvent {
 /// The one validation of a usage event, used by every way in (`usage ingest`, the
 /// CSV usage import, and the HTTP API to come), so the same event gets the same
 /// verdict and message everywhere. Checks, in this order: the id
-/// ([`super::check_id`]), the schema (one of `schemas`), the timestamp
+/// ([`super::check_id`]), the schema (one of `schemas`, and ACTIVE: an INACTIVE schema
+/// accepts no events, README "Event schemas and usage meters"), the timestamp
 /// ([`input::parse_instant`] with a UTC offset: no leap second, a 4-digit year), the
 /// account id or alias ([`super::check_id`]), each attribute (declared by the
 /// schema, given once, an exact decimal, not negative: usage is counted, never
@@ -100,6 +102,15 @@ pub fn validate_event(
             ),
         ));
     };
+    if schema.status == CatalogStatus::Inactive {
+        return Err(err(
+            EventField::SchemaName,
+            format!(
+                "event schema {} is INACTIVE: it accepts no events until it is activated",
+                input::shown(raw.schema_name)
+            ),
+        ));
+    }
     let timestamp = input::parse_instant(raw.timestamp, input::TimeForms::WithOffset)
         .map_err(|e| err(EventField::Timestamp, e.describe(raw.timestamp)))?;
     check_id("", raw.account).map_err(|e| err(EventField::Account, e.message))?;

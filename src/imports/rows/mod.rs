@@ -334,11 +334,7 @@ mod tests {
         RowContext {
             schemas: HashMap::from([(
                 "api".to_string(),
-                EventSchema {
-                    name: "api".into(),
-                    attributes: vec!["calls".into()],
-                    dimensions: vec!["region".into()],
-                },
+                EventSchema::new("api".into(), vec!["calls".into()], vec!["region".into()]),
             )]),
             currencies: vec!["USD".into(), "EUR".into()],
         }

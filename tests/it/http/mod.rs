@@ -13,6 +13,7 @@ mod imports;
 mod ingest;
 mod jobs;
 mod login;
+mod meters;
 mod price_plans;
 mod schedules;
 mod security;

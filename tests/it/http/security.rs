@@ -506,6 +506,37 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             .unwrap();
             "gseats".into()
         }
+        "event_schema_name" => {
+            let (status, body) = server
+                .post(
+                    "/event_schema",
+                    admin,
+                    &json!({"name": "gschema", "attributes": [{"name": "calls"}], "dimensions": []}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            "gschema".into()
+        }
+        "usage_meter_id" => {
+            let (status, body) = server
+                .post(
+                    "/event_schema",
+                    admin,
+                    &json!({"name": "gmetered", "attributes": [], "dimensions": []}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let (status, body) = server
+                .post(
+                    "/usage_meters",
+                    admin,
+                    &json!({"name": "gmeter", "type": "COUNTER", "aggregation": "COUNT",
+                            "eventSchemaName": "gmetered"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["id"].as_str().unwrap().to_string()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"

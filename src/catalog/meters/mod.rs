@@ -4,6 +4,11 @@
 //! carry. A usage meter turns a schema's events into a quantity: COUNT of events, or
 //! SUM of one attribute, over the events whose dimensions match its filters. Meters
 //! are what usage rate cards price (`usageMeterId`).
+//!
+//! Both have a status ([`CatalogStatus`]: ACTIVE from creation, INACTIVE once
+//! deactivated) and a schema has a version; what may change once they are in use,
+//! and what deactivating and deleting refuse, is [`changes`]' (README "HTTP API",
+//! "Event schemas and usage meters").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +18,10 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use super::{check_id, check_name, CatalogError, Result};
+use crate::store::status::CatalogStatus;
 use crate::store::OrgId;
+
+pub mod changes;
 
 /// An event schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -25,9 +33,30 @@ pub struct EventSchema {
     pub attributes: Vec<String>,
     /// String dimensions.
     pub dimensions: Vec<String>,
+    /// As stored: its current version (1 at creation, the next after each change of
+    /// its attributes or dimensions). Ignored by [`create_schema`].
+    #[sqlx(try_from = "i32")]
+    pub version: u32,
+    /// As stored: ACTIVE or INACTIVE (an INACTIVE schema accepts no events). Ignored
+    /// by [`create_schema`] (a schema is created ACTIVE).
+    pub status: CatalogStatus,
 }
 
+/// The columns an [`EventSchema`] is read from.
+pub(crate) const SCHEMA_COLUMNS: &str = "name, attributes, dimensions, version, status";
+
 impl EventSchema {
+    /// A schema to create: version 1, ACTIVE.
+    pub fn new(name: String, attributes: Vec<String>, dimensions: Vec<String>) -> EventSchema {
+        EventSchema {
+            name,
+            attributes,
+            dimensions,
+            version: 1,
+            status: CatalogStatus::Active,
+        }
+    }
+
     /// Checks names: ids, each once, no name both an attribute and a dimension.
     pub fn validate(&self) -> Result<(), FieldError> {
         check_id("name", &self.name)?;
@@ -96,20 +125,24 @@ pub struct UsageMeter {
     pub attribute: Option<String>,
     /// Dimension name -> the value an event must have to count.
     pub filters: BTreeMap<String, String>,
+    /// As stored: ACTIVE or INACTIVE (an INACTIVE meter cannot be finalized into a
+    /// plan). Ignored by [`create_meter`] (a meter is created ACTIVE).
+    pub status: CatalogStatus,
 }
 
 #[derive(sqlx::FromRow)]
-struct MeterRow {
+pub(crate) struct MeterRow {
     id: String,
     name: String,
     event_schema: String,
     aggregation: String,
     attribute: Option<String>,
     filters: Json<BTreeMap<String, String>>,
+    status: CatalogStatus,
 }
 
 impl MeterRow {
-    fn into_meter(self) -> Result<UsageMeter> {
+    pub(crate) fn into_meter(self) -> Result<UsageMeter> {
         Ok(UsageMeter {
             aggregation: Aggregation::parse("", &self.aggregation).map_err(|e| {
                 CatalogError::Corrupt {
@@ -122,11 +155,13 @@ impl MeterRow {
             event_schema_name: self.event_schema,
             attribute: self.attribute,
             filters: self.filters.0,
+            status: self.status,
         })
     }
 }
 
-const METER_COLUMNS: &str = "id, name, event_schema, aggregation, attribute, filters";
+pub(crate) const METER_COLUMNS: &str =
+    "id, name, event_schema, aggregation, attribute, filters, status";
 
 /// Creates an event schema.
 pub async fn create_schema(
@@ -137,10 +172,10 @@ pub async fn create_schema(
     schema.validate()?;
     let mut conn = pool.acquire().await?;
     super::orgs::ensure_exists(&mut conn, org).await?;
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO event_schemas (org_id, name, attributes, dimensions) \
-         VALUES ($1, $2, $3, $4) RETURNING name, attributes, dimensions",
-    )
+         VALUES ($1, $2, $3, $4) RETURNING {SCHEMA_COLUMNS}"
+    )))
     .bind(org)
     .bind(&schema.name)
     .bind(&schema.attributes)
@@ -149,29 +184,74 @@ pub async fn create_schema(
     .await?)
 }
 
-/// The organisation's event schemas, by name.
+/// The organisation's event schemas (each its current version), by name, INACTIVE
+/// ones included (ingest refuses their events by name).
 pub async fn schemas(pool: &PgPool, org: &OrgId) -> Result<Vec<EventSchema>> {
-    Ok(sqlx::query_as(
-        "SELECT name, attributes, dimensions FROM event_schemas WHERE org_id = $1 ORDER BY name",
-    )
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SCHEMA_COLUMNS} FROM event_schemas WHERE org_id = $1 ORDER BY name"
+    )))
     .bind(org)
     .fetch_all(pool)
     .await?)
 }
 
-/// Creates a usage meter over an existing schema: a SUM meter sums one of the
-/// schema's attributes, and filters name the schema's dimensions.
+/// One event schema as it is now (its current version), or
+/// [`CatalogError::NotFound`] (also for another organisation's).
+pub async fn get_schema(pool: &PgPool, org: &OrgId, name: &str) -> Result<EventSchema> {
+    let row: Option<EventSchema> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SCHEMA_COLUMNS} FROM event_schemas WHERE org_id = $1 AND name = $2"
+    )))
+    .bind(org)
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| CatalogError::NotFound {
+        what: "event schema",
+        org: org.to_string(),
+        id: name.to_string(),
+    })
+}
+
+/// Creates a usage meter over an existing ACTIVE schema: a SUM meter sums one of the
+/// schema's attributes, and filters name the schema's dimensions. Errors: a field
+/// (invalid), the schema INACTIVE (conflict), the id taken (constraint).
 pub async fn create_meter(pool: &PgPool, org: &OrgId, meter: &UsageMeter) -> Result<UsageMeter> {
     check_id("id", &meter.id)?;
     check_name("name", &meter.name)?;
     let mut tx = pool.begin().await?;
-    let schema: Option<EventSchema> = sqlx::query_as(
-        "SELECT name, attributes, dimensions FROM event_schemas \
-         WHERE org_id = $1 AND name = $2 FOR SHARE",
-    )
+    check_measure(&mut tx, org, meter).await?;
+    let row: MeterRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO usage_meters (org_id, id, name, event_schema, aggregation, attribute, filters) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {METER_COLUMNS}"
+    )))
+    .bind(org)
+    .bind(&meter.id)
+    .bind(&meter.name)
+    .bind(&meter.event_schema_name)
+    .bind(meter.aggregation.as_str())
+    .bind(&meter.attribute)
+    .bind(Json(&meter.filters))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.into_meter()
+}
+
+/// Checks what `meter` measures against its schema, read `FOR SHARE` in `conn`'s
+/// transaction (so it cannot be deactivated or lose a name meanwhile): the schema
+/// exists (invalid otherwise) and is ACTIVE (conflict), a SUM meter sums one of its
+/// attributes, a COUNT meter none, and filters name its dimensions.
+pub(crate) async fn check_measure(
+    conn: &mut sqlx::PgConnection,
+    org: &OrgId,
+    meter: &UsageMeter,
+) -> Result<()> {
+    let schema: Option<EventSchema> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SCHEMA_COLUMNS} FROM event_schemas WHERE org_id = $1 AND name = $2 FOR SHARE"
+    )))
     .bind(org)
     .bind(&meter.event_schema_name)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let schema = schema.ok_or_else(|| {
         FieldError::new(
@@ -183,6 +263,13 @@ pub async fn create_meter(pool: &PgPool, org: &OrgId, meter: &UsageMeter) -> Res
             ),
         )
     })?;
+    if schema.status == CatalogStatus::Inactive {
+        return Err(CatalogError::Conflict(format!(
+            "eventSchemaName: event schema {:?} is INACTIVE: activate it before a meter \
+             measures its events",
+            schema.name
+        )));
+    }
     match (meter.aggregation, &meter.attribute) {
         (Aggregation::Sum, None) => {
             return Err(
@@ -218,21 +305,7 @@ pub async fn create_meter(pool: &PgPool, org: &OrgId, meter: &UsageMeter) -> Res
             .into());
         }
     }
-    let row: MeterRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO usage_meters (org_id, id, name, event_schema, aggregation, attribute, filters) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {METER_COLUMNS}"
-    )))
-    .bind(org)
-    .bind(&meter.id)
-    .bind(&meter.name)
-    .bind(&meter.event_schema_name)
-    .bind(meter.aggregation.as_str())
-    .bind(&meter.attribute)
-    .bind(Json(&meter.filters))
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    row.into_meter()
+    Ok(())
 }
 
 /// The organisation's usage meters, by id.
@@ -269,11 +342,11 @@ mod tests {
 
     #[test]
     fn schema_names_are_unique_across_attributes_and_dimensions() {
-        let s = EventSchema {
-            name: "api".into(),
-            attributes: vec!["tokens".into()],
-            dimensions: vec!["region".into(), "tokens".into()],
-        };
+        let s = EventSchema::new(
+            "api".into(),
+            vec!["tokens".into()],
+            vec!["region".into(), "tokens".into()],
+        );
         assert_eq!(s.validate().unwrap_err().path, "dimensions[1]");
         assert_eq!(
             Aggregation::parse("aggregation", "MAX").unwrap_err().path,
