@@ -15,7 +15,7 @@ use billrun_core::FieldError;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use billrun_core::overrides::Overrides;
 
@@ -138,6 +138,31 @@ pub const MAX_TRIAL_DAYS: u32 = 3_660;
 
 /// Attaches a plan version to an account from a local date.
 pub async fn attach(pool: &PgPool, org: &OrgId, a: &Attachment) -> Result<Attached> {
+    let mut tx = pool.begin().await?;
+    let attached = attach_in(&mut tx, org, a).await?;
+    tx.commit().await?;
+    Ok(attached)
+}
+
+/// Attaches every one of `all`, in order, or none (one transaction): the first refusal
+/// is answered with its index in `all`, and nothing is attached. Togai's
+/// `edit_schedules` applies its edits this way.
+pub async fn attach_all(
+    pool: &PgPool,
+    org: &OrgId,
+    all: &[Attachment],
+) -> std::result::Result<Vec<Attached>, (Option<usize>, CatalogError)> {
+    let mut tx = pool.begin().await.map_err(|e| (None, e.into()))?;
+    let mut attached = Vec::with_capacity(all.len());
+    for (i, a) in all.iter().enumerate() {
+        attached.push(attach_in(&mut tx, org, a).await.map_err(|e| (Some(i), e))?);
+    }
+    tx.commit().await.map_err(|e| (None, e.into()))?;
+    Ok(attached)
+}
+
+/// [`attach`] on `tx`, inside the caller's transaction (nothing is committed here).
+async fn attach_in(tx: &mut PgConnection, org: &OrgId, a: &Attachment) -> Result<Attached> {
     if a.effective_until.is_some_and(|u| u <= a.effective_from) {
         return Err(FieldError::new("effectiveUntil", "must be after effectiveFrom").into());
     }
@@ -148,7 +173,6 @@ pub async fn attach(pool: &PgPool, org: &OrgId, a: &Attachment) -> Result<Attach
         )
         .into());
     }
-    let mut tx = pool.begin().await?;
     // The account row orders concurrent attachments to one account.
     let currency: Option<String> = sqlx::query_scalar(
         "SELECT invoice_currency FROM accounts WHERE org_id = $1 AND id = $2 FOR UPDATE",
@@ -176,7 +200,7 @@ pub async fn attach(pool: &PgPool, org: &OrgId, a: &Attachment) -> Result<Attach
     .fetch_optional(&mut *tx)
     .await?;
     let Some((number, status, definition)) = version else {
-        super::plans::require(&mut tx, org, &a.plan_id).await?;
+        super::plans::require(tx, org, &a.plan_id).await?;
         return Err(match a.version {
             Some(v) => CatalogError::NotFound {
                 what: "price plan version",
@@ -290,7 +314,6 @@ pub async fn attach(pool: &PgPool, org: &OrgId, a: &Attachment) -> Result<Attach
     )
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Attached {
         association: row.into(),
         closed,

@@ -8,9 +8,10 @@
 //! `effective_until`) at 00:00 UTC, [`OPEN_END_DATE`] while open-ended.
 //!
 //! Togai's two steps (edit drafts, then finalize) are not kept: billrun has no draft
-//! associations. `edit_schedules` validates every edit, then attaches each in order at
-//! once (one `attach` each: an edit refused after an earlier one was applied leaves
-//! the earlier one; the answer's error names the refused edit) and answers the
+//! associations. `edit_schedules` validates every edit, then attaches them in order at
+//! once, all or none (`associations::attach_all`, one transaction: an edit refused
+//! after an earlier one leaves nothing attached; the error names the refused edit,
+//! `edits[1]: ...`) and answers the
 //! account's schedules; `finalize_schedules` changes nothing and answers the account's
 //! schedules, as Togai's `SchedulesPaginatedResponse` (so a Togai client's
 //! edit-then-finalize works), and `GET .../schedules?mode=DRAFT`
@@ -322,18 +323,19 @@ async fn apply(
         .enumerate()
         .map(|(i, e)| attachment(id, i, e))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut attached = Vec::new();
-    for (i, a) in wanted.iter().enumerate() {
-        let done = associations::attach(&state.pool, &who.org, a)
-            .await
-            .map_err(|e| {
-                let mut err = ApiError::from(e);
+    let attached = associations::attach_all(&state.pool, &who.org, &wanted)
+        .await
+        .map_err(|(i, e)| {
+            let mut err = ApiError::from(e);
+            if let Some(i) = i {
                 err.message = format!("edits[{i}]: {}", err.message);
-                err
-            })?;
-        attached.push(schedule_id(&done.association));
-    }
-    Ok(attached)
+            }
+            err
+        })?;
+    Ok(attached
+        .iter()
+        .map(|done| schedule_id(&done.association))
+        .collect())
 }
 
 /// `periods` in Togai's `AccountSchedule` shape (each with its plan version's

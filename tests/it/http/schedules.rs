@@ -192,6 +192,26 @@ async fn edit_schedules_attaches_plans_at_once_and_finalize_changes_nothing() {
             .len(),
         2
     );
+    // All or none: a good edit before a refused one is not applied either.
+    let mut two = associate("growth", "2026-06-01", "9999-12-31");
+    let refused = associate("scale", "2026-05-01", "2026-07-01")["edits"][0].clone();
+    two["edits"].as_array_mut().unwrap().push(refused);
+    let (status, body) = server
+        .post("/v2/accounts/a1/edit_schedules", &admin, &two)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("edits[1]: "),
+        "{body}"
+    );
+    let periods = associations::for_account(env.pool(), &OrgId::from("acme"), "a1")
+        .await
+        .unwrap();
+    assert_eq!(periods.len(), 2, "{periods:?}");
+    assert_eq!(
+        periods[1].effective_until.map(|u| u.to_string()),
+        Some("2026-06-01".to_string())
+    );
 
     // The list in Togai's AccountSchedule shape; DRAFT is empty.
     let (status, list) = server
@@ -245,6 +265,8 @@ async fn edit_schedules_attaches_plans_at_once_and_finalize_changes_nothing() {
             row("account.edit_schedules", "a1", "FAILURE"),
             row("account.edit_schedules", "a1", "FAILURE"),
             row("account.edit_schedules", "a1", "FAILURE"),
+            row("account.edit_schedules", "a1", "FAILURE"),
+            // The two edits refused all or none.
             row("account.edit_schedules", "a1", "FAILURE"),
         ]
     );
