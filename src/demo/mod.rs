@@ -94,6 +94,7 @@ pub const KEPT_TABLES: &[&str] = &[
     "users",
     "user_invites",
     "user_sessions",
+    "token_sessions",
     "audit_log",
 ];
 

@@ -9,8 +9,9 @@
 //! is given this organisation), and its role must allow the route's resource and
 //! access in identity's permission table ([`roles::allows`]), else 403.
 
+use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Json;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorBody};
 use super::routes::{self, Guard};
 use super::AppState;
-use crate::identity::{roles, tokens, users, IdentityError, OrgId, Principal};
+use crate::identity::{roles, token_sessions, tokens, users, IdentityError, OrgId, Principal};
 
 /// The middleware of every route: finds the route in [`routes::ROUTES`], lets public
 /// routes through, and for the others authenticates the bearer credential, checks
@@ -43,7 +44,7 @@ pub async fn authorize(
         Guard::Public => return Ok(next.run(req).await),
         Guard::Needs(resource, access) => (resource, access),
     };
-    let token = bearer(&req)?;
+    let token = bearer(req.headers())?;
     let principal = authenticate(&state, token).await?;
     if !roles::allows(principal.role, resource, access) {
         let message = format!(
@@ -98,9 +99,8 @@ async fn record_forbidden_change(
 }
 
 /// The token of `Authorization: Bearer <token>`, or 401.
-fn bearer(req: &Request) -> Result<&str, ApiError> {
-    let value = req
-        .headers()
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer <token>"))?;
     value
@@ -120,7 +120,11 @@ fn bearer(req: &Request) -> Result<&str, ApiError> {
 async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let now = Utc::now();
     let found = if token.starts_with("brs_") {
-        users::session(&state.pool, token, now).await
+        match token_sessions::find(&state.pool, token, now).await {
+            Ok(Some(principal)) => Ok(principal),
+            Ok(None) => users::session(&state.pool, token, now).await,
+            Err(e) => Err(e),
+        }
     } else {
         tokens::authenticate(&state.pool, token, now).await
     };
@@ -151,19 +155,42 @@ pub struct TokenResponse {
     pub token: String,
 }
 
-/// Opens a session for a user: the token to send as `Authorization: Bearer`.
+/// Opens a session: the token to send as `Authorization: Bearer`, valid for `[http]
+/// session_hours`. With a body, a user's email and password. Without one, as Togai's
+/// client calls it (`AuthenticationApi.authenticate()`), the bearer credential: an API
+/// token gets a session acting as that token ([`token_sessions`]); a session token is
+/// answered back unchanged (Togai: "for JWT bearer auth, returns the same JWT token").
 #[utoipa::path(post, path = "/authenticate", tag = "authentication",
-    request_body = Credentials,
+    request_body(content = Option<Credentials>, description = "a user's email and password; none: the bearer credential"),
     responses(
         (status = 200, description = "a session token", body = TokenResponse),
-        (status = 401, description = "wrong email or password", body = ErrorBody),
+        (status = 401, description = "wrong email or password, or no valid bearer credential", body = ErrorBody),
     ))]
 pub async fn authenticate_user(
     State(state): State<AppState>,
-    super::extract::Body(creds): super::extract::Body<Credentials>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let org = creds.org_id.map(OrgId::from);
     let valid_for = chrono::Duration::hours(i64::from(state.config.http.session_hours));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        let token = bearer(&headers)?;
+        let principal = authenticate(&state, token).await?;
+        if token.starts_with("brs_") {
+            return Ok(Json(TokenResponse {
+                token: token.to_string(),
+            }));
+        }
+        let session = token_sessions::open(&state.pool, &principal, valid_for, Utc::now()).await?;
+        return Ok(Json(TokenResponse {
+            token: session.token,
+        }));
+    }
+    let creds: Credentials = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "the body: expected {{\"email\", \"password\"[, \"orgId\"]}} or none: {e}"
+        ))
+    })?;
+    let org = creds.org_id.map(OrgId::from);
     let session = users::authenticate(
         &state.pool,
         &creds.email,

@@ -56,7 +56,7 @@ use Resource::{Jobs, Schedules};
 pub const ROUTES: &[Route] = &[
     route(GET, "/health", Public, "the server and its database are up"),
     route(GET, "/openapi.json", Public, "this API's OpenAPI document"),
-    route(POST, "/authenticate", Public, "email and password to a session token"),
+    route(POST, "/authenticate", Public, "email and password, or the bearer API token (no body), to a session token"),
     route(POST, "/customers", Needs(Customers, Write), "create a customer"),
     route(GET, "/customers", Needs(Customers, Read), "list customers (nextToken, pageSize)"),
     route(GET, "/customers/{customer_id}", Needs(Customers, Read), "one customer"),

@@ -7,7 +7,8 @@ import json
 import os
 
 import togai_client
-from togai_client import AccountsApi, CreateCustomerRequest, CustomersApi, InvoicesApi
+from togai_client import (AccountsApi, AuthenticationApi, CreateCustomerRequest, CustomersApi,
+                          InvoicesApi)
 from togai_client.models.address import Address
 
 from common import check, client, refused
@@ -39,6 +40,14 @@ for token in [None, wrong, "brs_" + "0" * 64]:
         (InvoicesApi(api).list_invoices, ()),
     ]:
         togai_error(refused(401, call, *args))
+
+# The client's authenticate() (no body, the API token as bearer) gives a session token
+# that acts as the token; called with that session, it answers the same one.
+session = AuthenticationApi(client()).authenticate().token
+check(session.startswith("brs_") and session != good, f"a session token: {session[:4]}...")
+check(CustomersApi(client_with(session)).get_customers().data == [], "the session reads")
+check(AuthenticationApi(client_with(session)).authenticate().token == session, "the same session")
+togai_error(refused(401, AuthenticationApi(client_with(wrong)).authenticate))
 
 api = client()
 customers = CustomersApi(api)

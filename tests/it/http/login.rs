@@ -316,3 +316,89 @@ async fn the_audit_log_route_lists_api_and_cli_changes_newest_first_with_filters
     assert_eq!(theirs.len(), 1, "{theirs:?}");
     assert_eq!(theirs[0]["action"], "token.create");
 }
+
+#[tokio::test]
+async fn an_api_token_is_exchanged_for_a_session_that_acts_as_it_until_the_token_is_deactivated() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let dev = token(&env, "acme", "ci", "developer");
+    let id = token_id(&env, "acme", "ci");
+    // Togai's client sends no body: the bearer credential is what authenticates.
+    let exchange = |bearer: String| {
+        let server = &server;
+        async move {
+            answer(
+                server
+                    .client
+                    .post(server.url("/authenticate"))
+                    .bearer_auth(bearer)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, body) = exchange(dev.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = body["token"].as_str().unwrap().to_string();
+    assert!(
+        session.starts_with("brs_") && session.len() == 68,
+        "{session}"
+    );
+    // It acts as the token: its role (a Developer writes customers, reads no jobs) and
+    // its id in the audit trail.
+    let (status, _) = server.post("/customers", &session, &customer("c1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = server.get("/audit_log", Some(&session)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let actor: String = sqlx::query_scalar(
+        "SELECT actor_kind || ' ' || actor_id FROM audit_log WHERE action = 'customer.create'",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(actor, format!("TOKEN {id}"));
+    // A session is answered back unchanged; no credential, or a wrong one, is 401.
+    let (status, body) = exchange(session.clone()).await;
+    assert_eq!(
+        (status, body["token"].as_str()),
+        (StatusCode::OK, Some(session.as_str()))
+    );
+    let (status, _) = exchange(format!("{dev}x")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let res = server
+        .client
+        .post(server.url("/authenticate"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(res).await.0, StatusCode::UNAUTHORIZED);
+    // Only the session's hash is stored.
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM token_sessions WHERE token_id = $1 AND token_sha256 <> $2",
+    )
+    .bind(&id)
+    .bind(&session)
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored, 1);
+    // The token deactivated: its session stops; activated again: it works again;
+    // deleted: gone with it.
+    env.ok(&["token", "deactivate", "--org", "acme", &id]);
+    let (status, body) = server.get("/customers", Some(&session)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    env.ok(&["token", "activate", "--org", "acme", &id]);
+    let (status, _) = server.get("/customers", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    env.ok(&["token", "delete", "--org", "acme", &id]);
+    let (status, _) = server.get("/customers", Some(&session)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM token_sessions")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
