@@ -8,7 +8,7 @@ use std::path::Path;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{answer, customer, token, Server};
+use super::{answer, audit, customer, row, token, Server};
 use crate::env::TestEnv;
 
 impl Server {
@@ -54,22 +54,6 @@ impl Server {
             .unwrap();
         answer(res).await
     }
-}
-
-/// The (action, object id, outcome) of acme's audit rows of `actions`, in order.
-async fn audit(env: &TestEnv, actions: &[&str]) -> Vec<(String, String, String)> {
-    sqlx::query_as(
-        "SELECT action, object_id, outcome FROM audit_log
-         WHERE org_id = 'acme' AND action = ANY($1) ORDER BY id",
-    )
-    .bind(actions.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-    .fetch_all(env.pool())
-    .await
-    .unwrap()
-}
-
-fn row(action: &str, object: &str, outcome: &str) -> (String, String, String) {
-    (action.into(), object.into(), outcome.into())
 }
 
 /// Customer `c1` with account `id` (USD) through the API.

@@ -9,44 +9,8 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{answer, customer, token, Server};
+use super::{audit, customer, row, token, Server};
 use crate::env::TestEnv;
-
-impl Server {
-    /// `method` `path` with `token` and, if any, the JSON `body`: status and JSON body.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        answer(req.send().await.unwrap()).await
-    }
-}
-
-/// The (action, object id, outcome) of acme's audit rows of `actions`, in order.
-async fn audit(env: &TestEnv, actions: &[&str]) -> Vec<(String, String, String)> {
-    sqlx::query_as(
-        "SELECT action, object_id, outcome FROM audit_log
-         WHERE org_id = 'acme' AND action = ANY($1) ORDER BY id",
-    )
-    .bind(actions.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-    .fetch_all(env.pool())
-    .await
-    .unwrap()
-}
-
-fn row(action: &str, object: &str, outcome: &str) -> (String, String, String) {
-    (action.into(), object.into(), outcome.into())
-}
 
 fn message(body: &Value) -> &str {
     body["message"]

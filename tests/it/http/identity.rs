@@ -13,24 +13,6 @@ use super::{answer, customer, token, token_id, Server};
 use crate::delivery::{free_port, mailbox_server, messages};
 use crate::env::TestEnv;
 
-/// `method` `path` with `token` and, unless GET, the JSON `body`: status and JSON.
-async fn call(
-    server: &Server,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut req = server
-        .client
-        .request(method, server.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    answer(req.send().await.unwrap()).await
-}
-
 /// The acme audit rows of the object `id`, oldest first: (action, outcome, actor id).
 async fn audit_rows(env: &TestEnv, id: &str) -> Vec<(String, String, String)> {
     sqlx::query_as(
@@ -158,14 +140,14 @@ async fn an_api_token_is_shown_once_listed_without_its_secret_deactivated_activa
 
     // Deleted: 401 for good; a second delete finds nothing.
     let path = format!("/billrun/api_tokens/{id}");
-    let (status, body) = call(&server, Method::DELETE, &path, &admin, None).await;
+    let (status, body) = server.send(Method::DELETE, &path, &admin, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], id.as_str());
     assert_eq!(
         server.get("/customers", Some(&secret)).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _) = call(&server, Method::DELETE, &path, &admin, None).await;
+    let (status, _) = server.send(Method::DELETE, &path, &admin, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The token making the request cannot deactivate or delete itself.
@@ -181,7 +163,7 @@ async fn an_api_token_is_shown_once_listed_without_its_secret_deactivated_activa
             .contains("the token making this request"),
         "{body}"
     );
-    let (status, body) = call(&server, Method::DELETE, &own, &admin, None).await;
+    let (status, body) = server.send(Method::DELETE, &own, &admin, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         server.get("/billrun/api_tokens", Some(&admin)).await.0,
@@ -403,14 +385,14 @@ async fn users_are_invited_by_email_through_the_api_accept_change_role_and_are_r
         .post("/customers", &dev_session, &customer("c1"))
         .await;
     assert_eq!(status, StatusCode::CREATED, "a Developer writes customers");
-    let (status, body) = call(
-        &server,
-        Method::PATCH,
-        "/billrun/users/dev@acme.test",
-        &admin,
-        Some(&json!({"role": "ANALYST"})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::PATCH,
+            "/billrun/users/dev@acme.test",
+            &admin,
+            Some(&json!({"role": "ANALYST"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role"], "ANALYST");
     let (status, _) = server
@@ -436,7 +418,7 @@ async fn users_are_invited_by_email_through_the_api_accept_change_role_and_are_r
     assert_eq!(status, StatusCode::OK, "{body}");
     let boss_session = session(&server, "boss@acme.test").await;
     let boss = "/billrun/users/boss@acme.test";
-    let (status, body) = call(&server, Method::DELETE, boss, &admin, None).await;
+    let (status, body) = server.send(Method::DELETE, boss, &admin, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
         body["message"]
@@ -446,33 +428,35 @@ async fn users_are_invited_by_email_through_the_api_accept_change_role_and_are_r
         "{body}"
     );
     let demote = json!({"role": "ANALYST"});
-    let (status, body) = call(&server, Method::PATCH, boss, &admin, Some(&demote)).await;
+    let (status, body) = server
+        .send(Method::PATCH, boss, &admin, Some(&demote))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     // With a second one, the first can go: its session ends at once.
-    let (status, _) = call(
-        &server,
-        Method::PATCH,
-        "/billrun/users/dev@acme.test",
-        &boss_session,
-        Some(&json!({"role": "ADMINISTRATOR"})),
-    )
-    .await;
+    let (status, _) = server
+        .send(
+            Method::PATCH,
+            "/billrun/users/dev@acme.test",
+            &boss_session,
+            Some(&json!({"role": "ADMINISTRATOR"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = call(&server, Method::DELETE, boss, &admin, None).await;
+    let (status, body) = server.send(Method::DELETE, boss, &admin, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ACTIVE");
     assert_eq!(
         server.get("/customers", Some(&boss_session)).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, body) = call(
-        &server,
-        Method::PATCH,
-        "/billrun/users/dev@acme.test",
-        &admin,
-        Some(&json!({"role": "DEVELOPER"})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::PATCH,
+            "/billrun/users/dev@acme.test",
+            &admin,
+            Some(&json!({"role": "DEVELOPER"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "now dev is the last: {body}");
 
     // An invitation revoked: its link no longer works.
@@ -485,14 +469,14 @@ async fn users_are_invited_by_email_through_the_api_accept_change_role_and_are_r
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let temp_link = link_to(&maildir, "temp@acme.test");
-    let (status, body) = call(
-        &server,
-        Method::DELETE,
-        "/billrun/users/TEMP@acme.test",
-        &admin,
-        None,
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::DELETE,
+            "/billrun/users/TEMP@acme.test",
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "INVITED");
     let (status, body) = accept(&server, &temp_link, "correct horse battery").await;
@@ -504,9 +488,11 @@ async fn users_are_invited_by_email_through_the_api_accept_change_role_and_are_r
         server.get(dev, Some(&globex)).await.0,
         StatusCode::NOT_FOUND
     );
-    let (status, _) = call(&server, Method::PATCH, dev, &globex, Some(&demote)).await;
+    let (status, _) = server
+        .send(Method::PATCH, dev, &globex, Some(&demote))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(&server, Method::DELETE, dev, &globex, None).await;
+    let (status, _) = server.send(Method::DELETE, dev, &globex, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, users) = server.get("/billrun/users", Some(&globex)).await;
     assert_eq!(users["data"], json!([]));

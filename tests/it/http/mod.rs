@@ -443,3 +443,40 @@ async fn a_request_past_its_deadline_is_answered_408_and_its_change_still_finish
             .unwrap();
     assert_eq!(rows, vec![("c1".to_string(), "SUCCESS".to_string())]);
 }
+
+impl Server {
+    /// `method` `path` with `token` and, if any, the JSON `body`: status and JSON body.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+}
+
+/// The (action, object id, outcome) of acme's audit rows of `actions`, in order.
+pub(crate) async fn audit(env: &TestEnv, actions: &[&str]) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT action, object_id, outcome FROM audit_log
+         WHERE org_id = 'acme' AND action = ANY($1) ORDER BY id",
+    )
+    .bind(actions.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    .fetch_all(env.pool())
+    .await
+    .unwrap()
+}
+
+/// An expected audit row: (action, object id, outcome).
+pub(crate) fn row(action: &str, object: &str, outcome: &str) -> (String, String, String) {
+    (action.into(), object.into(), outcome.into())
+}

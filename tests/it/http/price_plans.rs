@@ -8,26 +8,8 @@ use billrun_core::plan::Plan;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{answer, token, token_id, Server};
+use super::{token, token_id, Server};
 use crate::env::TestEnv;
-
-/// `method path` with `token` and an optional JSON body: status and JSON body.
-async fn call(
-    server: &Server,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut req = server
-        .client
-        .request(method, server.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    answer(req.send().await.unwrap()).await
-}
 
 fn new_plan(name: &str) -> Value {
     json!({
@@ -120,14 +102,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     let post = Method::POST;
 
     // An empty DRAFT, version 1.
-    let (status, plan) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans",
-        &pm,
-        Some(&new_plan("growth")),
-    )
-    .await;
+    let (status, plan) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans",
+            &pm,
+            Some(&new_plan("growth")),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{plan}");
     assert_eq!(plan["id"], "growth");
     assert_eq!(plan["name"], "growth");
@@ -145,14 +127,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
         plan["createdAt"].is_string() && plan["updatedAt"].is_string(),
         "{plan}"
     );
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans",
-        &pm,
-        Some(&new_plan("growth")),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans",
+            &pm,
+            Some(&new_plan("growth")),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, cards) = server
         .get("/v2/price_plans/growth/rate_cards", Some(&pm))
@@ -162,14 +144,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
 
     // Bulk CREATE of a usage card with slabs and a fixed fee.
     let ops = json!({"operations": [usage_op("api_calls", "api_calls"), fee_op()]});
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/rate_cards",
-        &pm,
-        Some(&ops),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/rate_cards",
+            &pm,
+            Some(&ops),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let cards = body["rateCards"].as_array().unwrap();
     assert_eq!(cards.len(), 2, "{body}");
@@ -217,14 +199,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     // A bad card: 400 naming the operation and the field as sent; nothing changes.
     let mut bad = usage_op("eu_calls", "api_calls");
     bad["rateCard"]["rateCardDetails"]["usageRateCard"]["rateValues"][0]["currency"] = json!("EUR");
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/rate_cards",
-        &pm,
-        Some(&json!({"operations": [bad]})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/rate_cards",
+            &pm,
+            Some(&json!({"operations": [bad]})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         message(&body).contains("operations[0] (CREATE eu_calls)"),
@@ -238,14 +220,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     let entitlement = json!({"operations": [{"actionType": "CREATE", "rateCardName": "seats_ent",
         "rateCard": {"billableId": "seats", "type": "BILLING_ENTITLEMENT", "invoiceTiming": "IN_ADVANCE",
                      "rateCardDetails": {"billingEntitlementRateCard": {"featureId": "seats"}}}}]});
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/rate_cards",
-        &pm,
-        Some(&entitlement),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/rate_cards",
+            &pm,
+            Some(&entitlement),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("seats_ent"), "{body}");
     assert!(
@@ -258,14 +240,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!(listed["data"].as_array().unwrap().len(), 2);
 
     // A card on a meter that does not exist: an error of the plan, finalizing refused.
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/rate_cards",
-        &pm,
-        Some(&json!({"operations": [usage_op("storage", "storage_gb")]})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/rate_cards",
+            &pm,
+            Some(&json!({"operations": [usage_op("storage", "storage_gb")]})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, errors) = server.get("/v2/price_plans/growth/errors", Some(&pm)).await;
     assert_eq!(status, StatusCode::OK);
@@ -281,28 +263,28 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
             .contains("\"storage_gb\" does not exist"),
         "{errors}"
     );
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/finalize",
-        &pm,
-        Some(&json!({})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/finalize",
+            &pm,
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         message(&body).contains("usageRateCards[1].usageMeterId"),
         "{body}"
     );
     let delete = json!({"operations": [{"actionType": "DELETE", "rateCardName": "storage"}]});
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/rate_cards",
-        &pm,
-        Some(&delete),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/rate_cards",
+            &pm,
+            Some(&delete),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         server
@@ -313,14 +295,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     );
 
     // Finalize: ACTIVE, and stored as `billrun plan apply` stores the equivalent file.
-    let (status, body) = call(
-        &server,
-        post.clone(),
-        "/v2/price_plans/growth/finalize",
-        &pm,
-        Some(&json!({})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            post.clone(),
+            "/v2/price_plans/growth/finalize",
+            &pm,
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"success": true}));
     let (_, plan) = server.get("/v2/price_plans/growth", Some(&pm)).await;
@@ -342,14 +324,14 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!(shown["definition"], applied["definition"]);
 
     // PATCH after finalizing: version 2, a DRAFT; versions page by number.
-    let (status, v2) = call(
-        &server,
-        Method::PATCH,
-        "/v2/price_plans/growth",
-        &pm,
-        Some(&json!({"description": "Growth, 2027 prices"})),
-    )
-    .await;
+    let (status, v2) = server
+        .send(
+            Method::PATCH,
+            "/v2/price_plans/growth",
+            &pm,
+            Some(&json!({"description": "Growth, 2027 prices"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{v2}");
     assert_eq!(
         (v2["version"].clone(), v2["status"].clone()),
@@ -387,28 +369,18 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     );
 
     // Discard the DRAFT: version 1 is left; discarding again is a conflict.
-    let (status, body) = call(
-        &server,
-        Method::DELETE,
-        "/v2/price_plans/growth/discard",
-        &pm,
-        None,
-    )
-    .await;
+    let (status, body) = server
+        .send(Method::DELETE, "/v2/price_plans/growth/discard", &pm, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"success": true}));
     let (_, versions) = server
         .get("/v2/price_plans/growth/versions", Some(&pm))
         .await;
     assert_eq!(versions["data"].as_array().unwrap().len(), 1, "{versions}");
-    let (status, _) = call(
-        &server,
-        Method::DELETE,
-        "/v2/price_plans/growth/discard",
-        &pm,
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .send(Method::DELETE, "/v2/price_plans/growth/discard", &pm, None)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Pricing rules: none; only an empty list may be put.
@@ -418,27 +390,27 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!((status, rules), (StatusCode::OK, json!({"data": []})));
     let rule = json!({"pricingRules": [{"name": "r", "order": 1, "computation": "{}",
                                         "action": {"type": "USAGE"}}]});
-    let (status, body) = call(
-        &server,
-        Method::PUT,
-        "/v2/price_plans/growth/pricing_rules",
-        &pm,
-        Some(&rule),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v2/price_plans/growth/pricing_rules",
+            &pm,
+            Some(&rule),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         message(&body).contains("pricing rules are not supported by billrun yet"),
         "{body}"
     );
-    let (status, body) = call(
-        &server,
-        Method::PUT,
-        "/v2/price_plans/growth/pricing_rules",
-        &pm,
-        Some(&json!({"pricingRules": []})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v2/price_plans/growth/pricing_rules",
+            &pm,
+            Some(&json!({"pricingRules": []})),
+        )
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"data": []})));
 
     // The audit rows, in order.
@@ -490,14 +462,14 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
     let globex = token(&env, "globex", "admin", "administrator");
 
     for name in ["pro", "basic", "growth"] {
-        let (status, body) = call(
-            &server,
-            Method::POST,
-            "/v2/price_plans",
-            &admin,
-            Some(&new_plan(name)),
-        )
-        .await;
+        let (status, body) = server
+            .send(
+                Method::POST,
+                "/v2/price_plans",
+                &admin,
+                Some(&new_plan(name)),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, page) = server
@@ -523,28 +495,28 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
     assert!(page.get("nextToken").is_none(), "{page}");
 
     // A Developer neither reads nor writes plans; an Analyst reads only.
-    let (status, body) = call(
-        &server,
-        Method::POST,
-        "/v2/price_plans",
-        &developer,
-        Some(&new_plan("dev")),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/v2/price_plans",
+            &developer,
+            Some(&new_plan("dev")),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(message(&body).contains("Developer"), "{body}");
     assert_eq!(
         server.get("/v2/price_plans", Some(&developer)).await.0,
         StatusCode::FORBIDDEN
     );
-    let (status, _) = call(
-        &server,
-        Method::POST,
-        "/v2/price_plans/growth/finalize",
-        &analyst,
-        Some(&json!({})),
-    )
-    .await;
+    let (status, _) = server
+        .send(
+            Method::POST,
+            "/v2/price_plans/growth/finalize",
+            &analyst,
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         server.get("/v2/price_plans/growth", Some(&analyst)).await.0,
@@ -577,7 +549,9 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
         (Method::GET, "/v2/price_plans/growth/errors", None),
         (Method::GET, "/v2/price_plans/growth/pricing_rules", None),
     ] {
-        let (status, answer) = call(&server, method.clone(), path, &globex, body.as_ref()).await;
+        let (status, answer) = server
+            .send(method.clone(), path, &globex, body.as_ref())
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
     }
     let (_, plan) = server.get("/v2/price_plans/growth", Some(&admin)).await;
@@ -608,25 +582,20 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
         (deferred, "deferredRevenue"),
         (no_cycle, "pricingCycleConfig"),
     ] {
-        let (status, answer) = call(
-            &server,
-            Method::POST,
-            "/v2/price_plans",
-            &admin,
-            Some(&body),
-        )
-        .await;
+        let (status, answer) = server
+            .send(Method::POST, "/v2/price_plans", &admin, Some(&body))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
         assert!(message(&answer).contains(field), "{answer}");
     }
-    let (status, body) = call(
-        &server,
-        Method::POST,
-        "/v2/price_plans/growth/finalize",
-        &admin,
-        Some(&json!({"migrationMode": "IMMEDIATE"})),
-    )
-    .await;
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/v2/price_plans/growth/finalize",
+            &admin,
+            Some(&json!({"migrationMode": "IMMEDIATE"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("migrationMode"), "{body}");
 }

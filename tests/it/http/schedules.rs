@@ -8,24 +8,9 @@ use billrun::store::OrgId;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{token, Server};
+use super::{audit, row, token, Server};
 use crate::env::TestEnv;
 use crate::fixtures::growth_plan;
-
-async fn audit(env: &TestEnv, actions: &[&str]) -> Vec<(String, String, String)> {
-    sqlx::query_as(
-        "SELECT action, object_id, outcome FROM audit_log
-         WHERE org_id = 'acme' AND action = ANY($1) ORDER BY id",
-    )
-    .bind(actions.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-    .fetch_all(env.pool())
-    .await
-    .unwrap()
-}
-
-fn row(action: &str, object: &str, outcome: &str) -> (String, String, String) {
-    (action.into(), object.into(), outcome.into())
-}
 
 fn scale_plan() -> Value {
     let mut plan = growth_plan(0);
