@@ -662,7 +662,9 @@ async fn usage_ingest_counts_and_reports_every_bad_line() {
         ),
         "{\"schemaName\": \"api\", \"id\": \"e9\", \"accountId\": \"acc-1\"}".to_string(),
     ];
-    let file = c.write("events.jsonl", &(lines.join("\n") + "\n"));
+    // Written with a UTF-8 byte order mark, as Windows tools write text: line 1 still
+    // parses.
+    let file = c.write("events.jsonl", &format!("\u{feff}{}\n", lines.join("\n")));
 
     let out = c.run(&["usage", "ingest", "--org", "acme", &file]);
     assert!(

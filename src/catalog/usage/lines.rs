@@ -273,7 +273,14 @@ pub async fn ingest_json_lines(
                 break;
             }
             line_no += 1;
-            let parsed = match std::str::from_utf8(&buf) {
+            // A UTF-8 byte order mark (as Windows tools write text) is not part of
+            // the first line's JSON.
+            let text = if line_no == 1 {
+                buf.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&buf)
+            } else {
+                &buf[..]
+            };
+            let parsed = match std::str::from_utf8(text) {
                 Err(_) => Err("not UTF-8 text".to_string()),
                 Ok(text) if text.trim().is_empty() => continue,
                 Ok(text) => parse_line(text.trim(), &schemas),
