@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::Connection;
 use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::Config;
@@ -128,29 +129,51 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         .with_context(|| format!("bad database URL {:?}", redact(url)))?;
     let name = opts.get_database().unwrap_or("postgres").to_string();
     let opts = opts.log_statements(tracing::log::LevelFilter::Trace);
+    let explain = |e: sqlx::Error| {
+        let missing = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == UNDEFINED_DATABASE);
+        if missing {
+            anyhow::anyhow!(
+                "database {name:?} does not exist ({}): run `billrun migrate` to create \
+                 and migrate it, or check DATABASE_URL (or database_url) if the name is \
+                 misspelt",
+                redact(url)
+            )
+        } else {
+            // sqlx's message already carries its cause (`error communicating with
+            // database: Connection refused (os error 111)`): not chained again.
+            anyhow::anyhow!("connecting to {}: {e}", redact(url))
+        }
+    };
+    // One connection first, on its own: the pool retries a failing connection until
+    // its acquire timeout and then says only "pool timed out", while this one fails at
+    // once with the cause (connection refused, a wrong password, no such database).
+    match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+        Ok(Ok(first)) => {
+            let _ = first.close().await;
+        }
+        Ok(Err(e)) => return Err(explain(e)),
+        Err(_) => {
+            anyhow::bail!(
+                "connecting to {}: no answer within {} s",
+                redact(url),
+                CONNECT_TIMEOUT.as_secs()
+            )
+        }
+    }
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .test_before_acquire(true)
         .connect_with(opts)
         .await
-        .map_err(|e| {
-            let missing = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|c| c == UNDEFINED_DATABASE);
-            if missing {
-                anyhow::anyhow!(
-                    "database {name:?} does not exist ({}): run `billrun migrate` to create \
-                     and migrate it, or check DATABASE_URL (or database_url) if the name is \
-                     misspelt",
-                    redact(url)
-                )
-            } else {
-                anyhow::Error::new(e).context(format!("connecting to {}", redact(url)))
-            }
-        })
+        .map_err(explain)
 }
+
+/// How long connecting to the database may take before it is an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether the database answers: one `SELECT 1` (the API's `/health`).
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {

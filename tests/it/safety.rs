@@ -24,6 +24,17 @@ fn the_database_password_is_never_printed_in_a_connection_error() {
         );
         assert!(e.contains("***"), "the URL is named, masked: {e}");
     }
+    // The cause is named, not the pool's "timed out".
+    let out = run({
+        let mut c = billrun("postgres://postgres:s3cret-pw@127.0.0.1:1/billrun", &config);
+        c.args(["invoice", "list", "--org", "acme"]);
+        c
+    });
+    let e = stderr(&out);
+    assert!(
+        e.contains("Connection refused") && !e.contains("timed out"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
