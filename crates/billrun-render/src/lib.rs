@@ -30,6 +30,7 @@
 
 pub mod bench;
 mod convert;
+pub mod countries;
 pub mod html;
 pub mod logo;
 pub mod model;

@@ -27,10 +27,13 @@ use fonts::Fonts;
 pub use from_html::render_pdf_from_html;
 use layout::PlacedLogo;
 
-/// Draws `doc` with the built-in layout and returns the PDF file.
+/// Draws `doc` with the built-in layout and returns the PDF file. Its metadata
+/// ([`set_metadata`]): title "Invoice NUMBER", author the seller, creation date the
+/// invoice's finalization.
 pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
     let fonts = Fonts::get();
     let mut pdf = PdfDocument::new(&format!("Invoice {}", doc.number));
+    set_metadata(&mut pdf, doc);
     let ids = FontIds {
         regular: pdf.add_font(&fonts.regular),
         bold: pdf.add_font(&fonts.bold),
@@ -57,6 +60,33 @@ pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
     lo.save_to(&mut out)
         .expect("writing a PDF to memory cannot fail");
     out
+}
+
+/// The document information a PDF reader shows: title `"Invoice NUMBER"`, author
+/// the seller (its legal name, else the organisation's name), creator `billrun`,
+/// and as creation and modification date the invoice's finalization instant (UTC):
+/// the document is what the invoice was then, whenever it is (re-)rendered, so the
+/// same invoice always gives the same file. A draft has no finalization: its date
+/// is left at printpdf's default (the Unix epoch), never the clock, for the same
+/// reason.
+pub(crate) fn set_metadata(pdf: &mut PdfDocument, doc: &InvoiceDocument) {
+    let info = &mut pdf.metadata.info;
+    info.document_title = format!("Invoice {}", doc.number);
+    info.author = if doc.billing_details.legal_name.trim().is_empty() {
+        doc.organisation.name.clone()
+    } else {
+        doc.billing_details.legal_name.clone()
+    };
+    info.creator = "billrun".to_string();
+    info.producer = "billrun".to_string();
+    if let Some(t) = doc
+        .finalized_at
+        .and_then(|t| printpdf::OffsetDateTime::from_unix_timestamp(t.timestamp()).ok())
+    {
+        info.creation_date = t;
+        info.modification_date = t;
+        info.metadata_date = t;
+    }
 }
 
 /// Flate-compresses every stream not compressed yet, at zlib's fastest level.
