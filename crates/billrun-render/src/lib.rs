@@ -40,7 +40,7 @@ pub mod sample;
 pub mod sandbox;
 
 pub use bench::{bench, BenchOptions, BenchReport};
-pub use convert::InvoiceHeader;
+pub use convert::{readable_name, InvoiceHeader};
 pub use html::{
     check_policy, context_value, render_html, render_html_with, Template, BUILTIN_TEMPLATE,
     MAX_RANGE,
