@@ -48,9 +48,9 @@ pub use html::{
 pub use logo::{Logo, LogoError, LogoFormat};
 pub use model::*;
 pub use money::{format_money, format_quantity, Amount};
-pub use pdf::render_pdf;
 #[cfg(feature = "html-pdf")]
 pub use pdf::render_pdf_from_html;
+pub use pdf::{render_pdf, PdfInfo};
 pub use sample::{sample, sample_long, sample_with};
 
 /// Why a document could not be rendered.

@@ -723,3 +723,27 @@ fn license_periods_show_licenses_times_days_and_the_price_of_one() {
     // A single-slab usage line shows its slab's price: 2,344.5 GB x $0.023 = $53.92.
     assert!(row("Storage (GB-month)").ends_with("Storage (GB-month) 2,344.5 $0.023 $53.92"));
 }
+
+/// An organisation template's PDF (printpdf's HTML route) carries the same
+/// document information, read from the document (directly, or from its context as
+/// the render sandbox receives it).
+#[cfg(feature = "html-pdf")]
+#[test]
+fn an_organisation_templates_pdf_has_the_same_metadata() {
+    let doc = sample();
+    let context = billrun_render::context_value(&doc, None).unwrap();
+    assert_eq!(
+        billrun_render::PdfInfo::of_context(&context),
+        billrun_render::PdfInfo::of(&doc)
+    );
+    let t = billrun_render::Template::parse("<p>Invoice {{ number }}</p>").unwrap();
+    let pdf = write(&t.render_pdf(&doc).unwrap());
+    let info = poppler("pdfinfo", &["-isodates", pdf.path.to_str().unwrap()]);
+    for expected in [
+        "Title:           Invoice INV-2026-000042\n",
+        "Author:          Northwind Cloud GmbH\n",
+        "CreationDate:    2026-02-01T06:30:00Z\n",
+    ] {
+        assert!(info.contains(expected), "{expected:?} in\n{info}");
+    }
+}
