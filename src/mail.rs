@@ -141,8 +141,9 @@ impl Mailer {
 }
 
 /// What the email templates see (`templates/email/*.tera`): every value already
-/// formatted for display (dates as `YYYY-MM-DD` in the account's timezone, the total
-/// with its currency's minor-unit digits).
+/// formatted for display as the invoice's PDF shows it (dates as `1 Feb 2026`, the
+/// account's local dates; the total as `$1,234.50`, with its currency's symbol or
+/// code and minor units).
 #[derive(Serialize)]
 pub struct EmailView {
     /// The seller's (organisation's) name.
@@ -157,7 +158,7 @@ pub struct EmailView {
     pub invoice_date: String,
     /// The due date (none when paid already).
     pub due_date: Option<String>,
-    /// The grand total, e.g. `"1234.50"`.
+    /// The grand total, e.g. `"$1,234.50"`.
     pub total: String,
     /// ISO 4217 code.
     pub currency: String,
@@ -237,9 +238,9 @@ mod tests {
             account: "Acme".into(),
             customer: "Acme".into(),
             number: "INV-1".into(),
-            invoice_date: "2026-01-01".into(),
+            invoice_date: "1 Jan 2026".into(),
             due_date: None,
-            total: "10.00".into(),
+            total: "$10.00".into(),
             currency: "USD".into(),
             paid: false,
             resend: false,
@@ -249,5 +250,7 @@ mod tests {
         assert!(text.contains("A&B <Ltd>"), "{text}");
         assert!(html.contains("A&amp;B &lt;Ltd&gt;"), "{html}");
         assert!(!html.contains("Due date"), "{html}");
+        assert!(text.contains("Amount due:     $10.00\n"), "{text}");
+        assert!(text.contains("Invoice date:   1 Jan 2026\n"), "{text}");
     }
 }

@@ -337,7 +337,10 @@ fn print_invoice(i: &InvoiceView) {
     if !i.true_up.is_zero() {
         println!("true-up:      {}", money(i, i.true_up));
     }
-    println!("credits:      {}", money(i, i.credits));
+    // Like the documents: no credits line when none were applied.
+    if !i.credits.is_zero() {
+        println!("credits:      {}", money(i, i.credits));
+    }
     println!("total:        {}", money(i, i.total));
 }
 
@@ -351,9 +354,30 @@ fn print_lines(line: &serde_json::Value, depth: usize) {
         .iter()
         .filter(|c| depth > 1 || c["kind"] == "GROUP")
     {
-        let name = c["displayName"].as_str().unwrap_or("");
+        // A sub-line is named by its detail ("21 licenses x 12 of 31 days", "slab 1
+        // (...)"), as on the documents; a line by its display name.
+        // A name that is an identifier (a tag, a card without a display name) is
+        // written as words, as the documents write it.
+        let name = match c["description"].as_str() {
+            Some(d) if depth > 2 && !d.is_empty() => d.to_string(),
+            _ => {
+                let shown = c["displayName"].as_str().unwrap_or("");
+                if depth == 1 || c["cardName"].as_str() == Some(shown) {
+                    billrun_render::readable_name(shown)
+                } else {
+                    shown.to_string()
+                }
+            }
+        };
+        // A sub-line's detail says its quantity already; a license line's peak is
+        // not what is billed (its periods are): neither repeats it.
+        let periods = c["children"]
+            .as_array()
+            .is_some_and(|k| !k.is_empty() && k.iter().all(|k| k["kind"] == "LICENSE_PERIOD"));
+        let detailed = depth > 2 && c["description"].as_str().is_some_and(|d| !d.is_empty());
         let qty = c["quantity"]
             .as_str()
+            .filter(|_| !periods && !detailed)
             .map(|q| format!(" x {q}"))
             .unwrap_or_default();
         let unit = c["unitPrice"]

@@ -79,6 +79,51 @@ async fn every_finalized_invoice_gets_its_documents_once_and_they_read_back() {
             "the PDF should show {expected:?}:\n{text}"
         );
     }
+    // Each line's numbers, by hand: 15,000 calls over three slabs at different
+    // prices (1,000 x $0.10 = $100.00, 9,000 x $0.05 = $450.00, 5,000 x $0.01 =
+    // $50.00: $600.00, no single unit price); the fee in advance: 1 x $99.00.
+    let row = |what: &str| {
+        text.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{what:?} not in\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("API calls"), "API calls 15,000 $600.00");
+    assert_eq!(
+        row("slab 3"),
+        "slab 3 (above 10000: 5000 x 0.01) 5,000 $0.01 $50.00"
+    );
+    assert_eq!(row("Platform fee"), "Platform fee 1 $99.00 $99.00");
+    assert!(text.contains("Usage"), "the tag as a word: {text}");
+    assert!(!text.contains("Credits"), "no credits, no row: {text}");
+    // The PDF's metadata: its title, the seller as author, and the instant the
+    // invoice was finalized as its creation date.
+    let finalized: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT finalized_at FROM invoices WHERE number = 'INV-2026-0002'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let info = Command::new("pdfinfo")
+        .arg("-isodates")
+        .arg(&pdf)
+        .output()
+        .expect("pdfinfo (apt-get install poppler-utils)");
+    let info = String::from_utf8_lossy(&info.stdout);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+    };
+    assert_eq!(field("Title:"), "Invoice INV-2026-0002");
+    assert_eq!(field("Author:"), "acme");
+    assert_eq!(
+        field("CreationDate:"),
+        finalized.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    assert!(!field("CreationDate:").starts_with("1970"));
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
         page.contains("Müller &lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; Co")

@@ -442,6 +442,7 @@ async fn every_output_gives_the_one_total_of_an_invoice_with_a_true_up_and_credi
     // Text.
     let text = cli.ok(&["invoice", "show", "--org", "acme", "INV-0001"]);
     assert!(text.contains("total:        900.00 USD"), "{text}");
+    assert!(text.contains("credits:      100.00 USD"), "{text}");
     // HTML and PDF: every line that says "Total" or "Amount due" says $900.00.
     let (pdf, html) = (
         cli.scratch.path().join("i.pdf"),
@@ -470,6 +471,13 @@ async fn every_output_gives_the_one_total_of_an_invoice_with_a_true_up_and_credi
     for l in &totals {
         assert!(l.contains("$900.00"), "{l:?} in\n{pdf_text}");
     }
+    // Credits were applied: their row shows the deduction (a PDF without credits
+    // has no such row, tests/it/documents.rs).
+    let credits = pdf_text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Credits"))
+        .unwrap_or_else(|| panic!("no Credits row in\n{pdf_text}"));
+    assert!(credits.ends_with("-$100.00"), "{credits:?}");
     let html = std::fs::read_to_string(&html).unwrap();
     assert!(html.contains("$900.00"), "{html}");
     assert!(!html.contains("$1,000.00"), "no other total: {html}");
@@ -480,5 +488,14 @@ async fn every_output_gives_the_one_total_of_an_invoice_with_a_true_up_and_credi
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .next()
         .expect("the invoice email");
-    assert!(eml.contains("Amount due:     900.00 USD"), "{eml}");
+    // Formatted as the PDF formats it.
+    assert!(eml.contains("Amount due:     $900.00"), "{eml}");
+    let pdf_date = pdf_text
+        .lines()
+        .find_map(|l| l.split_once("Invoice date").map(|(_, d)| d.trim()))
+        .expect("the PDF's invoice date");
+    assert!(
+        eml.contains(&format!("Invoice date:   {pdf_date}\r\n")),
+        "{pdf_date:?} in {eml}"
+    );
 }

@@ -6,7 +6,7 @@
 
 use billrun_core::invoice::{InvoiceLines, LineItem, LineKind};
 use billrun_core::{Currency, Period};
-use chrono::NaiveDate;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::logo::Logo;
@@ -34,6 +34,8 @@ pub struct InvoiceHeader {
     pub invoice_date: Option<NaiveDate>,
     /// Due date (finalized invoices).
     pub due_date: Option<NaiveDate>,
+    /// When it was finalized (none for a draft): the PDF's creation date.
+    pub finalized_at: Option<DateTime<Utc>>,
     /// Net term days the due date came from.
     pub net_term_days: Option<u32>,
     /// The in-arrears period (the cycle closing at the invoice's boundary).
@@ -52,7 +54,7 @@ impl InvoiceDocument {
         let groups: Vec<LineGroup> = lines
             .groups()
             .map(|g| LineGroup {
-                name: g.display_name.clone(),
+                name: readable_name(&g.display_name),
                 amount: money(g.amount),
                 lines: g.children.iter().map(|l| line(l, c)).collect(),
             })
@@ -89,6 +91,7 @@ impl InvoiceDocument {
             status: header.status,
             status_label: header.status.label().to_string(),
             invoice_date: header.invoice_date.map(Day::from),
+            finalized_at: header.finalized_at,
             due_date: header.due_date.map(Day::from),
             net_term_days: header.net_term_days,
             periods,
@@ -102,6 +105,7 @@ impl InvoiceDocument {
             sub_total: money(lines.sub_total.amount),
             commitment_true_up: lines.true_up.as_ref().map(|t| money(t.amount)),
             credits: deduction(lines.total_credits.amount, c),
+            has_credits: !lines.total_credits.amount.is_zero(),
             total: money(total),
             amount_due: money(amount_due),
         }
@@ -127,14 +131,43 @@ fn deduction(value: Decimal, c: Currency) -> Amount {
     a
 }
 
+/// A charge line or sub-line of the view model. What a reader needs beyond the
+/// core's tree (issue 16, "readable lines"):
+/// - a line without a unit price of its own whose slabs all have the same one (a
+///   single PER_UNIT slab, a VOLUME price) shows it: 41 x $0.001;
+/// - a license line shows its periods as sub-lines, each "N licenses x D of W
+///   days (1 Jan – 12 Jan 2026)" with the price of one license for the usage
+///   window, and no quantity
+///   or unit price of its own unless all its periods share one price (the peak
+///   count the core keeps as its quantity reads as if it were billed);
+/// - a name that is an identifier (`monthly_credits`: a card without a display
+///   name) is written as words ([`readable_name`]).
 fn line(item: &LineItem, c: Currency) -> Line {
-    let quantity = item.quantity.map(format_quantity);
+    let is_license = !item.children.is_empty()
+        && item
+            .children
+            .iter()
+            .all(|l| l.kind == LineKind::LicensePeriod);
+    let unit_price = item.unit_price.or_else(|| shared_unit_price(item));
     Line {
         kind: item.kind,
-        display_name: item.display_name.clone(),
-        description: description(item),
-        quantity,
-        unit_price: item.unit_price.map(|u| Amount::unit_price(u, c)),
+        display_name: match &item.card_name {
+            Some(card) if *card == item.display_name => readable_name(&item.display_name),
+            _ => item.display_name.clone(),
+        },
+        description: match (item.kind, description(item), item.period) {
+            _ if is_license => None,
+            // A license period names its days: "21 licenses x 12 of 31 days (1 Jan –
+            // 12 Jan 2026)".
+            (LineKind::LicensePeriod, Some(d), Some(p)) => Some(format!("{d} ({})", short_days(p))),
+            (_, d, _) => d,
+        },
+        quantity: if is_license {
+            None
+        } else {
+            item.quantity.map(format_quantity)
+        },
+        unit_price: unit_price.map(|u| Amount::unit_price(u, c)),
         amount: Amount::money(item.amount, c),
         period: item.period.map(PeriodView::from),
         sub_lines: if adds_nothing(item) {
@@ -142,6 +175,49 @@ fn line(item: &LineItem, c: Currency) -> Line {
         } else {
             item.children.iter().map(|l| line(l, c)).collect()
         },
+    }
+}
+
+/// The days of `p` in short: `"1 Jan – 12 Jan 2026"` (the year once when both ends
+/// share it), else as [`PeriodView`] writes them.
+fn short_days(p: Period) -> String {
+    let v = PeriodView::from(p);
+    if v.start.iso.year() == v.end.iso.year() {
+        format!("{} – {}", v.start.iso.format("%-d %b"), v.end.display)
+    } else {
+        v.display.to_string()
+    }
+}
+
+/// The unit price every priced sub-line of `item` shares (its slabs, or its
+/// license periods), if they all have one and it is the same; the min/max
+/// adjustment has none and does not count.
+fn shared_unit_price(item: &LineItem) -> Option<Decimal> {
+    let mut priced = item
+        .children
+        .iter()
+        .filter(|l| l.kind != LineKind::Adjustment);
+    let first = priced.next()?.unit_price?;
+    priced.all(|l| l.unit_price == Some(first)).then_some(first)
+}
+
+/// A name as people read it: an identifier in lower case (`monthly_credits`,
+/// `usage`: a card without a display name, a tag) becomes words with a capital
+/// (`Monthly credits`, `Usage`); any other name (with a capital, a space or other
+/// characters) is kept as written.
+pub fn readable_name(name: &str) -> String {
+    let identifier = !name.is_empty()
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-');
+    if !identifier {
+        return name.to_string();
+    }
+    let words = name.replace(['_', '-'], " ");
+    let mut chars = words.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => name.to_string(),
     }
 }
 
@@ -162,6 +238,13 @@ fn adds_nothing(item: &LineItem) -> bool {
 /// the fee ("99"), which the quantity and unit-price columns already show.
 fn description(item: &LineItem) -> Option<String> {
     let d = item.description.as_deref()?.trim();
+    // Invoices closed before the fee moved to the unit-price column read
+    // "99 prorated for 11 of 31 days": the fee is left to that column.
+    let d = match d.split_once(" prorated for ") {
+        Some((fee, rest)) if fee.parse::<Decimal>().is_ok() => format!("prorated for {rest}"),
+        _ => d.to_string(),
+    };
+    let d = d.as_str();
     let repeats_quantity = item
         .quantity
         .is_some_and(|q| d == format!("{q} units") || d == format!("{} units", q.normalize()));
@@ -265,8 +348,158 @@ mod tests {
             "line1": "Hauptstraße 5", "postalCode": "10115", "city": "Berlin", "country": "DE"
         }))
         .unwrap();
-        assert_eq!(a.lines(), ["Hauptstraße 5", "10115 Berlin", "DE"]);
+        assert_eq!(a.lines(), ["Hauptstraße 5", "10115 Berlin", "Germany"]);
+        let written: Address = serde_json::from_value(serde_json::json!({
+            "city": "Springfield", "state": "IL", "country": "Freedonia"
+        }))
+        .unwrap();
+        assert_eq!(written.lines(), ["Springfield", "IL", "Freedonia"]);
         assert!(Address::default().lines().is_empty());
+    }
+
+    fn item(
+        kind: LineKind,
+        name: &str,
+        quantity: &str,
+        unit: Option<&str>,
+        amount: &str,
+    ) -> LineItem {
+        LineItem {
+            kind,
+            card_name: Some(name.to_string()),
+            card_kind: None,
+            display_name: name.to_string(),
+            description: None,
+            quantity: Some(quantity.parse().unwrap()),
+            unit_price: unit.map(|u| u.parse().unwrap()),
+            amount: amount.parse().unwrap(),
+            period: None,
+            children: Vec::new(),
+        }
+    }
+
+    fn jan(from: u32, to_exclusive: u32) -> Option<Period> {
+        let d = |day: u32| {
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(day as u64 - 1)
+        };
+        Some(Period::new(d(from), d(to_exclusive)))
+    }
+
+    #[test]
+    fn a_single_slab_or_volume_line_shows_its_slabs_unit_price() {
+        // 41 requests at $0.001 = $0.041 -> $0.04, then the minimum charge of $10.00
+        // adds $9.96: the line shows 41 x $0.001 = $10.00.
+        let mut l = item(LineKind::PricePlan, "requests", "41", None, "10.00");
+        l.display_name = "Inference requests".into();
+        l.description = Some("41 units".into());
+        l.children = vec![
+            item(LineKind::Slab, "requests", "41", Some("0.001"), "0.04"),
+            item(LineKind::Adjustment, "requests", "0", None, "9.96"),
+        ];
+        l.children[1].quantity = None;
+        let v = line(&l, Currency::USD);
+        assert_eq!(v.quantity.as_deref(), Some("41"));
+        assert_eq!(v.unit_price.unwrap().display, "$0.001");
+        assert_eq!(v.amount.display, "$10.00");
+        assert_eq!(v.description, None, "\"41 units\" repeats the quantity");
+        // Two slabs at different prices: each sub-line has its own, the line none.
+        l.children[1] = item(LineKind::Slab, "requests", "9000", Some("0.0005"), "4.50");
+        assert_eq!(line(&l, Currency::USD).unit_price, None);
+    }
+
+    #[test]
+    fn a_prorated_fee_shows_the_fee_as_unit_price_and_its_days() {
+        // $99.00 for 11 of 31 days: 99 x 11 / 31 = 35.129... -> $35.13.
+        let mut fee = item(
+            LineKind::PricePlan,
+            "platform_fee",
+            "1",
+            Some("99"),
+            "35.13",
+        );
+        fee.display_name = "Platform fee".into();
+        fee.period = jan(21, 32);
+        fee.description = Some("prorated for 11 of 31 days".into());
+        let v = line(&fee, Currency::USD);
+        assert_eq!(v.unit_price.unwrap().display, "$99.00");
+        assert_eq!(v.description.as_deref(), Some("prorated for 11 of 31 days"));
+        assert_eq!(
+            v.period.unwrap().display.to_string(),
+            "21 Jan 2026 – 31 Jan 2026"
+        );
+        // As stored before the fee moved to the unit-price column: the same words.
+        fee.description = Some("99 prorated for 11 of 31 days".into());
+        let v = line(&fee, Currency::USD);
+        assert_eq!(v.description.as_deref(), Some("prorated for 11 of 31 days"));
+    }
+
+    #[test]
+    fn a_license_line_shows_licenses_times_days_per_period() {
+        // $10.00 a license a month: 21 x 10 x 12/31 = 81.290... -> $81.29 and
+        // 25 x 10 x 19/31 = 153.225... -> $153.23 (rounded together to $234.52).
+        let mut seats = item(LineKind::PricePlan, "seats", "25", None, "234.52");
+        seats.display_name = "Seats".into();
+        seats.description = Some("up to 25 licenses".into());
+        let mut a = item(LineKind::LicensePeriod, "seats", "21", Some("10"), "81.29");
+        a.description = Some("21 licenses x 12 of 31 days".into());
+        a.period = jan(1, 13);
+        let mut b = item(LineKind::LicensePeriod, "seats", "25", Some("10"), "153.23");
+        b.description = Some("25 licenses x 19 of 31 days".into());
+        b.period = jan(13, 32);
+        seats.children = vec![a, b];
+        let v = line(&seats, Currency::USD);
+        assert_eq!(v.quantity, None, "the peak is not what is billed");
+        assert_eq!(v.description, None);
+        assert_eq!(v.unit_price.as_ref().unwrap().display, "$10.00");
+        let subs: Vec<_> = v
+            .sub_lines
+            .iter()
+            .map(|s| {
+                (
+                    s.description.clone().unwrap(),
+                    s.quantity.clone().unwrap(),
+                    s.unit_price.clone().unwrap().display,
+                    s.amount.display.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            subs,
+            [
+                (
+                    "21 licenses x 12 of 31 days (1 Jan – 12 Jan 2026)".to_string(),
+                    "21".to_string(),
+                    "$10.00".to_string(),
+                    "$81.29".to_string()
+                ),
+                (
+                    "25 licenses x 19 of 31 days (13 Jan – 31 Jan 2026)".to_string(),
+                    "25".to_string(),
+                    "$10.00".to_string(),
+                    "$153.23".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn identifiers_are_written_as_words_other_names_as_given() {
+        assert_eq!(readable_name("monthly_credits"), "Monthly credits");
+        assert_eq!(readable_name("usage"), "Usage");
+        assert_eq!(readable_name("api-calls-v2"), "Api calls v2");
+        assert_eq!(readable_name("AI"), "AI");
+        assert_eq!(
+            readable_name("LLM tokens (large model)"),
+            "LLM tokens (large model)"
+        );
+        assert_eq!(readable_name("Müller"), "Müller");
+        // A card without a display name shows its name as words; one with a display
+        // name equal to its name keeps it.
+        let credits = item(LineKind::PricePlan, "monthly_credits", "50", None, "0.00");
+        assert_eq!(
+            line(&credits, Currency::USD).display_name,
+            "Monthly credits"
+        );
     }
 
     #[test]

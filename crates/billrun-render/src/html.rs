@@ -102,7 +102,11 @@ impl Template {
         #[cfg(feature = "html-pdf")]
         {
             let html = self.render(context(doc, Some("logo"))?)?;
-            crate::pdf::render_pdf_from_html(&html, doc.organisation.logo.as_ref())
+            crate::pdf::render_pdf_from_html(
+                &html,
+                doc.organisation.logo.as_ref(),
+                &crate::pdf::PdfInfo::of(doc),
+            )
         }
         #[cfg(not(feature = "html-pdf"))]
         Err(RenderError::HtmlLayout(

@@ -30,6 +30,7 @@
 
 pub mod bench;
 mod convert;
+pub mod countries;
 pub mod html;
 pub mod logo;
 pub mod model;
@@ -39,7 +40,7 @@ pub mod sample;
 pub mod sandbox;
 
 pub use bench::{bench, BenchOptions, BenchReport};
-pub use convert::InvoiceHeader;
+pub use convert::{readable_name, InvoiceHeader};
 pub use html::{
     check_policy, context_value, render_html, render_html_with, Template, BUILTIN_TEMPLATE,
     MAX_RANGE,
@@ -47,9 +48,9 @@ pub use html::{
 pub use logo::{Logo, LogoError, LogoFormat};
 pub use model::*;
 pub use money::{format_money, format_quantity, Amount};
-pub use pdf::render_pdf;
 #[cfg(feature = "html-pdf")]
 pub use pdf::render_pdf_from_html;
+pub use pdf::{render_pdf, PdfInfo};
 pub use sample::{sample, sample_long, sample_with};
 
 /// Why a document could not be rendered.

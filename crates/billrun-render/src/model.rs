@@ -7,7 +7,7 @@
 //! template authors is the crate's README.
 
 use billrun_core::invoice::LineKind;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::logo::Logo;
@@ -32,6 +32,9 @@ pub struct InvoiceDocument {
     pub status_label: String,
     /// Invoice date (finalized invoices).
     pub invoice_date: Option<Day>,
+    /// When the invoice was finalized (UTC; none for a draft): the PDF's creation
+    /// date.
+    pub finalized_at: Option<DateTime<Utc>>,
     /// Due date (finalized invoices).
     pub due_date: Option<Day>,
     /// Net terms in days (`30` for "Net 30").
@@ -54,6 +57,9 @@ pub struct InvoiceDocument {
     /// Credits applied (zero until credits are applied). `value` is positive;
     /// `display` is written as a deduction (`"-$12.00"`, or `"$0.00"`).
     pub credits: Amount,
+    /// Whether any credits were applied (`credits` is not zero): the built-in
+    /// template shows a Credits row only then.
+    pub has_credits: bool,
     /// Sub-total + true-up - credits.
     pub total: Amount,
     /// What remains to be paid: the total, less payments; zero once PAID or VOID.
@@ -124,13 +130,15 @@ pub struct Address {
     pub city: Option<String>,
     /// State or region.
     pub state: Option<String>,
-    /// ISO 3166-1 alpha-2 country code.
+    /// ISO 3166-1 alpha-2 country code (printed by name, see [`Address::lines`]).
     pub country: Option<String>,
 }
 
 impl Address {
     /// The lines to print: line 1, line 2, "postal code city", state, country;
-    /// empty parts left out.
+    /// empty parts left out. The country is printed by its name (`"DE"` ->
+    /// `"Germany"`, [`crate::countries::country_name`]); a value that is not an
+    /// ISO 3166-1 alpha-2 code is printed as written.
     pub fn lines(&self) -> Vec<String> {
         fn non_empty(s: &Option<String>) -> Option<&str> {
             s.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -145,7 +153,8 @@ impl Address {
             non_empty(&self.line2).map(String::from),
             (!city.is_empty()).then_some(city),
             non_empty(&self.state).map(String::from),
-            non_empty(&self.country).map(String::from),
+            non_empty(&self.country)
+                .map(|c| crate::countries::country_name(c).map_or(c.to_string(), String::from)),
         ]
         .into_iter()
         .flatten()

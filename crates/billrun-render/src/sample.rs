@@ -90,6 +90,9 @@ pub fn sample_parts(lines: usize, currency: Currency) -> (InvoiceHeader, Invoice
         status: InvoiceStatus::Due,
         invoice_date: Some(d("2026-02-01")),
         due_date: Some(d("2026-03-03")),
+        finalized_at: d("2026-02-01")
+            .and_hms_opt(6, 30, 0)
+            .map(|t| t.and_utc()),
         net_term_days: Some(30),
         in_arrears: Some(jan),
         in_advance: Some(feb),
@@ -221,7 +224,7 @@ fn charge(i: usize, n: usize, c: Currency, jan: Period, feb: Period) -> ChargeLi
                     (
                         ChargeDetail {
                             kind: DetailKind::LicensePeriod,
-                            description: format!("{q} for {} of 31 days", p.days()),
+                            description: format!("{q} licenses x {} of 31 days", p.days()),
                             quantity: Some(*q),
                             unit_price: Some(rate),
                             amount: Decimal::ZERO,

@@ -128,7 +128,10 @@ fn render(req: &SandboxRequest) -> Result<(String, Vec<u8>), RenderError> {
     }
     let pdf_html = template.render_value(&for_pdf)?;
     #[cfg(feature = "html-pdf")]
-    let pdf = crate::pdf::render_pdf_from_html(&pdf_html, logo.as_ref())?;
+    #[cfg(feature = "html-pdf")]
+    let info = crate::pdf::PdfInfo::of_context(&for_pdf);
+    #[cfg(feature = "html-pdf")]
+    let pdf = crate::pdf::render_pdf_from_html(&pdf_html, logo.as_ref(), &info)?;
     #[cfg(not(feature = "html-pdf"))]
     let pdf = {
         let _ = (pdf_html, logo);

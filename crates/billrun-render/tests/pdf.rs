@@ -260,7 +260,6 @@ fn builtin_html_and_pdf_show_the_same_values() {
         doc.customer.name.clone(),
         doc.billing_details.legal_name.clone(),
         doc.sub_total.display.clone(),
-        doc.credits.display.clone(),
         doc.total.display.clone(),
         doc.amount_due.display.clone(),
         doc.currency.code.clone(),
@@ -288,7 +287,6 @@ fn builtin_html_and_pdf_show_the_same_values() {
         "In arrears",
         "In advance",
         "Subtotal",
-        "Credits",
         "Amount due",
         "PAYMENT",
         "BILL TO",
@@ -650,4 +648,102 @@ fn the_html_breaks_long_words_instead_of_widening_the_page() {
     }
     assert!(html.contains(".num { text-align: right; white-space: nowrap; }"));
     assert!(html.contains(&format!("<div class=\"strong\">{}</div>", long_word())));
+}
+
+/// The PDF's document information (`pdfinfo -isodates`): title, author (the
+/// seller's legal name) and the creation date, the invoice's finalization instant
+/// (the sample was finalized 2026-02-01 06:30 UTC), not the Unix epoch.
+#[test]
+fn the_pdf_names_the_invoice_its_seller_and_its_finalization() {
+    let doc = sample();
+    let pdf = write(&render_pdf(&doc));
+    let info = poppler("pdfinfo", &["-isodates", pdf.path.to_str().unwrap()]);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("pdfinfo shows no {name}:\n{info}"))
+            .to_string()
+    };
+    assert_eq!(field("Title"), "Invoice INV-2026-000042");
+    assert_eq!(field("Author"), "Northwind Cloud GmbH");
+    assert_eq!(field("CreationDate"), "2026-02-01T06:30:00Z");
+    // Without a legal name the organisation's name is the author.
+    let mut doc = sample();
+    doc.billing_details.legal_name = String::new();
+    let pdf = write(&render_pdf(&doc));
+    let info = poppler("pdfinfo", &[pdf.path.to_str().unwrap()]);
+    assert!(
+        info.contains("Author:          Northwind Cloud\n"),
+        "{info}"
+    );
+}
+
+/// A Credits row only when credits were applied, in both HTML and PDF.
+#[test]
+fn the_credits_row_shows_only_when_there_are_credits() {
+    let mut doc = sample();
+    assert!(!doc.has_credits);
+    let t = text(&write(&render_pdf(&doc)), None);
+    assert!(!t.contains("Credits"), "{t}");
+    assert!(!render_html(&doc).unwrap().contains("Credits"));
+    doc.has_credits = true;
+    doc.credits.display = "-$12.00".into();
+    let t = text(&write(&render_pdf(&doc)), None);
+    let row = t
+        .lines()
+        .find(|l| l.contains("Credits"))
+        .unwrap_or_default();
+    assert!(row.contains("-$12.00"), "{row:?}");
+    let html = render_html(&doc).unwrap();
+    assert!(html.contains("<td>Credits</td><td class=\"num\">-$12.00</td>"));
+}
+
+/// License lines read as licenses x days, each period on its own row with its
+/// quantity, the price of one license a month and the amount (by hand: 15 x $49.00
+/// x 10/31 = $237.10, 18 x $49.00 x 21/31 = $597.48, together $834.58); the line
+/// itself shows no peak quantity.
+#[test]
+fn license_periods_show_licenses_times_days_and_the_price_of_one() {
+    let doc = sample();
+    let t = text(&write(&render_pdf(&doc)), None);
+    let row = |what: &str| {
+        t.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{what:?} not in\n{t}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(row("Analyst seats").ends_with("Analyst seats $49.00 $834.58"));
+    assert!(row("15 licenses x 10 of 31 days")
+        .ends_with("15 licenses x 10 of 31 days (1 Jan – 10 Jan 2026) 15 $49.00 $237.10"));
+    assert!(row("18 licenses x 21 of 31 days")
+        .ends_with("18 licenses x 21 of 31 days (11 Jan – 31 Jan 2026) 18 $49.00 $597.48"));
+    // A single-slab usage line shows its slab's price: 2,344.5 GB x $0.023 = $53.92.
+    assert!(row("Storage (GB-month)").ends_with("Storage (GB-month) 2,344.5 $0.023 $53.92"));
+}
+
+/// An organisation template's PDF (printpdf's HTML route) carries the same
+/// document information, read from the document (directly, or from its context as
+/// the render sandbox receives it).
+#[cfg(feature = "html-pdf")]
+#[test]
+fn an_organisation_templates_pdf_has_the_same_metadata() {
+    let doc = sample();
+    let context = billrun_render::context_value(&doc, None).unwrap();
+    assert_eq!(
+        billrun_render::PdfInfo::of_context(&context),
+        billrun_render::PdfInfo::of(&doc)
+    );
+    let t = billrun_render::Template::parse("<p>Invoice {{ number }}</p>").unwrap();
+    let pdf = write(&t.render_pdf(&doc).unwrap());
+    let info = poppler("pdfinfo", &["-isodates", pdf.path.to_str().unwrap()]);
+    for expected in [
+        "Title:           Invoice INV-2026-000042\n",
+        "Author:          Northwind Cloud GmbH\n",
+        "CreationDate:    2026-02-01T06:30:00Z\n",
+    ] {
+        assert!(info.contains(expected), "{expected:?} in\n{info}");
+    }
 }

@@ -44,20 +44,30 @@ pub(super) fn number(inv: &InvoiceRow) -> String {
 }
 
 /// What the email of `inv` says, from organisation `org_name`; `resend` marks a
-/// copy (`billrun invoice resend`). Dates as `YYYY-MM-DD`, the total as stored.
+/// copy (`billrun invoice resend`). Amounts and dates are written as the invoice's
+/// PDF writes them (`billrun_render`): the total with its currency's symbol and
+/// minor units (`"$1,234.50"`, `"¥1,235"`), dates as `"1 Feb 2026"`.
 pub(super) fn email_view(org_name: &str, inv: &InvoiceRow, resend: bool) -> EmailView {
     EmailView {
         organisation: org_name.to_string(),
         account: inv.account_name.clone(),
         customer: inv.customer_name.clone(),
         number: number(inv),
-        invoice_date: inv.invoice_date.map(|d| d.to_string()).unwrap_or_default(),
-        due_date: inv.due_date.map(|d| d.to_string()),
-        total: inv.total.to_string(),
+        invoice_date: inv.invoice_date.map(day).unwrap_or_default(),
+        due_date: inv.due_date.map(day),
+        total: match billrun_core::Currency::parse(&inv.currency) {
+            Ok(c) => billrun_render::format_money(inv.total, c),
+            Err(_) => format!("{} {}", inv.total, inv.currency),
+        },
         currency: inv.currency.clone(),
         paid: inv.status == InvoiceStatus::Paid,
         resend,
     }
+}
+
+/// A date as the invoice's documents write it: `"1 Feb 2026"`.
+fn day(d: chrono::NaiveDate) -> String {
+    billrun_render::Day::from(d).display.to_string()
 }
 
 /// A delivery's Message-ID: `<NUMBER.UNIQUE@DOMAIN>`, the number with every
@@ -260,9 +270,9 @@ mod tests {
                 "Main account",
                 "Globex",
                 "INV-2026-0003",
-                "2026-02-01",
-                Some("2026-03-03"),
-                "699.00",
+                "1 Feb 2026",
+                Some("3 Mar 2026"),
+                "$699.00",
                 "USD",
                 false,
                 false

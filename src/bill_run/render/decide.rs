@@ -151,6 +151,7 @@ fn header(r: &Row, org_name: &str, choice: &Choice, logo: Option<Logo>) -> Invoi
         // A void invoice is owed by nobody: its document shows no due date (the
         // invoice row keeps it), and the view model's amount due is 0.
         due_date: r.due_date.filter(|_| r.status != StoredStatus::Void),
+        finalized_at: r.finalized_at,
         net_term_days: r.net_term_days.map(|n| n.max(0) as u32),
         in_arrears: period(r.closing_start, r.closing_end),
         in_advance: period(r.opening_start, r.opening_end),
@@ -234,6 +235,7 @@ mod tests {
             number: Some(format!("INV-{id}")),
             invoice_date: NaiveDate::from_ymd_opt(2026, 2, 1),
             due_date: NaiveDate::from_ymd_opt(2026, 3, 3),
+            finalized_at: None,
             net_term_days: Some(30),
             closing_start: NaiveDate::from_ymd_opt(2026, 1, 1),
             closing_end: NaiveDate::from_ymd_opt(2026, 2, 1),

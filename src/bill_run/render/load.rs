@@ -22,6 +22,8 @@ pub(super) struct Row {
     pub invoice_date: Option<NaiveDate>,
     /// Due date (the account's local date).
     pub due_date: Option<NaiveDate>,
+    /// When it was finalized (the PDF's creation date).
+    pub finalized_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Net terms, days.
     pub net_term_days: Option<i32>,
     /// The closing cycle's billed period: start (inclusive).
@@ -73,7 +75,7 @@ pub(super) async fn invoices(
     rerender: bool,
 ) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT i.id, i.status, i.number, i.invoice_date, i.due_date, i.net_term_days, i.closing_start,
+        "SELECT i.id, i.status, i.number, i.invoice_date, i.due_date, i.finalized_at, i.net_term_days, i.closing_start,
                 i.closing_end, i.opening_start, i.opening_end, i.lines,
                 a.id AS account_id, a.name AS account_name, a.address AS account_address, a.billing_emails,
                 c.id AS customer_id, c.name AS customer_name, c.address AS customer_address,

@@ -200,8 +200,9 @@ pub(super) fn fixed_fee_charge(
         card.enable_proration && card.recurrence != Recurrence::OneTime && ctx.is_partial();
     if prorate {
         line.amount = ctx.round(fee * ctx.proration());
+        // The fee itself is the line's unit price: the note says how much of it.
         line.description = format!(
-            "{fee} prorated for {} of {} days",
+            "prorated for {} of {} days",
             ctx.window.billed.days(),
             ctx.window.full.days()
         );
@@ -240,16 +241,15 @@ pub(super) fn license_charge(
         if card.enable_proration {
             for (run, quantity) in runs(part, quantity_on) {
                 let factor = Decimal::from(run.days()) / Decimal::from(window.days());
-                let amount = rate(&card.rate_plan, rates, quantity).total * factor;
-                details.push((license_detail(quantity, run, &window, run.days()), amount));
+                let rating = rate(&card.rate_plan, rates, quantity);
+                let detail = license_detail(&rating, run, &window, run.days());
+                details.push((detail, rating.total * factor));
             }
         } else {
             let quantity = days(part).map(quantity_on).max().unwrap_or_default();
-            let amount = rate(&card.rate_plan, rates, quantity).total;
-            details.push((
-                license_detail(quantity, part, &window, window.days()),
-                amount,
-            ));
+            let rating = rate(&card.rate_plan, rates, quantity);
+            let detail = license_detail(&rating, part, &window, window.days());
+            details.push((detail, rating.total));
         }
     }
     let peak = daily.iter().copied().max().unwrap_or_default();
@@ -259,17 +259,36 @@ pub(super) fn license_charge(
     Ok(line)
 }
 
+/// One license quantity over `period`, charged for `days_charged` of the usage
+/// `window`'s days: `"21 licenses x 12 of 31 days"`. Its unit price is the price of
+/// one license for the whole window when `rating` is one PER_UNIT slab without a
+/// min/max clamp (what a reader can multiply out); none otherwise.
 fn license_detail(
-    quantity: Decimal,
+    rating: &Rating,
     period: Period,
     window: &Period,
     days_charged: i64,
 ) -> ChargeDetail {
+    let quantity = rating.quantity;
+    let unit_price = match rating.slabs.as_slice() {
+        [only] if only.price_type == PriceType::PerUnit && rating.adjustment.is_zero() => {
+            Some(only.rate)
+        }
+        _ => None,
+    };
+    let noun = if quantity == Decimal::ONE {
+        "license"
+    } else {
+        "licenses"
+    };
     ChargeDetail {
         kind: DetailKind::LicensePeriod,
-        description: format!("{quantity} for {days_charged} of {} days", window.days()),
+        description: format!(
+            "{quantity} {noun} x {days_charged} of {} days",
+            window.days()
+        ),
         quantity: Some(quantity),
-        unit_price: None,
+        unit_price,
         amount: Decimal::ZERO,
         period,
     }

@@ -600,6 +600,9 @@ mod tests {
             ]
         );
         assert_eq!(c.lines[0].period, p("2026-01-22", "2026-02-01"));
+        // 99 x 10 / 31 = 31.935...: the fee is the unit price, the note the days.
+        assert_eq!(c.lines[0].unit_price, Some(dec!(99)));
+        assert_eq!(c.lines[0].description, "prorated for 10 of 31 days");
     }
 
     #[test]
@@ -665,6 +668,22 @@ mod tests {
         );
         assert_eq!(line.amount.to_string(), "380.00");
         assert_eq!(line.quantity, dec!(30));
+        // Each run reads as licenses x days, priced per license for the month:
+        // 10 x $31 x 10/31 = $100.00.
+        let read: Vec<_> = line
+            .details
+            .iter()
+            .map(|d| (d.description.as_str(), d.unit_price))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("10 licenses x 10 of 31 days", Some(dec!(31))),
+                ("20 licenses x 10 of 31 days", Some(dec!(31))),
+                ("30 licenses x 1 of 31 days", Some(dec!(31))),
+                ("5 licenses x 10 of 31 days", Some(dec!(31))),
+            ]
+        );
     }
 
     #[test]

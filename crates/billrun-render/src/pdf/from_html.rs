@@ -34,8 +34,14 @@ fn pool() -> SharedFontPool {
 
 /// Lays out `html` (A4, 15 mm margins) with printpdf's HTML renderer and returns
 /// the PDF file. `logo` is available to the HTML as `<img src="logo">`.
-/// Characters the embedded fonts lack are drawn as U+FFFD.
-pub fn render_pdf_from_html(html: &str, logo: Option<&Logo>) -> Result<Vec<u8>, RenderError> {
+/// Characters the embedded fonts lack are drawn as U+FFFD. `info` is written into
+/// the document information (title, author, creation date), as the built-in route
+/// writes it.
+pub fn render_pdf_from_html(
+    html: &str,
+    logo: Option<&Logo>,
+    info: &super::PdfInfo,
+) -> Result<Vec<u8>, RenderError> {
     let html = Fonts::get().displayable_html(html);
     let fonts: BTreeMap<String, Base64OrRaw> = font_map()
         .into_iter()
@@ -53,7 +59,7 @@ pub fn render_pdf_from_html(html: &str, logo: Option<&Logo>) -> Result<Vec<u8>, 
         ..Default::default()
     };
     let mut warnings = Vec::new();
-    let doc = PdfDocument::from_html_with_cache(
+    let mut doc = PdfDocument::from_html_with_cache(
         &html,
         &images,
         &fonts,
@@ -69,6 +75,7 @@ pub fn render_pdf_from_html(html: &str, logo: Option<&Logo>) -> Result<Vec<u8>, 
             why.join("; ")
         )));
     }
+    info.apply(&mut doc);
     let opts = PdfSaveOptions {
         subset_fonts: true,
         ..Default::default()

@@ -18,6 +18,7 @@ mod from_html;
 pub mod image;
 pub mod layout;
 
+use chrono::{DateTime, Utc};
 use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
 
 use crate::model::InvoiceDocument;
@@ -27,10 +28,13 @@ use fonts::Fonts;
 pub use from_html::render_pdf_from_html;
 use layout::PlacedLogo;
 
-/// Draws `doc` with the built-in layout and returns the PDF file.
+/// Draws `doc` with the built-in layout and returns the PDF file. Its metadata
+/// ([`PdfInfo`]): title "Invoice NUMBER", author the seller, creation date the
+/// invoice's finalization.
 pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
     let fonts = Fonts::get();
     let mut pdf = PdfDocument::new(&format!("Invoice {}", doc.number));
+    PdfInfo::of(doc).apply(&mut pdf);
     let ids = FontIds {
         regular: pdf.add_font(&fonts.regular),
         bold: pdf.add_font(&fonts.bold),
@@ -57,6 +61,74 @@ pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
     lo.save_to(&mut out)
         .expect("writing a PDF to memory cannot fail");
     out
+}
+
+/// The document information a PDF reader shows, for both PDF routes: title
+/// `"Invoice NUMBER"`, author the seller (its legal name, else the organisation's
+/// name), creator and producer `billrun`, and as creation and modification date the
+/// invoice's finalization instant (UTC): the document is what the invoice was then,
+/// whenever it is (re-)rendered, so the same invoice always gives the same file. A
+/// draft has no finalization: its date is left at printpdf's default (the Unix
+/// epoch), never the clock, for the same reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdfInfo {
+    /// `"Invoice INV-2026-0042"`.
+    pub title: String,
+    /// The seller.
+    pub author: String,
+    /// When the invoice was finalized.
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl PdfInfo {
+    /// The information of `doc`'s PDF.
+    pub fn of(doc: &InvoiceDocument) -> PdfInfo {
+        PdfInfo {
+            title: format!("Invoice {}", doc.number),
+            author: if doc.billing_details.legal_name.trim().is_empty() {
+                doc.organisation.name.clone()
+            } else {
+                doc.billing_details.legal_name.clone()
+            },
+            created: doc.finalized_at,
+        }
+    }
+
+    /// The same from a document serialised as a template context (what the render
+    /// sandbox receives); missing fields are left empty.
+    pub fn of_context(v: &serde_json::Value) -> PdfInfo {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().trim().to_string();
+        let legal = text(&v["billing_details"]["legal_name"]);
+        PdfInfo {
+            title: format!("Invoice {}", text(&v["number"])),
+            author: if legal.is_empty() {
+                text(&v["organisation"]["name"])
+            } else {
+                legal
+            },
+            created: v["finalized_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
+    /// Writes it into `pdf`'s document information.
+    pub fn apply(&self, pdf: &mut PdfDocument) {
+        let info = &mut pdf.metadata.info;
+        info.document_title = self.title.clone();
+        info.author = self.author.clone();
+        info.creator = "billrun".to_string();
+        info.producer = "billrun".to_string();
+        if let Some(t) = self
+            .created
+            .and_then(|t| printpdf::OffsetDateTime::from_unix_timestamp(t.timestamp()).ok())
+        {
+            info.creation_date = t;
+            info.modification_date = t;
+            info.metadata_date = t;
+        }
+    }
 }
 
 /// Flate-compresses every stream not compressed yet, at zlib's fastest level.

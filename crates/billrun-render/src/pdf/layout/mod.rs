@@ -427,7 +427,9 @@ impl<'a> Layout<'a> {
         if let Some(t) = &doc.commitment_true_up {
             rows.push(("Minimum commitment true-up", t.display.clone()));
         }
-        rows.push(("Credits", doc.credits.display.clone()));
+        if doc.has_credits {
+            rows.push(("Credits", doc.credits.display.clone()));
+        }
         let x = X1 - 250.0;
         let payment_w = x - 20.0 - X0;
         let mut payment: Vec<String> = doc
