@@ -193,6 +193,7 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
                 aggregation: Aggregation::parse("aggregation", &aggregation)?,
                 attribute,
                 filters,
+                computations: Vec::new(),
                 status: CatalogStatus::Active,
             };
             let m = meters::create_meter(pool, &org.id(), &meter).await?;

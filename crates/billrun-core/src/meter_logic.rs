@@ -86,8 +86,9 @@ impl fmt::Display for ComputationError {
     }
 }
 
-/// Whether `s` is a bare attribute name (letters, digits, `_`, `-`, not a number).
-fn is_bare_name(s: &str) -> bool {
+/// Whether `s` is a bare attribute name (letters, digits, `_`, `-`, starting with a
+/// letter or `_`), the shorthand for `{"var": "attributes.<s>"}`.
+pub fn is_bare_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
