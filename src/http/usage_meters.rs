@@ -8,7 +8,8 @@
 //! answer's `id` is what rate cards name as `usageMeterId`. `type` is `COUNTER`;
 //! `computations` are Togai's ordered JSON-logic `matcher` / `computation` pairs
 //! (semantics: [`billrun_core::meter_logic`]; README "Usage meter computations"):
-//! `COUNT` takes none or computations `"1"`, `SUM` at least one. The simple cases are
+//! `COUNT` takes none or the computation `"1"`, `SUM` one; at most one
+//! ([`meters::MAX_METER_COMPUTATIONS`], Togai's `UsageMeter` limit). The simple cases are
 //! kept as before: `COUNT` with none or the single `"1"`, `SUM` with one computation
 //! naming an attribute and no matcher ([`UsageMeter::simplify`]). A computation that
 //! does not parse is a 400 naming the meter, `computations[i].matcher` or

@@ -4,7 +4,9 @@
 //! "Transformation": "transforming them into a new variable by applying a custom formula
 //! using jsonLogic syntax").
 //!
-//! Semantics (README "HTTP API", "Usage meter computations"):
+//! Semantics (README "HTTP API", "Usage meter computations"; the catalog keeps at most
+//! one computation per meter, Togai's `UsageMeter` limit, while this module evaluates
+//! ordered lists):
 //! - An event is evaluated as the JSON document
 //!   `{"attributes": {name: number, ...}, "dimensions": {name: string, ...}}`, so a rule
 //!   reads `{"var": "attributes.tokens"}` or `{"var": "dimensions.model"}`.

@@ -28,6 +28,13 @@ use crate::store::OrgId;
 
 pub mod changes;
 
+/// The most computations a meter has: Togai's `UsageMeter.computations` holds at most
+/// one (togai-client 1.0.3 `models/usage_meter.py`: `max_length=1`), so a meter with
+/// more could not be read back by Togai's client (a whole `GET /usage_meters` page
+/// would fail). [`billrun_core::meter_logic`] evaluates ordered lists; this is the
+/// catalog's limit.
+pub const MAX_METER_COMPUTATIONS: usize = 1;
+
 /// An event schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -306,6 +313,17 @@ pub(crate) async fn check_measure(
         )));
     }
     if !meter.computations.is_empty() {
+        if meter.computations.len() > MAX_METER_COMPUTATIONS {
+            return Err(FieldError::new(
+                format!("computations[{MAX_METER_COMPUTATIONS}]"),
+                format!(
+                    "usage meter {:?}: at most {MAX_METER_COMPUTATIONS} computation (Togai's \
+                     UsageMeter carries at most one, and its client refuses a meter with more)",
+                    meter.id
+                ),
+            )
+            .into());
+        }
         if meter.attribute.is_some() {
             return Err(FieldError::new(
                 "attribute",

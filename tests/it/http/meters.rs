@@ -604,23 +604,36 @@ async fn a_meter_computation_counts_tokens_times_two_for_model_large_through_a_b
                "eventSchemaName": "llm", "computations": computations})
     };
 
-    // Refused: a matcher that does not parse (its index and position), an unknown
-    // operator (its position), a bare name that is no attribute; nothing created.
+    // Refused: a matcher that does not parse (its index and position), a second
+    // computation (Togai's UsageMeter holds one), an unknown operator (its position), a
+    // bare name that is no attribute; nothing created.
+    let (status, body) = server
+        .post(
+            "/usage_meters",
+            &dev,
+            &meter(json!([{"matcher": "{\"==\": [1,", "computation": "tokens", "order": 1}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body)
+            .starts_with("computations[0].matcher: usage meter \"llm_tokens\": not JSON-logic")
+            && message(&body).contains("line 1, column 10"),
+        "{body}"
+    );
     let (status, body) = server
         .post(
             "/usage_meters",
             &dev,
             &meter(
                 json!([{"matcher": large, "computation": double, "order": 1},
-                          {"matcher": "{\"==\": [1,", "computation": "tokens", "order": 2}]),
+                          {"computation": "tokens", "order": 2}]),
             ),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
-        message(&body)
-            .starts_with("computations[1].matcher: usage meter \"llm_tokens\": not JSON-logic")
-            && message(&body).contains("line 1, column 10"),
+        message(&body).starts_with("computations[1]: usage meter \"llm_tokens\": at most 1"),
         "{body}"
     );
     let (status, body) = server
