@@ -89,9 +89,10 @@ impl fmt::Display for ComputationError {
 }
 
 /// Whether `s` is a bare attribute name (letters, digits, `_`, `-`, starting with a
-/// letter or `_`), the shorthand for `{"var": "attributes.<s>"}`.
+/// letter or `_`, not the JSON literals `true`, `false`, `null`), the shorthand for
+/// `{"var": "attributes.<s>"}`.
 pub fn is_bare_name(s: &str) -> bool {
-    !s.is_empty()
+    !matches!(s, "true" | "false" | "null")
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && s.chars()
@@ -408,5 +409,8 @@ mod tests {
         let e = logic.value(&event("1", "large")).unwrap_err();
         assert_eq!(e.path(), "computations[0].computation");
         assert!(truthy(&json!("x")) && !truthy(&json!(0)) && !truthy(&json!([])));
+        // `true` is JSON's, not an attribute's name: a matcher that always matches.
+        let always = MeterLogic::compile(&[c(1, Some("true"), "tokens")], false).unwrap();
+        assert_eq!(always.value(&event("4", "small")).unwrap(), Some(dec!(4)));
     }
 }
