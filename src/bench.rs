@@ -53,6 +53,10 @@ pub enum BenchCommand {
         /// Concurrency of close-chunk and finalize-chunk in the worker.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Meter the usage by a computation (`{"var": "attributes.calls"}`, the same
+        /// quantity) instead of the simple SUM, to compare the two.
+        #[arg(long)]
+        computations: bool,
     },
     /// A plan migration of every account (IMMEDIATE, with the cut of open cycles and
     /// credits back, then NEXT_CYCLE), against the same association changes made by
@@ -100,6 +104,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             events_per_account,
             chunk_size,
             concurrency,
+            computations,
         } => {
             bill_run::run(
                 config,
@@ -107,6 +112,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
                 events_per_account,
                 chunk_size,
                 concurrency,
+                computations,
             )
             .await
         }

@@ -37,6 +37,7 @@ pub async fn run(
     events_per_account: u64,
     chunk_size: usize,
     concurrency: usize,
+    computations: bool,
 ) -> Result<()> {
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
@@ -57,6 +58,18 @@ pub async fn run(
     println!("bench bill-run: {accounts} accounts x {events_per_account} events, chunks of {chunk_size}, concurrency {concurrency}");
     let start = Instant::now();
     generate(&pool, accounts, events_per_account).await?;
+    if computations {
+        // The same quantity through a computation: every event matches (no matcher)
+        // and gives its `calls` (README "Usage meter computations").
+        sqlx::raw_sql(
+            r#"UPDATE usage_meters SET attribute = NULL,
+                   computations = '[{"computation": "{\"var\": \"attributes.calls\"}", "order": 1}]'
+               WHERE org_id = 'bench' AND id = 'api_calls'"#,
+        )
+        .execute(&pool)
+        .await?;
+        println!("  meter api_calls by a computation ({{\"var\": \"attributes.calls\"}})");
+    }
     println!(
         "  data generated in {:.1} s (server-side, not part of the figures below)",
         start.elapsed().as_secs_f64()

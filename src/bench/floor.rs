@@ -199,7 +199,7 @@ pub async fn floor(pool: &PgPool) -> Result<Floor> {
     );
     let invoices = format!(
         "WITH used AS (
-             SELECT e.account_id, m.id AS meter, sum((e.attributes ->> m.attribute)::numeric) AS quantity
+             SELECT e.account_id, m.id AS meter, sum((e.attributes ->> 'calls')::numeric) AS quantity
              FROM usage_events e
              JOIN usage_meters m
                ON m.org_id = e.org_id AND m.event_schema = e.schema_name AND e.dimensions @> m.filters

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use billrun_core::charges::LicenseChange;
 use billrun_core::cycle::{local_date, PricingCycleConfig};
+use billrun_core::meter_logic::{event_document, Computation, MeterLogic};
 use billrun_core::numbering::NumberFormat;
 use billrun_core::overrides::Overrides;
 use billrun_core::plan::Plan;
@@ -306,7 +307,14 @@ pub struct UsageWindow {
     pub ends_at: DateTime<Utc>,
 }
 
-/// Usage per meter for every window, in one query: `result[i]` is window i's.
+/// Usage per meter for every window: `result[i]` is window i's. Meters without
+/// computations (COUNT, or SUM of an attribute, over the events matching their
+/// filters) are aggregated in one set-based query; meters with computations, if the
+/// organisation has any, in a second one that reads their events' attributes and
+/// dimensions and evaluates the computations in Rust
+/// ([`billrun_core::meter_logic`]: the first match by order gives an event's value;
+/// an event none matches adds nothing). Errors: a computation that fails on an event
+/// (fatal, naming the meter, the computation and the event).
 pub async fn usage(
     conn: &mut PgConnection,
     org: &str,
@@ -334,6 +342,7 @@ pub async fn usage(
           AND e.ts >= w.starts_at AND e.ts < w.ends_at
          JOIN usage_meters m
            ON m.org_id = $1 AND m.event_schema = e.schema_name AND e.dimensions @> m.filters
+          AND m.computations = '[]'::jsonb
          GROUP BY w.idx, m.id, m.aggregation",
     )
     .bind(org)
@@ -346,5 +355,68 @@ pub async fn usage(
     for (i, meter, quantity) in rows {
         out[i as usize].insert(meter, quantity);
     }
+    computed_usage(conn, org, &idx, &accounts, &starts, &ends, &mut out).await?;
     Ok(out)
+}
+
+/// Adds the usage of the organisation's meters with computations to `out` (see
+/// [`usage`]); nothing to read when it has none.
+async fn computed_usage(
+    conn: &mut PgConnection,
+    org: &str,
+    idx: &[i32],
+    accounts: &[&str],
+    starts: &[DateTime<Utc>],
+    ends: &[DateTime<Utc>],
+    out: &mut [BTreeMap<String, Decimal>],
+) -> Result<(), JobError> {
+    let defs: Vec<(String, String, sqlx::types::Json<Vec<Computation>>)> = sqlx::query_as(
+        "SELECT id, aggregation, computations FROM usage_meters
+         WHERE org_id = $1 AND computations <> '[]'::jsonb",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await?;
+    if defs.is_empty() {
+        return Ok(());
+    }
+    let mut logic = HashMap::new();
+    for (id, aggregation, computations) in defs {
+        let compiled = MeterLogic::compile(&computations.0, aggregation == "COUNT")
+            .map_err(|e| fatal(format!("usage meter {id:?}: {e}")))?;
+        logic.insert(id, compiled);
+    }
+    let rows: Vec<(i32, String, String, serde_json::Value, serde_json::Value)> = sqlx::query_as(
+        "WITH w AS (
+             SELECT * FROM unnest($2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+                 AS w(idx, account_id, starts_at, ends_at)
+         )
+         SELECT w.idx, m.id, e.id, e.attributes, e.dimensions
+         FROM w
+         JOIN usage_events e
+           ON e.org_id = $1 AND e.account_id = w.account_id
+          AND e.ts >= w.starts_at AND e.ts < w.ends_at
+         JOIN usage_meters m
+           ON m.org_id = $1 AND m.event_schema = e.schema_name AND e.dimensions @> m.filters
+          AND m.computations <> '[]'::jsonb",
+    )
+    .bind(org)
+    .bind(idx)
+    .bind(accounts)
+    .bind(starts)
+    .bind(ends)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (i, meter, event, attributes, dimensions) in rows {
+        let Some(compiled) = logic.get(&meter) else {
+            continue;
+        };
+        let value = compiled
+            .value(&event_document(&attributes, &dimensions))
+            .map_err(|e| fatal(format!("usage meter {meter:?}, event {event:?}: {e}")))?;
+        if let Some(v) = value {
+            *out[i as usize].entry(meter).or_insert(Decimal::ZERO) += v;
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use billrun_core::meter_logic::Computation;
 use billrun_core::FieldError;
 use serde_json::json;
 use sqlx::PgPool;
@@ -51,6 +52,10 @@ pub enum MeterCommand {
         /// Count only events with this dimension value: DIMENSION=VALUE (repeatable).
         #[arg(long = "filter", value_name = "DIMENSION=VALUE")]
         filters: Vec<String>,
+        /// Togai's computations, a JSON array of {"matcher", "computation", "order"}
+        /// (JSON-logic; README "Usage meter computations"), instead of --attribute.
+        #[arg(long, value_name = "JSON", conflicts_with = "attribute")]
+        computations: Option<String>,
     },
     /// The organisation's event schemas and usage meters.
     List {
@@ -130,6 +135,9 @@ pub enum MeterCommand {
         /// The attribute summed (SUM only).
         #[arg(long)]
         attribute: Option<String>,
+        /// Replace the computations: a JSON array as for `meter create` (`[]`: none).
+        #[arg(long, value_name = "JSON", conflicts_with = "attribute")]
+        computations: Option<String>,
         /// Replace the filters: DIMENSION=VALUE (repeatable).
         #[arg(long = "filter", value_name = "DIMENSION=VALUE")]
         filters: Vec<String>,
@@ -184,6 +192,7 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
             aggregation,
             attribute,
             filters,
+            computations,
         } => {
             let filters = parse_filters(&filters)?;
             let meter = UsageMeter {
@@ -193,8 +202,10 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
                 aggregation: Aggregation::parse("aggregation", &aggregation)?,
                 attribute,
                 filters,
+                computations: parse_computations(computations.as_deref())?,
                 status: CatalogStatus::Active,
-            };
+            }
+            .simplify();
             let m = meters::create_meter(pool, &org.id(), &meter).await?;
             println!("usage meter {} created in {}", m.id, org.org);
         }
@@ -281,6 +292,7 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
             schema,
             aggregation,
             attribute,
+            computations,
             filters,
             no_filters,
         } => {
@@ -296,16 +308,22 @@ pub async fn run(pool: &PgPool, cmd: MeterCommand) -> anyhow::Result<()> {
             if let Some(a) = aggregation {
                 next.aggregation = Aggregation::parse("aggregation", &a)?;
                 next.attribute = None;
+                next.computations.clear();
             }
             if attribute.is_some() {
                 next.attribute = attribute;
+                next.computations.clear();
+            }
+            if computations.is_some() {
+                next.computations = parse_computations(computations.as_deref())?;
+                next.attribute = None;
             }
             if no_filters {
                 next.filters.clear();
             } else if !filters.is_empty() {
                 next.filters = parse_filters(&filters)?;
             }
-            let m = changes::update_meter(pool, &org, &current, &next).await?;
+            let m = changes::update_meter(pool, &org, &current, &next.simplify()).await?;
             println!("usage meter {} updated in {}", m.id, org);
         }
         MeterCommand::Activate { org, id } => {
@@ -361,6 +379,20 @@ fn schema_table(schemas: &[EventSchema]) -> Table {
 }
 
 /// `meter list`'s second table: a usage meter a line.
+/// `--computations`: a JSON array of Togai's `Computation` (none when absent).
+fn parse_computations(given: Option<&str>) -> Result<Vec<Computation>, FieldError> {
+    given.map_or(Ok(Vec::new()), |text| {
+        serde_json::from_str(text).map_err(|e| {
+            FieldError::new(
+                "computations",
+                format!(
+                    "expected a JSON array of {{\"matcher\", \"computation\", \"order\"}}: {e}"
+                ),
+            )
+        })
+    })
+}
+
 fn meter_table(list: &[UsageMeter]) -> Table {
     let mut t = Table::new(&[
         ("USAGE METER", 24, Align::Left),
@@ -377,7 +409,10 @@ fn meter_table(list: &[UsageMeter]) -> Table {
             m.status.as_str().to_string(),
             m.event_schema_name.clone(),
             m.aggregation.as_str().to_string(),
-            or_dash(m.attribute.as_deref()).to_string(),
+            match m.computations.len() {
+                0 => or_dash(m.attribute.as_deref()).to_string(),
+                n => format!("{n} computation(s)"),
+            },
             filters.join(","),
         ]);
     }

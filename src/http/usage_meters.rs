@@ -6,9 +6,14 @@
 //! rate cards, so the id is made from the name: lower case, each run of spaces as
 //! `_`, at most 20 characters (Togai's limit); two names giving one id are a 409. The
 //! answer's `id` is what rate cards name as `usageMeterId`. `type` is `COUNTER`;
-//! `aggregation` `COUNT` takes no computation (or the single computation `"1"`), and
-//! `SUM` exactly one computation naming the attribute it sums, without a matcher
-//! (billrun sums one attribute; expressions and matchers are not supported yet).
+//! `computations` are Togai's ordered JSON-logic `matcher` / `computation` pairs
+//! (semantics: [`billrun_core::meter_logic`]; README "Usage meter computations"):
+//! `COUNT` takes none or the computation `"1"`, `SUM` one; at most one
+//! ([`meters::MAX_METER_COMPUTATIONS`], Togai's `UsageMeter` limit). The simple cases are
+//! kept as before: `COUNT` with none or the single `"1"`, `SUM` with one computation
+//! naming an attribute and no matcher ([`UsageMeter::simplify`]). A computation that
+//! does not parse is a 400 naming the meter, `computations[i].matcher` or
+//! `.computation` (its index as given) and the position or the operator.
 //! A filter's `field` is a dimension of the schema (`region` or `dimensions.region`).
 //!
 //! A meter is ACTIVE once created (Togai's DRAFT is not kept). `PATCH` takes Togai's
@@ -35,6 +40,7 @@ use super::{audited, AppState, Change, PageContext, PageQuery};
 use crate::catalog::meters::{self, changes, Aggregation, UsageMeter};
 use crate::identity::Principal;
 use crate::store::status::CatalogStatus;
+use billrun_core::meter_logic::Computation;
 
 /// The most characters of a usage meter's id (Togai's limit).
 pub const MAX_METER_ID_CHARS: usize = 20;
@@ -56,10 +62,11 @@ pub struct ComputationBody {
     /// An identifier of the pair (kept by Togai, ignored by billrun).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Not supported yet: must be absent.
+    /// JSON-logic condition over the event (`{"attributes": .., "dimensions": ..}`);
+    /// absent: every event matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matcher: Option<String>,
-    /// COUNT: `"1"`; SUM: the attribute summed.
+    /// COUNT: `"1"`; SUM: a JSON-logic expression, or the bare name of the attribute summed.
     pub computation: String,
     /// The order of evaluation.
     pub order: i64,
@@ -170,16 +177,27 @@ fn body(m: UsageMeter) -> UsageMeterBody {
         kind: "COUNTER",
         status: m.status.as_str(),
         aggregation: m.aggregation.as_str(),
-        computations: m
-            .attribute
-            .map(|a| ComputationBody {
-                id: None,
-                matcher: None,
-                computation: a,
-                order: 1,
-            })
-            .into_iter()
-            .collect(),
+        computations: if m.computations.is_empty() {
+            m.attribute
+                .map(|a| ComputationBody {
+                    id: None,
+                    matcher: None,
+                    computation: a,
+                    order: 1,
+                })
+                .into_iter()
+                .collect()
+        } else {
+            m.computations
+                .into_iter()
+                .map(|c| ComputationBody {
+                    id: c.id,
+                    matcher: c.matcher,
+                    computation: c.computation,
+                    order: c.order,
+                })
+                .collect()
+        },
         event_schema: None,
     }
 }
@@ -200,48 +218,40 @@ fn meter(req: CreateUsageMeterRequest) -> Result<UsageMeter, ApiError> {
             req.kind
         )));
     }
-    let (aggregation, attribute) = measure(&req.aggregation, &req.computations)?;
+    let (aggregation, computations) = measure(&req.aggregation, req.computations)?;
     let filters = filter_map(req.filters)?;
     Ok(UsageMeter {
         id: meter_id(&req.name),
         name: req.name,
         event_schema_name: req.event_schema_name,
         aggregation,
-        attribute,
+        attribute: None,
         filters,
+        computations,
         status: CatalogStatus::Active,
-    })
+    }
+    .simplify())
 }
 
-/// The aggregation and the attribute summed, from Togai's `aggregation` and
-/// `computations` (see the module documentation).
+/// The aggregation and the computations, from Togai's `aggregation` and
+/// `computations`, as given (the caller brings them to the simple case with
+/// [`UsageMeter::simplify`]; `catalog::meters` checks them).
 fn measure(
     aggregation: &str,
-    computations: &[ComputationBody],
-) -> Result<(Aggregation, Option<String>), ApiError> {
+    computations: Vec<ComputationBody>,
+) -> Result<(Aggregation, Vec<Computation>), ApiError> {
     let aggregation = Aggregation::parse("aggregation", aggregation)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if let Some(c) = computations.iter().find(|c| c.matcher.is_some()) {
-        return Err(ApiError::invalid(format!(
-            "computations[{}].matcher: matchers are not supported yet",
-            c.order
-        )));
-    }
-    let attribute =
-        match (aggregation, computations) {
-            (Aggregation::Count, []) => None,
-            (Aggregation::Count, [c]) if c.computation.trim() == "1" => None,
-            (Aggregation::Count, _) => {
-                return Err(ApiError::invalid(
-                    "computations: a COUNT meter takes none, or the single computation \"1\"",
-                ))
-            }
-            (Aggregation::Sum, [c]) => Some(c.computation.trim().to_string()),
-            (Aggregation::Sum, _) => return Err(ApiError::invalid(
-                "computations: a SUM meter takes exactly one computation, the attribute it sums",
-            )),
-        };
-    Ok((aggregation, attribute))
+    let computations = computations
+        .into_iter()
+        .map(|c| Computation {
+            id: c.id,
+            matcher: c.matcher,
+            computation: c.computation,
+            order: c.order,
+        })
+        .collect();
+    Ok((aggregation, computations))
 }
 
 /// Togai's filters as dimension -> value. Errors: a dimension filtered twice.
@@ -418,7 +428,9 @@ fn updated(current: &UsageMeter, req: UpdateUsageMeterRequest) -> Result<UsageMe
             None if aggregation != current.aggregation.as_str() => Vec::new(),
             None => body(current.clone()).computations,
         };
-        (next.aggregation, next.attribute) = measure(&aggregation, &computations)?;
+        (next.aggregation, next.computations) = measure(&aggregation, computations)?;
+        next.attribute = None;
+        next = next.simplify();
     }
     if let Some(filters) = req.filters {
         next.filters = filter_map(filters)?;

@@ -155,3 +155,69 @@ async fn meter_commands_change_schemas_and_meters_under_the_apis_rules() {
         ]
     );
 }
+
+#[tokio::test]
+async fn meter_create_takes_computations_and_refuses_one_that_does_not_parse() {
+    let c = TestEnv::new().await;
+    // Schema `api` (calls; region), no plan naming the new meters.
+    c.org("acme").await;
+    let o = ["--org", "acme"];
+    let with = |args: &[&'static str]| -> Vec<&str> { args.iter().chain(&o).copied().collect() };
+
+    let eu = r#"[{"matcher": "{\"==\": [{\"var\": \"dimensions.region\"}, \"eu\"]}",
+                  "computation": "{\"*\": [{\"var\": \"attributes.calls\"}, 2]}", "order": 1}]"#;
+    c.ok(&with(&[
+        "meter",
+        "create",
+        "eu_calls",
+        "--schema",
+        "api",
+        "--aggregation",
+        "SUM",
+        "--computations",
+        eu,
+    ]));
+    let list = c.json(&with(&["meter", "list", "--json"]));
+    let m = list["usageMeters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "eu_calls")
+        .unwrap()
+        .clone();
+    assert_eq!(m["attribute"], serde_json::Value::Null, "{m}");
+    assert_eq!(m["computations"][0]["order"], 1, "{m}");
+    assert!(c.ok(&with(&["meter", "list"])).contains("1 computation(s)"));
+
+    // The simple case stays simple: one bare attribute name, no matcher.
+    c.ok(&with(&[
+        "meter",
+        "create",
+        "plain",
+        "--schema",
+        "api",
+        "--aggregation",
+        "SUM",
+        "--computations",
+        r#"[{"computation": "calls", "order": 1}]"#,
+    ]));
+    let plain = c.json(&with(&["meter", "show", "plain", "--json"]));
+    assert_eq!(plain["attribute"], "calls", "{plain}");
+    assert_eq!(plain["computations"], serde_json::json!([]), "{plain}");
+
+    let err = c.fails(&with(&[
+        "meter",
+        "create",
+        "bad",
+        "--schema",
+        "api",
+        "--aggregation",
+        "COUNT",
+        "--computations",
+        r#"[{"matcher": "{\"in\": [", "computation": "1", "order": 1}]"#,
+    ]));
+    assert!(
+        err.contains("computations[0].matcher") && err.contains("usage meter \"bad\""),
+        "{err}"
+    );
+}

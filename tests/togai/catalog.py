@@ -77,6 +77,40 @@ meter = meters.create_usage_meter(CreateUsageMeterRequest.from_dict({
 }))
 check(meter.id == "tokens" and meter.aggregation == "SUM", f"meter: {meter!r}")
 
+# A meter with a computation (JSON-logic matcher and computation): the client
+# validates the answer's `computations` (at most one: Togai's UsageMeter); two, or one
+# that does not parse, are a 400 naming the index (and the position).
+large = '{"==": [{"var": "dimensions.model"}, "large"]}'
+double = '{"*": [{"var": "attributes.tokens"}, 2]}'
+computed = meters.create_usage_meter(CreateUsageMeterRequest.from_dict({
+    "name": "Large tokens",
+    "type": "COUNTER",
+    "aggregation": "SUM",
+    "computations": [{"id": "large", "matcher": large, "computation": double, "order": 1}],
+    "eventSchemaName": "api_call",
+}))
+check(computed.id == "large_tokens"
+      and [(c.id, c.matcher, c.computation, c.order) for c in computed.computations]
+      == [("large", large, double, 1)], f"computed meter: {computed!r}")
+two = refused(400, meters.create_usage_meter, CreateUsageMeterRequest.from_dict({
+    "name": "Two tokens",
+    "type": "COUNTER",
+    "aggregation": "SUM",
+    "computations": [{"matcher": large, "computation": double, "order": 1},
+                     {"computation": "tokens", "order": 2}],
+    "eventSchemaName": "api_call",
+}))
+check("computations[1]" in two.body, f"two computations: {two.body}")
+bad = refused(400, meters.create_usage_meter, CreateUsageMeterRequest.from_dict({
+    "name": "Bad tokens",
+    "type": "COUNTER",
+    "aggregation": "SUM",
+    "computations": [{"matcher": large, "computation": "{\"*\": [2", "order": 1}],
+    "eventSchemaName": "api_call",
+}))
+check("computations[0].computation" in bad.body and "column" in bad.body, f"bad meter: {bad.body}")
+check(meters.delete_usage_meter("large_tokens").success, "computed meter deleted")
+
 # A schema grows by versions (additions only) and answers its versions.
 got = schemas.get_event_schema("api_call")
 check(got.version == 1 and got.status == "ACTIVE", f"schema v1: {got!r}")

@@ -16,6 +16,7 @@
 //! - [`charges`]: what each rate card charges for one cycle.
 //! - [`invoice`]: the invoice line-item tree and its totals.
 //! - [`credits`]: which credit grants pay which invoice lines.
+//! - [`meter_logic`]: usage meter computations (JSON-logic matchers and computations).
 //! - [`error`]: validation errors that name the offending field.
 //! - `testing` (tests only, or the `testing` feature): dates written as text in tests.
 #![warn(missing_docs)]
@@ -26,6 +27,7 @@ pub mod credits;
 pub mod cycle;
 pub mod error;
 pub mod invoice;
+pub mod meter_logic;
 pub mod money;
 pub mod numbering;
 pub mod overrides;

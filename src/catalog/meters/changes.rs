@@ -323,7 +323,7 @@ async fn refuse_if_named(conn: &mut PgConnection, org: &OrgId, id: &str, what: &
 /// Replaces meter `id`'s name and what it measures with `updated`'s (its id and
 /// status stay), if it is still `expected` (what the caller read to build `updated`;
 /// otherwise a conflict: it changed meanwhile). Changing what it measures (schema,
-/// aggregation, attribute, filters) is refused (conflict) while a plan version names
+/// aggregation, attribute, filters, computations) is refused (conflict) while a plan version names
 /// it, and checked against its schema as at creation. Errors: the meter does not exist
 /// (not found), a field (invalid).
 pub async fn update_meter(
@@ -344,7 +344,8 @@ pub async fn update_meter(
     let measure_changes = current.event_schema_name != updated.event_schema_name
         || current.aggregation != updated.aggregation
         || current.attribute != updated.attribute
-        || current.filters != updated.filters;
+        || current.filters != updated.filters
+        || current.computations != updated.computations;
     if measure_changes {
         refuse_if_named(
             &mut tx,
@@ -359,7 +360,7 @@ pub async fn update_meter(
     }
     let row: MeterRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE usage_meters SET name = $3, event_schema = $4, aggregation = $5, \
-         attribute = $6, filters = $7, updated_at = now() \
+         attribute = $6, filters = $7, computations = $8, updated_at = now() \
          WHERE org_id = $1 AND id = $2 RETURNING {METER_COLUMNS}"
     )))
     .bind(org)
@@ -369,6 +370,7 @@ pub async fn update_meter(
     .bind(updated.aggregation.as_str())
     .bind(&updated.attribute)
     .bind(Json(&updated.filters))
+    .bind(Json(&updated.computations))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

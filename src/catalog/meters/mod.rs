@@ -3,7 +3,11 @@
 //! An event schema names the numeric attributes and the string dimensions its events
 //! carry. A usage meter turns a schema's events into a quantity: COUNT of events, or
 //! SUM of one attribute, over the events whose dimensions match its filters. Meters
-//! are what usage rate cards price (`usageMeterId`).
+//! are what usage rate cards price (`usageMeterId`). That is the simple case of
+//! computations: a meter may instead have ordered JSON-logic matcher / computation
+//! pairs (Togai's `computations`), evaluated per event by
+//! [`billrun_core::meter_logic`] at rating (README "HTTP API", "Usage meter
+//! computations").
 //!
 //! Both have a status ([`CatalogStatus`]: ACTIVE from creation, INACTIVE once
 //! deactivated) and a schema has a version; what may change once they are in use,
@@ -12,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use billrun_core::meter_logic::{is_bare_name, Computation, MeterLogic};
 use billrun_core::FieldError;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -22,6 +27,13 @@ use crate::store::status::CatalogStatus;
 use crate::store::OrgId;
 
 pub mod changes;
+
+/// The most computations a meter has: Togai's `UsageMeter.computations` holds at most
+/// one (togai-client 1.0.3 `models/usage_meter.py`: `max_length=1`), so a meter with
+/// more could not be read back by Togai's client (a whole `GET /usage_meters` page
+/// would fail). [`billrun_core::meter_logic`] evaluates ordered lists; this is the
+/// catalog's limit.
+pub const MAX_METER_COMPUTATIONS: usize = 1;
 
 /// An event schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -121,10 +133,14 @@ pub struct UsageMeter {
     pub event_schema_name: String,
     /// COUNT or SUM.
     pub aggregation: Aggregation,
-    /// The attribute summed (SUM only).
+    /// The attribute summed (a SUM meter without computations only).
     pub attribute: Option<String>,
     /// Dimension name -> the value an event must have to count.
     pub filters: BTreeMap<String, String>,
+    /// Ordered JSON-logic matcher / computation pairs applied to each event matching
+    /// `filters` (first match by `order` wins; [`billrun_core::meter_logic`]); empty
+    /// for the simple case (COUNT, or SUM of `attribute`). See [`UsageMeter::simplify`].
+    pub computations: Vec<Computation>,
     /// As stored: ACTIVE or INACTIVE (an INACTIVE meter cannot be finalized into a
     /// plan). Ignored by [`create_meter`] (a meter is created ACTIVE).
     pub status: CatalogStatus,
@@ -138,6 +154,7 @@ pub(crate) struct MeterRow {
     aggregation: String,
     attribute: Option<String>,
     filters: Json<BTreeMap<String, String>>,
+    computations: Json<Vec<Computation>>,
     status: CatalogStatus,
 }
 
@@ -155,13 +172,36 @@ impl MeterRow {
             event_schema_name: self.event_schema,
             attribute: self.attribute,
             filters: self.filters.0,
+            computations: self.computations.0,
             status: self.status,
         })
     }
 }
 
 pub(crate) const METER_COLUMNS: &str =
-    "id, name, event_schema, aggregation, attribute, filters, status";
+    "id, name, event_schema, aggregation, attribute, filters, computations, status";
+
+impl UsageMeter {
+    /// Brings computations that are the simple case to it: COUNT with the single
+    /// computation `"1"` and no matcher has none; SUM with a single computation that
+    /// is a bare attribute name and no matcher sums that attribute. Other computations
+    /// stay (checked by [`create_meter`]).
+    pub fn simplify(mut self) -> UsageMeter {
+        if let [c] = self.computations.as_slice() {
+            let bare = c.computation.trim();
+            let plain = c.matcher.as_deref().is_none_or(|m| m.trim().is_empty());
+            match self.aggregation {
+                Aggregation::Count if plain && bare == "1" => self.computations.clear(),
+                Aggregation::Sum if plain && self.attribute.is_none() && is_bare_name(bare) => {
+                    self.attribute = Some(bare.to_string());
+                    self.computations.clear();
+                }
+                _ => {}
+            }
+        }
+        self
+    }
+}
 
 /// Creates an event schema.
 pub async fn create_schema(
@@ -221,8 +261,9 @@ pub async fn create_meter(pool: &PgPool, org: &OrgId, meter: &UsageMeter) -> Res
     let mut tx = pool.begin().await?;
     check_measure(&mut tx, org, meter).await?;
     let row: MeterRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO usage_meters (org_id, id, name, event_schema, aggregation, attribute, filters) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {METER_COLUMNS}"
+        "INSERT INTO usage_meters \
+         (org_id, id, name, event_schema, aggregation, attribute, filters, computations) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {METER_COLUMNS}"
     )))
     .bind(org)
     .bind(&meter.id)
@@ -231,6 +272,7 @@ pub async fn create_meter(pool: &PgPool, org: &OrgId, meter: &UsageMeter) -> Res
     .bind(meter.aggregation.as_str())
     .bind(&meter.attribute)
     .bind(Json(&meter.filters))
+    .bind(Json(&meter.computations))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -270,7 +312,52 @@ pub(crate) async fn check_measure(
             schema.name
         )));
     }
+    if !meter.computations.is_empty() {
+        if meter.computations.len() > MAX_METER_COMPUTATIONS {
+            return Err(FieldError::new(
+                format!("computations[{MAX_METER_COMPUTATIONS}]"),
+                format!(
+                    "usage meter {:?}: at most {MAX_METER_COMPUTATIONS} computation (Togai's \
+                     UsageMeter carries at most one, and its client refuses a meter with more)",
+                    meter.id
+                ),
+            )
+            .into());
+        }
+        if meter.attribute.is_some() {
+            return Err(FieldError::new(
+                "attribute",
+                "a meter with computations sums what they compute, not an attribute",
+            )
+            .into());
+        }
+        for (i, c) in meter.computations.iter().enumerate() {
+            let name = c.computation.trim();
+            if is_bare_name(name) && !schema.attributes.iter().any(|a| a == name) {
+                return Err(FieldError::new(
+                    format!("computations[{i}].computation"),
+                    format!(
+                        "usage meter {:?}: {name:?} is not an attribute of event schema {:?} \
+                         (attributes: {})",
+                        meter.id,
+                        schema.name,
+                        schema.attributes.join(", ")
+                    ),
+                )
+                .into());
+            }
+        }
+        MeterLogic::compile(&meter.computations, meter.aggregation == Aggregation::Count).map_err(
+            |e| {
+                FieldError::new(
+                    e.path(),
+                    format!("usage meter {:?}: {}", meter.id, e.message),
+                )
+            },
+        )?;
+    }
     match (meter.aggregation, &meter.attribute) {
+        (Aggregation::Sum, None) if !meter.computations.is_empty() => {}
         (Aggregation::Sum, None) => {
             return Err(
                 FieldError::new("attribute", "a SUM meter needs the attribute it sums").into(),

@@ -574,3 +574,175 @@ async fn a_meter_a_plan_names_keeps_what_it_measures_and_cannot_be_deactivated_o
         ]
     );
 }
+
+/// The `llm` plan: growth's cycle and 99.00 fee in advance, no minimum, usage card on
+/// meter `llm_tokens` (TIERED 0/1000/10000 at 0.10/0.05/0.01).
+fn llm_plan() -> Value {
+    let mut plan = crate::fixtures::growth_plan(0);
+    plan["name"] = json!("llm");
+    plan["usageRateCards"][0]["usageMeterId"] = json!("llm_tokens");
+    plan.as_object_mut().unwrap().remove("minimumCommitment");
+    plan
+}
+
+#[tokio::test]
+async fn a_meter_computation_counts_tokens_times_two_for_model_large_through_a_bill_run() {
+    let env = TestEnv::new().await;
+    env.org("acme").with_plan(llm_plan()).await;
+    let server = Server::start(&env).await;
+    let dev = token(&env, "acme", "dev", "developer");
+    let schema = json!({"name": "llm", "attributes": [{"name": "tokens"}],
+                        "dimensions": [{"name": "model"}]});
+    assert_eq!(
+        server.post("/event_schema", &dev, &schema).await.0,
+        StatusCode::CREATED
+    );
+    let large = r#"{"==": [{"var": "dimensions.model"}, "large"]}"#;
+    let double = r#"{"*": [{"var": "attributes.tokens"}, 2]}"#;
+    let meter = |computations: Value| {
+        json!({"name": "llm tokens", "type": "COUNTER", "aggregation": "SUM",
+               "eventSchemaName": "llm", "computations": computations})
+    };
+
+    // Refused: a matcher that does not parse (its index and position), a second
+    // computation (Togai's UsageMeter holds one), an unknown operator (its position), a
+    // bare name that is no attribute; nothing created.
+    let (status, body) = server
+        .post(
+            "/usage_meters",
+            &dev,
+            &meter(json!([{"matcher": "{\"==\": [1,", "computation": "tokens", "order": 1}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body)
+            .starts_with("computations[0].matcher: usage meter \"llm_tokens\": not JSON-logic")
+            && message(&body).contains("line 1, column 10"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            "/usage_meters",
+            &dev,
+            &meter(
+                json!([{"matcher": large, "computation": double, "order": 1},
+                          {"computation": "tokens", "order": 2}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body).starts_with("computations[1]: usage meter \"llm_tokens\": at most 1"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            "/usage_meters",
+            &dev,
+            &meter(json!([{"matcher": "{\"and\": [true, {\"frob\": 1}]}", "computation": double, "order": 1}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body).contains("computations[0].matcher")
+            && message(&body).contains("at \"/and/1\": unknown operator \"frob\""),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            "/usage_meters",
+            &dev,
+            &meter(json!([{"matcher": large, "computation": "calls", "order": 1}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body).contains("computations[0].computation"),
+        "{body}"
+    );
+    assert_eq!(
+        server.get("/usage_meters/llm_tokens", Some(&dev)).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let computations =
+        json!([{"id": "large", "matcher": large, "computation": double, "order": 1}]);
+    let (status, created) = server
+        .post("/usage_meters", &dev, &meter(computations.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["id"], "llm_tokens");
+    assert_eq!(created["computations"], computations);
+
+    // The plan names it: its computations cannot change.
+    let (status, body) = send(
+        &server,
+        Method::PATCH,
+        "/usage_meters/llm_tokens",
+        &dev,
+        Some(json!({"computations": [{"computation": "tokens", "order": 1}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    env.account("acme", "a1").on_plan("llm").await;
+    for (id, ts, tokens, model) in [
+        ("t1", "2026-01-05T10:00:00Z", "400", "large"),
+        ("t2", "2026-01-10T10:00:00Z", "1000", "small"),
+        ("t3", "2026-01-31T23:59:59Z", "250.5", "large"),
+        ("t4", "2026-02-01T00:00:00Z", "100", "large"),
+    ] {
+        sqlx::query(
+            "INSERT INTO usage_events (org_id, id, account_id, schema_name, ts, attributes, dimensions)
+             VALUES ('acme', $1, 'a1', 'llm', $2::timestamptz, $3, $4)",
+        )
+        .bind(id)
+        .bind(ts)
+        .bind(json!({ "tokens": tokens }))
+        .bind(json!({ "model": model }))
+        .execute(env.pool())
+        .await
+        .unwrap();
+    }
+    let out = crate::harness::run({
+        let mut c = env.command();
+        c.args([
+            "run",
+            "cycle-close",
+            "--now",
+            "2026-02-01T00:00:00Z",
+            "--json",
+        ]);
+        c
+    });
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+
+    // January: t1 400 x 2 = 800 and t3 250.5 x 2 = 501 (large); t2 is small (no
+    // computation matches: nothing) and t4 is February's. 1,301 units: 1,000 x 0.10 =
+    // 100.00 + 301 x 0.05 = 15.05 = 115.05 of usage, + 99.00 in advance = 214.05.
+    let admin = token(&env, "acme", "admin", "administrator");
+    let (status, invoices) = server.get("/invoices?owner_id=a1", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{invoices}");
+    let totals: Vec<rust_decimal::Decimal> = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["totalAmount"].to_string().parse().unwrap())
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            rust_decimal_macros::dec!(214.05),
+            rust_decimal_macros::dec!(99.00)
+        ],
+        "{invoices}"
+    );
+    let quantity: String = sqlx::query_scalar(
+        "SELECT lines::text FROM invoices WHERE org_id = 'acme' AND boundary = '2026-02-01'",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    assert!(quantity.contains("1301"), "{quantity}");
+}
