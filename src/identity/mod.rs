@@ -33,6 +33,7 @@ pub use crate::store::OrgId;
 pub mod audit;
 mod invite_email;
 pub mod roles;
+pub mod sessions;
 pub mod tokens;
 pub mod user_admin;
 pub mod users;
