@@ -321,7 +321,7 @@ pub async fn guard(state: &AppState, route: &Route, req: Request, next: Next) ->
             (Some(s), Guard::Needs(..) | Guard::SignedIn) => Some(s.csrf.clone()),
             _ => cookie(req.headers(), FORM_COOKIE),
         };
-        match checked_csrf(state, req, expected).await {
+        match checked_csrf(state, req, expected, session.as_ref()).await {
             Ok(r) => req = r,
             Err(refusal) => return refusal,
         }
@@ -364,11 +364,12 @@ async fn checked_csrf(
     state: &AppState,
     req: Request,
     expected: Option<String>,
+    session: Option<&ConsoleSession>,
 ) -> Result<Request, Response> {
     let refuse = |why: &str| {
         message(
             StatusCode::FORBIDDEN,
-            None,
+            session,
             "Form refused",
             &format!(
                 "the form's CSRF token (field {CSRF_FIELD}) is {why}: reload the page and \
