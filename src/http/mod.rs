@@ -294,6 +294,9 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/console/users/invite") => on(filter, console::users_page::invite),
         ("GET", "/console/invites/accept") => on(filter, console::login::show_invite),
         ("POST", "/console/invites/accept") => on(filter, console::login::accept_invite),
+        ("GET", "/console/invoices") => on(filter, console::invoices::list),
+        ("GET", "/console/invoices/{invoice_id}") => on(filter, console::invoices::show),
+        ("GET", "/console/invoices/{invoice_id}/pdf") => on(filter, console::invoices::pdf),
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

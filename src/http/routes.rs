@@ -189,6 +189,9 @@ pub const ROUTES: &[Route] = &[
     route(POST, "/console/users/invite", Needs(Resource::Users, Write), "console: invite a user (the link to the console is emailed)"),
     route(GET, "/console/invites/accept", Public, "console: an invitation's password form (?token=)"),
     route(POST, "/console/invites/accept", Public, "console: accept an invitation, then sign in"),
+    route(GET, "/console/invoices", Needs(Invoices, Read), "console: invoices (status, account, number)"),
+    route(GET, "/console/invoices/{invoice_id}", Needs(Invoices, Read), "console: an invoice, its lines and its PDF"),
+    route(GET, "/console/invoices/{invoice_id}/pdf", Needs(Invoices, Read), "console: an invoice's PDF, inline"),
 ];
 
 /// A resource's name in messages and the README's route table.

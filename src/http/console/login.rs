@@ -192,6 +192,13 @@ pub async fn home(Extension(session): Extension<ConsoleSession>) -> Response {
     use crate::identity::roles::{allows, Access};
     let role = session.principal.role;
     let mut cards = Vec::new();
+    if allows(role, Resource::Invoices, Access::Read) {
+        cards.push(Card {
+            title: "Invoices",
+            href: "/console/invoices",
+            text: "Find invoices by status, account or number; their lines and PDF.",
+        });
+    }
     if allows(role, Resource::ApiTokens, Access::Read) {
         cards.push(Card {
             title: "API tokens",

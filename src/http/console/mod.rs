@@ -34,6 +34,7 @@ use super::AppState;
 use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
+pub mod invoices;
 pub mod login;
 pub mod tokens;
 pub mod users_page;
@@ -101,6 +102,14 @@ fn engine() -> &'static tera::Tera {
                 "accept.html",
                 include_str!("../../../templates/console/accept.html"),
             ),
+            (
+                "invoices.html",
+                include_str!("../../../templates/console/invoices.html"),
+            ),
+            (
+                "invoice.html",
+                include_str!("../../../templates/console/invoice.html"),
+            ),
         ])
         .expect("the console's templates compile");
         tera.autoescape_on(vec![".html"]);
@@ -121,6 +130,12 @@ fn navigation(role: Role) -> Vec<NavItem> {
         label: "Home",
         href: "/console",
     }];
+    if roles::allows(role, Resource::Invoices, roles::Access::Read) {
+        nav.push(NavItem {
+            label: "Invoices",
+            href: "/console/invoices",
+        });
+    }
     if roles::allows(role, Resource::ApiTokens, roles::Access::Read) {
         nav.push(NavItem {
             label: "API tokens",
@@ -159,6 +174,7 @@ pub fn page(
         "tokens.html" | "token_created.html" => "/console/api_tokens",
         "users.html" => "/console/users",
         "profile.html" => "/console/profile",
+        "invoices.html" | "invoice.html" => "/console/invoices",
         _ => "",
     };
     ctx.insert("active_href", active);
@@ -390,4 +406,68 @@ async fn checked_csrf(
         _ => return Err(refuse("wrong")),
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_templates_compile_and_escape_what_they_show() {
+        let mut ctx = tera::Context::new();
+        ctx.insert("title", "<b>t</b>");
+        ctx.insert("message", "a & \"b\"");
+        let res = message(StatusCode::BAD_REQUEST, None, "<b>t</b>", "a & \"b\"");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let html = engine().render("message.html", &{
+            let mut c = ctx.clone();
+            c.insert("signed_in", &false);
+            c.insert("active_href", "");
+            c
+        });
+        let html = html.unwrap();
+        assert!(html.contains("&lt;b&gt;t&lt;&#x2F;b&gt;"), "{html}");
+        assert!(html.contains("a &amp; &quot;b&quot;"), "{html}");
+        assert!(!html.contains("<b>t</b>"));
+    }
+
+    #[test]
+    fn every_page_template_is_compiled_in() {
+        let names: Vec<&str> = engine().get_template_names().collect();
+        for f in
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/console")).unwrap()
+        {
+            let name = f.unwrap().file_name().into_string().unwrap();
+            assert!(names.contains(&name.as_str()), "{name} is not in engine()");
+        }
+    }
+
+    #[test]
+    fn next_stays_in_the_console() {
+        assert_eq!(safe_next(Some("/console/users")), "/console/users");
+        assert_eq!(safe_next(Some("/console?x=1")), "/console?x=1");
+        for bad in [
+            "https://evil.test/",
+            "//evil.test",
+            "/console//evil.test",
+            "/consolex",
+            "/health",
+            "/console/\\evil",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/console");
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; billrun_session=brs_x; billrun_form="),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("brs_x"));
+        assert_eq!(cookie(&h, FORM_COOKIE), None, "empty is none");
+        assert_eq!(cookie(&h, "b"), None);
+    }
 }

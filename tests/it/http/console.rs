@@ -71,7 +71,20 @@ async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts(
     .await;
     let maildir = env.scratch().join("maildir");
     let _smtp = mailbox_server(smtp, &maildir, &env.scratch().join("smtp.log"));
-    env.org("acme").await;
+    // acme on the growth plan; a1 used 15,000 API calls in January, billed as of
+    // 1 Feb 2026: $600.00 of usage + $99.00 platform fee = $699.00, DUE, rendered
+    // (no recipient: nothing emailed).
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    env.account("acme", "a1")
+        .with_usage(
+            "e1",
+            "2026-01-05T10:00:00Z",
+            rust_decimal_macros::dec!(15000),
+        )
+        .await;
+    env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     let server = serve_on(&env, http).await;
     let get = |path: &'static str, session: Option<String>| {
         let server = &server;
@@ -446,6 +459,94 @@ async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts(
         "the role Analyst may not change API tokens: POST /console/api_tokens"
     );
     assert_eq!(token_count(&env).await, 0);
+
+    // --- Invoices: the Analyst reads them. -----------------------------------------------
+    let (id, number): (String, String) = sqlx::query_as(
+        "SELECT id, number FROM invoices WHERE org_id = 'acme' AND account_id = 'a1'
+            AND boundary = '2026-02-01'",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    let home = get("/console", Some(ann.clone())).await;
+    assert!(home.body.contains("href=\"/console/invoices\""));
+    let list = get("/console/invoices", Some(ann.clone())).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains(&number) && list.body.contains("$699.00"),
+        "{}",
+        list.body
+    );
+    let filtered = |q: String| {
+        let (server, ann) = (&server, ann.clone());
+        async move {
+            server
+                .console(
+                    Method::GET,
+                    &format!("/console/invoices?{q}"),
+                    Some(&ann),
+                    &[],
+                )
+                .await
+        }
+    };
+    let due = filtered("status=DUE&account=a1&number=".into()).await;
+    assert!(due.body.contains(&number));
+    let paid = filtered("status=PAID&account=&number=".into()).await;
+    assert!(paid.body.contains("No invoices match.") && !paid.body.contains(&number));
+    let other = filtered("status=&account=a2&number=".into()).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(
+        other
+            .body
+            .contains("account &quot;a2&quot; does not exist in organisation &quot;acme&quot;"),
+        "{}",
+        other.body
+    );
+    let bad = filtered("status=LATE".into()).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("status &quot;LATE&quot;: expected DRAFT"),
+        "{}",
+        bad.body
+    );
+    let by_number = filtered(format!("number={number}")).await;
+    assert_eq!(by_number.status, StatusCode::SEE_OTHER);
+    let detail_path = format!("/console/invoices/{id}");
+    assert_eq!(by_number.location.as_deref(), Some(detail_path.as_str()));
+    let missing = filtered("number=INV-NOPE".into()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let detail = server
+        .console(Method::GET, &detail_path, Some(&ann), &[])
+        .await;
+    assert_eq!(detail.status, StatusCode::OK);
+    // 15,000 calls: $600.00; the platform fee $99.00; due $699.00; dated 1 Feb 2026.
+    // Graduated: 1,000 at $0.10, 9,000 at $0.05, 5,000 at $0.01 = $100 + $450 + $50.
+    for text in [
+        "$600.00",
+        "$99.00",
+        "$699.00",
+        "1 Feb 2026",
+        "DUE",
+        "15,000",
+        "9,000",
+        "$0.10",
+        "$450.00",
+    ] {
+        assert!(detail.body.contains(text), "{text}: {}", detail.body);
+    }
+    assert!(detail.body.contains(&format!(
+        "<iframe class=\"pdf\" src=\"/console/invoices/{id}/pdf\""
+    )));
+    let res = reqwest::Client::new()
+        .get(server.url(&format!("/console/invoices/{id}/pdf")))
+        .header("cookie", format!("billrun_session={ann}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    assert!(res.bytes().await.unwrap().starts_with(b"%PDF"));
 
     // --- Profile: the password. --------------------------------------------------------
     let change = |current: &'static str, new: &'static str, confirm: &'static str| {

@@ -2,7 +2,8 @@
 //! chromedriver (WebDriver) by fantoccini. One server, one browser, one flow: accept
 //! an invitation and land signed in, create and deactivate an API token, invite a user
 //! from the Users page and accept through the emailed link, the Analyst seeing no
-//! write buttons and a forged POST from its browser refused, signing out and in. Each
+//! write buttons and a forged POST from its browser refused, signing out and in, and
+//! an invoice with its PDF. Each
 //! page is screenshot at 1280 px (and the tokens page at a phone's 390 px) into
 //! `target/console-screenshots/` (not committed).
 //!
@@ -153,7 +154,18 @@ async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_w
     .await;
     let maildir = env.scratch().join("maildir");
     let _smtp = mailbox_server(smtp, &maildir, &env.scratch().join("smtp.log"));
-    env.org("acme").await;
+    // One rendered invoice: a1's of 1 Feb 2026, $699.00 (as in `console`).
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    env.account("acme", "a1")
+        .with_usage(
+            "e1",
+            "2026-01-05T10:00:00Z",
+            rust_decimal_macros::dec!(15000),
+        )
+        .await;
+    env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     let server = serve_on(&env, http).await;
     let (_driver, c) = browser().await;
     let base = format!("http://127.0.0.1:{http}");
@@ -188,6 +200,16 @@ async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_w
         "{home}"
     );
     shot(&c, "home-administrator").await;
+
+    // Invoices: the list, then the invoice with its PDF inline.
+    click(&c, "nav a[href='/console/invoices']").await;
+    assert!(source(&c).await.contains("$699.00"));
+    shot(&c, "invoices").await;
+    click(&c, "table a[href^='/console/invoices/']").await;
+    let page = source(&c).await;
+    assert!(page.contains("Lines") && page.contains("$600.00"), "{page}");
+    c.find(Locator::Css("iframe.pdf")).await.unwrap();
+    shot(&c, "invoice").await;
 
     // API tokens: create (the secret shown once), then deactivate.
     click(&c, "nav a[href='/console/api_tokens']").await;

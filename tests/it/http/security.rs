@@ -739,8 +739,14 @@ async fn every_get_route_with_a_path_parameter_answers_404_for_another_organisat
         }
         let path = fill(route.path, |n| ids[n].clone());
         if is_console(route) {
+            // 200; 409 for an invoice's PDF before it is rendered.
             let own = console_call(&server, route, &path, Some(&globex_session)).await;
-            assert_eq!(own.status, StatusCode::OK, "GET {path}: {}", own.body);
+            assert!(
+                own.status == StatusCode::OK || own.status == StatusCode::CONFLICT,
+                "GET {path}: {} {}",
+                own.status,
+                own.body
+            );
             let other = console_call(&server, route, &path, Some(&acme_session)).await;
             assert_eq!(
                 other.status,
