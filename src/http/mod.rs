@@ -297,6 +297,24 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/console/invoices") => on(filter, console::invoices::list),
         ("GET", "/console/invoices/{invoice_id}") => on(filter, console::invoices::show),
         ("GET", "/console/invoices/{invoice_id}/pdf") => on(filter, console::invoices::pdf),
+        ("GET", "/console/invoices/{invoice_id}/mark_paid") => {
+            on(filter, console::invoice_actions::confirm_mark_paid)
+        }
+        ("POST", "/console/invoices/{invoice_id}/mark_paid") => {
+            on(filter, console::invoice_actions::mark_paid)
+        }
+        ("GET", "/console/invoices/{invoice_id}/void") => {
+            on(filter, console::invoice_actions::confirm_void)
+        }
+        ("POST", "/console/invoices/{invoice_id}/void") => {
+            on(filter, console::invoice_actions::void)
+        }
+        ("GET", "/console/invoices/{invoice_id}/resend") => {
+            on(filter, console::invoice_actions::confirm_resend)
+        }
+        ("POST", "/console/invoices/{invoice_id}/resend") => {
+            on(filter, console::invoice_actions::resend)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -192,6 +192,12 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/console/invoices", Needs(Invoices, Read), "console: invoices (status, account, number)"),
     route(GET, "/console/invoices/{invoice_id}", Needs(Invoices, Read), "console: an invoice, its lines and its PDF"),
     route(GET, "/console/invoices/{invoice_id}/pdf", Needs(Invoices, Read), "console: an invoice's PDF, inline"),
+    route(GET, "/console/invoices/{invoice_id}/mark_paid", Needs(Invoices, Write), "console: confirm: mark an invoice paid"),
+    route(POST, "/console/invoices/{invoice_id}/mark_paid", Needs(Invoices, Write), "console: mark an invoice paid"),
+    route(GET, "/console/invoices/{invoice_id}/void", Needs(Invoices, Write), "console: confirm: void an invoice"),
+    route(POST, "/console/invoices/{invoice_id}/void", Needs(Invoices, Write), "console: void an invoice"),
+    route(GET, "/console/invoices/{invoice_id}/resend", Needs(Invoices, Write), "console: confirm: email an invoice again"),
+    route(POST, "/console/invoices/{invoice_id}/resend", Needs(Invoices, Write), "console: email an invoice again"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -1,7 +1,6 @@
 //! The console's "Invoices" pages (issue 15): the organisation's invoices with
-//! filters, one invoice with its lines, and its PDF shown inline; read-only (marking
-//! paid, voiding and resending are the API's `PATCH /invoices/{invoice_id}` and
-//! `POST /billrun/invoices/{invoice_id}/resend` for now). Over
+//! filters, one invoice with its lines, its PDF shown inline, and the buttons of the
+//! actions the role and the status allow ([`super::invoice_actions`]). Over
 //! [`crate::bill_run::invoices`] as `GET /invoices` and `GET /invoices/{invoice_id}`,
 //! and [`crate::bill_run::render::document`] as `GET
 //! /billrun/invoices/{invoice_id}/pdf`. Amounts and dates are formatted as on the
@@ -63,7 +62,8 @@ fn date(d: Option<NaiveDate>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-fn money(value: Decimal, currency: &str) -> String {
+/// `value` in `currency` as on the invoices (`$1,234.50`).
+pub(super) fn money(value: Decimal, currency: &str) -> String {
     match billrun_core::Currency::parse(currency) {
         Ok(c) => billrun_render::money::format_money(value, c),
         Err(_) => format!("{value} {currency}"),
@@ -222,6 +222,7 @@ pub async fn show(
     State(state): State<AppState>,
     Extension(session): Extension<ConsoleSession>,
     Path(id): Path<String>,
+    Query(q): Query<super::login::DoneQuery>,
 ) -> Response {
     let inv = match find(&state, &session, &id).await {
         Ok(i) => i,
@@ -245,6 +246,22 @@ pub async fn show(
     ctx.insert("sub_total", &money(inv.sub_total, &inv.currency));
     ctx.insert("credits", &money(inv.credits, &inv.currency));
     ctx.insert("has_pdf", &has_pdf);
+    // The actions the role may take and the status allows (README "Invoices").
+    let write = super::can_write(&session, crate::identity::Resource::Invoices);
+    let due = inv.status == InvoiceStatus::Due;
+    let paid_free = inv.status == InvoiceStatus::Paid && inv.total.is_zero();
+    ctx.insert("can_mark_paid", &(write && due));
+    ctx.insert("can_void", &(write && (due || paid_free)));
+    ctx.insert("can_resend", &(write && has_pdf));
+    let notice = match q.done.as_deref() {
+        Some("paid") => Some("The invoice was marked paid."),
+        Some("voided") => Some("The invoice was voided."),
+        Some("resent") => Some("The invoice was emailed again."),
+        _ => None,
+    };
+    if let Some(n) = notice {
+        ctx.insert("notice", n);
+    }
     page(StatusCode::OK, "invoice.html", Some(&session), ctx)
 }
 

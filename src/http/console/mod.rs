@@ -34,6 +34,7 @@ use super::AppState;
 use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
+pub mod invoice_actions;
 pub mod invoices;
 pub mod login;
 pub mod tokens;

@@ -548,6 +548,74 @@ async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts(
     assert_eq!(res.headers()["content-type"], "application/pdf");
     assert!(res.bytes().await.unwrap().starts_with(b"%PDF"));
 
+    // Actions: not for the Analyst; the Administrator marks it paid after confirming.
+    assert!(!detail.body.contains("Mark paid") && !detail.body.contains("Void…"));
+    let paid_path = format!("/console/invoices/{id}/mark_paid");
+    let refused = post(
+        paid_path.clone(),
+        vec![("csrf", ann_csrf.clone())],
+        ann.clone(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused
+        .body
+        .contains("the role Analyst may not change invoices"));
+    let admin_detail = server
+        .console(Method::GET, &detail_path, Some(&admin), &[])
+        .await;
+    assert!(admin_detail.body.contains(&format!("href=\"{paid_path}\"")));
+    let asked = server
+        .console(Method::GET, &paid_path, Some(&admin), &[])
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked
+        .body
+        .contains(&format!("Record that {number} ($699.00) was paid")));
+    let status_of = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM invoices WHERE id = $1")
+            .bind(&id)
+            .fetch_one(env.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(status_of().await, "DUE", "asking changes nothing");
+    let paid = post(
+        paid_path.clone(),
+        vec![("csrf", csrf.clone())],
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    assert_eq!(
+        paid.location,
+        Some(format!("/console/invoices/{id}?done=paid"))
+    );
+    assert_eq!(status_of().await, "PAID");
+    let row: (String, String, String) = sqlx::query_as(
+        "SELECT actor_id, object_id, outcome FROM audit_log WHERE action = 'invoice.mark_paid'",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        ("admin@acme.test".into(), id.clone(), "SUCCESS".into())
+    );
+    // PAID with a total above 0: no more mark paid nor void; paying again is refused.
+    let after = server
+        .console(
+            Method::GET,
+            &format!("{detail_path}?done=paid"),
+            Some(&admin),
+            &[],
+        )
+        .await;
+    assert!(after.body.contains("The invoice was marked paid."));
+    assert!(!after.body.contains("Mark paid…") && !after.body.contains("Void…"));
+    let again = post(paid_path, vec![("csrf", csrf.clone())], admin.clone()).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+
     // --- Profile: the password. --------------------------------------------------------
     let change = |current: &'static str, new: &'static str, confirm: &'static str| {
         post(
