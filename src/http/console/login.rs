@@ -185,10 +185,15 @@ struct Card {
     text: &'static str,
 }
 
-/// `GET /console`: what the role may open.
+/// `GET /console`: what the role may open, and the dashboard's counts: invoices DUE
+/// and overdue, failed deliveries (roles that read invoices), dead jobs (roles that
+/// read jobs).
 #[utoipa::path(get, path = "/console", tag = "console",
     responses((status = 200, description = "the home page", content_type = "text/html", body = String)))]
-pub async fn home(Extension(session): Extension<ConsoleSession>) -> Response {
+pub async fn home(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
     use crate::identity::roles::{allows, Access};
     let role = session.principal.role;
     let mut cards = Vec::new();
@@ -219,6 +224,42 @@ pub async fn home(Extension(session): Extension<ConsoleSession>) -> Response {
         text: "Your address, organisation and role; change your password.",
     });
     let mut ctx = tera::Context::new();
+    let org = &session.principal.org;
+    // The dashboard's counts, for the roles that may read them.
+    if allows(role, Resource::Invoices, Access::Read) {
+        let today = Utc::now().date_naive();
+        let counts = crate::bill_run::overview::due_counts(&state.pool, org, today).await;
+        let failed = crate::bill_run::deliver::list(
+            &state.pool,
+            org,
+            Some(crate::store::status::DeliveryStatus::Failed),
+            1,
+            None,
+        )
+        .await;
+        match (counts, failed) {
+            (Ok((due, overdue)), Ok(failed)) => {
+                ctx.insert("due", &due);
+                ctx.insert("overdue", &overdue);
+                ctx.insert("failed_deliveries", &failed.total);
+            }
+            (Err(e), _) => return super::error_page(&session, e),
+            (_, Err(e)) => return super::error_page(&session, e),
+        }
+    }
+    if allows(role, Resource::Jobs, Access::Read) {
+        let filter = crate::queue::admin::ListFilter {
+            kind: None,
+            state: Some(crate::queue::admin::JobState::Dead),
+            organisation: Some(org.to_string()),
+            limit: 1,
+            after: None,
+        };
+        match crate::queue::admin::list(&state.pool, &filter).await {
+            Ok(page) => ctx.insert("dead_jobs", &page.total),
+            Err(e) => return super::error_page(&session, e),
+        }
+    }
     ctx.insert("cards", &cards);
     page(StatusCode::OK, "home.html", Some(&session), ctx)
 }

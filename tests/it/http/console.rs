@@ -176,6 +176,18 @@ async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts(
         assert!(home.body.contains(nav), "{nav}: {}", home.body);
     }
     assert!(home.body.contains("admin@acme.test · Administrator · acme"));
+    // The dashboard: a1's two invoices of the run (its 1 Jan and 1 Feb cycles) are DUE
+    // by 16 Feb 2026, before today: both overdue; none emailed (no recipient), no job
+    // dead.
+    for (id, n) in [
+        ("due", 2),
+        ("overdue", 2),
+        ("failed-deliveries", 0),
+        ("dead-jobs", 0),
+    ] {
+        let shown = format!("data-testid=\"{id}\">{n}<");
+        assert!(home.body.contains(&shown), "{shown}: {}", home.body);
+    }
     let csrf = hidden(&home.body, "csrf");
     assert_eq!(csrf, billrun::identity::sessions::csrf_token(&admin));
     let out = server

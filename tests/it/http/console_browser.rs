@@ -91,19 +91,23 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// The element `css`, waited for up to 10 s (a page may still be loading).
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
 async fn fill(c: &Client, css: &str, text: &str) {
-    let field = c.find(Locator::Css(css)).await.unwrap();
+    let field = element(c, css).await;
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    element(c, css).await.click().await.unwrap();
 }
 
 async fn source(c: &Client) -> String {
@@ -208,7 +212,7 @@ async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_w
     click(&c, "table a[href^='/console/invoices/']").await;
     let page = source(&c).await;
     assert!(page.contains("Lines") && page.contains("$600.00"), "{page}");
-    c.find(Locator::Css("iframe.pdf")).await.unwrap();
+    element(&c, "iframe.pdf").await;
     shot(&c, "invoice").await;
 
     // API tokens: create (the secret shown once), then deactivate.
@@ -216,10 +220,8 @@ async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_w
     fill(&c, "#token-name", "ci").await;
     click(&c, "#token-role option[value='ANALYST']").await;
     click(&c, "form[action='/console/api_tokens'] button[type=submit]").await;
-    let shown = c
-        .find(Locator::Css("[data-testid=token-secret]"))
+    let shown = element(&c, "[data-testid=token-secret]")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
