@@ -26,6 +26,7 @@ pub mod deliver;
 pub mod finalize;
 pub mod invoices;
 pub mod load;
+pub mod overview;
 pub mod render;
 
 pub use load::OrgSettings;

@@ -25,7 +25,9 @@ use crate::identity::{roles, token_sessions, tokens, users, IdentityError, OrgId
 
 /// The middleware of every route: finds the route in [`routes::ROUTES`], lets public
 /// routes through, and for the others authenticates the bearer credential, checks
-/// its role, and hands the [`Principal`] to the handler (a request extension).
+/// its role, and hands the [`Principal`] to the handler (a request extension). The
+/// console's routes (`/console...`) are guarded by [`super::console::guard`] instead:
+/// the same table and permission check, but a session cookie and a CSRF token.
 pub async fn authorize(
     State(state): State<AppState>,
     matched: Option<MatchedPath>,
@@ -40,8 +42,16 @@ pub async fn authorize(
             "this route is not in the route table",
         ));
     };
+    if path == "/console" || path.starts_with("/console/") {
+        return Ok(super::console::guard(&state, route, req, next).await);
+    }
     let (resource, access) = match route.guard {
         Guard::Public => return Ok(next.run(req).await),
+        Guard::SignedIn => {
+            let principal = authenticate(&state, bearer(req.headers())?).await?;
+            req.extensions_mut().insert(principal);
+            return Ok(next.run(req).await);
+        }
         Guard::Needs(resource, access) => (resource, access),
     };
     let token = bearer(req.headers())?;
@@ -72,7 +82,7 @@ pub async fn authorize(
 /// 403's message and the request's method and path (with the ids it named): `the role
 /// Analyst may not change invoices: PATCH /invoices/inv_1`. Refused reads are not
 /// changes and write no row.
-async fn record_forbidden_change(
+pub(super) async fn record_forbidden_change(
     state: &AppState,
     who: &Principal,
     route: &routes::Route,

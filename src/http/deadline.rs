@@ -33,6 +33,9 @@ pub const WAITS_FOR_WORK: &[(Method, &str)] = &[
     (Method::POST, "/billrun/invoices/{invoice_id}/rerender"),
     // The CSV file, streamed to disk.
     (Method::POST, "/billrun/imports"),
+    // The console's void (the void job) and resend (the mail server).
+    (Method::POST, "/console/invoices/{invoice_id}/void"),
+    (Method::POST, "/console/invoices/{invoice_id}/resend"),
 ];
 
 /// The deadline of a request to the route `path` with `method`, in seconds.

@@ -40,6 +40,7 @@ pub mod api_tokens;
 pub mod audit_log;
 pub mod auth;
 pub mod billrun_jobs;
+pub mod console;
 pub mod credits;
 pub mod customer_changes;
 pub mod customers;
@@ -270,6 +271,49 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/usage_meters/{usage_meter_id}/activate") => on(filter, usage_meters::activate),
         ("POST", "/usage_meters/{usage_meter_id}/deactivate") => {
             on(filter, usage_meters::deactivate)
+        }
+        ("GET", "/console/login") => on(filter, console::login::show),
+        ("POST", "/console/login") => on(filter, console::login::login),
+        ("POST", "/console/logout") => on(filter, console::login::logout),
+        ("GET", "/console") => on(filter, console::login::home),
+        ("GET", "/console/profile") => on(filter, console::login::profile),
+        ("POST", "/console/profile/password") => on(filter, console::login::change_password),
+        ("GET", "/console/api_tokens") => on(filter, console::tokens::list),
+        ("POST", "/console/api_tokens") => on(filter, console::tokens::create),
+        ("POST", "/console/api_tokens/{token_id}/deactivate") => {
+            on(filter, console::tokens::deactivate)
+        }
+        ("POST", "/console/api_tokens/{token_id}/activate") => {
+            on(filter, console::tokens::activate)
+        }
+        ("GET", "/console/api_tokens/{token_id}/delete") => {
+            on(filter, console::tokens::confirm_delete)
+        }
+        ("POST", "/console/api_tokens/{token_id}/delete") => on(filter, console::tokens::delete),
+        ("GET", "/console/users") => on(filter, console::users_page::list),
+        ("POST", "/console/users/invite") => on(filter, console::users_page::invite),
+        ("GET", "/console/invites/accept") => on(filter, console::login::show_invite),
+        ("POST", "/console/invites/accept") => on(filter, console::login::accept_invite),
+        ("GET", "/console/invoices") => on(filter, console::invoices::list),
+        ("GET", "/console/invoices/{invoice_id}") => on(filter, console::invoices::show),
+        ("GET", "/console/invoices/{invoice_id}/pdf") => on(filter, console::invoices::pdf),
+        ("GET", "/console/invoices/{invoice_id}/mark_paid") => {
+            on(filter, console::invoice_actions::confirm_mark_paid)
+        }
+        ("POST", "/console/invoices/{invoice_id}/mark_paid") => {
+            on(filter, console::invoice_actions::mark_paid)
+        }
+        ("GET", "/console/invoices/{invoice_id}/void") => {
+            on(filter, console::invoice_actions::confirm_void)
+        }
+        ("POST", "/console/invoices/{invoice_id}/void") => {
+            on(filter, console::invoice_actions::void)
+        }
+        ("GET", "/console/invoices/{invoice_id}/resend") => {
+            on(filter, console::invoice_actions::confirm_resend)
+        }
+        ("POST", "/console/invoices/{invoice_id}/resend") => {
+            on(filter, console::invoice_actions::resend)
         }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }

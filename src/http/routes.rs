@@ -16,6 +16,9 @@ pub enum Guard {
     Public,
     /// A token or session whose role may have this access to this resource.
     Needs(Resource, Access),
+    /// Any signed-in user of the console, whatever its role (its own profile,
+    /// signing out, the console's home page; README "Console").
+    SignedIn,
 }
 
 /// One route: method, path (axum's syntax, `{id}` for a path parameter), guard, and
@@ -47,7 +50,7 @@ const POST: Method = Method::POST;
 const PUT: Method = Method::PUT;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
-use Guard::{Needs, Public};
+use Guard::{Needs, Public, SignedIn};
 use Resource::{Accounts, Customers, EventSchemas, Imports, Invoices, Settings, UsageMeters};
 use Resource::{Jobs, Schedules};
 
@@ -170,6 +173,31 @@ pub const ROUTES: &[Route] = &[
     route(DELETE, "/usage_meters/{usage_meter_id}", Needs(UsageMeters, Write), "delete a usage meter no plan names"),
     route(POST, "/usage_meters/{usage_meter_id}/activate", Needs(UsageMeters, Write), "activate a usage meter"),
     route(POST, "/usage_meters/{usage_meter_id}/deactivate", Needs(UsageMeters, Write), "deactivate a usage meter no plan names"),
+    route(GET, "/console/login", Public, "console: the sign-in form"),
+    route(POST, "/console/login", Public, "console: sign in (email, password, organisation): a session cookie"),
+    route(POST, "/console/logout", SignedIn, "console: sign out, ending the session"),
+    route(GET, "/console", SignedIn, "console: the home page, linking what the role may use"),
+    route(GET, "/console/profile", SignedIn, "console: your profile and the password form"),
+    route(POST, "/console/profile/password", SignedIn, "console: change your password (the current one first)"),
+    route(GET, "/console/api_tokens", Needs(Resource::ApiTokens, Read), "console: the API tokens"),
+    route(POST, "/console/api_tokens", Needs(Resource::ApiTokens, Write), "console: create an API token, its secret shown once"),
+    route(POST, "/console/api_tokens/{token_id}/deactivate", Needs(Resource::ApiTokens, Write), "console: deactivate an API token"),
+    route(POST, "/console/api_tokens/{token_id}/activate", Needs(Resource::ApiTokens, Write), "console: activate an API token"),
+    route(GET, "/console/api_tokens/{token_id}/delete", Needs(Resource::ApiTokens, Write), "console: confirm deleting an API token"),
+    route(POST, "/console/api_tokens/{token_id}/delete", Needs(Resource::ApiTokens, Write), "console: delete an API token"),
+    route(GET, "/console/users", Needs(Resource::Users, Read), "console: users, active and invited"),
+    route(POST, "/console/users/invite", Needs(Resource::Users, Write), "console: invite a user (the link to the console is emailed)"),
+    route(GET, "/console/invites/accept", Public, "console: an invitation's password form (?token=)"),
+    route(POST, "/console/invites/accept", Public, "console: accept an invitation, then sign in"),
+    route(GET, "/console/invoices", Needs(Invoices, Read), "console: invoices (status, account, number)"),
+    route(GET, "/console/invoices/{invoice_id}", Needs(Invoices, Read), "console: an invoice, its lines and its PDF"),
+    route(GET, "/console/invoices/{invoice_id}/pdf", Needs(Invoices, Read), "console: an invoice's PDF, inline"),
+    route(GET, "/console/invoices/{invoice_id}/mark_paid", Needs(Invoices, Write), "console: confirm: mark an invoice paid"),
+    route(POST, "/console/invoices/{invoice_id}/mark_paid", Needs(Invoices, Write), "console: mark an invoice paid"),
+    route(GET, "/console/invoices/{invoice_id}/void", Needs(Invoices, Write), "console: confirm: void an invoice"),
+    route(POST, "/console/invoices/{invoice_id}/void", Needs(Invoices, Write), "console: void an invoice"),
+    route(GET, "/console/invoices/{invoice_id}/resend", Needs(Invoices, Write), "console: confirm: email an invoice again"),
+    route(POST, "/console/invoices/{invoice_id}/resend", Needs(Invoices, Write), "console: email an invoice again"),
 ];
 
 /// A resource's name in messages and the README's route table.
@@ -209,6 +237,7 @@ mod tests {
     fn readme_row(route: &Route) -> String {
         let (resource, access, roles) = match route.guard {
             Public => ("-".to_string(), "public", "anyone".to_string()),
+            SignedIn => ("-".to_string(), "signed in", "all four".to_string()),
             Needs(resource, access) => {
                 let allowed: Vec<&str> = Role::ALL
                     .into_iter()

@@ -34,6 +34,7 @@ pub mod audit;
 mod invite_email;
 pub mod roles;
 pub mod token_sessions;
+pub mod sessions;
 pub mod tokens;
 pub mod user_admin;
 pub mod users;

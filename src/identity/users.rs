@@ -523,7 +523,7 @@ fn check_accept_url(url: &str) -> Result<()> {
     }
 }
 
-fn check_password(password: &str) -> Result<()> {
+pub(super) fn check_password(password: &str) -> Result<()> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
         return Err(IdentityError::Invalid(format!(
@@ -535,7 +535,7 @@ fn check_password(password: &str) -> Result<()> {
 }
 
 /// argon2id (the `argon2` crate's defaults), as a PHC string, off the async threads.
-async fn hash_password(password: String) -> Result<String> {
+pub(super) async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -548,7 +548,7 @@ async fn hash_password(password: String) -> Result<String> {
 }
 
 /// Whether `password` matches the PHC string `hash`, off the async threads.
-async fn verify_password(password: String, hash: String) -> Result<bool> {
+pub(super) async fn verify_password(password: String, hash: String) -> Result<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| IdentityError::Invalid(format!("stored password hash: {e}")))?;

@@ -16,7 +16,7 @@ use crate::env::TestEnv;
 use crate::harness::wait_for;
 
 /// `billrun serve --listen 127.0.0.1:<port>`, once `/health` answers.
-async fn serve_on(env: &TestEnv, port: u16) -> Server {
+pub(super) async fn serve_on(env: &TestEnv, port: u16) -> Server {
     let listen = format!("127.0.0.1:{port}");
     let process = env.spawn(&["serve", "--listen", &listen]);
     let server = Server {
@@ -38,7 +38,7 @@ async fn serve_on(env: &TestEnv, port: u16) -> Server {
 }
 
 /// The first `http...` link of an email's text part.
-fn link(message: &Value) -> String {
+pub(super) fn link(message: &Value) -> String {
     let text = message["text"].as_str().unwrap();
     let at = text
         .find("http")

@@ -6,6 +6,8 @@
 
 mod accounts_more;
 mod catalog;
+mod console;
+mod console_browser;
 mod customer_changes;
 mod documents;
 mod identity;
@@ -479,4 +481,118 @@ pub(crate) async fn audit(env: &TestEnv, actions: &[&str]) -> Vec<(String, Strin
 /// An expected audit row: (action, object id, outcome).
 pub(crate) fn row(action: &str, object: &str, outcome: &str) -> (String, String, String) {
     (action.into(), object.into(), outcome.into())
+}
+
+/// A user `email` of `org` with `role` (`ADMINISTRATOR`, ...), ACTIVE (made if
+/// missing, with a password nobody knows), and a new session of it valid for an hour,
+/// written to the database as identity writes them: the session's token (`brs_...`),
+/// for the console's cookie. Fast: no argon2 (the console's own sign-in is tested in
+/// `console`).
+pub(crate) async fn console_session(env: &TestEnv, org: &str, email: &str, role: &str) -> String {
+    use sha2::{Digest, Sha256};
+    sqlx::query(
+        "INSERT INTO users (org_id, email, role, status, password_hash, created_at)
+         VALUES ($1, $2, $3, 'ACTIVE', '$argon2id$v=19$m=19456,t=2,p=1$fixture$fixture', now())
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(org)
+    .bind(email)
+    .bind(role)
+    .execute(env.pool())
+    .await
+    .unwrap();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let token = format!("brs_{secret}");
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    sqlx::query(
+        "INSERT INTO user_sessions (id, org_id, email, token_sha256, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, now(), now() + interval '1 hour')",
+    )
+    .bind(format!("ses_{}", uuid::Uuid::new_v4().simple()))
+    .bind(org)
+    .bind(email)
+    .bind(hash)
+    .execute(env.pool())
+    .await
+    .unwrap();
+    token
+}
+
+/// A console answer: status, `Location` (redirects are not followed), the
+/// `Set-Cookie` values and the body.
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) set_cookies: Vec<String>,
+    pub(crate) body: String,
+}
+
+impl Server {
+    /// A console request: `method` `path` with the session cookie `session` (if any)
+    /// and, for a POST, the form `fields` (urlencoded). Redirects are not followed.
+    pub(crate) async fn console(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        session: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let cookie = session.map(|s| format!("billrun_session={s}"));
+        self.console_with(method, path, cookie.as_deref(), fields)
+            .await
+    }
+
+    /// [`Server::console`] with a whole `Cookie` header (if any).
+    pub(crate) async fn console_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let mut req = client.request(method.clone(), self.url(path));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if method != reqwest::Method::GET {
+            let body: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields)
+                .finish();
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let set_cookies = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
+        Page {
+            status,
+            location,
+            set_cookies,
+            body: res.text().await.unwrap(),
+        }
+    }
 }

@@ -13,7 +13,7 @@ use billrun::identity::{roles, Role};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{customer, token, token_id, Server};
+use super::{console_session, customer, token, token_id, Page, Server};
 use crate::env::TestEnv;
 
 /// The CLI's name of `role` (`product-manager`).
@@ -74,11 +74,61 @@ fn togai_error(body: &Value) -> bool {
         .is_some_and(|o| o.len() == 1 && o["message"].as_str().is_some_and(|m| !m.is_empty()))
 }
 
+/// A console route refused for want of a session: a GET is sent to the sign-in page
+/// (303, with where to come back), a POST answers a 401 page.
+fn assert_console_refuses(route: &Route, path: &str, what: &str, page: &Page) {
+    if route.method == axum::http::Method::GET {
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "GET {path} with {what}: {}",
+            page.body
+        );
+        let next = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", path)
+            .finish();
+        assert_eq!(
+            page.location.as_deref(),
+            Some(format!("/console/login?{next}").as_str()),
+            "GET {path} with {what}"
+        );
+    } else {
+        assert_eq!(
+            page.status,
+            StatusCode::UNAUTHORIZED,
+            "{} {path} with {what}: {}",
+            route.method,
+            page.body
+        );
+        assert!(page.body.contains("sign in again"), "{}", page.body);
+    }
+}
+
 fn guarded() -> impl Iterator<Item = (&'static Route, roles::Resource, roles::Access)> {
     ROUTES.iter().filter_map(|r| match r.guard {
-        Guard::Public => None,
+        Guard::Public | Guard::SignedIn => None,
         Guard::Needs(res, acc) => Some((r, res, acc)),
     })
+}
+
+/// Whether `route` is the console's: a cookie and a CSRF token, HTML answers.
+fn is_console(route: &Route) -> bool {
+    route.path == "/console" || route.path.starts_with("/console/")
+}
+
+/// Every route that needs a credential: the guarded ones and those for any
+/// signed-in user.
+fn signed_in_or_guarded() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().filter(|r| r.guard != Guard::Public)
+}
+
+/// Calls the console's `route` at `path` with the session `session` (if any) and,
+/// for a POST, the session's CSRF token.
+async fn console_call(server: &Server, route: &Route, path: &str, session: Option<&str>) -> Page {
+    let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+    let csrf = session.map(billrun::identity::sessions::csrf_token);
+    let fields: Vec<(&str, &str)> = csrf.iter().map(|c| ("csrf", c.as_str())).collect();
+    server.console(method, path, session, &fields).await
 }
 
 #[tokio::test]
@@ -117,8 +167,72 @@ async fn every_guarded_route_answers_401_without_a_valid_credential() {
         ),
         ("not a bearer", Some(format!("Basic {good}"))),
     ];
+    // The console: sessions in a cookie. An expired one, and a valid API token sent as
+    // a bearer (the console ignores Authorization).
+    let expired = console_session(&env, "acme", "old@acme.test", "ADMINISTRATOR").await;
+    sqlx::query(
+        "UPDATE user_sessions SET created_at = now() - interval '2 hours',
+                expires_at = now() - interval '1 hour' WHERE email = 'old@acme.test'",
+    )
+    .execute(env.pool())
+    .await
+    .unwrap();
+    let unknown = format!("brs_{}", "0".repeat(64));
     let mut checked = 0;
-    for (route, _, _) in guarded() {
+    let mut console_checked = 0;
+    for route in signed_in_or_guarded().filter(|r| is_console(r)) {
+        let path = fill(route.path, |_| "x1".into());
+        for (what, cookie) in [
+            ("no cookie", None),
+            ("an unknown session", Some(unknown.as_str())),
+            ("an expired session", Some(expired.as_str())),
+        ] {
+            let page = console_call(&server, route, &path, cookie).await;
+            assert_console_refuses(route, &path, what, &page);
+            console_checked += 1;
+        }
+        let res = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .request(
+                reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap(),
+                server.url(&path),
+            )
+            .bearer_auth(&good)
+            .send()
+            .await
+            .unwrap();
+        let page = Page {
+            status: res.status(),
+            location: res
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_string()),
+            set_cookies: Vec::new(),
+            body: res.text().await.unwrap(),
+        };
+        assert_console_refuses(route, &path, "an API token as a bearer", &page);
+        // A valid session passes (a fresh one each time: one route signs out).
+        let session = console_session(&env, "acme", "ana@acme.test", "ADMINISTRATOR").await;
+        let page = console_call(&server, route, &path, Some(&session)).await;
+        assert!(
+            page.status != StatusCode::UNAUTHORIZED
+                && !page
+                    .location
+                    .as_deref()
+                    .is_some_and(|l| l.starts_with("/console/login?")),
+            "{} {path} with a session: {} {}",
+            route.method,
+            page.status,
+            page.body
+        );
+    }
+    assert!(
+        console_checked >= 3 * 10,
+        "only {console_checked} console calls"
+    );
+    for (route, _, _) in guarded().filter(|(r, _, _)| !is_console(r)) {
         let path = fill(route.path, |_| "x1".into());
         for (what, auth) in &cases {
             let (status, body) = call(&server, route, &path, auth.as_deref()).await;
@@ -164,6 +278,55 @@ async fn every_role_the_permission_table_denies_a_route_gets_403() {
     let mut denied_changes = Vec::new();
     for (route, resource, access) in guarded() {
         let path = fill(route.path, |_| "x1".into());
+        if is_console(route) {
+            // A session of a user of each role (fresh each call), with its CSRF token.
+            for role in Role::ALL {
+                let email = format!("{}@acme.test", cli_role(role));
+                let session = console_session(&env, "acme", &email, role.as_str()).await;
+                let page = console_call(&server, route, &path, Some(&session)).await;
+                if roles::allows(role, resource, access) {
+                    allowed += 1;
+                    assert!(
+                        page.status != StatusCode::FORBIDDEN
+                            && page.status != StatusCode::UNAUTHORIZED
+                            && !page
+                                .location
+                                .as_deref()
+                                .is_some_and(|l| l.starts_with("/console/login")),
+                        "{} {path} as {role:?} is allowed by the table, got {}: {}",
+                        route.method,
+                        page.status,
+                        page.body
+                    );
+                    continue;
+                }
+                denied += 1;
+                let verb = match access {
+                    roles::Access::Read => "read",
+                    roles::Access::Write => "change",
+                };
+                let message = format!(
+                    "the role {} may not {verb} {}",
+                    role.title(),
+                    billrun::http::routes::resource_name(resource)
+                );
+                assert_eq!(
+                    page.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {path} as {role:?}: {}",
+                    route.method,
+                    page.body
+                );
+                assert!(page.body.contains(&message), "{message}: {}", page.body);
+                if access == roles::Access::Write {
+                    denied_changes.push(format!(
+                        "{} {}|{message}: {} {path}",
+                        route.method, route.path, route.method
+                    ));
+                }
+            }
+            continue;
+        }
         for (role, token) in &tokens {
             let (status, body) =
                 call(&server, route, &path, Some(&format!("Bearer {token}"))).await;
@@ -554,6 +717,8 @@ async fn every_get_route_with_a_path_parameter_answers_404_for_another_organisat
     let server = Server::start(&env).await;
     let acme = token(&env, "acme", "admin", "administrator");
     let globex = token(&env, "globex", "admin", "administrator");
+    let acme_session = console_session(&env, "acme", "ana@acme.test", "ADMINISTRATOR").await;
+    let globex_session = console_session(&env, "globex", "gus@globex.test", "ADMINISTRATOR").await;
     let mut checked = 0;
     // Each parameter's object, made once.
     let mut made: std::collections::HashMap<String, String> = Default::default();
@@ -573,6 +738,26 @@ async fn every_get_route_with_a_path_parameter_answers_404_for_another_organisat
             ids.insert(n.clone(), made[n].clone());
         }
         let path = fill(route.path, |n| ids[n].clone());
+        if is_console(route) {
+            // 200; 409 for an invoice's PDF before it is rendered.
+            let own = console_call(&server, route, &path, Some(&globex_session)).await;
+            assert!(
+                own.status == StatusCode::OK || own.status == StatusCode::CONFLICT,
+                "GET {path}: {} {}",
+                own.status,
+                own.body
+            );
+            let other = console_call(&server, route, &path, Some(&acme_session)).await;
+            assert_eq!(
+                other.status,
+                StatusCode::NOT_FOUND,
+                "GET {path} from another organisation: {}",
+                other.body
+            );
+            assert!(other.body.contains("Not found"), "{}", other.body);
+            checked += 1;
+            continue;
+        }
         // In its own organisation the object is found (200; 409 for an invoice's
         // documents before they are rendered).
         let res = server

@@ -1,0 +1,341 @@
+//! The console in a real browser (issue 15): Debian's headless Chromium driven through
+//! chromedriver (WebDriver) by fantoccini. One server, one browser, one flow: accept
+//! an invitation and land signed in, create and deactivate an API token, invite a user
+//! from the Users page and accept through the emailed link, the Analyst seeing no
+//! write buttons and a forged POST from its browser refused, signing out and in, and
+//! an invoice with its PDF. Each
+//! page is screenshot at 1280 px (and the tokens page at a phone's 390 px) into
+//! `target/console-screenshots/` (not committed).
+//!
+//! Needs `chromium` and `chromedriver` (`apt-get install chromium chromium-driver`;
+//! `.ci/run` installs them); `BILLRUN_CHROMEDRIVER` names another chromedriver.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use super::login::{link, serve_on};
+use crate::delivery::{free_port, mailbox_server, messages};
+use crate::env::TestEnv;
+use crate::harness::wait_for;
+
+/// A chromedriver process, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts chromedriver on a free port and a headless Chromium session at 1280 × 900.
+async fn browser() -> (Driver, Client) {
+    let exe = std::env::var("BILLRUN_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = free_port();
+    let child = Command::new(&exe)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {exe} ({e}): the console's browser test needs Chromium and \
+                 chromedriver (apt-get install chromium chromium-driver)"
+            )
+        });
+    let driver = Driver(child);
+    let status = format!("http://127.0.0.1:{port}/status");
+    wait_for(
+        Duration::from_secs(20),
+        "chromedriver to answer",
+        || async {
+            reqwest::get(&status)
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        },
+    )
+    .await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--disable-dev-shm-usage", "--window-size=1280,900",
+                        "--hide-scrollbars"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session through chromedriver");
+    client.set_window_size(1280, 900).await.unwrap();
+    (driver, client)
+}
+
+/// `target/console-screenshots/`, made if missing.
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves the whole page as `<name>.png`.
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The element `css`, waited for up to 10 s (a page may still be loading).
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let field = element(c, css).await;
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    element(c, css).await.click().await.unwrap();
+}
+
+async fn source(c: &Client) -> String {
+    c.source().await.unwrap()
+}
+
+/// Waits until the browser shows `expected` (a path and query), for up to 10 s.
+async fn wait_path(c: &Client, expected: &str) {
+    let found = wait_for(Duration::from_secs(10), expected, || async {
+        let p = path_of(c).await;
+        (p == expected).then_some(p)
+    })
+    .await;
+    assert_eq!(found, expected);
+}
+
+async fn path_of(c: &Client) -> String {
+    let u = c.current_url().await.unwrap();
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}
+
+/// Sets a password on the invitation page that is open and submits it with Enter
+/// (the keyboard).
+async fn accept_invitation(c: &Client, password: &str) {
+    fill(c, "#password", password).await;
+    fill(c, "#confirm", &format!("{password}\u{E007}")).await;
+}
+
+async fn tokens(env: &TestEnv) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT name, status FROM api_tokens WHERE org_id = 'acme' ORDER BY name")
+        .fetch_all(env.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_write() {
+    let smtp = free_port();
+    let http = free_port();
+    let env = TestEnv::with_config(&format!(
+        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp}?tls=none\"\n\
+         timeout_secs = 5\nfrom = \"billing@acme.test\"\n\n\
+         [http]\npublic_url = \"http://127.0.0.1:{http}/\"\n"
+    ))
+    .await;
+    let maildir = env.scratch().join("maildir");
+    let _smtp = mailbox_server(smtp, &maildir, &env.scratch().join("smtp.log"));
+    // One rendered invoice: a1's of 1 Feb 2026, $699.00 (as in `console`).
+    env.org("acme")
+        .with_plan(crate::fixtures::growth_plan(0))
+        .await;
+    env.account("acme", "a1")
+        .with_usage(
+            "e1",
+            "2026-01-05T10:00:00Z",
+            rust_decimal_macros::dec!(15000),
+        )
+        .await;
+    env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    let server = serve_on(&env, http).await;
+    let (_driver, c) = browser().await;
+    let base = format!("http://127.0.0.1:{http}");
+
+    // An Administrator invited by the CLI: the console's accept page signs them in.
+    env.ok(&[
+        "user",
+        "invite",
+        "admin@acme.test",
+        "--org",
+        "acme",
+        "--role",
+        "administrator",
+    ]);
+    let secret = link(&messages(&maildir)[0])
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    c.goto(&format!("{base}/console/invites/accept?token={secret}"))
+        .await
+        .unwrap();
+    assert!(source(&c)
+        .await
+        .contains("admin@acme.test, as Administrator"));
+    shot(&c, "accept-invitation").await;
+    accept_invitation(&c, "correct horse battery").await;
+    wait_path(&c, "/console").await;
+    let home = source(&c).await;
+    assert!(
+        home.contains("admin@acme.test · Administrator · acme"),
+        "{home}"
+    );
+    shot(&c, "home-administrator").await;
+
+    // Invoices: the list, then the invoice with its PDF inline.
+    click(&c, "nav a[href='/console/invoices']").await;
+    assert!(source(&c).await.contains("$699.00"));
+    shot(&c, "invoices").await;
+    click(&c, "table a[href^='/console/invoices/']").await;
+    let page = source(&c).await;
+    assert!(page.contains("Lines") && page.contains("$600.00"), "{page}");
+    element(&c, "iframe.pdf").await;
+    shot(&c, "invoice").await;
+
+    // API tokens: create (the secret shown once), then deactivate.
+    click(&c, "nav a[href='/console/api_tokens']").await;
+    fill(&c, "#token-name", "ci").await;
+    click(&c, "#token-role option[value='ANALYST']").await;
+    click(&c, "form[action='/console/api_tokens'] button[type=submit]").await;
+    let shown = element(&c, "[data-testid=token-secret]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.starts_with("brt_"), "{shown}");
+    shot(&c, "token-created").await;
+    let (status, _) = server.get("/billrun/api_tokens", Some(&shown)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "the shown token works");
+    click(&c, "a[href='/console/api_tokens']").await;
+    assert!(!source(&c).await.contains(&shown), "shown once");
+    click(&c, "button[aria-label='Deactivate ci']").await;
+    wait_path(&c, "/console/api_tokens?done=deactivated").await;
+    assert_eq!(tokens(&env).await, [("ci".into(), "INACTIVE".into())]);
+    let (status, _) = server.get("/billrun/api_tokens", Some(&shown)).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    shot(&c, "api-tokens").await;
+    click(&c, "a[aria-label='Delete ci']").await;
+    shot(&c, "api-token-delete-confirmation").await;
+    click(&c, "a.button.secondary").await; // Cancel
+    assert_eq!(tokens(&env).await.len(), 1);
+
+    // Phone width: the same page still fits.
+    c.set_window_size(390, 844).await.unwrap();
+    c.refresh().await.unwrap();
+    let overflow: serde_json::Value = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(&c, "api-tokens-phone").await;
+    assert_eq!(overflow, json!(true), "the page is no wider than a phone");
+    c.set_window_size(1280, 900).await.unwrap();
+
+    // Users: invite an Analyst.
+    click(&c, "nav a[href='/console/users']").await;
+    fill(&c, "#invite-email", "ann@acme.test").await;
+    click(&c, "#invite-role option[value='ANALYST']").await;
+    click(
+        &c,
+        "form[action='/console/users/invite'] button[type=submit]",
+    )
+    .await;
+    wait_path(&c, "/console/users?done=invited").await;
+    shot(&c, "users").await;
+    click(&c, "header form button").await; // Sign out
+    wait_path(&c, "/console/login").await;
+
+    // The Analyst follows the emailed link: the console's page.
+    let msgs = messages(&maildir);
+    assert_eq!(msgs.len(), 2);
+    let url = link(&msgs[1]);
+    assert!(
+        url.starts_with(&format!("{base}/console/invites/accept?token=bri_")),
+        "{url}"
+    );
+    c.goto(&url).await.unwrap();
+    accept_invitation(&c, "analyst password 1").await;
+    wait_path(&c, "/console").await;
+    shot(&c, "home-analyst").await;
+    click(&c, "nav a[href='/console/api_tokens']").await;
+    let page = source(&c).await;
+    assert!(page.contains("ci"), "the Analyst reads the tokens");
+    assert!(!page.contains("Create the token") && !page.contains("Deactivate"));
+    shot(&c, "api-tokens-analyst").await;
+    click(&c, "nav a[href='/console/users']").await;
+    assert!(!source(&c).await.contains("Send the invitation"));
+
+    // A forged POST from this browser (as another site's page would make: no token),
+    // then one with a wrong token: refused, nothing written.
+    let audit_before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    for csrf in [None, Some("0".repeat(64))] {
+        c.goto(&format!("{base}/console/users")).await.unwrap();
+        let field = csrf
+            .map(|t| format!("<input name='csrf' value='{t}'>"))
+            .unwrap_or_default();
+        c.execute(
+            &format!(
+                "const f = document.createElement('form'); f.method = 'post'; \
+                 f.action = '/console/api_tokens'; \
+                 f.innerHTML = \"<input name='name' value='forged'>\
+                 <input name='role' value='ADMINISTRATOR'>{field}\"; \
+                 document.body.appendChild(f); f.submit();"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+        wait_for(Duration::from_secs(10), "the refusal page", || async {
+            source(&c).await.contains("Form refused").then_some(())
+        })
+        .await;
+    }
+    shot(&c, "forged-post-refused").await;
+    let audit_after: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(audit_after, audit_before, "a forged POST writes nothing");
+    assert_eq!(tokens(&env).await.len(), 1);
+
+    // Signing out and in with the keyboard; the profile page.
+    c.goto(&format!("{base}/console")).await.unwrap();
+    click(&c, "header form button").await;
+    c.goto(&format!("{base}/console/profile")).await.unwrap();
+    wait_path(&c, "/console/login?next=%2Fconsole%2Fprofile").await;
+    shot(&c, "login").await;
+    fill(&c, "#email", "ann@acme.test").await;
+    fill(&c, "#password", "analyst password 1\u{E007}").await;
+    wait_path(&c, "/console/profile").await;
+    assert!(source(&c).await.contains("Change your password"));
+    shot(&c, "profile").await;
+    c.close().await.unwrap();
+}
