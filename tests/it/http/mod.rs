@@ -431,19 +431,22 @@ async fn a_request_past_its_deadline_is_answered_408_and_its_change_still_finish
         message.contains("no answer within 1 s") && message.contains("goes on to its end"),
         "{body}"
     );
-    // Not cut short: once the lock goes, the customer is created and audited.
+    // Not cut short: once the lock goes, the customer is created and then audited (the
+    // row is written just after the change: waited for, not raced).
     blocker.commit().await.unwrap();
-    wait_for(Duration::from_secs(20), "the customer", || async {
-        let (status, _) = server.get("/customers/c1", Some(&admin)).await;
-        (status == StatusCode::OK).then_some(())
+    let rows = wait_for(Duration::from_secs(30), "the audit row", || async {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT object_id, outcome FROM audit_log WHERE action = 'customer.create'",
+        )
+        .fetch_all(env.pool())
+        .await
+        .unwrap();
+        (!rows.is_empty()).then_some(rows)
     })
     .await;
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT object_id, outcome FROM audit_log WHERE action = 'customer.create'")
-            .fetch_all(env.pool())
-            .await
-            .unwrap();
     assert_eq!(rows, vec![("c1".to_string(), "SUCCESS".to_string())]);
+    let (status, body) = server.get("/customers/c1", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 impl Server {
