@@ -59,8 +59,21 @@ async fn token_count(env: &TestEnv) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts() {
+/// What the console tests start from: acme on the growth plan with a1's invoice of
+/// 1 Feb 2026 (15,000 API calls in January: $600.00 of usage + $99.00 platform fee =
+/// $699.00, DUE, rendered; no recipient, so nothing emailed), a test SMTP server
+/// writing to `maildir`, and `billrun serve` whose `public_url` is its own address (so
+/// invitation links point at it).
+pub(super) struct Billed {
+    pub(super) env: TestEnv,
+    /// The server's port on 127.0.0.1.
+    pub(super) http: u16,
+    pub(super) maildir: std::path::PathBuf,
+    pub(super) smtp: crate::harness::Proc,
+    pub(super) server: super::Server,
+}
+
+pub(super) async fn billed_acme() -> Billed {
     let smtp = free_port();
     let http = free_port();
     let env = TestEnv::with_config(&format!(
@@ -70,10 +83,7 @@ async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts(
     ))
     .await;
     let maildir = env.scratch().join("maildir");
-    let _smtp = mailbox_server(smtp, &maildir, &env.scratch().join("smtp.log"));
-    // acme on the growth plan; a1 used 15,000 API calls in January, billed as of
-    // 1 Feb 2026: $600.00 of usage + $99.00 platform fee = $699.00, DUE, rendered
-    // (no recipient: nothing emailed).
+    let smtp = mailbox_server(smtp, &maildir, &env.scratch().join("smtp.log"));
     env.org("acme")
         .with_plan(crate::fixtures::growth_plan(0))
         .await;
@@ -86,6 +96,24 @@ async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts(
         .await;
     env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     let server = serve_on(&env, http).await;
+    Billed {
+        env,
+        http,
+        maildir,
+        smtp,
+        server,
+    }
+}
+
+#[tokio::test]
+async fn the_console_signs_in_manages_tokens_and_users_and_refuses_forged_posts() {
+    let Billed {
+        env,
+        http,
+        maildir,
+        smtp: _smtp,
+        server,
+    } = billed_acme().await;
     let get = |path: &'static str, session: Option<String>| {
         let server = &server;
         async move {

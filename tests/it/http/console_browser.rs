@@ -17,8 +17,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use super::login::{link, serve_on};
-use crate::delivery::{free_port, mailbox_server, messages};
+use super::login::link;
+use crate::delivery::{free_port, messages};
 use crate::env::TestEnv;
 use crate::harness::wait_for;
 
@@ -148,29 +148,14 @@ async fn tokens(env: &TestEnv) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_write() {
-    let smtp = free_port();
-    let http = free_port();
-    let env = TestEnv::with_config(&format!(
-        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp}?tls=none\"\n\
-         timeout_secs = 5\nfrom = \"billing@acme.test\"\n\n\
-         [http]\npublic_url = \"http://127.0.0.1:{http}/\"\n"
-    ))
-    .await;
-    let maildir = env.scratch().join("maildir");
-    let _smtp = mailbox_server(smtp, &maildir, &env.scratch().join("smtp.log"));
-    // One rendered invoice: a1's of 1 Feb 2026, $699.00 (as in `console`).
-    env.org("acme")
-        .with_plan(crate::fixtures::growth_plan(0))
-        .await;
-    env.account("acme", "a1")
-        .with_usage(
-            "e1",
-            "2026-01-05T10:00:00Z",
-            rust_decimal_macros::dec!(15000),
-        )
-        .await;
-    env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-    let server = serve_on(&env, http).await;
+    // One rendered invoice: a1's of 1 Feb 2026, $699.00.
+    let super::console::Billed {
+        env,
+        http,
+        maildir,
+        smtp: _smtp,
+        server,
+    } = super::console::billed_acme().await;
     let (_driver, c) = browser().await;
     let base = format!("http://127.0.0.1:{http}");
 
