@@ -33,6 +33,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// The HTTP API (`billrun serve`).
     pub http: HttpConfig,
+    /// Where rendered invoice documents are stored.
+    pub documents: DocumentsConfig,
 }
 
 impl Default for Config {
@@ -46,6 +48,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             mail: MailConfig::default(),
             http: HttpConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -185,6 +188,29 @@ impl Default for MailConfig {
             timeout_secs: 30,
         }
     }
+}
+
+/// The `[documents]` section: where `render-chunk` stores the HTML and PDF of each
+/// invoice (README "Where documents live"). Each stored document records where it
+/// is, so a change applies to documents rendered afterwards.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// `postgres` (the default: in the `invoice_documents` row) or `files`.
+    pub store: DocumentsStore,
+    /// The folder of `files` (default `<data_dir>/documents`).
+    pub dir: Option<PathBuf>,
+}
+
+/// `[documents] store`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocumentsStore {
+    /// In the database row.
+    #[default]
+    Postgres,
+    /// Files under `[documents] dir`, the row holding their URLs and hashes.
+    Files,
 }
 
 /// The `[http]` section: the API server of `billrun serve` (and `worker --serve`).

@@ -7,6 +7,7 @@
 //!   [`settings::ChunkSettings`], what `render-chunk` loads once per chunk.
 //! - [`sandbox`]: organisation templates rendered (and checked on upload) in a
 //!   child process with limits.
+//! - [`store`]: where rendered documents live (the database, or files).
 //! - [`DocumentError`]: why a settings operation was refused or failed.
 //!
 //! The command line is `crate::cli::documents` (`billrun logo|billing-details|template
@@ -16,6 +17,7 @@
 
 pub mod sandbox;
 pub mod settings;
+pub mod store;
 
 use crate::error::{Classify, ErrorKind};
 

@@ -501,3 +501,119 @@ async fn long_names_and_emoji_stay_inside_the_page_of_a_billed_invoice() {
         .count();
     assert!(beside >= 1, "the organisation's name is beside the title");
 }
+
+/// `[documents] store = "files"` (README "Where documents live"): the bytes are files
+/// named by their content, the row holds their URLs and hashes, every reader (the
+/// CLI's export, the email) gets the same PDF, and a file changed on the disk is
+/// refused with its name, never served.
+#[tokio::test]
+async fn documents_stored_as_files_read_back_the_same_and_a_changed_file_is_refused() {
+    let mut env = TestEnv::new().await;
+    let dir = env.scratch().join("docs");
+    env.configure(
+        &format!(
+            "[documents]\nstore = \"files\"\ndir = {:?}\n",
+            dir.to_str().unwrap()
+        ),
+        None,
+    );
+    let pool = env.pool().clone();
+    env.org("acme").with_plan(fixtures::growth_plan(0)).await;
+    env.account("acme", "a1")
+        .with_usage(
+            "e1",
+            "2026-01-05T10:00:00Z",
+            rust_decimal_macros::dec!(15000),
+        )
+        .await;
+    let cli = |args: &[&str]| env.cli().run(args);
+    let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<(String, Option<Vec<u8>>, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT i.number, d.pdf, d.html, d.pdf_url, d.pdf_sha256 FROM invoice_documents d
+         JOIN invoices i ON i.org_id = d.org_id AND i.id = d.invoice_id ORDER BY i.number",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "one document per finalized invoice");
+    let (number, pdf, html, url, sha) = rows[1].clone();
+    assert_eq!(number, "INV-2026-0002");
+    assert_eq!((pdf, html), (None, None), "no bytes in the row");
+    // Rendered as of Feb 1 2026: under <dir>/acme/2026/02/, named <id>.<16 hex>.pdf.
+    let path = url::Url::parse(&url).unwrap().to_file_path().unwrap();
+    assert!(
+        path.starts_with(dir.join("acme/2026/02")),
+        "{}",
+        path.display()
+    );
+    assert!(path
+        .to_str()
+        .unwrap()
+        .ends_with(&format!(".{}.pdf", &sha[..16])));
+    let on_disk = std::fs::read(&path).unwrap();
+    assert!(on_disk.starts_with(b"%PDF-"));
+
+    // The CLI's export is the file's content.
+    let export = env.scratch().join("inv.pdf");
+    let out = cli(&[
+        "invoice",
+        "show",
+        "--org",
+        "acme",
+        "INV-2026-0002",
+        "--pdf",
+        export.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&export).unwrap(), on_disk);
+    let text = Command::new("pdftotext")
+        .arg(&export)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("$699.00"));
+
+    // Changed on the disk: the export fails, naming the file, and writes nothing.
+    let mut changed = on_disk.clone();
+    changed.extend_from_slice(b"% tampered\n");
+    std::fs::write(&path, &changed).unwrap();
+    std::fs::remove_file(&export).unwrap();
+    let out = cli(&[
+        "invoice",
+        "show",
+        "--org",
+        "acme",
+        "INV-2026-0002",
+        "--pdf",
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "a changed document must not be served"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(path.file_name().unwrap().to_str().unwrap())
+            && err.contains("content changed"),
+        "{err}"
+    );
+    assert!(!export.exists());
+
+    // Back to the database: a re-render puts the bytes in the row again, and the
+    // file that was sent stays where it was.
+    std::fs::write(&path, &on_disk).unwrap();
+    env.configure("", None);
+    let cli = |args: &[&str]| env.cli().run(args);
+    let out = cli(&["invoice", "rerender", "--org", "acme", "INV-2026-0002"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (pdf, url): (Option<Vec<u8>>, Option<String>) = sqlx::query_as(
+        "SELECT d.pdf, d.pdf_url FROM invoice_documents d
+         JOIN invoices i ON i.org_id = d.org_id AND i.id = d.invoice_id WHERE i.number = 'INV-2026-0002'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(pdf.is_some_and(|p| p.starts_with(b"%PDF-")) && url.is_none());
+    assert!(path.exists());
+}

@@ -202,7 +202,9 @@ mod tests {
             status,
             account_name: "Main account".into(),
             customer_name: "Globex".into(),
-            pdf: vec![],
+            pdf: Some(vec![]),
+            pdf_url: None,
+            pdf_sha256: None,
         }
     }
 

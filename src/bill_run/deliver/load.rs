@@ -27,8 +27,13 @@ pub(super) struct InvoiceRow {
     pub account_name: String,
     /// The account's customer's name.
     pub customer_name: String,
-    /// The stored PDF document.
-    pub pdf: Vec<u8>,
+    /// The stored PDF document (read from its file when the row names one:
+    /// [`invoices`] fills it).
+    pub pdf: Option<Vec<u8>>,
+    /// The PDF's file, when it is not in the row (`crate::documents::store`).
+    pub pdf_url: Option<String>,
+    /// That file's recorded SHA-256.
+    pub pdf_sha256: Option<String>,
 }
 
 /// The organisation's name and billing email (the default sender).
@@ -43,15 +48,16 @@ pub(super) async fn sender(
 }
 
 /// The invoices among `invoice_ids` that have documents and at least one QUEUED
-/// delivery, in id order.
+/// delivery, in id order, each with its PDF (from the row or its file; a file missing
+/// or changed is an error naming it).
 pub(super) async fn invoices(
     pool: &sqlx::PgPool,
     org: &str,
     invoice_ids: &[String],
 ) -> Result<Vec<InvoiceRow>, sqlx::Error> {
-    sqlx::query_as(
+    let mut rows: Vec<InvoiceRow> = sqlx::query_as(
         "SELECT i.id, i.number, i.invoice_date, i.due_date, i.total, i.currency, i.status,
-                a.name AS account_name, c.name AS customer_name, d.pdf
+                a.name AS account_name, c.name AS customer_name, d.pdf, d.pdf_url, d.pdf_sha256
          FROM invoices i
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
          JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id
@@ -64,7 +70,17 @@ pub(super) async fn invoices(
     .bind(org)
     .bind(invoice_ids)
     .fetch_all(pool)
-    .await
+    .await?;
+    for row in &mut rows {
+        if row.pdf.is_none() {
+            let file = crate::bill_run::render::load::stored_file(
+                row.pdf_url.take(),
+                row.pdf_sha256.take(),
+            );
+            row.pdf = Some(file.await?);
+        }
+    }
+    Ok(rows)
 }
 
 /// The QUEUED recipients of `invoice`, alphabetically.

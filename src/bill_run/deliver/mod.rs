@@ -99,7 +99,7 @@ pub async fn deliver_chunk(
                 &text,
                 &html,
                 &number,
-                &inv.pdf,
+                inv.pdf.as_deref().unwrap_or_default(),
                 &message_id,
             ) {
                 Err(e) => Err(e),

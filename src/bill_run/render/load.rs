@@ -113,15 +113,54 @@ pub async fn has_document(
 }
 
 /// An invoice's stored documents, `(html, pdf)`: none until `render-chunk` has
-/// rendered it (after finalization).
+/// rendered it (after finalization). Read from the row, or from the files it names
+/// (`crate::documents::store`); a file missing or changed is an error naming it
+/// (`sqlx::Error::Io`, a server fault).
 pub async fn document(
     pool: &sqlx::PgPool,
     org: &crate::store::OrgId,
     invoice_id: &str,
 ) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("SELECT html, pdf FROM invoice_documents WHERE org_id = $1 AND invoice_id = $2")
-        .bind(org)
-        .bind(invoice_id)
-        .fetch_optional(pool)
+    type Row = (
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT html, pdf, html_url, html_sha256, pdf_url, pdf_sha256
+         FROM invoice_documents WHERE org_id = $1 AND invoice_id = $2",
+    )
+    .bind(org)
+    .bind(invoice_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((html, pdf, html_url, html_sha, pdf_url, pdf_sha)) = row else {
+        return Ok(None);
+    };
+    let html = match html {
+        Some(h) => h,
+        None => {
+            let bytes = stored_file(html_url, html_sha).await?;
+            String::from_utf8(bytes).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+        }
+    };
+    let pdf = match pdf {
+        Some(p) => p,
+        None => stored_file(pdf_url, pdf_sha).await?,
+    };
+    Ok(Some((html, pdf)))
+}
+
+/// The bytes of a document kept as a file (`url`, `sha256` from its row; both are set
+/// when the bytes are not in the row, by the table's constraint).
+pub(crate) async fn stored_file(
+    url: Option<String>,
+    sha256: Option<String>,
+) -> Result<Vec<u8>, sqlx::Error> {
+    crate::documents::store::read_file(&url.unwrap_or_default(), &sha256.unwrap_or_default())
         .await
+        .map_err(sqlx::Error::Io)
 }

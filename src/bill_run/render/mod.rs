@@ -30,7 +30,7 @@
 
 mod decide;
 mod draw;
-mod load;
+pub(crate) mod load;
 mod write;
 
 use serde_json::{json, Value};
@@ -38,6 +38,7 @@ use serde_json::{json, Value};
 pub use load::{document, has_document};
 
 use crate::documents::settings::{self, ChunkSettings};
+use crate::documents::store::DocumentStore;
 use crate::queue::{JobContext, JobError};
 
 /// Renders and stores the documents of `invoice_ids` of `org` (finalized ones only;
@@ -75,7 +76,8 @@ pub async fn render_chunk(
         draw::draw(chunk.org_name.clone(), rows, choices, bodies, logo_files).await?;
 
     // Write and enqueue, in one transaction.
-    let documents = write::Documents::of(rendered)?;
+    let store = DocumentStore::from_config(&ctx.config).map_err(|e| JobError::Fatal(e.into()))?;
+    let documents = write::Documents::of(rendered, &store, org, ctx.as_of).await?;
     let mut tx = ctx.pool.begin().await?;
     let written = documents.store(&mut tx, org, ctx.as_of, rerender).await?;
     // Invoices rendered for the first time are emailed (enqueued only if this
