@@ -15,6 +15,7 @@ use crate::queue::{self, EnqueueOptions, JobKind, JobRequest};
 pub mod api;
 pub mod bill_run;
 pub mod floor;
+pub mod pipeline;
 
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
@@ -57,6 +58,27 @@ pub enum BenchCommand {
         /// quantity) instead of the simple SUM, to compare the two.
         #[arg(long)]
         computations: bool,
+    },
+    /// The whole pipeline through the queue (close, finalize, render, deliver to the
+    /// file outbox), then every invoice emailed again through an SMTP sink on
+    /// loopback: each stage's rate, peak memory and the documents' size, in a fresh
+    /// database `billrun_bench_pipeline` (README "Benchmarks").
+    Pipeline {
+        /// Accounts to bill (2 invoices each).
+        #[arg(long, default_value_t = 10_000)]
+        accounts: u64,
+        /// Usage events per account (in the billed month).
+        #[arg(long, default_value_t = 100)]
+        events_per_account: u64,
+        /// Accounts per close-chunk job.
+        #[arg(long, default_value_t = 500)]
+        chunk_size: usize,
+        /// Jobs run at once per step.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Skip the SMTP pass (it needs Debian's python3-aiosmtpd).
+        #[arg(long)]
+        no_smtp: bool,
     },
     /// A plan migration of every account (IMMEDIATE, with the cut of open cycles and
     /// credits back, then NEXT_CYCLE), against the same association changes made by
@@ -129,6 +151,23 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             println!("{report}");
             Ok(())
         }
+        BenchCommand::Pipeline {
+            accounts,
+            events_per_account,
+            chunk_size,
+            concurrency,
+            no_smtp,
+        } => {
+            pipeline::run(
+                config,
+                accounts,
+                events_per_account,
+                chunk_size,
+                concurrency,
+                !no_smtp,
+            )
+            .await
+        }
         BenchCommand::Migration {
             accounts,
             chunk_size,
@@ -144,6 +183,45 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             .await
             .map(drop),
     }
+}
+
+/// Drops and creates the database `name` on the configured server and migrates it: a
+/// pool of `connections` on it, and its URL.
+async fn fresh_database(config: &Config, name: &str, connections: u32) -> Result<(PgPool, String)> {
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::ConnectOptions;
+    let url = crate::store::resolve_database_url(config, crate::store::Provision::Existing).await?;
+    let opts: PgConnectOptions = url.parse()?;
+    let mut admin = opts.clone().database("postgres").connect().await?;
+    // `name` is one of the benches' constant database names, never input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    let bench_url = opts.database(name).to_url_lossy().to_string();
+    let pool = crate::store::connect(&bench_url, connections).await?;
+    crate::store::migrate(&pool).await?;
+    Ok((pool, bench_url))
+}
+
+/// Drops the database `name` on the configured server (a bench's data takes gigabytes).
+async fn drop_database(config: &Config, name: &str) -> Result<()> {
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::ConnectOptions;
+    let url = crate::store::resolve_database_url(config, crate::store::Provision::Existing).await?;
+    let opts: PgConnectOptions = url.parse()?;
+    let mut admin = opts.database("postgres").connect().await?;
+    // `name` is one of the benches' constant database names, never input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    Ok(())
 }
 
 /// Peak resident memory of this process so far, in MiB (Linux; 0 elsewhere).

@@ -263,6 +263,7 @@ pub const READS: &[&str] = &[
     "bench migration",
     "bench import",
     "bench api",
+    "bench pipeline",
     "demo",
     "db url",
     "db stop",
