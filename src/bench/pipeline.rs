@@ -118,6 +118,11 @@ pub async fn run(
             expected as f64 / busy.max(1e-9)
         );
     }
+    let billed = super::bill_run::totals(&mut *pool.acquire().await?).await?;
+    println!(
+        "  billed: {} invoices, {} finalized, {} USD in all",
+        billed.invoices, billed.finalized, billed.total
+    );
     let peak_after_pass1 = peak_rss_mib();
     let (docs, pdf_bytes, html_bytes, table_bytes): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(octet_length(pdf)), 0)::bigint, coalesce(sum(octet_length(html)), 0)::bigint,

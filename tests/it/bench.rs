@@ -79,3 +79,45 @@ async fn the_bill_run_floor_bills_what_billrun_bills_and_is_rolled_back() {
     let billed = totals(&mut conn).await.unwrap();
     assert_eq!(billed, floor.totals);
 }
+
+/// `billrun bench pipeline` on 3 accounts x 5 events: every stage reaches all 6
+/// invoices, the SMTP pass sends 6 emails, and the bench's database is dropped.
+#[tokio::test]
+async fn the_pipeline_bench_takes_every_invoice_through_every_stage_and_cleans_up() {
+    let c = Cli::new().await;
+    let out = c.run(&[
+        "bench",
+        "pipeline",
+        "--accounts",
+        "3",
+        "--events-per-account",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    // Event e of account a has (31 a + 17 e) mod 400 calls: 48 + 65 + 82 + 99 + 116 =
+    // 410 (a = 1), 79 + 96 + 113 + 130 + 147 = 565 (a = 2), 110 + 127 + 144 + 161 + 178
+    // = 720 (a = 3), at 0.10 in the first slab: 41.00, 56.50, 72.00; each plus the
+    // 99.00 fee is under the 300.00 minimum, so each Feb 1 invoice is 300.00. With the
+    // three Jan 1 invoices of 99.00: 900.00 + 297.00 = 1,197.00.
+    assert!(
+        text.contains("billed: 6 invoices, 6 finalized, 1197.00 USD in all"),
+        "{text}"
+    );
+    for stage in ["close", "finalize", "render", "deliver"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage} line in {text}"));
+        assert_eq!(line.split_whitespace().nth(1), Some("6"), "{line}");
+    }
+    assert!(text.contains("documents: 6 stored"), "{text}");
+    assert!(text.contains("6 emails in"), "the SMTP pass: {text}");
+    let left: Option<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname = 'billrun_bench_pipeline'",
+    )
+    .fetch_optional(&c.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, None, "the bench's database is dropped");
+}
