@@ -332,8 +332,12 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/console/migrations") => on(filter, console::migrations_page::list),
         ("POST", "/console/migrations") => on(filter, console::migrations_page::create),
         ("GET", "/console/migrations/{migration_id}") => on(filter, console::migrations_page::show),
-        ("POST", "/console/migrations/{migration_id}/confirm") => on(filter, console::migrations_page::confirm),
-        ("POST", "/console/migrations/{migration_id}/reject") => on(filter, console::migrations_page::reject),
+        ("POST", "/console/migrations/{migration_id}/confirm") => {
+            on(filter, console::migrations_page::confirm)
+        }
+        ("POST", "/console/migrations/{migration_id}/reject") => {
+            on(filter, console::migrations_page::reject)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

@@ -85,13 +85,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(session): Extension<ConsoleSession>,
 ) -> Response {
-    let found = match store::list(
-        &state.pool,
-        Some(&session.principal.org),
-        LIST_LIMIT,
-        None,
-    )
-    .await
+    let found = match store::list(&state.pool, Some(&session.principal.org), LIST_LIMIT, None).await
     {
         Ok(p) => p,
         Err(e) => return super::error_page(&session, e),
@@ -291,7 +285,11 @@ pub async fn upload(
 }
 
 /// The import `id` if it is the session's organisation's, else a 404 page.
-async fn own(state: &AppState, session: &ConsoleSession, id: &str) -> Result<ImportDetail, Response> {
+async fn own(
+    state: &AppState,
+    session: &ConsoleSession,
+    id: &str,
+) -> Result<ImportDetail, Response> {
     let org = &session.principal.org;
     let not_found = || {
         super::message(
@@ -343,9 +341,12 @@ pub async fn show(
             text: b.describe(),
         })
         .collect();
-    let job_gone = detail
-        .job_state
-        .is_some_and(|s| matches!(s, crate::queue::admin::JobState::Dead | crate::queue::admin::JobState::Cancelled));
+    let job_gone = detail.job_state.is_some_and(|s| {
+        matches!(
+            s,
+            crate::queue::admin::JobState::Dead | crate::queue::admin::JobState::Cancelled
+        )
+    });
     let mut row = Row::from(&detail.view);
     if row.error.is_empty() {
         row.error = detail.job_last_error.clone().unwrap_or_default();

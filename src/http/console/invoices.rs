@@ -271,11 +271,20 @@ pub async fn list(
     if let Some(next) = &found.next {
         let mut b = back.clone();
         b.push(after.as_deref().unwrap_or(""));
-        ctx.insert("next_href", &format!("/console/invoices?{}", list_query(&q, next, &b.join(","))));
+        ctx.insert(
+            "next_href",
+            &format!("/console/invoices?{}", list_query(&q, next, &b.join(","))),
+        );
     }
     if after.is_some() {
         let (prev, rest) = back.split_last().map_or(("", &[][..]), |(p, r)| (*p, r));
-        ctx.insert("prev_href", &format!("/console/invoices?{}", list_query(&q, prev, &rest.join(","))));
+        ctx.insert(
+            "prev_href",
+            &format!(
+                "/console/invoices?{}",
+                list_query(&q, prev, &rest.join(","))
+            ),
+        );
     }
     ctx.insert("page_size", &size);
     ctx.insert("from", q.from.trim());

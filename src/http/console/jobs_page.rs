@@ -257,7 +257,10 @@ pub async fn show(
     ctx.insert("job", &Row::of(&job, write));
     ctx.insert(
         "fan_out",
-        &fan_out.iter().map(|j| Row::of(j, false)).collect::<Vec<_>>(),
+        &fan_out
+            .iter()
+            .map(|j| Row::of(j, false))
+            .collect::<Vec<_>>(),
     );
     ctx.insert("total", &fan_out.len());
     ctx.insert("done", &done);
@@ -451,16 +454,19 @@ pub struct InvoiceForm {
     pub invoice: String,
 }
 
-fn invoice_field(session: &ConsoleSession, form: &InvoiceForm) -> Result<String, Response> {
-    match form.invoice.trim() {
-        "" => Err(super::message(
-            StatusCode::BAD_REQUEST,
-            Some(session),
-            "Please check the form",
-            "invoice: required (an invoice's number or id)",
-        )),
-        v => Ok(v.to_string()),
-    }
+/// The form's invoice, trimmed; none when empty.
+fn invoice_field(form: &InvoiceForm) -> Option<String> {
+    Some(form.invoice.trim().to_string()).filter(|i| !i.is_empty())
+}
+
+/// The page of an empty invoice field.
+fn no_invoice(session: &ConsoleSession) -> Response {
+    super::message(
+        StatusCode::BAD_REQUEST,
+        Some(session),
+        "Please check the form",
+        "invoice: required (an invoice's number or id)",
+    )
 }
 
 /// `POST /console/jobs/rerender`: renders an invoice's documents again and waits
@@ -472,27 +478,23 @@ pub async fn rerender(
     Extension(session): Extension<ConsoleSession>,
     Form(form): Form<InvoiceForm>,
 ) -> Response {
-    let invoice = match invoice_field(&session, &form) {
-        Ok(i) => i,
-        Err(page) => return page,
+    let Some(invoice) = invoice_field(&form) else {
+        return no_invoice(&session);
     };
     let who = &session.principal;
     let now = Utc::now();
-    let done = crate::app::invoices::rerender(
-        &state.pool,
-        state.config.clone(),
-        &who.org,
-        &invoice,
-        now,
-    )
-    .await;
+    let done =
+        crate::app::invoices::rerender(&state.pool, state.config.clone(), &who.org, &invoice, now)
+            .await;
     let change = Change {
         action: "invoice.rerender",
         object_type: "invoice",
         object_id: &invoice,
     };
     match audited(&state, who, change, serde_json::json!({ "at": now }), done).await {
-        Ok(i) => Redirect::to(&format!("/console/invoices/{}?done=rerendered", i.id)).into_response(),
+        Ok(i) => {
+            Redirect::to(&format!("/console/invoices/{}?done=rerendered", i.id)).into_response()
+        }
         Err(e) => super::error_page(&session, e),
     }
 }
@@ -506,8 +508,8 @@ pub async fn resend(
     Extension(session): Extension<ConsoleSession>,
     Form(form): Form<InvoiceForm>,
 ) -> Response {
-    match invoice_field(&session, &form) {
-        Ok(invoice) => {
+    match invoice_field(&form) {
+        Some(invoice) => {
             super::invoice_actions::act(
                 &state,
                 &session,
@@ -516,7 +518,7 @@ pub async fn resend(
             )
             .await
         }
-        Err(page) => page,
+        None => no_invoice(&session),
     }
 }
 

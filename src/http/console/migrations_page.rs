@@ -147,7 +147,10 @@ pub async fn list(
     );
     ctx.insert("plans", &plans);
     ctx.insert("modes", &modes());
-    ctx.insert("can_write", &super::can_write(&session, Resource::Schedules));
+    ctx.insert(
+        "can_write",
+        &super::can_write(&session, Resource::Schedules),
+    );
     page(StatusCode::OK, "migration_new.html", Some(&session), ctx)
 }
 
@@ -337,7 +340,10 @@ pub async fn show(
     ctx.insert("awaiting", &awaiting);
     ctx.insert("running", &running);
     ctx.insert("accounts", &accounts);
-    ctx.insert("can_write", &super::can_write(&session, Resource::Schedules));
+    ctx.insert(
+        "can_write",
+        &super::can_write(&session, Resource::Schedules),
+    );
     page(StatusCode::OK, "migration.html", Some(&session), ctx)
 }
 

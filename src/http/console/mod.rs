@@ -34,14 +34,14 @@ use super::AppState;
 use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
+pub mod imports_page;
 pub mod invoice_actions;
 pub mod invoices;
+pub mod jobs_page;
 pub mod login;
+pub mod migrations_page;
 pub mod tokens;
 pub mod users_page;
-pub mod imports_page;
-pub mod jobs_page;
-pub mod migrations_page;
 
 /// The cookie holding the session's token (`brs_...`).
 pub const SESSION_COOKIE: &str = "billrun_session";

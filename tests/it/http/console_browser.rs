@@ -360,7 +360,11 @@ async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
         .await
         .unwrap();
     shot(&c, "ops-import-form").await;
-    click(&c, "form[enctype='multipart/form-data'] button[type=submit]").await;
+    click(
+        &c,
+        "form[enctype='multipart/form-data'] button[type=submit]",
+    )
+    .await;
     let page = wait_for(Duration::from_secs(60), "the import to finish", || async {
         let s = source(&c).await;
         s.contains("Finished:").then_some(s)
@@ -383,16 +387,33 @@ async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
     .await
     .unwrap();
     shot(&c, "ops-jobs").await;
-    click(&c, "form[action='/console/jobs/bill_run'] button[type=submit]").await;
-    let page = wait_for(Duration::from_secs(60), "the bill run to finish", || async {
-        let s = source(&c).await;
-        s.contains("Invoices finalized").then_some(s)
-    })
+    click(
+        &c,
+        "form[action='/console/jobs/bill_run'] button[type=submit]",
+    )
+    .await;
+    let page = wait_for(
+        Duration::from_secs(60),
+        "the bill run to finish",
+        || async {
+            let s = source(&c).await;
+            s.contains("Invoices finalized").then_some(s)
+        },
+    )
     .await;
     // January's 99.00 in advance; February 1's 600.00 of usage + 99.00 = 699.00.
-    assert!(page.contains("INV-2026-0001") && page.contains("$99.00"), "{page}");
-    assert!(page.contains("INV-2026-0002") && page.contains("$699.00"), "{page}");
-    assert!(!page.contains("http-equiv=\"refresh\""), "it stops reloading");
+    assert!(
+        page.contains("INV-2026-0001") && page.contains("$99.00"),
+        "{page}"
+    );
+    assert!(
+        page.contains("INV-2026-0002") && page.contains("$699.00"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "it stops reloading"
+    );
     shot(&c, "ops-bill-run-finished").await;
 
     // The migration wizard: growth to scale at the next cycle, after confirmation.
@@ -411,12 +432,20 @@ async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
     assert!(page.contains("<td>a1</td>"), "{page}");
     shot(&c, "ops-migration-confirm").await;
     click(&c, "form[action$='/confirm'] button[type=submit]").await;
-    let page = wait_for(Duration::from_secs(60), "the migration to finish", || async {
-        let s = source(&c).await;
-        s.contains("id=\"migration-status\">COMPLETED<").then_some(s)
-    })
+    let page = wait_for(
+        Duration::from_secs(60),
+        "the migration to finish",
+        || async {
+            let s = source(&c).await;
+            s.contains("id=\"migration-status\">COMPLETED<")
+                .then_some(s)
+        },
+    )
     .await;
-    assert!(page.contains("Accounts migrated: <strong>1 / 1</strong>"), "{page}");
+    assert!(
+        page.contains("Accounts migrated: <strong>1 / 1</strong>"),
+        "{page}"
+    );
     shot(&c, "ops-migration-completed").await;
     c.close().await.unwrap();
 }

@@ -130,7 +130,11 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     let analyst = console_session(&env, "acme", "ann@acme.test", "ANALYST").await;
     let get = |path: String, session: String| {
         let server = &server;
-        async move { server.console(Method::GET, &path, Some(&session), &[]).await }
+        async move {
+            server
+                .console(Method::GET, &path, Some(&session), &[])
+                .await
+        }
     };
 
     // --- Jobs: the page, the schedule, a bill run as of 1 Feb 2026. ----------------
@@ -155,7 +159,9 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body.contains("as of &quot;1 Feb 2026&quot;: expected a date as YYYY-MM-DD"));
+    assert!(bad
+        .body
+        .contains("as of &quot;1 Feb 2026&quot;: expected a date as YYYY-MM-DD"));
     let run = server
         .console(
             Method::POST,
@@ -173,9 +179,15 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     // and 1 Feb's: 1,000 x 0.10 + 9,000 x 0.05 + 5,000 x 0.01 = 100 + 450 + 50 =
     // 600.00 of usage for 15,000 calls, + 99.00 = 699.00. One account, closed.
     let body = &done.body;
-    assert!(body.contains("Accounts closed: <strong>1 / 1</strong>"), "{body}");
+    assert!(
+        body.contains("Accounts closed: <strong>1 / 1</strong>"),
+        "{body}"
+    );
     assert!(body.contains("1 Feb 2026 00:00:00 UTC"), "as of: {body}");
-    let billed = body.split("id=\"billed\"").nth(1).expect("the invoices table");
+    let billed = body
+        .split("id=\"billed\"")
+        .nth(1)
+        .expect("the invoices table");
     let at1 = billed.find("INV-2026-0001").expect("INV-2026-0001");
     let at2 = billed.find("INV-2026-0002").expect("INV-2026-0002");
     assert!(billed[at1..at2].contains("$99.00"), "{billed}");
@@ -200,7 +212,10 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
         .replace("&#x2F;", "/");
     let second = get(next, admin.clone()).await;
     assert!(second.body.contains("INV-2026-0001") && !second.body.contains("INV-2026-0002"));
-    assert!(!second.body.contains("rel=\"next\""), "two invoices: the last page");
+    assert!(
+        !second.body.contains("rel=\"next\""),
+        "two invoices: the last page"
+    );
     let prev = second
         .body
         .split("rel=\"prev\"")
@@ -224,7 +239,9 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     assert!(feb.body.contains("INV-2026-0002") && !feb.body.contains("INV-2026-0001"));
     let bad = get("/console/invoices?from=February".into(), admin.clone()).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body.contains("from &quot;February&quot;: expected a date as YYYY-MM-DD"));
+    assert!(bad
+        .body
+        .contains("from &quot;February&quot;: expected a date as YYYY-MM-DD"));
 
     // --- A scheduled job: cancel, then retry, each after its confirmation page. ------
     let api = super::token(&env, "acme", "admin", "administrator");
@@ -238,9 +255,15 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     assert_eq!(status, StatusCode::CREATED, "{job}");
     let later = job["id"].as_str().unwrap().to_string();
     let jobs = get("/console/jobs".into(), admin.clone()).await;
-    assert!(jobs.body.contains(&format!("href=\"/console/jobs/{later}/cancel\"")));
+    assert!(jobs
+        .body
+        .contains(&format!("href=\"/console/jobs/{later}/cancel\"")));
     let ask = get(format!("/console/jobs/{later}/cancel"), admin.clone()).await;
-    assert!(ask.body.contains("Cancel the credit-expiry job"), "{}", ask.body);
+    assert!(
+        ask.body.contains("Cancel the credit-expiry job"),
+        "{}",
+        ask.body
+    );
     let cancelled = server
         .console(
             Method::POST,
@@ -249,9 +272,18 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
             &[("csrf", &csrf(&ask.body))],
         )
         .await;
-    assert_eq!(cancelled.status, StatusCode::SEE_OTHER, "{}", cancelled.body);
+    assert_eq!(
+        cancelled.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        cancelled.body
+    );
     let page = get(format!("/console/jobs/{later}"), admin.clone()).await;
-    assert!(page.body.contains("id=\"job-state\">cancelled<"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"job-state\">cancelled<"),
+        "{}",
+        page.body
+    );
     let ask = get(format!("/console/jobs/{later}/retry"), admin.clone()).await;
     assert!(ask.body.contains("Give the credit-expiry job"));
     let retried = server
@@ -297,7 +329,13 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     let page = get("/console/imports".into(), admin.clone()).await;
     assert!(page.body.contains("Upload and import"));
     let token = csrf(&page.body);
-    let file = || multipart(&[("kind", "usage"), ("map", "")], "feb.csv", USAGE.as_bytes());
+    let file = || {
+        multipart(
+            &[("kind", "usage"), ("map", "")],
+            "feb.csv",
+            USAGE.as_bytes(),
+        )
+    };
     // Without its token in the action: refused, nothing stored.
     let forged = upload(&server, "/console/imports", &admin, file()).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
@@ -318,7 +356,10 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     let import_path = up.location.unwrap();
     let import = until_finished(&server, &import_path, &admin).await;
     let body = &import.body;
-    assert!(body.contains("3 read: 2 imported, 0 skipped, 1 failed"), "{body}");
+    assert!(
+        body.contains("3 read: 2 imported, 0 skipped, 1 failed"),
+        "{body}"
+    );
     assert!(body.contains("Rows refused (1)"), "{body}");
     assert!(
         body.contains("line 3, column attribute.calls"),
@@ -332,12 +373,19 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
         Some("event_id,timestamp,account_id,schema,attribute.calls,error")
     );
     let bad_row = lines.next().unwrap();
-    assert!(bad_row.starts_with("b1,2026-02-05T11:00:00Z,a1,api,lots,"), "{bad_row}");
+    assert!(
+        bad_row.starts_with("b1,2026-02-05T11:00:00Z,a1,api,lots,"),
+        "{bad_row}"
+    );
     assert_eq!(lines.next(), None);
 
     // --- A plan migration through the wizard. ----------------------------------------
     let wizard = get("/console/migrations".into(), admin.clone()).await;
-    assert!(wizard.body.contains("Next: see the accounts"), "{}", wizard.body);
+    assert!(
+        wizard.body.contains("Next: see the accounts"),
+        "{}",
+        wizard.body
+    );
     let token = csrf(&wizard.body);
     let created = server
         .console(
@@ -358,7 +406,11 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     let mig_path = created.location.unwrap();
     let mig_id = mig_path.rsplit('/').next().unwrap().to_string();
     let confirm = get(mig_path.clone(), admin.clone()).await;
-    assert!(confirm.body.contains("1 account would be migrated"), "{}", confirm.body);
+    assert!(
+        confirm.body.contains("1 account would be migrated"),
+        "{}",
+        confirm.body
+    );
     assert!(confirm.body.contains("<td>a1</td>"));
     assert!(confirm.body.contains("AWAITING_CONFIRMATION"));
     let confirmed = server
@@ -369,10 +421,21 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
             &[("csrf", &token)],
         )
         .await;
-    assert_eq!(confirmed.status, StatusCode::SEE_OTHER, "{}", confirmed.body);
+    assert_eq!(
+        confirmed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        confirmed.body
+    );
     let done = until_finished(&server, &mig_path, &admin).await;
-    assert!(done.body.contains("id=\"migration-status\">COMPLETED<"), "{}", done.body);
-    assert!(done.body.contains("Accounts migrated: <strong>1 / 1</strong>"));
+    assert!(
+        done.body.contains("id=\"migration-status\">COMPLETED<"),
+        "{}",
+        done.body
+    );
+    assert!(done
+        .body
+        .contains("Accounts migrated: <strong>1 / 1</strong>"));
 
     // --- The audit trail. ------------------------------------------------------------
     let rows = wait_for(Duration::from_secs(20), "the audit rows", || async {
@@ -400,7 +463,11 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
             row("job.cancel", &later, "SUCCESS"),
             row("job.retry", &later, "SUCCESS"),
             row("job.retry", &job_id, "FAILURE"),
-            row("request.forbidden", "POST /console/jobs/bill_run", "FAILURE"),
+            row(
+                "request.forbidden",
+                "POST /console/jobs/bill_run",
+                "FAILURE"
+            ),
             row("import.create", import_id, "SUCCESS"),
             row("plan_migration.create", &mig_id, "SUCCESS"),
             row("plan_migration.confirm", &mig_id, "SUCCESS"),
