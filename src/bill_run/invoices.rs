@@ -101,6 +101,9 @@ pub struct InvoiceFilter {
     /// Only invoices after this one (an invoice id) in the listing's order: the
     /// next page's `--after`.
     pub after: Option<String>,
+    /// Only invoices dated (their boundary: the invoice date) from the first date to
+    /// the second, both inclusive (the console's period filter); none: any date.
+    pub period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 impl InvoiceView {
@@ -130,7 +133,8 @@ pub async fn list(
 ) -> Result<crate::paging::Page<InvoiceView>, crate::paging::ListError> {
     const FILTER: &str = "org_id = $1
            AND ($2::text IS NULL OR account_id = $2)
-           AND (($3::text IS NULL AND status <> 'MERGED') OR status = $3)";
+           AND (($3::text IS NULL AND status <> 'MERGED') OR status = $3)
+           AND ($7::date IS NULL OR boundary >= $7) AND ($8::date IS NULL OR boundary <= $8)";
     // The cursor's row precedes, or is, every row "up to the cursor".
     const UP_TO_CURSOR: &str = "(boundary > $4 OR (boundary = $4 AND (account_id < $5
            OR (account_id = $5 AND id >= $6))))";
@@ -174,7 +178,7 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM invoices WHERE {FILTER}
            AND ($4::date IS NULL OR NOT {UP_TO_CURSOR})
-         ORDER BY boundary DESC, account_id, id DESC LIMIT $7"
+         ORDER BY boundary DESC, account_id, id DESC LIMIT $9"
     );
     let rows: Vec<InvoiceView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&f.org)
@@ -183,6 +187,8 @@ pub async fn list(
         .bind(cb)
         .bind(ca)
         .bind(ci)
+        .bind(f.period.map(|p| p.0))
+        .bind(f.period.map(|p| p.1))
         .bind(crate::paging::fetch_limit(f.limit))
         .fetch_all(&mut *tx)
         .await?;
@@ -196,6 +202,8 @@ pub async fn list(
     .bind(cb)
     .bind(ca)
     .bind(ci)
+    .bind(f.period.map(|p| p.0))
+    .bind(f.period.map(|p| p.1))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -136,6 +136,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: InvoiceCommand) -> Res
                 status,
                 limit,
                 after,
+                period: None,
             };
             let page = invoices::list(pool, &filter).await?;
             print_rows(output, &page.rows, invoice_table)?;

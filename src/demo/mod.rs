@@ -446,6 +446,7 @@ pub async fn print_summary(
             status: None,
             limit: 1000,
             after: None,
+            period: None,
         },
     )
     .await?;

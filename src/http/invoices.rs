@@ -241,6 +241,7 @@ async fn page(
         status,
         limit: i64::from(size),
         after: q.next_token.clone(),
+        period: None,
     };
     let page = invoices::list(&state.pool, &filter)
         .await

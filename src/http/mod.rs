@@ -315,6 +315,29 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/console/invoices/{invoice_id}/resend") => {
             on(filter, console::invoice_actions::resend)
         }
+        ("GET", "/console/jobs") => on(filter, console::jobs_page::list),
+        ("GET", "/console/jobs/{job_id}") => on(filter, console::jobs_page::show),
+        ("GET", "/console/jobs/{job_id}/retry") => on(filter, console::jobs_page::confirm_retry),
+        ("POST", "/console/jobs/{job_id}/retry") => on(filter, console::jobs_page::retry),
+        ("GET", "/console/jobs/{job_id}/cancel") => on(filter, console::jobs_page::confirm_cancel),
+        ("POST", "/console/jobs/{job_id}/cancel") => on(filter, console::jobs_page::cancel),
+        ("POST", "/console/jobs/bill_run") => on(filter, console::jobs_page::bill_run),
+        ("POST", "/console/jobs/rerender") => on(filter, console::jobs_page::rerender),
+        ("POST", "/console/jobs/resend") => on(filter, console::jobs_page::resend),
+        ("GET", "/console/imports") => on(filter, console::imports_page::list),
+        ("POST", "/console/imports") => on(filter, console::imports_page::upload)
+            .layer(axum::extract::DefaultBodyLimit::disable()),
+        ("GET", "/console/imports/{import_id}") => on(filter, console::imports_page::show),
+        ("GET", "/console/imports/{import_id}/errors") => on(filter, console::imports_page::errors),
+        ("GET", "/console/migrations") => on(filter, console::migrations_page::list),
+        ("POST", "/console/migrations") => on(filter, console::migrations_page::create),
+        ("GET", "/console/migrations/{migration_id}") => on(filter, console::migrations_page::show),
+        ("POST", "/console/migrations/{migration_id}/confirm") => {
+            on(filter, console::migrations_page::confirm)
+        }
+        ("POST", "/console/migrations/{migration_id}/reject") => {
+            on(filter, console::migrations_page::reject)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }

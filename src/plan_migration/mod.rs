@@ -255,6 +255,60 @@ pub async fn entries(
     .await?)
 }
 
+/// An account a migration would take, were its job to start at `at`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedAccount {
+    /// The account.
+    pub account_id: String,
+    /// The source version it is on.
+    pub source_version: i32,
+    /// First day of its plan period on the source (the account's local date).
+    pub source_from: NaiveDate,
+}
+
+/// The accounts the migration `id` would list were its job to start at `at` (UTC):
+/// those on the source plan (the versions migrated, not already on the target
+/// version) on `at`'s local date in each account's timezone (else the
+/// organisation's), by account id. The same rule as the job's own listing of its
+/// entries ([`job::run`]); what the job lists may differ if plans change before it
+/// starts. Reads only: the console's confirmation step shows it (README "Console").
+///
+/// Errors: [`CatalogError::NotFound`] when the organisation has no migration `id`;
+/// the database.
+pub async fn affected_accounts(
+    pool: &PgPool,
+    org: &OrgId,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<AffectedAccount>> {
+    let m = get(pool, org, id).await?;
+    Ok(sqlx::query_as(
+        "WITH local AS (
+             SELECT a.id AS account_id,
+                    ($5::timestamptz AT TIME ZONE coalesce(a.timezone, o.timezone))::date AS day
+             FROM accounts a JOIN organisations o ON o.id = a.org_id
+             WHERE a.org_id = $1
+         )
+         SELECT p.account_id, p.plan_version AS source_version, p.effective_from AS source_from
+         FROM plan_associations p
+         JOIN local l ON l.account_id = p.account_id
+         WHERE p.org_id = $1 AND p.plan_id = $2
+           AND ($3::int IS NULL OR p.plan_version = $3)
+           AND NOT (p.plan_id = $4 AND p.plan_version = $6)
+           AND p.effective_from <= l.day AND (p.effective_until IS NULL OR p.effective_until > l.day)
+         ORDER BY p.account_id",
+    )
+    .bind(org.as_str())
+    .bind(&m.source_id)
+    .bind(m.source_version)
+    .bind(&m.target_id)
+    .bind(at)
+    .bind(m.target_version)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Finalized versions of a plan: (version, status, definition).
 async fn finalized_versions(
     conn: &mut PgConnection,

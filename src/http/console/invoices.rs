@@ -9,8 +9,12 @@
 //!
 //! Filters (`GET /console/invoices?status=&account=&number=`): a status (`DRAFT`,
 //! `DUE`, `PAID`, `VOID`; none: all but MERGED), an account id, and a number or id
-//! (which opens that invoice's page when it exists). The list shows the 50 first in
-//! the API's order.
+//! (which opens that invoice's page when it exists), and a period: invoices dated
+//! (the invoice date) from `from` to `to`, both inclusive (`YYYY-MM-DD`). The list
+//! shows 50 at a time (`size`: 1 to 50) in the API's order, with next and previous links: `after` is
+//! the last invoice of the page before (the API's cursor) and `back` the `after`s of
+//! the pages before that, comma-separated (empty for the first page), so "previous"
+//! needs no state on the server.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -41,6 +45,50 @@ pub struct InvoiceQuery {
     /// An invoice's number or id: opens it.
     #[serde(default)]
     pub number: String,
+    /// Invoices dated on or after this day (`YYYY-MM-DD`; empty: no bound).
+    #[serde(default)]
+    pub from: String,
+    /// Invoices dated on or before this day (`YYYY-MM-DD`; empty: no bound).
+    #[serde(default)]
+    pub to: String,
+    /// The page starts after this invoice (an id; empty: the first page).
+    #[serde(default)]
+    pub after: String,
+    /// The `after`s of the pages before this one, comma-separated (previous links).
+    #[serde(default)]
+    pub back: String,
+    /// Invoices per page, 1 to 50 (empty or out of range: 50).
+    #[serde(default)]
+    pub size: String,
+}
+
+/// `field`'s day (`YYYY-MM-DD`), none when empty; a message naming the field else.
+fn day(field: &str, value: &str) -> Result<Option<NaiveDate>, String> {
+    match value.trim() {
+        "" => Ok(None),
+        v => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| format!("{field} {v:?}: expected a date as YYYY-MM-DD")),
+    }
+}
+
+/// The query string of the list with `after` and `back`, the filters kept.
+fn list_query(q: &InvoiceQuery, after: &str, back: &str) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("status", q.status.trim()),
+        ("account", q.account.trim()),
+        ("from", q.from.trim()),
+        ("to", q.to.trim()),
+        ("size", q.size.trim()),
+        ("after", after),
+        ("back", back),
+    ] {
+        if !v.is_empty() {
+            s.append_pair(k, v);
+        }
+    }
+    s.finish()
 }
 
 /// An invoice as the pages show it.
@@ -175,12 +223,35 @@ pub async fn list(
         },
     };
     let account = Some(q.account.trim().to_string()).filter(|a| !a.is_empty());
+    let period = match (day("from", &q.from), day("to", &q.to)) {
+        (Ok(f), Ok(t)) => match (f, t) {
+            (None, None) => None,
+            (f, t) => Some((f.unwrap_or(NaiveDate::MIN), t.unwrap_or(NaiveDate::MAX))),
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            return super::message(
+                StatusCode::BAD_REQUEST,
+                Some(&session),
+                "Please check the filters",
+                &e,
+            )
+        }
+    };
+    let after = Some(q.after.trim().to_string()).filter(|a| !a.is_empty());
+    let size = q
+        .size
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (1..=LIST_LIMIT).contains(n))
+        .unwrap_or(LIST_LIMIT);
     let filter = InvoiceFilter {
         org: org.clone(),
         account,
         status,
-        limit: LIST_LIMIT,
-        after: None,
+        limit: size,
+        after: after.clone(),
+        period,
     };
     let found = match invoices::list(&state.pool, &filter).await {
         Ok(p) => p,
@@ -190,6 +261,34 @@ pub async fn list(
     let mut ctx = tera::Context::new();
     ctx.insert("invoices", &rows);
     ctx.insert("more", &found.next.is_some());
+    // Next: after this page's last; its `back` is this page's `back` plus this
+    // page's own `after` (empty for the first page). Previous: the last of `back`.
+    let back: Vec<&str> = if q.back.is_empty() {
+        Vec::new()
+    } else {
+        q.back.split(',').collect()
+    };
+    if let Some(next) = &found.next {
+        let mut b = back.clone();
+        b.push(after.as_deref().unwrap_or(""));
+        ctx.insert(
+            "next_href",
+            &format!("/console/invoices?{}", list_query(&q, next, &b.join(","))),
+        );
+    }
+    if after.is_some() {
+        let (prev, rest) = back.split_last().map_or(("", &[][..]), |(p, r)| (*p, r));
+        ctx.insert(
+            "prev_href",
+            &format!(
+                "/console/invoices?{}",
+                list_query(&q, prev, &rest.join(","))
+            ),
+        );
+    }
+    ctx.insert("page_size", &size);
+    ctx.insert("from", q.from.trim());
+    ctx.insert("to", q.to.trim());
     ctx.insert("status", q.status.trim());
     ctx.insert("account", q.account.trim());
     ctx.insert("statuses", &["DRAFT", "DUE", "PAID", "VOID", "MERGED"]);
@@ -257,6 +356,7 @@ pub async fn show(
         Some("paid") => Some("The invoice was marked paid."),
         Some("voided") => Some("The invoice was voided."),
         Some("resent") => Some("The invoice was emailed again."),
+        Some("rerendered") => Some("The invoice's documents were rendered again."),
         _ => None,
     };
     if let Some(n) = notice {

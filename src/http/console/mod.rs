@@ -34,9 +34,12 @@ use super::AppState;
 use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
+pub mod imports_page;
 pub mod invoice_actions;
 pub mod invoices;
+pub mod jobs_page;
 pub mod login;
+pub mod migrations_page;
 pub mod tokens;
 pub mod users_page;
 
@@ -111,6 +114,30 @@ fn engine() -> &'static tera::Tera {
                 "invoice.html",
                 include_str!("../../../templates/console/invoice.html"),
             ),
+            (
+                "jobs.html",
+                include_str!("../../../templates/console/jobs.html"),
+            ),
+            (
+                "job.html",
+                include_str!("../../../templates/console/job.html"),
+            ),
+            (
+                "imports.html",
+                include_str!("../../../templates/console/imports.html"),
+            ),
+            (
+                "import.html",
+                include_str!("../../../templates/console/import.html"),
+            ),
+            (
+                "migration_new.html",
+                include_str!("../../../templates/console/migration_new.html"),
+            ),
+            (
+                "migration.html",
+                include_str!("../../../templates/console/migration.html"),
+            ),
         ])
         .expect("the console's templates compile");
         tera.autoescape_on(vec![".html"]);
@@ -135,6 +162,24 @@ fn navigation(role: Role) -> Vec<NavItem> {
         nav.push(NavItem {
             label: "Invoices",
             href: "/console/invoices",
+        });
+    }
+    if roles::allows(role, Resource::Jobs, roles::Access::Read) {
+        nav.push(NavItem {
+            label: "Jobs",
+            href: "/console/jobs",
+        });
+    }
+    if roles::allows(role, Resource::Imports, roles::Access::Read) {
+        nav.push(NavItem {
+            label: "Imports",
+            href: "/console/imports",
+        });
+    }
+    if roles::allows(role, Resource::Schedules, roles::Access::Read) {
+        nav.push(NavItem {
+            label: "Plan migrations",
+            href: "/console/migrations",
         });
     }
     if roles::allows(role, Resource::ApiTokens, roles::Access::Read) {
@@ -176,6 +221,9 @@ pub fn page(
         "users.html" => "/console/users",
         "profile.html" => "/console/profile",
         "invoices.html" | "invoice.html" => "/console/invoices",
+        "jobs.html" | "job.html" => "/console/jobs",
+        "imports.html" | "import.html" => "/console/imports",
+        "migration_new.html" | "migration.html" => "/console/migrations",
         _ => "",
     };
     ctx.insert("active_href", active);
@@ -394,6 +442,26 @@ async fn checked_csrf(
             ),
         )
     };
+    // A file upload (`multipart/form-data`, the Imports page) is streamed to its
+    // handler unread: its form carries the token in its action's query (`?csrf=`),
+    // checked the same way. Only paths are logged, never queries.
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if multipart {
+        let sent = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned())
+        });
+        return match (sent, expected) {
+            (None, _) => Err(refuse("missing")),
+            (Some(s), Some(e)) if identity::constant_time_eq(&s, &e) => Ok(req),
+            _ => Err(refuse("wrong")),
+        };
+    }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, state.config.http.body_limit_bytes)
         .await

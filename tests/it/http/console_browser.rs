@@ -324,3 +324,128 @@ async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_w
     shot(&c, "profile").await;
     c.close().await.unwrap();
 }
+
+/// The operations pages in Chromium (issue 15): a CSV with one bad row uploaded and
+/// its refused row shown; a bill run as of 1 Feb 2026 started from the Jobs page and
+/// watched until its page (reloading itself every 2 s) shows the invoices; a plan
+/// migration through the wizard, confirmed after the list of its accounts, watched
+/// until COMPLETED. Screenshots `ops-*.png`.
+#[tokio::test]
+async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
+    let (env, server, _worker) = super::console_ops::acme_with_usage().await;
+    let admin = super::console_session(&env, "acme", "admin@acme.test", "ADMINISTRATOR").await;
+    let (_driver, c) = browser().await;
+    // Signed in: the session's cookie, set by a script of the console's own origin
+    // (the sign-in form is the other test's).
+    c.goto(&server.url("/console/login")).await.unwrap();
+    c.execute(
+        &format!("document.cookie = 'billrun_session={admin}; path=/console';"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.goto(&server.url("/console")).await.unwrap();
+    for nav in ["Jobs", "Imports", "Plan migrations"] {
+        assert!(source(&c).await.contains(&format!(">{nav}</a>")), "{nav}");
+    }
+
+    // Imports: usage with one bad row (line 3, calls "lots").
+    let csv = env.scratch().join("february-usage.csv");
+    std::fs::write(&csv, super::console_ops::USAGE).unwrap();
+    click(&c, "nav a[href='/console/imports']").await;
+    click(&c, "#import-kind option[value='usage']").await;
+    element(&c, "#import-file")
+        .await
+        .send_keys(csv.to_str().unwrap())
+        .await
+        .unwrap();
+    shot(&c, "ops-import-form").await;
+    click(
+        &c,
+        "form[enctype='multipart/form-data'] button[type=submit]",
+    )
+    .await;
+    let page = wait_for(Duration::from_secs(60), "the import to finish", || async {
+        let s = source(&c).await;
+        s.contains("Finished:").then_some(s)
+    })
+    .await;
+    assert!(
+        page.contains("3 read: 2 imported, 0 skipped, 1 failed"),
+        "{page}"
+    );
+    assert!(page.contains("line 3, column attribute.calls"), "{page}");
+    element(&c, "a[href$='/errors']").await;
+    shot(&c, "ops-import-refused-row").await;
+
+    // A bill run as of 1 Feb 2026, watched until it is finished.
+    click(&c, "nav a[href='/console/jobs']").await;
+    c.execute(
+        "document.getElementById('bill-run-as-of').value = '2026-02-01';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "ops-jobs").await;
+    click(
+        &c,
+        "form[action='/console/jobs/bill_run'] button[type=submit]",
+    )
+    .await;
+    let page = wait_for(
+        Duration::from_secs(60),
+        "the bill run to finish",
+        || async {
+            let s = source(&c).await;
+            s.contains("Invoices finalized").then_some(s)
+        },
+    )
+    .await;
+    // January's 99.00 in advance; February 1's 600.00 of usage + 99.00 = 699.00.
+    assert!(
+        page.contains("INV-2026-0001") && page.contains("$99.00"),
+        "{page}"
+    );
+    assert!(
+        page.contains("INV-2026-0002") && page.contains("$699.00"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "it stops reloading"
+    );
+    shot(&c, "ops-bill-run-finished").await;
+
+    // The migration wizard: growth to scale at the next cycle, after confirmation.
+    click(&c, "nav a[href='/console/migrations']").await;
+    click(&c, "#mig-source option[value='growth']").await;
+    click(&c, "#mig-target option[value='scale']").await;
+    click(&c, "input[name=migration_mode][value=NEXT_CYCLE]").await;
+    shot(&c, "ops-migration-form").await;
+    click(&c, "form[action='/console/migrations'] button[type=submit]").await;
+    let page = wait_for(Duration::from_secs(10), "the confirmation step", || async {
+        let s = source(&c).await;
+        s.contains("would be migrated").then_some(s)
+    })
+    .await;
+    assert!(page.contains("1 account would be migrated"), "{page}");
+    assert!(page.contains("<td>a1</td>"), "{page}");
+    shot(&c, "ops-migration-confirm").await;
+    click(&c, "form[action$='/confirm'] button[type=submit]").await;
+    let page = wait_for(
+        Duration::from_secs(60),
+        "the migration to finish",
+        || async {
+            let s = source(&c).await;
+            s.contains("id=\"migration-status\">COMPLETED<")
+                .then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        page.contains("Accounts migrated: <strong>1 / 1</strong>"),
+        "{page}"
+    );
+    shot(&c, "ops-migration-completed").await;
+    c.close().await.unwrap();
+}

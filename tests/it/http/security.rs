@@ -700,6 +700,26 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             assert_eq!(status, StatusCode::CREATED, "{body}");
             body["id"].as_str().unwrap().to_string()
         }
+        "migration_id" => {
+            // A plan migration awaiting confirmation, growth to a twin plan.
+            let mut twin = crate::fixtures::growth_plan(0);
+            twin["name"] = json!("gtwin");
+            crate::fixtures::plan(env.pool(), org, &twin).await;
+            let (status, body) = server
+                .post(
+                    "/v2/price_plans/migration",
+                    admin,
+                    &json!({"sourceId": "growth", "targetId": "gtwin",
+                            "migrationMode": "NEXT_CYCLE", "requireConfirmation": true}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            sqlx::query_scalar("SELECT id FROM plan_migrations WHERE org_id = $1")
+                .bind(org)
+                .fetch_one(env.pool())
+                .await
+                .unwrap()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"
