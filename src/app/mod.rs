@@ -23,3 +23,5 @@ pub mod org_jobs;
 pub mod plan_migrations;
 pub mod togai_jobs;
 pub mod users;
+pub mod settings;
+pub mod dashboard;

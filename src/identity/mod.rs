@@ -38,6 +38,7 @@ pub mod token_sessions;
 pub mod tokens;
 pub mod user_admin;
 pub mod users;
+pub mod throttle;
 
 pub use roles::{Access, Resource, Role};
 
