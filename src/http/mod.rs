@@ -317,8 +317,12 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         }
         ("GET", "/console/settings") => on(filter, console::settings_page::show),
         ("POST", "/console/settings/currencies") => on(filter, console::settings_page::currencies),
-        ("POST", "/console/settings/net_term_days") => on(filter, console::settings_page::net_term_days),
-        ("POST", "/console/settings/invoice_number_format") => on(filter, console::settings_page::invoice_number_format),
+        ("POST", "/console/settings/net_term_days") => {
+            on(filter, console::settings_page::net_term_days)
+        }
+        ("POST", "/console/settings/invoice_number_format") => {
+            on(filter, console::settings_page::invoice_number_format)
+        }
         ("GET", "/console/aliases") => on(filter, console::aliases_page::list),
         ("GET", "/console/aliases/{alias}/move") => on(filter, console::aliases_page::confirm_move),
         ("POST", "/console/aliases/{alias}/move") => on(filter, console::aliases_page::move_alias),
@@ -327,9 +331,15 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/console/logo") => on(filter, console::documents_page::upload_logo),
         ("GET", "/console/billing_details") => on(filter, console::documents_page::profiles),
         ("POST", "/console/billing_details") => on(filter, console::documents_page::create_profile),
-        ("GET", "/console/billing_details/{profile_id}") => on(filter, console::documents_page::profile),
-        ("POST", "/console/billing_details/{profile_id}") => on(filter, console::documents_page::update_profile),
-        ("POST", "/console/billing_details/{profile_id}/default") => on(filter, console::documents_page::make_default),
+        ("GET", "/console/billing_details/{profile_id}") => {
+            on(filter, console::documents_page::profile)
+        }
+        ("POST", "/console/billing_details/{profile_id}") => {
+            on(filter, console::documents_page::update_profile)
+        }
+        ("POST", "/console/billing_details/{profile_id}/default") => {
+            on(filter, console::documents_page::make_default)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }
@@ -369,8 +379,8 @@ pub async fn serve_on(
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving the HTTP API")?;
+    .await
+    .context("serving the HTTP API")?;
     tracing::info!("HTTP API stopped");
     Ok(())
 }

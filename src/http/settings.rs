@@ -138,7 +138,10 @@ fn value(org: &Organisation, id: &str) -> String {
     }
 }
 
-pub(crate) fn setting(org: &Organisation, (id, name, data_type): (&str, &str, &str)) -> SettingBody {
+pub(crate) fn setting(
+    org: &Organisation,
+    (id, name, data_type): (&str, &str, &str),
+) -> SettingBody {
     SettingBody {
         id: id.to_string(),
         value: value(org, id),

@@ -34,11 +34,11 @@ pub mod audit;
 mod invite_email;
 pub mod roles;
 pub mod sessions;
+pub mod throttle;
 pub mod token_sessions;
 pub mod tokens;
 pub mod user_admin;
 pub mod users;
-pub mod throttle;
 
 pub use roles::{Access, Resource, Role};
 

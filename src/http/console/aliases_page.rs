@@ -34,6 +34,8 @@ use crate::identity::Resource;
 #[derive(Debug, Serialize)]
 struct Row {
     alias: String,
+    /// The alias, percent-encoded for a path.
+    path: String,
     account: Option<String>,
     since: String,
 }
@@ -85,6 +87,7 @@ pub async fn list(
             let cur = current(&records, alias, now);
             Row {
                 alias: alias.to_string(),
+                path: url::form_urlencoded::byte_serialize(alias.as_bytes()).collect(),
                 since: cur
                     .as_ref()
                     .map(|(_, f)| f.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -99,7 +102,10 @@ pub async fn list(
     ctx.insert("accounts", &ids);
     ctx.insert("can_write", &can_write(&session, Resource::Accounts));
     if q.done.as_deref() == Some("moved") {
-        ctx.insert("notice", "The alias was moved: usage from now on goes to its new account.");
+        ctx.insert(
+            "notice",
+            "The alias was moved: usage from now on goes to its new account.",
+        );
     }
     page(StatusCode::OK, "aliases.html", Some(&session), ctx)
 }
@@ -152,7 +158,11 @@ pub async fn confirm_move(
     };
     let to = q.account.trim();
     if to.is_empty() {
-        return super::forms::invalid(&session, "account", "required: the account to move the alias to");
+        return super::forms::invalid(
+            &session,
+            "account",
+            "required: the account to move the alias to",
+        );
     }
     if let Err(e) = accounts::get(&state.pool, &session.principal.org, to).await {
         return super::error_page(&session, e);
@@ -202,7 +212,11 @@ pub async fn move_alias(
     };
     let to = form.account.trim().to_string();
     if to.is_empty() {
-        return super::forms::invalid(&session, "account", "required: the account to move the alias to");
+        return super::forms::invalid(
+            &session,
+            "account",
+            "required: the account to move the alias to",
+        );
     }
     let who = &session.principal;
     let range = NewRange {

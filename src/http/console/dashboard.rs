@@ -91,11 +91,17 @@ mod tests {
         // at (240 - 144) / 2 = 48 into their slot. $699.00 is the largest: 160 high;
         // $349.50 is half: 80; nothing: 0.
         let b = bars(
-            &[m(1, dec!(699.00), 2), m(2, dec!(349.50), 1), m(3, dec!(0), 0)],
+            &[
+                m(1, dec!(699.00), 2),
+                m(2, dec!(349.50), 1),
+                m(3, dec!(0), 0),
+            ],
             "USD",
         );
         assert_eq!(
-            b.iter().map(|b| (b.x, b.width, b.height, b.y)).collect::<Vec<_>>(),
+            b.iter()
+                .map(|b| (b.x, b.width, b.height, b.y))
+                .collect::<Vec<_>>(),
             vec![(48, 144, 160, 30), (288, 144, 80, 110), (528, 144, 0, 190)]
         );
         assert_eq!(b[0].label, "Jan 2026");

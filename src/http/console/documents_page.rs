@@ -118,12 +118,24 @@ pub async fn upload_logo(
                 let name = field.file_name().unwrap_or("logo").to_string();
                 match field.bytes().await {
                     Ok(b) => file = Some((name, b)),
-                    Err(e) => return invalid(&session, "logo", &format!("the file could not be read: {e}")),
+                    Err(e) => {
+                        return invalid(
+                            &session,
+                            "logo",
+                            &format!("the file could not be read: {e}"),
+                        )
+                    }
                 }
             }
             Ok(Some(_)) => {}
             Ok(None) => break,
-            Err(e) => return invalid(&session, "logo", &format!("the form could not be read: {e}")),
+            Err(e) => {
+                return invalid(
+                    &session,
+                    "logo",
+                    &format!("the form could not be read: {e}"),
+                )
+            }
         }
     }
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
@@ -151,6 +163,8 @@ pub async fn upload_logo(
 #[derive(Debug, Default, Serialize)]
 struct ProfileView {
     id: String,
+    /// The id, percent-encoded for a path.
+    path: String,
     legal_name: String,
     line1: String,
     line2: String,
@@ -171,6 +185,7 @@ fn view(p: Profile, default: Option<&str>) -> ProfileView {
     let s = |v: Option<String>| v.unwrap_or_default();
     ProfileView {
         is_default: default == Some(p.id.as_str()),
+        path: enc(&p.id),
         id: p.id,
         legal_name: p.legal_name,
         line1: s(a.line1),
@@ -206,7 +221,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "created" => Some("The profile was created."),
         "saved" => Some("The profile was saved."),
-        "default" => Some("The default template now uses this profile: invoices rendered from now on show it."),
+        "default" => Some(
+            "The default template now uses this profile: invoices rendered from now on show it.",
+        ),
         _ => None,
     }
 }
@@ -227,11 +244,15 @@ pub async fn profiles(
         Ok(p) => p,
         Err(e) => return super::error_page(&session, e),
     };
-    let rows: Vec<ProfileView> = all.into_iter().map(|p| view(p, default.as_deref())).collect();
+    let rows: Vec<ProfileView> = all
+        .into_iter()
+        .map(|p| view(p, default.as_deref()))
+        .collect();
     let mut ctx = tera::Context::new();
     ctx.insert("profiles", &rows);
     ctx.insert("default_template", &template);
-    ctx.insert("new", &ProfileView::default());
+    // The create form's fields (profile_fields.html shows `p`).
+    ctx.insert("p", &ProfileView::default());
     ctx.insert("can_write", &can_write(&session, Resource::Settings));
     if let Some(n) = notice(q.done.as_deref()) {
         ctx.insert("notice", n);
@@ -258,7 +279,9 @@ pub async fn profile(
         Err(e) => return super::error_page(&session, e),
     };
     let mut ctx = tera::Context::new();
-    ctx.insert("profile", &view(p, default.as_deref()));
+    let shown = view(p, default.as_deref());
+    ctx.insert("p", &shown);
+    ctx.insert("profile", &shown);
     ctx.insert("default_template", &template);
     ctx.insert("can_write", &can_write(&session, Resource::Settings));
     if let Some(n) = notice(q.done.as_deref()) {
@@ -370,16 +393,18 @@ pub async fn create_profile(
     }
     let who = &session.principal;
     let created =
-        settings::create_profile(&state.pool, &who.org, &id, form.changes(false), Utc::now())
-            .await;
+        settings::create_profile(&state.pool, &who.org, &id, form.changes(false), Utc::now()).await;
     let change = Change {
         action: "billing_details.create",
         object_type: "billing_details",
         object_id: &id,
     };
     match audited(&state, who, change, serde_json::json!({}), created).await {
-        Ok(p) => Redirect::to(&format!("/console/billing_details/{}?done=created", enc(&p.id)))
-            .into_response(),
+        Ok(p) => Redirect::to(&format!(
+            "/console/billing_details/{}?done=created",
+            enc(&p.id)
+        ))
+        .into_response(),
         Err(e) => failed(&session, e),
     }
 }
@@ -404,8 +429,7 @@ pub async fn update_profile(
     let who = &session.principal;
     // The address is replaced: cleared, then set from the form (one transaction).
     let changes = form.changes(true);
-    let updated =
-        settings::update_profile(&state.pool, &who.org, &id, changes, Utc::now()).await;
+    let updated = settings::update_profile(&state.pool, &who.org, &id, changes, Utc::now()).await;
     let change = Change {
         action: "billing_details.update",
         object_type: "billing_details",
@@ -445,8 +469,11 @@ pub async fn make_default(
     };
     let details = serde_json::json!({ "billingDetails": id });
     match audited(&state, who, change, details, done).await {
-        Ok(_) => Redirect::to(&format!("/console/billing_details/{}?done=default", enc(&id)))
-            .into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/console/billing_details/{}?done=default",
+            enc(&id)
+        ))
+        .into_response(),
         Err(e) => failed(&session, e),
     }
 }

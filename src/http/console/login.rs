@@ -186,10 +186,17 @@ async fn throttled(
         "too many failed sign-ins ({} in {} minutes for this {}): try again after {} UTC",
         t.failures,
         throttle::WINDOW_MINUTES,
-        if t.by == "email" { "address" } else { "network address" },
+        if t.by == "email" {
+            "address"
+        } else {
+            "network address"
+        },
         t.until.format("%H:%M"),
     );
-    for org in throttle::orgs_of(&state.pool, &email).await.unwrap_or_default() {
+    for org in throttle::orgs_of(&state.pool, &email)
+        .await
+        .unwrap_or_default()
+    {
         let who = identity::Principal {
             org,
             role: identity::Role::Analyst,

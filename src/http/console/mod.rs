@@ -34,16 +34,16 @@ use super::AppState;
 use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
+pub mod aliases_page;
+pub mod dashboard;
+pub mod documents_page;
+pub mod forms;
 pub mod invoice_actions;
 pub mod invoices;
 pub mod login;
+pub mod settings_page;
 pub mod tokens;
 pub mod users_page;
-pub mod forms;
-pub mod settings_page;
-pub mod aliases_page;
-pub mod documents_page;
-pub mod dashboard;
 
 /// The cookie holding the session's token (`brs_...`).
 pub const SESSION_COOKIE: &str = "billrun_session";
@@ -484,7 +484,9 @@ async fn multipart_field(
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::from(bytes))
         .ok()?;
-    let mut form = axum::extract::Multipart::from_request(req, &()).await.ok()?;
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
     while let Ok(Some(field)) = form.next_field().await {
         if field.name() == Some(name) {
             return field.text().await.ok();

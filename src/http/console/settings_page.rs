@@ -45,8 +45,12 @@ pub struct SettingsQuery {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "currencies" => Some("The currencies were saved."),
-        "net_term_days" => Some("The net term days were saved: invoices finalized from now on use them."),
-        "invoice_number_format" => Some("The invoice number format was saved: invoices finalized from now on use it."),
+        "net_term_days" => {
+            Some("The net term days were saved: invoices finalized from now on use them.")
+        }
+        "invoice_number_format" => {
+            Some("The invoice number format was saved: invoices finalized from now on use it.")
+        }
         _ => None,
     }
 }
@@ -66,15 +70,26 @@ pub async fn show(
     };
     let today = Utc::now().with_timezone(&org.timezone).date_naive();
     let mut ctx = tera::Context::new();
-    let (format, preview_error) = match q.format.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+    let (format, preview_error) = match q.format.as_deref().map(str::trim).filter(|f| !f.is_empty())
+    {
         Some(f) => match billrun_core::numbering::NumberFormat::parse(f) {
             Ok(parsed) => (parsed, None),
-            Err(e) => (org.invoice_number_format.clone(), Some(format!("format {f:?}: {e}"))),
+            Err(e) => (
+                org.invoice_number_format.clone(),
+                Some(format!("format {f:?}: {e}")),
+            ),
         },
         None => (org.invoice_number_format.clone(), None),
     };
     let previewing = q.format.is_some() && preview_error.is_none();
-    let next = match crate::app::settings::next_invoice_number(&state.pool, &who.org, &format, today).await {
+    let next = match crate::app::settings::next_invoice_number(
+        &state.pool,
+        &who.org,
+        &format,
+        today,
+    )
+    .await
+    {
         Ok(n) => n,
         Err(e) => return super::error_page(&session, e),
     };
@@ -91,7 +106,10 @@ pub async fn show(
     ctx.insert("enabled_currencies", &enabled.join(", "));
     ctx.insert("enabled_list", &enabled);
     ctx.insert("net_term_days", &org.net_term_days);
-    ctx.insert("invoice_number_format", &org.invoice_number_format.to_string());
+    ctx.insert(
+        "invoice_number_format",
+        &org.invoice_number_format.to_string(),
+    );
     ctx.insert("can_write", &can_write(&session, Resource::Settings));
     if let Some(n) = notice(q.done.as_deref()) {
         ctx.insert("notice", n);

@@ -8,6 +8,7 @@ mod accounts_more;
 mod catalog;
 mod console;
 mod console_browser;
+mod console_settings;
 mod customer_changes;
 mod documents;
 mod identity;
