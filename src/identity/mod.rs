@@ -31,6 +31,7 @@ use crate::error::{Classify, ErrorKind};
 pub use crate::store::OrgId;
 
 pub mod audit;
+pub mod demo_admin;
 mod invite_email;
 pub mod roles;
 pub mod sessions;
