@@ -68,6 +68,17 @@ pub async fn list(
     Extension(session): Extension<ConsoleSession>,
     Query(q): Query<AliasesQuery>,
 ) -> Response {
+    list_page(&state, &session, None, q.done.as_deref()).await
+}
+
+/// The aliases page: every alias, or only `only` (the move's form of one alias).
+async fn list_page(
+    state: &AppState,
+    session: &ConsoleSession,
+    only: Option<&str>,
+    done: Option<&str>,
+) -> Response {
+    let (state, session) = (state.clone(), session.clone());
     let org = &session.principal.org;
     let records = match aliases::records_for_org(&state.pool, org).await {
         Ok(r) => r,
@@ -81,6 +92,7 @@ pub async fn list(
     let mut names: Vec<&str> = records.iter().map(|r| r.range.alias.as_str()).collect();
     names.sort_unstable();
     names.dedup();
+    names.retain(|n| only.is_none_or(|o| o == *n));
     let rows: Vec<Row> = names
         .into_iter()
         .map(|alias| {
@@ -101,7 +113,7 @@ pub async fn list(
     ctx.insert("aliases", &rows);
     ctx.insert("accounts", &ids);
     ctx.insert("can_write", &can_write(&session, Resource::Accounts));
-    if q.done.as_deref() == Some("moved") {
+    if done == Some("moved") {
         ctx.insert(
             "notice",
             "The alias was moved: usage from now on goes to its new account.",
@@ -158,11 +170,8 @@ pub async fn confirm_move(
     };
     let to = q.account.trim();
     if to.is_empty() {
-        return super::forms::invalid(
-            &session,
-            "account",
-            "required: the account to move the alias to",
-        );
+        // No account chosen yet: the alias's row with its form.
+        return list_page(&state, &session, Some(&alias), None).await;
     }
     if let Err(e) = accounts::get(&state.pool, &session.principal.org, to).await {
         return super::error_page(&session, e);
