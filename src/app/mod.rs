@@ -16,10 +16,12 @@
 
 pub mod audit;
 pub mod credits;
+pub mod dashboard;
 pub mod imports;
 pub mod invoices;
 pub mod jobs;
 pub mod org_jobs;
 pub mod plan_migrations;
+pub mod settings;
 pub mod togai_jobs;
 pub mod users;

@@ -42,5 +42,27 @@ pub async fn run(pool: &PgPool, config: Arc<Config>) -> Result<()> {
         crate::demo::ORG
     );
     println!("\n{}", crate::demo::CATCH_UP_WARNING);
+    // The console's login: the demo organisation's Administrator, a new password each
+    // run (README "Console").
+    let email = crate::identity::demo_admin::DEMO_ADMIN_EMAIL;
+    let password = crate::identity::demo_admin::reset(
+        pool,
+        &OrgId::from(crate::demo::ORG),
+        email,
+        &crate::identity::Actor::cli("billrun demo"),
+        chrono::Utc::now(),
+    )
+    .await?;
+    let base = config
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.http.listen));
+    println!(
+        "\nconsole:   {}/console (start it with `billrun serve`)\n           \
+         sign in as {email} with the password {password} (organisation {}; a new password each run)",
+        base.trim_end_matches('/'),
+        crate::demo::ORG
+    );
     Ok(())
 }

@@ -338,6 +338,31 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/console/migrations/{migration_id}/reject") => {
             on(filter, console::migrations_page::reject)
         }
+        ("GET", "/console/settings") => on(filter, console::settings_page::show),
+        ("POST", "/console/settings/currencies") => on(filter, console::settings_page::currencies),
+        ("POST", "/console/settings/net_term_days") => {
+            on(filter, console::settings_page::net_term_days)
+        }
+        ("POST", "/console/settings/invoice_number_format") => {
+            on(filter, console::settings_page::invoice_number_format)
+        }
+        ("GET", "/console/aliases") => on(filter, console::aliases_page::list),
+        ("GET", "/console/aliases/{alias}/move") => on(filter, console::aliases_page::confirm_move),
+        ("POST", "/console/aliases/{alias}/move") => on(filter, console::aliases_page::move_alias),
+        ("GET", "/console/logo") => on(filter, console::documents_page::logo),
+        ("GET", "/console/logo/image") => on(filter, console::documents_page::logo_image),
+        ("POST", "/console/logo") => on(filter, console::documents_page::upload_logo),
+        ("GET", "/console/billing_details") => on(filter, console::documents_page::profiles),
+        ("POST", "/console/billing_details") => on(filter, console::documents_page::create_profile),
+        ("GET", "/console/billing_details/{profile_id}") => {
+            on(filter, console::documents_page::profile)
+        }
+        ("POST", "/console/billing_details/{profile_id}") => {
+            on(filter, console::documents_page::update_profile)
+        }
+        ("POST", "/console/billing_details/{profile_id}/default") => {
+            on(filter, console::documents_page::make_default)
+        }
         (method, path) => panic!("the route {method} {path} of the route table has no handler"),
     }
 }
@@ -371,10 +396,14 @@ pub async fn serve_on(
     let app = router(AppState { pool, config });
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, "HTTP API listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving the HTTP API")?;
+    // The peer's address reaches handlers as `ConnectInfo` (login throttling per IP).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving the HTTP API")?;
     tracing::info!("HTTP API stopped");
     Ok(())
 }

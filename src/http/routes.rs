@@ -216,6 +216,21 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/console/migrations/{migration_id}", Needs(Schedules, Read), "console: a migration: the accounts to confirm, or its progress"),
     route(POST, "/console/migrations/{migration_id}/confirm", Needs(Schedules, Write), "console: confirm a plan migration"),
     route(POST, "/console/migrations/{migration_id}/reject", Needs(Schedules, Write), "console: reject a plan migration"),
+    route(GET, "/console/settings", Needs(Settings, Read), "console: currencies, net term days, invoice number format and the next number's preview"),
+    route(POST, "/console/settings/currencies", Needs(Settings, Write), "console: set the base and enabled currencies"),
+    route(POST, "/console/settings/net_term_days", Needs(Settings, Write), "console: set the net term days"),
+    route(POST, "/console/settings/invoice_number_format", Needs(Settings, Write), "console: set the invoice number format"),
+    route(GET, "/console/aliases", Needs(Accounts, Read), "console: aliases and the account each routes to now"),
+    route(GET, "/console/aliases/{alias}/move", Needs(Accounts, Write), "console: confirm: move an alias to another account"),
+    route(POST, "/console/aliases/{alias}/move", Needs(Accounts, Write), "console: move an alias to another account from now on"),
+    route(GET, "/console/logo", Needs(Settings, Read), "console: the current logo and the upload form"),
+    route(GET, "/console/logo/image", Needs(Settings, Read), "console: the current logo's image"),
+    route(POST, "/console/logo", Needs(Settings, Write), "console: upload a logo (multipart)"),
+    route(GET, "/console/billing_details", Needs(Settings, Read), "console: billing-details profiles and the create form"),
+    route(POST, "/console/billing_details", Needs(Settings, Write), "console: create a billing-details profile"),
+    route(GET, "/console/billing_details/{profile_id}", Needs(Settings, Read), "console: a billing-details profile's form"),
+    route(POST, "/console/billing_details/{profile_id}", Needs(Settings, Write), "console: change a billing-details profile"),
+    route(POST, "/console/billing_details/{profile_id}/default", Needs(Settings, Write), "console: use a profile on the default template"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -110,7 +110,7 @@ pub struct ListQuery {
 }
 
 /// The setting `id` served, or 400 naming it and the ones served.
-fn known(id: &str) -> Result<(&'static str, &'static str, &'static str), ApiError> {
+pub(crate) fn known(id: &str) -> Result<(&'static str, &'static str, &'static str), ApiError> {
     SETTINGS
         .into_iter()
         .find(|(i, _, _)| *i == id)
@@ -138,7 +138,10 @@ fn value(org: &Organisation, id: &str) -> String {
     }
 }
 
-fn setting(org: &Organisation, (id, name, data_type): (&str, &str, &str)) -> SettingBody {
+pub(crate) fn setting(
+    org: &Organisation,
+    (id, name, data_type): (&str, &str, &str),
+) -> SettingBody {
     SettingBody {
         id: id.to_string(),
         value: value(org, id),
@@ -151,7 +154,7 @@ fn setting(org: &Organisation, (id, name, data_type): (&str, &str, &str)) -> Set
 }
 
 /// The change setting `id` to `value` makes. Errors: 400 naming the setting.
-fn change(id: &str, value: &str) -> Result<OrgChanges, ApiError> {
+pub(crate) fn change(id: &str, value: &str) -> Result<OrgChanges, ApiError> {
     let bad = |what: String| ApiError::invalid(format!("setting {id}: {what}"));
     let mut c = OrgChanges::default();
     match id {

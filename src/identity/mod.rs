@@ -31,9 +31,11 @@ use crate::error::{Classify, ErrorKind};
 pub use crate::store::OrgId;
 
 pub mod audit;
+pub mod demo_admin;
 mod invite_email;
 pub mod roles;
 pub mod sessions;
+pub mod throttle;
 pub mod token_sessions;
 pub mod tokens;
 pub mod user_admin;

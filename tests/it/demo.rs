@@ -15,7 +15,7 @@ async fn a_second_demo_replaces_the_first_and_prints_the_same_invoices() {
     // folder and times aside, which the summary does not print).
     let summary = |out: &str| -> Vec<String> {
         out.lines()
-            .filter(|l| !l.contains("outbox") && !l.contains(".eml"))
+            .filter(|l| !l.contains("outbox") && !l.contains(".eml") && !l.contains("password"))
             .map(str::to_string)
             .collect()
     };
@@ -25,6 +25,42 @@ async fn a_second_demo_replaces_the_first_and_prints_the_same_invoices() {
         .await
         .unwrap();
     assert_eq!(invoices, 58);
+    // Each run ends with the console's URL and a login of the demo organisation's
+    // Administrator: the second run's password signs in, the first one's no more.
+    let password = |out: &str| -> String {
+        let at = out.find("with the password ").expect("a password printed") + 18;
+        out[at..].split_whitespace().next().unwrap().to_string()
+    };
+    assert!(
+        second.contains("console:   http://127.0.0.1:8080/console"),
+        "{second}"
+    );
+    assert!(second.contains("sign in as admin@demo.example"), "{second}");
+    let sign_in = |p: String| {
+        let pool = env.pool().clone();
+        async move {
+            billrun::identity::users::authenticate(
+                &pool,
+                "admin@demo.example",
+                &p,
+                None,
+                chrono::Duration::hours(1),
+                chrono::Utc::now(),
+            )
+            .await
+        }
+    };
+    let session = sign_in(password(&second))
+        .await
+        .expect("the printed login works");
+    assert_eq!(
+        session.principal.role,
+        billrun::identity::Role::Administrator
+    );
+    assert!(
+        sign_in(password(&first)).await.is_err(),
+        "the first run's password is replaced"
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@
 //!   then a new one twice ([`identity::sessions::change_password`], audited
 //!   `user.password`).
 
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -28,7 +28,7 @@ use super::{
     SESSION_COOKIE,
 };
 use crate::http::{audited, AppState, Change};
-use crate::identity::{self, users, IdentityError, OrgId, Resource};
+use crate::identity::{self, throttle, users, IdentityError, OrgId, Resource};
 
 /// `?next=`: the console page to open after signing in.
 #[derive(Debug, Deserialize)]
@@ -113,6 +113,7 @@ fn signed_in(state: &AppState, token: &str, next: &str) -> Response {
     responses((status = 200, description = "a redirect with the session cookie; the form again, 401 or 400", content_type = "text/html", body = String)))]
 pub async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -120,6 +121,17 @@ pub async fn login(
     let org = Some(form.organisation.trim())
         .filter(|o| !o.is_empty())
         .map(OrgId::from);
+    let now = Utc::now();
+    // The client's IP as the connection shows it (behind a proxy: the proxy's;
+    // X-Forwarded-For is not trusted).
+    let ip = peer
+        .map(|Extension(ConnectInfo(a))| a.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    match throttle::check(&state.pool, &form.email, &ip, now).await {
+        Ok(Some(t)) => return throttled(&state, &headers, &form, &next, &ip, t).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the sign-in failures"),
+    }
     let valid_for = chrono::Duration::hours(i64::from(state.config.http.session_hours));
     let opened = users::authenticate(
         &state.pool,
@@ -127,17 +139,27 @@ pub async fn login(
         &form.password,
         org.as_ref(),
         valid_for,
-        Utc::now(),
+        now,
     )
     .await;
     match opened {
-        Ok(session) => signed_in(&state, &session.token, &next),
+        Ok(session) => {
+            if let Err(e) = throttle::clear(&state.pool, &form.email).await {
+                tracing::warn!(error = %e, "could not clear the sign-in failures");
+            }
+            signed_in(&state, &session.token, &next)
+        }
         Err(e) => {
             let status = match &e {
                 IdentityError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
                 IdentityError::Invalid(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
+            if status == StatusCode::UNAUTHORIZED {
+                if let Err(e) = throttle::record_failure(&state.pool, &form.email, &ip, now).await {
+                    tracing::warn!(error = %e, "could not record a failed sign-in");
+                }
+            }
             let mut ctx = tera::Context::new();
             ctx.insert("next", &next);
             ctx.insert("email", form.email.trim());
@@ -146,6 +168,67 @@ pub async fn login(
             with_form_cookie(&state, login_page(&headers, status, ctx))
         }
     }
+}
+
+/// The 429 page of a throttled sign-in (README "Security"), saying until when; the
+/// refusal is audited as `session.throttled` (FAILURE) in each organisation where the
+/// address is a user.
+async fn throttled(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &LoginForm,
+    next: &str,
+    ip: &str,
+    t: throttle::Throttled,
+) -> Response {
+    let email = form.email.trim().to_lowercase();
+    let why = format!(
+        "too many failed sign-ins ({} in {} minutes for this {}): try again after {} UTC",
+        t.failures,
+        throttle::WINDOW_MINUTES,
+        if t.by == "email" {
+            "address"
+        } else {
+            "network address"
+        },
+        t.until.format("%H:%M"),
+    );
+    for org in throttle::orgs_of(&state.pool, &email)
+        .await
+        .unwrap_or_default()
+    {
+        let who = identity::Principal {
+            org,
+            role: identity::Role::Analyst,
+            actor: identity::Actor {
+                kind: identity::ActorKind::User,
+                id: email.clone(),
+            },
+        };
+        let change = Change {
+            action: "session.throttled",
+            object_type: "user",
+            object_id: &email,
+        };
+        let refused: Result<(), String> = Err(why.clone());
+        let details = serde_json::json!({ "ip": ip, "by": t.by });
+        let _ = audited(state, &who, change, details, refused).await;
+    }
+    let mut ctx = tera::Context::new();
+    ctx.insert("next", next);
+    ctx.insert("email", form.email.trim());
+    ctx.insert("organisation", form.organisation.trim());
+    ctx.insert("error", &why);
+    let mut res = with_form_cookie(
+        state,
+        login_page(headers, StatusCode::TOO_MANY_REQUESTS, ctx),
+    );
+    let wait = (t.until - Utc::now()).num_seconds().max(1);
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_str(&wait.to_string()).expect("digits"),
+    );
+    res
 }
 
 /// `POST /console/logout`: ends the session, removes the cookie, opens the sign-in
@@ -245,6 +328,20 @@ pub async fn home(
             }
             (Err(e), _) => return super::error_page(&session, e),
             (_, Err(e)) => return super::error_page(&session, e),
+        }
+        // The chart: the last 12 months billed, in the base currency.
+        let base = match crate::catalog::orgs::get(&state.pool, org).await {
+            Ok(o) => o.base_currency.code().to_string(),
+            Err(e) => return super::error_page(&session, e),
+        };
+        match crate::app::dashboard::billed_by_month(&state.pool, org, &base, today, 12).await {
+            Ok((months, others)) => {
+                ctx.insert("bars", &super::dashboard::bars(&months, &base));
+                ctx.insert("chart_width", &super::dashboard::WIDTH);
+                ctx.insert("base_currency", &base);
+                ctx.insert("other_currency_invoices", &others);
+            }
+            Err(e) => return super::error_page(&session, e),
         }
     }
     if allows(role, Resource::Jobs, Access::Read) {

@@ -35,11 +35,16 @@ use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
 pub mod imports_page;
+pub mod aliases_page;
+pub mod dashboard;
+pub mod documents_page;
+pub mod forms;
 pub mod invoice_actions;
 pub mod invoices;
 pub mod jobs_page;
 pub mod login;
 pub mod migrations_page;
+pub mod settings_page;
 pub mod tokens;
 pub mod users_page;
 
@@ -138,6 +143,30 @@ fn engine() -> &'static tera::Tera {
                 "migration.html",
                 include_str!("../../../templates/console/migration.html"),
             ),
+            (
+                "settings.html",
+                include_str!("../../../templates/console/settings.html"),
+            ),
+            (
+                "aliases.html",
+                include_str!("../../../templates/console/aliases.html"),
+            ),
+            (
+                "logo.html",
+                include_str!("../../../templates/console/logo.html"),
+            ),
+            (
+                "billing_details.html",
+                include_str!("../../../templates/console/billing_details.html"),
+            ),
+            (
+                "billing_detail.html",
+                include_str!("../../../templates/console/billing_detail.html"),
+            ),
+            (
+                "profile_fields.html",
+                include_str!("../../../templates/console/profile_fields.html"),
+            ),
         ])
         .expect("the console's templates compile");
         tera.autoescape_on(vec![".html"]);
@@ -198,6 +227,26 @@ fn navigation(role: Role) -> Vec<NavItem> {
         label: "Profile",
         href: "/console/profile",
     });
+    if roles::allows(role, Resource::Settings, roles::Access::Read) {
+        nav.push(NavItem {
+            label: "Settings",
+            href: "/console/settings",
+        });
+        nav.push(NavItem {
+            label: "Logo",
+            href: "/console/logo",
+        });
+        nav.push(NavItem {
+            label: "Billing details",
+            href: "/console/billing_details",
+        });
+    }
+    if roles::allows(role, Resource::Accounts, roles::Access::Read) {
+        nav.push(NavItem {
+            label: "Aliases",
+            href: "/console/aliases",
+        });
+    }
     nav
 }
 
@@ -224,6 +273,10 @@ pub fn page(
         "jobs.html" | "job.html" => "/console/jobs",
         "imports.html" | "import.html" => "/console/imports",
         "migration_new.html" | "migration.html" => "/console/migrations",
+        "settings.html" => "/console/settings",
+        "aliases.html" => "/console/aliases",
+        "logo.html" => "/console/logo",
+        "billing_details.html" | "billing_detail.html" => "/console/billing_details",
         _ => "",
     };
     ctx.insert("active_href", active);
@@ -466,15 +519,48 @@ async fn checked_csrf(
     let bytes = axum::body::to_bytes(body, state.config.http.body_limit_bytes)
         .await
         .map_err(|_| refuse("unreadable (the form is too large)"))?;
-    let sent = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == CSRF_FIELD)
-        .map(|(_, v)| v.into_owned());
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+        .map(str::to_string);
+    let sent = match multipart {
+        // A file upload (the logo): the token is the form's field `csrf`, whatever
+        // its position.
+        Some(content_type) => multipart_field(&content_type, bytes.clone(), CSRF_FIELD).await,
+        None => url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.into_owned()),
+    };
     match (sent, expected) {
         (None, _) => return Err(refuse("missing")),
         (Some(s), Some(e)) if identity::constant_time_eq(&s, &e) => {}
         _ => return Err(refuse("wrong")),
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// The text of the field `name` of a `multipart/form-data` body, if it has one.
+async fn multipart_field(
+    content_type: &str,
+    bytes: axum::body::Bytes,
+    name: &str,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let req = Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(bytes))
+        .ok()?;
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 #[cfg(test)]

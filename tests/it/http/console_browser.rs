@@ -447,5 +447,121 @@ async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
         "{page}"
     );
     shot(&c, "ops-migration-completed").await;
+/// The images of the PDF `bytes` as `pdfimages -list` reports them: (width, height).
+fn pdf_images(env: &TestEnv, bytes: &[u8]) -> Vec<(u32, u32)> {
+    let path = env.scratch().join("browser-invoice.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("pdfimages")
+        .arg("-list")
+        .arg(&path)
+        .output()
+        .expect("pdfimages (apt-get install poppler-utils)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 4 && f[2] == "image").then(|| (f[3].parse().unwrap(), f[4].parse().unwrap()))
+        })
+        .collect()
+}
+
+/// Settings in Chromium (issue 15): an Administrator signs in, uploads a logo with the
+/// Logo page's file input, and the next invoice's PDF (a1's of 1 Mar 2026, closed
+/// after the upload) shows it: `pdfimages` lists the sample logo's 480 × 128 image.
+/// Screenshots of the home page (with the chart), the settings, logo, billing details
+/// and aliases pages and the invoices list go to `target/console-screenshots/`.
+#[tokio::test]
+async fn in_chromium_an_admin_uploads_a_logo_and_the_next_invoice_shows_it() {
+    let super::console::Billed {
+        env,
+        http,
+        smtp: _smtp,
+        server,
+        ..
+    } = super::console::billed_acme().await;
+    let (_driver, c) = browser().await;
+    let base = format!("http://127.0.0.1:{http}");
+    // An Administrator whose password is "correct horse battery" (argon2id).
+    super::console_session(&env, "acme", "admin@acme.test", "ADMINISTRATOR").await;
+    let hash = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0c2FsdA").unwrap();
+        argon2::Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string()
+    };
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE email = 'admin@acme.test'")
+        .bind(hash)
+        .execute(env.pool())
+        .await
+        .unwrap();
+
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "#email", "admin@acme.test").await;
+    fill(&c, "#password", "correct horse battery\u{E007}").await;
+    wait_path(&c, "/console").await;
+    element(&c, "[data-testid=billed-chart]").await;
+    shot(&c, "home-chart").await;
+
+    click(&c, "nav a[href='/console/settings']").await;
+    element(&c, "[data-testid=next-number]").await;
+    shot(&c, "settings").await;
+    click(&c, "nav a[href='/console/billing_details']").await;
+    shot(&c, "billing-details").await;
+    click(&c, "nav a[href='/console/aliases']").await;
+    shot(&c, "aliases").await;
+
+    click(&c, "nav a[href='/console/logo']").await;
+    assert!(source(&c).await.contains("No logo yet"));
+    let logo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/billrun-render/assets/sample-logo.png");
+    element(&c, "#logo-file")
+        .await
+        .send_keys(logo.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "form[action='/console/logo'] button[type=submit]").await;
+    wait_path(&c, "/console/logo?done=uploaded").await;
+    let page = source(&c).await;
+    assert!(page.contains("data-testid=\"logo-version\">1<"), "{page}");
+    assert!(page.contains("png, 480 × 128 px"), "{page}");
+    shot(&c, "logo").await;
+
+    // The next invoice: a1's cycle closing on 1 Mar 2026, rendered after the upload.
+    env.ok(&["run", "cycle-close", "--now", "2026-03-01T00:00:00Z"]);
+    let id: String = sqlx::query_scalar(
+        "SELECT id FROM invoices WHERE org_id = 'acme' AND account_id = 'a1'
+            AND invoice_date = '2026-03-01'",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    click(&c, "nav a[href='/console/invoices']").await;
+    shot(&c, "invoices-after-logo").await;
+    c.goto(&format!("{base}/console/invoices/{id}"))
+        .await
+        .unwrap();
+    element(&c, "iframe.pdf").await;
+    shot(&c, "invoice-with-logo").await;
+    let session = c
+        .get_named_cookie("billrun_session")
+        .await
+        .unwrap()
+        .value()
+        .to_string();
+    let res = reqwest::Client::new()
+        .get(server.url(&format!("/console/invoices/{id}/pdf")))
+        .header("cookie", format!("billrun_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let pdf = res.bytes().await.unwrap();
+    assert!(
+        pdf_images(&env, &pdf).contains(&(480, 128)),
+        "the logo is on the next invoice's PDF"
+    );
     c.close().await.unwrap();
 }

@@ -9,6 +9,7 @@ mod catalog;
 mod console;
 mod console_browser;
 mod console_ops;
+mod console_settings;
 mod customer_changes;
 mod documents;
 mod identity;
