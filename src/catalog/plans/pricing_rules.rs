@@ -15,7 +15,8 @@ use crate::store::OrgId;
 
 /// Replaces the pricing rules of the plan's latest version with `rules` (Togai's
 /// `CreatePricingRule` objects; `[]` removes them): in its DRAFT, or in a new DRAFT
-/// after a finalized version, as [`super::apply_rate_card_operations`] does. Rules
+/// after a finalized version, as [`super::apply_rate_card_operations`] does (rules
+/// equal to the latest version's change nothing and create no DRAFT). Rules
 /// that do not parse are refused ([`CatalogError::InvalidPlan`], each error naming
 /// `pricingRules[i].<field>`, the rule and the position) and nothing is written.
 pub async fn replace_pricing_rules(
@@ -24,7 +25,7 @@ pub async fn replace_pricing_rules(
     plan_id: &str,
     rules: &[Value],
 ) -> Result<Applied> {
-    edit_latest(pool, org, plan_id, |latest| {
+    edit_latest(pool, org, plan_id, true, |latest| {
         let mut definition = latest.clone();
         if let Some(obj) = definition.as_object_mut() {
             if rules.is_empty() {

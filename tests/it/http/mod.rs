@@ -17,6 +17,7 @@ mod jobs;
 mod login;
 mod meters;
 mod price_plans;
+mod pricing_rules;
 mod schedules;
 mod security;
 mod togai;
