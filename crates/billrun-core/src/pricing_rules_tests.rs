@@ -224,3 +224,57 @@ fn the_togai_shape_reads_and_writes() {
     assert_eq!(r.action.kind, ActionType::Update);
     assert_eq!(serde_json::to_value(&r).unwrap(), v);
 }
+
+fn plan_with_rules(rules: Value) -> Value {
+    json!({
+        "name": "growth", "supportedCurrencies": ["USD"],
+        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}},
+        "usageRateCards": [{"name": "api_calls", "usageMeterId": "api_calls",
+            "ratePlan": {"pricingModel": "TIERED", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "0.10"}]}]}],
+        "fixedFeeRateCards": [{"name": "platform", "invoiceTiming": "IN_ADVANCE", "type": "RECURRING",
+            "rateValues": [{"currency": "USD", "rate": 99}]}],
+        "pricingRules": rules
+    })
+}
+
+#[test]
+fn plans_keep_their_rules_and_refuse_targets_they_lack_or_of_another_timing() {
+    let rules = serde_json::to_value(issue_rules()).unwrap();
+    let plan = crate::plan::Plan::from_json(&plan_with_rules(rules.clone())).unwrap();
+    assert_eq!(plan.pricing_rules, issue_rules());
+    let again = crate::plan::Plan::from_json(&plan.to_json()).unwrap();
+    assert_eq!(again.pricing_rules, plan.pricing_rules);
+    let mut bad = rules.clone();
+    bad[1]["action"]["target"] = json!("sms");
+    let e = crate::plan::Plan::from_json(&plan_with_rules(bad)).unwrap_err();
+    assert_eq!(e.0[0].path, "pricingRules[1].action.target", "{e}");
+    // The platform fee is billed in advance: an IN_ARREARS rule cannot update it.
+    let mut bad = rules.clone();
+    bad[1]["action"]["target"] = json!("platform");
+    let e = crate::plan::Plan::from_json(&plan_with_rules(bad)).unwrap_err();
+    assert!(e.0[0].message.contains("is not billed IN_ARREARS"), "{e}");
+    let mut bad = rules;
+    bad[1]["condition"] = json!("{\"<\": [1,");
+    let e = crate::plan::Plan::from_json(&plan_with_rules(bad)).unwrap_err();
+    assert_eq!(e.0[0].path, "pricingRules[1].condition", "{e}");
+    assert!(e.0[0].message.contains("rule \"10 % off usage\"") && e.0[0].message.contains("column 9"), "{e}");
+}
+
+#[test]
+fn an_account_override_replaces_the_plans_rules() {
+    use crate::overrides::Overrides;
+    let definition = plan_with_rules(serde_json::to_value(issue_rules()).unwrap());
+    let none = Overrides::from_json(&json!({"pricingRules": []})).unwrap();
+    assert!(none.apply_to(&definition).unwrap().pricing_rules.is_empty());
+    assert_eq!(none.to_json(), json!({"pricingRules": []}));
+    let one = vec![issue_rules().remove(1)];
+    let o = Overrides::from_json(&json!({"pricingRules": one})).unwrap();
+    assert_eq!(o.apply_to(&definition).unwrap().pricing_rules, one);
+    let mut bad = serde_json::to_value(&one).unwrap();
+    bad[0]["action"]["target"] = json!("sms");
+    let o = Overrides::from_json(&json!({"pricingRules": bad})).unwrap();
+    let e = o.apply_to(&definition).unwrap_err();
+    assert_eq!(e.0[0].path, "pricingRules[0].action.target", "{e}");
+    assert!(Overrides::from_json(&json!({"pricingRules": 3})).is_err());
+}
