@@ -57,6 +57,12 @@ pub enum BenchCommand {
         /// quantity) instead of the simple SUM, to compare the two.
         #[arg(long)]
         computations: bool,
+        /// Give the bench plan two pricing rules (README "Pricing rules"): an UPDATE
+        /// of the usage card whose condition holds and whose computation gives the
+        /// same amount, and an ADD whose condition is false; the same amounts, to
+        /// measure their cost.
+        #[arg(long)]
+        pricing_rules: bool,
     },
     /// A plan migration of every account (IMMEDIATE, with the cut of open cycles and
     /// credits back, then NEXT_CYCLE), against the same association changes made by
@@ -105,6 +111,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             chunk_size,
             concurrency,
             computations,
+            pricing_rules,
         } => {
             bill_run::run(
                 config,
@@ -113,6 +120,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
                 chunk_size,
                 concurrency,
                 computations,
+                pricing_rules,
             )
             .await
         }

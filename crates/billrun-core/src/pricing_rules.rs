@@ -27,8 +27,8 @@
 //!   - `UPDATE` replaces the amount of the card named by `action.target` (a card of
 //!     the plan with the rule's timing); the line keeps its quantity, its
 //!     description says which rule changed it, and a rated line gets an ADJUSTMENT
-//!     sub-line of the difference so its sub-lines still add up to it. A discount is
-//!     an UPDATE (`revenue x 0.9`).
+//!     sub-line of the difference so its sub-lines still add up to it (the same
+//!     amount leaves the line untouched). A discount is an UPDATE (`revenue x 0.9`).
 //!   - `ADD` adds a line named after the rule (title `action.description`, else the
 //!     rule's name; untagged, quantity 1), over the cycle's billed days; credits pay
 //!     it as they pay a fixed fee. Zero adds no line.
@@ -531,9 +531,13 @@ impl CompiledRules {
     }
 }
 
-/// Sets a line's amount to `amount`, keeping its sub-lines adding up to it.
+/// Sets a line's amount to `amount`, keeping its sub-lines adding up to it; the
+/// same amount leaves the line as it is.
 fn update(line: &mut ChargeLine, rule: &PricingRule, amount: Decimal) {
     let delta = amount - line.amount;
+    if delta.is_zero() {
+        return;
+    }
     if !line.details.is_empty() {
         line.details.push(ChargeDetail {
             kind: DetailKind::Adjustment,
