@@ -271,7 +271,9 @@ pub struct CompiledRules {
 pub fn compile(rules: &[PricingRule]) -> Result<CompiledRules, RuleError> {
     let err = |index: usize, field, message: String| RuleError {
         index,
-        name: rules.get(index).map_or_else(String::new, |r| r.name.clone()),
+        name: rules
+            .get(index)
+            .map_or_else(String::new, |r| r.name.clone()),
         field,
         message,
     };
@@ -334,7 +336,10 @@ pub fn compile(rules: &[PricingRule]) -> Result<CompiledRules, RuleError> {
             ));
         }
         if r.action.kind == ActionType::Update
-            && r.action.target.as_deref().is_none_or(|t| t.trim().is_empty())
+            && r.action
+                .target
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty())
         {
             return Err(err(
                 index,
@@ -368,6 +373,34 @@ pub fn compile(rules: &[PricingRule]) -> Result<CompiledRules, RuleError> {
         engine,
         items: items.into_iter().map(|(_, c)| c).collect(),
     })
+}
+
+thread_local! {
+    /// Rules compiled on this thread, by their JSON: a bill run prices many invoices
+    /// of few plans.
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<CompiledRules>>> =
+        Default::default();
+}
+
+/// The most rule lists [`compiled`] keeps per thread (it forgets them all past it).
+const CACHED_LISTS: usize = 64;
+
+/// [`compile`], memoized per thread by the rules' JSON (pure: the same rules always
+/// compile to the same thing). The result must not be held across an `.await`.
+pub fn compiled(rules: &[PricingRule]) -> Result<std::rc::Rc<CompiledRules>, RuleError> {
+    let key = serde_json::to_string(rules).unwrap_or_default();
+    if let Some(c) = COMPILED.with(|m| m.borrow().get(&key).cloned()) {
+        return Ok(c);
+    }
+    let c = std::rc::Rc::new(compile(rules)?);
+    COMPILED.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= CACHED_LISTS {
+            m.clear();
+        }
+        m.insert(key, c.clone());
+    });
+    Ok(c)
 }
 
 /// A decimal as a JSON number (through its shortest decimal form).
@@ -437,7 +470,11 @@ impl CompiledRules {
                 continue;
             }
             let doc = document(lines);
-            let variables_value = c.vars.iter().map(|v| (v.clone(), lookup(&doc, v))).collect();
+            let variables_value = c
+                .vars
+                .iter()
+                .map(|v| (v.clone(), lookup(&doc, v)))
+                .collect();
             let key = match rule.action.kind {
                 ActionType::Update => rule.action.target.clone().unwrap_or_default(),
                 ActionType::Add => rule.name.clone(),

@@ -60,7 +60,13 @@ fn line(kind: CardKind, name: &str, quantity: Decimal, amount: Decimal, rated: b
 /// 5,500 API calls at 0.10 = 550.00, and a 100.00 platform fee (in arrears).
 fn lines(calls: Decimal) -> Vec<ChargeLine> {
     vec![
-        line(CardKind::Usage, "api_calls", calls, calls * dec!(0.10), true),
+        line(
+            CardKind::Usage,
+            "api_calls",
+            calls,
+            calls * dec!(0.10),
+            true,
+        ),
         line(CardKind::FixedFee, "platform", dec!(1), dec!(100.00), false),
     ]
 }
@@ -126,8 +132,16 @@ fn rules_run_in_order_each_seeing_the_changes_before_it() {
     // ADJUSTMENT sub-line (-55.00) add up to it.
     assert_eq!(l[0].amount, dec!(495.00));
     assert_eq!(l[0].details[1].amount, dec!(-55.00));
-    assert_eq!(l[0].details.iter().map(|d| d.amount).sum::<Decimal>(), dec!(495.00));
-    assert!(l[0].description.contains("pricing rule 10 % off usage: 550.00 -> 495.00"), "{}", l[0].description);
+    assert_eq!(
+        l[0].details.iter().map(|d| d.amount).sum::<Decimal>(),
+        dec!(495.00)
+    );
+    assert!(
+        l[0].description
+            .contains("pricing rule 10 % off usage: 550.00 -> 495.00"),
+        "{}",
+        l[0].description
+    );
     // Order 2: 5,500 calls is not < 1,000: nothing added.
     // Order 3: (495.00 + 100.00) x 0.05 = 29.75, a line of its own.
     assert_eq!(l.len(), 3);
@@ -143,12 +157,24 @@ fn rules_run_in_order_each_seeing_the_changes_before_it() {
         ]
     );
     let first = &log[0].changes;
-    assert_eq!((first.key.as_str(), first.old_revenue, first.new_revenue), ("api_calls", dec!(550.00), dec!(495.00)));
+    assert_eq!(
+        (first.key.as_str(), first.old_revenue, first.new_revenue),
+        ("api_calls", dec!(550.00), dec!(495.00))
+    );
     assert_eq!(first.old_usage, Some(dec!(5500)));
-    assert_eq!(log[0].variables_value["revenue.api_calls"].as_deref(), Some("550"));
+    assert_eq!(
+        log[0].variables_value["revenue.api_calls"].as_deref(),
+        Some("550")
+    );
     assert_eq!(log[1].changes.new_revenue, Decimal::ZERO);
-    assert_eq!(log[1].variables_value["usage.api_calls"].as_deref(), Some("5500"));
-    assert_eq!((log[2].changes.old_revenue, log[2].changes.new_revenue), (dec!(0), dec!(29.75)));
+    assert_eq!(
+        log[1].variables_value["usage.api_calls"].as_deref(),
+        Some("5500")
+    );
+    assert_eq!(
+        (log[2].changes.old_revenue, log[2].changes.new_revenue),
+        (dec!(0), dec!(29.75))
+    );
     assert_eq!(log[2].id, "IN_ARREARS.3");
 }
 
@@ -181,13 +207,24 @@ fn rules_of_the_other_timing_do_not_run() {
 fn errors_are_logged_and_change_nothing() {
     let rules = vec![
         // 550.00 - 600 = -50.00: a line never goes negative.
-        rule("too much", 1, None, r#"{"-": [{"var": "revenue.api_calls"}, 600]}"#, ActionType::Update),
+        rule(
+            "too much",
+            1,
+            None,
+            r#"{"-": [{"var": "revenue.api_calls"}, 600]}"#,
+            ActionType::Update,
+        ),
         rule("text", 2, None, r#""abc""#, ActionType::Add),
     ];
     let mut l = lines(dec!(5500));
     let log = compile(&rules).unwrap().apply(&rules, &target(), &mut l);
     assert_eq!(log[0].kind, LogType::ComputationError);
-    assert!(log[0].changes.error_message.as_deref().unwrap().contains("-50.00"));
+    assert!(log[0]
+        .changes
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("-50.00"));
     assert_eq!(log[1].kind, LogType::ComputationError);
     assert_eq!(l.len(), 2);
     assert_eq!(l[0].amount, dec!(550.00));
@@ -205,13 +242,23 @@ fn rules_that_do_not_parse_are_refused_naming_the_rule_and_the_position() {
     rules[0].computation = r#"{"and": [true, {"frob": 1}]}"#.into();
     let e = compile(&rules).err().unwrap();
     assert_eq!(e.path(), "pricingRules[0].computation");
-    assert!(e.message.contains("\"/and/1\": unknown operator \"frob\""), "{}", e.message);
+    assert!(
+        e.message.contains("\"/and/1\": unknown operator \"frob\""),
+        "{}",
+        e.message
+    );
     let mut rules = issue_rules();
     rules[2].order = 1;
-    assert_eq!(compile(&rules).err().unwrap().path(), "pricingRules[2].order");
+    assert_eq!(
+        compile(&rules).err().unwrap().path(),
+        "pricingRules[2].order"
+    );
     let mut rules = issue_rules();
     rules[1].action.target = None;
-    assert_eq!(compile(&rules).err().unwrap().path(), "pricingRules[1].action.target");
+    assert_eq!(
+        compile(&rules).err().unwrap().path(),
+        "pricingRules[1].action.target"
+    );
 }
 
 #[test]
@@ -258,7 +305,10 @@ fn plans_keep_their_rules_and_refuse_targets_they_lack_or_of_another_timing() {
     bad[1]["condition"] = json!("{\"<\": [1,");
     let e = crate::plan::Plan::from_json(&plan_with_rules(bad)).unwrap_err();
     assert_eq!(e.0[0].path, "pricingRules[1].condition", "{e}");
-    assert!(e.0[0].message.contains("rule \"10 % off usage\"") && e.0[0].message.contains("column 9"), "{e}");
+    assert!(
+        e.0[0].message.contains("rule \"10 % off usage\"") && e.0[0].message.contains("column 9"),
+        "{e}"
+    );
 }
 
 #[test]

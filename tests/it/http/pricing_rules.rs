@@ -103,14 +103,16 @@ async fn pricing_rules_change_the_invoice_at_rating_and_are_logged() {
     assert_eq!(log[1]["changes"]["key"], "low usage surcharge");
     assert_eq!(dec_of(&log[1]["changes"]["newRevenue"]), dec!(0));
     // The opening invoice of January has no arrears part: no rule ran.
-    let (first,): (String,) = sqlx::query_as(
-        "SELECT id FROM invoices WHERE org_id = 'acme' AND boundary = '2026-01-01'",
-    )
-    .fetch_one(env.pool())
-    .await
-    .unwrap();
+    let (first,): (String,) =
+        sqlx::query_as("SELECT id FROM invoices WHERE org_id = 'acme' AND boundary = '2026-01-01'")
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
     let (_, body) = server
-        .get(&format!("/invoice/{first}/pricing_rules_logs"), Some(&analyst))
+        .get(
+            &format!("/invoice/{first}/pricing_rules_logs"),
+            Some(&analyst),
+        )
         .await;
     assert_eq!(body, json!({"data": []}));
     // Another organisation's invoice is not found.
@@ -161,11 +163,20 @@ async fn pricing_rules_are_put_in_the_draft_and_refused_naming_the_rule_and_posi
     let (_, versions) = server
         .get("/v2/price_plans/growth/versions", Some(&pm))
         .await;
-    assert_eq!(versions["data"].as_array().unwrap().len(), 1, "nothing written");
+    assert_eq!(
+        versions["data"].as_array().unwrap().len(),
+        1,
+        "nothing written"
+    );
 
     // Put: version 1 is ACTIVE, so the rules go to a new DRAFT, version 2.
     let (status, body) = server
-        .send(Method::PUT, path, &pm, Some(&json!({"pricingRules": rules()})))
+        .send(
+            Method::PUT,
+            path,
+            &pm,
+            Some(&json!({"pricingRules": rules()})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let data = body["data"].as_array().unwrap();
@@ -173,7 +184,10 @@ async fn pricing_rules_are_put_in_the_draft_and_refused_naming_the_rule_and_posi
     assert_eq!(data[0]["id"], "10 % off usage");
     assert_eq!(data[0]["version"], 2);
     assert_eq!(data[1]["invoiceTiming"], "IN_ARREARS");
-    assert_eq!(data[1]["action"], json!({"type": "ADD", "description": "Low usage surcharge"}));
+    assert_eq!(
+        data[1]["action"],
+        json!({"type": "ADD", "description": "Low usage surcharge"})
+    );
     let (_, latest) = server.get(path, Some(&pm)).await;
     assert_eq!(latest, body);
     let (_, v1) = server.get(&format!("{path}?version=1"), Some(&pm)).await;

@@ -282,10 +282,10 @@ pub fn invoice_contents(
     let mut lines = Vec::new();
     let mut true_up = None;
     let mut log = Vec::new();
-    // The rules compiled once per invoice; the plan's rules were checked when it was
-    // parsed, so this does not fail.
+    // The rules compiled once per thread and rule list; the plan's rules were checked
+    // when it was parsed, so this does not fail.
     let rules = (!plan.pricing_rules.is_empty())
-        .then(|| crate::pricing_rules::compile(&plan.pricing_rules).ok())
+        .then(|| crate::pricing_rules::compiled(&plan.pricing_rules).ok())
         .flatten();
     let mut apply = |timing, window, part: &mut Vec<ChargeLine>| {
         if let Some(r) = &rules {

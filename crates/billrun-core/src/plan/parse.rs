@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::checks::{check_currencies, check_pricing_rules, check_unique_names, check_usage_cycles};
+use super::checks::{
+    check_currencies, check_pricing_rules, check_unique_names, check_usage_cycles,
+};
 use super::rates::{parse_flat_rate_values, parse_rate_plan, parse_slab, parse_slab_rate_values};
 use super::read::{
     object, p_bool, p_choice, p_currency, p_interval, p_name, p_non_negative, p_positive, p_string,
