@@ -58,6 +58,12 @@ pub enum BenchCommand {
         /// quantity) instead of the simple SUM, to compare the two.
         #[arg(long)]
         computations: bool,
+        /// Give the bench plan two pricing rules (README "Pricing rules"): an UPDATE
+        /// of the usage card whose condition holds and whose computation gives the
+        /// same amount, and an ADD whose condition is false; the same amounts, to
+        /// measure their cost.
+        #[arg(long)]
+        pricing_rules: bool,
     },
     /// The whole pipeline through the queue (close, finalize, render, deliver to the
     /// file outbox), then every invoice emailed again through an SMTP sink on
@@ -127,6 +133,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
             chunk_size,
             concurrency,
             computations,
+            pricing_rules,
         } => {
             bill_run::run(
                 config,
@@ -135,6 +142,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, command: BenchCommand) -> R
                 chunk_size,
                 concurrency,
                 computations,
+                pricing_rules,
             )
             .await
         }

@@ -38,6 +38,7 @@ pub async fn run(
     chunk_size: usize,
     concurrency: usize,
     computations: bool,
+    pricing_rules: bool,
 ) -> Result<()> {
     use sqlx::postgres::PgConnectOptions;
     use sqlx::ConnectOptions;
@@ -69,6 +70,28 @@ pub async fn run(
         .execute(&pool)
         .await?;
         println!("  meter api_calls by a computation ({{\"var\": \"attributes.calls\"}})");
+    }
+    if pricing_rules {
+        // Evaluated on every closing invoice, changing no amount (README "Pricing
+        // rules"): an UPDATE to the same amount (condition true) and an ADD whose
+        // condition is false: version 2 of the bench plan, which every account is put
+        // on before any invoice exists (version 1 is finalized: it never changes).
+        sqlx::raw_sql(
+            r#"INSERT INTO price_plan_versions (org_id, plan_id, version, status, definition, finalized_at)
+               SELECT org_id, plan_id, 2, 'ACTIVE', definition || jsonb_build_object('pricingRules', '[
+                 {"name": "same usage", "order": 1,
+                  "condition": "{\">=\": [{\"var\": \"revenue.api_calls\"}, 0]}",
+                  "computation": "{\"*\": [{\"var\": \"revenue.api_calls\"}, 1]}",
+                  "action": {"type": "UPDATE", "target": "api_calls"}},
+                 {"name": "never", "order": 2,
+                  "condition": "{\">\": [{\"var\": \"usage.api_calls\"}, 1000000000000]}",
+                  "computation": "1", "action": {"type": "ADD"}}]'::jsonb), now()
+               FROM price_plan_versions WHERE org_id = 'bench' AND plan_id = 'bench' AND version = 1;
+               UPDATE plan_associations SET plan_version = 2 WHERE org_id = 'bench';"#,
+        )
+        .execute(&pool)
+        .await?;
+        println!("  plan with 2 pricing rules (an UPDATE to the same amount, an ADD whose condition is false)");
     }
     println!(
         "  data generated in {:.1} s (server-side, not part of the figures below)",

@@ -28,5 +28,6 @@ pub mod invoices;
 pub mod load;
 pub mod overview;
 pub mod render;
+pub mod rules_log;
 
 pub use load::OrgSettings;

@@ -59,6 +59,7 @@ pub mod license_updates;
 pub mod money;
 pub mod openapi;
 pub mod price_plans;
+pub mod pricing_rules_logs;
 pub mod routes;
 pub mod schedules;
 pub mod settings;
@@ -145,6 +146,7 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/usage_meters") => on(filter, usage_meters::list),
         ("GET", "/invoices") => on(filter, invoices::list),
         ("GET", "/invoices/{invoice_id}") => on(filter, invoices::get),
+        ("GET", "/invoice/{invoice_id}/pricing_rules_logs") => on(filter, pricing_rules_logs::list),
         ("POST", "/accounts/{account_id}/add_aliases") => on(filter, aliases::add),
         ("POST", "/accounts/{account_id}/remove_aliases") => on(filter, aliases::remove),
         ("GET", "/accounts/{account_id}/account_aliases") => on(filter, aliases::list),

@@ -94,6 +94,7 @@ use super::{document_settings, imports, invoice_actions, templates};
         price_plans::rate_cards::bulk,
         price_plans::pricing_rules,
         price_plans::update_pricing_rules,
+        super::pricing_rules_logs::list,
         price_plans::errors,
         price_plans::versions,
         super::ingest::ingest,

@@ -127,8 +127,8 @@ pub const ROUTES: &[Route] = &[
     route(POST, "/v2/price_plans/{price_plan_id}/finalize", Needs(Resource::PricePlans, Write), "finalize a price plan's DRAFT: ACTIVE"),
     route(GET, "/v2/price_plans/{price_plan_id}/rate_cards", Needs(Resource::PricePlans, Read), "the rate cards of a price plan's latest version (nextToken, pageSize)"),
     route(POST, "/v2/price_plans/{price_plan_id}/rate_cards", Needs(Resource::PricePlans, Write), "bulk rate card operations on a price plan, all or nothing"),
-    route(GET, "/v2/price_plans/{price_plan_id}/pricing_rules", Needs(Resource::PricePlans, Read), "a price plan's pricing rules (none: not supported yet)"),
-    route(PUT, "/v2/price_plans/{price_plan_id}/pricing_rules", Needs(Resource::PricePlans, Write), "replace a price plan's pricing rules (only with none)"),
+    route(GET, "/v2/price_plans/{price_plan_id}/pricing_rules", Needs(Resource::PricePlans, Read), "a price plan's pricing rules (version, else the latest)"),
+    route(PUT, "/v2/price_plans/{price_plan_id}/pricing_rules", Needs(Resource::PricePlans, Write), "replace a price plan's pricing rules (in its DRAFT, a new one after finalizing)"),
     route(GET, "/v2/price_plans/{price_plan_id}/errors", Needs(Resource::PricePlans, Read), "what stands in the way of finalizing a price plan"),
     route(GET, "/v2/price_plans/{price_plan_id}/versions", Needs(Resource::PricePlans, Read), "a price plan's versions (nextToken, pageSize)"),
     route(POST, "/ingest", Needs(Resource::Events, Write), "ingest one usage event"),
@@ -231,6 +231,7 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/console/billing_details/{profile_id}", Needs(Settings, Read), "console: a billing-details profile's form"),
     route(POST, "/console/billing_details/{profile_id}", Needs(Settings, Write), "console: change a billing-details profile"),
     route(POST, "/console/billing_details/{profile_id}/default", Needs(Settings, Write), "console: use a profile on the default template"),
+    route(GET, "/invoice/{invoice_id}/pricing_rules_logs", Needs(Invoices, Read), "what each pricing rule did to an invoice"),
 ];
 
 /// A resource's name in messages and the README's route table.

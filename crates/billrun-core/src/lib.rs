@@ -34,6 +34,7 @@ pub mod overrides;
 pub mod period;
 pub mod plan;
 pub mod plan_migration;
+pub mod pricing_rules;
 pub mod rate_card_ops;
 pub mod rating;
 #[cfg(any(test, feature = "testing"))]

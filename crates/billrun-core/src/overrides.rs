@@ -19,6 +19,10 @@
 //! plan's whole config. The plan with its overrides applied is validated like any
 //! plan ([`Overrides::apply_to`]), so an override can never make an unbillable plan.
 //!
+//! `pricingRules` replaces the plan's pricing rules as a whole (Togai's
+//! `CreatePricingRule` list, [`crate::pricing_rules`]); `[]` removes them for the
+//! account. They are validated against the plan like the plan's own.
+//!
 //! When an account moves to another plan ([`Overrides::carried_to`]), each card
 //! override goes to the target's card of the same name; one with no such card is
 //! dropped and reported.
@@ -54,6 +58,8 @@ pub struct Overrides {
     pub pricing_cycle: Option<Value>,
     /// Per-card replacements, in the order given.
     pub cards: Vec<CardOverride>,
+    /// Replaces the plan's `pricingRules` (the JSON list, verbatim).
+    pub pricing_rules: Option<Value>,
 }
 
 /// Overrides moved to another plan: what was kept, and the card overrides that had
@@ -76,10 +82,10 @@ impl Overrides {
         };
         let mut errors = Vec::new();
         for key in obj.keys() {
-            if key != "pricingCycleConfig" && key != "rateCards" {
+            if key != "pricingCycleConfig" && key != "rateCards" && key != "pricingRules" {
                 errors.push(FieldError::new(
                     format!("overrides.{key}"),
-                    "unknown field: expected pricingCycleConfig or rateCards",
+                    "unknown field: expected pricingCycleConfig, rateCards or pricingRules",
                 ));
             }
         }
@@ -144,10 +150,22 @@ impl Overrides {
                 "expected an array of card overrides",
             )),
         }
+        let pricing_rules = match obj.get("pricingRules") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Array(_)) => Some(v.clone()),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "overrides.pricingRules",
+                    "expected an array of pricing rules",
+                ));
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(Overrides {
                 pricing_cycle,
                 cards,
+                pricing_rules,
             })
         } else {
             Err(FieldErrors(errors))
@@ -176,12 +194,15 @@ impl Overrides {
                 .collect();
             m.insert("rateCards".into(), Value::Array(cards));
         }
+        if let Some(rules) = &self.pricing_rules {
+            m.insert("pricingRules".into(), rules.clone());
+        }
         Value::Object(m)
     }
 
     /// Whether nothing is overridden.
     pub fn is_empty(&self) -> bool {
-        self.pricing_cycle.is_none() && self.cards.is_empty()
+        self.pricing_cycle.is_none() && self.cards.is_empty() && self.pricing_rules.is_none()
     }
 
     /// The plan `definition` (Togai JSON) with these overrides applied, validated.
@@ -194,6 +215,9 @@ impl Overrides {
         let mut errors = Vec::new();
         if let (Some(pc), Some(obj)) = (&self.pricing_cycle, merged.as_object_mut()) {
             obj.insert("pricingCycleConfig".into(), pc.clone());
+        }
+        if let (Some(rules), Some(obj)) = (&self.pricing_rules, merged.as_object_mut()) {
+            obj.insert("pricingRules".into(), rules.clone());
         }
         for (i, card) in self.cards.iter().enumerate() {
             match card_mut(&mut merged, &card.name) {
@@ -217,7 +241,9 @@ impl Overrides {
     }
 
     /// These overrides for the plan `target` (Togai JSON): card overrides go to the
-    /// target's card of the same name or are dropped; the pricing cycle is kept.
+    /// target's card of the same name or are dropped; the pricing cycle and the
+    /// pricing rules are kept (rules whose target the plan lacks make
+    /// [`Overrides::apply_to`] fail, naming the rule).
     pub fn carried_to(&self, target: &Value) -> Carried {
         let names = card_names(target);
         let (kept, dropped): (Vec<CardOverride>, Vec<CardOverride>) = self
@@ -229,6 +255,7 @@ impl Overrides {
             overrides: Overrides {
                 pricing_cycle: self.pricing_cycle.clone(),
                 cards: kept,
+                pricing_rules: self.pricing_rules.clone(),
             },
             dropped: dropped.into_iter().map(|c| c.name).collect(),
         }

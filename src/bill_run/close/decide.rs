@@ -12,6 +12,7 @@ use billrun_core::charges::{invoice_contents, CycleInput, LicenseChange};
 use billrun_core::cycle::{local_start_instant, CycleWindow};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::Plan;
+use billrun_core::pricing_rules::RuleLog;
 use billrun_core::RoundingMode;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -175,13 +176,16 @@ pub(super) fn usage_windows(work: &mut [Work<'_>]) -> Vec<UsageWindow> {
     windows
 }
 
+/// One priced invoice: the work, its lines and its pricing rules' log.
+pub(super) type PricedInvoice<'w, 'a> = (&'w Work<'a>, InvoiceLines, Vec<RuleLog>);
+
 /// The invoices [`price`] computed.
 #[derive(Default)]
 pub(super) struct Priced<'w, 'a> {
-    /// New invoices: the work and its lines.
-    pub new: Vec<(&'w Work<'a>, InvoiceLines)>,
-    /// Recomputed stale drafts: the work (with its draft id) and its new lines.
-    pub recomputed: Vec<(&'w Work<'a>, InvoiceLines)>,
+    /// New invoices: the work, its lines and rules' log.
+    pub new: Vec<PricedInvoice<'w, 'a>>,
+    /// Recomputed stale drafts: the work (with its draft id), its new lines and log.
+    pub recomputed: Vec<PricedInvoice<'w, 'a>>,
     /// Drafts recomputed to nothing, to remove.
     pub emptied: Vec<String>,
     /// Associations (account, start) that could not be priced: their cycles are not
@@ -242,9 +246,10 @@ pub(super) fn price<'w, 'a>(
             continue;
         }
         let lines = InvoiceLines::from_contents(&contents);
+        let log = contents.pricing_rules_log;
         match &w.draft_id {
-            Some(_) => priced.recomputed.push((w, lines)),
-            None => priced.new.push((w, lines)),
+            Some(_) => priced.recomputed.push((w, lines, log)),
+            None => priced.new.push((w, lines, log)),
         }
     }
     priced

@@ -88,13 +88,13 @@ pub async fn close_chunk(
 
     // Write.
     let mut new_invoices = InvoiceBatch::default();
-    for (w, lines) in &priced.new {
-        new_invoices.push(ulid::Ulid::generate().to_string(), w, lines);
+    for (w, lines, log) in &priced.new {
+        new_invoices.push(ulid::Ulid::generate().to_string(), w, lines, log);
     }
     let mut recomputed_drafts = InvoiceBatch::default();
-    for (w, lines) in &priced.recomputed {
+    for (w, lines, log) in &priced.recomputed {
         let id = w.draft_id.clone().expect("a recomputed draft has its id");
-        recomputed_drafts.push(id, w, lines);
+        recomputed_drafts.push(id, w, lines, log);
     }
     let created = new_invoices.insert(conn, org, ctx.as_of).await?;
     let recomputed = recomputed_drafts

@@ -24,9 +24,11 @@
 //! This module owns the lifecycle (apply, finalize, archive, discard); [`read`] lists
 //! and reads versions, [`rate_cards`] edits a plan by rate card operations.
 
+mod pricing_rules;
 mod rate_cards;
 mod read;
 
+pub use pricing_rules::*;
 pub use rate_cards::*;
 pub use read::*;
 

@@ -51,6 +51,25 @@ pub async fn apply_rate_card_operations(
     plan_id: &str,
     operations: &Value,
 ) -> Result<Applied, RateCardsError> {
+    edit_latest(pool, org, plan_id, false, |latest| {
+        rate_card_ops::apply_operations(latest, operations).map_err(RateCardsError::Operations)
+    })
+    .await
+}
+
+/// Edits the plan's latest version with `edit` (its definition -> the new plan): in
+/// the DRAFT, or in a new DRAFT after a finalized version (which does not change), in
+/// one transaction under the plan's row lock; nothing is written if `edit` fails.
+/// Shared by the rate card operations and the pricing rules (`pricing_rules.rs`).
+/// With `keep_unchanged`, an edit that changes nothing creates no new DRAFT after a
+/// finalized version either (the rate card operations always create one).
+pub(super) async fn edit_latest<E: From<CatalogError> + From<sqlx::Error>>(
+    pool: &PgPool,
+    org: &OrgId,
+    plan_id: &str,
+    keep_unchanged: bool,
+    edit: impl FnOnce(&Value) -> Result<billrun_core::plan::Plan, E>,
+) -> Result<Applied, E> {
     let mut tx = pool.begin().await?;
     lock_plan(&mut tx, org, plan_id).await?;
     let latest: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -64,11 +83,12 @@ pub async fn apply_rate_card_operations(
     let latest = latest
         .ok_or_else(|| plan_not_found(org, plan_id))?
         .into_version()?;
-    let plan = rate_card_ops::apply_operations(&latest.definition, operations)
-        .map_err(RateCardsError::Operations)?;
-    // Operations change cards only: name, currencies and cycle are the base's.
+    let plan = edit(&latest.definition)?;
+    // Edits change cards or rules only: name, currencies and cycle are the base's.
     let definition = plan.to_json();
-    let (version, outcome) = if latest.status == PlanStatus::Draft {
+    let (version, outcome) = if keep_unchanged && definition == latest.definition {
+        (latest.version, ApplyOutcome::Unchanged)
+    } else if latest.status == PlanStatus::Draft {
         if definition == latest.definition {
             (latest.version, ApplyOutcome::Unchanged)
         } else {

@@ -28,12 +28,15 @@
 //!   version as a DRAFT, as `billrun plan apply` does; so do rate card operations.
 //! - Finalizing does not migrate accounts: `migrationMode` and `versionsToMigrate` are
 //!   refused (400); migrate with a plan migration afterwards.
-//! - Pricing rules are not supported yet (issue 17): listing answers none, and
-//!   replacing them with a non-empty list is refused with 400.
+//! - Pricing rules (`rules`, issue 17) are kept in the plan version: replacing them
+//!   edits the DRAFT (or creates the next one) like a rate card operation.
 //! - The errors of a plan are what stands in the way of finalizing its DRAFT: usage
 //!   cards whose usage meter does not exist (`entityType` RATE_CARD).
 
 pub mod rate_cards;
+mod rules;
+
+pub use rules::*;
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -171,24 +174,6 @@ pub struct ValidatedEntityError {
 pub struct ErrorsPage {
     /// The errors, in the plan's order.
     pub data: Vec<ValidatedEntityError>,
-}
-
-/// Togai's `PricingRulesPaginatedResponse`: always empty (issue 17).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PricingRulesPage {
-    /// No pricing rules.
-    #[schema(value_type = Vec<Object>)]
-    pub data: Vec<Value>,
-}
-
-/// Togai's `UpdatePricingRulesRequest`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdatePricingRulesRequest {
-    /// Togai's `CreatePricingRule`s: only an empty list is accepted.
-    #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    pub pricing_rules: Option<Vec<Value>>,
 }
 
 /// `?version=` of Togai's GET routes: a version number, the latest when absent.
@@ -561,65 +546,6 @@ pub async fn errors(
             })
             .collect(),
     }))
-}
-
-/// The plan's pricing rules: none (billrun does not support them yet, issue 17).
-#[utoipa::path(get, path = "/v2/price_plans/{price_plan_id}/pricing_rules", tag = "price plans",
-    params(("price_plan_id" = String, Path, description = "the plan's name"), VersionQuery),
-    responses(
-        (status = 200, description = "no pricing rules", body = PricingRulesPage),
-        (status = 404, description = "no such plan or version in the organisation", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
-pub async fn pricing_rules(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
-    Params(q): Params<VersionQuery>,
-) -> Result<Json<PricingRulesPage>, ApiError> {
-    plans::get_version(&state.pool, &who.org, &id, q.number()?).await?;
-    Ok(Json(PricingRulesPage { data: Vec::new() }))
-}
-
-/// Replaces the plan's pricing rules (audited as `plan.pricing_rules`): only with
-/// none, since billrun does not support them yet (issue 17); a non-empty list is
-/// refused with 400 and changes nothing.
-#[utoipa::path(put, path = "/v2/price_plans/{price_plan_id}/pricing_rules", tag = "price plans",
-    params(("price_plan_id" = String, Path, description = "the plan's name")),
-    request_body = UpdatePricingRulesRequest,
-    responses(
-        (status = 200, description = "no pricing rules", body = PricingRulesPage),
-        (status = 400, description = "pricing rules are not supported yet", body = ErrorBody),
-        (status = 404, description = "no such plan in the organisation", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
-pub async fn update_pricing_rules(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
-    Body(req): Body<UpdatePricingRulesRequest>,
-) -> Result<Json<PricingRulesPage>, ApiError> {
-    let count = req.pricing_rules.as_ref().map_or(0, Vec::len);
-    let result = async {
-        plans::get_version(&state.pool, &who.org, &id, None).await?;
-        if count > 0 {
-            return Err(ApiError::invalid(format!(
-                "pricingRules: pricing rules are not supported by billrun yet (issue 17); \
-                 {count} given, only an empty list is accepted"
-            )));
-        }
-        Ok(())
-    }
-    .await;
-    audited(
-        &state,
-        &who,
-        change("plan.pricing_rules", &id),
-        json!({ "pricingRules": count }),
-        result,
-    )
-    .await?;
-    Ok(Json(PricingRulesPage { data: Vec::new() }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod jobs;
 mod login;
 mod meters;
 mod price_plans;
+mod pricing_rules;
 mod schedules;
 mod security;
 mod togai;

@@ -383,7 +383,8 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    // Pricing rules: none; only an empty list may be put.
+    // Pricing rules: none yet; a rule that is not one is refused, naming it; an empty
+    // list equal to the plan's changes nothing (no new DRAFT).
     let (status, rules) = server
         .get("/v2/price_plans/growth/pricing_rules", Some(&pm))
         .await;
@@ -400,7 +401,7 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
-        message(&body).contains("pricing rules are not supported by billrun yet"),
+        message(&body).contains("pricingRules[0]: not a pricing rule: unknown variant `USAGE`"),
         "{body}"
     );
     let (status, body) = server

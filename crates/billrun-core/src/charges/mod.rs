@@ -52,7 +52,9 @@
 //!
 //! Invoice timing ([`invoice_contents`]): the invoice at a cycle boundary holds the
 //! IN_ARREARS lines and the true-up of the cycle that closes, and the IN_ADVANCE (and
-//! PREPAID) lines of the cycle that opens.
+//! PREPAID) lines of the cycle that opens. The plan's pricing rules then change each
+//! part ([`crate::pricing_rules`]: IN_ARREARS rules the closing part, IN_ADVANCE ones
+//! the opening part) and their log is part of the contents.
 //!
 //! This module owns the inputs, the outputs and the two entry points; the private
 //! `cards` charges each kind of card and `days` splits a cycle into days and usage
@@ -212,6 +214,10 @@ pub struct InvoiceContents {
     pub lines: Vec<ChargeLine>,
     /// The closing cycle's true-up, if any.
     pub true_up: Option<ChargeLine>,
+    /// What the plan's pricing rules did, one entry per rule evaluated, in order
+    /// (the closing cycle's IN_ARREARS rules, then the opening cycle's IN_ADVANCE
+    /// ones); empty for a plan without rules.
+    pub pricing_rules_log: Vec<crate::pricing_rules::RuleLog>,
 }
 
 /// Charges every card of `plan` for one cycle, in `currency`.
@@ -275,19 +281,41 @@ pub fn invoice_contents(
 ) -> Result<InvoiceContents, ChargeError> {
     let mut lines = Vec::new();
     let mut true_up = None;
+    let mut log = Vec::new();
+    // The rules compiled once per thread and rule list; the plan's rules were checked
+    // when it was parsed, so this does not fail.
+    let rules = (!plan.pricing_rules.is_empty())
+        .then(|| crate::pricing_rules::compiled(&plan.pricing_rules).ok())
+        .flatten();
+    let mut apply = |timing, window, part: &mut Vec<ChargeLine>| {
+        if let Some(r) = &rules {
+            let target = crate::pricing_rules::Target {
+                timing,
+                window,
+                currency,
+                rounding,
+            };
+            log.extend(r.apply(&plan.pricing_rules, &target, part));
+        }
+    };
     if let Some(input) = closing {
         let charges = cycle_charges(plan, currency, rounding, input)?;
-        lines.extend(charges.in_arrears().cloned());
+        let mut part: Vec<ChargeLine> = charges.in_arrears().cloned().collect();
+        apply(InvoiceTiming::InArrears, input.window, &mut part);
+        lines.extend(part);
         true_up = charges.true_up;
     }
     if let Some(input) = opening {
         let charges = cycle_charges(plan, currency, rounding, input)?;
-        lines.extend(charges.in_advance().cloned());
+        let mut part: Vec<ChargeLine> = charges.in_advance().cloned().collect();
+        apply(InvoiceTiming::InAdvance, input.window, &mut part);
+        lines.extend(part);
     }
     Ok(InvoiceContents {
         currency,
         lines,
         true_up,
+        pricing_rules_log: log,
     })
 }
 

@@ -123,3 +123,56 @@ pub(super) fn check_usage_cycles(plan: &Plan, errs: &mut Errs) {
         }
     }
 }
+
+/// Pricing rules: their JSON-logic compiles ([`crate::pricing_rules::compile`], the
+/// error naming the rule and the position), their names are not card names, and an
+/// UPDATE's target is a card of the plan with the rule's timing.
+pub(super) fn check_pricing_rules(plan: &Plan, errs: &mut Errs) {
+    if let Err(e) = crate::pricing_rules::compile(&plan.pricing_rules) {
+        errs.add(&e.path(), format!("rule {:?}: {}", e.name, e.message));
+    }
+    let cards: Vec<(&str, bool)> = plan
+        .usage_cards
+        .iter()
+        .map(|c| &c.card)
+        .chain(plan.fixed_fee_cards.iter().map(|c| &c.card))
+        .chain(plan.license_cards.iter().map(|c| &c.card))
+        .chain(plan.credit_grant_cards.iter().map(|c| &c.card))
+        .map(|c| (c.name.as_str(), c.invoice_timing.is_billed_in_advance()))
+        .collect();
+    for (i, r) in plan.pricing_rules.iter().enumerate() {
+        if card_index(plan).iter().any(|(_, name, _)| *name == r.name) {
+            errs.add(
+                &format!("pricingRules[{i}].name"),
+                format!(
+                    "rule {:?}: is the name of a rate card: a rule's name names the line it adds",
+                    r.name
+                ),
+            );
+        }
+        let Some(target) = r
+            .action
+            .target
+            .as_deref()
+            .filter(|_| r.action.kind == crate::pricing_rules::ActionType::Update)
+        else {
+            continue;
+        };
+        let advance = r.timing().is_billed_in_advance();
+        match cards.iter().find(|(name, _)| *name == target) {
+            None => errs.add(
+                &format!("pricingRules[{i}].action.target"),
+                format!("rule {:?}: the plan has no rate card named {target:?}", r.name),
+            ),
+            Some((_, a)) if *a != advance => errs.add(
+                &format!("pricingRules[{i}].action.target"),
+                format!(
+                    "rule {:?}: rate card {target:?} is not billed {}: a rule updates the cards of its invoiceTiming",
+                    r.name,
+                    r.timing().as_str()
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}

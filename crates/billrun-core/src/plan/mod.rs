@@ -376,6 +376,10 @@ pub struct Plan {
     pub minimum_commitment: Option<MinimumCommitment>,
     /// `creditGrantRateCards`.
     pub credit_grant_cards: Vec<CreditGrantRateCard>,
+    /// `pricingRules` (billrun keeps them in the plan version's definition; Togai
+    /// edits them with `PUT /v2/price_plans/{id}/pricing_rules`), see
+    /// [`crate::pricing_rules`].
+    pub pricing_rules: Vec<crate::pricing_rules::PricingRule>,
 }
 
 /// What a plan needs from storage to be billed.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::checks::{check_currencies, check_unique_names, check_usage_cycles};
+use super::checks::{
+    check_currencies, check_pricing_rules, check_unique_names, check_usage_cycles,
+};
 use super::rates::{parse_flat_rate_values, parse_rate_plan, parse_slab, parse_slab_rate_values};
 use super::read::{
     object, p_bool, p_choice, p_currency, p_interval, p_name, p_non_negative, p_positive, p_string,
@@ -33,6 +35,7 @@ const PLAN_KEYS: &[&str] = &[
     "licenseRateCards",
     "minimumCommitment",
     "creditGrantRateCards",
+    "pricingRules",
 ];
 
 pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
@@ -57,6 +60,7 @@ pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
         .get("minimumCommitment")
         .and_then(|mc| parse_commitment(mc, &o.at("minimumCommitment"), errs));
     let credit_grant_cards = parse_list(&o, "creditGrantRateCards", errs, parse_credit_grant_card);
+    let pricing_rules = parse_list(&o, "pricingRules", errs, parse_pricing_rule);
 
     let plan = Plan {
         name: name?,
@@ -68,8 +72,10 @@ pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
         license_cards,
         minimum_commitment,
         credit_grant_cards,
+        pricing_rules,
     };
     check_unique_names(&plan, errs);
+    check_pricing_rules(&plan, errs);
     check_currencies(&plan, errs);
     check_usage_cycles(&plan, errs);
     Some(plan)
@@ -472,4 +478,16 @@ fn parse_recurrence(o: &Obj, errs: &mut Errs) -> Option<Recurrence> {
             Some(Recurrence::Recurring { interval, offset })
         }
     }
+}
+
+/// One of Togai's `CreatePricingRule`s (its JSON-logic is checked across the rules,
+/// in `check_pricing_rules`).
+fn parse_pricing_rule(
+    v: &Value,
+    path: &str,
+    errs: &mut Errs,
+) -> Option<crate::pricing_rules::PricingRule> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| errs.add(path, format!("not a pricing rule: {e}")))
+        .ok()
 }

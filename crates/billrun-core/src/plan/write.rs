@@ -258,6 +258,9 @@ impl Plan {
                 .collect();
             m.insert("creditGrantRateCards".into(), Value::Array(cards));
         }
+        if !self.pricing_rules.is_empty() {
+            m.insert("pricingRules".into(), json!(self.pricing_rules));
+        }
         Value::Object(m)
     }
 }
