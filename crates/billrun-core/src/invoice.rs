@@ -40,6 +40,7 @@ use crate::credits::{Consumption, Payable};
 use crate::money::{Currency, RoundingMode};
 use crate::period::Period;
 use crate::plan::CardKind;
+use crate::tax::{LineTax, TaxTotal};
 
 /// Display name of the group of cards without a tag.
 pub const UNTAGGED_GROUP: &str = "Charges";
@@ -68,6 +69,10 @@ pub enum LineKind {
     TotalCredits,
     /// What is due.
     Total,
+    /// Tax of the invoice: one TAX child per rate (README "Taxes").
+    TotalTax,
+    /// The tax of one rate (quantity: its taxable amount; unit price: its percent).
+    Tax,
 }
 
 /// One line of the invoice tree.
@@ -95,10 +100,14 @@ pub struct LineItem {
     pub period: Option<Period>,
     /// Sub-lines; when present their amounts add up to `amount`.
     pub children: Vec<LineItem>,
+    /// The line's tax rate and share of its tax (card lines and the true-up of a
+    /// taxed invoice; see [`crate::tax`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<LineTax>,
 }
 
 impl LineItem {
-    fn summary(kind: LineKind, display_name: &str, amount: Decimal) -> Self {
+    pub(crate) fn summary(kind: LineKind, display_name: &str, amount: Decimal) -> Self {
         Self {
             kind,
             card_name: None,
@@ -110,6 +119,7 @@ impl LineItem {
             amount,
             period: None,
             children: Vec::new(),
+            tax: None,
         }
     }
 
@@ -129,6 +139,7 @@ impl LineItem {
                 .iter()
                 .map(|d| Self::from_detail(line, d))
                 .collect(),
+            tax: None,
         }
     }
 
@@ -149,6 +160,7 @@ impl LineItem {
             amount: d.amount,
             period: Some(d.period),
             children: Vec::new(),
+            tax: None,
         }
     }
 }
@@ -168,8 +180,17 @@ pub struct InvoiceLines {
     pub true_up: Option<LineItem>,
     /// TOTAL_CREDITS: 0 until credits are applied (a later stage fills it in).
     pub total_credits: LineItem,
-    /// TOTAL = SUB_TOTAL + TRUE_UP - TOTAL_CREDITS.
+    /// TOTAL = SUB_TOTAL + TRUE_UP + TOTAL_TAX - TOTAL_CREDITS.
     pub total: LineItem,
+    /// TOTAL_TAX, one TAX child per rate; `None`: no rate applies (no tax lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tax: Option<LineItem>,
+    /// The tax per rate, with its UNCL5305 category (empty when untaxed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taxes: Vec<TaxTotal>,
+    /// The note the tax treatment requires (reverse charge, exempt...), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_note: Option<String>,
 }
 
 impl InvoiceLines {
@@ -231,6 +252,9 @@ impl InvoiceLines {
             true_up,
             total_credits,
             total,
+            total_tax: None,
+            taxes: Vec::new(),
+            tax_note: None,
         }
     }
 
@@ -264,7 +288,27 @@ impl InvoiceLines {
                 Some(t)
             }
         };
-        Self::assemble(currency, groups, true_up)
+        let mut merged = Self::assemble(currency, groups, true_up);
+        // Taxes per document: the rates on the lines, rounded once per rate over all.
+        if parts.iter().any(|(_, l)| l.total_tax.is_some()) {
+            if let Some(t) = merged.true_up.as_mut() {
+                if t.tax.is_none() {
+                    t.tax = t.children.iter().find_map(|c| c.tax.clone());
+                }
+                let tax = t.tax.clone();
+                if let Some(g) = merged
+                    .grand_total
+                    .children
+                    .iter_mut()
+                    .find(|l| l.kind == LineKind::TrueUp)
+                {
+                    g.tax = tax;
+                }
+            }
+            merged.tax_note = parts.iter().find_map(|(_, l)| l.tax_note.clone());
+            merged.recompute_taxes();
+        }
+        merged
     }
 
     /// The charge groups (GROUP lines under the grand total), in invoice order.
@@ -304,7 +348,8 @@ impl InvoiceLines {
                 Some(Payable {
                     kind: l.card_kind?,
                     card_name: l.card_name.clone()?,
-                    amount: l.amount,
+                    // Credits pay the gross amount (after tax, README "Taxes").
+                    amount: l.amount + l.tax.as_ref().map_or(Decimal::ZERO, |t| t.amount),
                     service: service(l),
                 })
             })
@@ -313,7 +358,7 @@ impl InvoiceLines {
             out.push(Payable {
                 kind: CardKind::MinimumCommitment,
                 card_name: t.card_name.clone().unwrap_or_default(),
-                amount: t.amount,
+                amount: t.amount + t.tax.as_ref().map_or(Decimal::ZERO, |x| x.amount),
                 service: service(t),
             });
         }
@@ -350,7 +395,8 @@ impl InvoiceLines {
         self.total_credits.amount = credits;
         self.total_credits.children = children;
         let true_up = self.true_up.as_ref().map_or(zero, |t| t.amount);
-        self.total.amount = exact(self.sub_total.amount + true_up - credits);
+        let tax = self.total_tax.as_ref().map_or(zero, |t| t.amount);
+        self.total.amount = exact(self.sub_total.amount + true_up + tax - credits);
         // The grand total's last child: the credits, as the deduction they are.
         self.grand_total
             .children
@@ -478,7 +524,7 @@ mod tests {
         let true_up = lines.true_up.as_ref().map_or(Decimal::ZERO, |t| t.amount);
         assert_eq!(
             lines.total.amount,
-            lines.sub_total.amount + true_up - lines.total_credits.amount
+            lines.sub_total.amount + true_up + lines.tax_amount() - lines.total_credits.amount
         );
         assert!(lines.total.amount >= Decimal::ZERO);
     }
