@@ -34,7 +34,9 @@
 //! (<https://getlago.com/changelog/nvoice-calculation-method>) deducts prepaid
 //! credits after tax; Stripe applies a customer's invoice balance to the amount due
 //! (<https://docs.stripe.com/billing/customer/balance>). billrun has no discounts;
-//! a discount would come before tax (Lago "Coupons applied before tax").
+//! a discount would come before tax (Lago "Coupons applied before tax"). Lines
+//! selling credits (credit-grant cards) are not taxed: a purchase of credits is an
+//! advance payment, taxed when the credits pay taxed lines (Lago's rule, same page).
 
 use std::collections::BTreeMap;
 
@@ -44,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invoice::{InvoiceLines, LineItem, LineKind};
 use crate::money::{round_parts, RoundingMode};
+use crate::plan::CardKind;
 use crate::FieldError;
 
 /// UNCL5305 duty/tax category codes billrun accepts (EN 16931's VAT categories).
@@ -308,7 +311,13 @@ impl InvoiceLines {
             match g.kind {
                 LineKind::Group => {
                     for l in g.children.iter_mut() {
-                        l.tax = setup.rate_for(l.card_name.as_deref(), tax_point(l))?;
+                        // Credits sold are an advance payment, not taxed when sold:
+                        // the credits then pay taxed lines (Lago's rule, see above).
+                        l.tax = if l.card_kind == Some(CardKind::CreditGrant) {
+                            None
+                        } else {
+                            setup.rate_for(l.card_name.as_deref(), tax_point(l))?
+                        };
                     }
                 }
                 LineKind::TrueUp => g.tax = setup.rate_for(None, tax_point(g))?,

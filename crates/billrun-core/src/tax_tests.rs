@@ -450,3 +450,31 @@ fn rates_are_checked_field_by_field() {
     );
     assert!(TaxTreatment::parse("reverse").is_err());
 }
+
+#[test]
+fn credits_sold_are_not_taxed_and_cards_name_their_rate_in_the_plan() {
+    let lines = [
+        usage("api", dec!(100.00)),
+        charge(CardKind::CreditGrant, "pack", dec!(50.00)),
+    ];
+    let inv = taxed(Currency::EUR, &lines, None, &german(TaxTreatment::Standard));
+    // Only api is taxed: 100.00 x 19 % = 19.00; the pack's 50.00 is untaxed.
+    // Total 150.00 + 19.00 = 169.00.
+    assert_eq!(shares(&inv), ["19.00", "-"]);
+    assert_eq!(inv.taxes[0].taxable_amount.to_string(), "100.00");
+    assert_eq!(inv.total.amount.to_string(), "169.00");
+
+    let plan = crate::plan::Plan::from_json(&serde_json::json!({
+        "name": "p", "supportedCurrencies": ["EUR"],
+        "pricingCycleConfig": {"interval": "MONTHLY"},
+        "fixedFeeRateCards": [{"name": "books", "type": "RECURRING", "taxRateCode": "DE_REDUCED",
+            "rateValues": [{"currency": "EUR", "rate": 10}]}]
+    }))
+    .unwrap();
+    assert_eq!(
+        plan.tax_rate_codes(),
+        BTreeMap::from([("books".to_string(), "DE_REDUCED".to_string())])
+    );
+    let back = crate::plan::Plan::from_json(&plan.to_json()).unwrap();
+    assert_eq!(back, plan);
+}

@@ -118,6 +118,7 @@ fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Optio
     let name = o.req("name", errs, p_name);
     let display_name = o.opt("displayName", errs, p_string);
     let tag = o.opt("tag", errs, p_string);
+    let tax_rate_code = o.opt("taxRateCode", errs, p_name);
     let invoice_timing = o
         .opt("invoiceTiming", errs, |v| {
             let t = p_choice(v, TIMINGS)?;
@@ -139,6 +140,7 @@ fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Optio
         display_name,
         tag,
         invoice_timing,
+        tax_rate_code,
     })
 }
 
@@ -163,6 +165,7 @@ const USAGE_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "usageMeterId",
     "ratePlan",
     "rateValues",
@@ -190,6 +193,7 @@ const FIXED_FEE_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "enableProration",
     "recurrenceConfig",
     "rateValues",
@@ -220,6 +224,7 @@ const LICENSE_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "enableProration",
     "usageCycle",
     "config",
@@ -288,6 +293,7 @@ const CREDIT_GRANT_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "recurrenceConfig",
     "grantDetails",
     "rateDetails",
