@@ -198,6 +198,10 @@ pub const ROUTES: &[Route] = &[
     route(POST, "/console/invoices/{invoice_id}/void", Needs(Invoices, Write), "console: void an invoice"),
     route(GET, "/console/invoices/{invoice_id}/resend", Needs(Invoices, Write), "console: confirm: email an invoice again"),
     route(POST, "/console/invoices/{invoice_id}/resend", Needs(Invoices, Write), "console: email an invoice again"),
+    route(GET, "/billrun/tax_rates", Needs(Settings, Read), "the organisation's tax rates"),
+    route(PUT, "/billrun/tax_rates/{code}", Needs(Settings, Write), "create or replace a tax rate from its validFrom"),
+    route(PUT, "/billrun/customers/{customer_id}/tax", Needs(Customers, Write), "a customer's tax id and treatment"),
+    route(PUT, "/billrun/accounts/{account_id}/tax", Needs(Accounts, Write), "an account's tax id and treatment (overrides its customer's)"),
 ];
 
 /// A resource's name in messages and the README's route table.
