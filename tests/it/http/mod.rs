@@ -19,6 +19,7 @@ mod meters;
 mod price_plans;
 mod schedules;
 mod security;
+mod taxes;
 mod togai;
 
 use std::time::Duration;
