@@ -160,12 +160,28 @@ pub struct EmailView {
     pub due_date: Option<String>,
     /// The grand total, e.g. `"$1,234.50"`.
     pub total: String,
+    /// Net, tax and gross (`"€1,334.60"`...), when the invoice is taxed (README
+    /// "Taxes").
+    pub taxes: Option<EmailTaxes>,
+    /// The tax treatment's note (reverse charge...), if any.
+    pub tax_note: Option<String>,
     /// ISO 4217 code.
     pub currency: String,
     /// Paid already (e.g. finalized at 0.00): nothing to pay, no due date shown.
     pub paid: bool,
     /// A resend (`billrun invoice resend`): the subject says so.
     pub resend: bool,
+}
+
+/// The tax summary of a taxed invoice's email, formatted like the total.
+#[derive(Serialize)]
+pub struct EmailTaxes {
+    /// Net: before tax and credits.
+    pub net: String,
+    /// The tax.
+    pub tax: String,
+    /// Gross: net + tax.
+    pub gross: String,
 }
 
 /// An email's subject, text and HTML bodies.
@@ -241,6 +257,8 @@ mod tests {
             invoice_date: "1 Jan 2026".into(),
             due_date: None,
             total: "$10.00".into(),
+            taxes: None,
+            tax_note: None,
             currency: "USD".into(),
             paid: false,
             resend: false,

@@ -285,9 +285,10 @@ pub async fn finalize_chunk(
             };
         sqlx::query(
             "UPDATE invoices i SET lines = u.lines, sub_total = u.sub_total, true_up = u.true_up,
-                 credits = u.credits, total = u.total
-             FROM unnest($2::text[], $3::jsonb[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[])
-               AS u(id, lines, sub_total, true_up, credits, total)
+                 credits = u.credits, total = u.total, tax = u.tax
+             FROM unnest($2::text[], $3::jsonb[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[],
+                         $8::numeric[])
+               AS u(id, lines, sub_total, true_up, credits, total, tax)
              WHERE i.org_id = $1 AND i.id = u.id",
         )
         .bind(org)
@@ -297,6 +298,7 @@ pub async fn finalize_chunk(
         .bind(amounts(&|l| l.true_up.as_ref().map_or(rust_decimal::Decimal::ZERO, |t| t.amount)))
         .bind(amounts(&|l| l.total_credits.amount))
         .bind(amounts(&|l| l.total.amount))
+        .bind(amounts(&|l| l.tax_amount()))
         .execute(&mut *tx)
         .await?;
     }

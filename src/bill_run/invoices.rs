@@ -50,8 +50,10 @@ pub struct InvoiceView {
     pub true_up: Decimal,
     /// Credits applied.
     pub credits: Decimal,
-    /// Amount due.
+    /// Amount due: sub_total + true_up + tax - credits.
     pub total: Decimal,
+    /// Tax: the sum of the per-rate taxes (README "Taxes"); 0 when untaxed.
+    pub tax: Decimal,
     /// Invoice date (finalized invoices).
     pub invoice_date: Option<NaiveDate>,
     /// Due date (finalized invoices).
@@ -80,7 +82,7 @@ pub struct InvoiceView {
 }
 
 const COLUMNS: &str = "id, org_id, account_id, status, number, currency, boundary, plan_id, plan_version,
-    closing_start, closing_end, opening_start, opening_end, sub_total, true_up, credits, total,
+    closing_start, closing_end, opening_start, opening_end, sub_total, true_up, credits, total, tax,
     invoice_date, due_date, net_term_days, stale, grace_ends_at, finalized_at, paid_at, voided_at,
     reissue_of,
     (SELECT r.id FROM invoices r WHERE r.org_id = invoices.org_id AND r.reissue_of = invoices.id) AS reissued_by,
@@ -116,6 +118,7 @@ impl InvoiceView {
             self.true_up = r(self.true_up);
             self.credits = r(self.credits);
             self.total = r(self.total);
+            self.tax = r(self.tax);
         }
         self
     }
@@ -560,11 +563,11 @@ pub async fn start_reissue(
                 "INSERT INTO invoices (org_id, id, account_id, association_from, boundary, plan_id, plan_version,
                      kind, status, currency, closing_index, closing_start, closing_end, closing_starts_at,
                      closing_ends_at, opening_index, opening_start, opening_end, sub_total, true_up, credits,
-                     total, lines, grace_ends_at, stale, computed_at, reissue_of, reissue_no)
+                     total, lines, grace_ends_at, stale, computed_at, reissue_of, reissue_no, tax)
                  SELECT org_id, $3, account_id, association_from, boundary, plan_id, plan_version,
                      kind, 'DRAFT', currency, closing_index, closing_start, closing_end, closing_starts_at,
                      closing_ends_at, opening_index, opening_start, opening_end, sub_total, true_up, credits,
-                     total, lines, least(grace_ends_at, $4), true, $4, id, reissue_no + 1
+                     total, lines, least(grace_ends_at, $4), true, $4, id, reissue_no + 1, tax
                  FROM invoices WHERE org_id = $1 AND id = $2",
             )
             .bind(org)

@@ -10,6 +10,7 @@ use billrun_core::meter_logic::{event_document, Computation, MeterLogic};
 use billrun_core::numbering::NumberFormat;
 use billrun_core::overrides::Overrides;
 use billrun_core::plan::Plan;
+use billrun_core::tax::{TaxRate, TaxTreatment};
 use billrun_core::{Currency, RoundingMode};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -84,6 +85,11 @@ pub async fn org_settings(conn: &mut PgConnection, org: &str) -> Result<OrgSetti
     })
 }
 
+/// The organisation's tax rates (README "Taxes"), by code then start date.
+pub async fn tax_rates(conn: &mut PgConnection, org: &str) -> Result<Vec<TaxRate>, JobError> {
+    Ok(crate::catalog::taxes::read_rates(conn, org).await?)
+}
+
 /// An account as billed.
 #[derive(Debug, Clone)]
 pub struct BilledAccount {
@@ -91,6 +97,8 @@ pub struct BilledAccount {
     pub currency: Currency,
     /// Its timezone (override, else the organisation's).
     pub timezone: Tz,
+    /// Its tax treatment: the account's, else its customer's, else STANDARD.
+    pub tax_treatment: TaxTreatment,
 }
 
 /// The chunk's accounts, by id.
@@ -99,8 +107,10 @@ pub async fn accounts(
     org: &OrgSettings,
     ids: &[String],
 ) -> Result<HashMap<String, Result<BilledAccount, String>>, JobError> {
-    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, invoice_currency, timezone FROM accounts WHERE org_id = $1 AND id = ANY($2)",
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT a.id, a.invoice_currency, a.timezone, coalesce(a.tax_treatment, c.tax_treatment)
+         FROM accounts a JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id
+         WHERE a.org_id = $1 AND a.id = ANY($2)",
     )
     .bind(&org.id)
     .bind(ids)
@@ -108,13 +118,17 @@ pub async fn accounts(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, currency, tz)| {
+        .map(|(id, currency, tz, treatment)| {
             let account = (|| {
                 Ok(BilledAccount {
                     currency: Currency::parse(&currency).map_err(|e| e.message)?,
                     timezone: match tz {
                         None => org.timezone,
                         Some(tz) => tz.parse().map_err(|_| format!("bad timezone {tz:?}"))?,
+                    },
+                    tax_treatment: match treatment {
+                        None => TaxTreatment::Standard,
+                        Some(t) => TaxTreatment::parse(&t).map_err(|e| e.message)?,
                     },
                 })
             })();

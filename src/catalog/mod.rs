@@ -37,6 +37,7 @@ pub mod licenses;
 pub mod meters;
 pub mod orgs;
 pub mod plans;
+pub mod taxes;
 pub mod usage;
 
 use billrun_core::{Currency, FieldError};

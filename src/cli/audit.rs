@@ -201,6 +201,9 @@ pub const CHANGES: &[CliChange] = &[
         &["id"],
     ),
     change("meter delete", "usage_meter.delete", "usage_meter", &["id"]),
+    change("tax put-rate", "tax_rate.put", "tax_rate", &["code"]),
+    change("tax set-customer", "customer.set_tax", "customer", &["id"]),
+    change("tax set-account", "account.set_tax", "account", &["id"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -270,6 +273,7 @@ pub const READS: &[&str] = &[
     "customer contacts",
     "meter schema-versions",
     "meter show",
+    "tax rates",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

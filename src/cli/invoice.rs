@@ -338,6 +338,31 @@ fn print_invoice(i: &InvoiceView) {
     if !i.true_up.is_zero() {
         println!("true-up:      {}", money(i, i.true_up));
     }
+    // Taxes (README "Taxes"): net, one line per rate, gross; and the treatment's note.
+    if let Some(taxes) = i.lines["taxes"].as_array() {
+        println!("net:          {}", money(i, i.sub_total + i.true_up));
+        for t in taxes {
+            let amount: rust_decimal::Decimal = t["amount"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_default();
+            println!(
+                "tax:          {} {} ({}% on {}, category {})",
+                money(i, amount),
+                t["name"].as_str().unwrap_or(""),
+                t["percentage"].as_str().unwrap_or(""),
+                t["taxableAmount"].as_str().unwrap_or(""),
+                t["category"].as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "gross:        {}",
+            money(i, i.sub_total + i.true_up + i.tax)
+        );
+        if let Some(note) = i.lines["taxNote"].as_str() {
+            println!("note:         {note}");
+        }
+    }
     // Like the documents: no credits line when none were applied.
     if !i.credits.is_zero() {
         println!("credits:      {}", money(i, i.credits));

@@ -35,6 +35,7 @@ pub mod plan;
 pub mod plan_migration;
 mod schedule;
 mod serve;
+pub mod tax;
 pub mod usage;
 mod worker;
 
@@ -189,6 +190,12 @@ enum Command {
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+    /// Taxes: the organisation's tax rates, customers' and accounts' tax ids and
+    /// treatments.
+    Tax {
+        #[command(subcommand)]
+        command: tax::TaxCommand,
     },
 }
 
@@ -437,6 +444,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let env = open(cfg_path, 16).await?;
             crate::bench::run(&env.pool, env.config.clone(), command).await?;
         }
+        Command::Tax { command } => tax::run(&open(cfg_path, 4).await?.pool, command).await?,
         Command::Demo => {
             let env = open_with(cfg_path, 8, store::Provision::Create).await?;
             demo::run(&env.pool, env.config.clone()).await?;

@@ -64,6 +64,7 @@ pub mod routes;
 pub mod schedules;
 pub mod settings;
 pub mod standalone_aliases;
+pub mod taxes;
 pub mod templates;
 pub mod usage_meters;
 pub mod users;
@@ -185,6 +186,10 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("PATCH", "/billrun/templates/{template_id}") => on(filter, templates::update),
         ("POST", "/billrun/templates/{template_id}/default") => on(filter, templates::set_default),
         ("PUT", "/billrun/accounts/{account_id}/template") => on(filter, templates::set_account),
+        ("GET", "/billrun/tax_rates") => on(filter, taxes::list),
+        ("PUT", "/billrun/tax_rates/{code}") => on(filter, taxes::put),
+        ("PUT", "/billrun/customers/{customer_id}/tax") => on(filter, taxes::set_customer),
+        ("PUT", "/billrun/accounts/{account_id}/tax") => on(filter, taxes::set_account),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

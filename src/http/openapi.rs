@@ -11,7 +11,7 @@ use super::price_plans;
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::{aliases, credits, license_updates, settings};
 use super::{billrun_jobs, jobs};
-use super::{document_settings, imports, invoice_actions, templates};
+use super::{document_settings, imports, invoice_actions, taxes, templates};
 
 /// The document.
 #[derive(OpenApi)]
@@ -69,6 +69,10 @@ use super::{document_settings, imports, invoice_actions, templates};
         templates::update,
         templates::set_default,
         templates::set_account,
+        taxes::list,
+        taxes::put,
+        taxes::set_customer,
+        taxes::set_account,
         imports::upload,
         imports::get,
         imports::errors,

@@ -232,6 +232,10 @@ pub const ROUTES: &[Route] = &[
     route(POST, "/console/billing_details/{profile_id}", Needs(Settings, Write), "console: change a billing-details profile"),
     route(POST, "/console/billing_details/{profile_id}/default", Needs(Settings, Write), "console: use a profile on the default template"),
     route(GET, "/invoice/{invoice_id}/pricing_rules_logs", Needs(Invoices, Read), "what each pricing rule did to an invoice"),
+    route(GET, "/billrun/tax_rates", Needs(Settings, Read), "the organisation's tax rates"),
+    route(PUT, "/billrun/tax_rates/{code}", Needs(Settings, Write), "create or replace a tax rate from its validFrom"),
+    route(PUT, "/billrun/customers/{customer_id}/tax", Needs(Customers, Write), "a customer's tax id and treatment"),
+    route(PUT, "/billrun/accounts/{account_id}/tax", Needs(Accounts, Write), "an account's tax id and treatment (overrides its customer's)"),
 ];
 
 /// A resource's name in messages and the README's route table.

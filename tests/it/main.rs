@@ -30,5 +30,6 @@ mod safety;
 mod schedule;
 mod settings;
 mod steps;
+mod taxes;
 mod trials;
 mod void;

@@ -16,6 +16,7 @@
 //! - [`charges`]: what each rate card charges for one cycle.
 //! - [`invoice`]: the invoice line-item tree and its totals.
 //! - [`credits`]: which credit grants pay which invoice lines.
+//! - [`tax`]: tax rates, treatments, and the tax per rate of an invoice.
 //! - [`meter_logic`]: usage meter computations (JSON-logic matchers and computations).
 //! - [`error`]: validation errors that name the offending field.
 //! - `testing` (tests only, or the `testing` feature): dates written as text in tests.
@@ -37,6 +38,7 @@ pub mod plan_migration;
 pub mod pricing_rules;
 pub mod rate_card_ops;
 pub mod rating;
+pub mod tax;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

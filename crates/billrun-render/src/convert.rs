@@ -104,6 +104,28 @@ impl InvoiceDocument {
             groups,
             sub_total: money(lines.sub_total.amount),
             commitment_true_up: lines.true_up.as_ref().map(|t| money(t.amount)),
+            has_tax: !lines.taxes.is_empty(),
+            net_total: money(lines.net_amount()),
+            taxes: lines
+                .taxes
+                .iter()
+                .map(|t| TaxLine {
+                    code: t.code.clone(),
+                    label: format!(
+                        "{} ({}%) on {}",
+                        t.name,
+                        t.percentage.normalize(),
+                        money(t.taxable_amount).display
+                    ),
+                    category: t.category.clone(),
+                    percentage: t.percentage.normalize().to_string(),
+                    taxable: money(t.taxable_amount),
+                    amount: money(t.amount),
+                })
+                .collect(),
+            tax_total: money(lines.tax_amount()),
+            gross_total: money(lines.gross_amount()),
+            tax_note: lines.tax_note.clone(),
             credits: deduction(lines.total_credits.amount, c),
             has_credits: !lines.total_credits.amount.is_zero(),
             total: money(total),
@@ -175,6 +197,10 @@ fn line(item: &LineItem, c: Currency) -> Line {
         } else {
             item.children.iter().map(|l| line(l, c)).collect()
         },
+        tax: item
+            .tax
+            .as_ref()
+            .map(|t| format!("{}: {}", t.name, Amount::money(t.amount, c).display)),
     }
 }
 

@@ -60,7 +60,20 @@ pub struct InvoiceDocument {
     /// Whether any credits were applied (`credits` is not zero): the built-in
     /// template shows a Credits row only then.
     pub has_credits: bool,
-    /// Sub-total + true-up - credits.
+    /// Whether the invoice carries taxes (any rate applies, even at 0 %): the
+    /// built-in template shows net / tax per rate / gross then (README "Taxes").
+    pub has_tax: bool,
+    /// Net: sub-total + true-up, before tax and credits.
+    pub net_total: Amount,
+    /// The tax per rate (EN 16931's VAT breakdown), in invoice order.
+    pub taxes: Vec<TaxLine>,
+    /// Sum of the taxes.
+    pub tax_total: Amount,
+    /// Gross: net + tax, before credits.
+    pub gross_total: Amount,
+    /// The note the tax treatment requires (reverse charge, exempt...), if any.
+    pub tax_note: Option<String>,
+    /// Gross - credits: what the invoice totals.
     pub total: Amount,
     /// What remains to be paid: the total, less payments; zero once PAID or VOID.
     pub amount_due: Amount,
@@ -113,6 +126,26 @@ pub struct Party {
     /// Where invoices go (account billing emails, or the customer's primary one).
     #[serde(default)]
     pub emails: Vec<String>,
+    /// Its VAT / tax id (README "Taxes"), if any.
+    #[serde(default)]
+    pub tax_id: Option<String>,
+}
+
+/// The tax of one rate on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaxLine {
+    /// The rate's code (`"DE_STANDARD"`).
+    pub code: String,
+    /// What the invoice writes: `"VAT 19% (19%) on €1,334.60"`.
+    pub label: String,
+    /// UNCL5305 category (`S`, `AE`...).
+    pub category: String,
+    /// Percent, as written (`"19"`, `"7"`, `"0"`).
+    pub percentage: String,
+    /// The net amount taxed at it.
+    pub taxable: Amount,
+    /// Its tax, rounded once.
+    pub amount: Amount,
 }
 
 /// A postal address in Togai's shape, as billrun stores it (camelCase JSON), to
@@ -326,4 +359,6 @@ pub struct Line {
     /// Sub-lines whose amounts add up to `amount` (slabs, adjustment, license
     /// periods); empty for a line without breakdown.
     pub sub_lines: Vec<Line>,
+    /// The line's tax: `"VAT 19%: €234.56"` (its share of its rate's tax), if taxed.
+    pub tax: Option<String>,
 }

@@ -13,6 +13,7 @@ use billrun_core::cycle::{local_start_instant, CycleWindow};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::Plan;
 use billrun_core::pricing_rules::RuleLog;
+use billrun_core::tax::{TaxRate, TaxSetup, TaxTreatment};
 use billrun_core::RoundingMode;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -43,6 +44,8 @@ pub(super) struct Work<'a> {
     pub tz: Tz,
     /// The account's invoice currency.
     pub currency: billrun_core::Currency,
+    /// The account's tax treatment (its own, else its customer's).
+    pub tax_treatment: TaxTreatment,
     /// The cycles the invoice closes and opens.
     pub boundary: Boundary,
     /// Set when recomputing a stale draft.
@@ -124,6 +127,7 @@ pub(super) fn plan_chunk<'a>(
                 plan,
                 tz: account.timezone,
                 currency: account.currency,
+                tax_treatment: account.tax_treatment,
                 boundary,
                 draft_id: None,
                 usage_index: None,
@@ -142,6 +146,7 @@ pub(super) fn plan_chunk<'a>(
                 plan,
                 tz: account.timezone,
                 currency: account.currency,
+                tax_treatment: account.tax_treatment,
                 boundary: Boundary {
                     closing: window(draft.closing_index),
                     opening: window(draft.opening_index),
@@ -201,6 +206,7 @@ pub(super) fn price<'w, 'a>(
     usage: &[BTreeMap<String, Decimal>],
     licenses: &HashMap<String, BTreeMap<String, Vec<LicenseChange>>>,
     rounding: RoundingMode,
+    tax_rates: &[TaxRate],
     failures: &mut Vec<Failure>,
 ) -> Priced<'w, 'a> {
     let mut priced = Priced::default();
@@ -245,8 +251,23 @@ pub(super) fn price<'w, 'a>(
             }
             continue;
         }
-        let lines = InvoiceLines::from_contents(&contents);
+        let mut lines = InvoiceLines::from_contents(&contents);
         let log = contents.pricing_rules_log;
+        // Taxes per rate (README "Taxes"): the account's treatment, the organisation's
+        // rates, the plan's cards' own rate codes.
+        let setup = TaxSetup {
+            rates: tax_rates.to_vec(),
+            treatment: w.tax_treatment,
+            card_rates: w.plan.tax_rate_codes(),
+        };
+        if let Err(e) = lines.apply_taxes(&setup, w.boundary.date()) {
+            failures.push(Failure {
+                account_id: a.account_id.clone(),
+                error: e.to_string(),
+            });
+            priced.failed.insert((a.account_id.clone(), a.from));
+            continue;
+        }
         match &w.draft_id {
             Some(_) => priced.recomputed.push((w, lines, log)),
             None => priced.new.push((w, lines, log)),

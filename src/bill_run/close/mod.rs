@@ -52,6 +52,7 @@ pub async fn close_chunk(
     shared::lock_accounts(conn, org, accounts).await?;
     sw.lap(Phase::Lock);
     let settings = shared::org_settings(conn, org).await?;
+    let tax_rates = shared::tax_rates(conn, org).await?;
     let account_rows = shared::accounts(conn, &settings, accounts).await?;
     let associations = shared::associations(conn, org, accounts).await?;
     let plans = shared::plans(conn, org, &associations).await?;
@@ -83,7 +84,14 @@ pub async fn close_chunk(
     let account_ids: Vec<String> = tzs.keys().cloned().collect();
     let licenses = shared::license_changes(conn, org, &account_ids, &tzs).await?;
     sw.lap(Phase::Read);
-    let priced = decide::price(&work, &usage, &licenses, settings.rounding, &mut failures);
+    let priced = decide::price(
+        &work,
+        &usage,
+        &licenses,
+        settings.rounding,
+        &tax_rates,
+        &mut failures,
+    );
     sw.lap(Phase::Core);
 
     // Write.

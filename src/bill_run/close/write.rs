@@ -36,6 +36,7 @@ pub(super) struct InvoiceBatch {
     true_up: Vec<Decimal>,
     credits: Vec<Decimal>,
     total: Vec<Decimal>,
+    tax: Vec<Decimal>,
     lines: Vec<Value>,
     grace_ends_at: Vec<DateTime<Utc>>,
     pricing_rules_log: Vec<Value>,
@@ -70,6 +71,7 @@ impl InvoiceBatch {
             .push(lines.true_up.as_ref().map_or(Decimal::ZERO, |t| t.amount));
         self.credits.push(lines.total_credits.amount);
         self.total.push(lines.total.amount);
+        self.tax.push(lines.tax_amount());
         self.lines
             .push(serde_json::to_value(lines).expect("invoice lines serialise"));
         // A draft is final once no more usage can arrive for its closing cycle; an
@@ -94,20 +96,20 @@ impl InvoiceBatch {
             "INSERT INTO invoices (org_id, id, account_id, association_from, boundary, plan_id, plan_version,
                  status, currency, closing_index, closing_start, closing_end, closing_starts_at,
                  closing_ends_at, opening_index, opening_start, opening_end, sub_total, true_up, credits,
-                 total, lines, grace_ends_at, computed_at, pricing_rules_log)
+                 total, lines, grace_ends_at, computed_at, pricing_rules_log, tax)
              SELECT $1, u.id, u.account_id, u.association_from, u.boundary, u.plan_id, u.plan_version,
                  'DRAFT', u.currency, u.closing_index, u.closing_start, u.closing_end, u.closing_starts_at,
                  u.closing_ends_at, u.opening_index, u.opening_start, u.opening_end, u.sub_total, u.true_up,
-                 u.credits, u.total, u.lines, u.grace_ends_at, $23, u.pricing_rules_log
+                 u.credits, u.total, u.lines, u.grace_ends_at, $23, u.pricing_rules_log, u.tax
              FROM unnest($2::text[], $3::text[], $4::date[], $5::date[], $6::text[], $7::int[], $8::text[],
                          $9::int[], $10::date[], $11::date[], $12::timestamptz[], $13::timestamptz[],
                          $14::int[], $15::date[], $16::date[], $17::numeric[], $18::numeric[],
                          $19::numeric[], $20::numeric[], $21::jsonb[], $22::timestamptz[],
-                         $24::jsonb[])
+                         $24::jsonb[], $25::numeric[])
                AS u(id, account_id, association_from, boundary, plan_id, plan_version, currency,
                     closing_index, closing_start, closing_end, closing_starts_at, closing_ends_at,
                     opening_index, opening_start, opening_end, sub_total, true_up, credits, total, lines,
-                    grace_ends_at, pricing_rules_log)
+                    grace_ends_at, pricing_rules_log, tax)
              ON CONFLICT ON CONSTRAINT invoices_one_per_account_cycle DO NOTHING",
         )
         .bind(org)
@@ -134,6 +136,7 @@ impl InvoiceBatch {
         .bind(&self.grace_ends_at)
         .bind(as_of)
         .bind(&self.pricing_rules_log)
+        .bind(&self.tax)
         .execute(&mut *conn)
         .await?
         .rows_affected())
@@ -152,10 +155,10 @@ impl InvoiceBatch {
         Ok(sqlx::query(
             "UPDATE invoices i SET sub_total = u.sub_total, true_up = u.true_up, credits = u.credits,
                  total = u.total, lines = u.lines, stale = false, computed_at = $7,
-                 pricing_rules_log = u.pricing_rules_log
+                 pricing_rules_log = u.pricing_rules_log, tax = u.tax
              FROM unnest($2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $8::jsonb[],
-                         $9::jsonb[])
-               AS u(id, sub_total, true_up, credits, total, lines, pricing_rules_log)
+                         $9::jsonb[], $10::numeric[])
+               AS u(id, sub_total, true_up, credits, total, lines, pricing_rules_log, tax)
              WHERE i.org_id = $1 AND i.id = u.id AND i.status = 'DRAFT'",
         )
         .bind(org)
@@ -167,6 +170,7 @@ impl InvoiceBatch {
         .bind(as_of)
         .bind(&self.lines)
         .bind(&self.pricing_rules_log)
+        .bind(&self.tax)
         .execute(&mut *conn)
         .await?
         .rows_affected())

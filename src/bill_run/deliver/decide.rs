@@ -59,6 +59,18 @@ pub(super) fn email_view(org_name: &str, inv: &InvoiceRow, resend: bool) -> Emai
             Ok(c) => billrun_render::format_money(inv.total, c),
             Err(_) => format!("{} {}", inv.total, inv.currency),
         },
+        taxes: inv.net.map(|net| {
+            let f = |d: rust_decimal::Decimal| match billrun_core::Currency::parse(&inv.currency) {
+                Ok(c) => billrun_render::format_money(c.round(d, Default::default()), c),
+                Err(_) => format!("{d} {}", inv.currency),
+            };
+            crate::mail::EmailTaxes {
+                net: f(net),
+                tax: f(inv.tax),
+                gross: f(net + inv.tax),
+            }
+        }),
+        tax_note: inv.tax_note.clone(),
         currency: inv.currency.clone(),
         paid: inv.status == InvoiceStatus::Paid,
         resend,
@@ -205,6 +217,9 @@ mod tests {
             pdf: Some(vec![]),
             pdf_url: None,
             pdf_sha256: None,
+            net: None,
+            tax: dec!(0.00),
+            tax_note: None,
         }
     }
 

@@ -34,6 +34,12 @@ pub(super) struct InvoiceRow {
     pub pdf_url: Option<String>,
     /// That file's recorded SHA-256.
     pub pdf_sha256: Option<String>,
+    /// Net (sub-total + true-up), `Some` only when the invoice is taxed.
+    pub net: Option<Decimal>,
+    /// Its tax (when taxed).
+    pub tax: Decimal,
+    /// The reverse-charge (or exempt...) note, if any.
+    pub tax_note: Option<String>,
 }
 
 /// The organisation's name and billing email (the default sender).
@@ -57,7 +63,9 @@ pub(super) async fn invoices(
 ) -> Result<Vec<InvoiceRow>, sqlx::Error> {
     let mut rows: Vec<InvoiceRow> = sqlx::query_as(
         "SELECT i.id, i.number, i.invoice_date, i.due_date, i.total, i.currency, i.status,
-                a.name AS account_name, c.name AS customer_name, d.pdf, d.pdf_url, d.pdf_sha256
+                a.name AS account_name, c.name AS customer_name, d.pdf, d.pdf_url, d.pdf_sha256,
+                CASE WHEN i.lines ? 'taxes' THEN i.sub_total + i.true_up END AS net, i.tax,
+                i.lines ->> 'taxNote' AS tax_note
          FROM invoices i
          JOIN accounts a ON a.org_id = i.org_id AND a.id = i.account_id
          JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id

@@ -52,6 +52,10 @@ pub(super) struct Row {
     pub customer_address: Option<Value>,
     /// The customer's primary email.
     pub customer_email: Option<String>,
+    /// The customer's tax id (README "Taxes").
+    pub customer_tax_id: Option<String>,
+    /// The account's own tax id, if any.
+    pub account_tax_id: Option<String>,
     /// Whether the invoice has stored documents already.
     pub has_document: bool,
     /// The recorded template id (`builtin` for the built-in one).
@@ -79,7 +83,8 @@ pub(super) async fn invoices(
                 i.closing_end, i.opening_start, i.opening_end, i.lines,
                 a.id AS account_id, a.name AS account_name, a.address AS account_address, a.billing_emails,
                 c.id AS customer_id, c.name AS customer_name, c.address AS customer_address,
-                c.primary_email AS customer_email, d.invoice_id IS NOT NULL AS has_document,
+                c.primary_email AS customer_email, c.tax_id AS customer_tax_id,
+                a.tax_id AS account_tax_id, d.invoice_id IS NOT NULL AS has_document,
                 d.template AS stored_template, d.template_version AS stored_template_version,
                 d.billing_details AS stored_details, d.billing_details_profile AS stored_profile,
                 d.logo_version AS stored_logo

@@ -22,6 +22,7 @@ mod price_plans;
 mod pricing_rules;
 mod schedules;
 mod security;
+mod taxes;
 mod togai;
 
 use std::time::Duration;

@@ -321,6 +321,7 @@ pub(super) fn true_up(ctx: &Ctx, mc: &MinimumCommitment, subtotal: Decimal) -> O
         display_name: Some(mc.display().to_string()),
         tag: mc.tag.clone(),
         invoice_timing: InvoiceTiming::InArrears,
+        tax_rate_code: None,
     };
     let mut line = ctx.line(CardKind::MinimumCommitment, &info, Decimal::ONE);
     line.unit_price = Some(commitment);

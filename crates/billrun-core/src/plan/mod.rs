@@ -199,6 +199,9 @@ pub struct CardInfo {
     pub tag: Option<String>,
     /// When the card is invoiced.
     pub invoice_timing: InvoiceTiming,
+    /// billrun's `taxRateCode`: the code of the organisation's tax rate for this
+    /// card's lines (e.g. a reduced rate); `None`: the default rate (README "Taxes").
+    pub tax_rate_code: Option<String>,
 }
 
 impl CardInfo {
@@ -416,6 +419,20 @@ impl Plan {
                 .map(|c| c.license_id().to_string())
                 .collect(),
         }
+    }
+
+    /// Card name -> its `taxRateCode`, for the cards that name one (README "Taxes").
+    pub fn tax_rate_codes(&self) -> std::collections::BTreeMap<String, String> {
+        let infos = self
+            .usage_cards
+            .iter()
+            .map(|c| &c.card)
+            .chain(self.fixed_fee_cards.iter().map(|c| &c.card))
+            .chain(self.license_cards.iter().map(|c| &c.card))
+            .chain(self.credit_grant_cards.iter().map(|c| &c.card));
+        infos
+            .filter_map(|c| Some((c.name.clone(), c.tax_rate_code.clone()?)))
+            .collect()
     }
 
     /// Names of the cards that charge but have no rate in `currency` (the minimum

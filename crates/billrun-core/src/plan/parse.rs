@@ -124,6 +124,7 @@ fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Optio
     let name = o.req("name", errs, p_name);
     let display_name = o.opt("displayName", errs, p_string);
     let tag = o.opt("tag", errs, p_string);
+    let tax_rate_code = o.opt("taxRateCode", errs, p_name);
     let invoice_timing = o
         .opt("invoiceTiming", errs, |v| {
             let t = p_choice(v, TIMINGS)?;
@@ -145,6 +146,7 @@ fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Optio
         display_name,
         tag,
         invoice_timing,
+        tax_rate_code,
     })
 }
 
@@ -169,6 +171,7 @@ const USAGE_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "usageMeterId",
     "ratePlan",
     "rateValues",
@@ -196,6 +199,7 @@ const FIXED_FEE_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "enableProration",
     "recurrenceConfig",
     "rateValues",
@@ -226,6 +230,7 @@ const LICENSE_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "enableProration",
     "usageCycle",
     "config",
@@ -294,6 +299,7 @@ const CREDIT_GRANT_KEYS: &[&str] = &[
     "tag",
     "type",
     "invoiceTiming",
+    "taxRateCode",
     "recurrenceConfig",
     "grantDetails",
     "rateDetails",

@@ -33,6 +33,9 @@ fn card_json(c: &CardInfo, m: &mut Map<String, Value>) {
         m.insert("tag".into(), json!(t));
     }
     m.insert("invoiceTiming".into(), json!(c.invoice_timing.as_str()));
+    if let Some(code) = &c.tax_rate_code {
+        m.insert("taxRateCode".into(), json!(code));
+    }
 }
 
 fn recurrence_json(r: &Recurrence, m: &mut Map<String, Value>) {

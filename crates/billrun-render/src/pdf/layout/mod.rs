@@ -241,6 +241,9 @@ impl<'a> Layout<'a> {
         } else {
             &account.emails
         };
+        if let Some(t) = account.tax_id.as_ref().or(customer.tax_id.as_ref()) {
+            b.add(&format!("VAT ID {t}"), SMALL, FIELD_LINES);
+        }
         for e in emails {
             b.add(e, SMALL, FIELD_LINES);
         }
@@ -423,12 +426,21 @@ impl<'a> Layout<'a> {
     /// to a new page together (with the footer note) if they do not fit.
     fn totals_and_payment(&mut self) {
         let doc = self.doc;
-        let mut rows: Vec<(&str, String)> = vec![("Subtotal", doc.sub_total.display.clone())];
+        let mut rows: Vec<(String, String)> =
+            vec![("Subtotal".into(), doc.sub_total.display.clone())];
         if let Some(t) = &doc.commitment_true_up {
-            rows.push(("Minimum commitment true-up", t.display.clone()));
+            rows.push(("Minimum commitment true-up".into(), t.display.clone()));
+        }
+        // Net, the tax per rate, gross (README "Taxes").
+        if doc.has_tax {
+            rows.push(("Net total".into(), doc.net_total.display.clone()));
+            for t in &doc.taxes {
+                rows.push((t.label.clone(), t.amount.display.clone()));
+            }
+            rows.push(("Gross total".into(), doc.gross_total.display.clone()));
         }
         if doc.has_credits {
-            rows.push(("Credits", doc.credits.display.clone()));
+            rows.push(("Credits".into(), doc.credits.display.clone()));
         }
         let x = X1 - 250.0;
         let payment_w = x - 20.0 - X0;
@@ -468,7 +480,7 @@ impl<'a> Layout<'a> {
         }
         let mut y = top + 10.0;
         for (label, value) in rows {
-            self.total_row(x, y, label, BODY, &value, BODY);
+            self.total_row(x, y, &label, BODY, &value, BODY);
             y += 15.0;
         }
         self.page.hline(x, X1, y - 9.0, 0.8, INK);
@@ -498,9 +510,14 @@ impl<'a> Layout<'a> {
     }
 
     /// The closing note's lines, if there is one.
+    /// The tax treatment's note (reverse charge...) comes first.
     fn footer_note_lines(&self) -> Option<Vec<String>> {
-        let note = self.doc.billing_details.footer_note.as_ref()?;
-        Some(wrap_at_most(note, X1 - X0, NOTE, FOOTER_NOTE_LINES))
+        let notes: Vec<String> = [&self.doc.tax_note, &self.doc.billing_details.footer_note]
+            .into_iter()
+            .flatten()
+            .flat_map(|n| wrap_at_most(n, X1 - X0, NOTE, FOOTER_NOTE_LINES))
+            .collect();
+        (!notes.is_empty()).then_some(notes)
     }
 
     fn footer_note(&mut self) {

@@ -13,11 +13,14 @@ pub(super) fn secondary(l: &Line) -> Vec<String> {
         .into_iter()
         .chain(l.description.clone())
         .collect();
-    if parts.is_empty() {
+    let mut out = if parts.is_empty() {
         Vec::new()
     } else {
         vec![parts.join(" · ")]
-    }
+    };
+    // Its share of its rate's tax (README "Taxes"), on a line of its own.
+    out.extend(l.tax.clone());
+    out
 }
 
 /// What a sub-line is called: its description (slab bounds, days), else the name.
