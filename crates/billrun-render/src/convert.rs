@@ -401,6 +401,7 @@ mod tests {
             amount: amount.parse().unwrap(),
             period: None,
             children: Vec::new(),
+            tax: None,
         }
     }
 

@@ -447,6 +447,9 @@ async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
         "{page}"
     );
     shot(&c, "ops-migration-completed").await;
+    c.close().await.unwrap();
+}
+
 /// The images of the PDF `bytes` as `pdfimages -list` reports them: (width, height).
 fn pdf_images(env: &TestEnv, bytes: &[u8]) -> Vec<(u32, u32)> {
     let path = env.scratch().join("browser-invoice.pdf");
