@@ -78,7 +78,7 @@ pub async fn run(
     let t = Instant::now();
     super::bill_run::generate(&pool, accounts, events_per_account).await?;
     let mut tx = pool.begin().await?;
-    crate::demo::document_settings(&mut tx, "bench").await?;
+    crate::documents::sample::document_settings(&mut tx, "bench").await?;
     sqlx::raw_sql(
         "UPDATE accounts SET billing_emails = ARRAY[id || '@customers.example'] WHERE org_id = 'bench';
          UPDATE organisations SET billing_email = 'billing@bench.example' WHERE id = 'bench'",

@@ -7,6 +7,7 @@
 //!   [`settings::ChunkSettings`], what `render-chunk` loads once per chunk.
 //! - [`sandbox`]: organisation templates rendered (and checked on upload) in a
 //!   child process with limits.
+//! - [`sample`]: the demo's billing details and logo (also `bench pipeline`'s).
 //! - [`store`]: where rendered documents live (the database, or files).
 //! - [`DocumentError`]: why a settings operation was refused or failed.
 //!
@@ -15,6 +16,7 @@
 //! `migrations/20261121000008_document_settings.sql`. Rendering itself is
 //! `crate::bill_run::render`.
 
+pub mod sample;
 pub mod sandbox;
 pub mod settings;
 pub mod store;

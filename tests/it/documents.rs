@@ -529,7 +529,9 @@ async fn documents_stored_as_files_read_back_the_same_and_a_changed_file_is_refu
     let cli = |args: &[&str]| env.cli().run(args);
     let out = cli(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let rows: Vec<(String, Option<Vec<u8>>, Option<String>, String, String)> = sqlx::query_as(
+    // (number, pdf bytes, html, pdf URL, pdf SHA-256)
+    type Row = (String, Option<Vec<u8>>, Option<String>, String, String);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT i.number, d.pdf, d.html, d.pdf_url, d.pdf_sha256 FROM invoice_documents d
          JOIN invoices i ON i.org_id = d.org_id AND i.id = d.invoice_id ORDER BY i.number",
     )

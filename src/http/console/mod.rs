@@ -34,11 +34,11 @@ use super::AppState;
 use crate::error::Classify;
 use crate::identity::{self, roles, users, Principal, Resource, Role};
 
-pub mod imports_page;
 pub mod aliases_page;
 pub mod dashboard;
 pub mod documents_page;
 pub mod forms;
+pub mod imports_page;
 pub mod invoice_actions;
 pub mod invoices;
 pub mod jobs_page;
@@ -495,23 +495,23 @@ async fn checked_csrf(
             ),
         )
     };
-    // A file upload (`multipart/form-data`, the Imports page) is streamed to its
+    // A large file upload (`multipart/form-data`, the Imports page) is streamed to its
     // handler unread: its form carries the token in its action's query (`?csrf=`),
-    // checked the same way. Only paths are logged, never queries.
+    // checked the same way. Only paths are logged, never queries. A small one (the
+    // logo) carries it as a field, read below.
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    if multipart {
-        let sent = req.uri().query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == CSRF_FIELD)
-                .map(|(_, v)| v.into_owned())
-        });
-        return match (sent, expected) {
-            (None, _) => Err(refuse("missing")),
-            (Some(s), Some(e)) if identity::constant_time_eq(&s, &e) => Ok(req),
+    let in_query = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.into_owned())
+    });
+    if let (true, Some(sent)) = (multipart, in_query) {
+        return match expected {
+            Some(e) if identity::constant_time_eq(&sent, &e) => Ok(req),
             _ => Err(refuse("wrong")),
         };
     }

@@ -566,5 +566,45 @@ async fn in_chromium_an_admin_uploads_a_logo_and_the_next_invoice_shows_it() {
         pdf_images(&env, &pdf).contains(&(480, 128)),
         "the logo is on the next invoice's PDF"
     );
+    // Phone width (390 px): every page of the console fits, no sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    for path in [
+        "/console",
+        "/console/invoices",
+        "/console/jobs",
+        "/console/imports",
+        "/console/migrations",
+        "/console/settings",
+        "/console/logo",
+        "/console/billing_details",
+        "/console/aliases",
+        "/console/api_tokens",
+        "/console/users",
+        "/console/profile",
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        let fits: serde_json::Value = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let name = path
+            .trim_start_matches("/console")
+            .trim_start_matches('/')
+            .replace('/', "-");
+        shot(
+            &c,
+            &format!("phone-{}", if name.is_empty() { "home" } else { &name }),
+        )
+        .await;
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "{path} is no wider than a phone"
+        );
+    }
+    c.set_window_size(1280, 900).await.unwrap();
     c.close().await.unwrap();
 }

@@ -193,6 +193,95 @@ async fn the_console_runs_a_bill_run_jobs_an_import_and_a_plan_migration() {
     assert!(billed[at1..at2].contains("$99.00"), "{billed}");
     assert!(billed[at2..].contains("$699.00"), "{billed}");
 
+    // --- One-off jobs from the Jobs page's forms: render again, email again. ------
+    let (inv_id, rendered_before): (String, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT i.id, d.rendered_at FROM invoices i
+         JOIN invoice_documents d ON d.org_id = i.org_id AND d.invoice_id = i.id
+         WHERE i.org_id = 'acme' AND i.number = 'INV-2026-0002'",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    let empty = server
+        .console(
+            Method::POST,
+            "/console/jobs/rerender",
+            Some(&admin),
+            &[("csrf", &token), ("invoice", " ")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.body.contains("invoice: required"), "{}", empty.body);
+    let again = server
+        .console(
+            Method::POST,
+            "/console/jobs/rerender",
+            Some(&admin),
+            &[("csrf", &token), ("invoice", "INV-2026-0002")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("/console/invoices/{inv_id}?done=rerendered").as_str())
+    );
+    let rendered_after: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT rendered_at FROM invoice_documents WHERE org_id = 'acme' AND invoice_id = $1",
+    )
+    .bind(&inv_id)
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    assert!(
+        rendered_after > rendered_before,
+        "rendered again, and waited for"
+    );
+    // a1 had no address when the bill run emailed it (nor acme a sender); with them, "email again" sends
+    // INV-2026-0002 to it once, and waits for it.
+    sqlx::query("UPDATE accounts SET billing_emails = '{billing@a1.test}' WHERE org_id = 'acme' AND id = 'a1'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE organisations SET billing_email = 'billing@acme.test' WHERE id = 'acme'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    let sent = server
+        .console(
+            Method::POST,
+            "/console/jobs/resend",
+            Some(&admin),
+            &[("csrf", &token), ("invoice", "INV-2026-0002")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    assert!(sent
+        .location
+        .as_deref()
+        .unwrap_or_default()
+        .starts_with(&format!("/console/invoices/{inv_id}?done=")));
+    let deliveries: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT recipient, status, last_error FROM invoice_deliveries WHERE org_id = 'acme' AND invoice_id = $1",
+    )
+    .bind(&inv_id)
+    .fetch_all(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        deliveries,
+        vec![("billing@a1.test".to_string(), "SENT".to_string(), None)]
+    );
+    let rows = audit(&env, &["invoice.rerender", "invoice.resend"]).await;
+    let seen: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.2.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("invoice.rerender", "SUCCESS"),
+            ("invoice.resend", "SUCCESS")
+        ],
+        "{rows:?}"
+    );
+
     // --- Invoices: one per page, next then previous; a period filter. ---------------
     let first = get("/console/invoices?size=1".into(), admin.clone()).await;
     assert!(first.body.contains("INV-2026-0002") && !first.body.contains("INV-2026-0001"));
