@@ -234,21 +234,7 @@ fn print_figures(f: &ApiFigures, concurrency: usize) {
 /// Drops and creates [`DATABASE`] on the configured server and migrates it: a pool on
 /// it and its URL.
 async fn fresh_database(config: &Config) -> Result<(PgPool, String)> {
-    use sqlx::postgres::PgConnectOptions;
-    use sqlx::ConnectOptions;
-    let url = crate::store::resolve_database_url(config, crate::store::Provision::Existing).await?;
-    let opts: PgConnectOptions = url.parse()?;
-    let mut admin = opts.clone().database("postgres").connect().await?;
-    sqlx::raw_sql("DROP DATABASE IF EXISTS billrun_bench_api WITH (FORCE)")
-        .execute(&mut admin)
-        .await?;
-    sqlx::raw_sql("CREATE DATABASE billrun_bench_api")
-        .execute(&mut admin)
-        .await?;
-    let bench_url = opts.database(DATABASE).to_url_lossy().to_string();
-    let pool = crate::store::connect(&bench_url, 8).await?;
-    crate::store::migrate(&pool).await?;
-    Ok((pool, bench_url))
+    super::fresh_database(config, DATABASE, 8).await
 }
 
 /// The bench organisation with January's usage, billed as of 1 Feb 2026 through the
