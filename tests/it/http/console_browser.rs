@@ -91,10 +91,10 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
-/// The element `css`, waited for up to 10 s (a page may still be loading).
+/// The element `css`, waited for up to 30 s (a page may still be loading).
 async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
-        .at_most(Duration::from_secs(10))
+        .at_most(Duration::from_secs(30))
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -114,9 +114,9 @@ async fn source(c: &Client) -> String {
     c.source().await.unwrap()
 }
 
-/// Waits until the browser shows `expected` (a path and query), for up to 10 s.
+/// Waits until the browser shows `expected` (a path and query), for up to 30 s.
 async fn wait_path(c: &Client, expected: &str) {
-    let found = wait_for(Duration::from_secs(10), expected, || async {
+    let found = wait_for(Duration::from_secs(30), expected, || async {
         let p = path_of(c).await;
         (p == expected).then_some(p)
     })
@@ -298,7 +298,7 @@ async fn in_chromium_an_admin_manages_tokens_and_invites_and_an_analyst_cannot_w
         )
         .await
         .unwrap();
-        wait_for(Duration::from_secs(10), "the refusal page", || async {
+        wait_for(Duration::from_secs(30), "the refusal page", || async {
             source(&c).await.contains("Form refused").then_some(())
         })
         .await;
@@ -423,7 +423,7 @@ async fn in_chromium_an_admin_imports_a_csv_runs_a_bill_run_and_a_migration() {
     click(&c, "input[name=migration_mode][value=NEXT_CYCLE]").await;
     shot(&c, "ops-migration-form").await;
     click(&c, "form[action='/console/migrations'] button[type=submit]").await;
-    let page = wait_for(Duration::from_secs(10), "the confirmation step", || async {
+    let page = wait_for(Duration::from_secs(30), "the confirmation step", || async {
         let s = source(&c).await;
         s.contains("would be migrated").then_some(s)
     })
