@@ -129,7 +129,8 @@ async fn seats_added_mid_cycle_are_charged_on_the_next_invoice_and_removed_ones_
             .any(|(d, _)| d.starts_with("Seats removed")),
         "CREDITS refunds no line: {lines}"
     );
-    let grants: Vec<(String, String, Option<String>, Option<String>, String)> = sqlx::query_as(
+    type Grant = (String, String, Option<String>, Option<String>, String);
+    let grants: Vec<Grant> = sqlx::query_as(
         "SELECT amount::text, purpose, source_invoice_id, source_card, effective_from::text
          FROM credit_grants WHERE account_id = 'a1'",
     )
