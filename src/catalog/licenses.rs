@@ -147,7 +147,8 @@ pub fn check_license_known(license_id: &str, known: &BTreeSet<String>) -> Result
 }
 
 /// Records a license update once per idempotency key. Refuses an update of a
-/// license that no plan prices ([`check_license_known`]).
+/// license that no plan prices ([`check_license_known`]), and one that would take
+/// the quantity above a `maxQuantity` ([`check_max_quantity`]).
 pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Recorded> {
     check_key("idempotencyKey", &u.idempotency_key)?;
     check_id("licenseId", &u.license_id)?;
@@ -198,6 +199,8 @@ pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Rec
     .await?
     .rows_affected();
     if inserted == 1 {
+        // Refused (and rolled back with the transaction) above a card's maxQuantity.
+        check_max_quantity(&mut tx, org, u).await?;
         crate::catalog::usage::late::after_license_updates(&mut tx, org, since).await?;
         tx.commit().await?;
         return Ok(Recorded::New);
@@ -233,6 +236,84 @@ pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Rec
             stored.effective_from.to_rfc3339()
         )))
     }
+}
+
+/// Refuses `u` (just inserted in `conn`'s transaction) if, with it, the account's
+/// quantity of the license would exceed the `config.maxQuantity` of a license rate
+/// card of a plan version the account is attached to (an association not ended by
+/// the update's UTC day) whose `maxQuantityBreachAction` is DO_NOTHING (Togai's only
+/// action, "refrain from granting any new licenses"; an absent action is read as it).
+/// The quantities checked are those from the update's effective time on (the updates
+/// applied in order, as [`page`] computes them), so a RELATIVE update before a later
+/// ABSOLUTE one is checked against what it changes. Plan overrides are not consulted.
+///
+/// Errors: a [`FieldError`] on `quantity` naming the quantity it would make, the
+/// maximum, the card and the plan version.
+pub async fn check_max_quantity(
+    conn: &mut PgConnection,
+    org: &str,
+    u: &LicenseUpdate,
+) -> Result<()> {
+    let limits: Vec<(Decimal, String, String, i32)> = sqlx::query_as(
+        "SELECT (c->'config'->>'maxQuantity')::numeric AS max, c->>'name', a.plan_id, a.plan_version \
+         FROM plan_associations a \
+         JOIN price_plan_versions v ON v.org_id = a.org_id AND v.plan_id = a.plan_id \
+              AND v.version = a.plan_version \
+         CROSS JOIN LATERAL jsonb_array_elements(CASE \
+             WHEN jsonb_typeof(v.definition->'licenseRateCards') = 'array' \
+             THEN v.definition->'licenseRateCards' ELSE '[]'::jsonb END) AS c \
+         WHERE a.org_id = $1 AND a.account_id = $2 AND coalesce(c->>'id', c->>'name') = $3 \
+           AND c->'config'->>'maxQuantity' IS NOT NULL \
+           AND coalesce(c->'config'->>'maxQuantityBreachAction', 'DO_NOTHING') = 'DO_NOTHING' \
+           AND (a.effective_until IS NULL OR a.effective_until > $4::date) \
+         ORDER BY max, a.plan_id, a.plan_version LIMIT 1",
+    )
+    .bind(org)
+    .bind(&u.account_id)
+    .bind(&u.license_id)
+    .bind(u.effective_from.date_naive())
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some((max, card, plan, version)) = limits.into_iter().next() else {
+        return Ok(());
+    };
+    let updates: Vec<(String, Decimal, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT update_type, quantity, effective_from FROM license_updates \
+         WHERE org_id = $1 AND account_id = $2 AND license_id = $3 \
+         ORDER BY effective_from, created_at, idempotency_key",
+    )
+    .bind(org)
+    .bind(&u.account_id)
+    .bind(&u.license_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut quantity = Decimal::ZERO;
+    for (kind, q, from) in updates {
+        quantity = if kind == "RELATIVE" {
+            (quantity + q).max(Decimal::ZERO)
+        } else {
+            q
+        };
+        if from >= u.effective_from && quantity > max {
+            return Err(FieldError::new(
+                "quantity",
+                format!(
+                    "{} {} would make license {:?} of account {} {} from {}, above the maxQuantity {} \
+                     of rate card {card:?} of plan {plan} v{version} (maxQuantityBreachAction \
+                     DO_NOTHING refuses the update)",
+                    u.update_type.as_str(),
+                    u.quantity,
+                    u.license_id,
+                    u.account_id,
+                    quantity.normalize(),
+                    from.to_rfc3339(),
+                    max.normalize()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// An account's updates of every license effective before `until`, by license, then

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use billrun_core::boundary::{plan_association, Boundary, Progress};
-use billrun_core::charges::{invoice_contents, CycleInput, LicenseChange};
+use billrun_core::charges::{invoice_contents, CycleInput, LicenseChange, SeatCredit};
 use billrun_core::cycle::{local_start_instant, CycleWindow};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::Plan;
@@ -181,8 +181,9 @@ pub(super) fn usage_windows(work: &mut [Work<'_>]) -> Vec<UsageWindow> {
     windows
 }
 
-/// One priced invoice: the work, its lines and its pricing rules' log.
-pub(super) type PricedInvoice<'w, 'a> = (&'w Work<'a>, InvoiceLines, Vec<RuleLog>);
+/// One priced invoice: the work, its lines, its pricing rules' log, and the seats its
+/// closing cycle refunds as credits (granted when it is written).
+pub(super) type PricedInvoice<'w, 'a> = (&'w Work<'a>, InvoiceLines, Vec<RuleLog>, Vec<SeatCredit>);
 
 /// The invoices [`price`] computed.
 #[derive(Default)]
@@ -253,6 +254,7 @@ pub(super) fn price<'w, 'a>(
         }
         let mut lines = InvoiceLines::from_contents(&contents);
         let log = contents.pricing_rules_log;
+        let seat_credits = contents.seat_credits;
         // Taxes per rate (README "Taxes"): the account's treatment, the organisation's
         // rates, the plan's cards' own rate codes.
         let setup = TaxSetup {
@@ -269,8 +271,8 @@ pub(super) fn price<'w, 'a>(
             continue;
         }
         match &w.draft_id {
-            Some(_) => priced.recomputed.push((w, lines, log)),
-            None => priced.new.push((w, lines, log)),
+            Some(_) => priced.recomputed.push((w, lines, log, seat_credits)),
+            None => priced.new.push((w, lines, log, seat_credits)),
         }
     }
     priced

@@ -9,7 +9,9 @@
 //!   of their boundary written (in-arrears charges of the closing cycle, in-advance
 //!   charges of the opening one). Repeated while the next cycle has ended too, so a
 //!   long outage is caught up;
-//! - a stale draft (usage arrived for its cycle after it was computed): recomputed.
+//! - a stale draft (usage arrived for its cycle after it was computed): recomputed;
+//! - seats removed mid-cycle from an IN_ADVANCE license whose card refunds CREDITS:
+//!   granted to the account with the invoice ([`write::grant_seat_credits`]).
 //!
 //! The accounts are locked first (in id order), so overlapping chunks serialise;
 //! every write is keyed (cycles by index, invoices by boundary), so a retried chunk
@@ -96,18 +98,23 @@ pub async fn close_chunk(
 
     // Write.
     let mut new_invoices = InvoiceBatch::default();
-    for (w, lines, log) in &priced.new {
-        new_invoices.push(ulid::Ulid::generate().to_string(), w, lines, log);
+    let mut seat_refunds = Vec::new();
+    for (w, lines, log, credits) in &priced.new {
+        let id = ulid::Ulid::generate().to_string();
+        seat_refunds.extend(credits.iter().map(|c| (id.clone(), *w, c)));
+        new_invoices.push(id, w, lines, log);
     }
     let mut recomputed_drafts = InvoiceBatch::default();
-    for (w, lines, log) in &priced.recomputed {
+    for (w, lines, log, credits) in &priced.recomputed {
         let id = w.draft_id.clone().expect("a recomputed draft has its id");
+        seat_refunds.extend(credits.iter().map(|c| (id.clone(), *w, c)));
         recomputed_drafts.push(id, w, lines, log);
     }
     let created = new_invoices.insert(conn, org, ctx.as_of).await?;
     let recomputed = recomputed_drafts
         .update_drafts(conn, org, ctx.as_of)
         .await?;
+    write::grant_seat_credits(conn, org, &seat_refunds, ctx.as_of).await?;
     let removed =
         sqlx::query("DELETE FROM invoices WHERE org_id = $1 AND id = ANY($2) AND status = 'DRAFT'")
             .bind(org)

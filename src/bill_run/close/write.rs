@@ -1,6 +1,7 @@
 //! What `close-chunk` writes, set-based: the chunk's new and recomputed drafts
 //! ([`InvoiceBatch`]), its opened and closed cycles ([`write_cycles`]), and the
-//! `finalize-chunk` job of its drafts that are due ([`enqueue_finalize`]).
+//! `finalize-chunk` job of its drafts that are due ([`enqueue_finalize`]), and the
+//! credits that refund seats removed mid-cycle ([`grant_seat_credits`]).
 
 use billrun_core::cycle::local_start_instant;
 use billrun_core::invoice::InvoiceLines;
@@ -274,4 +275,55 @@ pub(super) async fn enqueue_finalize(
     let key = format!("{}:finalize", ctx.job_id);
     let job = crate::queue::enqueue(conn, &req, &ctx.child_options(Some(key))).await?;
     Ok(Some(job.id().to_string()))
+}
+
+/// Grants the seats removed mid-cycle that `refunds` refund as credits
+/// (`proratedRefundMode` CREDITS, [`billrun_core::charges::SeatCredit`]): each
+/// `(invoice id, work, credit)` is a grant of the credit's amount in the account's
+/// invoice currency, usable from the invoice's boundary (the start of its day in the
+/// account's timezone), without expiry, on every line, priority 1, purpose "<card>:
+/// Seats removed: 5 x 15/30 days", linked to the invoice and the license card.
+/// Once per account, association, cycle, card and first day (the idempotency key
+/// `seats:<account>:<association start>:<cycle index>:<card>:<first day>`), so a
+/// retried chunk or a recomputed draft grants nothing twice (a recomputed draft keeps
+/// the first amount). Errors: a grant refused (fatal, naming the account and card).
+pub(super) async fn grant_seat_credits(
+    conn: &mut PgConnection,
+    org: &str,
+    refunds: &[(String, &Work<'_>, &billrun_core::charges::SeatCredit)],
+    as_of: DateTime<Utc>,
+) -> Result<(), JobError> {
+    for (invoice_id, w, c) in refunds {
+        let a = w.association;
+        let card = w
+            .plan
+            .license_cards
+            .iter()
+            .find(|l| l.card.name == c.card_name)
+            .map_or(c.card_name.as_str(), |l| l.card.display());
+        let g = crate::credits::NewGrant {
+            account: a.account_id.clone(),
+            amount: c.amount,
+            currency: w.currency.code().to_string(),
+            purpose: format!("{card}: {}", c.description),
+            priority: 1,
+            effective_from: Some(local_start_instant(w.boundary.date(), w.tz)),
+            effective_until: None,
+            applicable_entity_ids: Vec::new(),
+            idempotency_key: format!(
+                "seats:{}:{}:{}:{}:{}",
+                a.account_id, a.from, c.cycle_index, c.card_name, c.period.start
+            ),
+        };
+        crate::credits::grant(conn, org, &g, Some((invoice_id, &c.card_name)), as_of)
+            .await
+            .map_err(|e| {
+                JobError::Fatal(anyhow::anyhow!(
+                    "account {}: seats refunded by {:?}: {e}",
+                    a.account_id,
+                    c.card_name
+                ))
+            })?;
+    }
+    Ok(())
 }

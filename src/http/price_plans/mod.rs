@@ -257,15 +257,13 @@ fn plan_json(req: &CreatePricePlanV2Request) -> Result<Value, ApiError> {
             req.plan_type
         )));
     }
+    // The same refusals, and words, as the plan parser's (`plan apply`).
+    let [(deferred, deferred_why), (ongoing, ongoing_why)] = billrun_core::plan::REFUSED_PLAN_FLAGS;
     if req.deferred_revenue == Some(true) {
-        return Err(ApiError::invalid(
-            "deferredRevenue: not supported by billrun (revenue is computed when a cycle closes)",
-        ));
+        return Err(ApiError::invalid(format!("{deferred}: {deferred_why}")));
     }
     if req.allow_ongoing_cycle_updates == Some(true) {
-        return Err(ApiError::invalid(
-            "allowOngoingCycleUpdates: not supported by billrun (a finalized version never changes)",
-        ));
+        return Err(ApiError::invalid(format!("{ongoing}: {ongoing_why}")));
     }
     let Some(cycle) = &req.pricing_cycle_config else {
         return Err(ApiError::invalid(

@@ -573,6 +573,8 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
     purchase["type"] = json!("PURCHASE");
     let mut deferred = new_plan("p3");
     deferred["deferredRevenue"] = json!(true);
+    let mut ongoing = new_plan("p5");
+    ongoing["allowOngoingCycleUpdates"] = json!(true);
     let mut no_cycle = new_plan("p4");
     no_cycle
         .as_object_mut()
@@ -582,6 +584,10 @@ async fn plans_page_by_name_roles_decide_and_other_organisations_plans_are_not_f
         (purchase, "type"),
         (deferred, "deferredRevenue"),
         (no_cycle, "pricingCycleConfig"),
+        (
+            ongoing,
+            "allowOngoingCycleUpdates: not supported by billrun",
+        ),
     ] {
         let (status, answer) = server
             .send(Method::POST, "/v2/price_plans", &admin, Some(&body))

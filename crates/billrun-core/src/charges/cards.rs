@@ -24,11 +24,11 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    fn round(&self, amount: Decimal) -> Decimal {
+    pub(super) fn round(&self, amount: Decimal) -> Decimal {
         self.currency.round(amount, self.rounding)
     }
 
-    fn no_rate(&self, card: &CardInfo) -> ChargeError {
+    pub(super) fn no_rate(&self, card: &CardInfo) -> ChargeError {
         ChargeError::NoRate {
             card: card.name.clone(),
             currency: self.currency,
@@ -66,7 +66,7 @@ impl Ctx {
         }
     }
 
-    fn line(&self, kind: CardKind, card: &CardInfo, quantity: Decimal) -> ChargeLine {
+    pub(super) fn line(&self, kind: CardKind, card: &CardInfo, quantity: Decimal) -> ChargeLine {
         ChargeLine {
             kind,
             card_name: card.name.clone(),

@@ -29,8 +29,10 @@
 //!   - Without: the window's largest daily quantity over its billed days is rated for
 //!     the whole window (a cut tail window costs a full window).
 //!   - IN_ADVANCE license cards are billed when the cycle opens, so they price the
-//!     quantity in force on the first billed day for every window; changes during
-//!     the cycle are not billed (a later stage will true them up).
+//!     quantity in force on the first billed day for every window; seats added or
+//!     removed during the cycle are settled on the invoice that closes it
+//!     (`seat_changes`: prorated "Seats added" lines, removed seats per
+//!     `proratedRefundMode`).
 //! - **CREDIT_GRANT**: the price of the grant: the currency's `creditAmount` rated
 //!   by its slabs, scheduled like a fixed fee (never prorated). A grant without a
 //!   price in the invoice currency is not charged (and not granted). PREPAID grants
@@ -58,10 +60,11 @@
 //!
 //! This module owns the inputs, the outputs and the two entry points; the private
 //! `cards` charges each kind of card and `days` splits a cycle into days and usage
-//! windows.
+//! windows; `seat_changes` settles an IN_ADVANCE license's seats changed mid-cycle.
 
 mod cards;
 mod days;
+mod seat_changes;
 
 use std::collections::BTreeMap;
 
@@ -74,6 +77,7 @@ use crate::money::{Currency, RoundingMode};
 use crate::period::Period;
 use crate::plan::{CardKind, InvoiceTiming, Plan};
 use cards::{credit_grant_charge, fixed_fee_charge, license_charge, true_up, usage_charge, Ctx};
+pub use seat_changes::{SeatChanges, SeatCredit};
 
 /// A license quantity that takes effect on a day (the storage layer's license
 /// updates, ABSOLUTE quantities, in the order they were applied).
@@ -218,6 +222,10 @@ pub struct InvoiceContents {
     /// (the closing cycle's IN_ARREARS rules, then the opening cycle's IN_ADVANCE
     /// ones); empty for a plan without rules.
     pub pricing_rules_log: Vec<crate::pricing_rules::RuleLog>,
+    /// Seats removed from IN_ADVANCE license cards during the closing cycle and
+    /// refunded as credits (`proratedRefundMode` CREDITS): the storage layer grants
+    /// them ([`SeatCredit`]).
+    pub seat_credits: Vec<SeatCredit>,
 }
 
 /// Charges every card of `plan` for one cycle, in `currency`.
@@ -281,6 +289,7 @@ pub fn invoice_contents(
 ) -> Result<InvoiceContents, ChargeError> {
     let mut lines = Vec::new();
     let mut true_up = None;
+    let mut seat_credits = Vec::new();
     let mut log = Vec::new();
     // The rules compiled once per thread and rule list; the plan's rules were checked
     // when it was parsed, so this does not fail.
@@ -304,6 +313,10 @@ pub fn invoice_contents(
         apply(InvoiceTiming::InArrears, input.window, &mut part);
         lines.extend(part);
         true_up = charges.true_up;
+        // After the rules: seat changes settle the advance charge of this cycle.
+        let seats = closing_seat_changes(plan, currency, rounding, input)?;
+        lines.extend(seats.lines);
+        seat_credits = seats.credits;
     }
     if let Some(input) = opening {
         let charges = cycle_charges(plan, currency, rounding, input)?;
@@ -316,7 +329,34 @@ pub fn invoice_contents(
         lines,
         true_up,
         pricing_rules_log: log,
+        seat_credits,
     })
+}
+
+/// The seat changes of every IN_ADVANCE license card of `plan` during the cycle
+/// `input` closes (`seat_changes`), in plan order.
+fn closing_seat_changes(
+    plan: &Plan,
+    currency: Currency,
+    rounding: RoundingMode,
+    input: &CycleInput,
+) -> Result<SeatChanges, ChargeError> {
+    let ctx = Ctx {
+        currency,
+        rounding,
+        window: input.window,
+    };
+    let mut out = SeatChanges::default();
+    for card in &plan.license_cards {
+        let changes = input
+            .licenses
+            .get(card.license_id())
+            .map_or(&[][..], Vec::as_slice);
+        let c = seat_changes::seat_changes(&ctx, card, changes)?;
+        out.lines.extend(c.lines);
+        out.credits.extend(c.credits);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

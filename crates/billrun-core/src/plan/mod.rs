@@ -26,6 +26,10 @@
 //! - A license's `usageCycle` may not be longer than the plan's pricing cycle.
 //! - `null` is the same as an absent field. Unknown fields are errors, and so are
 //!   Togai's card kinds billrun does not bill yet (entitlement cards).
+//! - `deferredRevenue` and `allowOngoingCycleUpdates` true are refused with the reason
+//!   ([`REFUSED_PLAN_FLAGS`]); a license card's `proratedRefundMode` WALLET is refused
+//!   naming the card (billrun has no wallet). How seats changed mid-cycle are billed
+//!   is [`crate::charges`]' `seat_changes`.
 //! - A credit grant's `expiryDuration` is kept verbatim, not interpreted (credits are
 //!   applied in a later stage).
 //!
@@ -237,10 +241,26 @@ pub struct FixedFeeRateCard {
     pub rate_values: BTreeMap<Currency, Decimal>,
 }
 
+/// The plan flags of Togai's `CreatePricePlanV2Request` that billrun refuses when
+/// `true`, each with the reason (issue 17 item 7); `false` or absent is accepted and
+/// not written back. The CLI's `plan apply` (this parser) and HTTP `POST
+/// /v2/price_plans` give the same message: `"<flag>: <reason>"`.
+pub const REFUSED_PLAN_FLAGS: [(&str, &str); 2] = [
+    (
+        "deferredRevenue",
+        "not supported by billrun (revenue is computed when a cycle closes)",
+    ),
+    (
+        "allowOngoingCycleUpdates",
+        "not supported by billrun (a finalized version never changes)",
+    ),
+];
+
 /// What happens when a license grant would exceed `maxQuantity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MaxQuantityBreachAction {
-    /// Refuse further grants.
+    /// Refuse further grants: a license update that would take the quantity above
+    /// `maxQuantity` is refused (Togai's only action, `DO_NOTHING`).
     DoNothing,
 }
 
@@ -253,7 +273,7 @@ pub enum ProratedRefundMode {
     Credits,
     /// As a payment.
     Payment,
-    /// Into the wallet.
+    /// Into the wallet: refused when a plan is parsed (billrun has no wallet).
     Wallet,
 }
 

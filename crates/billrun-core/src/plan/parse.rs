@@ -17,7 +17,8 @@ use super::read::{
 };
 use super::{
     CardInfo, CreditGrantRate, CreditGrantRateCard, ExpiryType, FixedFeeRateCard, GrantDetails,
-    InvoiceTiming, LicenseRateCard, MinimumCommitment, Plan, Recurrence, UsageRateCard,
+    InvoiceTiming, LicenseRateCard, MinimumCommitment, Plan, ProratedRefundMode, Recurrence,
+    UsageRateCard,
 };
 use crate::cycle::PricingCycleConfig;
 use crate::error::{FieldError, FieldErrors};
@@ -36,6 +37,8 @@ const PLAN_KEYS: &[&str] = &[
     "minimumCommitment",
     "creditGrantRateCards",
     "pricingRules",
+    "deferredRevenue",
+    "allowOngoingCycleUpdates",
 ];
 
 pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
@@ -43,6 +46,11 @@ pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
     let name = o.req("name", errs, p_name);
     let description = o.opt("description", errs, p_string);
     o.opt("type", errs, |v| p_choice(v, &[("BILLING", ())]));
+    for (flag, reason) in super::REFUSED_PLAN_FLAGS {
+        if o.opt(flag, errs, p_bool) == Some(true) {
+            errs.add(flag, reason);
+        }
+    }
     let supported_currencies = parse_supported_currencies(&o, errs);
     let pricing_cycle = match o.get("pricingCycleConfig") {
         None => {
@@ -239,6 +247,10 @@ const LICENSE_KEYS: &[&str] = &[
     "rateValues",
 ];
 
+/// Why a license card's `proratedRefundMode` WALLET is refused (issue 17 item 4).
+const WALLET_REFUSED: &str = "WALLET is not supported: billrun has no wallet; use CREDITS \
+     (a credit grant), PAYMENT (a negative line on the next invoice) or NONE";
+
 fn parse_license_card(v: &Value, path: &str, errs: &mut Errs) -> Option<LicenseRateCard> {
     let o = object(v, path, LICENSE_KEYS, errs)?;
     check_kind_type(&o, errs, "LICENSE");
@@ -263,7 +275,12 @@ fn parse_license_card(v: &Value, path: &str, errs: &mut Errs) -> Option<LicenseR
             });
         }
     }
-    let prorated_refund_mode = o.opt("proratedRefundMode", errs, |v| p_choice(v, REFUND_MODES));
+    let prorated_refund_mode = o.opt("proratedRefundMode", errs, |v| {
+        match p_choice(v, REFUND_MODES)? {
+            ProratedRefundMode::Wallet => Err(WALLET_REFUSED.to_string()),
+            mode => Ok(mode),
+        }
+    });
     let rate_plan = parse_rate_plan(&o, errs);
     let rate_values = parse_slab_rate_values(&o, rate_plan.as_ref(), errs);
     Some(LicenseRateCard {
@@ -496,4 +513,64 @@ fn parse_pricing_rule(
     serde_json::from_value(v.clone())
         .map_err(|e| errs.add(path, format!("not a pricing rule: {e}")))
         .ok()
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::super::Plan;
+    use serde_json::{json, Value};
+
+    fn errors(v: &Value) -> Vec<String> {
+        match Plan::from_json(v) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn minimal() -> Value {
+        json!({"name": "p", "supportedCurrencies": ["USD"], "pricingCycleConfig": {"interval": "MONTHLY"}})
+    }
+
+    #[test]
+    fn plan_flags_are_refused_when_true_with_the_reason() {
+        let mut v = minimal();
+        v["deferredRevenue"] = json!(false);
+        v["allowOngoingCycleUpdates"] = json!(false);
+        assert_eq!(errors(&v), Vec::<String>::new());
+        v["deferredRevenue"] = json!(true);
+        v["allowOngoingCycleUpdates"] = json!(true);
+        assert_eq!(
+            errors(&v),
+            [
+                "deferredRevenue: not supported by billrun (revenue is computed when a cycle closes)",
+                "allowOngoingCycleUpdates: not supported by billrun (a finalized version never changes)"
+            ]
+        );
+        v["deferredRevenue"] = json!("yes");
+        assert!(
+            errors(&v)[0].starts_with("deferredRevenue: "),
+            "{:?}",
+            errors(&v)
+        );
+    }
+
+    #[test]
+    fn a_wallet_refund_is_refused_naming_the_card() {
+        let mut v = minimal();
+        v["licenseRateCards"] = json!([{
+            "name": "seats", "proratedRefundMode": "WALLET",
+            "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "10"}]}],
+        }]);
+        let e = errors(&v);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("licenseRateCards[0].proratedRefundMode: WALLET is not supported: billrun has no wallet"),
+            "{e:?}"
+        );
+        for mode in ["NONE", "CREDITS", "PAYMENT"] {
+            v["licenseRateCards"][0]["proratedRefundMode"] = json!(mode);
+            assert_eq!(errors(&v), Vec::<String>::new());
+        }
+    }
 }
