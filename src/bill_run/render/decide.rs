@@ -105,11 +105,15 @@ pub(super) fn name(r: &Row) -> String {
 
 /// An address's lines; none when there is no address or it does not parse.
 fn lines_of(address: &Option<Value>) -> Vec<String> {
+    address_of(address).map(|a| a.lines()).unwrap_or_default()
+}
+
+/// An address, field by field (for the e-invoice); none when there is none or it
+/// does not parse.
+fn address_of(address: &Option<Value>) -> Option<Address> {
     address
         .as_ref()
         .and_then(|a| serde_json::from_value::<Address>(a.clone()).ok())
-        .map(|a| a.lines())
-        .unwrap_or_default()
 }
 
 /// The document's status for a stored one. MERGED drafts are never rendered (their
@@ -139,6 +143,7 @@ fn header(r: &Row, org_name: &str, choice: &Choice, logo: Option<Logo>) -> Invoi
             address_lines: lines_of(&r.customer_address),
             emails: r.customer_email.iter().cloned().collect(),
             tax_id: r.customer_tax_id.clone(),
+            address: address_of(&r.customer_address),
         },
         account: Party {
             id: r.account_id.clone(),
@@ -146,6 +151,7 @@ fn header(r: &Row, org_name: &str, choice: &Choice, logo: Option<Logo>) -> Invoi
             address_lines: lines_of(&r.account_address),
             emails: r.billing_emails.clone(),
             tax_id: r.account_tax_id.clone(),
+            address: address_of(&r.account_address),
         },
         number: r.number.clone(),
         status: status(r.status),
