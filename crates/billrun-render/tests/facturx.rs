@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use billrun_core::tax::{TaxRate, TaxSetup, TaxTreatment};
 use billrun_core::Currency;
-use billrun_render::facturx::embed;
+use billrun_render::facturx::{embed, extract};
 use billrun_render::sample::sample_parts;
 use billrun_render::{
     cii_xml, render_facturx, render_pdf_from_html, EInvoiceKind, InvoiceDocument, PdfInfo,
@@ -158,6 +158,9 @@ fn a_german_19_percent_invoice_passes_the_factur_x_checks() {
     let doc = taxed(Currency::EUR, Some(TaxTreatment::Standard));
     assert!(doc.tax_total.value > dec!(0));
     let (pdf, xml) = render_facturx(&doc, &EInvoiceKind::invoice()).unwrap();
+    // What the email attaches: the XML read back from the stored PDF.
+    assert_eq!(extract(&pdf).as_deref(), Some(xml.as_slice()));
+    assert_eq!(extract(&billrun_render::render_pdf(&doc)), None);
     let out = check(&xml, &pdf);
     // The document information the XMP repeats: title, seller, finalization.
     assert_eq!(

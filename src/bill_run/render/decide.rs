@@ -9,7 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use billrun_render::sandbox::SandboxRequest;
 use billrun_render::{
-    Address, BillingDetails, InvoiceDocument, InvoiceHeader, InvoiceStatus, Logo, Party,
+    Address, BillingDetails, EInvoiceKind, InvoiceDocument, InvoiceHeader, InvoiceStatus, Logo,
+    Party, PdfInfo,
 };
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -30,6 +31,9 @@ pub(super) enum Prepared {
         what: String,
         /// The request for the sandbox.
         request: SandboxRequest,
+        /// The e-invoice XML to embed in the sandbox's PDF (a Factur-X PDF), and
+        /// the PDF's document information.
+        facturx: (Vec<u8>, PdfInfo),
     },
 }
 
@@ -198,9 +202,12 @@ pub(super) fn prepare(
                 .ok_or_else(|| format!("template {t} version {v} is missing"))?;
             let request = SandboxRequest::render(body, &doc)
                 .map_err(|e| format!("template {t} version {v}: {e}"))?;
+            let xml = billrun_render::cii_xml(&doc, &EInvoiceKind::invoice())
+                .map_err(|e| e.to_string())?;
             Ok(Prepared::Sandbox {
                 what: format!("template {t} version {v}"),
                 request,
+                facturx: (xml, PdfInfo::of(&doc)),
             })
         }
     }

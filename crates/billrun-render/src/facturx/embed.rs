@@ -127,6 +127,31 @@ pub fn embed_into(
     Ok(())
 }
 
+/// The `factur-x.xml` embedded in `pdf` by [`embed`] (found through the catalog's
+/// `/Names /EmbeddedFiles`), decompressed; none when `pdf` does not parse or has
+/// none (a PDF rendered before e-invoices, or a draft's). The email attaches it.
+pub fn extract(pdf: &[u8]) -> Option<Vec<u8>> {
+    let doc = lopdf::Document::load_mem(pdf).ok()?;
+    let deref = |o: &Object| doc.dereference(o).ok().map(|(_, o)| o.clone());
+    let names = deref(doc.catalog().ok()?.get(b"Names").ok()?)?;
+    let files = deref(names.as_dict().ok()?.get(b"EmbeddedFiles").ok()?)?;
+    let list = deref(files.as_dict().ok()?.get(b"Names").ok()?)?;
+    let list = list.as_array().ok()?;
+    let spec = list
+        .chunks(2)
+        .find(|pair| matches!(&pair[0], Object::String(s, _) if s == FILE_NAME.as_bytes()))
+        .and_then(|pair| pair.get(1))?;
+    let spec = deref(spec)?;
+    let ef = deref(spec.as_dict().ok()?.get(b"EF").ok()?)?;
+    let file = deref(ef.as_dict().ok()?.get(b"F").ok()?)?;
+    let stream = file.as_stream().ok()?;
+    if stream.dict.get(b"Filter").is_ok() {
+        stream.decompressed_content().ok()
+    } else {
+        Some(stream.content.clone())
+    }
+}
+
 /// The XMP packet: PDF/A-3B identification, the document information, the
 /// Factur-X properties and their extension schema.
 fn xmp(info: &PdfInfo, created: DateTime<Utc>) -> String {

@@ -12,13 +12,16 @@
 //! checks the tests run. README "E-invoices (Factur-X)" lists the choices.
 
 pub mod embed;
+mod parties;
+mod writer;
 pub mod xml;
 
 use chrono::NaiveDate;
 
 use crate::model::InvoiceDocument;
 
-pub use embed::embed;
+pub use embed::{embed, extract};
+pub use parties::iban;
 pub use xml::cii_xml;
 
 /// The name of the XML inside the PDF and attached to emails (Factur-X 1.0 §6.2.2).

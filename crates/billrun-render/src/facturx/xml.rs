@@ -36,12 +36,12 @@
 //! buyer's is left out.
 
 use chrono::NaiveDate;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::Writer;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
+use super::parties::{address, buyer, electronic_address, iban, vat_id};
+use super::writer::{amount, round, X};
 use super::{EInvoiceError, EInvoiceKind};
-use crate::model::{Address, InvoiceDocument, InvoiceStatus, Line, Party, PeriodView};
+use crate::model::{InvoiceDocument, InvoiceStatus, Line, PeriodView};
 
 /// EN 16931 (Factur-X profile EN 16931) guideline id, BT-24.
 pub const GUIDELINE: &str = "urn:cen.eu:en16931:2017";
@@ -460,221 +460,11 @@ fn exemption(
     Some((text, code))
 }
 
-fn buyer(x: &mut X, doc: &InvoiceDocument, outside_scope: bool) {
-    let (customer, account): (&Party, &Party) = (&doc.customer, &doc.account);
-    x.open("ram:BuyerTradeParty");
-    x.text("ram:ID", &customer.id);
-    x.text("ram:Name", &customer.name);
-    let (postal, printed) = match (&account.address, &customer.address) {
-        (Some(a), _) => (Some(a), &account.address_lines),
-        (None, Some(c)) => (Some(c), &customer.address_lines),
-        (None, None) if !account.address_lines.is_empty() => (None, &account.address_lines),
-        (None, None) => (None, &customer.address_lines),
-    };
-    let tax_id = account.tax_id.as_deref().or(customer.tax_id.as_deref());
-    address(x, postal, printed, tax_id);
-    if let Some(email) = account.emails.first().or(customer.emails.first()) {
-        electronic_address(x, email);
-    }
-    // BR-O-02: no buyer VAT id on an invoice with "not subject to VAT" lines.
-    if let Some(id) = tax_id.map(vat_id).filter(|_| !outside_scope) {
-        x.open("ram:SpecifiedTaxRegistration");
-        x.text_with("ram:ID", &[("schemeID", "VA")], &id);
-        x.close("ram:SpecifiedTaxRegistration");
-    }
-    x.close("ram:BuyerTradeParty");
-}
-
-/// A postal address (BG-5, BG-8): field by field when known, else the printed
-/// lines; the country from the address, else the last printed line's country name,
-/// else the VAT id's prefix. Written only when something is known.
-fn address(x: &mut X, postal: Option<&Address>, printed: &[String], tax_id: Option<&str>) {
-    fn known(s: &Option<String>) -> Option<&str> {
-        s.as_deref().map(str::trim).filter(|s| !s.is_empty())
-    }
-    let country = postal
-        .and_then(|a| known(&a.country))
-        .and_then(|c| crate::countries::country_name(c).map(|_| c.to_ascii_uppercase()))
-        .or_else(|| {
-            printed
-                .last()
-                .and_then(|l| crate::countries::country_code(l))
-        })
-        .or_else(|| tax_id.and_then(vat_country));
-    if postal.is_none() && printed.is_empty() && country.is_none() {
-        return;
-    }
-    x.open("ram:PostalTradeAddress");
-    match postal {
-        Some(a) => {
-            if let Some(p) = known(&a.postal_code) {
-                x.text("ram:PostcodeCode", p);
-            }
-            if let Some(l) = known(&a.line1) {
-                x.text("ram:LineOne", l);
-            }
-            if let Some(l) = known(&a.line2) {
-                x.text("ram:LineTwo", l);
-            }
-            if let Some(c) = known(&a.city) {
-                x.text("ram:CityName", c);
-            }
-        }
-        None => {
-            // Printed lines without the country line: up to three.
-            let body: Vec<&String> = printed
-                .iter()
-                .filter(|l| crate::countries::country_code(l).is_none())
-                .take(3)
-                .collect();
-            for (tag, l) in ["ram:LineOne", "ram:LineTwo", "ram:LineThree"]
-                .iter()
-                .zip(body)
-            {
-                x.text(tag, l);
-            }
-        }
-    }
-    if let Some(c) = &country {
-        x.text("ram:CountryID", c);
-    }
-    if let Some(s) = postal.and_then(|a| known(&a.state)) {
-        x.text("ram:CountrySubDivisionName", s);
-    }
-    x.close("ram:PostalTradeAddress");
-}
-
-fn electronic_address(x: &mut X, email: &str) {
-    x.open("ram:URIUniversalCommunication");
-    x.text_with("ram:URIID", &[("schemeID", "EM")], email);
-    x.close("ram:URIUniversalCommunication");
-}
-
 fn period(x: &mut X, start: NaiveDate, end: NaiveDate) {
     x.open("ram:BillingSpecifiedPeriod");
     x.date("ram:StartDateTime", "udt", start);
     x.date("ram:EndDateTime", "udt", end);
     x.close("ram:BillingSpecifiedPeriod");
-}
-
-/// A VAT id as exchanged: without spaces, dots or dashes (`"DE 811 907 980"` ->
-/// `"DE811907980"`).
-pub fn vat_id(id: &str) -> String {
-    id.chars()
-        .filter(|c| !c.is_whitespace() && *c != '.' && *c != '-')
-        .collect()
-}
-
-/// The country of an EU-style VAT id: its two-letter prefix (`EL` is Greece, `GR`).
-fn vat_country(id: &str) -> Option<String> {
-    let id = vat_id(id).to_ascii_uppercase();
-    let prefix = id
-        .get(..2)
-        .filter(|p| p.chars().all(|c| c.is_ascii_alphabetic()))?;
-    let code = if prefix == "EL" { "GR" } else { prefix };
-    crate::countries::country_name(code).map(|_| code.to_string())
-}
-
-/// The IBAN of a payment-instruction line (`"IBAN DE89 3704 0044 0532 0130 00"`):
-/// the text after "IBAN" without spaces, if it passes the ISO 13616 check (mod 97).
-pub fn iban(line: &str) -> Option<String> {
-    let upper = line.to_ascii_uppercase();
-    let at = upper.find("IBAN")?;
-    let rest = upper[at + 4..].trim_start_matches([':', ' ']);
-    let candidate: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == ' ')
-        .filter(|c| *c != ' ')
-        .collect();
-    let valid = (15..=34).contains(&candidate.len())
-        && candidate[..2].chars().all(|c| c.is_ascii_alphabetic())
-        && candidate[2..4].chars().all(|c| c.is_ascii_digit())
-        && {
-            let rearranged = candidate[4..].chars().chain(candidate[..4].chars());
-            let mut rem: u32 = 0;
-            for c in rearranged {
-                let v = c.to_digit(36).unwrap_or(0);
-                rem = if v >= 10 {
-                    (rem * 100 + v) % 97
-                } else {
-                    (rem * 10 + v) % 97
-                };
-            }
-            rem == 1
-        };
-    valid.then_some(candidate)
-}
-
-/// `d` rounded half away from zero to `minor` decimals.
-fn round(d: Decimal, minor: u32) -> Decimal {
-    d.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero)
-}
-
-/// An amount as CII writes it: exactly `minor` decimals (`"120.05"`).
-fn amount(d: Decimal, minor: u32) -> String {
-    let mut v = round(d, minor);
-    v.rescale(minor);
-    v.to_string()
-}
-
-/// A small writer over quick-xml (which escapes text and attribute values); writing
-/// to memory cannot fail.
-struct X(Writer<Vec<u8>>);
-
-const MEMORY: &str = "writing XML to memory cannot fail";
-
-impl X {
-    fn new() -> X {
-        let mut w = Writer::new_with_indent(Vec::with_capacity(16 * 1024), b' ', 2);
-        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
-            .expect(MEMORY);
-        X(w)
-    }
-    fn open(&mut self, name: &str) {
-        self.open_with(name, &[]);
-    }
-    fn open_with(&mut self, name: &str, attrs: &[(&str, &str)]) {
-        let mut e = BytesStart::new(name);
-        for a in attrs {
-            e.push_attribute(*a);
-        }
-        self.0.write_event(Event::Start(e)).expect(MEMORY);
-    }
-    fn close(&mut self, name: &str) {
-        self.0
-            .write_event(Event::End(BytesEnd::new(name)))
-            .expect(MEMORY);
-    }
-    fn empty(&mut self, name: &str) {
-        self.0
-            .write_event(Event::Empty(BytesStart::new(name)))
-            .expect(MEMORY);
-    }
-    fn text(&mut self, name: &str, text: &str) {
-        self.text_with(name, &[], text);
-    }
-    fn text_with(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) {
-        self.open_with(name, attrs);
-        self.0
-            .write_event(Event::Text(BytesText::new(text)))
-            .expect(MEMORY);
-        self.close(name);
-    }
-    /// A date in format 102 (`20260201`), `prefix` `udt` or `qdt`.
-    fn date(&mut self, name: &str, prefix: &str, d: NaiveDate) {
-        self.open(name);
-        self.text_with(
-            &format!("{prefix}:DateTimeString"),
-            &[("format", "102")],
-            &d.format("%Y%m%d").to_string(),
-        );
-        self.close(name);
-    }
-    fn finish(self) -> Vec<u8> {
-        let mut out = self.0.into_inner();
-        out.push(b'\n');
-        out
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use billrun_core::{Currency, Period};
 use rust_decimal_macros::dec;
 
 use super::*;
+use crate::facturx::parties::iban;
 use crate::facturx::EInvoiceKind;
+use crate::model::Address;
 use crate::sample::sample_parts;
 
 fn d(s: &str) -> NaiveDate {
