@@ -104,7 +104,7 @@ impl InvoiceDocument {
             groups,
             sub_total: money(lines.sub_total.amount),
             commitment_true_up: lines.true_up.as_ref().map(|t| money(t.amount)),
-            commitment_true_up_vat: lines.true_up.as_ref().and_then(|t| vat_rate(t)),
+            commitment_true_up_vat: lines.true_up.as_ref().and_then(vat_rate),
             has_tax: !lines.taxes.is_empty(),
             net_total: money(lines.net_amount()),
             taxes: lines
