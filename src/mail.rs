@@ -204,6 +204,10 @@ pub fn render_email(view: &EmailView) -> Result<(String, String, String), tera::
     ))
 }
 
+/// The email of invoice `number` to `recipient`: `text` and `html` as alternatives,
+/// the PDF attached as `NUMBER.pdf`, and the e-invoice XML embedded in it (if any:
+/// `billrun_render::facturx::extract`) attached as `factur-x.xml` (`text/xml`).
+/// Errors (permanent): no From address, a recipient that is not an address.
 #[allow(clippy::too_many_arguments)]
 pub fn build_message(
     from: Option<&Mailbox>,
@@ -226,20 +230,27 @@ pub fn build_message(
         .parse()
         .map_err(|e| permanent(format!("recipient {recipient:?} is not an address: {e}")))?;
     let pdf_type = ContentType::parse("application/pdf").expect("a valid content type");
+    let mut parts = MultiPart::mixed()
+        .multipart(MultiPart::alternative_plain_html(
+            text.to_string(),
+            html.to_string(),
+        ))
+        .singlepart(Attachment::new(format!("{number}.pdf")).body(pdf.to_vec(), pdf_type));
+    // The e-invoice: the Factur-X XML embedded in the PDF, attached as it is there
+    // (README "E-invoices (Factur-X)"); a PDF without one attaches nothing more.
+    if let Some(xml) = billrun_render::facturx::extract(pdf) {
+        let xml_type = ContentType::parse("text/xml; charset=utf-8").expect("a valid content type");
+        parts = parts.singlepart(
+            Attachment::new(billrun_render::facturx::FILE_NAME.to_string()).body(xml, xml_type),
+        );
+    }
     Message::builder()
         .from(from.clone())
         .reply_to(from.clone())
         .to(to)
         .subject(subject)
         .message_id(Some(message_id.to_string()))
-        .multipart(
-            MultiPart::mixed()
-                .multipart(MultiPart::alternative_plain_html(
-                    text.to_string(),
-                    html.to_string(),
-                ))
-                .singlepart(Attachment::new(format!("{number}.pdf")).body(pdf.to_vec(), pdf_type)),
-        )
+        .multipart(parts)
         .map_err(|e| permanent(format!("building the message: {e}")))
 }
 

@@ -77,10 +77,10 @@ while True:
 }
 
 /// The messages of a Maildir, parsed: to, from, reply_to, subject, message_id, text,
-/// html, attachments [{name, type, pdf}].
+/// html, attachments [{name, type, pdf}] (an XML attachment also has its `sha256`).
 pub(crate) fn messages(maildir: &Path) -> Vec<Value> {
     let script = r#"
-import email, json, os, sys
+import email, hashlib, json, os, sys
 from email import policy
 out = []
 d = os.path.join(sys.argv[1], 'new')
@@ -94,7 +94,10 @@ for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
         ct = p.get_content_type()
         if p.get_filename():
             b = p.get_payload(decode=True)
-            r['attachments'].append({'name': p.get_filename(), 'type': ct, 'pdf': b[:5] == b'%PDF-'})
+            a = {'name': p.get_filename(), 'type': ct, 'pdf': b[:5] == b'%PDF-'}
+            if ct == 'text/xml':
+                a['sha256'] = hashlib.sha256(b).hexdigest()
+            r['attachments'].append(a)
         elif ct == 'text/plain':
             r['text'] = p.get_content()
         elif ct == 'text/html':
@@ -222,9 +225,31 @@ async fn each_recipient_gets_the_invoice_once_with_text_html_and_the_pdf() {
         html.contains("Acme &amp; Sons") && html.contains("<strong>INV-2026-0002</strong>"),
         "{html}"
     );
+    // The PDF, a Factur-X PDF, and its e-invoice XML (README "E-invoices
+    // (Factur-X)"): the attached XML is the one embedded in the stored PDF.
+    let stored_pdf: Vec<u8> = sqlx::query_scalar(
+        "SELECT d.pdf FROM invoice_documents d JOIN invoices i ON i.id = d.invoice_id
+         WHERE i.number = 'INV-2026-0002'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let xml = billrun_render::facturx::extract(&stored_pdf).expect("factur-x.xml in the PDF");
+    let xml_text = String::from_utf8(xml.clone()).unwrap();
+    assert!(
+        xml_text.contains("<ram:ID>INV-2026-0002</ram:ID>")
+            && xml_text.contains("<ram:TypeCode>380</ram:TypeCode>")
+            && xml_text.contains("<ram:Name>Acme &amp; Sons</ram:Name>"),
+        "{xml_text}"
+    );
+    use sha2::Digest;
     assert_eq!(
         m["attachments"],
-        serde_json::json!([{"name": "INV-2026-0002.pdf", "type": "application/pdf", "pdf": true}])
+        serde_json::json!([
+            {"name": "INV-2026-0002.pdf", "type": "application/pdf", "pdf": true},
+            {"name": "factur-x.xml", "type": "text/xml", "pdf": false,
+             "sha256": format!("{:x}", sha2::Sha256::digest(&xml))},
+        ])
     );
     // The stored message ids are the ones received.
     let stored: Vec<String> =

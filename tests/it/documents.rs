@@ -380,6 +380,14 @@ async fn hostile_templates_are_refused_on_upload_and_contained_when_invoices_ren
             .unwrap();
         let text = String::from_utf8_lossy(&text.stdout);
         assert!(text.contains("INV-2026-"), "{account}: {text}");
+        // Both routes (e4 the built-in layout, g1 its organisation's template in
+        // the sandbox) store a Factur-X PDF: the e-invoice XML is in it.
+        let xml = billrun_render::facturx::extract(pdf).expect("factur-x.xml in the PDF");
+        let xml = String::from_utf8(xml).unwrap();
+        assert!(
+            xml.contains("<ram:ID>INV-2026-") && xml.contains("urn:cen.eu:en16931:2017"),
+            "{account}: {xml}"
+        );
         assert!(
             !text.contains(SECRET) && !html.contains(SECRET),
             "{account} leaks"

@@ -104,6 +104,7 @@ impl InvoiceDocument {
             groups,
             sub_total: money(lines.sub_total.amount),
             commitment_true_up: lines.true_up.as_ref().map(|t| money(t.amount)),
+            commitment_true_up_vat: lines.true_up.as_ref().and_then(vat_rate),
             has_tax: !lines.taxes.is_empty(),
             net_total: money(lines.net_amount()),
             taxes: lines
@@ -201,7 +202,17 @@ fn line(item: &LineItem, c: Currency) -> Line {
             .tax
             .as_ref()
             .map(|t| format!("{}: {}", t.name, Amount::money(t.amount, c).display)),
+        quantity_value: if is_license { None } else { item.quantity },
+        vat: vat_rate(item),
     }
+}
+
+/// The structured VAT rate of a line, if it has one.
+fn vat_rate(item: &LineItem) -> Option<VatRate> {
+    item.tax.as_ref().map(|t| VatRate {
+        category: t.category.clone(),
+        percentage: t.percentage.normalize(),
+    })
 }
 
 /// The days of `p` in short: `"1 Jan – 12 Jan 2026"` (the year once when both ends

@@ -15,6 +15,17 @@ pub fn country_name(code: &str) -> Option<&'static str> {
         .map(|i| COUNTRIES[i].1)
 }
 
+/// The ISO 3166-1 alpha-2 code of the country [`country_name`] names `name` (any
+/// case, surrounding spaces ignored): `"Germany"` -> `"DE"`. For a printed address
+/// whose country line is all that is known (the e-invoice needs the code).
+pub fn country_code(name: &str) -> Option<String> {
+    let name = name.trim();
+    COUNTRIES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(c, _)| c.to_string())
+}
+
 const COUNTRIES: &[(&str, &str)] = &[
     ("AD", "Andorra"),
     ("AE", "United Arab Emirates"),

@@ -73,6 +73,8 @@ pub struct InvoiceDocument {
     pub gross_total: Amount,
     /// The note the tax treatment requires (reverse charge, exempt...), if any.
     pub tax_note: Option<String>,
+    /// The VAT rate of the true-up, if it is taxed (for the e-invoice).
+    pub commitment_true_up_vat: Option<VatRate>,
     /// Gross - credits: what the invoice totals.
     pub total: Amount,
     /// What remains to be paid: the total, less payments; zero once PAID or VOID.
@@ -111,6 +113,11 @@ pub struct BillingDetails {
     /// A closing note printed at the bottom ("Thank you for your business").
     #[serde(default)]
     pub footer_note: Option<String>,
+    /// The postal address [`BillingDetails::address_lines`] was printed from, field
+    /// by field, for the e-invoice's seller address (EN 16931 BG-5, the country
+    /// BT-40); none in details recorded before it was kept.
+    #[serde(default)]
+    pub address: Option<Address>,
 }
 
 /// A customer or an account: who is billed.
@@ -129,6 +136,19 @@ pub struct Party {
     /// Its VAT / tax id (README "Taxes"), if any.
     #[serde(default)]
     pub tax_id: Option<String>,
+    /// The postal address [`Party::address_lines`] was printed from, field by field,
+    /// for the e-invoice's buyer address (EN 16931 BG-8, the country BT-55).
+    #[serde(default)]
+    pub address: Option<Address>,
+}
+
+/// The VAT rate of a line, structured for the e-invoice (EN 16931 BT-151, BT-152).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VatRate {
+    /// UNCL5305 category, as configured (`S`, `AA`, `AE`...).
+    pub category: String,
+    /// Percent (`19` for 19 %).
+    pub percentage: rust_decimal::Decimal,
 }
 
 /// The tax of one rate on an invoice.
@@ -361,4 +381,9 @@ pub struct Line {
     pub sub_lines: Vec<Line>,
     /// The line's tax: `"VAT 19%: €234.56"` (its share of its rate's tax), if taxed.
     pub tax: Option<String>,
+    /// The quantity billed, exact (what `quantity` formats), for the e-invoice.
+    pub quantity_value: Option<rust_decimal::Decimal>,
+    /// The line's VAT rate, if taxed (none for an untaxed invoice's lines and for
+    /// credits sold, which are not taxed: README "Taxes").
+    pub vat: Option<VatRate>,
 }

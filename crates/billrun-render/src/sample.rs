@@ -69,6 +69,13 @@ pub fn sample_parts(lines: usize, currency: Currency) -> (InvoiceHeader, Invoice
                 "Thank you for your business. Questions about this invoice: billing@northwind.example"
                     .into(),
             ),
+            address: Some(Address {
+                line1: Some("Friedrichstraße 68".into()),
+                postal_code: Some("10117".into()),
+                city: Some("Berlin".into()),
+                country: Some("DE".into()),
+                ..Default::default()
+            }),
         },
         customer: Party {
             id: "mueller".into(),
@@ -80,6 +87,13 @@ pub fn sample_parts(lines: usize, currency: Currency) -> (InvoiceHeader, Invoice
             ],
             emails: vec!["accounts@mueller.example".into()],
             tax_id: None,
+            address: Some(Address {
+                line1: Some("Hauptstraße 5".into()),
+                postal_code: Some("80331".into()),
+                city: Some("München".into()),
+                country: Some("DE".into()),
+                ..Default::default()
+            }),
         },
         account: Party {
             id: "mueller-prod".into(),
@@ -87,6 +101,7 @@ pub fn sample_parts(lines: usize, currency: Currency) -> (InvoiceHeader, Invoice
             address_lines: vec![],
             emails: vec!["ap@mueller.example".into()],
             tax_id: None,
+            address: None,
         },
         number: Some("INV-2026-000042".into()),
         status: InvoiceStatus::Due,

@@ -9,7 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use billrun_render::sandbox::SandboxRequest;
 use billrun_render::{
-    Address, BillingDetails, InvoiceDocument, InvoiceHeader, InvoiceStatus, Logo, Party,
+    Address, BillingDetails, EInvoiceKind, InvoiceDocument, InvoiceHeader, InvoiceStatus, Logo,
+    Party, PdfInfo,
 };
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -30,6 +31,9 @@ pub(super) enum Prepared {
         what: String,
         /// The request for the sandbox.
         request: SandboxRequest,
+        /// The e-invoice XML to embed in the sandbox's PDF (a Factur-X PDF), and
+        /// the PDF's document information.
+        facturx: (Vec<u8>, PdfInfo),
     },
 }
 
@@ -105,11 +109,15 @@ pub(super) fn name(r: &Row) -> String {
 
 /// An address's lines; none when there is no address or it does not parse.
 fn lines_of(address: &Option<Value>) -> Vec<String> {
+    address_of(address).map(|a| a.lines()).unwrap_or_default()
+}
+
+/// An address, field by field (for the e-invoice); none when there is none or it
+/// does not parse.
+fn address_of(address: &Option<Value>) -> Option<Address> {
     address
         .as_ref()
         .and_then(|a| serde_json::from_value::<Address>(a.clone()).ok())
-        .map(|a| a.lines())
-        .unwrap_or_default()
 }
 
 /// The document's status for a stored one. MERGED drafts are never rendered (their
@@ -139,6 +147,7 @@ fn header(r: &Row, org_name: &str, choice: &Choice, logo: Option<Logo>) -> Invoi
             address_lines: lines_of(&r.customer_address),
             emails: r.customer_email.iter().cloned().collect(),
             tax_id: r.customer_tax_id.clone(),
+            address: address_of(&r.customer_address),
         },
         account: Party {
             id: r.account_id.clone(),
@@ -146,6 +155,7 @@ fn header(r: &Row, org_name: &str, choice: &Choice, logo: Option<Logo>) -> Invoi
             address_lines: lines_of(&r.account_address),
             emails: r.billing_emails.clone(),
             tax_id: r.account_tax_id.clone(),
+            address: address_of(&r.account_address),
         },
         number: r.number.clone(),
         status: status(r.status),
@@ -192,9 +202,12 @@ pub(super) fn prepare(
                 .ok_or_else(|| format!("template {t} version {v} is missing"))?;
             let request = SandboxRequest::render(body, &doc)
                 .map_err(|e| format!("template {t} version {v}: {e}"))?;
+            let xml = billrun_render::cii_xml(&doc, &EInvoiceKind::invoice())
+                .map_err(|e| e.to_string())?;
             Ok(Prepared::Sandbox {
                 what: format!("template {t} version {v}"),
                 request,
+                facturx: (xml, PdfInfo::of(&doc)),
             })
         }
     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use billrun_render::sandbox::SandboxRequest;
-use billrun_render::Logo;
+use billrun_render::{EInvoiceKind, Logo, PdfInfo};
 use futures::StreamExt;
 
 use super::decide::{self, Prepared};
@@ -30,7 +30,7 @@ pub(super) struct Rendered {
 /// sandbox request (named by its template for errors).
 enum Drawn {
     Done(String, Vec<u8>),
-    Sandbox(String, SandboxRequest),
+    Sandbox(String, SandboxRequest, (Vec<u8>, PdfInfo)),
 }
 
 /// Draws the documents of `rows`, each with its choice (same order), for
@@ -60,11 +60,19 @@ pub(super) async fn draw(
             let name = decide::name(&r);
             let result = decide::prepare(&r, &choice, &org_name, &logos, &bodies).and_then(|p| {
                 Ok(match p {
+                    // Every finalized invoice's PDF is a Factur-X PDF (README
+                    // "E-invoices (Factur-X)").
                     Prepared::Builtin(doc) => Drawn::Done(
                         billrun_render::render_html(&doc).map_err(|e| e.to_string())?,
-                        billrun_render::render_pdf(&doc),
+                        billrun_render::render_facturx(&doc, &EInvoiceKind::invoice())
+                            .map_err(|e| e.to_string())?
+                            .0,
                     ),
-                    Prepared::Sandbox { what, request } => Drawn::Sandbox(what, request),
+                    Prepared::Sandbox {
+                        what,
+                        request,
+                        facturx,
+                    } => Drawn::Sandbox(what, request, facturx),
                 })
             });
             match result {
@@ -74,7 +82,9 @@ pub(super) async fn draw(
                     html,
                     pdf,
                 }),
-                Ok(Drawn::Sandbox(what, req)) => sandboxed.push((r.id, name, choice, what, req)),
+                Ok(Drawn::Sandbox(what, req, fx)) => {
+                    sandboxed.push((r.id, name, choice, what, req, fx))
+                }
                 Err(e) => failures.push(format!("invoice {name}: {e}")),
             }
         }
@@ -85,12 +95,18 @@ pub(super) async fn draw(
     // Two children at a time: a chunk's organisation-template invoices overlap
     // their process start-up without taking more than a worker's cores.
     let mut outcomes = futures::stream::iter(sandboxed)
-        .map(|(id, name, choice, what, req)| async move {
+        .map(|(id, name, choice, what, req, fx)| async move {
             let out = crate::documents::sandbox::render(&req).await;
-            (id, name, choice, what, out)
+            (id, name, choice, what, out, fx)
         })
         .buffer_unordered(2);
-    while let Some((id, name, choice, what, out)) = outcomes.next().await {
+    while let Some((id, name, choice, what, out, (xml, info))) = outcomes.next().await {
+        // The template's PDF gets the e-invoice XML too (a Factur-X PDF).
+        let out = out.and_then(|(html, pdf)| {
+            billrun_render::facturx::embed(&pdf, &xml, &info)
+                .map(|pdf| (html, pdf))
+                .map_err(|e| e.to_string())
+        });
         match out {
             Ok((html, pdf)) => rendered.push(Rendered {
                 id,

@@ -42,21 +42,15 @@ pub struct Profile {
 impl Profile {
     /// The view model's billing details.
     pub fn billing_details(&self) -> BillingDetails {
-        let address_lines = self
-            .address
-            .as_ref()
-            .map(|a| {
-                billrun_render::Address {
-                    line1: a.line1.clone(),
-                    line2: a.line2.clone(),
-                    postal_code: a.postal_code.clone(),
-                    city: a.city.clone(),
-                    state: a.state.clone(),
-                    country: a.country.clone(),
-                }
-                .lines()
-            })
-            .unwrap_or_default();
+        let address = self.address.as_ref().map(|a| billrun_render::Address {
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            postal_code: a.postal_code.clone(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            country: a.country.clone(),
+        });
+        let address_lines = address.as_ref().map(|a| a.lines()).unwrap_or_default();
         BillingDetails {
             legal_name: self.legal_name.clone(),
             address_lines,
@@ -65,6 +59,7 @@ impl Profile {
             phone: self.phone.clone(),
             payment_instructions: self.payment_instructions.clone(),
             footer_note: self.footer_note.clone(),
+            address,
         }
     }
 }

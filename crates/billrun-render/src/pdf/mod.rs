@@ -32,6 +32,12 @@ use layout::PlacedLogo;
 /// ([`PdfInfo`]): title "Invoice NUMBER", author the seller, creation date the
 /// invoice's finalization.
 pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
+    save(layout_document(doc))
+}
+
+/// [`render_pdf`]'s document before its streams are compressed and it is saved
+/// (the Factur-X PDF adds its parts to it: `crate::facturx::render_facturx`).
+pub(crate) fn layout_document(doc: &InvoiceDocument) -> lopdf::Document {
     let fonts = Fonts::get();
     let mut pdf = PdfDocument::new(&format!("Invoice {}", doc.number));
     PdfInfo::of(doc).apply(&mut pdf);
@@ -55,7 +61,11 @@ pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
     };
     // Save warnings are informational (e.g. which glyphs were subset); the layout
     // only uses operations printpdf supports.
-    let mut lo = pdf.to_lopdf_document(&opts, &mut Vec::new());
+    pdf.to_lopdf_document(&opts, &mut Vec::new())
+}
+
+/// Compresses `lo`'s streams ([`compress_fast`]) and writes it out.
+pub(crate) fn save(mut lo: lopdf::Document) -> Vec<u8> {
     compress_fast(&mut lo);
     let mut out = Vec::with_capacity(64 * 1024);
     lo.save_to(&mut out)
@@ -135,7 +145,7 @@ impl PdfInfo {
 /// printpdf's `optimize` uses lopdf's `Compression::best()`, which took more than
 /// half of an invoice's time; level 1 costs a fraction of that for files a few
 /// percent larger (content streams and font subsets compress easily).
-fn compress_fast(doc: &mut lopdf::Document) {
+pub(crate) fn compress_fast(doc: &mut lopdf::Document) {
     use flate2::{write::ZlibEncoder, Compression};
     use std::io::Write;
     for obj in doc.objects.values_mut() {
