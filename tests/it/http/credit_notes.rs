@@ -11,20 +11,42 @@ use crate::env::TestEnv;
 async fn credit_notes_over_http() {
     let env = TestEnv::new().await;
     env.org("acme").with_plan(crate::credit_notes::plan()).await;
-    env.org("other").await;
     env.account("acme", "a1").on_plan("fees").await;
+    for (code, pct) in [("DE_STANDARD", "19"), ("DE_REDUCED", "7")] {
+        let mut args = vec![
+            "tax",
+            "put-rate",
+            "--org",
+            "acme",
+            code,
+            "--name",
+            code,
+            "--percentage",
+            pct,
+        ];
+        if code == "DE_STANDARD" {
+            args.push("--default");
+        }
+        env.ok(&args);
+    }
     env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
-    let invoice = env.json(&["invoice", "list", "--org", "acme", "--json"])[0]["number"]
-        .as_str()
+    env.org("other").await;
+    let list = env.json(&["invoice", "list", "--org", "acme", "--json"]);
+    let invoice = list
+        .as_array()
         .unwrap()
+        .iter()
+        .find_map(|i| i["number"].as_str())
+        .unwrap_or_else(|| panic!("a finalized invoice: {list}"))
         .to_string();
     let server = Server::start(&env).await;
     let admin = token(&env, "acme", "admin", "administrator");
     let analyst = token(&env, "acme", "analyst", "analyst");
     let stranger = token(&env, "other", "admin", "administrator");
 
-    // Untaxed: 100.00 + 50.00 + 45.45 = 195.45 due. Seats 10.00: total 10.00, due
-    // 185.45.
+    // Net 100.00 + 50.00 + 45.45 = 195.45; tax 150.00 x 19 % = 28.50 and 45.45 x 7 %
+    // = 3.1815 -> 3.18; 227.13 due. Seats 10.00: tax 1.90, total 11.90; due 227.13 -
+    // 11.90 = 215.23.
     let (status, body) = server
         .send(
             Method::POST,
@@ -46,12 +68,12 @@ async fn credit_notes_over_http() {
         ),
         (
             &json!("CN-2026-0001"),
-            &json!("10.00"),
-            &json!("185.45"),
+            &json!("11.90"),
+            &json!("215.23"),
             &json!("one seat less")
         )
     );
-    // More than is left (185.45 net) is a conflict naming both amounts.
+    // More than is left (195.45 - 10.00 = 185.45 net) is a conflict naming both amounts.
     let (status, body) = server
         .send(
             Method::POST,
