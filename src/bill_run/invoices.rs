@@ -52,6 +52,8 @@ pub struct InvoiceView {
     pub credits: Decimal,
     /// Amount due: sub_total + true_up + tax - credits.
     pub total: Decimal,
+    /// Amount due now: `total` less what credit notes took off it (README "Credit notes").
+    pub amount_due: Decimal,
     /// Tax: the sum of the per-rate taxes (README "Taxes"); 0 when untaxed.
     pub tax: Decimal,
     /// Invoice date (finalized invoices).
@@ -82,7 +84,7 @@ pub struct InvoiceView {
 }
 
 const COLUMNS: &str = "id, org_id, account_id, status, number, currency, boundary, plan_id, plan_version,
-    closing_start, closing_end, opening_start, opening_end, sub_total, true_up, credits, total, tax,
+    closing_start, closing_end, opening_start, opening_end, sub_total, true_up, credits, total, total - credited AS amount_due, tax,
     invoice_date, due_date, net_term_days, stale, grace_ends_at, finalized_at, paid_at, voided_at,
     reissue_of,
     (SELECT r.id FROM invoices r WHERE r.org_id = invoices.org_id AND r.reissue_of = invoices.id) AS reissued_by,
@@ -118,6 +120,7 @@ impl InvoiceView {
             self.true_up = r(self.true_up);
             self.credits = r(self.credits);
             self.total = r(self.total);
+            self.amount_due = r(self.amount_due);
             self.tax = r(self.tax);
         }
         self
@@ -367,6 +370,9 @@ pub struct Voided {
     /// The `render-chunk` job that re-renders its documents marked VOID (enqueued in
     /// the void's transaction), when `changed`.
     pub render_job: Option<String>,
+    /// The number of the credit note the void issued (organisation setting
+    /// `void_issues_credit_note`, README "Credit notes"), if any.
+    pub credit_note: Option<String>,
 }
 
 /// Voids a finalized invoice as of `at`, in one transaction (README "Invoices", "What
@@ -413,6 +419,7 @@ pub async fn void(
             changed: false,
             credits: Default::default(),
             render_job: None,
+            credit_note: None,
         });
     }
     if !voidable {
@@ -436,6 +443,8 @@ pub async fn void(
     .execute(&mut *tx)
     .await?;
     let mut credits = crate::credits::undo_invoice_credits(&mut tx, org, &invoice_id, at).await?;
+    let credit_note =
+        crate::credits::credit_notes::void_credit_note(&mut tx, org, &invoice_id, at).await?;
     if let Ok(c) = billrun_core::Currency::parse(&currency) {
         for a in [
             &mut credits.restored,
@@ -465,6 +474,7 @@ pub async fn void(
         changed: true,
         credits,
         render_job: Some(job.id().to_string()),
+        credit_note,
     })
 }
 

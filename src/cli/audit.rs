@@ -204,6 +204,18 @@ pub const CHANGES: &[CliChange] = &[
     change("tax put-rate", "tax_rate.put", "tax_rate", &["code"]),
     change("tax set-customer", "customer.set_tax", "customer", &["id"]),
     change("tax set-account", "account.set_tax", "account", &["id"]),
+    change(
+        "credit-note create",
+        "credit_note.create",
+        "invoice",
+        &["invoice"],
+    ),
+    change(
+        "credit-note configure",
+        "credit_note.configure",
+        "organisation",
+        &["org"],
+    ),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -274,6 +286,8 @@ pub const READS: &[&str] = &[
     "meter schema-versions",
     "meter show",
     "tax rates",
+    "credit-note list",
+    "credit-note show",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

@@ -368,6 +368,12 @@ fn print_invoice(i: &InvoiceView) {
         println!("credits:      {}", money(i, i.credits));
     }
     println!("total:        {}", money(i, i.total));
+    if i.amount_due != i.total {
+        println!(
+            "amount due:   {} (after credit notes)",
+            money(i, i.amount_due)
+        );
+    }
 }
 
 /// The charge groups of the tree (the grand total's GROUP children) and everything
@@ -435,6 +441,9 @@ fn print_void(v: &invoices::Voided) {
         return;
     }
     println!("invoice {name} is VOID; its documents now read VOID");
+    if let Some(n) = &v.credit_note {
+        println!("credit note {n} issued for what was left of it");
+    }
     let c = &v.credits;
     if !c.restored.is_zero() {
         println!("credits given back: {} {cur}", c.restored);

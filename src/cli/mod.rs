@@ -17,6 +17,7 @@ use crate::store;
 pub mod account;
 pub mod audit;
 pub mod credit;
+pub mod credit_note;
 pub mod customer;
 pub mod deliveries;
 mod demo;
@@ -196,6 +197,11 @@ enum Command {
     Tax {
         #[command(subcommand)]
         command: tax::TaxCommand,
+    },
+    /// Credit notes: create (against a DUE or PAID invoice), list, show, configure.
+    CreditNote {
+        #[command(subcommand)]
+        command: credit_note::CreditNoteCommand,
     },
 }
 
@@ -445,6 +451,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             crate::bench::run(&env.pool, env.config.clone(), command).await?;
         }
         Command::Tax { command } => tax::run(&open(cfg_path, 4).await?.pool, command).await?,
+        Command::CreditNote { command } => {
+            credit_note::run(&open(cfg_path, 4).await?.pool, command).await?
+        }
         Command::Demo => {
             let env = open_with(cfg_path, 8, store::Provision::Create).await?;
             demo::run(&env.pool, env.config.clone()).await?;

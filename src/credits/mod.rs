@@ -12,7 +12,10 @@
 //!   instant, ACTIVE, same currency) are locked and applied to the invoice's eligible
 //!   lines by [`billrun_core::credits::apply`]; the invoice shows a credits line per
 //!   grant and its total is reduced.
+//! - **Credit notes** ([`credit_notes`]) correct finalized invoices: the balance due
+//!   first, then credits (a grant here) or a recorded refund.
 
+pub mod credit_notes;
 mod invoice_void;
 mod ledger;
 mod sold;

@@ -41,6 +41,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod billrun_jobs;
 pub mod console;
+pub mod credit_notes;
 pub mod credits;
 pub mod customer_changes;
 pub mod customers;
@@ -190,6 +191,9 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("PUT", "/billrun/tax_rates/{code}") => on(filter, taxes::put),
         ("PUT", "/billrun/customers/{customer_id}/tax") => on(filter, taxes::set_customer),
         ("PUT", "/billrun/accounts/{account_id}/tax") => on(filter, taxes::set_account),
+        ("POST", "/billrun/credit_notes") => on(filter, credit_notes::create),
+        ("GET", "/billrun/credit_notes") => on(filter, credit_notes::list),
+        ("GET", "/billrun/credit_notes/{credit_note_id}") => on(filter, credit_notes::get),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

@@ -236,6 +236,9 @@ pub const ROUTES: &[Route] = &[
     route(PUT, "/billrun/tax_rates/{code}", Needs(Settings, Write), "create or replace a tax rate from its validFrom"),
     route(PUT, "/billrun/customers/{customer_id}/tax", Needs(Customers, Write), "a customer's tax id and treatment"),
     route(PUT, "/billrun/accounts/{account_id}/tax", Needs(Accounts, Write), "an account's tax id and treatment (overrides its customer's)"),
+    route(POST, "/billrun/credit_notes", Needs(Invoices, Write), "issue a credit note against a DUE or PAID invoice"),
+    route(GET, "/billrun/credit_notes", Needs(Invoices, Read), "the organisation's credit notes (invoiceId)"),
+    route(GET, "/billrun/credit_notes/{credit_note_id}", Needs(Invoices, Read), "one credit note, by id or number"),
 ];
 
 /// A resource's name in messages and the README's route table.

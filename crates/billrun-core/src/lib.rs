@@ -16,6 +16,7 @@
 //! - [`charges`]: what each rate card charges for one cycle.
 //! - [`invoice`]: the invoice line-item tree and its totals.
 //! - [`credits`]: which credit grants pay which invoice lines.
+//! - [`credit_note`]: what a credit note credits of an invoice, with its tax.
 //! - [`tax`]: tax rates, treatments, and the tax per rate of an invoice.
 //! - [`meter_logic`]: usage meter computations (JSON-logic matchers and computations).
 //! - [`error`]: validation errors that name the offending field.
@@ -24,6 +25,7 @@
 
 pub mod boundary;
 pub mod charges;
+pub mod credit_note;
 pub mod credits;
 pub mod cycle;
 pub mod error;

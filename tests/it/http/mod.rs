@@ -10,6 +10,7 @@ mod console;
 mod console_browser;
 mod console_ops;
 mod console_settings;
+mod credit_notes;
 mod customer_changes;
 mod documents;
 mod identity;

@@ -1,0 +1,85 @@
+//! Credit notes (README "Credit notes", issue 16 item 2): partial or whole corrections
+//! of finalized invoices, with their own gapless numbering, and what they settle (the
+//! invoice's balance due, then credits or a refund). The amounts are
+//! [`billrun_core::credit_note`]'s; this area stores them, numbers them, records the
+//! credit grant a note creates, and reads them back.
+
+mod issue;
+mod settings;
+mod views;
+
+pub use issue::*;
+pub use settings::*;
+pub use views::*;
+
+use crate::error::{Classify, ErrorKind};
+
+/// Why a credit note (or its settings) was refused. Messages name the invoice as asked
+/// for, the line or the field, and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum CreditNoteError {
+    /// No such invoice or credit note in the organisation.
+    #[error("organisation {org} has no {what} {id}")]
+    NotFound {
+        /// Organisation.
+        org: String,
+        /// `invoice` or `credit note`.
+        what: &'static str,
+        /// The id or number asked for.
+        id: String,
+    },
+    /// The invoice is not DUE or PAID.
+    #[error("invoice {invoice} is {status}: credit notes apply only to DUE and PAID invoices")]
+    WrongStatus {
+        /// The invoice as asked for.
+        invoice: String,
+        /// Its status.
+        status: String,
+    },
+    /// A `--line` / `lines[].line` naming no creditable line.
+    #[error("invoice {invoice}: line {key:?}: {message}")]
+    Line {
+        /// The invoice as asked for.
+        invoice: String,
+        /// The line as given.
+        key: String,
+        /// What was expected.
+        message: String,
+    },
+    /// The amounts were refused (over-credit, an amount of 0, ...).
+    #[error("invoice {invoice}: {source}")]
+    Refused {
+        /// The invoice as asked for.
+        invoice: String,
+        /// Why.
+        source: billrun_core::credit_note::CreditNoteError,
+    },
+    /// A settings value is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field (`creditNoteNumberFormat`, `reason`...).
+        field: &'static str,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// Recording the credit grant failed.
+    #[error(transparent)]
+    Grant(#[from] super::CreditError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl Classify for CreditNoteError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CreditNoteError::NotFound { .. } => ErrorKind::NotFound,
+            CreditNoteError::Line { .. } | CreditNoteError::Invalid { .. } => ErrorKind::Invalid,
+            CreditNoteError::WrongStatus { .. } | CreditNoteError::Refused { .. } => {
+                ErrorKind::Conflict
+            }
+            CreditNoteError::Grant(e) => e.kind(),
+            CreditNoteError::Db(e) => e.kind(),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `/billrun/credit_notes`: credit notes over HTTP, as `billrun credit-note create |
+//! list | show` (README "Credit notes"). Togai 1.0.3 has no credit notes: these are
+//! billrun's own routes; the shapes are camelCase like the rest, and the request is
+//! Lago's (items with amounts before tax, a reason) spelled Togai-style.
+//!
+//! The invoice is named by id or number, in the caller's organisation only (another
+//! organisation's answers 404). Creating one is audited (`credit_note.create`),
+//! SUCCESS or FAILURE. Over-credit and an invoice that is not DUE or PAID answer 409,
+//! a bad field 400.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use billrun_core::credit_note::{Method, Reason};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Body, Params};
+use super::{audited, AppState, Change};
+use crate::credits::credit_notes::{self as notes, Credit, CreditNoteView, NewCreditNote};
+use crate::identity::Principal;
+
+/// One line to credit.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreditNoteLineRequest {
+    /// The line: its number among the invoice's creditable lines ("1", "2"...) or its
+    /// rate card's name.
+    pub line: String,
+    /// Net amount to credit (before tax), decimal string.
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+}
+
+/// The body of `POST /billrun/credit_notes`: `lines` or `amount` (one of them).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCreditNoteRequest {
+    /// The invoice's id or number.
+    pub invoice_id: String,
+    /// Lines and the net amounts to credit of each.
+    #[serde(default)]
+    pub lines: Option<Vec<CreditNoteLineRequest>>,
+    /// A net amount spread over the lines in proportion to what is left of each.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub amount: Option<Decimal>,
+    /// DUPLICATED_CHARGE, PRODUCT_UNSATISFACTORY, ORDER_CHANGE, ORDER_CANCELLATION,
+    /// FRAUDULENT_CHARGE or OTHER.
+    pub reason: String,
+    /// CREDIT (default) or REFUND: what the part above the balance due becomes.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Free text shown on the note.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A credit note (`CreditNoteView`: see `billrun credit-note show --json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct CreditNoteBody(pub CreditNoteView);
+
+/// Credit notes, oldest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreditNoteList {
+    /// The notes.
+    pub data: Vec<CreditNoteBody>,
+}
+
+/// The query of `GET /billrun/credit_notes`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditNoteQuery {
+    /// Only this invoice's (id or number).
+    pub invoice_id: Option<String>,
+    /// At most this many (1 to 1000, default 200).
+    pub limit: Option<i64>,
+}
+
+fn request(req: CreateCreditNoteRequest) -> Result<NewCreditNote, ApiError> {
+    let reason: Reason = req
+        .reason
+        .parse()
+        .map_err(|e| ApiError::invalid(format!("reason: {e}")))?;
+    let method = match req.method.as_deref() {
+        None | Some("CREDIT") => Method::Credit,
+        Some("REFUND") => Method::Refund,
+        Some(m) => {
+            return Err(ApiError::invalid(format!(
+                "method: expected CREDIT or REFUND, got {m:?}"
+            )))
+        }
+    };
+    let credit = match (req.lines, req.amount) {
+        (Some(lines), None) if !lines.is_empty() => {
+            Credit::Lines(lines.into_iter().map(|l| (l.line, l.amount)).collect())
+        }
+        (None, Some(a)) => Credit::Amount(a),
+        _ => {
+            return Err(ApiError::invalid(
+                "lines, amount: expected one of them: a non-empty lines array or an amount",
+            ))
+        }
+    };
+    Ok(NewCreditNote {
+        invoice: req.invoice_id,
+        credit,
+        reason,
+        method,
+        description: req.description.unwrap_or_default(),
+    })
+}
+
+/// Issues a credit note now (audited as `credit_note.create`, object: the invoice).
+#[utoipa::path(post, path = "/billrun/credit_notes", tag = "billrun",
+    request_body = CreateCreditNoteRequest,
+    responses(
+        (status = 201, description = "issued", body = CreditNoteBody),
+        (status = 400, description = "a field is invalid or missing", body = ErrorBody),
+        (status = 404, description = "no such invoice in the organisation", body = ErrorBody),
+        (status = 409, description = "not DUE or PAID, or more than is left to credit", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Body(req): Body<CreateCreditNoteRequest>,
+) -> Result<(StatusCode, Json<CreditNoteBody>), ApiError> {
+    let invoice = req.invoice_id.clone();
+    let change = Change {
+        action: "credit_note.create",
+        object_type: "invoice",
+        object_id: &invoice,
+    };
+    let now = Utc::now();
+    let result = match request(req) {
+        Ok(r) => notes::create(&state.pool, &who.org, &r, now)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let details = match &result {
+        Ok(n) => serde_json::json!({ "creditNote": n.number, "total": n.total, "at": now }),
+        Err(_) => serde_json::json!({ "at": now }),
+    };
+    let n = audited(&state, &who, change, details, result).await?;
+    Ok((StatusCode::CREATED, Json(CreditNoteBody(n))))
+}
+
+/// The organisation's credit notes (optionally one invoice's).
+#[utoipa::path(get, path = "/billrun/credit_notes", tag = "billrun",
+    params(CreditNoteQuery),
+    responses(
+        (status = 200, description = "the notes", body = CreditNoteList),
+        (status = 400, description = "a parameter is invalid", body = ErrorBody),
+        (status = 404, description = "no such invoice in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Params(q): Params<CreditNoteQuery>,
+) -> Result<Json<CreditNoteList>, ApiError> {
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit: expected 1 to 1000, got {limit}"
+        )));
+    }
+    let rows = notes::list(&state.pool, &who.org, q.invoice_id.as_deref(), limit).await?;
+    Ok(Json(CreditNoteList {
+        data: rows.into_iter().map(CreditNoteBody).collect(),
+    }))
+}
+
+/// One credit note, by id or number.
+#[utoipa::path(get, path = "/billrun/credit_notes/{credit_note_id}", tag = "billrun",
+    params(("credit_note_id" = String, Path, description = "the note's id or number")),
+    responses(
+        (status = 200, description = "the note", body = CreditNoteBody),
+        (status = 404, description = "no such credit note in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<CreditNoteBody>, ApiError> {
+    Ok(Json(CreditNoteBody(
+        notes::show(&state.pool, &who.org, &id).await?,
+    )))
+}

@@ -1,0 +1,149 @@
+//! `/billrun/credit_notes` (README "Credit notes"): the CLI's rules over HTTP, errors
+//! naming the field or line, another organisation's notes answering 404, audited.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{audit, row, token, Server};
+use crate::env::TestEnv;
+
+#[tokio::test]
+async fn credit_notes_over_http() {
+    let env = TestEnv::new().await;
+    env.org("acme").with_plan(crate::credit_notes::plan()).await;
+    env.account("acme", "a1").on_plan("fees").await;
+    for (code, pct) in [("DE_STANDARD", "19"), ("DE_REDUCED", "7")] {
+        let mut args = vec![
+            "tax",
+            "put-rate",
+            "--org",
+            "acme",
+            code,
+            "--name",
+            code,
+            "--percentage",
+            pct,
+        ];
+        if code == "DE_STANDARD" {
+            args.push("--default");
+        }
+        env.ok(&args);
+    }
+    env.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
+    env.org("other").await;
+    let list = env.json(&["invoice", "list", "--org", "acme", "--json"]);
+    let invoice = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i["number"].as_str())
+        .unwrap_or_else(|| panic!("a finalized invoice: {list}"))
+        .to_string();
+    let server = Server::start(&env).await;
+    let admin = token(&env, "acme", "admin", "administrator");
+    let analyst = token(&env, "acme", "analyst", "analyst");
+    let stranger = token(&env, "other", "admin", "administrator");
+
+    // Net 100.00 + 50.00 + 45.45 = 195.45; tax 150.00 x 19 % = 28.50 and 45.45 x 7 %
+    // = 3.1815 -> 3.18; 227.13 due. Seats 10.00: tax 1.90, total 11.90; due 227.13 -
+    // 11.90 = 215.23.
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes",
+            &admin,
+            Some(
+                &json!({"invoiceId": invoice, "lines": [{"line": "seats", "amount": "10.00"}],
+                         "reason": "ORDER_CHANGE", "description": "one seat less"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (
+            &body["number"],
+            &body["total"],
+            &body["invoiceAmountDue"],
+            &body["description"]
+        ),
+        (
+            &json!("CN-2026-0001"),
+            &json!("11.90"),
+            &json!("215.23"),
+            &json!("one seat less")
+        )
+    );
+    // More than is left (195.45 - 10.00 = 185.45 net) is a conflict naming both amounts.
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes",
+            &admin,
+            Some(&json!({"invoiceId": invoice, "amount": "185.46", "reason": "OTHER"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("185.46") && body.to_string().contains("185.45"),
+        "{body}"
+    );
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes",
+            &admin,
+            Some(&json!({"invoiceId": invoice, "amount": "1", "reason": "BECAUSE"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("reason"), "{body}");
+    // The analyst reads, does not issue.
+    let (status, _) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes",
+            &analyst,
+            Some(&json!({"invoiceId": invoice, "amount": "1", "reason": "OTHER"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = server.get("/billrun/credit_notes", Some(&analyst)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    let (status, body) = server
+        .get("/billrun/credit_notes/CN-2026-0001", Some(&admin))
+        .await;
+    assert_eq!(
+        (status.as_u16(), &body["reason"]),
+        (200, &json!("ORDER_CHANGE"))
+    );
+    // Another organisation's note and invoice do not exist for it.
+    let (status, _) = server
+        .get("/billrun/credit_notes/CN-2026-0001", Some(&stranger))
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes",
+            &stranger,
+            Some(&json!({"invoiceId": invoice, "amount": "1", "reason": "OTHER"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let expected = vec![
+        row("credit_note.create", &invoice, "SUCCESS"),
+        row("credit_note.create", &invoice, "FAILURE"),
+        row("credit_note.create", &invoice, "FAILURE"),
+    ];
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = audit(&env, &["credit_note.create"]).await;
+        if rows.len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows, expected);
+}
