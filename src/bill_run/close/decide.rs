@@ -222,6 +222,7 @@ pub(super) fn price<'w, 'a>(
         let opening = w.boundary.opening.map(|window| CycleInput {
             window,
             usage: Default::default(),
+            features: Default::default(),
             licenses: account_licenses.clone(),
         });
         let contents = match invoice_contents(
