@@ -204,6 +204,7 @@ pub const CHANGES: &[CliChange] = &[
     change("tax put-rate", "tax_rate.put", "tax_rate", &["code"]),
     change("tax set-customer", "customer.set_tax", "customer", &["id"]),
     change("tax set-account", "account.set_tax", "account", &["id"]),
+    change("feature create", "feature.create", "feature", &["name"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -274,6 +275,10 @@ pub const READS: &[&str] = &[
     "meter schema-versions",
     "meter show",
     "tax rates",
+    "feature list",
+    "feature show",
+    "entitlement check",
+    "entitlement grants",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

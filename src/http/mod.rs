@@ -49,6 +49,7 @@ pub mod document_settings;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
+pub mod features;
 pub mod imports;
 pub mod ingest;
 pub mod invites;
@@ -190,6 +191,10 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("PUT", "/billrun/tax_rates/{code}") => on(filter, taxes::put),
         ("PUT", "/billrun/customers/{customer_id}/tax") => on(filter, taxes::set_customer),
         ("PUT", "/billrun/accounts/{account_id}/tax") => on(filter, taxes::set_account),
+        ("POST", "/features") => on(filter, features::create),
+        ("GET", "/features") => on(filter, features::list),
+        ("GET", "/features/{feature_id}") => on(filter, features::get),
+        ("GET", "/accounts/{account_id}/features/{feature_id}") => on(filter, features::credits),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

@@ -236,6 +236,10 @@ pub const ROUTES: &[Route] = &[
     route(PUT, "/billrun/tax_rates/{code}", Needs(Settings, Write), "create or replace a tax rate from its validFrom"),
     route(PUT, "/billrun/customers/{customer_id}/tax", Needs(Customers, Write), "a customer's tax id and treatment"),
     route(PUT, "/billrun/accounts/{account_id}/tax", Needs(Accounts, Write), "an account's tax id and treatment (overrides its customer's)"),
+    route(POST, "/features", Needs(UsageMeters, Write), "create a feature (what entitlement cards name)"),
+    route(GET, "/features", Needs(UsageMeters, Read), "list features"),
+    route(GET, "/features/{feature_id}", Needs(UsageMeters, Read), "one feature"),
+    route(GET, "/accounts/{account_id}/features/{feature_id}", Needs(Accounts, Read), "an account's entitlement to a feature now: granted, balance, overage"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -128,7 +128,11 @@ pub(super) fn usage_charge(
 }
 
 /// One detail per slab reached, and one for the min/max clamp (unrounded amounts).
-pub(super) fn rating_details(rating: &Rating, rates: &Rates, period: Period) -> Vec<(ChargeDetail, Decimal)> {
+pub(super) fn rating_details(
+    rating: &Rating,
+    rates: &Rates,
+    period: Period,
+) -> Vec<(ChargeDetail, Decimal)> {
     let mut out: Vec<(ChargeDetail, Decimal)> = rating
         .slabs
         .iter()

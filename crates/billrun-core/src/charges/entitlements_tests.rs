@@ -124,7 +124,9 @@ fn a_prepaid_allowance_counts_only_once_granted_by_the_ledger() {
     // The price of a PREPAID allowance goes on the invoice that opens the cycle.
     let allowance = line(&c, CardKind::BillingEntitlement).unwrap();
     assert_eq!(allowance.timing, InvoiceTiming::Prepaid);
-    assert!(c.in_advance().any(|l| l.kind == CardKind::BillingEntitlement));
+    assert!(c
+        .in_advance()
+        .any(|l| l.kind == CardKind::BillingEntitlement));
 }
 
 #[test]

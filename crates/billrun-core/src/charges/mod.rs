@@ -283,8 +283,8 @@ pub fn cycle_charges(
             .get(&card.feature_id)
             .copied()
             .unwrap_or_default();
-        let allowance = plan_allowance(plan, &card.feature_id, input.window.index)
-            + feature.prepaid_granted;
+        let allowance =
+            plan_allowance(plan, &card.feature_id, input.window.index) + feature.prepaid_granted;
         lines.push(entitlements::overage_charge(
             &ctx,
             card,

@@ -210,7 +210,12 @@ pub(super) fn parse_overage_card(
     });
     let max_quantity = o.opt("maxQuantity", errs, p_non_negative);
     let billing_config = o.get("billingConfig").and_then(|c| {
-        let c = object(c, &o.at("billingConfig"), &["interval", "startOffset"], errs)?;
+        let c = object(
+            c,
+            &o.at("billingConfig"),
+            &["interval", "startOffset"],
+            errs,
+        )?;
         let interval = c.opt("interval", errs, |v| match p_u32(v)? {
             1 => Ok(1),
             n => Err(format!(

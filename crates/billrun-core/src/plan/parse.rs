@@ -135,7 +135,11 @@ fn parse_list<T>(
 }
 
 /// Reads the fields every card has. `timings` are those allowed for this kind.
-pub(super) fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Option<CardInfo> {
+pub(super) fn parse_card_info(
+    o: &Obj,
+    errs: &mut Errs,
+    timings: &[InvoiceTiming],
+) -> Option<CardInfo> {
     let id = o.opt("id", errs, p_name);
     let name = o.req("name", errs, p_name);
     let display_name = o.opt("displayName", errs, p_string);
