@@ -12,6 +12,7 @@ mod console_ops;
 mod console_settings;
 mod customer_changes;
 mod documents;
+mod features;
 mod identity;
 mod imports;
 mod ingest;
