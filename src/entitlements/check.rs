@@ -44,6 +44,10 @@ pub struct Entitlement {
     pub cycle_ends_at: Option<DateTime<Utc>>,
 }
 
+/// The billing cycle holding an instant: index, first instant, instant after, and the
+/// plan version (id, version, definition) of its association.
+type CycleRow = (i32, DateTime<Utc>, DateTime<Utc>, String, i32, Value);
+
 /// The entitlement of `account_id` to `feature_id` at `as_of` (UTC), from the
 /// billing cycle holding `as_of` (opened by the bill run) and the plan version its
 /// association names (overrides are not applied). Errors: the feature or the
@@ -70,7 +74,7 @@ pub async fn entitlement(
             id: account_id.to_string(),
         });
     }
-    let cycle: Option<(i32, DateTime<Utc>, DateTime<Utc>, String, i32, Value)> = sqlx::query_as(
+    let cycle: Option<CycleRow> = sqlx::query_as(
         "SELECT c.cycle_index, c.starts_at, c.ends_at, v.plan_id, v.version, v.definition
          FROM billing_cycles c
          JOIN plan_associations p ON p.org_id = c.org_id AND p.account_id = c.account_id

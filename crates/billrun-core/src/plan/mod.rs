@@ -21,8 +21,8 @@
 //!   given invoice currency, so that an account is not attached in a currency the
 //!   plan cannot fully bill.
 //! - `invoiceTiming` defaults to IN_ARREARS. Usage cards can only be IN_ARREARS (usage
-//!   is known after the cycle); PREPAID is only for credit grants; the minimum
-//!   commitment is always settled in arrears.
+//!   is known after the cycle); PREPAID is only for credit grants and entitlements;
+//!   the minimum commitment and entitlement overage are always settled in arrears.
 //! - A license's `usageCycle` may not be longer than the plan's pricing cycle.
 //! - `null` is the same as an absent field. Unknown fields are errors.
 //! - Entitlement and overage cards: see `entitlements` (README "Entitlements").
