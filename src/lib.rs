@@ -15,6 +15,7 @@ pub mod config;
 pub mod credits;
 pub mod demo;
 pub mod documents;
+pub mod entitlements;
 pub mod error;
 pub mod http;
 pub mod identity;

@@ -216,6 +216,7 @@ pub const CHANGES: &[CliChange] = &[
         "organisation",
         &["org"],
     ),
+    change("feature create", "feature.create", "feature", &["name"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -288,6 +289,10 @@ pub const READS: &[&str] = &[
     "tax rates",
     "credit-note list",
     "credit-note show",
+    "feature list",
+    "feature show",
+    "entitlement check",
+    "entitlement grants",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

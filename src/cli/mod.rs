@@ -23,6 +23,7 @@ pub mod deliveries;
 mod demo;
 pub mod documents;
 pub mod exit;
+pub mod feature;
 pub mod flags;
 pub mod identity;
 pub mod import;
@@ -202,6 +203,16 @@ enum Command {
     CreditNote {
         #[command(subcommand)]
         command: credit_note::CreditNoteCommand,
+    },
+    /// Features (what entitlement and overage cards name): create, list, show.
+    Feature {
+        #[command(subcommand)]
+        command: feature::FeatureCommand,
+    },
+    /// Entitlements: check an account's entitlement to a feature; its PREPAID grants.
+    Entitlement {
+        #[command(subcommand)]
+        command: feature::EntitlementCommand,
     },
 }
 
@@ -423,6 +434,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Usage { command } => usage::run(&open(cfg_path, 4).await?.pool, command).await?,
         Command::License { command } => {
             license::run(&open(cfg_path, 4).await?.pool, command).await?
+        }
+        Command::Feature { command } => {
+            feature::run_feature(&open(cfg_path, 2).await?.pool, command).await?
+        }
+        Command::Entitlement { command } => {
+            feature::run_entitlement(&open(cfg_path, 2).await?.pool, command).await?
         }
         Command::Import(args) => {
             if !import::needs_database(&args) {

@@ -55,6 +55,8 @@ impl Lcg {
 /// before parents. Every table with an `org_id` column is here or in [`KEPT_TABLES`]
 /// (a test checks it).
 pub const PURGED_TABLES: &[&str] = &[
+    "entitlement_grants",
+    "features",
     "invoice_delivery_attempts",
     "invoice_deliveries",
     "invoice_documents",

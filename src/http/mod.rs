@@ -50,6 +50,7 @@ pub mod document_settings;
 pub mod error;
 pub mod event_schemas;
 pub mod extract;
+pub mod features;
 pub mod imports;
 pub mod ingest;
 pub mod invites;
@@ -194,6 +195,10 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/billrun/credit_notes") => on(filter, credit_notes::create),
         ("GET", "/billrun/credit_notes") => on(filter, credit_notes::list),
         ("GET", "/billrun/credit_notes/{credit_note_id}") => on(filter, credit_notes::get),
+        ("POST", "/features") => on(filter, features::create),
+        ("GET", "/features") => on(filter, features::list),
+        ("GET", "/features/{feature_id}") => on(filter, features::get),
+        ("GET", "/accounts/{account_id}/features/{feature_id}") => on(filter, features::credits),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

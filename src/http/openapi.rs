@@ -7,6 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::features;
 use super::price_plans;
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
 use super::{aliases, credits, license_updates, settings};
@@ -76,6 +77,10 @@ use super::{document_settings, imports, invoice_actions, taxes, templates};
         super::credit_notes::create,
         super::credit_notes::list,
         super::credit_notes::get,
+        features::create,
+        features::list,
+        features::get,
+        features::credits,
         imports::upload,
         imports::get,
         imports::errors,

@@ -239,6 +239,10 @@ pub const ROUTES: &[Route] = &[
     route(POST, "/billrun/credit_notes", Needs(Invoices, Write), "issue a credit note against a DUE or PAID invoice"),
     route(GET, "/billrun/credit_notes", Needs(Invoices, Read), "the organisation's credit notes (invoiceId)"),
     route(GET, "/billrun/credit_notes/{credit_note_id}", Needs(Invoices, Read), "one credit note, by id or number"),
+    route(POST, "/features", Needs(UsageMeters, Write), "create a feature (what entitlement cards name)"),
+    route(GET, "/features", Needs(UsageMeters, Read), "list features"),
+    route(GET, "/features/{feature_id}", Needs(UsageMeters, Read), "one feature"),
+    route(GET, "/accounts/{account_id}/features/{feature_id}", Needs(Accounts, Read), "an account's entitlement to a feature now: granted, balance, overage"),
 ];
 
 /// A resource's name in messages and the README's route table.

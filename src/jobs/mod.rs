@@ -170,7 +170,14 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
         }
         JobKind::InvoicePaid => {
             let args: InvoiceArgs = parse_payload(&req.payload).map_err(bad)?;
-            crate::credits::grant_prepaid_credits(ctx, &args.organisation, &args.invoice).await
+            let mut out =
+                crate::credits::grant_prepaid_credits(ctx, &args.organisation, &args.invoice)
+                    .await?;
+            let ent =
+                crate::entitlements::ledger::grant_prepaid(ctx, &args.organisation, &args.invoice)
+                    .await?;
+            out["entitlementGrantsCreated"] = ent["entitlementGrantsCreated"].clone();
+            Ok(out)
         }
     }
 }

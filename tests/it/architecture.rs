@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "catalog",
     "documents",
     "credits",
+    "entitlements",
     "bill_run",
     "plan_migration",
     "imports",

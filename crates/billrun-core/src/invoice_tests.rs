@@ -58,6 +58,7 @@ fn input(
             billed: Period::new(billed_from, full.end),
         },
         usage: BTreeMap::from([("m".to_string(), calls)]),
+        features: Default::default(),
         licenses: BTreeMap::from([(
             "seats".to_string(),
             seat_changes

@@ -199,12 +199,13 @@ pub(super) struct Priced<'w, 'a> {
     pub failed: HashSet<(String, NaiveDate)>,
 }
 
-/// Prices each boundary of `work` from its closing cycle's `usage` (by
-/// [`Work::usage_index`]) and the accounts' `licenses`; an association that cannot be
+/// Prices each boundary of `work` from its closing cycle's `usage` and `features`
+/// (by [`Work::usage_index`]) and the accounts' `licenses`; an association that cannot be
 /// priced is added to `failures`.
 pub(super) fn price<'w, 'a>(
     work: &'w [Work<'a>],
     usage: &[BTreeMap<String, Decimal>],
+    features: &[BTreeMap<String, billrun_core::charges::FeatureUse>],
     licenses: &HashMap<String, BTreeMap<String, Vec<LicenseChange>>>,
     rounding: RoundingMode,
     tax_rates: &[TaxRate],
@@ -218,11 +219,16 @@ pub(super) fn price<'w, 'a>(
         let closing = w.boundary.closing.map(|window| CycleInput {
             window,
             usage: w.usage_index.map(|i| usage[i].clone()).unwrap_or_default(),
+            features: w
+                .usage_index
+                .map(|i| features[i].clone())
+                .unwrap_or_default(),
             licenses: account_licenses.clone(),
         });
         let opening = w.boundary.opening.map(|window| CycleInput {
             window,
             usage: Default::default(),
+            features: Default::default(),
             licenses: account_licenses.clone(),
         });
         let contents = match invoice_contents(

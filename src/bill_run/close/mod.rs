@@ -79,6 +79,19 @@ pub async fn close_chunk(
     let windows = decide::usage_windows(&mut work);
     sw.lap(Phase::Core);
     let usage = shared::usage(conn, org, &windows).await?;
+    // Each feature's use and PREPAID grants over the same windows (README
+    // "Entitlements"): what the overage cards rate.
+    let features = crate::entitlements::ledger::feature_use(
+        conn,
+        org,
+        &windows
+            .iter()
+            .map(|w| w.account_id.as_str())
+            .collect::<Vec<_>>(),
+        &windows.iter().map(|w| w.starts_at).collect::<Vec<_>>(),
+        &windows.iter().map(|w| w.ends_at).collect::<Vec<_>>(),
+    )
+    .await?;
     let tzs: std::collections::HashMap<String, chrono_tz::Tz> = work
         .iter()
         .map(|w| (w.association.account_id.clone(), w.tz))
@@ -89,6 +102,7 @@ pub async fn close_chunk(
     let priced = decide::price(
         &work,
         &usage,
+        &features,
         &licenses,
         settings.rounding,
         &tax_rates,

@@ -5,18 +5,18 @@
 //! Togai's wire shape differs from billrun's operations file (togai-api.md "Wire
 //! shapes that differ"): each card is nested one level deeper, under the key of its
 //! kind (`rateCard.rateCardDetails.usageRateCard`, `fixedFeeRateCard`,
-//! `licenseRateCard`, `minimumCommitmentRateCard`, `creditGrantRateCard`), and the
+//! `licenseRateCard`, `minimumCommitmentRateCard`, `creditGrantRateCard`,
+//! `billingEntitlementRateCard`, `entitlementOverageRateCard`), and the
 //! wrapper carries `billableId`, `invoiceTiming`, `displayName` and `tag`. The
 //! translation ([`to_core_operations`]):
 //! - the key must be the one of `rateCard.type` (or, without a type, names the kind);
-//!   BILLING_ENTITLEMENT and ENTITLEMENT_OVERAGE cards are refused (400, naming the
-//!   operation and the card): billrun does not bill entitlements yet;
 //! - `displayName`, `tag` and `invoiceTiming` fill the card's own when it has none
 //!   (a different `invoiceTiming` in both is refused; a minimum commitment is always
 //!   IN_ARREARS);
 //! - `billableId` is the usage card's `usageMeterId`, and the `id` of fixed fee,
-//!   license and credit grant cards (the add-on, license or grant id), filled in
-//!   when the card has none and refused when it differs.
+//!   license and credit grant cards (the add-on, license or grant id), and the
+//!   `featureId` of entitlement and overage cards, filled in when the card has none
+//!   and refused when it differs.
 //!
 //! Errors of the operations are answered 400 with every failing operation and its
 //! fields, the paths as the client sent them (`operations[0]`:
@@ -49,23 +49,25 @@ use crate::catalog::plans::{self, PlanVersion, RateCardsError};
 use crate::identity::Principal;
 
 /// The key of each kind's card in Togai's `RateCardDetails`.
-const KINDS: [(CardKind, &str); 5] = [
+const KINDS: [(CardKind, &str); 7] = [
     (CardKind::Usage, "usageRateCard"),
     (CardKind::FixedFee, "fixedFeeRateCard"),
     (CardKind::License, "licenseRateCard"),
     (CardKind::MinimumCommitment, "minimumCommitmentRateCard"),
     (CardKind::CreditGrant, "creditGrantRateCard"),
-];
-
-/// Togai's card kinds billrun refuses, with their `RateCardDetails` key.
-const NOT_SUPPORTED: [(&str, &str); 2] = [
-    ("BILLING_ENTITLEMENT", "billingEntitlementRateCard"),
-    ("ENTITLEMENT_OVERAGE", "entitlementOverageRateCard"),
+    (CardKind::BillingEntitlement, "billingEntitlementRateCard"),
+    (CardKind::EntitlementOverage, "entitlementOverageRateCard"),
 ];
 
 /// Fields whose decimals (strings in billrun's stored plan) Togai's client wants as
 /// JSON numbers. The string maps (`slabConfig`, `rateConfig`) stay strings.
-const NUMBERS: [&str; 4] = ["rate", "startAfter", "creditAmount", "maxQuantity"];
+const NUMBERS: [&str; 5] = [
+    "rate",
+    "startAfter",
+    "creditAmount",
+    "maxQuantity",
+    "featureCreditLimit",
+];
 
 /// A card's JSON in Togai's shape: [`NUMBERS`] written as JSON numbers.
 #[derive(Debug)]
@@ -188,10 +190,11 @@ pub fn card_body(plan_id: &str, kind: CardKind, card: &Value) -> RateCardBody {
                 wire["displayName"] = json!(name);
             }
         }
-        CardKind::Usage => {}
+        CardKind::Usage | CardKind::BillingEntitlement | CardKind::EntitlementOverage => {}
     }
     let billable_id = match kind {
         CardKind::Usage => card["usageMeterId"].as_str(),
+        CardKind::BillingEntitlement | CardKind::EntitlementOverage => card["featureId"].as_str(),
         _ => card["id"].as_str(),
     }
     .unwrap_or(&name)
@@ -247,11 +250,6 @@ fn to_core_operation(i: usize, op: &Value) -> Result<(Value, Option<&'static str
         .and_then(Value::as_str)
         .map_or(String::new(), |n| format!(" (card {n})"));
     let type_name = data.get("type").and_then(Value::as_str);
-    if let Some((t, _)) = NOT_SUPPORTED.iter().find(|(t, _)| Some(*t) == type_name) {
-        return Err(format!(
-            "{at}.rateCard.type{label}: {t} rate cards are not supported by billrun yet"
-        ));
-    }
     let Some(details) = data.get("rateCardDetails").and_then(Value::as_object) else {
         return Err(format!(
             "{at}.rateCard.rateCardDetails{label}: required, an object with the card under \
@@ -266,15 +264,11 @@ fn to_core_operation(i: usize, op: &Value) -> Result<(Value, Option<&'static str
         ));
     };
     let path = format!("{at}.rateCard.rateCardDetails.{key}");
-    if NOT_SUPPORTED.iter().any(|(_, k)| *k == key.as_str()) {
-        return Err(format!(
-            "{path}{label}: this kind of rate card is not supported by billrun yet"
-        ));
-    }
     let Some(&(kind, key)) = KINDS.iter().find(|(_, k)| *k == key.as_str()) else {
         return Err(format!(
             "{path}{label}: unknown kind of rate card; expected usageRateCard, \
-             fixedFeeRateCard, licenseRateCard, minimumCommitmentRateCard or creditGrantRateCard"
+             fixedFeeRateCard, licenseRateCard, minimumCommitmentRateCard, creditGrantRateCard, \
+             billingEntitlementRateCard or entitlementOverageRateCard"
         ));
     };
     if let Some(t) = type_name {
@@ -318,6 +312,7 @@ fn to_core_operation(i: usize, op: &Value) -> Result<(Value, Option<&'static str
     let id_field = match kind {
         CardKind::Usage => Some("usageMeterId"),
         CardKind::FixedFee | CardKind::License | CardKind::CreditGrant => Some("id"),
+        CardKind::BillingEntitlement | CardKind::EntitlementOverage => Some("featureId"),
         CardKind::MinimumCommitment => None,
     };
     if let (Some(field), Some(billable)) =
@@ -484,19 +479,24 @@ mod tests {
     }
 
     #[test]
-    fn entitlement_cards_and_mismatched_kinds_are_refused_by_name() {
+    fn entitlement_cards_take_their_feature_and_mismatched_kinds_are_refused_by_name() {
         let op = |t: &str, key: &str| {
             json!({"operations": [{"actionType": "CREATE", "rateCardName": "e1",
                 "rateCard": {"billableId": "f", "type": t, "invoiceTiming": "IN_ARREARS",
-                             "rateCardDetails": {key: {"id": "f"}}}}]})
+                             "rateCardDetails": {key: {"name": "e1"}}}}]})
         };
-        let e = to_core_operations(&op("BILLING_ENTITLEMENT", "billingEntitlementRateCard"))
-            .unwrap_err();
-        assert!(
-            e.contains("operations[0].rateCard.type (card e1): BILLING_ENTITLEMENT"),
-            "{e}"
+        let (ops, _) =
+            to_core_operations(&op("BILLING_ENTITLEMENT", "billingEntitlementRateCard")).unwrap();
+        assert_eq!(
+            ops["operations"][0]["rateCard"]["rateCardDetails"]["featureId"],
+            json!("f")
         );
-        assert!(e.contains("not supported"), "{e}");
+        let (ops, _) =
+            to_core_operations(&op("ENTITLEMENT_OVERAGE", "entitlementOverageRateCard")).unwrap();
+        assert_eq!(
+            ops["operations"][0]["rateCard"]["type"],
+            json!("ENTITLEMENT_OVERAGE")
+        );
         let e = to_core_operations(&op("USAGE", "fixedFeeRateCard")).unwrap_err();
         assert!(
             e.contains("USAGE does not match rateCardDetails.fixedFeeRateCard"),

@@ -13,6 +13,7 @@ mod console_settings;
 mod credit_notes;
 mod customer_changes;
 mod documents;
+mod features;
 mod identity;
 mod imports;
 mod ingest;

@@ -231,7 +231,7 @@ async fn a_plan_is_created_empty_filled_by_bulk_operations_finalized_and_version
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("seats_ent"), "{body}");
     assert!(
-        message(&body).contains("BILLING_ENTITLEMENT rate cards are not supported"),
+        message(&body).contains("billingEntitlementRateCard.featureConfigs"),
         "{body}"
     );
     let (_, listed) = server

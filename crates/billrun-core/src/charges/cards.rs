@@ -48,13 +48,13 @@ impl Ctx {
     /// minimum commitment) for the billed part of the cycle: `amount x billed days /
     /// full days`, rounded to the currency's minor unit. The one place a partial
     /// cycle scales a limit (module docs).
-    fn cycle_limit(&self, amount: Decimal) -> Decimal {
+    pub(super) fn cycle_limit(&self, amount: Decimal) -> Decimal {
         self.round(amount * self.proration())
     }
 
     /// How a prorated limit reads on the invoice: " (10.00 for 15 of 31 days)" in a
     /// partial cycle, nothing in a full one.
-    fn limit_note(&self, amount: Decimal) -> String {
+    pub(super) fn limit_note(&self, amount: Decimal) -> String {
         if self.is_partial() {
             format!(
                 " ({amount} for {} of {} days)",
@@ -84,7 +84,7 @@ impl Ctx {
     }
 
     /// Sets `details` and the line's amount, rounding the parts together.
-    fn settle(&self, line: &mut ChargeLine, mut details: Vec<(ChargeDetail, Decimal)>) {
+    pub(super) fn settle(&self, line: &mut ChargeLine, mut details: Vec<(ChargeDetail, Decimal)>) {
         let exact: Vec<Decimal> = details.iter().map(|(_, a)| *a).collect();
         let rounded = round_parts(&exact, self.currency, self.rounding);
         for ((detail, _), amount) in details.iter_mut().zip(rounded) {
@@ -128,7 +128,11 @@ pub(super) fn usage_charge(
 }
 
 /// One detail per slab reached, and one for the min/max clamp (unrounded amounts).
-fn rating_details(rating: &Rating, rates: &Rates, period: Period) -> Vec<(ChargeDetail, Decimal)> {
+pub(super) fn rating_details(
+    rating: &Rating,
+    rates: &Rates,
+    period: Period,
+) -> Vec<(ChargeDetail, Decimal)> {
     let mut out: Vec<(ChargeDetail, Decimal)> = rating
         .slabs
         .iter()

@@ -37,6 +37,16 @@
 //!   by its slabs, scheduled like a fixed fee (never prorated). A grant without a
 //!   price in the invoice currency is not charged (and not granted). PREPAID grants
 //!   are billed like IN_ADVANCE ones.
+//! - **BILLING_ENTITLEMENT**: in the cycles its `recurrenceConfig` selects (every
+//!   cycle without one), the allowance (the sum of `featureCreditLimit`) rated by
+//!   the card's slabs, never prorated; billed per its `invoiceTiming` (PREPAID like
+//!   IN_ADVANCE). IN_ADVANCE and IN_ARREARS cards grant the allowance for the cycle
+//!   ([`plan_allowance`]); PREPAID ones only once their invoice is paid (the storage
+//!   layer's ledger, [`FeatureUse::prepaid_granted`]).
+//! - **ENTITLEMENT_OVERAGE**: `used - allowance` of its feature over the cycle (never
+//!   negative, at most `maxQuantity`), rated by the card's slabs like a usage card;
+//!   billed in arrears, every cycle. 1,400 API calls used of an allowance of 1,000
+//!   rate 400.
 //! - **MINIMUM_COMMITMENT**: a TRUE_UP line of `commitment - subtotal` when the
 //!   cycle's charges of every timing (usage, fees, licenses, grant prices) add up to
 //!   less than the commitment; the commitment is prorated in a partial cycle
@@ -65,6 +75,9 @@
 mod cards;
 mod days;
 mod seat_changes;
+mod entitlements;
+#[cfg(test)]
+mod entitlements_tests;
 
 use std::collections::BTreeMap;
 
@@ -78,6 +91,7 @@ use crate::period::Period;
 use crate::plan::{CardKind, InvoiceTiming, Plan};
 use cards::{credit_grant_charge, fixed_fee_charge, license_charge, true_up, usage_charge, Ctx};
 pub use seat_changes::{SeatChanges, SeatCredit};
+pub use entitlements::{plan_allowance, FeatureUse};
 
 /// A license quantity that takes effect on a day (the storage layer's license
 /// updates, ABSOLUTE quantities, in the order they were applied).
@@ -100,6 +114,9 @@ pub struct CycleInput {
     /// Quantity changes per license id, up to the end of the window, including the
     /// last change before it (the quantity carried in).
     pub licenses: BTreeMap<String, Vec<LicenseChange>>,
+    /// Use per feature id over `window.billed` (a feature missing used 0 and had no
+    /// PREPAID grant).
+    pub features: BTreeMap<String, FeatureUse>,
 }
 
 /// Why a cycle could not be charged.
@@ -265,6 +282,24 @@ pub fn cycle_charges(
     for card in &plan.credit_grant_cards {
         lines.extend(credit_grant_charge(&ctx, card));
     }
+    for card in &plan.entitlement_cards {
+        lines.extend(entitlements::entitlement_charge(&ctx, card)?);
+    }
+    for card in &plan.overage_cards {
+        let feature = input
+            .features
+            .get(&card.feature_id)
+            .copied()
+            .unwrap_or_default();
+        let allowance =
+            plan_allowance(plan, &card.feature_id, input.window.index) + feature.prepaid_granted;
+        lines.push(entitlements::overage_charge(
+            &ctx,
+            card,
+            feature.used,
+            allowance,
+        )?);
+    }
     let subtotal = lines.iter().map(|l| l.amount).sum();
     let true_up = plan
         .minimum_commitment
@@ -386,6 +421,7 @@ mod tests {
         CycleInput {
             window: window(index, jan(), billed),
             usage: BTreeMap::new(),
+            features: Default::default(),
             licenses: BTreeMap::new(),
         }
     }
@@ -495,6 +531,7 @@ mod tests {
         CycleInput {
             window: window(0, full, p(billed_from, billed_until)),
             usage: BTreeMap::from([("m".to_string(), units)]),
+            features: Default::default(),
             licenses: BTreeMap::new(),
         }
     }
@@ -602,6 +639,7 @@ mod tests {
         let mut input = CycleInput {
             window: first,
             usage: BTreeMap::new(),
+            features: Default::default(),
             licenses: BTreeMap::new(),
         };
         let m = RoundingMode::default();
@@ -832,6 +870,7 @@ mod tests {
         let opening = CycleInput {
             window: window(1, feb, feb),
             usage: BTreeMap::new(),
+            features: Default::default(),
             licenses: BTreeMap::new(),
         };
         let m = RoundingMode::default();

@@ -205,6 +205,7 @@ mod tests {
             },
             usage: BTreeMap::new(),
             licenses: BTreeMap::from([("seats".to_string(), list)]),
+            features: Default::default(),
         }
     }
 

@@ -47,6 +47,20 @@ fn card_index(plan: &Plan) -> Vec<(String, &str, Vec<Currency>)> {
             c.rate_details.keys().copied().collect(),
         ));
     }
+    for (i, c) in plan.entitlement_cards.iter().enumerate() {
+        out.push((
+            format!("billingEntitlementRateCards[{i}]"),
+            c.card.name.as_str(),
+            c.rate_values.keys().copied().collect(),
+        ));
+    }
+    for (i, c) in plan.overage_cards.iter().enumerate() {
+        out.push((
+            format!("entitlementOverageRateCards[{i}]"),
+            c.card.name.as_str(),
+            c.rate_values.keys().copied().collect(),
+        ));
+    }
     out
 }
 

@@ -21,11 +21,11 @@
 //!   given invoice currency, so that an account is not attached in a currency the
 //!   plan cannot fully bill.
 //! - `invoiceTiming` defaults to IN_ARREARS. Usage cards can only be IN_ARREARS (usage
-//!   is known after the cycle); PREPAID is only for credit grants; the minimum
-//!   commitment is always settled in arrears.
+//!   is known after the cycle); PREPAID is only for credit grants and entitlements;
+//!   the minimum commitment and entitlement overage are always settled in arrears.
 //! - A license's `usageCycle` may not be longer than the plan's pricing cycle.
-//! - `null` is the same as an absent field. Unknown fields are errors, and so are
-//!   Togai's card kinds billrun does not bill yet (entitlement cards).
+//! - `null` is the same as an absent field. Unknown fields are errors.
+//! - Entitlement and overage cards: see `entitlements` (README "Entitlements").
 //! - `deferredRevenue` and `allowOngoingCycleUpdates` true are refused with the reason
 //!   ([`REFUSED_PLAN_FLAGS`]); a license card's `proratedRefundMode` WALLET is refused
 //!   naming the card (billrun has no wallet). How seats changed mid-cycle are billed
@@ -37,9 +37,11 @@
 //! charges, invoices, credits and bulk operations). The rest is private:
 //! `read` (JSON reading helpers that collect errors with their paths), `parse` (the
 //! plan and its cards), `rates` (rate plans, slabs, rate values), `checks` (rules
-//! across cards) and `write` (the canonical JSON of [`Plan::to_json`]).
+//! across cards) and `write` (the canonical JSON of [`Plan::to_json`]); `entitlements`
+//! owns the two feature cards (their types are re-exported here).
 
 mod checks;
+mod entitlements;
 mod parse;
 mod rates;
 mod read;
@@ -55,6 +57,9 @@ use crate::cycle::{Interval, PricingCycleConfig};
 use crate::error::FieldErrors;
 use crate::money::Currency;
 use crate::rating::{RatePlan, Rates};
+pub use entitlements::{
+    BillingConfig, BillingEntitlementRateCard, EntitlementOverageRateCard, FeatureConfig,
+};
 use parse::parse_plan;
 use read::Errs;
 
@@ -66,7 +71,8 @@ pub enum InvoiceTiming {
     InAdvance,
     /// On the invoice that closes the cycle.
     InArrears,
-    /// Granted once the invoice that opens the cycle is paid (credit grants).
+    /// Granted once the invoice that opens the cycle is paid (credit grants,
+    /// entitlements).
     Prepaid,
 }
 
@@ -87,9 +93,9 @@ impl InvoiceTiming {
 }
 
 /// The kinds of rate card billrun bills: Togai's `RateCardType` (a bulk operation's
-/// `rateCard.type`), less the entitlement kinds billrun does not bill yet. Serialized
-/// as Togai writes it (`USAGE`, `FIXED_FEE`, `LICENSE`, `MINIMUM_COMMITMENT`,
-/// `CREDIT_GRANT`, see [`Self::as_str`]); ordered as the plan JSON lists the kinds.
+/// `rateCard.type`). Serialized as Togai writes it (`USAGE`, `FIXED_FEE`, `LICENSE`,
+/// `MINIMUM_COMMITMENT`, `CREDIT_GRANT`, `BILLING_ENTITLEMENT`, `ENTITLEMENT_OVERAGE`,
+/// see [`Self::as_str`]); ordered as the plan JSON lists the kinds.
 ///
 /// billrun says "kind" where Togai says "type" because a card's own `type` field
 /// means something else (a fixed fee's ONE_TIME or RECURRING).
@@ -108,16 +114,22 @@ pub enum CardKind {
     /// Credits granted (and possibly sold) once or each cycle
     /// (`creditGrantRateCards`).
     CreditGrant,
+    /// An allowance of a feature per cycle, sold (`billingEntitlementRateCards`).
+    BillingEntitlement,
+    /// Use of a feature beyond its allowance (`entitlementOverageRateCards`).
+    EntitlementOverage,
 }
 
 impl CardKind {
     /// Every kind, in the order of the plan JSON.
-    pub const ALL: [CardKind; 5] = [
+    pub const ALL: [CardKind; 7] = [
         CardKind::Usage,
         CardKind::FixedFee,
         CardKind::License,
         CardKind::MinimumCommitment,
         CardKind::CreditGrant,
+        CardKind::BillingEntitlement,
+        CardKind::EntitlementOverage,
     ];
 
     /// Togai's name, as written in an operations file's `rateCard.type` (and by serde).
@@ -128,6 +140,8 @@ impl CardKind {
             CardKind::License => "LICENSE",
             CardKind::MinimumCommitment => "MINIMUM_COMMITMENT",
             CardKind::CreditGrant => "CREDIT_GRANT",
+            CardKind::BillingEntitlement => "BILLING_ENTITLEMENT",
+            CardKind::EntitlementOverage => "ENTITLEMENT_OVERAGE",
         }
     }
 
@@ -139,6 +153,8 @@ impl CardKind {
             CardKind::License => "licenseRateCards",
             CardKind::MinimumCommitment => "minimumCommitment",
             CardKind::CreditGrant => "creditGrantRateCards",
+            CardKind::BillingEntitlement => "billingEntitlementRateCards",
+            CardKind::EntitlementOverage => "entitlementOverageRateCards",
         }
     }
 
@@ -403,6 +419,10 @@ pub struct Plan {
     /// edits them with `PUT /v2/price_plans/{id}/pricing_rules`), see
     /// [`crate::pricing_rules`].
     pub pricing_rules: Vec<crate::pricing_rules::PricingRule>,
+    /// `billingEntitlementRateCards`.
+    pub entitlement_cards: Vec<BillingEntitlementRateCard>,
+    /// `entitlementOverageRateCards`.
+    pub overage_cards: Vec<EntitlementOverageRateCard>,
 }
 
 /// What a plan needs from storage to be billed.
@@ -412,6 +432,8 @@ pub struct PlanRequirements {
     pub usage_meter_ids: BTreeSet<String>,
     /// Licenses whose daily quantities the license cards price.
     pub license_ids: BTreeSet<String>,
+    /// Features whose use the entitlement overage cards rate.
+    pub feature_ids: BTreeSet<String>,
 }
 
 impl Plan {
@@ -438,6 +460,11 @@ impl Plan {
                 .iter()
                 .map(|c| c.license_id().to_string())
                 .collect(),
+            feature_ids: self
+                .overage_cards
+                .iter()
+                .map(|c| c.feature_id.clone())
+                .collect(),
         }
     }
 
@@ -449,7 +476,9 @@ impl Plan {
             .map(|c| &c.card)
             .chain(self.fixed_fee_cards.iter().map(|c| &c.card))
             .chain(self.license_cards.iter().map(|c| &c.card))
-            .chain(self.credit_grant_cards.iter().map(|c| &c.card));
+            .chain(self.credit_grant_cards.iter().map(|c| &c.card))
+            .chain(self.entitlement_cards.iter().map(|c| &c.card))
+            .chain(self.overage_cards.iter().map(|c| &c.card));
         infos
             .filter_map(|c| Some((c.name.clone(), c.tax_rate_code.clone()?)))
             .collect()
@@ -475,11 +504,23 @@ impl Plan {
             .credit_grant_cards
             .iter()
             .filter(|c| !c.rate_details.contains_key(&currency));
+        let entitlement = self
+            .entitlement_cards
+            .iter()
+            .filter(|c| !c.rate_values.contains_key(&currency))
+            .map(|c| c.card.name.as_str());
+        let overage = self
+            .overage_cards
+            .iter()
+            .filter(|c| !c.rate_values.contains_key(&currency))
+            .map(|c| c.card.name.as_str());
         usage
             .map(|c| c.card.name.as_str())
             .chain(fixed.map(|c| c.card.name.as_str()))
             .chain(license.map(|c| c.card.name.as_str()))
             .chain(credit.map(|c| c.card.name.as_str()))
+            .chain(entitlement)
+            .chain(overage)
             .collect()
     }
 }
@@ -562,7 +603,9 @@ mod tests {
                 "FIXED_FEE",
                 "LICENSE",
                 "MINIMUM_COMMITMENT",
-                "CREDIT_GRANT"
+                "CREDIT_GRANT",
+                "BILLING_ENTITLEMENT",
+                "ENTITLEMENT_OVERAGE"
             ]
         );
         for kind in CardKind::ALL {
@@ -722,7 +765,8 @@ mod tests {
         type Change = fn(&mut Value);
         let cases: &[(Change, &str, &str)] = &[
             (|v| v["fooRateCards"] = json!([]), "fooRateCards", "unknown field"),
-            (|v| v["billingEntitlementRateCards"] = json!([]), "billingEntitlementRateCards", "not supported"),
+            (|v| v["billingEntitlementRateCards"] = json!([{"name": "calls"}]), "billingEntitlementRateCards[0].featureId", "is required"),
+            (|v| v["entitlementOverageRateCards"] = json!([{"name": "over", "featureId": "f", "billingConfig": {"interval": 2}}]), "entitlementOverageRateCards[0].billingConfig.interval", "only 1 is supported"),
             (|v| v["usageRateCards"][0]["type"] = json!("METERED"), "usageRateCards[0].type", "expected USAGE"),
             (|v| v["licenseRateCards"][0]["type"] = json!("NAMED_LICENSE"), "licenseRateCards[0].type", "expected LICENSE"),
             (|v| v["usageRateCards"][0]["colour"] = json!("red"), "usageRateCards[0].colour", "unknown field"),

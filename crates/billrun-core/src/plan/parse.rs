@@ -39,6 +39,8 @@ const PLAN_KEYS: &[&str] = &[
     "pricingRules",
     "deferredRevenue",
     "allowOngoingCycleUpdates",
+    "billingEntitlementRateCards",
+    "entitlementOverageRateCards",
 ];
 
 pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
@@ -69,6 +71,18 @@ pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
         .and_then(|mc| parse_commitment(mc, &o.at("minimumCommitment"), errs));
     let credit_grant_cards = parse_list(&o, "creditGrantRateCards", errs, parse_credit_grant_card);
     let pricing_rules = parse_list(&o, "pricingRules", errs, parse_pricing_rule);
+    let entitlement_cards = parse_list(
+        &o,
+        "billingEntitlementRateCards",
+        errs,
+        super::entitlements::parse_entitlement_card,
+    );
+    let overage_cards = parse_list(
+        &o,
+        "entitlementOverageRateCards",
+        errs,
+        super::entitlements::parse_overage_card,
+    );
 
     let plan = Plan {
         name: name?,
@@ -81,6 +95,8 @@ pub(super) fn parse_plan(v: &Value, errs: &mut Errs) -> Option<Plan> {
         minimum_commitment,
         credit_grant_cards,
         pricing_rules,
+        entitlement_cards,
+        overage_cards,
     };
     check_unique_names(&plan, errs);
     check_pricing_rules(&plan, errs);
@@ -127,7 +143,11 @@ fn parse_list<T>(
 }
 
 /// Reads the fields every card has. `timings` are those allowed for this kind.
-fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Option<CardInfo> {
+pub(super) fn parse_card_info(
+    o: &Obj,
+    errs: &mut Errs,
+    timings: &[InvoiceTiming],
+) -> Option<CardInfo> {
     let id = o.opt("id", errs, p_name);
     let name = o.req("name", errs, p_name);
     let display_name = o.opt("displayName", errs, p_string);
@@ -159,7 +179,7 @@ fn parse_card_info(o: &Obj, errs: &mut Errs, timings: &[InvoiceTiming]) -> Optio
 }
 
 /// `type` on usage and license cards names the card kind; only this kind is valid.
-fn check_kind_type(o: &Obj, errs: &mut Errs, expected: &str) {
+pub(super) fn check_kind_type(o: &Obj, errs: &mut Errs, expected: &str) {
     o.opt("type", errs, |v| {
         let s = p_string(v)?;
         if s == expected {

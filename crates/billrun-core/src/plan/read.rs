@@ -39,9 +39,6 @@ pub(super) struct Obj<'a> {
     pub(super) path: String,
 }
 
-/// Keys Togai has but billrun does not bill yet: a clearer error than "unknown".
-const NOT_YET_SUPPORTED: &[&str] = &["billingEntitlementRateCards", "entitlementOverageRateCards"];
-
 pub(super) fn object<'a>(
     v: &'a Value,
     path: &str,
@@ -56,11 +53,7 @@ pub(super) fn object<'a>(
         if allowed.contains(&key.as_str()) {
             continue;
         }
-        let message = if NOT_YET_SUPPORTED.contains(&key.as_str()) {
-            format!("{key} are not supported by billrun yet")
-        } else {
-            format!("unknown field; expected one of: {}", allowed.join(", "))
-        };
+        let message = format!("unknown field; expected one of: {}", allowed.join(", "));
         errs.add(&join(path, key), message);
     }
     Some(Obj {

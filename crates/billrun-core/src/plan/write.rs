@@ -17,11 +17,11 @@ use crate::rating::{PriceType, RatePlan, Rates, Slab};
 
 /// Decimals are written as strings, normalised (`0.10` -> `"0.1"`), so that the
 /// stored form is exact and stable.
-fn dec(d: Decimal) -> Value {
+pub(super) fn dec(d: Decimal) -> Value {
     Value::String(d.normalize().to_string())
 }
 
-fn card_json(c: &CardInfo, m: &mut Map<String, Value>) {
+pub(super) fn card_json(c: &CardInfo, m: &mut Map<String, Value>) {
     if let Some(id) = &c.id {
         m.insert("id".into(), json!(id));
     }
@@ -61,12 +61,12 @@ fn slab_json(s: &Slab) -> Value {
     v
 }
 
-fn rate_plan_json(p: &RatePlan) -> Value {
+pub(super) fn rate_plan_json(p: &RatePlan) -> Value {
     let slabs: Vec<_> = p.slabs().iter().map(slab_json).collect();
     json!({"pricingModel": p.pricing_model().as_str(), "slabs": slabs})
 }
 
-fn slab_rate_values_json(plan: &RatePlan, values: &BTreeMap<Currency, Rates>) -> Value {
+pub(super) fn slab_rate_values_json(plan: &RatePlan, values: &BTreeMap<Currency, Rates>) -> Value {
     let list = values
         .iter()
         .map(|(c, r)| {
@@ -260,6 +260,27 @@ impl Plan {
                 .map(credit_grant_json)
                 .collect();
             m.insert("creditGrantRateCards".into(), Value::Array(cards));
+        }
+        let feature_lists = [
+            (
+                "billingEntitlementRateCards",
+                self.entitlement_cards
+                    .iter()
+                    .map(super::entitlements::entitlement_json)
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "entitlementOverageRateCards",
+                self.overage_cards
+                    .iter()
+                    .map(super::entitlements::overage_json)
+                    .collect(),
+            ),
+        ];
+        for (key, cards) in feature_lists {
+            if !cards.is_empty() {
+                m.insert(key.into(), Value::Array(cards));
+            }
         }
         if !self.pricing_rules.is_empty() {
             m.insert("pricingRules".into(), json!(self.pricing_rules));

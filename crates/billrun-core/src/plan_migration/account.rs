@@ -361,6 +361,7 @@ pub fn decide_account(
             let input = CycleInput {
                 window: c.window,
                 usage: Default::default(),
+                features: Default::default(),
                 licenses: account.licenses.clone(),
             };
             let charges = cycle_charges(source, account.currency, terms.rounding, &input)

@@ -367,6 +367,7 @@ mod tests {
         let input = CycleInput {
             window,
             usage: Default::default(),
+            features: Default::default(),
             licenses: Default::default(),
         };
         let charges =

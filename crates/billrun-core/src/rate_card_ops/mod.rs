@@ -551,7 +551,7 @@ mod tests {
             {"rateCardName": "a"},
             {"actionType": "CREATE", "rateCard": {"rateCardDetails": fee("a", 1)}},
             {"actionType": "CREATE", "rateCard": {"type": "WIDGET", "rateCardDetails": fee("a", 1)}},
-            {"actionType": "CREATE", "rateCard": {"type": "BILLING_ENTITLEMENT", "rateCardDetails": {}}},
+            {"actionType": "CREATE", "rateCard": {"type": "ENTITLEMENT", "rateCardDetails": {}}},
             {"actionType": "CREATE", "rateCard": {"type": "USAGE"}},
             {"actionType": "CREATE", "rateCard": {"type": "USAGE", "rateCardDetails": [1]}},
             {"actionType": "CREATE"},
@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(got, expected, "{}", OperationErrors(e.clone()));
         assert!(e[4].errors[0]
             .message
-            .contains("not supported by billrun yet"));
+            .contains("unknown rate card type \"ENTITLEMENT\""));
     }
 
     #[test]

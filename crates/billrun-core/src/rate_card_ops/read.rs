@@ -8,16 +8,13 @@ use crate::error::FieldError;
 use crate::plan::CardKind;
 
 /// Reads `rateCard.type`: a kind billrun bills, else an error naming the kinds it
-/// does (and saying so for Togai's kinds billrun does not bill yet).
+/// does.
 fn parse_card_kind(v: &Value) -> Result<CardKind, String> {
     let Some(s) = v.as_str() else {
         return Err("expected a string".into());
     };
     if let Some(t) = CardKind::ALL.into_iter().find(|t| t.as_str() == s) {
         return Ok(t);
-    }
-    if matches!(s, "BILLING_ENTITLEMENT" | "ENTITLEMENT_OVERAGE") {
-        return Err(format!("{s} rate cards are not supported by billrun yet"));
     }
     let names: Vec<_> = CardKind::ALL.iter().map(|t| t.as_str()).collect();
     Err(format!(
