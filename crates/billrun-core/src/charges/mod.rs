@@ -74,10 +74,10 @@
 
 mod cards;
 mod days;
-mod seat_changes;
 mod entitlements;
 #[cfg(test)]
 mod entitlements_tests;
+mod seat_changes;
 
 use std::collections::BTreeMap;
 
@@ -90,8 +90,8 @@ use crate::money::{Currency, RoundingMode};
 use crate::period::Period;
 use crate::plan::{CardKind, InvoiceTiming, Plan};
 use cards::{credit_grant_charge, fixed_fee_charge, license_charge, true_up, usage_charge, Ctx};
-pub use seat_changes::{SeatChanges, SeatCredit};
 pub use entitlements::{plan_allowance, FeatureUse};
+pub use seat_changes::{SeatChanges, SeatCredit};
 
 /// A license quantity that takes effect on a day (the storage layer's license
 /// updates, ABSOLUTE quantities, in the order they were applied).
