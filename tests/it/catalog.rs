@@ -554,9 +554,9 @@ async fn invalid_plan_files_are_refused_naming_the_field() {
     );
     assert_mentions(
         &refused("kind.json", &|p| {
-            p["billingEntitlementRateCards"] = json!([])
+            p["billingEntitlementRateCards"] = json!("all")
         }),
-        &["billingEntitlementRateCards", "not supported"],
+        &["billingEntitlementRateCards", "expected"],
     );
     assert_mentions(
         &refused("slabs.json", &|p| {

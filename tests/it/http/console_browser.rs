@@ -110,8 +110,21 @@ async fn click(c: &Client, css: &str) {
     element(c, css).await.click().await.unwrap();
 }
 
+/// The page's HTML once it has loaded. A page still arriving (the reload of a
+/// running job's page) serialises only its first part, so the state and the HTML
+/// are read in one script, again until the state is `complete` (for up to 30 s).
 async fn source(c: &Client) -> String {
-    c.source().await.unwrap()
+    let read = "return [document.readyState, document.documentElement.outerHTML];";
+    for _ in 0..300 {
+        // A script run while the page is being replaced may fail: read again.
+        if let Ok(v) = c.execute(read, vec![]).await {
+            if v[0] == "complete" {
+                return v[1].as_str().unwrap_or_default().to_string();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page did not finish loading in 30 s")
 }
 
 /// Waits until the browser shows `expected` (a path and query), for up to 30 s.

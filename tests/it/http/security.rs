@@ -720,6 +720,58 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
                 .await
                 .unwrap()
         }
+        "credit_note_id" => {
+            // A credit note of 10.00 against an invoice of its own (rows as the
+            // credit-note issuing writes them; its lines are `NoteAmounts`).
+            env.account(org, "ga6").from("2025-12-01").await;
+            sqlx::query(
+                "INSERT INTO invoices (org_id, id, account_id, association_from, boundary,
+                     plan_id, plan_version, currency, sub_total, total, lines, grace_ends_at,
+                     computed_at, closing_start, closing_end, credited)
+                 VALUES ($1, 'ginv-cn', 'ga6', '2025-12-01', '2026-01-01', 'growth', 1, 'USD',
+                         149, 149, '{}', now(), now(), '2025-12-01', '2026-01-01', 10)",
+            )
+            .bind(org)
+            .execute(env.pool())
+            .await
+            .unwrap();
+            let lines = json!({"lines": [{"line": 1, "cardName": null, "displayName": "Fee",
+                "net": "10.00", "rate": null, "tax": "0.00"}], "taxes": [],
+                "net": "10.00", "tax": "0.00", "total": "10.00"});
+            sqlx::query(
+                "INSERT INTO credit_notes (org_id, id, number, invoice_id, account_id, currency,
+                     reason, method, issue_date, net, tax, total, balance_amount, credit_amount,
+                     refund_amount, lines, created_at)
+                 VALUES ($1, 'gcn-1', 'CN-2026-0001', 'ginv-cn', 'ga6', 'USD', 'OTHER', 'CREDIT',
+                         '2026-01-02', 10, 0, 10, 10, 0, 0, $2, now())",
+            )
+            .bind(org)
+            .bind(&lines)
+            .execute(env.pool())
+            .await
+            .unwrap();
+            "gcn-1".into()
+        }
+        "feature_id" => {
+            let (status, body) = server
+                .post(
+                    "/event_schema",
+                    admin,
+                    &json!({"name": "gfeatured", "attributes": [{"name": "calls"}], "dimensions": []}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let (status, body) = server
+                .post(
+                    "/features",
+                    admin,
+                    &json!({"name": "gfeature", "schemaAssociations":
+                            [{"schemaName": "gfeatured", "attributeName": "calls"}]}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            "gfeature".into()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"
