@@ -2,7 +2,7 @@
 -- (type 381, BT-25 the invoice's number) and the XML inside it. Rendered after the
 -- note commits, or on first request when that render did not happen (a crash): the
 -- document is derived only from committed rows, so rendering it again gives the same
--- content. `sent_at`: when the email with the PDF went out (none: not sent yet).
+-- content.
 -- No foreign key: `billrun demo` purges tables in PURGED_TABLES order.
 CREATE TABLE credit_note_documents (
     org_id TEXT NOT NULL,
@@ -11,7 +11,5 @@ CREATE TABLE credit_note_documents (
     pdf BYTEA NOT NULL,
     xml BYTEA NOT NULL,
     rendered_at TIMESTAMPTZ NOT NULL,
-    sent_at TIMESTAMPTZ,
-    sent_to TEXT[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (org_id, credit_note_id)
 );

@@ -194,6 +194,7 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("POST", "/billrun/credit_notes") => on(filter, credit_notes::create),
         ("GET", "/billrun/credit_notes") => on(filter, credit_notes::list),
         ("GET", "/billrun/credit_notes/{credit_note_id}") => on(filter, credit_notes::get),
+        ("GET", "/billrun/credit_notes/{credit_note_id}/pdf") => on(filter, credit_notes::pdf),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

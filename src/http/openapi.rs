@@ -76,6 +76,7 @@ use super::{document_settings, imports, invoice_actions, taxes, templates};
         super::credit_notes::create,
         super::credit_notes::list,
         super::credit_notes::get,
+        super::credit_notes::pdf,
         imports::upload,
         imports::get,
         imports::errors,

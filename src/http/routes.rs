@@ -239,6 +239,7 @@ pub const ROUTES: &[Route] = &[
     route(POST, "/billrun/credit_notes", Needs(Invoices, Write), "issue a credit note against a DUE or PAID invoice"),
     route(GET, "/billrun/credit_notes", Needs(Invoices, Read), "the organisation's credit notes (invoiceId)"),
     route(GET, "/billrun/credit_notes/{credit_note_id}", Needs(Invoices, Read), "one credit note, by id or number"),
+    route(GET, "/billrun/credit_notes/{credit_note_id}/pdf", Needs(Invoices, Read), "a credit note's Factur-X PDF"),
 ];
 
 /// A resource's name in messages and the README's route table.

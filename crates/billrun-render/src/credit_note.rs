@@ -56,14 +56,10 @@ impl InvoiceDocument {
                 amount: money(l.net),
                 period: None,
                 sub_lines: Vec::new(),
-                tax: l.rate.as_ref().map(|r| {
-                    format!(
-                        "{} {}%: {}",
-                        r.name,
-                        r.percentage.normalize(),
-                        money(l.tax).display
-                    )
-                }),
+                tax: l
+                    .rate
+                    .as_ref()
+                    .map(|r| format!("{}: {}", r.name, money(l.tax).display)),
                 quantity_value: None,
                 vat: l.rate.as_ref().map(|r| VatRate {
                     category: r.category.clone(),

@@ -31,10 +31,8 @@ pub struct CreditNoteDocument {
     pub html: String,
     /// The Factur-X PDF (PDF/A-3 with `factur-x.xml`).
     pub pdf: Vec<u8>,
-    /// The CII XML inside it (the email attaches it too).
+    /// The CII XML inside it.
     pub xml: Vec<u8>,
-    /// When its email went out, if it did.
-    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// The document of credit note `id` (id or number) of `org`: the stored one, else
@@ -85,47 +83,25 @@ pub async fn credit_note_document(
         .ok_or_else(|| CreditNoteError::Render("the stored document disappeared".into()))
 }
 
-/// Records that the note's email went out as of `at` to `to`.
-pub async fn mark_credit_note_sent(
-    pool: &PgPool,
-    org: &OrgId,
-    credit_note_id: &str,
-    to: &[String],
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE credit_note_documents SET sent_at = $3, sent_to = $4
-         WHERE org_id = $1 AND credit_note_id = $2",
-    )
-    .bind(org)
-    .bind(credit_note_id)
-    .bind(at)
-    .bind(to)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 async fn stored(
     pool: &PgPool,
     org: &OrgId,
     note: &CreditNoteView,
 ) -> Result<Option<CreditNoteDocument>, sqlx::Error> {
-    type Row = (String, Vec<u8>, Vec<u8>, Option<DateTime<Utc>>);
+    type Row = (String, Vec<u8>, Vec<u8>);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT html, pdf, xml, sent_at FROM credit_note_documents
+        "SELECT html, pdf, xml FROM credit_note_documents
          WHERE org_id = $1 AND credit_note_id = $2",
     )
     .bind(org)
     .bind(&note.id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(html, pdf, xml, sent_at)| CreditNoteDocument {
+    Ok(row.map(|(html, pdf, xml)| CreditNoteDocument {
         note: note.clone(),
         html,
         pdf,
         xml,
-        sent_at,
     }))
 }
 

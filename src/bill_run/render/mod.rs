@@ -36,7 +36,7 @@ mod write;
 
 use serde_json::{json, Value};
 
-pub use credit_note::{credit_note_document, mark_credit_note_sent, CreditNoteDocument};
+pub use credit_note::{credit_note_document, CreditNoteDocument};
 pub use load::{document, has_document};
 
 use crate::documents::settings::{self, ChunkSettings};
