@@ -113,7 +113,13 @@ async fn view_model(
     note: &CreditNoteView,
 ) -> Result<InvoiceDocument, CreditNoteError> {
     let render = |what: &str, e: String| CreditNoteError::Render(format!("{what}: {e}"));
-    let rows = super::load::invoices(pool, org.as_str(), &[note.invoice_id.clone()], true).await?;
+    let rows = super::load::invoices(
+        pool,
+        org.as_str(),
+        std::slice::from_ref(&note.invoice_id),
+        true,
+    )
+    .await?;
     let Some(row) = rows.first() else {
         return Err(CreditNoteError::Render(format!(
             "invoice {} is not finalized",
