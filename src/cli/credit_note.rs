@@ -73,6 +73,10 @@ pub enum CreditNoteCommand {
         org: OrgArgs,
         /// Credit note id or number.
         credit_note: String,
+        /// Also write the note's Factur-X PDF here (rendered and stored on first use;
+        /// README "Credit notes").
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<std::path::PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -141,6 +145,13 @@ pub async fn run(pool: &PgPool, cmd: CreditNoteCommand) -> Result<()> {
                 description,
             };
             let n = notes::create(pool, &org.id(), &req, at).await?;
+            // The document, now the note has committed; if this fails the first
+            // `show --pdf` renders it (README "Credit notes").
+            if let Err(e) =
+                crate::bill_run::render::credit_note_document(pool, &org.id(), &n.id, at).await
+            {
+                eprintln!("warning: credit note {}: {e}", n.number);
+            }
             if output.json {
                 return print_json(&n);
             }
@@ -159,9 +170,21 @@ pub async fn run(pool: &PgPool, cmd: CreditNoteCommand) -> Result<()> {
         CreditNoteCommand::Show {
             org,
             credit_note,
+            pdf,
             output,
         } => {
             let n = notes::show(pool, &org.id(), &credit_note).await?;
+            if let Some(file) = pdf {
+                let d = crate::bill_run::render::credit_note_document(
+                    pool,
+                    &org.id(),
+                    &n.id,
+                    chrono::Utc::now(),
+                )
+                .await?;
+                std::fs::write(&file, &d.pdf)
+                    .map_err(|e| anyhow!("--pdf {}: {e}", file.display()))?;
+            }
             if output.json {
                 return print_json(&n);
             }

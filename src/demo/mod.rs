@@ -89,6 +89,7 @@ pub const PURGED_TABLES: &[&str] = &[
     "event_schemas",
     "price_plan_versions",
     "price_plans",
+    "credit_note_documents",
 ];
 
 /// The tables with an `org_id` column that a new demo leaves alone: who may act in the

@@ -148,6 +148,13 @@ pub async fn create(
         Err(_) => serde_json::json!({ "at": now }),
     };
     let n = audited(&state, &who, change, details, result).await?;
+    // The document, now the note has committed; if this fails the first
+    // `GET .../pdf` renders it (README "Credit notes").
+    if let Err(e) =
+        crate::bill_run::render::credit_note_document(&state.pool, &who.org, &n.id, now).await
+    {
+        tracing::warn!(credit_note = %n.number, "credit note document: {e}");
+    }
     Ok((StatusCode::CREATED, Json(CreditNoteBody(n))))
 }
 
@@ -193,4 +200,38 @@ pub async fn get(
     Ok(Json(CreditNoteBody(
         notes::show(&state.pool, &who.org, &id).await?,
     )))
+}
+
+/// A credit note's Factur-X PDF (type 381, BT-25 the invoice's number), as stored;
+/// rendered and stored on first request if it was not after the note was issued.
+#[utoipa::path(get, path = "/billrun/credit_notes/{credit_note_id}/pdf", tag = "billrun",
+    params(("credit_note_id" = String, Path, description = "the note's id or number")),
+    responses(
+        (status = 200, description = "the PDF", content_type = "application/pdf", body = Vec<u8>),
+        (status = 404, description = "no such credit note in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn pdf(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let d = crate::bill_run::render::credit_note_document(&state.pool, &who.org, &id, Utc::now())
+        .await?;
+    let name = d.note.number.replace('"', "");
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/pdf".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}.pdf\""),
+            ),
+        ],
+        d.pdf,
+    )
+        .into_response())
 }

@@ -81,6 +81,7 @@ use super::{document_settings, imports, invoice_actions, taxes, templates};
         features::list,
         features::get,
         features::credits,
+        super::credit_notes::pdf,
         imports::upload,
         imports::get,
         imports::errors,

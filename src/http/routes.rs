@@ -243,6 +243,7 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/features", Needs(UsageMeters, Read), "list features"),
     route(GET, "/features/{feature_id}", Needs(UsageMeters, Read), "one feature"),
     route(GET, "/accounts/{account_id}/features/{feature_id}", Needs(Accounts, Read), "an account's entitlement to a feature now: granted, balance, overage"),
+    route(GET, "/billrun/credit_notes/{credit_note_id}/pdf", Needs(Invoices, Read), "a credit note's Factur-X PDF"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -128,6 +128,7 @@ async fn partial_amount_and_void_credit_notes_on_taxed_invoices() {
         (s(&cn["invoiceAmountDue"]), s(&cn["reason"])),
         ("154.16", "DUPLICATED_CHARGE")
     );
+    credit_note_document_shows_the_note(&cli, &n1);
     let taxes: Vec<(&str, &str, &str)> = cn["lines"]["taxes"]
         .as_array()
         .unwrap()
@@ -330,5 +331,76 @@ async fn partial_amount_and_void_credit_notes_on_taxed_invoices() {
     assert!(
         hidden.contains("organisation other has no credit note CN-2026-0001"),
         "{hidden}"
+    );
+}
+
+/// CN-2026-0001's document (README "Credit notes"): `show --pdf` writes its stored
+/// Factur-X PDF; pdftotext shows the title, its number, the invoice's, and the
+/// totals worked out above (net 43.34 + 20.00 = 63.34; tax per rate 8.23 and 1.40,
+/// 9.63 in all; total 63.34 + 9.63 = 72.97; seats' share of the 19 % tax:
+/// 8.23 x 33.33 / 43.34 = 6.329 -> 6.33); the `factur-x` library (target/facturx-venv, see
+/// crates/billrun-render/tests/facturx.rs) finds a valid factur-x.xml in it (XSD
+/// EN 16931) of type 381 whose BT-25 is the invoice's number.
+fn credit_note_document_shows_the_note(cli: &TestEnv, invoice: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("cn.pdf");
+    cli.ok(&[
+        "credit-note",
+        "show",
+        "--org",
+        "acme",
+        "CN-2026-0001",
+        "--pdf",
+        pdf.to_str().unwrap(),
+    ]);
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for expected in [
+        "CREDIT NOTE",
+        "CN-2026-0001",
+        "For invoice",
+        invoice,
+        "Net total",
+        "$63.34",
+        "VAT 19% (19%) on $43.34",
+        "$8.23",
+        "VAT 7% (7%) on $20.00",
+        "$1.40",
+        "Total",
+        "$72.97",
+        "VAT 19%: $6.33",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/facturx-venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, facturx\n\
+             name, xml = facturx.get_facturx_xml_from_pdf(open(sys.argv[1], 'rb').read(), check_xsd=True)\n\
+             assert name == 'factur-x.xml', name\n\
+             sys.stdout.write(xml.decode('utf-8'))",
+        ])
+        .arg(&pdf)
+        .output()
+        .expect("target/facturx-venv (cargo test -p billrun-render --test facturx makes it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.contains("<ram:TypeCode>381</ram:TypeCode>"), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<ram:IssuerAssignedID>{invoice}</ram:IssuerAssignedID>"
+        )),
+        "{xml}"
     );
 }

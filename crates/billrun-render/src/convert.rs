@@ -131,6 +131,8 @@ impl InvoiceDocument {
             has_credits: !lines.total_credits.amount.is_zero(),
             total: money(total),
             amount_due: money(amount_due),
+            title: "Invoice".to_string(),
+            credit_note: None,
         }
     }
 

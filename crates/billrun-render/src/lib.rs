@@ -31,6 +31,7 @@
 pub mod bench;
 mod convert;
 pub mod countries;
+pub mod credit_note;
 pub mod facturx;
 pub mod html;
 pub mod logo;
@@ -42,6 +43,7 @@ pub mod sandbox;
 
 pub use bench::{bench, BenchOptions, BenchReport};
 pub use convert::{readable_name, InvoiceHeader};
+pub use credit_note::CreditNoteHeader;
 pub use facturx::{cii_xml, render_facturx, DocumentType, EInvoiceError, EInvoiceKind};
 pub use html::{
     check_policy, context_value, render_html, render_html_with, Template, BUILTIN_TEMPLATE,

@@ -79,6 +79,27 @@ pub struct InvoiceDocument {
     pub total: Amount,
     /// What remains to be paid: the total, less payments; zero once PAID or VOID.
     pub amount_due: Amount,
+    /// What the document is: `"Invoice"`, or `"Credit note"` (README "Credit notes").
+    /// The PDF's and HTML's title, and the PDF layout's heading (upper-cased).
+    pub title: String,
+    /// For a credit note, the invoice it credits and why; none for an invoice.
+    pub credit_note: Option<CreditedInvoice>,
+}
+
+/// What a credit note's document says about the invoice it credits (EN 16931 BG-3,
+/// README "Credit notes").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreditedInvoice {
+    /// The credited invoice's number (BT-25).
+    pub invoice_number: String,
+    /// Its invoice date (BT-26), if known.
+    pub invoice_date: Option<Day>,
+    /// The reason code (`ORDER_CHANGE`...), as stored.
+    pub reason: String,
+    /// The operator's free text (may be empty).
+    pub description: String,
+    /// `"Credit note CN-2026-0001 for invoice INV-2026-0001"`.
+    pub summary: String,
 }
 
 /// The organisation issuing the invoice.

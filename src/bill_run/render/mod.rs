@@ -28,6 +28,7 @@
 //! with and how ([`decide`]), draws the documents ([`draw`]), stores them and
 //! enqueues their `deliver-chunk` in one transaction ([`write`]).
 
+pub mod credit_note;
 mod decide;
 mod draw;
 pub(crate) mod load;
@@ -35,6 +36,7 @@ mod write;
 
 use serde_json::{json, Value};
 
+pub use credit_note::{credit_note_document, CreditNoteDocument};
 pub use load::{document, has_document};
 
 use crate::documents::settings::{self, ChunkSettings};

@@ -65,6 +65,9 @@ pub enum CreditNoteError {
     /// Recording the credit grant failed.
     #[error(transparent)]
     Grant(#[from] super::CreditError),
+    /// The note's document could not be made (`crate::bill_run::render::credit_note`).
+    #[error("credit note document: {0}")]
+    Render(String),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -79,6 +82,7 @@ impl Classify for CreditNoteError {
                 ErrorKind::Conflict
             }
             CreditNoteError::Grant(e) => e.kind(),
+            CreditNoteError::Render(_) => ErrorKind::Unavailable,
             CreditNoteError::Db(e) => e.kind(),
         }
     }

@@ -721,15 +721,17 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
                 .unwrap()
         }
         "credit_note_id" => {
-            // A credit note of 10.00 against an invoice of its own (rows as the
+            // A credit note of 10.00 against a DUE invoice of its own (rows as the
             // credit-note issuing writes them; its lines are `NoteAmounts`).
             env.account(org, "ga6").from("2025-12-01").await;
             sqlx::query(
                 "INSERT INTO invoices (org_id, id, account_id, association_from, boundary,
                      plan_id, plan_version, currency, sub_total, total, lines, grace_ends_at,
-                     computed_at, closing_start, closing_end, credited)
+                     computed_at, closing_start, closing_end, credited, status, number,
+                     invoice_date, due_date, net_term_days, finalized_at)
                  VALUES ($1, 'ginv-cn', 'ga6', '2025-12-01', '2026-01-01', 'growth', 1, 'USD',
-                         149, 149, '{}', now(), now(), '2025-12-01', '2026-01-01', 10)",
+                         149, 149, '{}', now(), now(), '2025-12-01', '2026-01-01', 10, 'DUE',
+                         'GINV-1', '2026-01-01', '2026-01-31', 30, now())",
             )
             .bind(org)
             .execute(env.pool())
@@ -747,6 +749,15 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             )
             .bind(org)
             .bind(&lines)
+            .execute(env.pool())
+            .await
+            .unwrap();
+            // Its document as stored (the fixture invoice has no lines to render from).
+            sqlx::query(
+                "INSERT INTO credit_note_documents (org_id, credit_note_id, html, pdf, xml, rendered_at)
+                 VALUES ($1, 'gcn-1', '<p>CN</p>', '%PDF-1.7', '<x/>', now())",
+            )
+            .bind(org)
             .execute(env.pool())
             .await
             .unwrap();

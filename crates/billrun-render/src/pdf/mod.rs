@@ -39,7 +39,7 @@ pub fn render_pdf(doc: &InvoiceDocument) -> Vec<u8> {
 /// (the Factur-X PDF adds its parts to it: `crate::facturx::render_facturx`).
 pub(crate) fn layout_document(doc: &InvoiceDocument) -> lopdf::Document {
     let fonts = Fonts::get();
-    let mut pdf = PdfDocument::new(&format!("Invoice {}", doc.number));
+    let mut pdf = PdfDocument::new(&format!("{} {}", doc.title, doc.number));
     PdfInfo::of(doc).apply(&mut pdf);
     let ids = FontIds {
         regular: pdf.add_font(&fonts.regular),
@@ -94,7 +94,7 @@ impl PdfInfo {
     /// The information of `doc`'s PDF.
     pub fn of(doc: &InvoiceDocument) -> PdfInfo {
         PdfInfo {
-            title: format!("Invoice {}", doc.number),
+            title: format!("{} {}", doc.title, doc.number),
             author: if doc.billing_details.legal_name.trim().is_empty() {
                 doc.organisation.name.clone()
             } else {
@@ -110,7 +110,11 @@ impl PdfInfo {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().trim().to_string();
         let legal = text(&v["billing_details"]["legal_name"]);
         PdfInfo {
-            title: format!("Invoice {}", text(&v["number"])),
+            title: format!(
+                "{} {}",
+                v["title"].as_str().unwrap_or("Invoice"),
+                text(&v["number"])
+            ),
             author: if legal.is_empty() {
                 text(&v["organisation"]["name"])
             } else {

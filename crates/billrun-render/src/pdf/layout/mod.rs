@@ -74,7 +74,7 @@ impl<'a> Layout<'a> {
         let count = self.pages.len();
         // The seller's name gives way to the page number and the invoice number.
         let room = X1 - X0 - Canvas::width(&format!("Page {count} of {count}"), NOTE) - 16.0;
-        let suffix = format!(" · Invoice {}", self.doc.number);
+        let suffix = format!(" · {} {}", self.doc.title, self.doc.number);
         let seller_room = room - Canvas::width(&suffix, NOTE);
         let left = if seller_room >= 60.0 {
             format!(
@@ -116,7 +116,7 @@ impl<'a> Layout<'a> {
         let p = &mut self.page;
         // Left the invoice and the customer, right the seller and the date; the
         // names are cut to the room the other side leaves.
-        let invoice = format!("Invoice {}", self.doc.number);
+        let invoice = format!("{} {}", self.doc.title, self.doc.number);
         let invoice_st = fit(&invoice, style(Face::Bold, 11.0, INK), (X1 - X0) / 2.0);
         p.text(X0, TOP + 12.0, &invoice, invoice_st);
         let room = X1 - X0 - Canvas::width(&invoice, invoice_st) - 16.0;
@@ -155,8 +155,9 @@ impl<'a> Layout<'a> {
         // name) gets the rest of the width.
         let title = style(Face::Bold, 20.0, ACCENT);
         let number = fit(&doc.number, style(Face::Bold, 10.5, INK), NUMBER_W);
-        let mut right_w = Canvas::width("INVOICE", title).max(Canvas::width(&doc.number, number));
-        p.text_right(X1, TOP + 18.0, "INVOICE", title);
+        let heading = doc.title.to_uppercase();
+        let mut right_w = Canvas::width(&heading, title).max(Canvas::width(&doc.number, number));
+        p.text_right(X1, TOP + 18.0, &heading, title);
         p.text_right(X1, TOP + 34.0, &doc.number, number);
         // A draft's number already reads "DRAFT".
         if doc.status != InvoiceStatus::Due && doc.status_label.to_uppercase() != doc.number {
@@ -253,9 +254,16 @@ impl<'a> Layout<'a> {
     fn details_block(&mut self, x: f32, top: f32, w: f32) -> f32 {
         let doc = self.doc;
         self.page.text(x, top, "DETAILS", LABEL);
-        let mut rows: Vec<(&str, String)> = vec![("Invoice number", doc.number.clone())];
+        let number_label = format!("{} number", doc.title);
+        let date_label = format!("{} date", doc.title);
+        let mut rows: Vec<(&str, String)> = vec![(number_label.as_str(), doc.number.clone())];
         if let Some(d) = &doc.invoice_date {
-            rows.push(("Invoice date", d.display.to_string()));
+            rows.push((date_label.as_str(), d.display.to_string()));
+        }
+        // A credit note names the invoice it credits and why (README "Credit notes").
+        if let Some(c) = &doc.credit_note {
+            rows.push(("For invoice", c.invoice_number.clone()));
+            rows.push(("Reason", c.reason.clone()));
         }
         if let Some(d) = &doc.due_date {
             rows.push(("Due date", d.display.to_string()));

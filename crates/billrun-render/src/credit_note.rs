@@ -1,0 +1,125 @@
+//! The credit note's document (README "Credit notes"): the view model of a credit
+//! note, made from its invoice's view model (parties, currency, seller) and the
+//! note's stored amounts (lines credited, tax per rate, totals). The same layout
+//! and template draw it; its e-invoice is type 381 with BT-25 the invoice's number
+//! ([`crate::EInvoiceKind::credit_note`]).
+
+use billrun_core::credit_note::NoteAmounts;
+use billrun_core::invoice::LineKind;
+use billrun_core::money::Currency;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::model::{
+    CreditedInvoice, Day, InvoiceDocument, InvoiceStatus, Line, LineGroup, TaxLine, VatRate,
+};
+use crate::money::Amount;
+
+/// What a credit note adds to its invoice's document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteHeader {
+    /// Its number (`CN-2026-0001`).
+    pub number: String,
+    /// Its issue date (local, the account's timezone).
+    pub issue_date: NaiveDate,
+    /// When it was issued (UTC): the PDF's creation date.
+    pub issued_at: DateTime<Utc>,
+    /// The reason code (`ORDER_CHANGE`...).
+    pub reason: String,
+    /// Free text (may be empty).
+    pub description: String,
+}
+
+impl InvoiceDocument {
+    /// The view model of a credit note: `invoice`'s parties, seller, logo and
+    /// currency (the finalized invoice's document, `invoice.number` its number), with
+    /// `note`'s number and date, one line per credited line (net, its VAT rate), the
+    /// tax per rate and the totals of `amounts` (amounts positive, as on the invoice:
+    /// EN 16931 type 381). Status PAID-like: nothing is due on a note (amount due 0);
+    /// no due date, no billed periods, no credits. `currency` is the invoice's.
+    pub fn credit_note(
+        invoice: &InvoiceDocument,
+        note: &CreditNoteHeader,
+        amounts: &NoteAmounts,
+        currency: Currency,
+    ) -> InvoiceDocument {
+        let money = |d: Decimal| Amount::money(d, currency);
+        let lines: Vec<Line> = amounts
+            .lines
+            .iter()
+            .map(|l| Line {
+                kind: LineKind::PricePlan,
+                display_name: l.display_name.clone(),
+                description: None,
+                quantity: None,
+                unit_price: None,
+                amount: money(l.net),
+                period: None,
+                sub_lines: Vec::new(),
+                tax: l
+                    .rate
+                    .as_ref()
+                    .map(|r| format!("{}: {}", r.name, money(l.tax).display)),
+                quantity_value: None,
+                vat: l.rate.as_ref().map(|r| VatRate {
+                    category: r.category.clone(),
+                    percentage: r.percentage.normalize(),
+                }),
+            })
+            .collect();
+        let summary = format!("Credit note {} for invoice {}", note.number, invoice.number);
+        InvoiceDocument {
+            number: note.number.clone(),
+            status: InvoiceStatus::Due,
+            status_label: "Issued".to_string(),
+            invoice_date: Some(Day::from(note.issue_date)),
+            finalized_at: Some(note.issued_at),
+            due_date: None,
+            net_term_days: None,
+            periods: Vec::new(),
+            line_count: lines.len(),
+            groups: vec![LineGroup {
+                name: "Credited".to_string(),
+                amount: money(amounts.net),
+                lines,
+            }],
+            sub_total: money(amounts.net),
+            commitment_true_up: None,
+            commitment_true_up_vat: None,
+            credits: Amount::money(Decimal::ZERO, currency),
+            has_credits: false,
+            has_tax: !amounts.taxes.is_empty(),
+            net_total: money(amounts.net),
+            taxes: amounts
+                .taxes
+                .iter()
+                .map(|t| TaxLine {
+                    code: t.code.clone(),
+                    label: format!(
+                        "{} ({}%) on {}",
+                        t.name,
+                        t.percentage.normalize(),
+                        money(t.taxable_amount).display
+                    ),
+                    category: t.category.clone(),
+                    percentage: t.percentage.normalize().to_string(),
+                    taxable: money(t.taxable_amount),
+                    amount: money(t.amount),
+                })
+                .collect(),
+            tax_total: money(amounts.tax),
+            gross_total: money(amounts.total),
+            total: money(amounts.total),
+            amount_due: Amount::money(Decimal::ZERO, currency),
+            title: "Credit note".to_string(),
+            credit_note: Some(CreditedInvoice {
+                invoice_number: invoice.number.clone(),
+                invoice_date: invoice.invoice_date,
+                reason: note.reason.clone(),
+                description: note.description.clone(),
+                summary,
+            }),
+            ..invoice.clone()
+        }
+    }
+}
