@@ -14,7 +14,7 @@ use crate::plan::{
     CardInfo, CardKind, CreditGrantRateCard, FixedFeeRateCard, InvoiceTiming, LicenseRateCard,
     MinimumCommitment, Recurrence, UsageRateCard,
 };
-use crate::rating::{rate, PriceType, Rates, Rating};
+use crate::rating::{rate, PriceType, RatePlan, Rates, Rating};
 
 /// The invoice currency, rounding and cycle every card of a cycle is charged with.
 pub(super) struct Ctx {
@@ -109,8 +109,22 @@ pub(super) fn usage_charge(
         .ok_or_else(|| ctx.no_rate(&card.card))?;
     let mut line = ctx.line(CardKind::Usage, &card.card, quantity);
     line.description = format!("{quantity} units");
+    rate_per_cycle(ctx, &card.rate_plan, rates, quantity, &mut line);
+    Ok(line)
+}
+
+/// Rates `quantity` by `rate_plan` at `rates`, their minimum and maximum taken per
+/// cycle, and settles `line` with the slabs; an adjustment up to the minimum (or
+/// down to the maximum) names that limit. The rating of usage and overage cards.
+pub(super) fn rate_per_cycle(
+    ctx: &Ctx,
+    rate_plan: &RatePlan,
+    rates: &Rates,
+    quantity: Decimal,
+    line: &mut ChargeLine,
+) {
     let limited = rates.map_limits(|limit| ctx.cycle_limit(limit));
-    let rating = rate(&card.rate_plan, &limited, quantity);
+    let rating = rate(rate_plan, &limited, quantity);
     let mut details = rating_details(&rating, &limited, ctx.window.billed);
     if let Some((adjustment, _)) = details
         .last_mut()
@@ -123,8 +137,7 @@ pub(super) fn usage_charge(
         };
         adjustment.description += &ctx.limit_note(limit.unwrap_or_default());
     }
-    ctx.settle(&mut line, details);
-    Ok(line)
+    ctx.settle(line, details);
 }
 
 /// One detail per slab reached, and one for the min/max clamp (unrounded amounts).

@@ -4,8 +4,8 @@
 
 use rust_decimal::Decimal;
 
-use super::cards::{rating_details, Ctx};
-use super::{ChargeError, ChargeLine, DetailKind};
+use super::cards::{rate_per_cycle, rating_details, Ctx};
+use super::{ChargeError, ChargeLine};
 use crate::plan::{
     BillingEntitlementRateCard, CardKind, EntitlementOverageRateCard, InvoiceTiming, Plan,
 };
@@ -77,20 +77,6 @@ pub(super) fn overage_charge(
     if quantity < over {
         line.description += &format!(" (maxQuantity {})", quantity);
     }
-    let limited = rates.map_limits(|limit| ctx.cycle_limit(limit));
-    let rating = rate(&card.rate_plan, &limited, quantity);
-    let mut details = rating_details(&rating, &limited, ctx.window.billed);
-    if let Some((adjustment, _)) = details
-        .last_mut()
-        .filter(|(d, _)| d.kind == DetailKind::Adjustment)
-    {
-        let limit = if rating.adjustment > Decimal::ZERO {
-            rates.minimum_rate()
-        } else {
-            rates.maximum_rate()
-        };
-        adjustment.description += &ctx.limit_note(limit.unwrap_or_default());
-    }
-    ctx.settle(&mut line, details);
+    rate_per_cycle(ctx, &card.rate_plan, rates, quantity, &mut line);
     Ok(line)
 }

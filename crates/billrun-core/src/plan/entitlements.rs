@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use super::parse::{check_kind_type, parse_card_info};
+use super::parse::{check_kind_type, parse_card_info, recurrence_config};
 use super::rates::{parse_rate_plan, parse_slab_rate_values};
 use super::read::{object, p_name, p_non_negative, p_string, p_u32, Errs};
 use super::write::{card_json, dec, rate_plan_json, slab_rate_values_json};
@@ -150,7 +150,7 @@ pub(super) fn parse_entitlement_card(
             interval: 1,
             offset: 0,
         }),
-        Some(c) => parse_recurrence_config(c, &o.at("recurrenceConfig"), errs),
+        Some(c) => recurrence_config(c, &o.at("recurrenceConfig"), errs),
     };
     let rate_plan = parse_rate_plan(&o, errs);
     let rate_values = parse_slab_rate_values(&o, rate_plan.as_ref(), errs);
@@ -162,20 +162,6 @@ pub(super) fn parse_entitlement_card(
         rate_plan: rate_plan?,
         rate_values,
     })
-}
-
-fn parse_recurrence_config(v: &Value, path: &str, errs: &mut Errs) -> Option<Recurrence> {
-    let c = object(v, path, &["interval", "offset"], errs)?;
-    let interval = c.opt("interval", errs, |v| match p_u32(v)? {
-        0 => Err("must be at least 1 (every cycle)".into()),
-        n => Ok(n),
-    });
-    let offset = c.opt("offset", errs, p_u32).unwrap_or(0);
-    let interval = match c.get("interval") {
-        None => 1,
-        Some(_) => interval?,
-    };
-    Some(Recurrence::Recurring { interval, offset })
 }
 
 const OVERAGE_KEYS: &[&str] = &[

@@ -508,19 +508,26 @@ fn parse_recurrence(o: &Obj, errs: &mut Errs) -> Option<Recurrence> {
             offset: 0,
         }),
         (RecurrenceType::Recurring, Some(c)) => {
-            let c = object(c, &o.at("recurrenceConfig"), &["interval", "offset"], errs)?;
-            let interval = c.opt("interval", errs, |v| match p_u32(v)? {
-                0 => Err("must be at least 1 (every cycle)".into()),
-                n => Ok(n),
-            });
-            let offset = c.opt("offset", errs, p_u32).unwrap_or(0);
-            let interval = match c.get("interval") {
-                None => 1,
-                Some(_) => interval?,
-            };
-            Some(Recurrence::Recurring { interval, offset })
+            recurrence_config(c, &o.at("recurrenceConfig"), errs)
         }
     }
+}
+
+/// Togai's `recurrenceConfig` at `path`: `{interval, offset}`, cycles counted from
+/// the plan's start; `interval` at least 1 (default 1, every cycle), `offset`
+/// default 0. Errors are recorded in `errs` naming the field.
+pub(super) fn recurrence_config(v: &Value, path: &str, errs: &mut Errs) -> Option<Recurrence> {
+    let c = object(v, path, &["interval", "offset"], errs)?;
+    let interval = c.opt("interval", errs, |v| match p_u32(v)? {
+        0 => Err("must be at least 1 (every cycle)".into()),
+        n => Ok(n),
+    });
+    let offset = c.opt("offset", errs, p_u32).unwrap_or(0);
+    let interval = match c.get("interval") {
+        None => 1,
+        Some(_) => interval?,
+    };
+    Some(Recurrence::Recurring { interval, offset })
 }
 
 /// One of Togai's `CreatePricingRule`s (its JSON-logic is checked across the rules,
