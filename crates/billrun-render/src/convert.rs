@@ -5,6 +5,7 @@
 //! invoice row into an [`InvoiceHeader`] and calls [`InvoiceDocument::from_lines`].
 
 use billrun_core::invoice::{InvoiceLines, LineItem, LineKind};
+use billrun_core::tax::TaxTotal;
 use billrun_core::{Currency, Period};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -107,23 +108,7 @@ impl InvoiceDocument {
             commitment_true_up_vat: lines.true_up.as_ref().and_then(vat_rate),
             has_tax: !lines.taxes.is_empty(),
             net_total: money(lines.net_amount()),
-            taxes: lines
-                .taxes
-                .iter()
-                .map(|t| TaxLine {
-                    code: t.code.clone(),
-                    label: format!(
-                        "{} ({}%) on {}",
-                        t.name,
-                        t.percentage.normalize(),
-                        money(t.taxable_amount).display
-                    ),
-                    category: t.category.clone(),
-                    percentage: t.percentage.normalize().to_string(),
-                    taxable: money(t.taxable_amount),
-                    amount: money(t.amount),
-                })
-                .collect(),
+            taxes: lines.taxes.iter().map(|t| tax_line(t, c)).collect(),
             tax_total: money(lines.tax_amount()),
             gross_total: money(lines.gross_amount()),
             tax_note: lines.tax_note.clone(),
@@ -144,6 +129,25 @@ impl InvoiceDocument {
     ) -> Result<InvoiceDocument, serde_json::Error> {
         let lines: InvoiceLines = serde_json::from_value(lines.clone())?;
         Ok(Self::from_lines(header, &lines))
+    }
+}
+
+/// One rate's tax as the documents print it: "VAT 19% (19%) on $43.34", its
+/// taxable amount and tax (invoices and credit notes alike).
+pub(crate) fn tax_line(t: &TaxTotal, c: Currency) -> TaxLine {
+    let money = |d: Decimal| Amount::money(d, c);
+    TaxLine {
+        code: t.code.clone(),
+        label: format!(
+            "{} ({}%) on {}",
+            t.name,
+            t.percentage.normalize(),
+            money(t.taxable_amount).display
+        ),
+        category: t.category.clone(),
+        percentage: t.percentage.normalize().to_string(),
+        taxable: money(t.taxable_amount),
+        amount: money(t.amount),
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::model::{
-    CreditedInvoice, Day, InvoiceDocument, InvoiceStatus, Line, LineGroup, TaxLine, VatRate,
+    CreditedInvoice, Day, InvoiceDocument, InvoiceStatus, Line, LineGroup, VatRate,
 };
 use crate::money::Amount;
 
@@ -93,19 +93,7 @@ impl InvoiceDocument {
             taxes: amounts
                 .taxes
                 .iter()
-                .map(|t| TaxLine {
-                    code: t.code.clone(),
-                    label: format!(
-                        "{} ({}%) on {}",
-                        t.name,
-                        t.percentage.normalize(),
-                        money(t.taxable_amount).display
-                    ),
-                    category: t.category.clone(),
-                    percentage: t.percentage.normalize().to_string(),
-                    taxable: money(t.taxable_amount),
-                    amount: money(t.amount),
-                })
+                .map(|t| crate::convert::tax_line(t, currency))
                 .collect(),
             tax_total: money(amounts.tax),
             gross_total: money(amounts.total),
