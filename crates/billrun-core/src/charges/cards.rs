@@ -339,6 +339,7 @@ pub(super) fn true_up(ctx: &Ctx, mc: &MinimumCommitment, subtotal: Decimal) -> O
         tag: mc.tag.clone(),
         invoice_timing: InvoiceTiming::InArrears,
         tax_rate_code: None,
+        add_on_id: None,
     };
     let mut line = ctx.line(CardKind::MinimumCommitment, &info, Decimal::ONE);
     line.unit_price = Some(commitment);

@@ -209,7 +209,10 @@ impl Recurrence {
 /// What every card has: its identity on the plan and on invoices.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CardInfo {
-    /// Togai's `id` (optional; a license card's license id).
+    /// Togai's `id` (optional; a license card's license id). Togai 1.0.3 documents
+    /// it as the id of the attached add-on; billrun keeps it as the card's (license)
+    /// id and links add-ons by `addOnId` instead, so plans written before add-ons
+    /// existed keep their meaning.
     pub id: Option<String>,
     /// Unique in the plan.
     pub name: String,
@@ -222,6 +225,12 @@ pub struct CardInfo {
     /// billrun's `taxRateCode`: the code of the organisation's tax rate for this
     /// card's lines (e.g. a reduced rate); `None`: the default rate (README "Taxes").
     pub tax_rate_code: Option<String>,
+    /// billrun's `addOnId` (fixed fee, license and credit grant cards only): the
+    /// organisation's add-on this card belongs to (README "Add-ons and named
+    /// licenses"). Checked against the catalog when a plan is applied (the add-on
+    /// exists, its type fits the card); on invoices the card's lines show the
+    /// add-on's `billableName` (else its name). `None`: a plain card.
+    pub add_on_id: Option<String>,
 }
 
 impl CardInfo {
@@ -298,6 +307,11 @@ pub enum ProratedRefundMode {
 pub struct LicenseRateCard {
     /// Identity and timing. The license id is `id`, else `name`.
     pub card: CardInfo,
+    /// `type` NAMED_LICENSE (Togai's `AddOnType`): the quantity on a day is the
+    /// number of distinct named entities (e.g. user ids) of the account active that
+    /// day, recorded by `billrun license named add|remove`; rated like a LICENSE card.
+    /// `false`: `type` LICENSE or absent (quantities by license updates).
+    pub named: bool,
     /// Charge each quantity for the days it was in force.
     pub enable_proration: bool,
     /// Splits the pricing cycle into windows billed separately.

@@ -153,6 +153,8 @@ pub(super) fn parse_card_info(
     let display_name = o.opt("displayName", errs, p_string);
     let tag = o.opt("tag", errs, p_string);
     let tax_rate_code = o.opt("taxRateCode", errs, p_name);
+    // Only in the keys of the kinds an add-on can hold; elsewhere "unknown field".
+    let add_on_id = o.opt("addOnId", errs, p_name);
     let invoice_timing = o
         .opt("invoiceTiming", errs, |v| {
             let t = p_choice(v, TIMINGS)?;
@@ -175,6 +177,7 @@ pub(super) fn parse_card_info(
         tag,
         invoice_timing,
         tax_rate_code,
+        add_on_id,
     })
 }
 
@@ -222,6 +225,7 @@ fn parse_usage_card(v: &Value, path: &str, errs: &mut Errs) -> Option<UsageRateC
 
 const FIXED_FEE_KEYS: &[&str] = &[
     "id",
+    "addOnId",
     "name",
     "displayName",
     "tag",
@@ -253,6 +257,7 @@ fn parse_fixed_fee_card(v: &Value, path: &str, errs: &mut Errs) -> Option<FixedF
 
 const LICENSE_KEYS: &[&str] = &[
     "id",
+    "addOnId",
     "name",
     "displayName",
     "tag",
@@ -273,7 +278,11 @@ const WALLET_REFUSED: &str = "WALLET is not supported: billrun has no wallet; us
 
 fn parse_license_card(v: &Value, path: &str, errs: &mut Errs) -> Option<LicenseRateCard> {
     let o = object(v, path, LICENSE_KEYS, errs)?;
-    check_kind_type(&o, errs, "LICENSE");
+    let named = o
+        .opt("type", errs, |v| {
+            p_choice(v, &[("LICENSE", false), ("NAMED_LICENSE", true)])
+        })
+        .unwrap_or(false);
     let card = parse_card_info(
         &o,
         errs,
@@ -305,6 +314,7 @@ fn parse_license_card(v: &Value, path: &str, errs: &mut Errs) -> Option<LicenseR
     let rate_values = parse_slab_rate_values(&o, rate_plan.as_ref(), errs);
     Some(LicenseRateCard {
         card: card?,
+        named,
         enable_proration,
         usage_cycle,
         max_quantity,
@@ -331,6 +341,7 @@ fn parse_commitment(v: &Value, path: &str, errs: &mut Errs) -> Option<MinimumCom
 
 const CREDIT_GRANT_KEYS: &[&str] = &[
     "id",
+    "addOnId",
     "name",
     "displayName",
     "tag",

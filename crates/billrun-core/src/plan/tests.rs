@@ -261,9 +261,9 @@ fn invalid_plans_are_refused_naming_the_field() {
             "expected USAGE",
         ),
         (
-            |v| v["licenseRateCards"][0]["type"] = json!("NAMED_LICENSE"),
+            |v| v["licenseRateCards"][0]["type"] = json!("SEATS"),
             "licenseRateCards[0].type",
-            "expected LICENSE",
+            "expected one of LICENSE, NAMED_LICENSE",
         ),
         (
             |v| v["usageRateCards"][0]["colour"] = json!("red"),
@@ -501,4 +501,37 @@ fn recurrence_schedules() {
         .filter(|i| Recurrence::OneTime.applies_in(*i))
         .collect();
     assert_eq!(once, [0]);
+}
+
+#[test]
+fn add_on_ids_and_named_licenses_parse_and_write_back() {
+    let mut v = example();
+    v["fixedFeeRateCards"][0]["addOnId"] = json!("priority_support");
+    v["licenseRateCards"][0]["addOnId"] = json!("named_seats");
+    v["licenseRateCards"][0]["type"] = json!("NAMED_LICENSE");
+    v["creditGrantRateCards"][0]["addOnId"] = json!("credit_pack");
+    let plan = Plan::from_json(&v).unwrap();
+    assert_eq!(
+        plan.fixed_fee_cards[0].card.add_on_id.as_deref(),
+        Some("priority_support")
+    );
+    assert!(plan.license_cards[0].named);
+    assert_eq!(
+        plan.credit_grant_cards[0].card.add_on_id.as_deref(),
+        Some("credit_pack")
+    );
+    let written = plan.to_json();
+    assert_eq!(
+        written["licenseRateCards"][0]["type"],
+        json!("NAMED_LICENSE")
+    );
+    assert_eq!(
+        written["licenseRateCards"][0]["addOnId"],
+        json!("named_seats")
+    );
+    assert_eq!(Plan::from_json(&written).unwrap(), plan);
+    // A plain license card stays LICENSE, and a usage card cannot hold an add-on.
+    assert!(!Plan::from_json(&example()).unwrap().license_cards[0].named);
+    let errors = errors_after(|v| v["usageRateCards"][0]["addOnId"] = json!("x"));
+    assert_error(&errors, "usageRateCards[0].addOnId", "unknown field");
 }

@@ -36,6 +36,9 @@ pub(super) fn card_json(c: &CardInfo, m: &mut Map<String, Value>) {
     if let Some(code) = &c.tax_rate_code {
         m.insert("taxRateCode".into(), json!(code));
     }
+    if let Some(add_on) = &c.add_on_id {
+        m.insert("addOnId".into(), json!(add_on));
+    }
 }
 
 fn recurrence_json(r: &Recurrence, m: &mut Map<String, Value>) {
@@ -124,7 +127,8 @@ fn fixed_fee_json(c: &FixedFeeRateCard) -> Value {
 fn license_json(c: &LicenseRateCard) -> Value {
     let mut m = Map::new();
     card_json(&c.card, &mut m);
-    m.insert("type".into(), json!("LICENSE"));
+    let kind = if c.named { "NAMED_LICENSE" } else { "LICENSE" };
+    m.insert("type".into(), json!(kind));
     m.insert("enableProration".into(), json!(c.enable_proration));
     if let Some(u) = c.usage_cycle {
         m.insert("usageCycle".into(), json!(u.as_str()));
