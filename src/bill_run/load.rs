@@ -213,6 +213,8 @@ pub async fn associations(
 
 /// The plan each association bills with: its plan version's definition with the
 /// association's overrides applied, parsed once per distinct (version, overrides).
+/// A card naming an add-on (`addOnId`) shows the add-on's billable name, else its
+/// name, as of the run ([`crate::catalog::addons::show_add_on_names`]).
 /// Keyed by [`Association::key`]; an error says why the association cannot be billed.
 pub async fn plans(
     conn: &mut PgConnection,
@@ -237,9 +239,21 @@ pub async fn plans(
     .bind(&versions)
     .fetch_all(&mut *conn)
     .await?;
+    // Cards naming an add-on bill under its current billable name (else its name).
+    let names: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT id, coalesce(billable_name, name) FROM add_ons WHERE org_id = $1",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
     let definitions: HashMap<(String, i32), serde_json::Value> = rows
         .into_iter()
-        .map(|(id, version, def)| ((id, version), def))
+        .map(|(id, version, mut def)| {
+            crate::catalog::addons::show_add_on_names(&mut def, &names);
+            ((id, version), def)
+        })
         .collect();
     Ok(effective_plans(associations, &definitions))
 }

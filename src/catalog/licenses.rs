@@ -147,8 +147,9 @@ pub fn check_license_known(license_id: &str, known: &BTreeSet<String>) -> Result
 }
 
 /// Records a license update once per idempotency key. Refuses an update of a
-/// license that no plan prices ([`check_license_known`]), and one that would take
-/// the quantity above a `maxQuantity` ([`check_max_quantity`]).
+/// license that no plan prices ([`check_license_known`]), of a named license
+/// ([`super::named_licenses`]: its entities set its quantity), and one that would
+/// take the quantity above a `maxQuantity` ([`check_max_quantity`]).
 pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Recorded> {
     check_key("idempotencyKey", &u.idempotency_key)?;
     check_id("licenseId", &u.license_id)?;
@@ -178,6 +179,18 @@ pub async fn record(pool: &PgPool, org: &OrgId, u: &LicenseUpdate) -> Result<Rec
     }
     let known = known_licenses(&mut *pool.acquire().await?, org).await?;
     check_license_known(&u.license_id, &known).map_err(|m| FieldError::new("licenseId", m))?;
+    let named = super::named_licenses::named_licenses(&mut *pool.acquire().await?, org).await?;
+    if named.contains(&u.license_id) {
+        return Err(FieldError::new(
+            "licenseId",
+            format!(
+                "license {:?} is priced by a NAMED_LICENSE card: its quantity is the number of \
+                 named entities (billrun license named add|remove), not updates",
+                u.license_id
+            ),
+        )
+        .into());
+    }
     // The update and what it means for drafts already computed, together.
     let mut tx = pool.begin().await?;
     let since: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")

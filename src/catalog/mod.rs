@@ -27,6 +27,7 @@
 //! their violations into messages by constraint name.
 
 pub mod accounts;
+pub mod addons;
 pub mod aliases;
 pub mod associations;
 pub mod contacts;
@@ -35,6 +36,7 @@ pub mod history;
 pub mod input;
 pub mod licenses;
 pub mod meters;
+pub mod named_licenses;
 pub mod orgs;
 pub mod plans;
 pub mod taxes;

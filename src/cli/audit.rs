@@ -217,6 +217,21 @@ pub const CHANGES: &[CliChange] = &[
         &["org"],
     ),
     change("feature create", "feature.create", "feature", &["name"]),
+    change("addon create", "addon.create", "addon", &["name"]),
+    change("addon update", "addon.update", "addon", &["id"]),
+    change("addon archive", "addon.archive", "addon", &["id"]),
+    change(
+        "license named add",
+        "license.named_add",
+        "license",
+        &["license"],
+    ),
+    change(
+        "license named remove",
+        "license.named_remove",
+        "license",
+        &["license"],
+    ),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -293,6 +308,9 @@ pub const READS: &[&str] = &[
     "feature show",
     "entitlement check",
     "entitlement grants",
+    "addon list",
+    "addon show",
+    "license named list",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

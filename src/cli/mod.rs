@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::store;
 
 pub mod account;
+pub mod addon;
 pub mod audit;
 pub mod credit;
 pub mod credit_note;
@@ -213,6 +214,12 @@ enum Command {
     Entitlement {
         #[command(subcommand)]
         command: feature::EntitlementCommand,
+    },
+    /// Add-ons (what fixed fee, license and credit grant cards name as addOnId):
+    /// create, list, show, update, archive.
+    Addon {
+        #[command(subcommand)]
+        command: addon::AddonCommand,
     },
 }
 
@@ -441,6 +448,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Entitlement { command } => {
             feature::run_entitlement(&open(cfg_path, 2).await?.pool, command).await?
         }
+        Command::Addon { command } => addon::run(&open(cfg_path, 2).await?.pool, command).await?,
         Command::Import(args) => {
             if !import::needs_database(&args) {
                 import::sample(&args.file)?;

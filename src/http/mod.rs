@@ -35,6 +35,7 @@ use crate::identity::Principal;
 
 pub mod account_changes;
 pub mod accounts;
+pub mod addons;
 pub mod aliases;
 pub mod api_tokens;
 pub mod audit_log;
@@ -200,6 +201,11 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/features/{feature_id}") => on(filter, features::get),
         ("GET", "/accounts/{account_id}/features/{feature_id}") => on(filter, features::credits),
         ("GET", "/billrun/credit_notes/{credit_note_id}/pdf") => on(filter, credit_notes::pdf),
+        ("POST", "/addons") => on(filter, addons::create),
+        ("GET", "/addons") => on(filter, addons::list),
+        ("GET", "/addons/{addon_id}") => on(filter, addons::get),
+        ("PATCH", "/addons/{addon_id}") => on(filter, addons::update),
+        ("DELETE", "/addons/{addon_id}") => on(filter, addons::archive),
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

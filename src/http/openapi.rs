@@ -7,6 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::addons;
 use super::features;
 use super::price_plans;
 use super::{accounts, auth, customers, error, event_schemas, invoices, usage_meters, PageContext};
@@ -81,6 +82,11 @@ use super::{document_settings, imports, invoice_actions, taxes, templates};
         features::list,
         features::get,
         features::credits,
+        addons::create,
+        addons::list,
+        addons::get,
+        addons::update,
+        addons::archive,
         super::credit_notes::pdf,
         imports::upload,
         imports::get,

@@ -244,6 +244,11 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/features/{feature_id}", Needs(UsageMeters, Read), "one feature"),
     route(GET, "/accounts/{account_id}/features/{feature_id}", Needs(Accounts, Read), "an account's entitlement to a feature now: granted, balance, overage"),
     route(GET, "/billrun/credit_notes/{credit_note_id}/pdf", Needs(Invoices, Read), "a credit note's Factur-X PDF"),
+    route(POST, "/addons", Needs(Resource::PricePlans, Write), "create an add-on (what fixed fee, license and credit grant cards name as addOnId)"),
+    route(GET, "/addons", Needs(Resource::PricePlans, Read), "list add-ons (status, nextToken, pageSize)"),
+    route(GET, "/addons/{addon_id}", Needs(Resource::PricePlans, Read), "one add-on"),
+    route(PATCH, "/addons/{addon_id}", Needs(Resource::PricePlans, Write), "change an add-on's name or billable name"),
+    route(DELETE, "/addons/{addon_id}", Needs(Resource::PricePlans, Write), "archive an add-on"),
 ];
 
 /// A resource's name in messages and the README's route table.

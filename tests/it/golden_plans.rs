@@ -12,6 +12,12 @@ use crate::harness::*;
 /// Applies the golden file of `kind` to a fresh organisation through the real CLI and
 /// compares the stored definition `plan show --json` answers with the file.
 async fn round_trip(kind: &str) {
+    round_trip_with_add_ons(kind, &[]).await;
+}
+
+/// [`round_trip`] in an organisation that has these add-ons (`(id, type)`, created by
+/// `billrun addon create` before `plan apply`, which checks the cards' `addOnId`).
+async fn round_trip_with_add_ons(kind: &str, add_ons: &[(&str, &str)]) {
     let path = format!(
         "{}/tests/fixtures/golden_plans/{kind}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -21,6 +27,9 @@ async fn round_trip(kind: &str) {
     let name = golden["name"].as_str().expect("a golden plan has a name");
     let c = Cli::new().await;
     fixtures::org(&c.db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    for (id, t) in add_ons {
+        c.ok(&["addon", "create", "--org", "acme", id, "--type", t]);
+    }
     let file = c.write(&format!("{kind}.json"), &text);
     c.ok(&["plan", "apply", "--org", "acme", &file]);
     let shown = c.json(&["plan", "show", "--org", "acme", name, "--json"]);
@@ -60,4 +69,22 @@ async fn golden_credit_grant_cards_round_trip() {
 #[tokio::test]
 async fn golden_pricing_rules_round_trip() {
     round_trip("pricing_rules").await;
+}
+
+#[tokio::test]
+async fn golden_add_on_cards_round_trip() {
+    round_trip_with_add_ons(
+        "add_ons",
+        &[
+            ("priority_support", "FIXED_FEE"),
+            ("extra_seats", "LICENSE"),
+            ("credit_pack", "CREDIT_GRANT"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn golden_named_license_cards_round_trip() {
+    round_trip_with_add_ons("named_license", &[("named_users", "NAMED_LICENSE")]).await;
 }

@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL (a fresh database per test), the real
 //! `billrun` binary as worker processes, nothing in the billing path mocked.
 
+mod addons;
 mod architecture;
 mod audit_cli;
 mod bench;

@@ -176,7 +176,8 @@ const COLUMNS: &str = "plan_id, version, status, definition, created_at, updated
 ///
 /// Every problem of the file is reported at once ([`CatalogError::InvalidPlan`]),
 /// each with its field path. The plan's currencies must be enabled for the
-/// organisation.
+/// organisation, and each card's `addOnId` must name an ACTIVE add-on of a fitting
+/// type ([`crate::catalog::addons::check_plan`]).
 pub async fn apply(pool: &PgPool, org: &OrgId, json: &Value) -> Result<Applied> {
     write_draft(pool, org, json, false).await
 }
@@ -223,6 +224,7 @@ async fn write_draft(
             .into());
         }
     }
+    crate::catalog::addons::check_plan(&mut tx, org, &plan).await?;
     let inserted =
         sqlx::query("INSERT INTO price_plans (org_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(org)

@@ -84,6 +84,7 @@ pub(super) async fn edit_latest<E: From<CatalogError> + From<sqlx::Error>>(
         .ok_or_else(|| plan_not_found(org, plan_id))?
         .into_version()?;
     let plan = edit(&latest.definition)?;
+    crate::catalog::addons::check_plan(&mut tx, org, &plan).await?;
     // Edits change cards or rules only: name, currencies and cycle are the base's.
     let definition = plan.to_json();
     let (version, outcome) = if keep_unchanged && definition == latest.definition {

@@ -27,10 +27,20 @@ impl Loader {
             .collect();
         let resolved = self.resolve(tx, &refs).await?;
         let known = licenses::known_licenses(tx, &self.org).await?;
+        let named = crate::catalog::named_licenses::named_licenses(tx, &self.org).await?;
         let mut buf = CopyBuf::new();
         for (p, account) in rows.iter().zip(resolved) {
             let Row::License(l) = &p.row else { continue };
             if let Err(m) = licenses::check_license_known(&l.license_id, &known) {
+                out.errors.push((p.line, RowError::at("license_id", m)));
+                continue;
+            }
+            if named.contains(&l.license_id) {
+                let m = format!(
+                    "license {:?} is priced by a NAMED_LICENSE card: its quantity is the number \
+                     of named entities (billrun license named add|remove), not updates",
+                    l.license_id
+                );
                 out.errors.push((p.line, RowError::at("license_id", m)));
                 continue;
             }

@@ -5,6 +5,7 @@
 //! Togai's routes one by one (shapes, paging, audit rows).
 
 mod accounts_more;
+mod addons;
 mod catalog;
 mod console;
 mod console_browser;

@@ -783,6 +783,20 @@ async fn fixture(env: &TestEnv, server: &Server, admin: &str, org: &str, param: 
             assert_eq!(status, StatusCode::OK, "{body}");
             "gfeature".into()
         }
+        "addon_id" => {
+            let (status, body) = server
+                .post(
+                    "/addons",
+                    admin,
+                    &json!({"name": "gaddon", "type": "FIXED_FEE"}),
+                )
+                .await;
+            assert!(
+                status == StatusCode::OK || status == StatusCode::CONFLICT,
+                "{body}"
+            );
+            "gaddon".into()
+        }
         other => panic!(
             "no fixture for the path parameter {{{other}}}: add one to `fixture` in \
              tests/it/http/security.rs (make an object of organisation {org}, return its id)"
