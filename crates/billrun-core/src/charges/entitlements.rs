@@ -127,7 +127,12 @@ pub(super) fn overage_charge(
         _ => {
             let parts: Vec<String> = cycles
                 .iter()
-                .map(|c| format!("cycle {}: {} used, {} entitled", c.index, c.used, c.allowance))
+                .map(|c| {
+                    format!(
+                        "cycle {}: {} used, {} entitled",
+                        c.index, c.used, c.allowance
+                    )
+                })
                 .collect();
             format!("{}: {quantity} over", parts.join("; "))
         }

@@ -63,13 +63,23 @@ fn overage(plan: &Plan, input: &CycleInput) -> Option<(Decimal, Decimal)> {
 
 #[test]
 fn the_cycles_an_overage_card_bills_follow_its_billing_config() {
-    let card = |b: Value| plan("IN_ADVANCE", Value::Null, json!({"billingConfig": b})).overage_cards[0].clone();
+    let card = |b: Value| {
+        plan("IN_ADVANCE", Value::Null, json!({"billingConfig": b})).overage_cards[0].clone()
+    };
     // Interval 3, offset 0: cycles 0, 3, 6, ... each the cycles since the last bill.
     let c = card(json!({"interval": 3, "startOffset": 0}));
     let billed: Vec<_> = (0..7).map(|i| c.cycles_billed_at(i, false)).collect();
     assert_eq!(
         billed,
-        [Some(0..=0), None, None, Some(1..=3), None, None, Some(4..=6)]
+        [
+            Some(0..=0),
+            None,
+            None,
+            Some(1..=3),
+            None,
+            None,
+            Some(4..=6)
+        ]
     );
     // The association ending with cycle 2 bills cycles 1 and 2 there.
     assert_eq!(c.cycles_billed_at(2, true), Some(1..=2));
@@ -229,11 +239,17 @@ fn a_feature_config_grants_in_the_cycles_in_force_on_their_first_day() {
     // Durations: P2W and P1Y6M parse; 15 days still covers the first day.
     assert_eq!(
         EffectiveAt::parse("P1Y6M"),
-        Ok(EffectiveAt::AfterCycleStart { months: 18, days: 0 })
+        Ok(EffectiveAt::AfterCycleStart {
+            months: 18,
+            days: 0
+        })
     );
     assert_eq!(
         EffectiveAt::parse("P2W3D"),
-        Ok(EffectiveAt::AfterCycleStart { months: 0, days: 17 })
+        Ok(EffectiveAt::AfterCycleStart {
+            months: 0,
+            days: 17
+        })
     );
     let plan = dated_plan(json!([{"effectiveUntil": "P15D", "featureCreditLimit": 100}])).unwrap();
     assert_eq!(
@@ -244,17 +260,20 @@ fn a_feature_config_grants_in_the_cycles_in_force_on_their_first_day() {
 
 #[test]
 fn feature_configs_and_billing_configs_that_would_never_apply_are_refused() {
-    let e = dated_plan(json!([{"effectiveFrom": "P1D", "effectiveUntil": "P1M", "featureCreditLimit": 1}]))
-        .unwrap_err();
+    let e = dated_plan(
+        json!([{"effectiveFrom": "P1D", "effectiveUntil": "P1M", "featureCreditLimit": 1}]),
+    )
+    .unwrap_err();
     assert!(
         e.contains("billingEntitlementRateCards[0].featureConfigs[0].effectiveFrom")
             && e.contains("use P0D"),
         "{e}"
     );
-    let e = dated_plan(json!([{"effectiveUntil": "one month", "featureCreditLimit": 1}]))
-        .unwrap_err();
+    let e =
+        dated_plan(json!([{"effectiveUntil": "one month", "featureCreditLimit": 1}])).unwrap_err();
     assert!(
-        e.contains("featureConfigs[0].effectiveUntil") && e.contains("neither an ISO-8601 duration"),
+        e.contains("featureConfigs[0].effectiveUntil")
+            && e.contains("neither an ISO-8601 duration"),
         "{e}"
     );
     let e = dated_plan(json!([
@@ -277,7 +296,8 @@ fn feature_configs_and_billing_configs_that_would_never_apply_are_refused() {
     });
     let e = Plan::from_json(&v).unwrap_err().to_string();
     assert!(
-        e.contains("entitlementOverageRateCards[0].billingConfig.interval") && e.contains("at least 1"),
+        e.contains("entitlementOverageRateCards[0].billingConfig.interval")
+            && e.contains("at least 1"),
         "{e}"
     );
 }

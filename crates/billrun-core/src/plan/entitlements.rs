@@ -306,10 +306,9 @@ pub(super) fn parse_entitlement_card(
         });
         let effective_until = c.req("effectiveUntil", errs, parsed);
         let limit = c.req("featureCreditLimit", errs, p_non_negative);
-        let from = effective_from.as_ref().map_or(
-            EffectiveAt::AfterCycleStart { months: 0, days: 0 },
-            |f| f.1,
-        );
+        let from = effective_from
+            .as_ref()
+            .map_or(EffectiveAt::AfterCycleStart { months: 0, days: 0 }, |f| f.1);
         if let (Some((effective_until, until)), Some(feature_credit_limit)) =
             (effective_until, limit)
         {
