@@ -14,6 +14,7 @@ mod delivery;
 mod demo;
 mod documents;
 mod entitlements;
+mod entitlements_cycles;
 mod env;
 mod fixtures;
 mod golden_plans;
