@@ -217,6 +217,7 @@ pub const CHANGES: &[CliChange] = &[
         &["org"],
     ),
     change("feature create", "feature.create", "feature", &["name"]),
+    change("feature update", "feature.update", "feature", &["id"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -293,6 +294,7 @@ pub const READS: &[&str] = &[
     "feature show",
     "entitlement check",
     "entitlement grants",
+    "entitlement list",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

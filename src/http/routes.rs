@@ -244,6 +244,10 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/features/{feature_id}", Needs(UsageMeters, Read), "one feature"),
     route(GET, "/accounts/{account_id}/features/{feature_id}", Needs(Accounts, Read), "an account's entitlement to a feature now: granted, balance, overage"),
     route(GET, "/billrun/credit_notes/{credit_note_id}/pdf", Needs(Invoices, Read), "a credit note's Factur-X PDF"),
+    route(PATCH, "/features/{feature_id}", Needs(UsageMeters, Write), "update a feature's name, billable name or schema associations"),
+    route(GET, "/accounts/{account_id}/entitlements", Needs(Accounts, Read), "the balance of every feature of the account's plan now"),
+    route(GET, "/accounts/{account_id}/entitlements/{feature_id}", Needs(Accounts, Read), "the balance of one feature of the account now"),
+    route(POST, "/accounts/{account_id}/entitlements/{feature_id}", Needs(Accounts, Read), "may the account use this quantity of the feature now (changes nothing)"),
 ];
 
 /// A resource's name in messages and the README's route table.
