@@ -241,6 +241,16 @@ pub(super) fn earlier_cycles(
     out
 }
 
+/// The feature use [`price`] reads: of each closing cycle (by [`Work::usage_index`]),
+/// and of the earlier cycles overage cards bill with it (by work index,
+/// [`earlier_cycles`]).
+pub(super) struct FeatureUses<'r> {
+    /// Per usage window of [`usage_windows`].
+    pub closing: &'r [BTreeMap<String, billrun_core::charges::FeatureUse>],
+    /// Per work index.
+    pub earlier: &'r HashMap<usize, Vec<EarlierCycle>>,
+}
+
 /// One priced invoice: the work, its lines, its pricing rules' log, and the seats its
 /// closing cycle refunds as credits (granted when it is written).
 pub(super) type PricedInvoice<'w, 'a> = (&'w Work<'a>, InvoiceLines, Vec<RuleLog>, Vec<SeatCredit>);
@@ -259,15 +269,14 @@ pub(super) struct Priced<'w, 'a> {
     pub failed: HashSet<(String, NaiveDate)>,
 }
 
-/// Prices each boundary of `work` from its closing cycle's `usage` and `features`
-/// (by [`Work::usage_index`]), the `earlier` cycles its overage cards bill with it (by
-/// work index, [`earlier_cycles`]) and the accounts' `licenses`; an association that cannot be
+/// Prices each boundary of `work` from its closing cycle's `usage` (by
+/// [`Work::usage_index`]), its `features` ([`FeatureUses`]) and the accounts'
+/// `licenses`; an association that cannot be
 /// priced is added to `failures`.
 pub(super) fn price<'w, 'a>(
     work: &'w [Work<'a>],
     usage: &[BTreeMap<String, Decimal>],
-    features: &[BTreeMap<String, billrun_core::charges::FeatureUse>],
-    earlier: &HashMap<usize, Vec<EarlierCycle>>,
+    features: &FeatureUses<'_>,
     licenses: &HashMap<String, BTreeMap<String, Vec<LicenseChange>>>,
     rounding: RoundingMode,
     tax_rates: &[TaxRate],
@@ -283,10 +292,10 @@ pub(super) fn price<'w, 'a>(
             usage: w.usage_index.map(|i| usage[i].clone()).unwrap_or_default(),
             features: w
                 .usage_index
-                .map(|i| features[i].clone())
+                .map(|i| features.closing[i].clone())
                 .unwrap_or_default(),
             licenses: account_licenses.clone(),
-            earlier: earlier.get(&k).cloned().unwrap_or_default(),
+            earlier: features.earlier.get(&k).cloned().unwrap_or_default(),
             last: w.boundary.opening.is_none(),
         });
         let opening = w.boundary.opening.map(|window| CycleInput {

@@ -121,8 +121,10 @@ pub async fn close_chunk(
     let priced = decide::price(
         &work,
         &usage,
-        &features,
-        &earlier,
+        &decide::FeatureUses {
+            closing: &features,
+            earlier: &earlier,
+        },
         &licenses,
         settings.rounding,
         &tax_rates,
