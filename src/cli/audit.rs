@@ -232,6 +232,7 @@ pub const CHANGES: &[CliChange] = &[
         "license",
         &["license"],
     ),
+    change("feature update", "feature.update", "feature", &["id"]),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -311,6 +312,7 @@ pub const READS: &[&str] = &[
     "addon list",
     "addon show",
     "license named list",
+    "entitlement list",
 ];
 
 /// The database pool the command opened (set by `open_with`), for the audit row.

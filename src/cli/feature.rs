@@ -1,5 +1,5 @@
-//! `billrun feature ...` (create, list, show) and `billrun entitlement ...` (check,
-//! grants): features and what accounts are entitled to (crate::entitlements, README
+//! `billrun feature ...` (create, update, list, show) and `billrun entitlement ...`
+//! (check, list, grants): features and what accounts are entitled to (crate::entitlements, README
 //! "Entitlements"), as the HTTP API's `/features` and
 //! `/accounts/{account_id}/features/{feature_id}` routes do.
 
@@ -24,6 +24,22 @@ pub enum FeatureCommand {
         billable_name: Option<String>,
         /// An event schema attribute whose sum is the feature's use:
         /// SCHEMA.ATTRIBUTE (repeatable).
+        #[arg(long = "schema", value_name = "SCHEMA.ATTRIBUTE")]
+        schemas: Vec<String>,
+    },
+    /// Change a feature's name, billable name or schema associations (its id stays).
+    Update {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Its id.
+        id: String,
+        /// Its new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Its new name shown on invoices.
+        #[arg(long)]
+        billable_name: Option<String>,
+        /// Replace its associations with these SCHEMA.ATTRIBUTE (repeatable).
         #[arg(long = "schema", value_name = "SCHEMA.ATTRIBUTE")]
         schemas: Vec<String>,
     },
@@ -59,6 +75,24 @@ pub enum EntitlementCommand {
         /// The feature.
         #[arg(long)]
         feature: String,
+        /// When: RFC 3339, or YYYY-MM-DD for midnight UTC (default now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Also say whether this quantity more may be used (balance plus what is left
+        /// of the overage limit); with --json: `{"entitlement", "allowed"}`.
+        #[arg(long)]
+        quantity: Option<rust_decimal::Decimal>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// The account's balance of every feature its plan names (in the cycle holding
+    /// --at).
+    List {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// The account.
+        #[arg(long)]
+        account: String,
         /// When: RFC 3339, or YYYY-MM-DD for midnight UTC (default now).
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
@@ -136,6 +170,26 @@ pub async fn run_feature(pool: &PgPool, cmd: FeatureCommand) -> anyhow::Result<(
             .await?;
             println!("feature {} created in {}", f.id, org.org);
         }
+        FeatureCommand::Update {
+            org,
+            id,
+            name,
+            billable_name,
+            schemas,
+        } => {
+            let associations = schemas
+                .iter()
+                .enumerate()
+                .map(|(i, s)| parse_association(i, s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let patch = features::FeaturePatch {
+                name,
+                billable_name,
+                schema_associations: (!associations.is_empty()).then_some(associations),
+            };
+            let f = features::update(pool, &org.id(), &id, &patch, chrono::Utc::now()).await?;
+            println!("feature {} updated in {}", f.id, org.org);
+        }
         FeatureCommand::List { org, output } => {
             let list = features::list(pool, &org.id()).await?;
             if output.json {
@@ -164,10 +218,31 @@ pub async fn run_entitlement(pool: &PgPool, cmd: EntitlementCommand) -> anyhow::
             account,
             feature,
             at,
+            quantity,
             output,
         } => {
             let at = instant("at", at.as_deref(), chrono::Utc::now())?;
             let e = entitlements::entitlement(pool, &org.id(), &account, &feature, at).await?;
+            if let Some(q) = quantity {
+                if q.is_sign_negative() {
+                    return Err(FieldError::new("--quantity", format!("{q} is negative")).into());
+                }
+                if output.json {
+                    return print_json(
+                        &serde_json::json!({"entitlement": e, "allowed": e.allows(q)}),
+                    );
+                }
+                println!(
+                    "{} more {}: {}",
+                    q,
+                    e.feature_id,
+                    if e.allows(q) {
+                        "allowed"
+                    } else {
+                        "NOT allowed"
+                    }
+                );
+            }
             if output.json {
                 return print_json(&e);
             }
@@ -189,6 +264,29 @@ pub async fn run_entitlement(pool: &PgPool, cmd: EntitlementCommand) -> anyhow::
                 e.used_overage,
                 limit
             );
+        }
+        EntitlementCommand::List {
+            org,
+            account,
+            at,
+            output,
+        } => {
+            let at = instant("at", at.as_deref(), chrono::Utc::now())?;
+            let list = entitlements::entitlements(pool, &org.id(), &account, at).await?;
+            if output.json {
+                return print_json(&list);
+            }
+            for e in &list {
+                println!(
+                    "{} {}: granted {}, used {}, balance {}{}",
+                    e.account_id,
+                    e.feature_id,
+                    e.granted,
+                    e.used,
+                    e.balance,
+                    if e.entitled { "" } else { " (NOT entitled)" }
+                );
+            }
         }
         EntitlementCommand::Grants {
             org,

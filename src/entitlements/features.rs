@@ -67,11 +67,45 @@ pub async fn create(
     if let Some(b) = billable_name {
         check_name("billableName", b)?;
     }
+    let mut tx = pool.begin().await?;
+    crate::catalog::orgs::ensure_exists(&mut tx, org).await?;
+    check_associations(&mut tx, org, associations).await?;
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id FROM features WHERE org_id = $1 AND id = $2")
+            .bind(org)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if taken.is_some() {
+        return Err(CatalogError::Conflict(format!(
+            "a feature {name:?} exists already in organisation {org:?}"
+        )));
+    }
+    let f: Feature = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO features (org_id, id, name, billable_name, schema_associations, created_at)
+         VALUES ($1, $2, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    )))
+    .bind(org)
+    .bind(name)
+    .bind(billable_name)
+    .bind(Json(associations))
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(f)
+}
+
+/// Errors unless each association names an event schema of the organisation and one
+/// of its attributes (the error names `schemaAssociations[i]`).
+async fn check_associations(
+    tx: &mut sqlx::PgConnection,
+    org: &OrgId,
+    associations: &[SchemaAssociation],
+) -> Result<()> {
     if associations.len() > 50 {
         return Err(FieldError::new("schemaAssociations", "at most 50 associations").into());
     }
-    let mut tx = pool.begin().await?;
-    crate::catalog::orgs::ensure_exists(&mut tx, org).await?;
     for (i, a) in associations.iter().enumerate() {
         let attributes: Option<Vec<String>> = sqlx::query_scalar(
             "SELECT attributes FROM event_schemas WHERE org_id = $1 AND name = $2",
@@ -104,25 +138,61 @@ pub async fn create(
             Some(_) => {}
         }
     }
-    let taken: Option<String> =
-        sqlx::query_scalar("SELECT id FROM features WHERE org_id = $1 AND id = $2")
-            .bind(org)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if taken.is_some() {
-        return Err(CatalogError::Conflict(format!(
-            "a feature {name:?} exists already in organisation {org:?}"
-        )));
+    Ok(())
+}
+
+/// What a feature update changes (Togai's `UpdateFeatureRequest`): each field given
+/// replaces the stored one; a field left out (or JSON null) keeps it. The id never
+/// changes (rate cards name it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeaturePatch {
+    /// The new name (at most 255 characters).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The new name shown on invoices.
+    #[serde(default)]
+    pub billable_name: Option<String>,
+    /// The new schema attributes whose sum is its use (at most 50), replacing all.
+    #[serde(default)]
+    pub schema_associations: Option<Vec<SchemaAssociation>>,
+}
+
+/// Updates a feature (`updatedAt` becomes `at`). A change of associations changes
+/// its use from the next cycle close on: invoices and drafts already computed are
+/// not recomputed. Errors: a name or billable name too long or empty, an association
+/// as [`create`] refuses it (invalid), the feature not in the organisation (not
+/// found).
+pub async fn update(
+    pool: &PgPool,
+    org: &OrgId,
+    id: &str,
+    patch: &FeaturePatch,
+    at: DateTime<Utc>,
+) -> Result<Feature> {
+    if let Some(n) = &patch.name {
+        check_name("name", n)?;
+    }
+    if let Some(b) = &patch.billable_name {
+        check_name("billableName", b)?;
+    }
+    let mut tx = pool.begin().await?;
+    get(pool, org, id).await?;
+    if let Some(a) = &patch.schema_associations {
+        check_associations(&mut tx, org, a).await?;
     }
     let f: Feature = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO features (org_id, id, name, billable_name, schema_associations, created_at)
-         VALUES ($1, $2, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "UPDATE features SET name = coalesce($3, name),
+                billable_name = coalesce($4, billable_name),
+                schema_associations = coalesce($5, schema_associations),
+                updated_at = $6
+         WHERE org_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(org)
-    .bind(name)
-    .bind(billable_name)
-    .bind(Json(associations))
+    .bind(id)
+    .bind(&patch.name)
+    .bind(&patch.billable_name)
+    .bind(patch.schema_associations.as_ref().map(Json))
     .bind(at)
     .fetch_one(&mut *tx)
     .await?;

@@ -154,6 +154,10 @@ async fn grant_from_lines(
         if card.card.invoice_timing != InvoiceTiming::Prepaid {
             continue;
         }
+        // The featureConfigs entries in force on the cycle's first billed day.
+        let Some(quantity) = card.quantity_on(period.start) else {
+            continue;
+        };
         n += sqlx::query(
             "INSERT INTO entitlement_grants (org_id, id, account_id, feature_id, quantity,
                  effective_from, effective_until, source_invoice_id, source_card, created_at)
@@ -164,7 +168,7 @@ async fn grant_from_lines(
         .bind(format!("eg_{}", ulid::Ulid::generate()))
         .bind(account_id)
         .bind(&card.feature_id)
-        .bind(card.quantity())
+        .bind(quantity)
         .bind(local_start_instant(period.start, tz))
         .bind(local_start_instant(period.end, tz))
         .bind(invoice_id)

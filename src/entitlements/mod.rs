@@ -16,5 +16,5 @@ pub mod check;
 pub mod features;
 pub mod ledger;
 
-pub use check::{entitlement, Entitlement};
+pub use check::{entitlement, entitlements, Entitlement};
 pub use features::{Feature, SchemaAssociation};

@@ -1,9 +1,13 @@
-//! `/features` and `/accounts/{account_id}/features/{feature_id}`: features and the
+//! `/features`, `/accounts/{account_id}/features/{feature_id}` and
+//! `/accounts/{account_id}/entitlements[/{feature_id}]`: features and the
 //! entitlement check in Togai's shapes (togai-client 1.0.3: `FeatureApi`
 //! `create_feature`, `get_features`, `get_feature` answering `Feature` /
 //! `FeaturePaginatedListData` with 200; `EntitlementsApi.get_feature_credits`
-//! answering `GetFeatureCreditsResponse`), over crate::entitlements as `billrun
-//! feature ...` and `billrun entitlement check` (README "Entitlements").
+//! answering `GetFeatureCreditsResponse`; `FeatureApi.update_feature` (PATCH);
+//! `EntitlementsApi.get_entitlements` / `get_entitlement_value` answering
+//! `GetEntitlementValuesResponse` and `validate_entitlement_value` answering
+//! `BaseSuccessResponse`), over crate::entitlements as `billrun feature ...` and
+//! `billrun entitlement ...` (README "Entitlements").
 //!
 //! A feature's id is its name. The list is one page (`nextToken` absent). The check
 //! counts the account's cycle holding the time of the request; quantities are JSON
@@ -228,5 +232,182 @@ pub async fn credits(
         balance: number(e.balance),
         overage_limit: e.overage_limit.map(number),
         used_overage: number(e.used_overage),
+    }))
+}
+
+/// Togai's `UpdateFeatureRequest`: each field given replaces the stored one.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateFeatureRequest {
+    /// The new name (the id does not change).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The new name shown on invoices.
+    #[serde(default)]
+    pub billable_name: Option<String>,
+    /// `[{"schemaName", "attributeName"}]`, at most 50, replacing all.
+    #[schema(value_type = Option<Vec<Object>>)]
+    #[serde(default)]
+    pub schema_associations: Option<Vec<SchemaAssociation>>,
+}
+
+/// Updates a feature (audited as `feature.update`).
+#[utoipa::path(patch, path = "/features/{feature_id}", tag = "features",
+    params(("feature_id" = String, Path, description = "the feature's id")),
+    request_body = UpdateFeatureRequest,
+    responses(
+        (status = 200, description = "updated", body = FeatureBody),
+        (status = 400, description = "a field is invalid", body = ErrorBody),
+        (status = 404, description = "no such feature in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateFeatureRequest>,
+) -> Result<Json<FeatureBody>, ApiError> {
+    let change = Change {
+        action: "feature.update",
+        object_type: "feature",
+        object_id: &id,
+    };
+    let patch = features::FeaturePatch {
+        name: req.name,
+        billable_name: req.billable_name,
+        schema_associations: req.schema_associations,
+    };
+    let details = serde_json::json!({
+        "name": patch.name,
+        "billableName": patch.billable_name,
+        "schemaAssociations": patch.schema_associations,
+    });
+    let updated = features::update(&state.pool, &who.org, &id, &patch, Utc::now())
+        .await
+        .map_err(ApiError::from);
+    let updated = audited(&state, &who, change, details, updated).await?;
+    Ok(Json(updated.into()))
+}
+
+/// One entry of Togai's `GetEntitlementValuesResponse`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitlementValue {
+    /// The feature.
+    pub feature_id: String,
+    /// What is left of the cycle's allowance (`balance`), a decimal number as a
+    /// string, digit for digit ("600").
+    pub value: String,
+}
+
+/// Togai's `GetEntitlementValuesResponse`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EntitlementValues {
+    /// One entry per feature, by feature id.
+    pub data: Vec<EntitlementValue>,
+}
+
+fn values(list: Vec<entitlements::Entitlement>) -> EntitlementValues {
+    EntitlementValues {
+        data: list
+            .into_iter()
+            .map(|e| EntitlementValue {
+                value: e.balance.normalize().to_string(),
+                feature_id: e.feature_id,
+            })
+            .collect(),
+    }
+}
+
+/// The balance of every feature the account's plan names, now.
+#[utoipa::path(get, path = "/accounts/{account_id}/entitlements", tag = "features",
+    params(("account_id" = String, Path, description = "the account")),
+    responses(
+        (status = 200, description = "each feature's balance", body = EntitlementValues),
+        (status = 404, description = "no such account in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn entitlement_values(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(account_id): Path<String>,
+) -> Result<Json<EntitlementValues>, ApiError> {
+    let list = entitlements::entitlements(&state.pool, &who.org, &account_id, Utc::now()).await?;
+    Ok(Json(values(list)))
+}
+
+/// The balance of one feature of the account, now.
+#[utoipa::path(get, path = "/accounts/{account_id}/entitlements/{feature_id}", tag = "features",
+    params(
+        ("account_id" = String, Path, description = "the account"),
+        ("feature_id" = String, Path, description = "the feature"),
+    ),
+    responses(
+        (status = 200, description = "the feature's balance", body = EntitlementValues),
+        (status = 404, description = "no such account or feature in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn entitlement_value(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((account_id, feature_id)): Path<(String, String)>,
+) -> Result<Json<EntitlementValues>, ApiError> {
+    let e = entitlements::entitlement(&state.pool, &who.org, &account_id, &feature_id, Utc::now())
+        .await?;
+    Ok(Json(values(vec![e])))
+}
+
+/// Togai's `ValidateEntitlementValueRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateEntitlementValueRequest {
+    /// The quantity the account wants to use, a decimal number >= 0 as a string.
+    pub value: String,
+}
+
+/// Togai's `BaseSuccessResponse`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SuccessBody {
+    /// Whether the account may use the quantity.
+    pub success: bool,
+}
+
+/// May the account use `value` more units of the feature now? `success` is true when
+/// the balance plus what is left of the overage limit covers it
+/// ([`entitlements::Entitlement::allows`]). Changes nothing.
+#[utoipa::path(post, path = "/accounts/{account_id}/entitlements/{feature_id}", tag = "features",
+    params(
+        ("account_id" = String, Path, description = "the account"),
+        ("feature_id" = String, Path, description = "the feature"),
+    ),
+    request_body = ValidateEntitlementValueRequest,
+    responses(
+        (status = 200, description = "whether the quantity is allowed", body = SuccessBody),
+        (status = 400, description = "value is not a number >= 0", body = ErrorBody),
+        (status = 404, description = "no such account or feature in the organisation", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn validate_value(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((account_id, feature_id)): Path<(String, String)>,
+    Body(req): Body<ValidateEntitlementValueRequest>,
+) -> Result<Json<SuccessBody>, ApiError> {
+    let quantity: rust_decimal::Decimal = req
+        .value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|q: &rust_decimal::Decimal| !q.is_sign_negative())
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "value: {:?} is not a quantity (a decimal number >= 0, e.g. \"250\")",
+                req.value
+            ))
+        })?;
+    let e = entitlements::entitlement(&state.pool, &who.org, &account_id, &feature_id, Utc::now())
+        .await?;
+    Ok(Json(SuccessBody {
+        success: e.allows(quantity),
     }))
 }

@@ -200,6 +200,14 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/features") => on(filter, features::list),
         ("GET", "/features/{feature_id}") => on(filter, features::get),
         ("GET", "/accounts/{account_id}/features/{feature_id}") => on(filter, features::credits),
+        ("PATCH", "/features/{feature_id}") => on(filter, features::update),
+        ("GET", "/accounts/{account_id}/entitlements") => on(filter, features::entitlement_values),
+        ("GET", "/accounts/{account_id}/entitlements/{feature_id}") => {
+            on(filter, features::entitlement_value)
+        }
+        ("POST", "/accounts/{account_id}/entitlements/{feature_id}") => {
+            on(filter, features::validate_value)
+        }
         ("GET", "/billrun/credit_notes/{credit_note_id}/pdf") => on(filter, credit_notes::pdf),
         ("POST", "/addons") => on(filter, addons::create),
         ("GET", "/addons") => on(filter, addons::list),

@@ -249,6 +249,10 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/addons/{addon_id}", Needs(Resource::PricePlans, Read), "one add-on"),
     route(PATCH, "/addons/{addon_id}", Needs(Resource::PricePlans, Write), "change an add-on's name or billable name"),
     route(DELETE, "/addons/{addon_id}", Needs(Resource::PricePlans, Write), "archive an add-on"),
+    route(PATCH, "/features/{feature_id}", Needs(UsageMeters, Write), "update a feature's name, billable name or schema associations"),
+    route(GET, "/accounts/{account_id}/entitlements", Needs(Accounts, Read), "the balance of every feature of the account's plan now"),
+    route(GET, "/accounts/{account_id}/entitlements/{feature_id}", Needs(Accounts, Read), "the balance of one feature of the account now"),
+    route(POST, "/accounts/{account_id}/entitlements/{feature_id}", Needs(Accounts, Read), "may the account use this quantity of the feature now (changes nothing)"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -1036,3 +1036,56 @@ async fn a_license_row_for_a_license_no_plan_has_is_a_bad_row() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_license_row_above_max_quantity_is_a_bad_row_and_the_next_rows_are_checked_without_it() {
+    let db = TestDb::new().await;
+    fixtures::org(&db.pool, "acme", "UTC", "INV-{YYYY}-{SEQ:4}", 15).await;
+    let mut plan = plan_with_seats();
+    plan["licenseRateCards"][0]["config"] =
+        json!({"maxQuantity": 10, "maxQuantityBreachAction": "DO_NOTHING"});
+    fixtures::plan(&db.pool, "acme", &plan).await;
+    let scratch = Scratch::new();
+    let config = scratch.config("", None);
+    let out = import(&db, &config, "accounts", &fixture("accounts.csv"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = scratch.path().join("licenses.csv");
+    std::fs::write(
+        &file,
+        "license_id,account_id,update_type,quantity,effective_from,idempotency_key\n\
+         seats,a1,ABSOLUTE,8,2026-01-01,k1\n\
+         seats,a1,RELATIVE,3,2026-01-10,k2\n\
+         seats,a1,RELATIVE,2,2026-01-10,k3\n\
+         seats,a3,ABSOLUTE,12,2026-01-01,k4\n",
+    )
+    .unwrap();
+    let out = import(&db, &config, "licenses", &file, &[]);
+    assert!(!out.status.success());
+    let v = show(&db, &config, &out);
+    // a1: k1 sets 8 (<= 10, kept); k2 adds 3: 8 + 3 = 11 > 10, refused; k3 adds 2 to
+    // what is left without k2: 8 + 2 = 10 <= 10, kept. a3: k4 sets 12 > 10, refused.
+    assert_eq!(counts(&v), [4, 2, 0, 2], "{v}");
+    let errors = error_column(&db, &config, &out);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "line 3, column quantity: RELATIVE 3 would make license \"seats\" of account a1 11 \
+             from 2026-01-10T00:00:00+00:00, above the maxQuantity 10 of rate card \"seats\""
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with(
+            "line 5, column quantity: ABSOLUTE 12 would make license \"seats\" of account a3 12 \
+             from 2026-01-01T00:00:00+00:00, above the maxQuantity 10"
+        ),
+        "{errors:?}"
+    );
+    let kept: Vec<(String, rust_decimal::Decimal)> = sqlx::query_as(
+        "SELECT idempotency_key, quantity FROM license_updates WHERE org_id = 'acme' ORDER BY idempotency_key",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, vec![("k1".into(), 8.into()), ("k3".into(), 2.into())]);
+}

@@ -15,6 +15,7 @@ mod delivery;
 mod demo;
 mod documents;
 mod entitlements;
+mod entitlements_cycles;
 mod env;
 mod fixtures;
 mod golden_plans;

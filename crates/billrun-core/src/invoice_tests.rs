@@ -59,6 +59,8 @@ fn input(
         },
         usage: BTreeMap::from([("m".to_string(), calls)]),
         features: Default::default(),
+        earlier: Vec::new(),
+        last: false,
         licenses: BTreeMap::from([(
             "seats".to_string(),
             seat_changes

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use billrun_core::boundary::{plan_association, Boundary, Progress};
-use billrun_core::charges::{invoice_contents, CycleInput, LicenseChange, SeatCredit};
+use billrun_core::charges::{
+    invoice_contents, CycleInput, EarlierCycle, LicenseChange, SeatCredit,
+};
 use billrun_core::cycle::{local_start_instant, CycleWindow};
 use billrun_core::invoice::InvoiceLines;
 use billrun_core::plan::Plan;
@@ -181,6 +183,74 @@ pub(super) fn usage_windows(work: &mut [Work<'_>]) -> Vec<UsageWindow> {
     windows
 }
 
+/// The earlier cycles whose feature use the overage cards of `work`'s closing cycles
+/// bill with them (`billingConfig` interval above 1,
+/// [`billrun_core::plan::EntitlementOverageRateCard::cycles_billed_at`]): for each,
+/// the index of its work in `work`, the cycle, and its usage window (its billed days
+/// in the account's timezone). Empty when no plan's overage card bills several
+/// cycles together, so such plans cost no extra query.
+pub(super) fn earlier_windows(work: &[Work<'_>]) -> Vec<(usize, CycleWindow, UsageWindow)> {
+    let mut out = Vec::new();
+    for (k, w) in work.iter().enumerate() {
+        let Some(c) = w.boundary.closing else {
+            continue;
+        };
+        let last = w.boundary.opening.is_none();
+        let needed: std::collections::BTreeSet<u32> = w
+            .plan
+            .overage_cards
+            .iter()
+            .filter_map(|card| card.cycles_billed_at(c.index, last))
+            .flatten()
+            .filter(|j| *j < c.index)
+            .collect();
+        if needed.is_empty() {
+            continue;
+        }
+        let (cycle_config, billed_from) = w.association.billing(w.plan);
+        for j in needed {
+            if let Some(window) = cycle_config.window_at(billed_from, w.association.until, j) {
+                out.push((
+                    k,
+                    window,
+                    UsageWindow {
+                        account_id: w.association.account_id.clone(),
+                        starts_at: local_start_instant(window.billed.start, w.tz),
+                        ends_at: local_start_instant(window.billed.end, w.tz),
+                    },
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// [`earlier_windows`] with their feature use (`uses[i]` is window i's), grouped by
+/// work index, in cycle order.
+pub(super) fn earlier_cycles(
+    windows: &[(usize, CycleWindow, UsageWindow)],
+    uses: Vec<BTreeMap<String, billrun_core::charges::FeatureUse>>,
+) -> HashMap<usize, Vec<EarlierCycle>> {
+    let mut out: HashMap<usize, Vec<EarlierCycle>> = HashMap::new();
+    for ((k, window, _), features) in windows.iter().zip(uses) {
+        out.entry(*k).or_default().push(EarlierCycle {
+            window: *window,
+            features,
+        });
+    }
+    out
+}
+
+/// The feature use [`price`] reads: of each closing cycle (by [`Work::usage_index`]),
+/// and of the earlier cycles overage cards bill with it (by work index,
+/// [`earlier_cycles`]).
+pub(super) struct FeatureUses<'r> {
+    /// Per usage window of [`usage_windows`].
+    pub closing: &'r [BTreeMap<String, billrun_core::charges::FeatureUse>],
+    /// Per work index.
+    pub earlier: &'r HashMap<usize, Vec<EarlierCycle>>,
+}
+
 /// One priced invoice: the work, its lines, its pricing rules' log, and the seats its
 /// closing cycle refunds as credits (granted when it is written).
 pub(super) type PricedInvoice<'w, 'a> = (&'w Work<'a>, InvoiceLines, Vec<RuleLog>, Vec<SeatCredit>);
@@ -199,20 +269,21 @@ pub(super) struct Priced<'w, 'a> {
     pub failed: HashSet<(String, NaiveDate)>,
 }
 
-/// Prices each boundary of `work` from its closing cycle's `usage` and `features`
-/// (by [`Work::usage_index`]) and the accounts' `licenses`; an association that cannot be
+/// Prices each boundary of `work` from its closing cycle's `usage` (by
+/// [`Work::usage_index`]), its `features` ([`FeatureUses`]) and the accounts'
+/// `licenses`; an association that cannot be
 /// priced is added to `failures`.
 pub(super) fn price<'w, 'a>(
     work: &'w [Work<'a>],
     usage: &[BTreeMap<String, Decimal>],
-    features: &[BTreeMap<String, billrun_core::charges::FeatureUse>],
+    features: &FeatureUses<'_>,
     licenses: &HashMap<String, BTreeMap<String, Vec<LicenseChange>>>,
     rounding: RoundingMode,
     tax_rates: &[TaxRate],
     failures: &mut Vec<Failure>,
 ) -> Priced<'w, 'a> {
     let mut priced = Priced::default();
-    for w in work {
+    for (k, w) in work.iter().enumerate() {
         let a = w.association;
         let no_licenses = Default::default();
         let account_licenses = licenses.get(&a.account_id).unwrap_or(&no_licenses);
@@ -221,15 +292,19 @@ pub(super) fn price<'w, 'a>(
             usage: w.usage_index.map(|i| usage[i].clone()).unwrap_or_default(),
             features: w
                 .usage_index
-                .map(|i| features[i].clone())
+                .map(|i| features.closing[i].clone())
                 .unwrap_or_default(),
             licenses: account_licenses.clone(),
+            earlier: features.earlier.get(&k).cloned().unwrap_or_default(),
+            last: w.boundary.opening.is_none(),
         });
         let opening = w.boundary.opening.map(|window| CycleInput {
             window,
             usage: Default::default(),
             features: Default::default(),
             licenses: account_licenses.clone(),
+            earlier: Vec::new(),
+            last: false,
         });
         let contents = match invoice_contents(
             w.plan,

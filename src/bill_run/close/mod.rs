@@ -92,6 +92,25 @@ pub async fn close_chunk(
         &windows.iter().map(|w| w.ends_at).collect::<Vec<_>>(),
     )
     .await?;
+    // The earlier cycles that overage cards with a billingConfig interval above 1
+    // bill with their closing cycle (README "Entitlements").
+    let earlier = decide::earlier_windows(&work);
+    let earlier_use = if earlier.is_empty() {
+        Vec::new()
+    } else {
+        crate::entitlements::ledger::feature_use(
+            conn,
+            org,
+            &earlier
+                .iter()
+                .map(|e| e.2.account_id.as_str())
+                .collect::<Vec<_>>(),
+            &earlier.iter().map(|e| e.2.starts_at).collect::<Vec<_>>(),
+            &earlier.iter().map(|e| e.2.ends_at).collect::<Vec<_>>(),
+        )
+        .await?
+    };
+    let earlier = decide::earlier_cycles(&earlier, earlier_use);
     let tzs: std::collections::HashMap<String, chrono_tz::Tz> = work
         .iter()
         .map(|w| (w.association.account_id.clone(), w.tz))
@@ -102,7 +121,10 @@ pub async fn close_chunk(
     let priced = decide::price(
         &work,
         &usage,
-        &features,
+        &decide::FeatureUses {
+            closing: &features,
+            earlier: &earlier,
+        },
         &licenses,
         settings.rounding,
         &tax_rates,

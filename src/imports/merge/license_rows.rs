@@ -1,10 +1,12 @@
 //! Merging a batch of license rows into the license updates.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use super::{copy_in, Loader, Outcome, Parsed};
-use crate::catalog::licenses;
+use crate::catalog::licenses::{self, LicenseUpdate, UpdateType};
+use crate::catalog::CatalogError;
 use crate::imports::pgcopy::CopyBuf;
 use crate::imports::rows::{Row, RowError};
 use crate::imports::ImportError;
@@ -77,6 +79,10 @@ impl Loader {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Rows above a license card's maxQuantity are refused, as `license update` does.
+        let refused = self.refuse_max_quantity_breaches(tx).await?;
+        let inserted = inserted - refused.len() as u64;
+        out.errors.extend(refused);
         // Drafts whose cycles these quantities change are recomputed by the next
         // cycle-close (rows inserted in this transaction have created_at = its start).
         let since: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
@@ -123,5 +129,95 @@ impl Loader {
         }
         out.imported = inserted;
         Ok(out)
+    }
+
+    /// Refuses the rows this batch just inserted that take a license above the
+    /// `maxQuantity` of a DO_NOTHING license rate card of the account's plans, as
+    /// `billrun license update` does ([`licenses::check_max_quantity`]): the rows whose
+    /// account and license have such a card are taken out, then put back one by one
+    /// in line order, each checked with the rows before it (a refused row is taken out
+    /// again, so it does not count for the next ones). Returns each refused row's line
+    /// and the reason, on the `quantity` column. Rows of licenses without a
+    /// `maxQuantity` are not touched (one query finds there is nothing to do).
+    async fn refuse_max_quantity_breaches(
+        &self,
+        tx: &mut PgConnection,
+    ) -> Result<Vec<(u64, RowError)>, ImportError> {
+        type Staged = (i64, String, String, String, String, Decimal, DateTime<Utc>);
+        let mut rows: Vec<Staged> = sqlx::query_as(
+            "SELECT DISTINCT ON (s.idempotency_key) s.line, s.idempotency_key, s.license_id,
+                    s.account_id, s.update_type, s.quantity, s.effective_from
+             FROM billrun_import_licenses s
+             JOIN license_updates l ON l.org_id = $1 AND l.idempotency_key = s.idempotency_key
+              AND l.created_at = now()
+              AND (l.license_id, l.account_id, l.update_type, l.quantity, l.effective_from)
+                = (s.license_id, s.account_id, s.update_type, s.quantity, s.effective_from)
+             WHERE EXISTS (
+                 SELECT 1 FROM plan_associations a
+                 JOIN price_plan_versions v ON v.org_id = a.org_id AND v.plan_id = a.plan_id
+                      AND v.version = a.plan_version
+                 CROSS JOIN LATERAL jsonb_array_elements(CASE
+                     WHEN jsonb_typeof(v.definition->'licenseRateCards') = 'array'
+                     THEN v.definition->'licenseRateCards' ELSE '[]'::jsonb END) AS c
+                 WHERE a.org_id = $1 AND a.account_id = s.account_id
+                   AND coalesce(c->>'id', c->>'name') = s.license_id
+                   AND c->'config'->>'maxQuantity' IS NOT NULL
+                   AND coalesce(c->'config'->>'maxQuantityBreachAction', 'DO_NOTHING') = 'DO_NOTHING')
+             ORDER BY s.idempotency_key, s.line",
+        )
+        .bind(&self.org)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows.sort_by_key(|r| r.0);
+        let keys: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        sqlx::query("DELETE FROM license_updates WHERE org_id = $1 AND idempotency_key = ANY($2)")
+            .bind(&self.org)
+            .bind(&keys)
+            .execute(&mut *tx)
+            .await?;
+        let mut refused = Vec::new();
+        for (line, key, license_id, account_id, update_type, quantity, effective_from) in rows {
+            sqlx::query(
+                "INSERT INTO license_updates (org_id, idempotency_key, license_id, account_id,
+                     update_type, quantity, effective_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&self.org)
+            .bind(&key)
+            .bind(&license_id)
+            .bind(&account_id)
+            .bind(&update_type)
+            .bind(quantity)
+            .bind(effective_from)
+            .execute(&mut *tx)
+            .await?;
+            let update = LicenseUpdate {
+                idempotency_key: key.clone(),
+                license_id,
+                account_id,
+                update_type: UpdateType::parse("update_type", &update_type)
+                    .map_err(|e| ImportError::Invalid(e.to_string()))?,
+                quantity,
+                effective_from,
+            };
+            match licenses::check_max_quantity(tx, &self.org, &update).await {
+                Ok(()) => {}
+                Err(CatalogError::Invalid(e)) => {
+                    sqlx::query(
+                        "DELETE FROM license_updates WHERE org_id = $1 AND idempotency_key = $2",
+                    )
+                    .bind(&self.org)
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+                    refused.push((line as u64, RowError::at("quantity", e.message)));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(refused)
     }
 }

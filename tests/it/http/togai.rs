@@ -170,3 +170,44 @@ async fn togais_client_edits_finalizes_and_lists_schedules_and_reads_aliases() {
     let server = Server::start(&env).await;
     run_script(&env, &server, "acme", "schedules.py").await;
 }
+
+#[tokio::test]
+async fn togais_client_updates_features_and_reads_and_validates_entitlements() {
+    use rust_decimal_macros::dec;
+    let env = TestEnv::new().await;
+    let now = chrono::Utc::now();
+    let today = now.date_naive().to_string();
+    let plan = serde_json::json!({
+        "name": "api", "supportedCurrencies": ["USD"],
+        "pricingCycleConfig": {"interval": "MONTHLY", "startOffset": {"dayOffset": "1"}, "gracePeriod": 0},
+        "billingEntitlementRateCards": [{
+            "name": "api_allowance", "featureId": "api_calls", "invoiceTiming": "IN_ADVANCE",
+            "featureConfigs": [{"effectiveUntil": "P1M", "featureCreditLimit": 1000}],
+            "ratePlan": {"pricingModel": "VOLUME", "slabs": [{"order": 1, "startAfter": 0, "priceType": "FLAT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": 49}]}]
+        }],
+        "entitlementOverageRateCards": [{
+            "name": "api_overage", "featureId": "api_calls", "maxQuantity": 500,
+            "ratePlan": {"pricingModel": "TIERED", "slabs": [{"order": 1, "startAfter": 0, "priceType": "PER_UNIT"}]},
+            "rateValues": [{"currency": "USD", "slabRates": [{"order": 1, "rate": "0.05"}]}]
+        }]
+    });
+    env.org("acme").with_plan(plan).await;
+    env.account("acme", "a1")
+        .on_plan("api")
+        .from(&today)
+        .with_usage("e1", &format!("{today}T00:00:01Z"), dec!(400))
+        .await;
+    env.ok(&["run", "cycle-close", "--now", &now.to_rfc3339()]);
+    env.ok(&[
+        "feature",
+        "create",
+        "--org",
+        "acme",
+        "api_calls",
+        "--schema",
+        "api.calls",
+    ]);
+    let server = Server::start(&env).await;
+    run_script(&env, &server, "acme", "entitlements.py").await;
+}

@@ -1,7 +1,10 @@
 //! What the feature cards charge for one cycle (rules in [`crate::charges`]'s docs):
 //! a BILLING_ENTITLEMENT card's price, and an ENTITLEMENT_OVERAGE card's rating of
-//! the use of a feature beyond the allowance of the cycle.
+//! the use of a feature beyond the allowance of the cycles it bills.
 
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::cards::{rate_per_cycle, rating_details, Ctx};
@@ -23,21 +26,42 @@ pub struct FeatureUse {
     pub prepaid_granted: Decimal,
 }
 
+/// A cycle before the one closing whose feature use an overage card with a
+/// `billingConfig` interval above 1 bills with it (the storage layer reads them, for
+/// the cycles [`EntitlementOverageRateCard::cycles_billed_at`] names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierCycle {
+    /// The cycle (its index and billed days).
+    pub window: crate::cycle::CycleWindow,
+    /// Use and PREPAID grants per feature over its billed days (as
+    /// [`super::CycleInput::features`]).
+    pub features: BTreeMap<String, FeatureUse>,
+}
+
 /// The allowance of `feature_id` the plan's IN_ADVANCE and IN_ARREARS entitlement
-/// cards grant in the cycle with index `cycle_index` (PREPAID cards grant through the
-/// ledger once paid).
-pub fn plan_allowance(plan: &Plan, feature_id: &str, cycle_index: u32) -> Decimal {
+/// cards grant in the cycle with index `cycle_index` whose first billed day (local
+/// date) is `cycle_start`: the cards whose recurrence selects the cycle, each with the
+/// `featureConfigs` entries in force on that day
+/// ([`BillingEntitlementRateCard::quantity_on`]). PREPAID cards grant through the
+/// ledger once paid.
+pub fn plan_allowance(
+    plan: &Plan,
+    feature_id: &str,
+    cycle_index: u32,
+    cycle_start: NaiveDate,
+) -> Decimal {
     plan.entitlement_cards
         .iter()
         .filter(|c| c.feature_id == feature_id)
         .filter(|c| c.card.invoice_timing != InvoiceTiming::Prepaid)
         .filter(|c| c.recurrence.applies_in(cycle_index))
-        .map(BillingEntitlementRateCard::quantity)
+        .filter_map(|c| c.quantity_on(cycle_start))
         .sum()
 }
 
-/// The price of an entitlement card in a cycle it grants in: the allowance rated by
-/// its slabs (never prorated: it is not a charge for time).
+/// The price of an entitlement card in a cycle it grants in (its recurrence selects
+/// the cycle and a `featureConfigs` entry is in force on its first billed day): the
+/// allowance rated by its slabs (never prorated: it is not a charge for time).
 pub(super) fn entitlement_charge(
     ctx: &Ctx,
     card: &BillingEntitlementRateCard,
@@ -45,11 +69,13 @@ pub(super) fn entitlement_charge(
     if !card.recurrence.applies_in(ctx.window.index) {
         return Ok(None);
     }
+    let Some(quantity) = card.quantity_on(ctx.window.billed.start) else {
+        return Ok(None);
+    };
     let rates = card
         .rate_values
         .get(&ctx.currency)
         .ok_or_else(|| ctx.no_rate(&card.card))?;
-    let quantity = card.quantity();
     let mut line = ctx.line(CardKind::BillingEntitlement, &card.card, quantity);
     line.description = format!("{quantity} {} entitled", card.feature_id);
     let rating = rate(&card.rate_plan, rates, quantity);
@@ -57,23 +83,60 @@ pub(super) fn entitlement_charge(
     Ok(Some(line))
 }
 
-/// The overage of a cycle: `used - allowance` (never negative), at most
-/// `maxQuantity`, rated by the card's slabs; its rate limits are per cycle, like a
-/// usage card's.
+/// One cycle's use and allowance of a feature, as an overage card counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CycleOverage {
+    /// The cycle's index.
+    pub index: u32,
+    /// The feature's use over its billed days.
+    pub used: Decimal,
+    /// The plan's allowance in it plus its PREPAID grants.
+    pub allowance: Decimal,
+}
+
+impl CycleOverage {
+    /// `used - allowance`, never negative.
+    fn over(&self) -> Decimal {
+        (self.used - self.allowance).max(Decimal::ZERO)
+    }
+}
+
+/// The overage an overage card bills on the invoice closing `ctx`'s cycle, from the
+/// cycles it bills there (`cycles`, in index order, the closing one last; a cycle the
+/// plan did not cover is absent): the sum of each cycle's `used - allowance` (never
+/// negative: an unused allowance of one cycle does not offset another's overage), at
+/// most `maxQuantity`, rated by the card's slabs; its rate limits are per cycle, like
+/// a usage card's. 1,400 used of 1,000 in one cycle bill 400; 1,200 of 1,000, then
+/// 900 of 1,000, then 1,300 of 1,000 billed together bill 200 + 0 + 300 = 500.
 pub(super) fn overage_charge(
     ctx: &Ctx,
     card: &EntitlementOverageRateCard,
-    used: Decimal,
-    allowance: Decimal,
+    cycles: &[CycleOverage],
 ) -> Result<ChargeLine, ChargeError> {
     let rates = card
         .rate_values
         .get(&ctx.currency)
         .ok_or_else(|| ctx.no_rate(&card.card))?;
-    let over = (used - allowance).max(Decimal::ZERO);
+    let over: Decimal = cycles.iter().map(CycleOverage::over).sum();
     let quantity = card.max_quantity.map_or(over, |max| over.min(max));
     let mut line = ctx.line(CardKind::EntitlementOverage, &card.card, quantity);
-    line.description = format!("{used} used, {allowance} entitled: {quantity} over");
+    line.description = match cycles {
+        [c] if c.index == ctx.window.index => {
+            format!("{} used, {} entitled: {quantity} over", c.used, c.allowance)
+        }
+        _ => {
+            let parts: Vec<String> = cycles
+                .iter()
+                .map(|c| {
+                    format!(
+                        "cycle {}: {} used, {} entitled",
+                        c.index, c.used, c.allowance
+                    )
+                })
+                .collect();
+            format!("{}: {quantity} over", parts.join("; "))
+        }
+    };
     if quantity < over {
         line.description += &format!(" (maxQuantity {})", quantity);
     }

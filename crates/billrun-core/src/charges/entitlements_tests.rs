@@ -30,12 +30,14 @@ fn input(index: u32, used: Decimal, prepaid_granted: Decimal) -> CycleInput {
             },
         )]),
         licenses: BTreeMap::new(),
+        earlier: Vec::new(),
+        last: false,
     }
 }
 
 /// An allowance of 1,000 API calls for 49.00 (one FLAT slab), and the overage card:
 /// TIERED, 0.05 per call for the first 300 over, 0.02 after.
-fn plan(timing: &str, recurrence: Value, overage_extra: Value) -> Plan {
+pub(super) fn plan(timing: &str, recurrence: Value, overage_extra: Value) -> Plan {
     let mut overage = json!({
         "name": "api_overage", "displayName": "API calls over the allowance",
         "featureId": "api_calls",
@@ -65,11 +67,11 @@ fn plan(timing: &str, recurrence: Value, overage_extra: Value) -> Plan {
     Plan::from_json(&v).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn charges(plan: &Plan, input: &CycleInput) -> CycleCharges {
+pub(super) fn charges(plan: &Plan, input: &CycleInput) -> CycleCharges {
     cycle_charges(plan, Currency::USD, RoundingMode::default(), input).unwrap()
 }
 
-fn line(c: &CycleCharges, kind: CardKind) -> Option<&ChargeLine> {
+pub(super) fn line(c: &CycleCharges, kind: CardKind) -> Option<&ChargeLine> {
     c.lines.iter().find(|l| l.kind == kind)
 }
 
@@ -111,7 +113,10 @@ fn max_quantity_caps_the_overage_billed() {
 #[test]
 fn a_prepaid_allowance_counts_only_once_granted_by_the_ledger() {
     let plan = plan("PREPAID", Value::Null, json!({}));
-    assert_eq!(plan_allowance(&plan, "api_calls", 0), dec!(0));
+    assert_eq!(
+        plan_allowance(&plan, "api_calls", 0, d("2026-01-01")),
+        dec!(0)
+    );
     // Not paid: nothing granted, all 1,400 are over:
     // 300 x 0.05 + 1,100 x 0.02 = 15.00 + 22.00 = 37.00.
     let c = charges(&plan, &input(0, dec!(1400), dec!(0)));
@@ -132,9 +137,18 @@ fn a_prepaid_allowance_counts_only_once_granted_by_the_ledger() {
 #[test]
 fn recurrence_selects_the_cycles_that_grant_and_bill_the_allowance() {
     let plan = plan("IN_ADVANCE", json!({"interval": 2, "offset": 0}), json!({}));
-    assert_eq!(plan_allowance(&plan, "api_calls", 0), dec!(1000));
-    assert_eq!(plan_allowance(&plan, "api_calls", 1), dec!(0));
-    assert_eq!(plan_allowance(&plan, "api_calls", 2), dec!(1000));
+    assert_eq!(
+        plan_allowance(&plan, "api_calls", 0, d("2026-01-01")),
+        dec!(1000)
+    );
+    assert_eq!(
+        plan_allowance(&plan, "api_calls", 1, d("2026-01-01")),
+        dec!(0)
+    );
+    assert_eq!(
+        plan_allowance(&plan, "api_calls", 2, d("2026-01-01")),
+        dec!(1000)
+    );
     // Cycle 1 grants nothing and bills no allowance: 1,400 over = 37.00 (as above).
     let c = charges(&plan, &input(1, dec!(1400), dec!(0)));
     assert!(line(&c, CardKind::BillingEntitlement).is_none());

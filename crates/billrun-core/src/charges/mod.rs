@@ -44,9 +44,12 @@
 //!   ([`plan_allowance`]); PREPAID ones only once their invoice is paid (the storage
 //!   layer's ledger, [`FeatureUse::prepaid_granted`]).
 //! - **ENTITLEMENT_OVERAGE**: `used - allowance` of its feature over the cycle (never
-//!   negative, at most `maxQuantity`), rated by the card's slabs like a usage card;
-//!   billed in arrears, every cycle. 1,400 API calls used of an allowance of 1,000
-//!   rate 400.
+//!   negative), rated by the card's slabs like a usage card; billed in arrears, every
+//!   cycle. 1,400 API calls used of an allowance of 1,000 rate 400. With a
+//!   `billingConfig {interval N, startOffset K}` it bills in cycles K, K + N, ...
+//!   (and in the association's last cycle) the sum of the overage of each cycle since
+//!   its previous bill ([`CycleInput::earlier`]); `maxQuantity` caps what one
+//!   invoice bills.
 //! - **MINIMUM_COMMITMENT**: a TRUE_UP line of `commitment - subtotal` when the
 //!   cycle's charges of every timing (usage, fees, licenses, grant prices) add up to
 //!   less than the commitment; the commitment is prorated in a partial cycle
@@ -76,6 +79,8 @@ mod cards;
 mod days;
 mod entitlements;
 #[cfg(test)]
+mod entitlements_cycles_tests;
+#[cfg(test)]
 mod entitlements_tests;
 mod seat_changes;
 
@@ -90,7 +95,7 @@ use crate::money::{Currency, RoundingMode};
 use crate::period::Period;
 use crate::plan::{CardKind, InvoiceTiming, Plan};
 use cards::{credit_grant_charge, fixed_fee_charge, license_charge, true_up, usage_charge, Ctx};
-pub use entitlements::{plan_allowance, FeatureUse};
+pub use entitlements::{plan_allowance, EarlierCycle, FeatureUse};
 pub use seat_changes::{SeatChanges, SeatCredit};
 
 /// A license quantity that takes effect on a day (the storage layer's license
@@ -117,6 +122,14 @@ pub struct CycleInput {
     /// Use per feature id over `window.billed` (a feature missing used 0 and had no
     /// PREPAID grant).
     pub features: BTreeMap<String, FeatureUse>,
+    /// The earlier cycles of the same plan association whose feature use an overage
+    /// card bills with this one (`billingConfig` interval above 1,
+    /// [`crate::plan::EntitlementOverageRateCard::cycles_billed_at`]), in index order;
+    /// empty when none does. A cycle missing counts no overage.
+    pub earlier: Vec<EarlierCycle>,
+    /// Whether the plan association ends with this cycle (no cycle opens after it):
+    /// overage cards then bill what they have accumulated since their last bill.
+    pub last: bool,
 }
 
 /// Why a cycle could not be charged.
@@ -286,19 +299,25 @@ pub fn cycle_charges(
         lines.extend(entitlements::entitlement_charge(&ctx, card)?);
     }
     for card in &plan.overage_cards {
-        let feature = input
-            .features
-            .get(&card.feature_id)
-            .copied()
-            .unwrap_or_default();
-        let allowance =
-            plan_allowance(plan, &card.feature_id, input.window.index) + feature.prepaid_granted;
-        lines.push(entitlements::overage_charge(
-            &ctx,
-            card,
-            feature.used,
-            allowance,
-        )?);
+        let Some(billed) = card.cycles_billed_at(input.window.index, input.last) else {
+            continue;
+        };
+        let current = (&input.window, &input.features);
+        let earlier = input.earlier.iter().map(|e| (&e.window, &e.features));
+        let cycles: Vec<entitlements::CycleOverage> = earlier
+            .chain(std::iter::once(current))
+            .filter(|(w, _)| billed.contains(&w.index))
+            .map(|(w, features)| {
+                let f = features.get(&card.feature_id).copied().unwrap_or_default();
+                entitlements::CycleOverage {
+                    index: w.index,
+                    used: f.used,
+                    allowance: plan_allowance(plan, &card.feature_id, w.index, w.billed.start)
+                        + f.prepaid_granted,
+                }
+            })
+            .collect();
+        lines.push(entitlements::overage_charge(&ctx, card, &cycles)?);
     }
     let subtotal = lines.iter().map(|l| l.amount).sum();
     let true_up = plan

@@ -206,6 +206,8 @@ mod tests {
             usage: BTreeMap::new(),
             licenses: BTreeMap::from([("seats".to_string(), list)]),
             features: Default::default(),
+            earlier: Vec::new(),
+            last: false,
         }
     }
 

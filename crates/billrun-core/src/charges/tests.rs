@@ -26,6 +26,8 @@ fn input(index: u32, billed: Period) -> CycleInput {
         window: window(index, jan(), billed),
         usage: BTreeMap::new(),
         features: Default::default(),
+        earlier: Vec::new(),
+        last: false,
         licenses: BTreeMap::new(),
     }
 }
@@ -136,6 +138,8 @@ fn august(billed_from: &str, billed_until: &str, units: Decimal) -> CycleInput {
         window: window(0, full, p(billed_from, billed_until)),
         usage: BTreeMap::from([("m".to_string(), units)]),
         features: Default::default(),
+        earlier: Vec::new(),
+        last: false,
         licenses: BTreeMap::new(),
     }
 }
@@ -244,6 +248,8 @@ fn a_trial_ending_mid_cycle_bills_the_rest_of_the_cycle_prorated() {
         window: first,
         usage: BTreeMap::new(),
         features: Default::default(),
+        earlier: Vec::new(),
+        last: false,
         licenses: BTreeMap::new(),
     };
     let m = RoundingMode::default();
@@ -475,6 +481,8 @@ fn invoice_at_a_boundary_holds_arrears_of_the_closing_and_advance_of_the_opening
         window: window(1, feb, feb),
         usage: BTreeMap::new(),
         features: Default::default(),
+        earlier: Vec::new(),
+        last: false,
         licenses: BTreeMap::new(),
     };
     let m = RoundingMode::default();

@@ -58,7 +58,8 @@ use crate::error::FieldErrors;
 use crate::money::Currency;
 use crate::rating::{RatePlan, Rates};
 pub use entitlements::{
-    BillingConfig, BillingEntitlementRateCard, EntitlementOverageRateCard, FeatureConfig,
+    BillingConfig, BillingEntitlementRateCard, EffectiveAt, EntitlementOverageRateCard,
+    FeatureConfig,
 };
 use parse::parse_plan;
 use read::Errs;

@@ -250,10 +250,10 @@ fn invalid_plans_are_refused_naming_the_field() {
         (
             |v| {
                 v["entitlementOverageRateCards"] =
-                    json!([{"name": "over", "featureId": "f", "billingConfig": {"interval": 2}}])
+                    json!([{"name": "over", "featureId": "f", "billingConfig": {"interval": 0}}])
             },
             "entitlementOverageRateCards[0].billingConfig.interval",
-            "only 1 is supported",
+            "at least 1",
         ),
         (
             |v| v["usageRateCards"][0]["type"] = json!("METERED"),

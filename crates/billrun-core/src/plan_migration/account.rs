@@ -362,6 +362,8 @@ pub fn decide_account(
                 window: c.window,
                 usage: Default::default(),
                 features: Default::default(),
+                earlier: Vec::new(),
+                last: false,
                 licenses: account.licenses.clone(),
             };
             let charges = cycle_charges(source, account.currency, terms.rounding, &input)

@@ -368,6 +368,8 @@ mod tests {
             window,
             usage: Default::default(),
             features: Default::default(),
+            earlier: Vec::new(),
+            last: false,
             licenses: Default::default(),
         };
         let charges =
