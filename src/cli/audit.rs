@@ -217,6 +217,12 @@ pub const CHANGES: &[CliChange] = &[
         &["org"],
     ),
     change("feature create", "feature.create", "feature", &["name"]),
+    change(
+        "credit-note resend",
+        "credit_note.resend",
+        "credit_note",
+        &["credit_note"],
+    ),
 ];
 
 /// Commands that record their own audit rows (identity's changes).

@@ -90,6 +90,8 @@ pub const PURGED_TABLES: &[&str] = &[
     "price_plan_versions",
     "price_plans",
     "credit_note_documents",
+    "credit_note_delivery_attempts",
+    "credit_note_deliveries",
 ];
 
 /// The tables with an `org_id` column that a new demo leaves alone: who may act in the

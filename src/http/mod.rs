@@ -200,6 +200,12 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/features/{feature_id}") => on(filter, features::get),
         ("GET", "/accounts/{account_id}/features/{feature_id}") => on(filter, features::credits),
         ("GET", "/billrun/credit_notes/{credit_note_id}/pdf") => on(filter, credit_notes::pdf),
+        ("POST", "/billrun/credit_notes/{credit_note_id}/resend") => {
+            on(filter, credit_notes::resend)
+        }
+        ("POST", "/console/settings/credit_notes") => {
+            on(filter, console::settings_page::credit_notes)
+        }
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

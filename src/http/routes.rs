@@ -244,6 +244,8 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/features/{feature_id}", Needs(UsageMeters, Read), "one feature"),
     route(GET, "/accounts/{account_id}/features/{feature_id}", Needs(Accounts, Read), "an account's entitlement to a feature now: granted, balance, overage"),
     route(GET, "/billrun/credit_notes/{credit_note_id}/pdf", Needs(Invoices, Read), "a credit note's Factur-X PDF"),
+    route(POST, "/billrun/credit_notes/{credit_note_id}/resend", Needs(Invoices, Write), "email a credit note again, and wait"),
+    route(POST, "/console/settings/credit_notes", Needs(Settings, Write), "console: set the credit note number format and whether a void issues a credit note"),
 ];
 
 /// A resource's name in messages and the README's route table.
