@@ -369,17 +369,26 @@ mod tests {
             resend: false,
         };
         let (subject, text, html) = render_credit_note_email(&view).unwrap();
-        assert_eq!(subject, "Credit note CN-2026-0001 from A&B (invoice INV-0001)");
+        assert_eq!(
+            subject,
+            "Credit note CN-2026-0001 from A&B (invoice INV-0001)"
+        );
         assert!(text.contains("  Total credited:     $72.97\n"), "{text}");
         assert!(text.contains("  Off the invoice:    $72.97\n"), "{text}");
         assert!(text.contains("  Invoice now due:    $154.16\n"), "{text}");
-        assert!(!text.contains("As credits") && !text.contains("Refunded"), "{text}");
+        assert!(
+            !text.contains("As credits") && !text.contains("Refunded"),
+            "{text}"
+        );
         assert!(html.contains("A&amp;B"), "{html}");
         view.voided = true;
         view.resend = true;
         let (subject, text, _) = render_credit_note_email(&view).unwrap();
         assert!(subject.starts_with("[Copy] Credit note"), "{subject}");
-        assert!(text.contains("The invoice is void: nothing is due."), "{text}");
+        assert!(
+            text.contains("The invoice is void: nothing is due."),
+            "{text}"
+        );
         assert!(!text.contains("Invoice now due"), "{text}");
     }
 }

@@ -294,7 +294,9 @@ pub async fn resend(
         crate::app::credit_notes::resend(&state.pool, state.config.clone(), &who.org, &id, now)
             .await;
     let details = match &sent {
-        Ok(r) => serde_json::json!({ "recipients": r.recipients, "sent": r.sent, "failed": r.failed }),
+        Ok(r) => {
+            serde_json::json!({ "recipients": r.recipients, "sent": r.sent, "failed": r.failed })
+        }
         Err(_) => serde_json::Value::Null,
     };
     let change = Change {

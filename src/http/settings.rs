@@ -195,8 +195,7 @@ pub(crate) fn change(id: &str, value: &str) -> Result<OrgChanges, ApiError> {
         }
         "creditNoteNumberFormat" => {
             c.credit_note_number_format = Some(
-                billrun_core::numbering::NumberFormat::parse(value)
-                    .map_err(|e| bad(e.message))?,
+                billrun_core::numbering::NumberFormat::parse(value).map_err(|e| bad(e.message))?,
             )
         }
         "voidIssuesCreditNote" => {

@@ -189,7 +189,10 @@ async fn a_credit_note_is_emailed_once_per_recipient_with_its_pdf_and_xml() {
         ] {
             assert!(text.contains(line), "{line:?} in:\n{text}");
         }
-        assert!(!text.contains("As credits") && !text.contains("Refunded"), "{text}");
+        assert!(
+            !text.contains("As credits") && !text.contains("Refunded"),
+            "{text}"
+        );
         assert!(s(&m["html"]).contains("Acme &amp; Sons"));
     }
     let rows: Vec<(String, String, i32)> = sqlx::query_as(
@@ -210,7 +213,10 @@ async fn a_credit_note_is_emailed_once_per_recipient_with_its_pdf_and_xml() {
     let out = env.run(&strs(&create_args(&invoice, "k-1", "seats=33.330")));
     assert!(out.status.success(), "{}", stderr(&out));
     let replay: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!((s(&replay["id"]), s(&replay["number"])), (id.as_str(), "CN-2026-0001"));
+    assert_eq!(
+        (s(&replay["id"]), s(&replay["number"])),
+        (id.as_str(), "CN-2026-0001")
+    );
     assert!(stderr(&out).contains("issued before with this idempotency key"));
     assert_eq!(env.queued(JobKind::CreditNoteEmail).await.len(), 1);
     // The key with another request is refused, naming what differs; nothing written.
@@ -275,13 +281,12 @@ async fn a_note_taking_the_balance_due_to_zero_makes_the_invoice_paid_without_it
     );
     let inv = env.json(&["invoice", "show", "--org", "acme", &n1, "--json"]);
     assert_eq!((s(&inv["status"]), s(&inv["amountDue"])), ("PAID", "0.00"));
-    let (paid_at, by_notes): (Option<chrono::DateTime<chrono::Utc>>, bool) = sqlx::query_as(
-        "SELECT paid_at, paid_by_credit_notes FROM invoices WHERE number = $1",
-    )
-    .bind(&n1)
-    .fetch_one(env.pool())
-    .await
-    .unwrap();
+    let (paid_at, by_notes): (Option<chrono::DateTime<chrono::Utc>>, bool) =
+        sqlx::query_as("SELECT paid_at, paid_by_credit_notes FROM invoices WHERE number = $1")
+            .bind(&n1)
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
     assert_eq!(
         (paid_at.map(|t| t.to_rfc3339()), by_notes),
         (Some("2026-02-06T09:00:00+00:00".to_string()), true)
@@ -339,4 +344,53 @@ async fn a_note_taking_the_balance_due_to_zero_makes_the_invoice_paid_without_it
         assert!(text.contains(line), "{line:?} in:\n{text}");
     }
     assert_eq!(notes[0]["attachments"][0]["name"], "CN-2026-0002.pdf");
+}
+
+#[tokio::test]
+async fn a_transient_smtp_failure_leaves_the_rows_queued_for_the_jobs_retry() {
+    let port = free_port(); // nothing listens there yet
+    let env = TestEnv::with_config(&smtp_config(
+        port,
+        "\n[retry]\nmax_attempts = 2\nbackoff_base_ms = 100\nbackoff_max_secs = 1\n",
+    ))
+    .await;
+    setup(&env).await;
+    let invoice = number_of(&env, "a2");
+    env.ok(&strs(&create_args(&invoice, "k-2", "seats=33.33")));
+    let jobs = env.queued(JobKind::CreditNoteEmail).await;
+    let (job, req) = &jobs[0];
+    let at = "2026-02-05T10:00:00Z";
+    // Connection refused: retryable, the row QUEUED with its attempt and error.
+    let e = env
+        .run_attempt(JobKind::CreditNoteEmail, req.payload.clone(), at, job, 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, billrun::queue::JobError::Retryable(_)) && e.to_string().contains("deferred"),
+        "{e}"
+    );
+    let row: (String, i32, bool) = sqlx::query_as(
+        "SELECT status, attempts, last_error IS NOT NULL FROM credit_note_deliveries",
+    )
+    .fetch_one(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(row, ("QUEUED".to_string(), 1, true));
+    // The server is up for the retry: sent once.
+    let maildir = env.scratch().join("maildir");
+    let _smtp = mailbox_server(port, &maildir, &env.scratch().join("smtp.log"));
+    let r = env
+        .run_attempt(JobKind::CreditNoteEmail, req.payload.clone(), at, job, 2)
+        .await
+        .unwrap();
+    assert_eq!(r["sent"], 1, "{r}");
+    let got: Vec<Value> = messages(&maildir);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["to"], "owner@a2.test");
+    let outcomes: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM credit_note_delivery_attempts ORDER BY id")
+            .fetch_all(env.pool())
+            .await
+            .unwrap();
+    assert_eq!(outcomes, ["DEFERRED", "SENT"]);
 }

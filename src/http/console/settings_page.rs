@@ -149,8 +149,9 @@ async fn set_all(
                 all.enabled_currencies = all.enabled_currencies.or(c.enabled_currencies);
                 all.net_term_days = all.net_term_days.or(c.net_term_days);
                 all.invoice_number_format = all.invoice_number_format.or(c.invoice_number_format);
-                all.credit_note_number_format =
-                    all.credit_note_number_format.or(c.credit_note_number_format);
+                all.credit_note_number_format = all
+                    .credit_note_number_format
+                    .or(c.credit_note_number_format);
                 all.void_issues_credit_note =
                     all.void_issues_credit_note.or(c.void_issues_credit_note);
             }
