@@ -5,8 +5,11 @@
 //!
 //! The invoice is named by id or number, in the caller's organisation only (another
 //! organisation's answers 404). Creating one is audited (`credit_note.create`),
-//! SUCCESS or FAILURE. Over-credit and an invoice that is not DUE or PAID answer 409,
-//! a bad field 400.
+//! SUCCESS or FAILURE. Over-credit, an invoice that is not DUE or PAID and an
+//! `idempotencyKey` reused with another request answer 409, a bad field 400; the
+//! same key with the same request answers 200 with the note issued first. `POST
+//! .../resend` emails a note again (`credit_note.resend`); a `.../pdf` whose document
+//! cannot be made answers 409 naming why.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
