@@ -295,6 +295,7 @@ pub const READS: &[&str] = &[
     "tax rates",
     "credit-note list",
     "credit-note show",
+    "credit-note deliveries",
     "feature list",
     "feature show",
     "entitlement check",

@@ -88,6 +88,17 @@ pub enum CreditNoteCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// A credit note's email deliveries: each recipient's status, attempts and last
+    /// error.
+    #[command(mut_arg("json", |a| a.help("JSON instead of a table")))]
+    Deliveries {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Credit note id or number.
+        credit_note: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Email a credit note again to every recipient (its account's billing and
     /// additional emails, else its customer's primary email), and wait.
     Resend {
@@ -215,6 +226,16 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: CreditNoteCommand) -> 
             }
             print_note(&n);
         }
+        CreditNoteCommand::Deliveries {
+            org,
+            credit_note,
+            output,
+        } => {
+            let n = notes::show(pool, &org.id(), &credit_note).await?;
+            let rows =
+                crate::bill_run::deliver::credit_note_deliveries(pool, &org.id(), &n.id).await?;
+            print_rows(output, &rows, deliveries_table)?;
+        }
         CreditNoteCommand::Resend { org, credit_note } => {
             let r = crate::app::credit_notes::resend(
                 pool,
@@ -236,7 +257,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: CreditNoteCommand) -> 
                     .map(|(to, e)| format!("{to}: {e}"))
                     .collect();
                 bail!(
-                    "credit note {number}: {} of {n} recipient(s) not sent: {}",
+                    "credit note {number}: {} of {n} recipient(s) not sent (`billrun credit-note deliveries`): {}",
                     n - r.sent,
                     why.join("; ")
                 );
@@ -294,6 +315,29 @@ fn table(rows: &[CreditNoteView]) -> Table {
             n.credit_amount.to_string(),
             n.refund_amount.to_string(),
             n.currency.clone(),
+        ]);
+    }
+    t
+}
+
+/// Recipient, status, attempts, sent at, last error.
+fn deliveries_table(rows: &[crate::bill_run::deliver::NoteDelivery]) -> Table {
+    let mut t = Table::new(&[
+        ("RECIPIENT", 28, Align::Left),
+        ("STATUS", 7, Align::Left),
+        ("ATTEMPTS", 8, Align::Right),
+        ("SENT AT", 20, Align::Left),
+        ("LAST ERROR", 0, Align::Left),
+    ]);
+    for d in rows {
+        t.row(vec![
+            d.recipient.clone(),
+            d.status.clone(),
+            d.attempts.to_string(),
+            d.sent_at
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_else(|| "-".into()),
+            or_dash(d.last_error.as_deref()).to_string(),
         ]);
     }
     t

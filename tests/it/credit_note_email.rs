@@ -243,6 +243,30 @@ async fn a_credit_note_is_emailed_once_per_recipient_with_its_pdf_and_xml() {
         .filter(|m| s(&m["subject"]).starts_with("[Copy] Credit note CN-2026-0001"))
         .count();
     assert_eq!(copies, 2);
+    let list = env.json(&[
+        "credit-note",
+        "deliveries",
+        "--org",
+        "acme",
+        "CN-2026-0001",
+        "--json",
+    ]);
+    let rows: Vec<(&str, &str, i64)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                s(&d["recipient"]),
+                s(&d["status"]),
+                d["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("ap@a1.test", "SENT", 1), ("cfo@a1.test", "SENT", 1)]
+    );
 }
 
 #[tokio::test]

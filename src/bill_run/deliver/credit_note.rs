@@ -149,6 +149,42 @@ pub async fn requeue_credit_note(
     Ok(n)
 }
 
+/// One recipient's delivery of a credit note, as `billrun credit-note deliveries`
+/// prints it (camelCase in JSON).
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteDelivery {
+    /// The address.
+    pub recipient: String,
+    /// QUEUED, SENT or FAILED.
+    pub status: String,
+    /// Attempts since it was (re)queued.
+    pub attempts: i32,
+    /// Why the last attempt did not send it (none once SENT).
+    pub last_error: Option<String>,
+    /// The Message-ID of its message.
+    pub message_id: Option<String>,
+    /// When the transport accepted it (UTC).
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The deliveries of credit note `id` (its id, not its number) of `org`, by
+/// recipient (none before its job first ran).
+pub async fn credit_note_deliveries(
+    pool: &sqlx::PgPool,
+    org: &OrgId,
+    id: &str,
+) -> Result<Vec<NoteDelivery>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT recipient, status, attempts, last_error, message_id, sent_at
+         FROM credit_note_deliveries WHERE org_id = $1 AND credit_note_id = $2 ORDER BY recipient",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
 /// The FAILED deliveries of credit note `id` of `org`: (recipient, last error),
 /// alphabetically.
 pub async fn failed_credit_note_deliveries(

@@ -32,7 +32,10 @@ mod write;
 
 use serde_json::Value;
 
-pub use credit_note::{deliver_credit_note, failed_credit_note_deliveries, requeue_credit_note};
+pub use credit_note::{
+    credit_note_deliveries, deliver_credit_note, failed_credit_note_deliveries,
+    requeue_credit_note, NoteDelivery,
+};
 pub use list::{list, DeliveryView};
 pub use write::{queue_recipients, requeue_recipients};
 
