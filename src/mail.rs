@@ -1,6 +1,6 @@
 //! Email: the transports (`[mail]`: `.eml` files in an outbox, or SMTP with STARTTLS
-//! or implicit TLS), the invoice email's templates (`templates/email/`, embedded in
-//! the binary) and the building of one message (text and HTML alternatives, the PDF
+//! or implicit TLS), the invoice's and the credit note's email templates
+//! (`templates/email/`, embedded in the binary) and the building of one message (text and HTML alternatives, the PDF
 //! attached, a stable Message-ID). Who gets which message, and when, is
 //! `bill_run::deliver`'s business.
 
@@ -19,6 +19,10 @@ use crate::config::{Config, MailTransport};
 const SUBJECT_TEMPLATE: &str = include_str!("../templates/email/invoice_subject.tera");
 const TEXT_TEMPLATE: &str = include_str!("../templates/email/invoice.txt.tera");
 const HTML_TEMPLATE: &str = include_str!("../templates/email/invoice.html.tera");
+/// The credit note's email templates (README "Credit notes").
+const CN_SUBJECT_TEMPLATE: &str = include_str!("../templates/email/credit_note_subject.tera");
+const CN_TEXT_TEMPLATE: &str = include_str!("../templates/email/credit_note.txt.tera");
+const CN_HTML_TEMPLATE: &str = include_str!("../templates/email/credit_note.html.tera");
 
 /// Where messages go.
 pub enum Mailer {
@@ -204,7 +208,68 @@ pub fn render_email(view: &EmailView) -> Result<(String, String, String), tera::
     ))
 }
 
-/// The email of invoice `number` to `recipient`: `text` and `html` as alternatives,
+/// What the credit note's email templates see (`templates/email/credit_note*.tera`):
+/// every value formatted as the note's PDF shows it (the issue date as `5 Feb 2026`,
+/// the account's local date; amounts as `$72.97`, with the currency's symbol or code
+/// and minor units).
+#[derive(Serialize)]
+pub struct CreditNoteEmailView {
+    /// The seller's (organisation's) name.
+    pub organisation: String,
+    /// The account's name.
+    pub account: String,
+    /// The credit note's number.
+    pub number: String,
+    /// The credited invoice's number (its id if it has none).
+    pub invoice_number: String,
+    /// The note's date.
+    pub issue_date: String,
+    /// The reason, in words (`Duplicated charge`).
+    pub reason: String,
+    /// The note's free text (empty: none).
+    pub description: String,
+    /// Net credited (before tax).
+    pub net: String,
+    /// Tax credited.
+    pub tax: String,
+    /// Total credited (net + tax).
+    pub total: String,
+    /// Of the total, what it took off the invoice's balance due (none when 0).
+    pub balance: Option<String>,
+    /// Of the total, what became credits for the account (none when 0).
+    pub credit: Option<String>,
+    /// Of the total, what was recorded as a refund (none when 0).
+    pub refund: Option<String>,
+    /// What the invoice has left to pay now.
+    pub invoice_amount_due: String,
+    /// Issued by a void: the invoice is void, nothing is due.
+    pub voided: bool,
+    /// A resend (`billrun credit-note resend`): the subject says so.
+    pub resend: bool,
+}
+
+/// A credit note's email: subject, text and HTML bodies.
+pub fn render_credit_note_email(
+    view: &CreditNoteEmailView,
+) -> Result<(String, String, String), tera::Error> {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![".html.tera"]);
+    tera.add_raw_templates(vec![
+        ("credit_note_subject.tera", CN_SUBJECT_TEMPLATE),
+        ("credit_note.txt.tera", CN_TEXT_TEMPLATE),
+        ("credit_note.html.tera", CN_HTML_TEMPLATE),
+    ])?;
+    let ctx = tera::Context::from_serialize(view)?;
+    let subject = tera.render("credit_note_subject.tera", &ctx)?;
+    let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok((
+        subject,
+        tera.render("credit_note.txt.tera", &ctx)?,
+        tera.render("credit_note.html.tera", &ctx)?,
+    ))
+}
+
+/// The email of invoice (or credit note) `number` to `recipient`: `text` and `html` as alternatives,
 /// the PDF attached as `NUMBER.pdf`, and the e-invoice XML embedded in it (if any:
 /// `billrun_render::facturx::extract`) attached as `factur-x.xml` (`text/xml`).
 /// Errors (permanent): no From address, a recipient that is not an address.
@@ -281,5 +346,49 @@ mod tests {
         assert!(!html.contains("Due date"), "{html}");
         assert!(text.contains("Amount due:     $10.00\n"), "{text}");
         assert!(text.contains("Invoice date:   1 Jan 2026\n"), "{text}");
+    }
+
+    #[test]
+    fn a_credit_notes_email_names_the_invoice_and_shows_only_the_parts_it_has() {
+        let mut view = CreditNoteEmailView {
+            organisation: "A&B".into(),
+            account: "Acme".into(),
+            number: "CN-2026-0001".into(),
+            invoice_number: "INV-0001".into(),
+            issue_date: "5 Feb 2026".into(),
+            reason: "Duplicated charge".into(),
+            description: String::new(),
+            net: "$63.34".into(),
+            tax: "$9.63".into(),
+            total: "$72.97".into(),
+            balance: Some("$72.97".into()),
+            credit: None,
+            refund: None,
+            invoice_amount_due: "$154.16".into(),
+            voided: false,
+            resend: false,
+        };
+        let (subject, text, html) = render_credit_note_email(&view).unwrap();
+        assert_eq!(
+            subject,
+            "Credit note CN-2026-0001 from A&B (invoice INV-0001)"
+        );
+        assert!(text.contains("  Total credited:     $72.97\n"), "{text}");
+        assert!(text.contains("  Off the invoice:    $72.97\n"), "{text}");
+        assert!(text.contains("  Invoice now due:    $154.16\n"), "{text}");
+        assert!(
+            !text.contains("As credits") && !text.contains("Refunded"),
+            "{text}"
+        );
+        assert!(html.contains("A&amp;B"), "{html}");
+        view.voided = true;
+        view.resend = true;
+        let (subject, text, _) = render_credit_note_email(&view).unwrap();
+        assert!(subject.starts_with("[Copy] Credit note"), "{subject}");
+        assert!(
+            text.contains("The invoice is void: nothing is due."),
+            "{text}"
+        );
+        assert!(!text.contains("Invoice now due"), "{text}");
     }
 }

@@ -15,6 +15,7 @@
 //! invitation's defaults), so that the CLI and the API share it.
 
 pub mod audit;
+pub mod credit_notes;
 pub mod credits;
 pub mod dashboard;
 pub mod imports;

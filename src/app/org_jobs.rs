@@ -39,6 +39,7 @@ pub const ORG_KINDS: &[JobKind] = &[
     JobKind::CreditGrant,
     JobKind::CreditExpiry,
     JobKind::InvoicePaid,
+    JobKind::CreditNoteEmail,
 ];
 
 /// A job an organisation asks for: its kind, payload, the instant it acts as of,

@@ -47,6 +47,11 @@ pub struct Organisation {
     pub billing_email: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// How credit notes are numbered (README "Credit notes"; default
+    /// `CN-{YYYY}-{SEQ:4}`, its own gapless counter).
+    pub credit_note_number_format: NumberFormat,
+    /// Whether voiding an invoice issues a credit note for what is left of it.
+    pub void_issues_credit_note: bool,
 }
 
 /// Settings of a new organisation. [`OrgSettings::new`] gives the defaults.
@@ -103,6 +108,10 @@ pub struct OrgChanges {
     pub rounding_mode: Option<RoundingMode>,
     /// New billing email; `Some(None)` removes it.
     pub billing_email: Option<Option<String>>,
+    /// New credit-note number format.
+    pub credit_note_number_format: Option<NumberFormat>,
+    /// Whether a void issues a credit note from now on.
+    pub void_issues_credit_note: Option<bool>,
 }
 
 /// Parses a rounding mode in Togai-style spelling (`HALF_AWAY_FROM_ZERO`, `HALF_EVEN`,
@@ -152,6 +161,8 @@ struct OrgRow {
     rounding_mode: String,
     billing_email: Option<String>,
     created_at: DateTime<Utc>,
+    credit_note_number_format: String,
+    void_issues_credit_note: bool,
 }
 
 impl OrgRow {
@@ -179,6 +190,12 @@ impl OrgRow {
                     message: e.to_string(),
                 }
             })?,
+            credit_note_number_format: NumberFormat::parse(&self.credit_note_number_format)
+                .map_err(|e| CatalogError::Corrupt {
+                    what: what("credit_note_number_format"),
+                    message: e.to_string(),
+                })?,
+            void_issues_credit_note: self.void_issues_credit_note,
             id: self.id,
             name: self.name,
             billing_email: self.billing_email,
@@ -188,7 +205,8 @@ impl OrgRow {
 }
 
 const SELECT_ORG: &str = "SELECT id, name, timezone, base_currency, enabled_currencies, \
-     net_term_days, invoice_number_format, rounding_mode, billing_email, created_at \
+     net_term_days, invoice_number_format, rounding_mode, billing_email, created_at, \
+     credit_note_number_format, void_issues_credit_note \
      FROM organisations";
 
 /// Creates an organisation.
@@ -237,7 +255,8 @@ pub async fn configure(pool: &PgPool, id: &OrgId, changes: &OrgChanges) -> Resul
     // this change disables (account creation reads the row FOR SHARE).
     let row: Option<OrgRow> = sqlx::query_as(
         "SELECT id, name, timezone, base_currency, enabled_currencies, net_term_days, \
-         invoice_number_format, rounding_mode, billing_email, created_at \
+         invoice_number_format, rounding_mode, billing_email, created_at, \
+         credit_note_number_format, void_issues_credit_note \
          FROM organisations WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
@@ -274,6 +293,12 @@ pub async fn configure(pool: &PgPool, id: &OrgId, changes: &OrgChanges) -> Resul
         }
         org.billing_email = email.clone();
     }
+    if let Some(format) = &changes.credit_note_number_format {
+        org.credit_note_number_format = format.clone();
+    }
+    if let Some(v) = changes.void_issues_credit_note {
+        org.void_issues_credit_note = v;
+    }
 
     let stranded: Vec<(String, String)> = sqlx::query_as(
         "SELECT id, invoice_currency FROM accounts \
@@ -298,7 +323,8 @@ pub async fn configure(pool: &PgPool, id: &OrgId, changes: &OrgChanges) -> Resul
     sqlx::query(
         "UPDATE organisations SET name = $2, timezone = $3, base_currency = $4, \
          enabled_currencies = $5, net_term_days = $6, invoice_number_format = $7, \
-         rounding_mode = $8, billing_email = $9 WHERE id = $1",
+         rounding_mode = $8, billing_email = $9, credit_note_number_format = $10, \
+         void_issues_credit_note = $11 WHERE id = $1",
     )
     .bind(id)
     .bind(&org.name)
@@ -309,6 +335,8 @@ pub async fn configure(pool: &PgPool, id: &OrgId, changes: &OrgChanges) -> Resul
     .bind(org.invoice_number_format.to_string())
     .bind(rounding_mode_name(org.rounding_mode))
     .bind(&org.billing_email)
+    .bind(org.credit_note_number_format.to_string())
+    .bind(org.void_issues_credit_note)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -233,6 +233,12 @@ pub const CHANGES: &[CliChange] = &[
         &["license"],
     ),
     change("feature update", "feature.update", "feature", &["id"]),
+    change(
+        "credit-note resend",
+        "credit_note.resend",
+        "credit_note",
+        &["credit_note"],
+    ),
 ];
 
 /// Commands that record their own audit rows (identity's changes).
@@ -305,6 +311,7 @@ pub const READS: &[&str] = &[
     "tax rates",
     "credit-note list",
     "credit-note show",
+    "credit-note deliveries",
     "feature list",
     "feature show",
     "entitlement check",

@@ -3,10 +3,14 @@
 //! Parses, calls [`crate::credits::credit_notes`], prints. `--at` defaults to now,
 //! read here.
 
-use anyhow::{anyhow, Result};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
+
+use crate::config::Config;
 
 use super::output::{or_dash, print_json, print_rows, Align, OrgArgs, OutputArgs, Table};
 use crate::credits::credit_notes::{self as notes, Credit, CreditNoteView, NewCreditNote};
@@ -49,6 +53,10 @@ pub enum CreditNoteCommand {
         /// this instant's local date in the account's timezone.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Makes a retry safe: the same key with the same request prints the note
+        /// it issued first (nothing new); with another request it is refused.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -80,6 +88,25 @@ pub enum CreditNoteCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// A credit note's email deliveries: each recipient's status, attempts and last
+    /// error.
+    #[command(mut_arg("json", |a| a.help("JSON instead of a table")))]
+    Deliveries {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Credit note id or number.
+        credit_note: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Email a credit note again to every recipient (its account's billing and
+    /// additional emails, else its customer's primary email), and wait.
+    Resend {
+        #[command(flatten)]
+        org: OrgArgs,
+        /// Credit note id or number.
+        credit_note: String,
+    },
     /// The organisation's credit-note settings: number format, and whether a void
     /// issues a credit note. Without options, prints them.
     #[command(mut_arg("json", |a| a.help("Print the settings as JSON")))]
@@ -104,7 +131,7 @@ fn amount(flag: &str, s: &str) -> Result<Decimal> {
 }
 
 /// Runs a credit-note command.
-pub async fn run(pool: &PgPool, cmd: CreditNoteCommand) -> Result<()> {
+pub async fn run(pool: &PgPool, config: Arc<Config>, cmd: CreditNoteCommand) -> Result<()> {
     match cmd {
         CreditNoteCommand::Create {
             org,
@@ -115,6 +142,7 @@ pub async fn run(pool: &PgPool, cmd: CreditNoteCommand) -> Result<()> {
             description,
             refund,
             at,
+            idempotency_key,
             output,
         } => {
             let reason: Reason = reason.parse().map_err(|e| anyhow!("--reason: {e}"))?;
@@ -143,8 +171,16 @@ pub async fn run(pool: &PgPool, cmd: CreditNoteCommand) -> Result<()> {
                     Method::Credit
                 },
                 description,
+                idempotency_key,
             };
-            let n = notes::create(pool, &org.id(), &req, at).await?;
+            let issued = notes::create(pool, &org.id(), &req, at).await?;
+            let n = issued.note;
+            if issued.replayed {
+                eprintln!(
+                    "credit note {} was issued before with this idempotency key: nothing new",
+                    n.number
+                );
+            }
             // The document, now the note has committed; if this fails the first
             // `show --pdf` renders it (README "Credit notes").
             if let Err(e) =
@@ -189,6 +225,43 @@ pub async fn run(pool: &PgPool, cmd: CreditNoteCommand) -> Result<()> {
                 return print_json(&n);
             }
             print_note(&n);
+        }
+        CreditNoteCommand::Deliveries {
+            org,
+            credit_note,
+            output,
+        } => {
+            let n = notes::show(pool, &org.id(), &credit_note).await?;
+            let rows =
+                crate::bill_run::deliver::credit_note_deliveries(pool, &org.id(), &n.id).await?;
+            print_rows(output, &rows, deliveries_table)?;
+        }
+        CreditNoteCommand::Resend { org, credit_note } => {
+            let r = crate::app::credit_notes::resend(
+                pool,
+                config,
+                &org.id(),
+                &credit_note,
+                chrono::Utc::now(),
+            )
+            .await?;
+            let (number, n) = (&r.credit_note.number, r.recipients);
+            println!(
+                "credit note {number}: sent again to {} of {n} recipient(s), {} failed",
+                r.sent, r.failed
+            );
+            if r.sent < n {
+                let why: Vec<String> = r
+                    .failures
+                    .iter()
+                    .map(|(to, e)| format!("{to}: {e}"))
+                    .collect();
+                bail!(
+                    "credit note {number}: {} of {n} recipient(s) not sent (`billrun credit-note deliveries`): {}",
+                    n - r.sent,
+                    why.join("; ")
+                );
+            }
         }
         CreditNoteCommand::Configure {
             org,
@@ -242,6 +315,29 @@ fn table(rows: &[CreditNoteView]) -> Table {
             n.credit_amount.to_string(),
             n.refund_amount.to_string(),
             n.currency.clone(),
+        ]);
+    }
+    t
+}
+
+/// Recipient, status, attempts, sent at, last error.
+fn deliveries_table(rows: &[crate::bill_run::deliver::NoteDelivery]) -> Table {
+    let mut t = Table::new(&[
+        ("RECIPIENT", 28, Align::Left),
+        ("STATUS", 7, Align::Left),
+        ("ATTEMPTS", 8, Align::Right),
+        ("SENT AT", 20, Align::Left),
+        ("LAST ERROR", 0, Align::Left),
+    ]);
+    for d in rows {
+        t.row(vec![
+            d.recipient.clone(),
+            d.status.clone(),
+            d.attempts.to_string(),
+            d.sent_at
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_else(|| "-".into()),
+            or_dash(d.last_error.as_deref()).to_string(),
         ]);
     }
     t

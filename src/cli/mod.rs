@@ -477,7 +477,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tax { command } => tax::run(&open(cfg_path, 4).await?.pool, command).await?,
         Command::CreditNote { command } => {
-            credit_note::run(&open(cfg_path, 4).await?.pool, command).await?
+            let env = open(cfg_path, 4).await?;
+            credit_note::run(&env.pool, env.config.clone(), command).await?
         }
         Command::Demo => {
             let env = open_with(cfg_path, 8, store::Provision::Create).await?;

@@ -144,6 +144,9 @@ impl OrgFlags {
             } else {
                 self.billing_email.map(Some)
             },
+            // `billrun credit-note configure` sets these.
+            credit_note_number_format: None,
+            void_issues_credit_note: None,
         })
     }
 }

@@ -92,6 +92,8 @@ pub const PURGED_TABLES: &[&str] = &[
     "credit_note_documents",
     "named_license_entries",
     "add_ons",
+    "credit_note_delivery_attempts",
+    "credit_note_deliveries",
 ];
 
 /// The tables with an `org_id` column that a new demo leaves alone: who may act in the

@@ -5,8 +5,11 @@
 //!
 //! The invoice is named by id or number, in the caller's organisation only (another
 //! organisation's answers 404). Creating one is audited (`credit_note.create`),
-//! SUCCESS or FAILURE. Over-credit and an invoice that is not DUE or PAID answer 409,
-//! a bad field 400.
+//! SUCCESS or FAILURE. Over-credit, an invoice that is not DUE or PAID and an
+//! `idempotencyKey` reused with another request answer 409, a bad field 400; the
+//! same key with the same request answers 200 with the note issued first. `POST
+//! .../resend` emails a note again (`credit_note.resend`); a `.../pdf` whose document
+//! cannot be made answers 409 naming why.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -56,6 +59,11 @@ pub struct CreateCreditNoteRequest {
     /// Free text shown on the note.
     #[serde(default)]
     pub description: Option<String>,
+    /// Makes a retry safe (as `billrun credit-note create --idempotency-key`): the
+    /// same key with the same request answers 200 with the note issued first; with
+    /// another request, 409 naming what differs.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A credit note (`CreditNoteView`: see `billrun credit-note show --json`).
@@ -112,17 +120,21 @@ fn request(req: CreateCreditNoteRequest) -> Result<NewCreditNote, ApiError> {
         reason,
         method,
         description: req.description.unwrap_or_default(),
+        idempotency_key: req.idempotency_key,
     })
 }
 
-/// Issues a credit note now (audited as `credit_note.create`, object: the invoice).
+/// Issues a credit note now (audited as `credit_note.create`, object: the invoice);
+/// with an `idempotencyKey` seen before and the same request, answers 200 with the
+/// note issued first.
 #[utoipa::path(post, path = "/billrun/credit_notes", tag = "billrun",
     request_body = CreateCreditNoteRequest,
     responses(
         (status = 201, description = "issued", body = CreditNoteBody),
+        (status = 200, description = "issued before under this idempotency key", body = CreditNoteBody),
         (status = 400, description = "a field is invalid or missing", body = ErrorBody),
         (status = 404, description = "no such invoice in the organisation", body = ErrorBody),
-        (status = 409, description = "not DUE or PAID, or more than is left to credit", body = ErrorBody),
+        (status = 409, description = "not DUE or PAID, more than is left to credit, or the idempotency key used with another request", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn create(
@@ -144,10 +156,12 @@ pub async fn create(
         Err(e) => Err(e),
     };
     let details = match &result {
-        Ok(n) => serde_json::json!({ "creditNote": n.number, "total": n.total, "at": now }),
+        Ok(i) => serde_json::json!({ "creditNote": i.note.number, "total": i.note.total,
+                                     "replayed": i.replayed, "at": now }),
         Err(_) => serde_json::json!({ "at": now }),
     };
-    let n = audited(&state, &who, change, details, result).await?;
+    let issued = audited(&state, &who, change, details, result).await?;
+    let n = issued.note;
     // The document, now the note has committed; if this fails the first
     // `GET .../pdf` renders it (README "Credit notes").
     if let Err(e) =
@@ -155,7 +169,12 @@ pub async fn create(
     {
         tracing::warn!(credit_note = %n.number, "credit note document: {e}");
     }
-    Ok((StatusCode::CREATED, Json(CreditNoteBody(n))))
+    let status = if issued.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(CreditNoteBody(n))))
 }
 
 /// The organisation's credit notes (optionally one invoice's).
@@ -234,4 +253,71 @@ pub async fn pdf(
         d.pdf,
     )
         .into_response())
+}
+
+/// What a credit note's resend did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditNoteResendResponse {
+    /// The note's id.
+    pub credit_note_id: String,
+    /// Its number.
+    pub number: String,
+    /// Recipients queued again.
+    pub recipients: u64,
+    /// Recipients the email was sent to.
+    pub sent: u64,
+    /// Recipients it failed for.
+    pub failed: u64,
+    /// The failed ones: `{"recipient", "error"}`.
+    #[schema(value_type = Vec<Object>)]
+    pub failures: Vec<serde_json::Value>,
+}
+
+/// Emails a credit note again to every recipient and waits for the sending (audited
+/// as `credit_note.resend`), as `billrun credit-note resend`. A recipient the mail
+/// server refused is counted in `failed`, not an error. 409: no recipient; 503: the
+/// `[mail]` configuration cannot send.
+#[utoipa::path(post, path = "/billrun/credit_notes/{credit_note_id}/resend", tag = "billrun",
+    params(("credit_note_id" = String, Path, description = "the note's id or number")),
+    responses(
+        (status = 200, description = "sent (see the counts)", body = CreditNoteResendResponse),
+        (status = 403, description = "the role may not change invoices", body = ErrorBody),
+        (status = 404, description = "no such credit note in the organisation", body = ErrorBody),
+        (status = 409, description = "no recipient", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn resend(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<CreditNoteResendResponse>, ApiError> {
+    let now = Utc::now();
+    let sent =
+        crate::app::credit_notes::resend(&state.pool, state.config.clone(), &who.org, &id, now)
+            .await;
+    let details = match &sent {
+        Ok(r) => {
+            serde_json::json!({ "recipients": r.recipients, "sent": r.sent, "failed": r.failed })
+        }
+        Err(_) => serde_json::Value::Null,
+    };
+    let change = Change {
+        action: "credit_note.resend",
+        object_type: "credit_note",
+        object_id: &id,
+    };
+    let r = audited(&state, &who, change, details, sent).await?;
+    Ok(Json(CreditNoteResendResponse {
+        credit_note_id: r.credit_note.id.clone(),
+        number: r.credit_note.number.clone(),
+        recipients: r.recipients,
+        sent: r.sent,
+        failed: r.failed,
+        failures: r
+            .failures
+            .iter()
+            .map(|(to, e)| serde_json::json!({ "recipient": to, "error": e }))
+            .collect(),
+    }))
 }

@@ -36,6 +36,11 @@ pub const WAITS_FOR_WORK: &[(Method, &str)] = &[
     // The console's void (the void job) and resend (the mail server).
     (Method::POST, "/console/invoices/{invoice_id}/void"),
     (Method::POST, "/console/invoices/{invoice_id}/resend"),
+    // A credit note's resend (the mail server, for every recipient).
+    (
+        Method::POST,
+        "/billrun/credit_notes/{credit_note_id}/resend",
+    ),
 ];
 
 /// The deadline of a request to the route `path` with `method`, in seconds.

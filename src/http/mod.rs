@@ -214,6 +214,12 @@ fn endpoint(route: &routes::Route) -> MethodRouter<AppState> {
         ("GET", "/addons/{addon_id}") => on(filter, addons::get),
         ("PATCH", "/addons/{addon_id}") => on(filter, addons::update),
         ("DELETE", "/addons/{addon_id}") => on(filter, addons::archive),
+        ("POST", "/billrun/credit_notes/{credit_note_id}/resend") => {
+            on(filter, credit_notes::resend)
+        }
+        ("POST", "/console/settings/credit_notes") => {
+            on(filter, console::settings_page::credit_notes)
+        }
         // The upload is streamed to disk and bound by `[http] upload_limit_bytes`
         // (checked by the handler), not by `body_limit_bytes`.
         ("POST", "/billrun/imports") => {

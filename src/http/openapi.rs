@@ -92,6 +92,8 @@ use super::{document_settings, imports, invoice_actions, taxes, templates};
         features::entitlement_value,
         features::validate_value,
         super::credit_notes::pdf,
+        super::credit_notes::resend,
+        super::console::settings_page::credit_notes,
         imports::upload,
         imports::get,
         imports::errors,

@@ -253,6 +253,8 @@ pub const ROUTES: &[Route] = &[
     route(GET, "/accounts/{account_id}/entitlements", Needs(Accounts, Read), "the balance of every feature of the account's plan now"),
     route(GET, "/accounts/{account_id}/entitlements/{feature_id}", Needs(Accounts, Read), "the balance of one feature of the account now"),
     route(POST, "/accounts/{account_id}/entitlements/{feature_id}", Needs(Accounts, Read), "may the account use this quantity of the feature now (changes nothing)"),
+    route(POST, "/billrun/credit_notes/{credit_note_id}/resend", Needs(Invoices, Write), "email a credit note again, and wait"),
+    route(POST, "/console/settings/credit_notes", Needs(Settings, Write), "console: set the credit note number format and whether a void issues a credit note"),
 ];
 
 /// A resource's name in messages and the README's route table.

@@ -11,6 +11,8 @@
 //! | `enabledCurrencies` | JSON | JSON array of codes, e.g. `["USD","EUR"]` (the base currency is always kept) |
 //! | `netTermDays` | NUMERIC | days from invoice date to due date, e.g. `30` |
 //! | `invoiceNumberFormat` | STRING | e.g. `INV-{YYYY}-{SEQ:6}` |
+//! | `creditNoteNumberFormat` | STRING | e.g. `CN-{YYYY}-{SEQ:4}` (README "Credit notes") |
+//! | `voidIssuesCreditNote` | JSON | `true` or `false`: a void issues a credit note |
 //!
 //! Any other id answers 400 naming it and the ones served. Settings always exist:
 //! `POST /settings` (insert) and `PATCH /settings/{id}` both set the value and answer
@@ -35,11 +37,17 @@ const ENTITY_TYPE: &str = "ORGANIZATION";
 const NAMESPACE: &str = "USER";
 
 /// The settings served: id, name, data type.
-pub const SETTINGS: [(&str, &str, &str); 4] = [
+pub const SETTINGS: [(&str, &str, &str); 6] = [
     ("baseCurrency", "Base currency", "STRING"),
     ("enabledCurrencies", "Enabled currencies", "JSON"),
     ("netTermDays", "Net term days", "NUMERIC"),
     ("invoiceNumberFormat", "Invoice number format", "STRING"),
+    (
+        "creditNoteNumberFormat",
+        "Credit note number format",
+        "STRING",
+    ),
+    ("voidIssuesCreditNote", "Void issues credit note", "JSON"),
 ];
 
 /// Togai's `Setting`.
@@ -134,6 +142,8 @@ fn value(org: &Organisation, id: &str) -> String {
         )
         .expect("strings serialize"),
         "netTermDays" => org.net_term_days.to_string(),
+        "creditNoteNumberFormat" => org.credit_note_number_format.to_string(),
+        "voidIssuesCreditNote" => org.void_issues_credit_note.to_string(),
         _ => org.invoice_number_format.to_string(),
     }
 }
@@ -182,6 +192,18 @@ pub(crate) fn change(id: &str, value: &str) -> Result<OrgChanges, ApiError> {
                     .parse()
                     .map_err(|_| bad(format!("{value:?} is not a number of days (0 or more)")))?,
             )
+        }
+        "creditNoteNumberFormat" => {
+            c.credit_note_number_format = Some(
+                billrun_core::numbering::NumberFormat::parse(value).map_err(|e| bad(e.message))?,
+            )
+        }
+        "voidIssuesCreditNote" => {
+            c.void_issues_credit_note = Some(match value.trim() {
+                "true" => true,
+                "false" => false,
+                v => return Err(bad(format!("{v:?} is not true or false"))),
+            })
         }
         _ => {
             c.invoice_number_format = Some(

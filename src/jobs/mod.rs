@@ -49,6 +49,7 @@ pub fn validate_payload(kind: JobKind, payload: &Value) -> Result<(), String> {
         JobKind::PlanMigration => {
             parse_payload::<crate::plan_migration::job::PlanMigrationArgs>(payload).map(drop)
         }
+        JobKind::CreditNoteEmail => parse_payload::<CreditNoteArgs>(payload).map(drop),
     };
     r.map_err(|e| {
         format!(
@@ -179,7 +180,27 @@ pub async fn execute(ctx: &JobContext, req: &JobRequest) -> Result<Value, JobErr
             out["entitlementGrantsCreated"] = ent["entitlementGrantsCreated"].clone();
             Ok(out)
         }
+        JobKind::CreditNoteEmail => {
+            let args: CreditNoteArgs = parse_payload(&req.payload).map_err(bad)?;
+            crate::bill_run::deliver::deliver_credit_note(
+                ctx,
+                &args.organisation,
+                &args.credit_note,
+                args.resend,
+            )
+            .await
+        }
     }
+}
+
+/// Payload of `credit-note-email`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreditNoteArgs {
+    organisation: String,
+    credit_note: String,
+    #[serde(default)]
+    resend: bool,
 }
 
 /// Payload of `render-chunk`.

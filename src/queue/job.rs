@@ -45,6 +45,8 @@ pub enum JobKind {
     DeliverChunk,
     /// Moves the accounts of a plan to another plan version (`billrun migration`).
     PlanMigration,
+    /// Emails a credit note (with its PDF) to its recipients, once each.
+    CreditNoteEmail,
 }
 
 impl JobKind {
@@ -63,6 +65,7 @@ impl JobKind {
         JobKind::QueueRetention,
         JobKind::Probe,
         JobKind::Noop,
+        JobKind::CreditNoteEmail,
     ];
 
     /// The kind's name on the command line and in schedules.
@@ -81,6 +84,7 @@ impl JobKind {
             JobKind::RenderChunk => "render-chunk",
             JobKind::DeliverChunk => "deliver-chunk",
             JobKind::PlanMigration => "plan-migration",
+            JobKind::CreditNoteEmail => "credit-note-email",
         }
     }
 
@@ -123,6 +127,9 @@ impl JobKind {
             }
             JobKind::PlanMigration => {
                 "runs a plan migration (billrun migration create/confirm), resumable; payload {\"organisation\": str, \"migration\": str, \"chunkSize\"?: int}"
+            }
+            JobKind::CreditNoteEmail => {
+                "emails a credit note to its recipients, once each; payload {\"organisation\": str, \"creditNote\": str, \"resend\"?: bool}"
             }
         }
     }

@@ -155,7 +155,7 @@ async fn delivery_counts(pool: &sqlx::PgPool) -> Vec<(String, i64)> {
 
 /// The config's `[mail]` table for plain SMTP to 127.0.0.1:`port`, then `retry`
 /// (TOML, e.g. a `[retry]` table).
-fn smtp_config(port: u16, retry: &str) -> String {
+pub(crate) fn smtp_config(port: u16, retry: &str) -> String {
     format!(
         "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}?tls=none\"\ntimeout_secs = 5\n{retry}"
     )

@@ -7,6 +7,7 @@ mod audit_cli;
 mod bench;
 mod bill_run;
 mod catalog;
+mod credit_note_email;
 mod credit_notes;
 mod credits;
 mod database;

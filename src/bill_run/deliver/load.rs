@@ -91,18 +91,22 @@ pub(super) async fn invoices(
     Ok(rows)
 }
 
-/// The QUEUED recipients of `invoice`, alphabetically.
+/// The QUEUED recipients of document `id` (an invoice or a credit note, as `doc`
+/// says), alphabetically.
 pub(super) async fn queued_recipients(
     pool: &sqlx::PgPool,
+    doc: super::Doc,
     org: &str,
-    invoice: &str,
+    id: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT recipient FROM invoice_deliveries
-         WHERE org_id = $1 AND invoice_id = $2 AND status = 'QUEUED' ORDER BY recipient",
-    )
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT recipient FROM {}
+         WHERE org_id = $1 AND {} = $2 AND status = 'QUEUED' ORDER BY recipient",
+        doc.table(),
+        doc.column()
+    )))
     .bind(org)
-    .bind(invoice)
+    .bind(id)
     .fetch_all(pool)
     .await
 }

@@ -6,6 +6,7 @@
 use sqlx::PgConnection;
 
 use super::decide::Attempt;
+use super::Doc;
 use crate::store::OrgId;
 
 /// Inserts the QUEUED rows of `invoice_ids`' recipients (once: existing rows are kept).
@@ -68,16 +69,19 @@ pub async fn requeue_recipients(
 /// no longer QUEUED (sent or failed meanwhile by another job).
 pub(super) async fn claim_message_id(
     pool: &sqlx::PgPool,
+    doc: Doc,
     org: &str,
     invoice: &str,
     recipient: &str,
     candidate: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE invoice_deliveries SET message_id = coalesce(message_id, $4)
-         WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "UPDATE {} SET message_id = coalesce(message_id, $4)
+         WHERE org_id = $1 AND {} = $2 AND recipient = $3 AND status = 'QUEUED'
          RETURNING message_id",
-    )
+        doc.table(),
+        doc.column()
+    )))
     .bind(org)
     .bind(invoice)
     .bind(recipient)
@@ -90,15 +94,18 @@ pub(super) async fn claim_message_id(
 /// more or a concurrent job holds it (that job sends it).
 pub(super) async fn lock_queued(
     tx: &mut PgConnection,
+    doc: Doc,
     org: &str,
     invoice: &str,
     recipient: &str,
 ) -> Result<bool, sqlx::Error> {
-    let locked: Option<String> = sqlx::query_scalar(
-        "SELECT recipient FROM invoice_deliveries
-         WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3 AND status = 'QUEUED'
+    let locked: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT recipient FROM {}
+         WHERE org_id = $1 AND {} = $2 AND recipient = $3 AND status = 'QUEUED'
          FOR UPDATE SKIP LOCKED",
-    )
+        doc.table(),
+        doc.column()
+    )))
     .bind(org)
     .bind(invoice)
     .bind(recipient)
@@ -107,12 +114,14 @@ pub(super) async fn lock_queued(
     Ok(locked.is_some())
 }
 
-/// Records `attempt` on the delivery row, in the transaction that holds its lock:
+/// Records `attempt` on the delivery row of `doc`, in the transaction that holds its lock:
 /// SENT with `message_id` and the time; FAILED, or QUEUED again when deferred, with
 /// the error; `attempts` + 1 either way. The attempt is kept in
 /// `invoice_delivery_attempts` too (`resend`: part of a resend).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn record(
     tx: &mut PgConnection,
+    doc: Doc,
     org: &str,
     invoice: &str,
     recipient: &str,
@@ -122,12 +131,14 @@ pub(super) async fn record(
 ) -> Result<(), sqlx::Error> {
     match attempt {
         Attempt::Sent => {
-            sqlx::query(
-                "UPDATE invoice_deliveries
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {}
                  SET status = 'SENT', attempts = attempts + 1, message_id = $4,
                      sent_at = now(), last_error = NULL, updated_at = now()
-                 WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3",
-            )
+                 WHERE org_id = $1 AND {} = $2 AND recipient = $3",
+                doc.table(),
+                doc.column()
+            )))
             .bind(org)
             .bind(invoice)
             .bind(recipient)
@@ -137,12 +148,14 @@ pub(super) async fn record(
         }
         Attempt::Failed { error, .. } | Attempt::Deferred { error } => {
             let give_up = matches!(attempt, Attempt::Failed { .. });
-            sqlx::query(
-                "UPDATE invoice_deliveries
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {}
                  SET status = CASE WHEN $5 THEN 'FAILED' ELSE 'QUEUED' END,
                      attempts = attempts + 1, last_error = $4, updated_at = now()
-                 WHERE org_id = $1 AND invoice_id = $2 AND recipient = $3",
-            )
+                 WHERE org_id = $1 AND {} = $2 AND recipient = $3",
+                doc.table(),
+                doc.column()
+            )))
             .bind(org)
             .bind(invoice)
             .bind(recipient)
@@ -154,6 +167,7 @@ pub(super) async fn record(
     }
     record_attempt(
         tx,
+        doc,
         org,
         invoice,
         recipient,
@@ -171,6 +185,7 @@ pub(super) async fn record(
 #[allow(clippy::too_many_arguments)]
 async fn record_attempt(
     tx: &mut PgConnection,
+    doc: Doc,
     org: &str,
     invoice: &str,
     recipient: &str,
@@ -179,10 +194,12 @@ async fn record_attempt(
     error: Option<&str>,
     resend: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO invoice_delivery_attempts (org_id, invoice_id, recipient, outcome, message_id, error, resend)
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {} (org_id, {}, recipient, outcome, message_id, error, resend)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
+        doc.attempts_table(),
+        doc.column()
+    )))
     .bind(org)
     .bind(invoice)
     .bind(recipient)

@@ -37,8 +37,10 @@ pub struct CreditNoteDocument {
 
 /// The document of credit note `id` (id or number) of `org`: the stored one, else
 /// rendered now (as of `at`) and stored. Errors: [`CreditNoteError::NotFound`] (also
-/// for another organisation's), [`CreditNoteError::Render`] (the invoice's inputs
-/// or the note's stored amounts do not make a document), the database.
+/// for another organisation's), [`CreditNoteError::Document`] (the invoice is not
+/// finalized, its inputs or the note's stored amounts do not make a document: the
+/// message says which and why), [`CreditNoteError::Render`] (reading the settings
+/// or logo failed, the renderer's thread died), the database.
 pub async fn credit_note_document(
     pool: &PgPool,
     org: &OrgId,
@@ -57,14 +59,18 @@ pub async fn credit_note_document(
         .and_then(|c| c.invoice_date)
         .map(|d| d.iso);
     let (html, pdf, xml) = tokio::task::spawn_blocking(move || {
-        let html = billrun_render::render_html(&doc).map_err(|e| e.to_string())?;
+        let html = billrun_render::render_html(&doc).map_err(|e| format!("HTML: {e}"))?;
         let kind = EInvoiceKind::credit_note(&invoice_number, invoice_date);
-        let (pdf, xml) = billrun_render::render_facturx(&doc, &kind).map_err(|e| e.to_string())?;
+        let (pdf, xml) =
+            billrun_render::render_facturx(&doc, &kind).map_err(|e| format!("PDF: {e}"))?;
         Ok::<_, String>((html, pdf, xml))
     })
     .await
     .map_err(|e| CreditNoteError::Render(format!("rendering panicked: {e}")))?
-    .map_err(CreditNoteError::Render)?;
+    .map_err(|reason| CreditNoteError::Document {
+        note: note.number.clone(),
+        reason,
+    })?;
     sqlx::query(
         "INSERT INTO credit_note_documents (org_id, credit_note_id, html, pdf, xml, rendered_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, credit_note_id) DO NOTHING",
@@ -112,7 +118,13 @@ async fn view_model(
     org: &OrgId,
     note: &CreditNoteView,
 ) -> Result<InvoiceDocument, CreditNoteError> {
-    let render = |what: &str, e: String| CreditNoteError::Render(format!("{what}: {e}"));
+    // What is stored does not make a document (409, the reason named)...
+    let render = |what: &str, e: String| CreditNoteError::Document {
+        note: note.number.clone(),
+        reason: format!("{what}: {e}"),
+    };
+    // ... or reading what it needs failed (503).
+    let unavailable = |what: &str, e: String| CreditNoteError::Render(format!("{what}: {e}"));
     let rows = super::load::invoices(
         pool,
         org.as_str(),
@@ -121,14 +133,17 @@ async fn view_model(
     )
     .await?;
     let Some(row) = rows.first() else {
-        return Err(CreditNoteError::Render(format!(
-            "invoice {} is not finalized",
-            note.invoice_id
-        )));
+        return Err(render(
+            &format!(
+                "invoice {}",
+                note.invoice_number.as_deref().unwrap_or(&note.invoice_id)
+            ),
+            "it is not finalized".into(),
+        ));
     };
     let chunk = ChunkSettings::load(pool, org.as_str(), &decide::accounts(&rows))
         .await
-        .map_err(|e| render("document settings", e.to_string()))?;
+        .map_err(|e| unavailable("document settings", format!("{e:#}")))?;
     let mut choice = decide::choices(&rows, &chunk)
         .map_err(|e| render("document settings", e))?
         .remove(0);
@@ -139,7 +154,7 @@ async fn view_model(
         &choice.logo_version.into_iter().collect::<Vec<_>>(),
     )
     .await
-    .map_err(|e| render("logo", e.to_string()))?;
+    .map_err(|e| unavailable("logo", format!("{e:#}")))?;
     let logos: HashMap<i32, Result<Logo, String>> = logo_files
         .into_iter()
         .map(|(v, b)| (v, Logo::from_bytes(&b).map_err(|e| e.to_string())))
@@ -148,7 +163,9 @@ async fn view_model(
         .map_err(|e| render("invoice", e))?
     {
         Prepared::Builtin(doc) => *doc,
-        Prepared::Sandbox { .. } => return Err(render("invoice", "not built-in".into())),
+        Prepared::Sandbox { .. } => {
+            return Err(render("invoice", "not the built-in layout".into()))
+        }
     };
     let amounts: NoteAmounts = serde_json::from_value(note.lines.clone())
         .map_err(|e| render("stored amounts", e.to_string()))?;

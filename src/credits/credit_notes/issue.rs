@@ -1,7 +1,8 @@
 //! Issuing a credit note: one transaction that locks the invoice, computes the note
 //! against what earlier notes left ([`billrun_core::credit_note::compute`]), numbers
 //! it from the organisation's own gapless counter, settles it (the balance due first,
-//! then a credit grant or a recorded refund) and stores it.
+//! then a credit grant or a recorded refund) and stores it, with its email's job
+//! (`credit-note-email`, README "Credit notes").
 
 use std::collections::BTreeMap;
 
@@ -43,22 +44,49 @@ pub struct NewCreditNote {
     pub method: Method,
     /// Free text shown on the note.
     pub description: String,
+    /// With a key, issuing is idempotent: the same key with the same request answers
+    /// the note it issued first (nothing new is written); with another request it is
+    /// refused ([`CreditNoteError::KeyReused`]). Keys are per organisation.
+    pub idempotency_key: Option<String>,
 }
 
-/// Issues a credit note as of `at` in one transaction (README "Credit notes"), and
-/// returns it. Errors: [`CreditNoteError`]: the invoice not found or not DUE / PAID, a
-/// line not found, amounts refused (more than is left to credit per line or in
-/// total); nothing is written then.
+/// A note issued by [`create`], or found under its idempotency key.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The note.
+    pub note: CreditNoteView,
+    /// True when the idempotency key named a note issued before: nothing was written.
+    pub replayed: bool,
+}
+
+/// Issues a credit note as of `at` in one transaction (README "Credit notes"), with
+/// its email's job, and returns it; a DUE invoice whose balance due it takes to 0
+/// becomes PAID (settled by notes: no `invoice-paid` job). With an idempotency key
+/// seen before, the note it issued (`replayed`). Errors: [`CreditNoteError`]: the
+/// invoice not found or not DUE / PAID, a line not found, amounts refused (more than
+/// is left to credit per line or in total), a key reused with another request;
+/// nothing is written then.
 pub async fn create(
     pool: &PgPool,
     org: &OrgId,
     req: &NewCreditNote,
     at: DateTime<Utc>,
-) -> Result<CreditNoteView, CreditNoteError> {
+) -> Result<Issued, CreditNoteError> {
+    if let Some(k) = &req.idempotency_key {
+        if k.trim().is_empty() || k.len() > 255 {
+            return Err(CreditNoteError::Invalid {
+                field: "idempotencyKey",
+                message: "expected 1 to 255 characters".into(),
+            });
+        }
+    }
     let mut tx = pool.begin().await?;
-    let id = issue_on(&mut tx, org.as_str(), req, at, false).await?;
+    let (id, replayed) = issue_on(&mut tx, org.as_str(), req, at, false).await?;
     tx.commit().await?;
-    super::show(pool, org, &id).await
+    Ok(Issued {
+        note: super::show(pool, org, &id).await?,
+        replayed,
+    })
 }
 
 /// The credit note of a void (README "Credit notes", "What a void does"): when the
@@ -89,9 +117,10 @@ pub async fn void_credit_note(
         reason: Reason::OrderCancellation,
         method: Method::Credit,
         description: "Invoice voided".into(),
+        idempotency_key: None,
     };
     match issue_on(conn, org, &req, at, true).await {
-        Ok(id) => Ok(sqlx::query_scalar(
+        Ok((id, _)) => Ok(sqlx::query_scalar(
             "SELECT number FROM credit_notes WHERE org_id = $1 AND id = $2",
         )
         .bind(org)
@@ -120,14 +149,15 @@ struct Locked {
 }
 
 /// Issues a note on `conn` (inside the caller's transaction); `from_void`: the void's
-/// note (the invoice is VOID already; everything left is credited). Returns its id.
+/// note (the invoice is VOID already; everything left is credited). Returns its id,
+/// and whether it was issued before under the request's idempotency key.
 async fn issue_on(
     conn: &mut PgConnection,
     org: &str,
     req: &NewCreditNote,
     at: DateTime<Utc>,
     from_void: bool,
-) -> Result<String, CreditNoteError> {
+) -> Result<(String, bool), CreditNoteError> {
     let inv: Option<Locked> = sqlx::query_as(
         "SELECT i.id, i.status, i.account_id, i.currency, i.total, i.credited, i.lines,
                 coalesce(a.timezone, o.timezone) AS timezone
@@ -146,6 +176,14 @@ async fn issue_on(
             id: req.invoice.clone(),
         });
     };
+    // Under the invoice's lock: a concurrent retry with the key waits here and then
+    // finds the note the first one committed.
+    let fingerprint = fingerprint(req, &inv.id);
+    if let Some(key) = &req.idempotency_key {
+        if let Some(id) = keyed(conn, org, key, &fingerprint).await? {
+            return Ok((id, true));
+        }
+    }
     let allowed = if from_void {
         inv.status == "VOID"
     } else {
@@ -255,8 +293,9 @@ async fn issue_on(
     sqlx::query(
         "INSERT INTO credit_notes (org_id, id, number, invoice_id, account_id, currency, reason,
              description, method, from_void, issue_date, net, tax, total, balance_amount,
-             credit_amount, refund_amount, credit_grant_id, lines, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             credit_amount, refund_amount, credit_grant_id, lines, created_at, idempotency_key, request)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                 $21, $22)",
     )
     .bind(org)
     .bind(&id)
@@ -278,6 +317,8 @@ async fn issue_on(
     .bind(&grant_id)
     .bind(sqlx::types::Json(&note))
     .bind(at)
+    .bind(&req.idempotency_key)
+    .bind(sqlx::types::Json(&fingerprint))
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE invoices SET credited = credited + $3 WHERE org_id = $1 AND id = $2")
@@ -286,7 +327,104 @@ async fn issue_on(
         .bind(balance)
         .execute(&mut *conn)
         .await?;
-    Ok(id)
+    // Nothing left to pay: the notes settled the invoice (Lago's InvoiceSettlements:
+    // an invoice whose due amount credit notes took to 0 is paid). PAID without a
+    // payment, so no `invoice-paid` job: the PREPAID credits and entitlements it sold
+    // were not paid for and are not granted.
+    if inv.status == "DUE" && due - balance <= Decimal::ZERO {
+        sqlx::query(
+            "UPDATE invoices SET status = 'PAID', paid_at = $3, paid_by_credit_notes = true
+             WHERE org_id = $1 AND id = $2 AND status = 'DUE'",
+        )
+        .bind(org)
+        .bind(&inv.id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    enqueue_email(conn, org, &id, at).await?;
+    Ok((id, false))
+}
+
+/// What an idempotency key stands for: the invoice (its id, however it was named),
+/// what to credit (amounts normalised: `10.0` is `10`), reason, method, description.
+fn fingerprint(req: &NewCreditNote, invoice_id: &str) -> serde_json::Value {
+    let credit = match &req.credit {
+        Credit::Lines(items) => serde_json::json!({
+            "lines": items.iter().map(|(k, a)| serde_json::json!([k, a.normalize().to_string()]))
+                .collect::<Vec<_>>()
+        }),
+        Credit::Amount(a) => serde_json::json!({ "amount": a.normalize().to_string() }),
+    };
+    serde_json::json!({
+        "invoice": invoice_id,
+        "credit": credit,
+        "reason": req.reason.as_str(),
+        "method": req.method.as_str(),
+        "description": req.description,
+    })
+}
+
+/// The note issued under `key`, when its request was `fingerprint`; none when the key
+/// is new. Errors: [`CreditNoteError::KeyReused`] naming what differs.
+async fn keyed(
+    conn: &mut PgConnection,
+    org: &str,
+    key: &str,
+    fingerprint: &serde_json::Value,
+) -> Result<Option<String>, CreditNoteError> {
+    let stored: Option<(String, String, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT id, number, request FROM credit_notes WHERE org_id = $1 AND idempotency_key = $2",
+    )
+    .bind(org)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, number, request)) = stored else {
+        return Ok(None);
+    };
+    let request = request.unwrap_or_default();
+    let differs: Vec<&str> = ["invoice", "credit", "reason", "method", "description"]
+        .into_iter()
+        .filter(|f| request.get(*f) != fingerprint.get(*f))
+        .collect();
+    if differs.is_empty() {
+        Ok(Some(id))
+    } else {
+        Err(CreditNoteError::KeyReused {
+            key: key.to_string(),
+            note: number,
+            differs: differs.join(", "),
+        })
+    }
+}
+
+/// Attempts of a credit note's `credit-note-email` job (the queue's backoff between
+/// them); its last attempt marks the deliveries still deferred FAILED.
+pub const EMAIL_JOB_ATTEMPTS: u32 = 8;
+
+/// Enqueues the `credit-note-email` job of note `id` (as of `at`) in the note's
+/// transaction: the note is emailed exactly when it commits. Keyed by the note, so
+/// it is enqueued once.
+async fn enqueue_email(
+    conn: &mut PgConnection,
+    org: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let req = crate::queue::JobRequest {
+        kind: crate::queue::JobKind::CreditNoteEmail,
+        as_of: at,
+        organisation: Some(org.to_string()),
+        payload: serde_json::json!({ "organisation": org, "creditNote": id }),
+        root: None,
+    };
+    let opts = crate::queue::EnqueueOptions {
+        run_at: None,
+        idempotency_key: Some(format!("credit-note-email:{org}:{id}")),
+        max_attempts: EMAIL_JOB_ATTEMPTS,
+    };
+    crate::queue::enqueue(conn, &req, &opts).await.map(drop)
 }
 
 /// The line number `key` names: a number from 1, or a rate card's name (unique on the

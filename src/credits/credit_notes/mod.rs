@@ -62,10 +62,36 @@ pub enum CreditNoteError {
         /// What was wrong and what was expected.
         message: String,
     },
+    /// The idempotency key was used for a note with another request.
+    #[error(
+        "idempotency key {key:?} was already used for credit note {note}, whose request differs \
+         in: {differs} (a retry must repeat the request; a new note needs a new key)"
+    )]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The note issued with it.
+        note: String,
+        /// The request's fields that differ (invoice, credit, reason, method,
+        /// description).
+        differs: String,
+    },
     /// Recording the credit grant failed.
     #[error(transparent)]
     Grant(#[from] super::CreditError),
-    /// The note's document could not be made (`crate::bill_run::render::credit_note`).
+    /// The note's document cannot be made from what is stored (the invoice is not
+    /// finalized, its recorded document settings or the note's stored amounts do not
+    /// make a document, the renderer refused them): retrying does not help until
+    /// the cause named is fixed (`crate::bill_run::render::credit_note`).
+    #[error("credit note {note}: its document cannot be made: {reason}")]
+    Document {
+        /// The note's number.
+        note: String,
+        /// What failed, and why.
+        reason: String,
+    },
+    /// Making the note's document failed for a reason outside it (reading the
+    /// document settings or logo, the renderer's thread): it may succeed when retried.
     #[error("credit note document: {0}")]
     Render(String),
     /// The database failed.
@@ -78,10 +104,11 @@ impl Classify for CreditNoteError {
         match self {
             CreditNoteError::NotFound { .. } => ErrorKind::NotFound,
             CreditNoteError::Line { .. } | CreditNoteError::Invalid { .. } => ErrorKind::Invalid,
-            CreditNoteError::WrongStatus { .. } | CreditNoteError::Refused { .. } => {
-                ErrorKind::Conflict
-            }
+            CreditNoteError::WrongStatus { .. }
+            | CreditNoteError::Refused { .. }
+            | CreditNoteError::KeyReused { .. } => ErrorKind::Conflict,
             CreditNoteError::Grant(e) => e.kind(),
+            CreditNoteError::Document { .. } => ErrorKind::Conflict,
             CreditNoteError::Render(_) => ErrorKind::Unavailable,
             CreditNoteError::Db(e) => e.kind(),
         }

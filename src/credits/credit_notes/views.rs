@@ -56,6 +56,8 @@ pub struct CreditNoteView {
     pub credit_grant_id: Option<String>,
     /// The invoice's amount due now (its total less what credit notes took off it).
     pub invoice_amount_due: Decimal,
+    /// The invoice's status now (PAID once notes took its balance due to 0).
+    pub invoice_status: String,
     /// Lines, taxes per rate and totals (`billrun_core::credit_note::NoteAmounts`).
     pub lines: Value,
     /// When it was issued.
@@ -66,7 +68,7 @@ const COLUMNS: &str =
     "n.id, n.org_id, n.number, n.invoice_id, i.number AS invoice_number, n.account_id,
     n.currency, n.reason, n.description, n.method, n.from_void, n.issue_date, n.net, n.tax, n.total,
     n.balance_amount, n.credit_amount, n.refund_amount, n.credit_grant_id,
-    i.total - i.credited AS invoice_amount_due, n.lines, n.created_at
+    i.total - i.credited AS invoice_amount_due, i.status AS invoice_status, n.lines, n.created_at
     FROM credit_notes n JOIN invoices i ON i.org_id = n.org_id AND i.id = n.invoice_id";
 
 impl CreditNoteView {

@@ -15,6 +15,9 @@
 //!   date to due date, for invoices finalized from now on).
 //! - `POST /console/settings/invoice_number_format` (`format`, e.g.
 //!   `INV-{YYYY}-{SEQ:6}`).
+//! - `POST /console/settings/credit_notes` (`number_format`, e.g. `CN-{YYYY}-{SEQ:4}`;
+//!   `void_issues_credit_note`: a checkbox, absent when unticked): the settings of
+//!   `billrun credit-note configure` (README "Credit notes").
 //!
 //! A bad value answers a 422 page naming the field and what was expected, and
 //! changes nothing.
@@ -51,6 +54,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "invoice_number_format" => {
             Some("The invoice number format was saved: invoices finalized from now on use it.")
         }
+        "credit_notes" => Some("The credit note settings were saved."),
         _ => None,
     }
 }
@@ -110,6 +114,11 @@ pub async fn show(
         "invoice_number_format",
         &org.invoice_number_format.to_string(),
     );
+    ctx.insert(
+        "credit_note_number_format",
+        &org.credit_note_number_format.to_string(),
+    );
+    ctx.insert("void_issues_credit_note", &org.void_issues_credit_note);
     ctx.insert("can_write", &can_write(&session, Resource::Settings));
     if let Some(n) = notice(q.done.as_deref()) {
         ctx.insert("notice", n);
@@ -140,6 +149,11 @@ async fn set_all(
                 all.enabled_currencies = all.enabled_currencies.or(c.enabled_currencies);
                 all.net_term_days = all.net_term_days.or(c.net_term_days);
                 all.invoice_number_format = all.invoice_number_format.or(c.invoice_number_format);
+                all.credit_note_number_format = all
+                    .credit_note_number_format
+                    .or(c.credit_note_number_format);
+                all.void_issues_credit_note =
+                    all.void_issues_credit_note.or(c.void_issues_credit_note);
             }
             Err(e) => {
                 parsed = Err(e);
@@ -263,6 +277,41 @@ pub async fn invoice_number_format(
         &session,
         &[("invoiceNumberFormat", value)],
         "invoice_number_format",
+    )
+    .await
+}
+
+/// The credit notes form.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreditNotesForm {
+    /// E.g. `CN-{YYYY}-{SEQ:4}`.
+    pub number_format: String,
+    /// Present (any value) when the checkbox is ticked.
+    #[serde(default)]
+    pub void_issues_credit_note: Option<String>,
+}
+
+/// `POST /console/settings/credit_notes`.
+#[utoipa::path(post, path = "/console/settings/credit_notes", tag = "console",
+    responses((status = 200, description = "a redirect to the settings; a 422 page", content_type = "text/html", body = String)))]
+pub async fn credit_notes(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+    ConsoleForm(form): ConsoleForm<CreditNotesForm>,
+) -> Response {
+    let format = form.number_format.trim().to_string();
+    if let Err(e) = billrun_core::numbering::NumberFormat::parse(&format) {
+        return super::forms::invalid(&session, "credit note number format", &e.message);
+    }
+    let void = form.void_issues_credit_note.is_some().to_string();
+    set_all(
+        &state,
+        &session,
+        &[
+            ("creditNoteNumberFormat", format),
+            ("voidIssuesCreditNote", void),
+        ],
+        "credit_notes",
     )
     .await
 }

@@ -500,14 +500,16 @@ async fn settings_are_read_and_changed_and_unsupported_ids_are_named() {
         values,
         [
             ("baseCurrency", "USD"),
+            ("creditNoteNumberFormat", "CN-{YYYY}-{SEQ:4}"),
             ("enabledCurrencies", r#"["USD","EUR","JPY"]"#),
             ("invoiceNumberFormat", "INV-{YYYY}-{SEQ:4}"),
             ("netTermDays", "15"),
+            ("voidIssuesCreditNote", "false"),
         ]
     );
     assert_eq!(list["data"][0]["entityType"], "ORGANIZATION");
     assert_eq!(list["data"][0]["entityId"], "acme");
-    assert_eq!(list["data"][3]["dataType"], "NUMERIC");
+    assert_eq!(list["data"][4]["dataType"], "NUMERIC");
 
     let (status, _) = server
         .patch("/settings/netTermDays", &analyst, &json!({"value": "45"}))

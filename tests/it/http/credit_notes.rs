@@ -146,4 +146,283 @@ async fn credit_notes_over_http() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(rows, expected);
+
+    // An idempotency key: the first request issues (201), the same again answers the
+    // same note (200) and writes nothing, the key with another body is refused (409).
+    // Support 5.00 at 19 %: tax 0.95, total 5.95; due 215.23 - 5.95 = 209.28.
+    let keyed = json!({"invoiceId": invoice, "lines": [{"line": "support", "amount": "5.00"}],
+                       "reason": "OTHER", "idempotencyKey": "retry-1"});
+    let (status, first) = server
+        .send(Method::POST, "/billrun/credit_notes", &admin, Some(&keyed))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(
+        (
+            &first["number"],
+            &first["total"],
+            &first["invoiceAmountDue"]
+        ),
+        (&json!("CN-2026-0002"), &json!("5.95"), &json!("209.28"))
+    );
+    let (status, again) = server
+        .send(Method::POST, "/billrun/credit_notes", &admin, Some(&keyed))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (&again["id"], &again["invoiceAmountDue"]),
+        (&first["id"], &json!("209.28"))
+    );
+    let mut other = keyed.clone();
+    other["reason"] = json!("ORDER_CHANGE");
+    let (status, body) = server
+        .send(Method::POST, "/billrun/credit_notes", &admin, Some(&other))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(
+            "already used for credit note CN-2026-0002, whose request differs in: reason"
+        ),
+        "{body}"
+    );
+
+    // Resend: nobody to send it to is a conflict; with the customer's email, one
+    // recipient, sent (the file outbox), audited.
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes/CN-2026-0001/resend",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("no recipient"),
+        "{body}"
+    );
+    sqlx::query("UPDATE customers SET primary_email = 'owner@a1.test' WHERE id = 'cust-a1'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes/CN-2026-0001/resend",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // No sender yet (no [mail] from, no organisation billing email): refused for good,
+    // counted and named, not an error.
+    assert_eq!(
+        (
+            &body["number"],
+            &body["recipients"],
+            &body["sent"],
+            &body["failed"]
+        ),
+        (&json!("CN-2026-0001"), &json!(1), &json!(0), &json!(1))
+    );
+    assert_eq!(body["failures"][0]["recipient"], "owner@a1.test");
+    assert!(
+        body["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no From address"),
+        "{body}"
+    );
+    sqlx::query("UPDATE organisations SET billing_email = 'billing@acme.test' WHERE id = 'acme'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes/CN-2026-0001/resend",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["recipients"], &body["sent"], &body["failed"]),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    assert_eq!(body["failures"], json!([]));
+    let (status, _) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes/CN-2026-0001/resend",
+            &stranger,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // A document that cannot be made says why (409), not a bare 503.
+    sqlx::query("DELETE FROM credit_note_documents WHERE org_id = 'acme'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE credit_notes SET lines = '{}' WHERE number = 'CN-2026-0001'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    let (status, body) = server
+        .get("/billrun/credit_notes/CN-2026-0001/pdf", Some(&admin))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("credit note CN-2026-0001: its document cannot be made: stored amounts:"),
+        "{message}"
+    );
+
+    // The credit-note settings are organisation settings too (audited).
+    let (status, body) = server
+        .get("/settings/creditNoteNumberFormat", Some(&analyst))
+        .await;
+    assert_eq!(
+        (status.as_u16(), &body["value"]),
+        (200, &json!("CN-{YYYY}-{SEQ:4}"))
+    );
+    for (id, value) in [
+        ("creditNoteNumberFormat", "NOTE-{YY}-{SEQ:3}"),
+        ("voidIssuesCreditNote", "true"),
+    ] {
+        let (status, body) = server
+            .send(
+                Method::PATCH,
+                &format!("/settings/{id}"),
+                &admin,
+                Some(&json!({ "value": value })),
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), &body["value"]),
+            (201, &json!(value)),
+            "{body}"
+        );
+    }
+    let (status, body) = server
+        .send(
+            Method::PATCH,
+            "/settings/voidIssuesCreditNote",
+            &admin,
+            Some(&json!({ "value": "maybe" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let settings = env.json(&["credit-note", "configure", "--org", "acme", "--json"]);
+    assert_eq!(
+        (&settings["numberFormat"], &settings["voidIssuesCreditNote"]),
+        (&json!("NOTE-{YY}-{SEQ:3}"), &json!(true))
+    );
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = audit(&env, &["setting.update", "credit_note.resend"]).await;
+        if rows.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rows,
+        vec![
+            row("credit_note.resend", "CN-2026-0001", "FAILURE"),
+            row("credit_note.resend", "CN-2026-0001", "SUCCESS"),
+            row("credit_note.resend", "CN-2026-0001", "SUCCESS"),
+            row("setting.update", "creditNoteNumberFormat", "SUCCESS"),
+            row("setting.update", "voidIssuesCreditNote", "SUCCESS"),
+            row("setting.update", "voidIssuesCreditNote", "FAILURE"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_console_settings_page_sets_the_credit_note_settings() {
+    let env = TestEnv::new().await;
+    env.org("acme").await;
+    let server = Server::start(&env).await;
+    let admin = super::console_session(&env, "acme", "admin@acme.test", "ADMINISTRATOR").await;
+    let csrf = billrun::identity::sessions::csrf_token(&admin);
+    let page = server
+        .console(Method::GET, "/console/settings", Some(&admin), &[])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("data-testid=\"credit-note-number-format\">CN-{YYYY}-{SEQ:4}<"));
+    assert!(page
+        .body
+        .contains("data-testid=\"void-issues-credit-note\">no<"));
+    // A bad format is a 422 page naming it; nothing changes.
+    let bad = server
+        .console(
+            Method::POST,
+            "/console/settings/credit_notes",
+            Some(&admin),
+            &[("csrf", &csrf), ("number_format", "CN-{Q}")],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("credit note number format"),
+        "{}",
+        bad.body
+    );
+    let ok = server
+        .console(
+            Method::POST,
+            "/console/settings/credit_notes",
+            Some(&admin),
+            &[
+                ("csrf", &csrf),
+                ("number_format", "ACN-{YY}-{SEQ:3}"),
+                ("void_issues_credit_note", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        ok.location.as_deref(),
+        Some("/console/settings?done=credit_notes"),
+        "{}",
+        ok.body
+    );
+    let page = server
+        .console(
+            Method::GET,
+            "/console/settings?done=credit_notes",
+            Some(&admin),
+            &[],
+        )
+        .await;
+    assert!(page
+        .body
+        .contains("data-testid=\"credit-note-number-format\">ACN-{YY}-{SEQ:3}<"));
+    assert!(page
+        .body
+        .contains("data-testid=\"void-issues-credit-note\">yes<"));
+    let settings = env.json(&["credit-note", "configure", "--org", "acme", "--json"]);
+    assert_eq!(
+        (&settings["numberFormat"], &settings["voidIssuesCreditNote"]),
+        (&json!("ACN-{YY}-{SEQ:3}"), &json!(true))
+    );
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = audit(&env, &["setting.update"]).await;
+        if rows.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rows,
+        [
+            row("setting.update", "creditNoteNumberFormat", "SUCCESS"),
+            row("setting.update", "voidIssuesCreditNote", "SUCCESS"),
+        ]
+    );
 }
