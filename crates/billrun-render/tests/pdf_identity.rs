@@ -51,7 +51,10 @@ fn a_facturx_rerender_gives_the_same_bytes() {
     let (first, xml) = render_facturx(&doc, &EInvoiceKind::invoice()).unwrap();
     let _ = render_pdf(&sample_long());
     let (second, _) = render_facturx(&doc, &EInvoiceKind::invoice()).unwrap();
-    assert!(first == second, "the same Factur-X invoice rendered twice differs");
+    assert!(
+        first == second,
+        "the same Factur-X invoice rendered twice differs"
+    );
     assert_eq!(file_id(&first)[0].len(), 32);
     assert!(!xml.is_empty());
 }

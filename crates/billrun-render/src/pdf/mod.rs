@@ -105,7 +105,11 @@ pub fn file_id(lo: &lopdf::Document) -> String {
             other => h.write(format!("{id:?}{other:?}").as_bytes()),
         }
     }
-    format!("{:016x}{:016x}", h.0, h.0.rotate_left(29) ^ 0x6269_6c6c_7275_6e00)
+    format!(
+        "{:016x}{:016x}",
+        h.0,
+        h.0.rotate_left(29) ^ 0x6269_6c6c_7275_6e00
+    )
 }
 
 /// Replaces printpdf's random `/ID` with [`file_id`].
