@@ -39,7 +39,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>) -> Result<()> {
     crate::demo::print_summary(pool, |rows| super::invoice::invoice_table(rows).print()).await?;
     crate::demo::print_documents(pool, &config).await?;
     println!(
-        "\nsee one: billrun invoice show --org {} INV-2026-00028 [--pdf invoice.pdf]",
+        "\nsee one: billrun invoice show --org {} INV-2026-00032 [--pdf invoice.pdf]",
         crate::demo::ORG
     );
     println!("\n{}", crate::demo::CATCH_UP_WARNING);

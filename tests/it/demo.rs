@@ -163,6 +163,9 @@ async fn the_demos_entitlement_and_pricing_rule_lines_read_well_on_the_pdf() {
     );
     for expected in [
         "API calls 13,411 $526.50",
+        "Tier 1 1,000 $0.10 $100.00",
+        "Tier 2, above 1,000 9,000 $0.05 $450.00",
+        "Tier 3, above 10,000: 35 packages of 100 at $1.00 3,411 $35.00",
         "1 Jan 2026 – 31 Jan 2026 · Pricing rule “10 % off API calls over $500”: $585.00 → $526.50",
         "Pricing rule “10 % off API calls over $500” -$58.50",
         "Subtotal $860.02",

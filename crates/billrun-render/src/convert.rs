@@ -10,6 +10,7 @@ use billrun_core::{Currency, Period};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::describe;
 use crate::logo::Logo;
 use crate::model::*;
 use crate::money::{format_quantity, Amount};
@@ -184,7 +185,7 @@ fn line(item: &LineItem, c: Currency) -> Line {
             Some(card) if *card == item.display_name => readable_name(&item.display_name),
             _ => item.display_name.clone(),
         },
-        description: match (item.kind, description(item, c), item.period) {
+        description: match (item.kind, describe::description(item, c), item.period) {
             _ if is_license => None,
             // A license period names its days: "21 licenses x 12 of 31 days (1 Jan –
             // 12 Jan 2026)".
@@ -264,27 +265,6 @@ pub fn readable_name(name: &str) -> String {
     }
 }
 
-/// A pricing rule's note in the core's words (README "Pricing rules"), written for
-/// a reader: the changed line's "pricing rule NAME: 585.00 -> 526.50" becomes
-/// "Pricing rule “NAME”: $585.00 → $526.50", the adjustment's (or an added line's)
-/// "pricing rule NAME" becomes "Pricing rule “NAME”". Any other text: none.
-fn rule_note(part: &str, c: Currency) -> Option<String> {
-    let rest = part.strip_prefix("pricing rule ")?;
-    let change = rest.rsplit_once(": ").and_then(|(name, change)| {
-        let (old, new) = change.split_once(" -> ")?;
-        let (old, new) = (old.parse::<Decimal>().ok()?, new.parse::<Decimal>().ok()?);
-        Some((name, old, new))
-    });
-    Some(match change {
-        Some((name, old, new)) => format!(
-            "Pricing rule “{name}”: {} → {}",
-            Amount::money(old, c).display,
-            Amount::money(new, c).display
-        ),
-        None => format!("Pricing rule “{rest}”"),
-    })
-}
-
 /// A breakdown of one slab with the line's own quantity and amount (a VOLUME or
 /// single-slab price) repeats the line: it is left out.
 fn adds_nothing(item: &LineItem) -> bool {
@@ -295,48 +275,6 @@ fn adds_nothing(item: &LineItem) -> bool {
                 && only.quantity == item.quantity
         }
         _ => false,
-    }
-}
-
-/// The core's description, unless it only repeats the quantity ("12500 units") or
-/// the fee ("99"), which the quantity and unit-price columns already show. Its
-/// parts (the core joins notes with "; ") are read one by one: a part that only
-/// repeats the quantity is left out, and a pricing rule's note is written for a
-/// reader ([`rule_note`]).
-fn description(item: &LineItem, c: Currency) -> Option<String> {
-    let d = item.description.as_deref()?.trim();
-    if !d.contains("pricing rule ") {
-        return plain_description(item, d);
-    }
-    let parts: Vec<String> = d
-        .split("; ")
-        .filter_map(|part| rule_note(part, c).or_else(|| plain_description(item, part)))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
-}
-
-/// [`description`] of one part `d` of `item`'s description.
-fn plain_description(item: &LineItem, d: &str) -> Option<String> {
-    let d = d.trim();
-    // Invoices closed before the fee moved to the unit-price column read
-    // "99 prorated for 11 of 31 days": the fee is left to that column.
-    let d = match d.split_once(" prorated for ") {
-        Some((fee, rest)) if fee.parse::<Decimal>().is_ok() => format!("prorated for {rest}"),
-        _ => d.to_string(),
-    };
-    let d = d.as_str();
-    let repeats_quantity = item
-        .quantity
-        .is_some_and(|q| d == format!("{q} units") || d == format!("{} units", q.normalize()));
-    let is_bare_number = d.parse::<Decimal>().is_ok();
-    let is_sub_line = matches!(
-        item.kind,
-        LineKind::Slab | LineKind::Adjustment | LineKind::LicensePeriod
-    );
-    if d.is_empty() || (!is_sub_line && (repeats_quantity || is_bare_number)) {
-        None
-    } else {
-        Some(d.to_string())
     }
 }
 
@@ -580,35 +518,6 @@ mod tests {
         assert_eq!(
             line(&credits, Currency::USD).display_name,
             "Monthly credits"
-        );
-    }
-
-    #[test]
-    fn a_pricing_rules_note_names_the_rule_and_the_amounts_in_money() {
-        // 10 % off 585.00 = 526.50; the adjustment is 526.50 - 585.00 = -58.50.
-        let mut calls = item(LineKind::PricePlan, "api_calls", "13411", None, "526.50");
-        calls.display_name = "API calls".into();
-        calls.description =
-            Some("13411 units; pricing rule 10 % off usage: 585.00 -> 526.50".into());
-        let mut adjustment = item(LineKind::Adjustment, "api_calls", "0", None, "-58.50");
-        adjustment.quantity = None;
-        adjustment.description = Some("pricing rule 10 % off usage".into());
-        calls.children = vec![adjustment];
-        let v = line(&calls, Currency::USD);
-        assert_eq!(
-            v.description.as_deref(),
-            Some("Pricing rule “10 % off usage”: $585.00 → $526.50"),
-            "\"13411 units\" repeats the quantity"
-        );
-        assert_eq!(
-            v.sub_lines[0].description.as_deref(),
-            Some("Pricing rule “10 % off usage”")
-        );
-        // Another note before the rule's is kept.
-        calls.description = Some("prorated; pricing rule r: 10 -> 9".into());
-        assert_eq!(
-            line(&calls, Currency::EUR).description.as_deref(),
-            Some("prorated; Pricing rule “r”: €10.00 → €9.00")
         );
     }
 
