@@ -16,9 +16,10 @@ pub async fn run(pool: &PgPool, config: Arc<Config>) -> Result<()> {
     let (accounts, events) = crate::demo::load_sample_data(pool).await?;
     let as_of = crate::demo::as_of();
     println!(
-        "billrun demo: organisation {:?} (Europe/Berlin, USD and EUR): {accounts} accounts on 3 plans, \
+        "billrun demo: organisation {:?} (Europe/Berlin, USD and EUR): {accounts} accounts on {} plans, \
          {events} usage events from 1 Jan to 14 Feb 2026",
-        crate::demo::ORG
+        crate::demo::ORG,
+        crate::demo::PLANS.len()
     );
     println!("bill run as of {as_of} (15 Feb 2026, 00:00 in Berlin): cycle-close, close-chunk, finalize-chunk, render-chunk, deliver-chunk jobs");
     let bill_run = NewJob {
@@ -38,7 +39,7 @@ pub async fn run(pool: &PgPool, config: Arc<Config>) -> Result<()> {
     crate::demo::print_summary(pool, |rows| super::invoice::invoice_table(rows).print()).await?;
     crate::demo::print_documents(pool, &config).await?;
     println!(
-        "\nsee one: billrun invoice show --org {} INV-2026-00028 [--pdf invoice.pdf]",
+        "\nsee one: billrun invoice show --org {} INV-2026-00032 [--pdf invoice.pdf]",
         crate::demo::ORG
     );
     println!("\n{}", crate::demo::CATCH_UP_WARNING);

@@ -1,13 +1,15 @@
 //! `billrun demo`: a complete bill run on built-in sample data.
 //!
-//! One organisation ("demo", Acme Analytics, Europe/Berlin, USD and EUR), three
+//! One organisation ("demo", Acme Analytics, Europe/Berlin, USD and EUR), four
 //! plans that between them use every kind of rate card billrun bills (`starter`:
 //! VOLUME usage, a prorated in-advance fee and a one-time setup fee; `growth`: the
 //! example plan of Togai's docs with TIERED/PACKAGE usage and a min/max rate, an
 //! in-advance platform fee, seats, a minimum commitment and a credit grant;
 //! `enterprise`: anniversary cycles, FLAT + PACKAGE token tiers, a COUNT meter with a
-//! minimum rate, WEEKLY seat windows and a commitment), 36 accounts attached through
-//! January 2026, and six weeks of usage and seat changes. The data is generated
+//! minimum rate, WEEKLY seat windows and a commitment; `team`: a feature's monthly
+//! allowance sold in advance and its overage), a pricing rule (`growth`: 10 % off API
+//! calls when they come to more than 500.00), 40 accounts attached through January
+//! 2026, and six weeks of usage and seat changes. The data is generated
 //! deterministically and replaces any earlier demo organisation, so every run
 //! prints the same invoices. The bill run goes through the queue like production.
 
@@ -32,11 +34,17 @@ pub fn as_of() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-const PLANS: &[(&str, &str)] = &[
+/// The demo's plans: each plan's id and its Togai plan file (`src/demo/<id>.json`).
+pub const PLANS: &[(&str, &str)] = &[
     ("starter", include_str!("starter.json")),
     ("growth", include_str!("growth.json")),
     ("enterprise", include_str!("enterprise.json")),
+    ("team", include_str!("team.json")),
 ];
+
+/// How many of the sample customers are on the `team` plan (the other plans have
+/// all twelve).
+const TEAM_ACCOUNTS: usize = 4;
 
 /// A small deterministic generator (so the demo prints the same every time).
 struct Lcg(u64);
@@ -189,6 +197,17 @@ pub async fn load_sample_data(pool: &PgPool) -> Result<(usize, usize)> {
         .execute(&mut *tx)
         .await?;
     }
+    // The feature the `team` plan's entitlement and overage cards count (README
+    // "Entitlements"): the `calls` of `api` events.
+    sqlx::query(
+        "INSERT INTO features (org_id, id, name, billable_name, schema_associations, created_at)
+         VALUES ($1, 'api_calls', 'api_calls', 'API calls', $2, $3)",
+    )
+    .bind(ORG)
+    .bind(json!([{"schemaName": "api", "attributeName": "calls"}]))
+    .bind(as_of())
+    .execute(&mut *tx)
+    .await?;
     for (name, text) in PLANS {
         let raw: Value = serde_json::from_str(text)?;
         let plan =
@@ -227,18 +246,26 @@ pub async fn load_sample_data(pool: &PgPool) -> Result<(usize, usize)> {
     let mut events: Vec<(String, String, String, DateTime<Utc>, Value, Value)> = Vec::new();
     let mut accounts = 0;
     for (p, (plan, _)) in PLANS.iter().enumerate() {
-        for (i, name) in names.iter().enumerate() {
+        let on_plan = if *plan == "team" {
+            TEAM_ACCOUNTS
+        } else {
+            names.len()
+        };
+        for (i, name) in names.iter().take(on_plan).enumerate() {
             let id = format!("{plan}-{:02}", i + 1);
             let currency = if *plan == "starter" && i % 3 == 2 {
                 "EUR"
             } else {
                 "USD"
             };
-            // Most accounts start on Jan 1; every fourth mid-month (prorated).
+            // Most accounts start on Jan 1; every fourth mid-month (prorated). The
+            // `team` plan's allowance is not prorated: its accounts start on Jan 1.
             let from = NaiveDate::from_ymd_opt(
                 2026,
                 1,
-                if i % 4 == 3 {
+                if *plan == "team" {
+                    1
+                } else if i % 4 == 3 {
                     10 + i as u32
                 } else {
                     1 + (p as u32) * (i as u32 % 3)
@@ -281,7 +308,7 @@ pub async fn load_sample_data(pool: &PgPool) -> Result<(usize, usize)> {
             .await?;
             accounts += 1;
 
-            if *plan != "starter" {
+            if matches!(*plan, "growth" | "enterprise") {
                 let seats = 3 + rng.next(20) as i64;
                 let at = |d: NaiveDate| {
                     chrono_tz::Europe::Berlin

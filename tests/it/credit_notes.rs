@@ -374,9 +374,12 @@ fn credit_note_document_shows_the_note(cli: &TestEnv, invoice: &str) {
         "Total",
         "$72.97",
         "VAT 19%: $6.33",
+        // The reason in words, not its code (issue 16: no raw ids on documents).
+        "Duplicated charge",
     ] {
         assert!(text.contains(expected), "{expected:?} in:\n{text}");
     }
+    assert!(!text.contains("DUPLICATED_CHARGE"), "{text}");
     let python =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/facturx-venv/bin/python");
     let out = std::process::Command::new(python)

@@ -91,10 +91,7 @@ async fn every_finalized_invoice_gets_its_documents_once_and_they_read_back() {
             .join(" ")
     };
     assert_eq!(row("API calls"), "API calls 15,000 $600.00");
-    assert_eq!(
-        row("slab 3"),
-        "slab 3 (above 10000: 5000 x 0.01) 5,000 $0.01 $50.00"
-    );
+    assert_eq!(row("Tier 3"), "Tier 3, above 10,000 5,000 $0.01 $50.00");
     assert_eq!(row("Platform fee"), "Platform fee 1 $99.00 $99.00");
     assert!(text.contains("Usage"), "the tag as a word: {text}");
     assert!(!text.contains("Credits"), "no credits, no row: {text}");

@@ -10,6 +10,7 @@ use billrun_core::{Currency, Period};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::describe;
 use crate::logo::Logo;
 use crate::model::*;
 use crate::money::{format_quantity, Amount};
@@ -184,7 +185,7 @@ fn line(item: &LineItem, c: Currency) -> Line {
             Some(card) if *card == item.display_name => readable_name(&item.display_name),
             _ => item.display_name.clone(),
         },
-        description: match (item.kind, description(item), item.period) {
+        description: match (item.kind, describe::description(item, c), item.period) {
             _ if is_license => None,
             // A license period names its days: "21 licenses x 12 of 31 days (1 Jan –
             // 12 Jan 2026)".
@@ -274,32 +275,6 @@ fn adds_nothing(item: &LineItem) -> bool {
                 && only.quantity == item.quantity
         }
         _ => false,
-    }
-}
-
-/// The core's description, unless it only repeats the quantity ("12500 units") or
-/// the fee ("99"), which the quantity and unit-price columns already show.
-fn description(item: &LineItem) -> Option<String> {
-    let d = item.description.as_deref()?.trim();
-    // Invoices closed before the fee moved to the unit-price column read
-    // "99 prorated for 11 of 31 days": the fee is left to that column.
-    let d = match d.split_once(" prorated for ") {
-        Some((fee, rest)) if fee.parse::<Decimal>().is_ok() => format!("prorated for {rest}"),
-        _ => d.to_string(),
-    };
-    let d = d.as_str();
-    let repeats_quantity = item
-        .quantity
-        .is_some_and(|q| d == format!("{q} units") || d == format!("{} units", q.normalize()));
-    let is_bare_number = d.parse::<Decimal>().is_ok();
-    let is_sub_line = matches!(
-        item.kind,
-        LineKind::Slab | LineKind::Adjustment | LineKind::LicensePeriod
-    );
-    if d.is_empty() || (!is_sub_line && (repeats_quantity || is_bare_number)) {
-        None
-    } else {
-        Some(d.to_string())
     }
 }
 

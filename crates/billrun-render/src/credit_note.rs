@@ -49,7 +49,9 @@ impl InvoiceDocument {
             .iter()
             .map(|l| Line {
                 kind: LineKind::PricePlan,
-                display_name: l.display_name.clone(),
+                // A card without a display name is its name as words, as on the
+                // invoice.
+                display_name: crate::convert::readable_name(&l.display_name),
                 description: None,
                 quantity: None,
                 unit_price: None,
@@ -104,6 +106,7 @@ impl InvoiceDocument {
                 invoice_number: invoice.number.clone(),
                 invoice_date: invoice.invoice_date,
                 reason: note.reason.clone(),
+                reason_label: crate::convert::readable_name(&note.reason.to_ascii_lowercase()),
                 description: note.description.clone(),
                 summary,
             }),

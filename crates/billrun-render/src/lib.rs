@@ -32,6 +32,7 @@ pub mod bench;
 mod convert;
 pub mod countries;
 pub mod credit_note;
+mod describe;
 pub mod facturx;
 pub mod html;
 pub mod logo;

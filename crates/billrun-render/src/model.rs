@@ -96,6 +96,8 @@ pub struct CreditedInvoice {
     pub invoice_date: Option<Day>,
     /// The reason code (`ORDER_CHANGE`...), as stored.
     pub reason: String,
+    /// The reason as the documents print it: the code in words (`Order change`).
+    pub reason_label: String,
     /// The operator's free text (may be empty).
     pub description: String,
     /// `"Credit note CN-2026-0001 for invoice INV-2026-0001"`.

@@ -77,10 +77,35 @@ pub(super) fn entitlement_charge(
         .get(&ctx.currency)
         .ok_or_else(|| ctx.no_rate(&card.card))?;
     let mut line = ctx.line(CardKind::BillingEntitlement, &card.card, quantity);
-    line.description = format!("{quantity} {} entitled", card.feature_id);
+    // The feature's id is not for a reader (the line's display name says what it
+    // is): "10,000 included".
+    line.description = format!("{} included", count(quantity));
     let rating = rate(&card.rate_plan, rates, quantity);
     ctx.settle(&mut line, rating_details(&rating, rates, ctx.window.billed));
     Ok(Some(line))
+}
+
+/// A quantity as the line's description writes it: thousands separated by commas,
+/// no trailing zeros (`20,167`, `1,234.5`), as the documents print quantities.
+fn count(d: Decimal) -> String {
+    let text = d.normalize().to_string();
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let mut out = sign.to_string();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
 }
 
 /// One cycle's use and allowance of a feature, as an overage card counts them.
@@ -121,24 +146,29 @@ pub(super) fn overage_charge(
     let quantity = card.max_quantity.map_or(over, |max| over.min(max));
     let mut line = ctx.line(CardKind::EntitlementOverage, &card.card, quantity);
     line.description = match cycles {
-        [c] if c.index == ctx.window.index => {
-            format!("{} used, {} entitled: {quantity} over", c.used, c.allowance)
-        }
+        [c] if c.index == ctx.window.index => format!(
+            "{} used, {} included: {} over",
+            count(c.used),
+            count(c.allowance),
+            count(over)
+        ),
         _ => {
             let parts: Vec<String> = cycles
                 .iter()
                 .map(|c| {
                     format!(
-                        "cycle {}: {} used, {} entitled",
-                        c.index, c.used, c.allowance
+                        "cycle {}: {} used, {} included",
+                        c.index,
+                        count(c.used),
+                        count(c.allowance)
                     )
                 })
                 .collect();
-            format!("{}: {quantity} over", parts.join("; "))
+            format!("{}: {} over", parts.join("; "), count(over))
         }
     };
     if quantity < over {
-        line.description += &format!(" (maxQuantity {})", quantity);
+        line.description += &format!(", {} billed (the most per cycle)", count(quantity));
     }
     rate_per_cycle(ctx, &card.rate_plan, rates, quantity, &mut line);
     Ok(line)

@@ -118,8 +118,8 @@ fn interval_3_offset_0_bills_cycle_0_then_the_overage_of_cycles_1_to_3_in_cycle_
     assert_eq!((over.quantity, over.amount), (dec!(500), dec!(19.00)));
     assert_eq!(
         over.description,
-        "cycle 1: 1200 used, 1000 entitled; cycle 2: 900 used, 1000 entitled; \
-         cycle 3: 1300 used, 1000 entitled: 500 over"
+        "cycle 1: 1,200 used, 1,000 included; cycle 2: 900 used, 1,000 included; \
+         cycle 3: 1,300 used, 1,000 included: 500 over"
     );
     assert_eq!(over.cycle_index, 3);
     // The allowance itself is still sold every cycle: 49.00 in each.

@@ -86,13 +86,15 @@ fn an_allowance_of_1000_with_1400_used_bills_400_at_the_overage_slabs() {
     let slabs: Vec<_> = over.details.iter().map(|d| d.amount).collect();
     assert_eq!(slabs, [dec!(15.00), dec!(2.00)]);
     assert_eq!(over.timing, InvoiceTiming::InArrears);
-    assert_eq!(over.description, "1400 used, 1000 entitled: 400 over");
+    assert_eq!(over.description, "1,400 used, 1,000 included: 400 over");
     // The allowance's price: one FLAT slab of 49.00, billed in advance.
     let allowance = line(&c, CardKind::BillingEntitlement).unwrap();
     assert_eq!(
         (allowance.quantity, allowance.amount),
         (dec!(1000), dec!(49.00))
     );
+    // Its description names no feature id ("api_calls"): the display name does.
+    assert_eq!(allowance.description, "1,000 included");
     assert!(allowance.timing.is_billed_in_advance());
     // Within the allowance nothing is over: 900 used is a line of 0.00.
     let c = charges(&plan, &input(0, dec!(900), dec!(0)));
@@ -107,7 +109,10 @@ fn max_quantity_caps_the_overage_billed() {
     let over = line(&c, CardKind::EntitlementOverage).unwrap();
     // 400 over, capped at 350: 300 x 0.05 + 50 x 0.02 = 15.00 + 1.00 = 16.00.
     assert_eq!((over.quantity, over.amount), (dec!(350), dec!(16.00)));
-    assert!(over.description.ends_with("(maxQuantity 350)"));
+    assert_eq!(
+        over.description,
+        "1,400 used, 1,000 included: 400 over, 350 billed (the most per cycle)"
+    );
 }
 
 #[test]

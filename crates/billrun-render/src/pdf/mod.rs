@@ -19,7 +19,7 @@ pub mod image;
 pub mod layout;
 
 use chrono::{DateTime, Utc};
-use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
+use printpdf::{FontId, Mm, PdfDocument, PdfFont, PdfPage, PdfSaveOptions, XObject, XObjectId};
 
 use crate::model::InvoiceDocument;
 use canvas::FontIds;
@@ -41,13 +41,28 @@ pub(crate) fn layout_document(doc: &InvoiceDocument) -> lopdf::Document {
     let fonts = Fonts::get();
     let mut pdf = PdfDocument::new(&format!("{} {}", doc.title, doc.number));
     PdfInfo::of(doc).apply(&mut pdf);
+    // Fixed resource names instead of printpdf's `add_font` / `add_xobject` ones,
+    // which come from a process-wide counter (see [`file_id`]).
     let ids = FontIds {
-        regular: pdf.add_font(&fonts.regular),
-        bold: pdf.add_font(&fonts.bold),
+        regular: FontId(REGULAR_FONT.to_string()),
+        bold: FontId(BOLD_FONT.to_string()),
     };
-    let logo = doc.organisation.logo.as_ref().map(|l| PlacedLogo {
-        id: pdf.add_xobject(l.pdf_image()),
-        px: (l.width(), l.height()),
+    for (id, font) in [(&ids.regular, &fonts.regular), (&ids.bold, &fonts.bold)] {
+        pdf.resources
+            .fonts
+            .map
+            .insert(id.clone(), PdfFont::new(font.clone()));
+    }
+    let logo = doc.organisation.logo.as_ref().map(|l| {
+        let id = XObjectId(LOGO.to_string());
+        pdf.resources
+            .xobjects
+            .map
+            .insert(id.clone(), XObject::External(l.pdf_image().clone()));
+        PlacedLogo {
+            id,
+            px: (l.width(), l.height()),
+        }
     });
     let pages = layout::draw(doc, &ids, logo.as_ref())
         .into_iter()
@@ -61,7 +76,65 @@ pub(crate) fn layout_document(doc: &InvoiceDocument) -> lopdf::Document {
     };
     // Save warnings are informational (e.g. which glyphs were subset); the layout
     // only uses operations printpdf supports.
-    pdf.to_lopdf_document(&opts, &mut Vec::new())
+    let mut lo = pdf.to_lopdf_document(&opts, &mut Vec::new());
+    set_file_id(&mut lo);
+    lo
+}
+
+/// The resource name of the regular face. Its first six capitals are the subset
+/// tag of the embedded font (`BRSANS+DejaVuSans`; ISO 32000-1 §9.6.4 asks six
+/// upper-case letters), as the bold face's.
+const REGULAR_FONT: &str = "BRSANS";
+/// The resource name of the bold face.
+const BOLD_FONT: &str = "BRBOLD";
+/// The resource name of the logo image.
+const LOGO: &str = "Logo";
+
+/// The file identifier (the trailer's `/ID`, ISO 32000-1 §14.4) of a document laid
+/// out by [`layout_document`]: a digest of its streams (the pages' drawing, the font
+/// subsets, the logo) and its document information, both halves the same. printpdf
+/// writes a random one and names fonts and images from a process-wide counter, so
+/// re-rendering an invoice gave another file; with this and the fixed resource
+/// names the same document gives the same bytes (README "PDF documents"), and
+/// another document (another number, line or amount) another `/ID`.
+pub fn file_id(lo: &lopdf::Document) -> String {
+    let mut h = Fnv::default();
+    for (id, object) in &lo.objects {
+        match object {
+            lopdf::Object::Stream(s) => h.write(&s.content),
+            other => h.write(format!("{id:?}{other:?}").as_bytes()),
+        }
+    }
+    format!(
+        "{:016x}{:016x}",
+        h.0,
+        h.0.rotate_left(29) ^ 0x6269_6c6c_7275_6e00
+    )
+}
+
+/// Replaces printpdf's random `/ID` with [`file_id`].
+fn set_file_id(lo: &mut lopdf::Document) {
+    let id = lopdf::Object::String(file_id(lo).into_bytes(), lopdf::StringFormat::Literal);
+    lo.trailer
+        .set("ID", lopdf::Object::Array(vec![id.clone(), id]));
+}
+
+/// FNV-1a, 64 bits, fed in pieces: an identifier, not a security digest.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// Compresses `lo`'s streams ([`compress_fast`]) and writes it out.

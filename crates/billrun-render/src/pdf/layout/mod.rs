@@ -263,7 +263,7 @@ impl<'a> Layout<'a> {
         // A credit note names the invoice it credits and why (README "Credit notes").
         if let Some(c) = &doc.credit_note {
             rows.push(("For invoice", c.invoice_number.clone()));
-            rows.push(("Reason", c.reason.clone()));
+            rows.push(("Reason", c.reason_label.clone()));
         }
         if let Some(d) = &doc.due_date {
             rows.push(("Due date", d.display.to_string()));
