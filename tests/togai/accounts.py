@@ -127,7 +127,8 @@ refused(400, licenses.add_license_update_entry, LicenseUpdateRequest(
 settings = SettingsApi(api)
 listed = settings.list_setting()
 check({s.id for s in listed.data} == {"baseCurrency", "enabledCurrencies", "netTermDays",
-                                      "invoiceNumberFormat"}, f"settings: {listed!r}")
+                                      "invoiceNumberFormat", "creditNoteNumberFormat",
+                                      "voidIssuesCreditNote"}, f"settings: {listed!r}")
 changed = settings.update_setting("netTermDays", UpdateSettingRequest(value="45"))
 check(changed.value == "45", f"changed: {changed!r}")
 check(settings.get_setting("netTermDays").value == "45", "netTermDays read back")
