@@ -168,7 +168,9 @@ fn max_quantity_caps_the_overage_of_the_cycles_billed_together() {
     let c = charges(&plan, &closing(3, &used, false));
     let over = line(&c, CardKind::EntitlementOverage).unwrap();
     assert_eq!((over.quantity, over.amount), (dec!(350), dec!(16.00)));
-    assert!(over.description.ends_with("(maxQuantity 350)"));
+    assert!(over
+        .description
+        .ends_with(": 500 over, 350 billed (the most per cycle)"));
 }
 
 #[test]
