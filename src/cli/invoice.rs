@@ -409,8 +409,8 @@ fn print_lines(line: &serde_json::Value, depth: usize, currency: Option<billrun_
                     _ => d.to_string(),
                 }
             });
-        let name = match described {
-            Some(d) if depth > 2 => d,
+        let name = match &described {
+            Some(d) if depth > 2 => d.clone(),
             _ => {
                 let shown = c["displayName"].as_str().unwrap_or("");
                 if depth == 1 || c["cardName"].as_str() == Some(shown) {
@@ -425,7 +425,9 @@ fn print_lines(line: &serde_json::Value, depth: usize, currency: Option<billrun_
         let periods = c["children"]
             .as_array()
             .is_some_and(|k| !k.is_empty() && k.iter().all(|k| k["kind"] == "LICENSE_PERIOD"));
-        let detailed = depth > 2 && c["description"].as_str().is_some_and(|d| !d.is_empty());
+        // A tier's wording names the tier, not its quantity ("Tier 2, above 1,000"):
+        // like the documents' quantity column, it keeps it.
+        let detailed = depth > 2 && described.is_some() && c["kind"] != "SLAB";
         let qty = c["quantity"]
             .as_str()
             .filter(|_| !periods && !detailed)

@@ -184,7 +184,8 @@ async fn the_demos_entitlement_and_pricing_rule_lines_read_well_on_the_pdf() {
     // 16: it printed "slab 1 (above 0: ...)" and "pricing rule ... -> ...").
     let text = env.ok(&["invoice", "show", "--org", "demo", "INV-2026-00032"]);
     for expected in [
-        "Tier 2, above 1,000",
+        // A tier keeps its quantity, as in the documents' column: 9,000 x 0.05 = 450.00.
+        "Tier 2, above 1,000 x 9000 @ 0.05  450.00",
         "Tier 3, above 10,000: 35 packages of 100 at $1.00",
         "Pricing rule “10 % off API calls over $500”",
     ] {
