@@ -306,6 +306,8 @@ fn print_invoice(i: &InvoiceView) {
         i.status,
         if i.stale {
             " (stale: usage changed, recomputed on the next cycle-close)"
+        } else if i.paid_by_credit_notes {
+            " (paid by credit notes: they took its balance to 0)"
         } else {
             ""
         }
@@ -333,7 +335,8 @@ fn print_invoice(i: &InvoiceView) {
         );
     }
     println!("lines:");
-    print_lines(&i.lines["grandTotal"], 1);
+    let currency = billrun_core::Currency::parse(&i.currency).ok();
+    print_lines(&i.lines["grandTotal"], 1, currency);
     println!("sub-total:    {}", money(i, i.sub_total));
     if !i.true_up.is_zero() {
         println!("true-up:      {}", money(i, i.true_up));
@@ -378,7 +381,11 @@ fn print_invoice(i: &InvoiceView) {
 
 /// The charge groups of the tree (the grand total's GROUP children) and everything
 /// under them; the true-up, credits and total follow as summary lines.
-fn print_lines(line: &serde_json::Value, depth: usize) {
+///
+/// A sub-line's detail is worded as the documents word it
+/// ([`billrun_render::describe_line`]: "Tier 2, above 1,000", "Pricing rule
+/// “NAME”: $585.00 → $526.50", "minimum charge $10.00"), not as stored.
+fn print_lines(line: &serde_json::Value, depth: usize, currency: Option<billrun_core::Currency>) {
     let Some(children) = line["children"].as_array() else {
         return;
     };
@@ -390,8 +397,20 @@ fn print_lines(line: &serde_json::Value, depth: usize) {
         // (...)"), as on the documents; a line by its display name.
         // A name that is an identifier (a tag, a card without a display name) is
         // written as words, as the documents write it.
-        let name = match c["description"].as_str() {
-            Some(d) if depth > 2 && !d.is_empty() => d.to_string(),
+        let described = c["description"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                let item = serde_json::from_value::<billrun_core::invoice::LineItem>(c.clone());
+                match (item, currency) {
+                    (Ok(item), Some(cur)) => {
+                        billrun_render::describe_line(&item, cur).unwrap_or_else(|| d.to_string())
+                    }
+                    _ => d.to_string(),
+                }
+            });
+        let name = match &described {
+            Some(d) if depth > 2 => d.clone(),
             _ => {
                 let shown = c["displayName"].as_str().unwrap_or("");
                 if depth == 1 || c["cardName"].as_str() == Some(shown) {
@@ -406,7 +425,9 @@ fn print_lines(line: &serde_json::Value, depth: usize) {
         let periods = c["children"]
             .as_array()
             .is_some_and(|k| !k.is_empty() && k.iter().all(|k| k["kind"] == "LICENSE_PERIOD"));
-        let detailed = depth > 2 && c["description"].as_str().is_some_and(|d| !d.is_empty());
+        // A tier's wording names the tier, not its quantity ("Tier 2, above 1,000"):
+        // like the documents' quantity column, it keeps it.
+        let detailed = depth > 2 && described.is_some() && c["kind"] != "SLAB";
         let qty = c["quantity"]
             .as_str()
             .filter(|_| !periods && !detailed)
@@ -422,7 +443,7 @@ fn print_lines(line: &serde_json::Value, depth: usize) {
             "",
             indent = depth * 2
         );
-        print_lines(c, depth + 1);
+        print_lines(c, depth + 1, currency);
     }
 }
 

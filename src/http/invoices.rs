@@ -97,6 +97,10 @@ pub struct InvoiceSummary {
     pub paid_amount: Box<RawValue>,
     /// Days from invoice date to due date (0 for a draft).
     pub net_term_days: i32,
+    /// billrun's own field (not in Togai's `Invoice`; its client ignores it): true
+    /// when credit notes took the invoice's balance to 0 and so made it PAID
+    /// (README "Credit notes"), false otherwise.
+    pub paid_by_credit_notes: bool,
 }
 
 /// Togai's `ListInvoicesResponse`.
@@ -154,6 +158,7 @@ pub fn summary(i: &InvoiceView) -> InvoiceSummary {
         total_amount: number(i.total),
         paid_amount: number(paid),
         net_term_days: i.net_term_days.unwrap_or(0),
+        paid_by_credit_notes: i.paid_by_credit_notes,
     }
 }
 

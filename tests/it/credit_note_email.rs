@@ -305,6 +305,18 @@ async fn a_note_taking_the_balance_due_to_zero_makes_the_invoice_paid_without_it
     );
     let inv = env.json(&["invoice", "show", "--org", "acme", &n1, "--json"]);
     assert_eq!((s(&inv["status"]), s(&inv["amountDue"])), ("PAID", "0.00"));
+    // Shown as such (issue 16): `paidByCreditNotes`, and in the text.
+    assert_eq!(inv["paidByCreditNotes"], true, "{inv}");
+    let text = env.ok(&["invoice", "show", "--org", "acme", &n1]);
+    assert!(
+        text.contains("status:       PAID (paid by credit notes: they took its balance to 0)"),
+        "{text}"
+    );
+    let due = env.json(&["invoice", "show", "--org", "acme", &n2, "--json"]);
+    assert_eq!(
+        (s(&due["status"]), &due["paidByCreditNotes"]),
+        ("DUE", &serde_json::json!(false))
+    );
     let (paid_at, by_notes): (Option<chrono::DateTime<chrono::Utc>>, bool) =
         sqlx::query_as("SELECT paid_at, paid_by_credit_notes FROM invoices WHERE number = $1")
             .bind(&n1)

@@ -69,6 +69,32 @@ async fn partial_amount_and_void_credit_notes_on_taxed_invoices() {
         }
         cli.ok(&args);
     }
+    // Billing details with payment instructions and a closing note written for
+    // invoices: the credit note leaves the first out and words the second for itself.
+    cli.ok(&[
+        "billing-details",
+        "create",
+        "--org",
+        "acme",
+        "main",
+        "--legal-name",
+        "Acme GmbH",
+        "--country",
+        "DE",
+        "--payment-instructions",
+        "IBAN DE02 1203 0000 0000 2020 51",
+        "--footer-note",
+        "Questions about this invoice: billing@acme.example",
+    ]);
+    cli.ok(&[
+        "template",
+        "update",
+        "--org",
+        "acme",
+        "builtin",
+        "--billing-details",
+        "main",
+    ]);
     cli.ok(&["run", "cycle-close", "--now", "2026-02-01T00:00:00Z"]);
 
     // Each invoice: net 100.00 + 50.00 + 45.45 = 195.45; 19 %: 150.00 x 0.19 = 28.50;
@@ -103,6 +129,8 @@ async fn partial_amount_and_void_credit_notes_on_taxed_invoices() {
         "books=20.00",
         "--reason",
         "duplicated_charge",
+        "--description",
+        "Seats counted twice in January",
         "--at",
         "2026-02-05T10:00:00Z",
         "--json",
@@ -367,9 +395,9 @@ fn credit_note_document_shows_the_note(cli: &TestEnv, invoice: &str) {
         invoice,
         "Net total",
         "$63.34",
-        "VAT 19% (19%) on $43.34",
+        "VAT 19% on $43.34",
         "$8.23",
-        "VAT 7% (7%) on $20.00",
+        "VAT 7% on $20.00",
         "$1.40",
         "Total",
         "$72.97",
@@ -380,6 +408,28 @@ fn credit_note_document_shows_the_note(cli: &TestEnv, invoice: &str) {
         assert!(text.contains(expected), "{expected:?} in:\n{text}");
     }
     assert!(!text.contains("DUPLICATED_CHARGE"), "{text}");
+    // Issue 16: the free text and how the note was applied (all 72.97 off the
+    // balance, nothing refunded or made credits) in its CREDIT block; no PAYMENT block
+    // (nothing is to be paid), the closing note worded for a credit note, the tax rate
+    // once.
+    for expected in [
+        "CREDIT",
+        "Seats counted twice in January",
+        "Off the invoice's balance: $72.97",
+        "Questions about this credit note: billing@acme.example",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    for gone in [
+        "PAYMENT",
+        "IBAN DE02",
+        "Refunded",
+        "Added to the account's credits",
+        "this invoice",
+        "(19%)",
+    ] {
+        assert!(!text.contains(gone), "{gone:?} in:\n{text}");
+    }
     let python =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/facturx-venv/bin/python");
     let out = std::process::Command::new(python)

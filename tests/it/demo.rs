@@ -180,6 +180,21 @@ async fn the_demos_entitlement_and_pricing_rule_lines_read_well_on_the_pdf() {
         "{growth}"
     );
     assert_no_raw_ids(&growth);
+    // `invoice show` (text) words the slabs and the rule as the documents do (issue
+    // 16: it printed "slab 1 (above 0: ...)" and "pricing rule ... -> ...").
+    let text = env.ok(&["invoice", "show", "--org", "demo", "INV-2026-00032"]);
+    for expected in [
+        // A tier keeps its quantity, as in the documents' column: 9,000 x 0.05 = 450.00.
+        "Tier 2, above 1,000 x 9000 @ 0.05  450.00",
+        "Tier 3, above 10,000: 35 packages of 100 at $1.00",
+        "Pricing rule “10 % off API calls over $500”",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("slab ") && !text.contains("pricing rule ") && !text.contains("->"),
+        "{text}"
+    );
 
     env.ok(&[
         "credit-note",
@@ -192,6 +207,8 @@ async fn the_demos_entitlement_and_pricing_rule_lines_read_well_on_the_pdf() {
         "api_overage=50.00",
         "--reason",
         "order_change",
+        "--description",
+        "Overage billed before the plan change",
         "--at",
         "2026-02-20T10:00:00Z",
     ]);
@@ -204,8 +221,15 @@ async fn the_demos_entitlement_and_pricing_rule_lines_read_well_on_the_pdf() {
         "Reason Order change",
         "API calls over the allowance $50.00",
         "Total $50.00",
+        // Issue 16: its free text, and where the credit went (DUE: off the balance).
+        "Overage billed before the plan change",
+        "Off the invoice's balance: $50.00",
     ] {
         assert!(note.contains(expected), "{expected:?} in:\n{note}");
     }
+    assert!(
+        !note.contains("PAYMENT") && !note.contains("this invoice"),
+        "{note}"
+    );
     assert_no_raw_ids(&note);
 }

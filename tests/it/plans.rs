@@ -831,4 +831,12 @@ async fn card_minimum_and_maximum_are_prorated_in_a_partial_cycle_like_the_commi
         &shown,
         &["minimum charge 4.84 (10 for 15 of 31 days)", "2.84"],
     );
+    // The text words it as the documents do, in money (issue 16): 10 x 15 / 31 =
+    // 4.8387 -> $4.84 of the $10.00 minimum.
+    let text = c.ok(&["invoice", "show", "--org", "acme", &id]);
+    assert!(
+        text.contains("minimum charge $4.84 ($10.00 for 15 of 31 days)"),
+        "{text}"
+    );
+    assert!(!text.contains("minimum charge 4.84"), "{text}");
 }

@@ -133,22 +133,33 @@ impl InvoiceDocument {
     }
 }
 
-/// One rate's tax as the documents print it: "VAT 19% (19%) on $43.34", its
-/// taxable amount and tax (invoices and credit notes alike).
+/// One rate's tax as the documents print it: "VAT 19% on $43.34", its taxable
+/// amount and tax (invoices and credit notes alike). The rate is printed once: a
+/// name that already says it ("VAT 19%") is printed as it is, any other name
+/// gets it in parentheses ("Sales tax (7%) on $20.00"). See [`tax_label`].
 pub(crate) fn tax_line(t: &TaxTotal, c: Currency) -> TaxLine {
     let money = |d: Decimal| Amount::money(d, c);
     TaxLine {
         code: t.code.clone(),
-        label: format!(
-            "{} ({}%) on {}",
-            t.name,
-            t.percentage.normalize(),
-            money(t.taxable_amount).display
-        ),
+        label: tax_label(&t.name, t.percentage, &money(t.taxable_amount).display),
         category: t.category.clone(),
         percentage: t.percentage.normalize().to_string(),
         taxable: money(t.taxable_amount),
         amount: money(t.amount),
+    }
+}
+
+/// "NAME on TAXABLE" when the name already says the rate ("VAT 19%" at 19 %),
+/// else "NAME (RATE%) on TAXABLE": the rate is printed once (issue 16).
+fn tax_label(name: &str, percentage: Decimal, taxable: &str) -> String {
+    let rate = format!("{}%", percentage.normalize());
+    let says_rate = name
+        .split_whitespace()
+        .any(|word| word == rate || word.trim_matches(|ch| ch == '(' || ch == ')') == rate);
+    if says_rate {
+        format!("{name} on {taxable}")
+    } else {
+        format!("{name} ({rate}) on {taxable}")
     }
 }
 
@@ -281,6 +292,23 @@ fn adds_nothing(item: &LineItem) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tax_label_prints_the_rate_once() {
+        // Issue 16: "VAT 19% (19%) on $43.34" printed the rate twice.
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(tax_label("VAT 19%", d("19"), "$43.34"), "VAT 19% on $43.34");
+        assert_eq!(tax_label("VAT 7%", d("7.00"), "$20.00"), "VAT 7% on $20.00");
+        assert_eq!(
+            tax_label("Sales tax", d("8.875"), "$100.00"),
+            "Sales tax (8.875%) on $100.00"
+        );
+        // A name with another rate in it still gets the rate it is taxed at.
+        assert_eq!(
+            tax_label("VAT 19%", d("7"), "$1.00"),
+            "VAT 19% (7%) on $1.00"
+        );
+    }
 
     #[test]
     fn sample_maps_every_group_line_and_total() {

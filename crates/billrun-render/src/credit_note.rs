@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::model::{
-    CreditedInvoice, Day, InvoiceDocument, InvoiceStatus, Line, LineGroup, VatRate,
+    BillingDetails, CreditedInvoice, Day, InvoiceDocument, InvoiceStatus, Line, LineGroup, VatRate,
 };
 use crate::money::Amount;
 
@@ -26,8 +26,30 @@ pub struct CreditNoteHeader {
     pub issued_at: DateTime<Utc>,
     /// The reason code (`ORDER_CHANGE`...).
     pub reason: String,
-    /// Free text (may be empty).
+    /// Free text (may be empty); printed in the note's CREDIT block.
     pub description: String,
+    /// How much of the total went off the invoice's balance (invoice currency).
+    pub balance_amount: Decimal,
+    /// How much became account credits (a grant).
+    pub credit_amount: Decimal,
+    /// How much is refunded.
+    pub refund_amount: Decimal,
+}
+
+/// How a note's total was applied, as the document says it: one line per
+/// non-zero part, in the order balance, refund, credits ("Off the invoice's
+/// balance: $50.00", "Refunded: $22.97", "Added to the account's credits: $5.00").
+/// None when all three are zero (the data does not say).
+pub fn applied_lines(note: &CreditNoteHeader, currency: Currency) -> Vec<String> {
+    [
+        ("Off the invoice's balance", note.balance_amount),
+        ("Refunded", note.refund_amount),
+        ("Added to the account's credits", note.credit_amount),
+    ]
+    .into_iter()
+    .filter(|(_, amount)| !amount.is_zero())
+    .map(|(what, amount)| format!("{what}: {}", Amount::money(amount, currency).display))
+    .collect()
 }
 
 impl InvoiceDocument {
@@ -37,6 +59,12 @@ impl InvoiceDocument {
     /// tax per rate and the totals of `amounts` (amounts positive, as on the invoice:
     /// EN 16931 type 381). Status PAID-like: nothing is due on a note (amount due 0);
     /// no due date, no billed periods, no credits. `currency` is the invoice's.
+    ///
+    /// Nothing is to be paid on a note, so the seller's payment instructions are
+    /// left out: the note's CREDIT block (PDF and HTML, where the invoice has its
+    /// PAYMENT block) prints its free text and how it was applied
+    /// ([`applied_lines`]). The seller's closing note is worded for a credit note:
+    /// "this invoice" in it reads "this credit note" (issue 16).
     pub fn credit_note(
         invoice: &InvoiceDocument,
         note: &CreditNoteHeader,
@@ -107,9 +135,19 @@ impl InvoiceDocument {
                 invoice_date: invoice.invoice_date,
                 reason: note.reason.clone(),
                 reason_label: crate::convert::readable_name(&note.reason.to_ascii_lowercase()),
-                description: note.description.clone(),
+                description: note.description.trim().to_string(),
+                applied: applied_lines(note, currency),
                 summary,
             }),
+            billing_details: BillingDetails {
+                payment_instructions: Vec::new(),
+                footer_note: invoice
+                    .billing_details
+                    .footer_note
+                    .as_ref()
+                    .map(|n| n.replace("this invoice", "this credit note")),
+                ..invoice.billing_details.clone()
+            },
             ..invoice.clone()
         }
     }

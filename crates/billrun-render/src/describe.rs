@@ -15,12 +15,18 @@ use crate::money::{format_quantity, Amount};
 /// parts (the core joins notes with "; ") are read one by one: a part that only
 /// repeats the quantity is left out, and a pricing rule's note is written for a
 /// reader ([`rule_note`]), a slab's breakdown names its tier ([`slab_note`]).
-pub(crate) fn description(item: &LineItem, c: Currency) -> Option<String> {
+///
+/// Public as [`crate::describe_line`]: `billrun invoice show` words its lines with
+/// it, so the CLI and the documents say the same thing.
+pub fn description(item: &LineItem, c: Currency) -> Option<String> {
     let d = item.description.as_deref()?.trim();
     if item.kind == LineKind::Slab {
         if let Some(tier) = slab_note(d, c) {
             return Some(tier);
         }
+    }
+    if let Some(bound) = bound_note(d, c) {
+        return Some(bound);
     }
     if !d.contains("pricing rule ") {
         return plain_description(item, d);
@@ -76,6 +82,29 @@ fn rule_note(part: &str, c: Currency) -> Option<String> {
         ),
         None => format!("Pricing rule “{rest}”"),
     })
+}
+
+/// A minimum or maximum charge in the core's words (`billrun_core::charges`:
+/// "minimum charge 10.00", "minimum charge 4.84 (10.00 for 15 of 31 days)",
+/// "maximum charge 500.00") with its amounts in money, like every other amount on
+/// the documents: "minimum charge $10.00", "minimum charge $4.84 ($10.00 for 15 of
+/// 31 days)" (issue 16). Any other text: none.
+fn bound_note(d: &str, c: Currency) -> Option<String> {
+    let (bound, rest) = ["minimum charge ", "maximum charge "]
+        .into_iter()
+        .find_map(|b| Some((b, d.strip_prefix(b)?)))?;
+    let money = |v: &str| -> Option<String> { Some(Amount::money(v.parse().ok()?, c).display) };
+    match rest.split_once(" (") {
+        None => Some(format!("{bound}{}", money(rest)?)),
+        Some((amount, prorated)) => {
+            let (full, days) = prorated.strip_suffix(')')?.split_once(" for ")?;
+            Some(format!(
+                "{bound}{} ({} for {days})",
+                money(amount)?,
+                money(full)?
+            ))
+        }
+    }
 }
 
 /// A slab's breakdown in the core's words (`billrun_core::charges`: "slab 2 (above
@@ -134,6 +163,32 @@ mod tests {
             children: Vec::new(),
             tax: None,
         }
+    }
+
+    #[test]
+    fn a_minimum_charge_is_written_in_money() {
+        // Issue 16: "minimum charge 10.00" printed without its currency.
+        let adj = |d: &str| item(LineKind::Adjustment, None, d);
+        let eur = |d: &str| description(&adj(d), Currency::EUR);
+        let usd = |d: &str| description(&adj(d), Currency::USD);
+        assert_eq!(
+            usd("minimum charge 10.00").as_deref(),
+            Some("minimum charge $10.00")
+        );
+        // 10.00 x 15 / 31 = 4.8387... -> 4.84, as the core wrote it.
+        assert_eq!(
+            usd("minimum charge 4.84 (10.00 for 15 of 31 days)").as_deref(),
+            Some("minimum charge $4.84 ($10.00 for 15 of 31 days)")
+        );
+        assert_eq!(
+            eur("maximum charge 1500").as_deref(),
+            Some("maximum charge €1,500.00")
+        );
+        assert_eq!(
+            usd("minimum charge of the plan").as_deref(),
+            Some("minimum charge of the plan"),
+            "other text is left as written"
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub mod sandbox;
 pub use bench::{bench, BenchOptions, BenchReport};
 pub use convert::{readable_name, InvoiceHeader};
 pub use credit_note::CreditNoteHeader;
+pub use describe::description as describe_line;
 pub use facturx::{cii_xml, render_facturx, DocumentType, EInvoiceError, EInvoiceKind};
 pub use html::{
     check_policy, context_value, render_html, render_html_with, Template, BUILTIN_TEMPLATE,

@@ -98,8 +98,12 @@ pub struct CreditedInvoice {
     pub reason: String,
     /// The reason as the documents print it: the code in words (`Order change`).
     pub reason_label: String,
-    /// The operator's free text (may be empty).
+    /// The operator's free text (may be empty), printed in the CREDIT block.
     pub description: String,
+    /// How the note was applied, one line per part ("Off the invoice's balance:
+    /// $50.00", "Refunded: $22.97"); empty when the data does not say
+    /// ([`crate::credit_note::applied_lines`]).
+    pub applied: Vec<String>,
     /// `"Credit note CN-2026-0001 for invoice INV-2026-0001"`.
     pub summary: String,
 }
@@ -179,7 +183,8 @@ pub struct VatRate {
 pub struct TaxLine {
     /// The rate's code (`"DE_STANDARD"`).
     pub code: String,
-    /// What the invoice writes: `"VAT 19% (19%) on €1,334.60"`.
+    /// What the invoice writes: `"VAT 19% on €1,334.60"` (the rate in
+    /// parentheses only when the name does not say it: `"Sales tax (7%) on $20.00"`).
     pub label: String,
     /// UNCL5305 category (`S`, `AE`...).
     pub category: String,

@@ -177,6 +177,9 @@ async fn view_model(
         issued_at: note.created_at,
         reason: note.reason.clone(),
         description: note.description.clone(),
+        balance_amount: note.balance_amount,
+        credit_amount: note.credit_amount,
+        refund_amount: note.refund_amount,
     };
     Ok(InvoiceDocument::credit_note(
         &invoice, &header, &amounts, currency,

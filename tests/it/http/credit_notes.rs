@@ -185,6 +185,39 @@ async fn credit_notes_over_http() {
         "{body}"
     );
 
+    // `paidByCreditNotes` (billrun's own field): false while 209.28 is due; a note of
+    // everything left, 195.45 - 10.00 - 5.00 = 180.45 net with the rates' whole
+    // remaining tax (28.50 - 1.90 - 0.95 = 25.65, and 3.18): 180.45 + 25.65 + 3.18 =
+    // 209.28, takes the balance to 0: PAID, and true.
+    let path = format!("/invoices/{invoice}");
+    let (status, before) = server.get(&path, Some(&analyst)).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(
+        (&before["status"], &before["paidByCreditNotes"]),
+        (&json!("DUE"), &json!(false))
+    );
+    let (status, rest) = server
+        .send(
+            Method::POST,
+            "/billrun/credit_notes",
+            &admin,
+            Some(
+                &json!({"invoiceId": invoice, "amount": "180.45", "reason": "ORDER_CANCELLATION"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{rest}");
+    assert_eq!(
+        (&rest["total"], &rest["invoiceAmountDue"]),
+        (&json!("209.28"), &json!("0.00"))
+    );
+    let (_, after) = server.get(&path, Some(&analyst)).await;
+    assert_eq!(
+        (&after["status"], &after["paidByCreditNotes"]),
+        (&json!("PAID"), &json!(true)),
+        "{after}"
+    );
+
     // Resend: nobody to send it to is a conflict; with the customer's email, one
     // recipient, sent (the file outbox), audited.
     let (status, body) = server

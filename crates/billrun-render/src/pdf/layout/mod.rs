@@ -452,9 +452,20 @@ impl<'a> Layout<'a> {
         }
         let x = X1 - 250.0;
         let payment_w = x - 20.0 - X0;
-        let mut payment: Vec<String> = doc
-            .billing_details
-            .payment_instructions
+        // A credit note has nothing to pay: its CREDIT block says what it is for
+        // and how it was applied instead (README "Credit notes").
+        let (block_label, entries): (&str, Vec<String>) = match &doc.credit_note {
+            Some(c) => (
+                "CREDIT",
+                (!c.description.is_empty())
+                    .then(|| c.description.clone())
+                    .into_iter()
+                    .chain(c.applied.iter().cloned())
+                    .collect(),
+            ),
+            None => ("PAYMENT", doc.billing_details.payment_instructions.clone()),
+        };
+        let mut payment: Vec<String> = entries
             .iter()
             .flat_map(|l| wrap_at_most(l, payment_w, SMALL, PAYMENT_ENTRY_LINES))
             .take(PAYMENT_LINES + 1)
@@ -479,7 +490,7 @@ impl<'a> Layout<'a> {
         self.ensure(totals_h.max(payment_h) + note_h);
         let top = self.y;
         if !payment.is_empty() {
-            self.page.text(X0, top + 10.0, "PAYMENT", LABEL);
+            self.page.text(X0, top + 10.0, block_label, LABEL);
             let mut y = top + 23.0;
             for l in &payment {
                 self.page.text(X0, y, l, SMALL);
